@@ -1,0 +1,99 @@
+"""The automatic acknowledgement a sender gets when their message opens a case.
+
+Swedish always, with English as well when the message was written in English. It gives the case
+reference, the promised response time, and what a public authority must say: the message is a
+public record, feedback is not an appeal (and how to appeal), and no sensitive details by email.
+It deliberately repeats nothing the sender wrote (not their name, not their subject): the From
+address of a mail can be forged, and an acknowledgement must not carry a stranger's words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+ACK_KIND = "case.ack"
+
+_SV = """Hej!
+
+Tack för att du hörde av dig till {organisation}. Vi har tagit emot ditt meddelande och registrerat \
+det med ärendenummer {reference}. Svara gärna på det här mejlet om du vill lägga till något, så \
+hamnar det i samma ärende.
+
+Vi strävar efter att svara inom {days} arbetsdagar, det vill säga senast {due}.
+
+Bra att veta
+- Ditt meddelande är en allmän handling från och med att det kom in till oss. Uppgifter om \
+enskildas personliga förhållanden skyddas av sekretess.
+- Skicka inte personnummer, uppgifter om hälsa eller detaljer om ett ärende med e-post. E-post är \
+inte ett säkert sätt att lämna känsliga uppgifter. Skriv hellre att du vill bli kontaktad, så ringer \
+vi upp dig.
+- En synpunkt är inte ett överklagande. Vill du överklaga ett beslut ska du göra det skriftligt \
+inom tre veckor från den dag du fick ta del av beslutet. Hur du gör står i beslutet, och din \
+handläggare hjälper dig gärna. Mer information: {appeal_url}
+
+Det här är ett automatiskt svar.
+
+Med vänliga hälsningar
+{organisation}
+"""
+
+_EN = """Hello,
+
+Thank you for contacting {organisation}. We have received your message and registered it under \
+case number {reference}. If you want to add something, just reply to this email and it will be \
+added to the same case.
+
+We aim to reply within {days} working days, that is by {due}.
+
+Good to know
+- Your message is a public record (allmän handling) from the moment it reached us. Information \
+about individuals' personal circumstances is protected by secrecy.
+- Please do not send personal identity numbers, health information or details of a case by email. \
+Email is not a safe way to share sensitive information. Write that you would like us to contact \
+you instead, and we will call you.
+- Feedback is not an appeal. If you want to appeal a decision, you must do so in writing within \
+three weeks of the day you were informed of the decision. The decision explains how, and your \
+caseworker is glad to help. More information: {appeal_url}
+
+This is an automatic reply.
+
+Kind regards
+{organisation}
+"""
+
+_SUBJECT = {"sv": "Vi har tagit emot ditt meddelande", "en": "We have received your message"}
+
+
+@dataclass(frozen=True, slots=True)
+class AckText:
+    subject: str
+    text: str
+    languages: tuple[str, ...]
+
+
+def ack_languages(message_language: str | None) -> tuple[str, ...]:
+    return ("sv", "en") if message_language == "en" else ("sv",)
+
+
+def render_ack(
+    *,
+    reference: str,
+    organisation: str,
+    response_days: int,
+    due: date,
+    appeal_url: str,
+    message_language: str | None,
+) -> AckText:
+    languages = ack_languages(message_language)
+    values = {
+        "reference": reference,
+        "organisation": organisation,
+        "days": response_days,
+        "due": due.isoformat(),
+        "appeal_url": appeal_url,
+    }
+    bodies = {"sv": _SV, "en": _EN}
+    text = "\n---\n\n".join(bodies[lang].format(**values) for lang in languages)
+    subject = f"[{reference}] " + " / ".join(_SUBJECT[lang] for lang in languages)
+    return AckText(subject=subject, text=text, languages=languages)

@@ -1,0 +1,112 @@
+"""The one normalised shape every channel adapter produces for the hub.
+
+Adapters (mail, bot) turn whatever arrived into an `InboundMessage` with pure functions and hand it
+to `inbox.intake.receive()`; nothing in the hub knows how an email or a Telegram update looks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    TELEGRAM = "telegram"
+    WEB = "web"
+    MANUAL = "manual"
+
+
+class Automation(StrEnum):
+    """Why a message looks machine-made; `NONE` for a person writing."""
+
+    NONE = "none"
+    AUTO_REPLY = "auto-reply"
+    BOUNCE = "bounce"
+    LIST = "list"
+    BULK = "bulk"
+    NULL_SENDER = "null-sender"
+
+
+def bare_id(message_id: str | None) -> str | None:
+    """`<abc@x>` → `abc@x`; None or blank → None."""
+    if message_id is None:
+        return None
+    bare = message_id.strip().strip("<>").strip()
+    return bare or None
+
+
+class UnparsableMessage(ValueError):
+    """Raised by an adapter's parser for input that is not a message of its channel at all."""
+
+
+@dataclass(frozen=True, slots=True)
+class InboundAttachment:
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str | None = None
+    inline: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """What any channel received, normalised.
+
+    `external_id` identifies the message within its channel (an RFC 5322 Message-ID, a Telegram
+    update id) and is the deduplication key. `text` is the full cleaned text; `display_text` is
+    the same with quoted history and signatures stripped, for display only.
+    """
+
+    channel: Channel
+    external_id: str
+    sender_address: str | None
+    sender_name: str | None = None
+    subject: str = ""
+    text: str = ""
+    display_text: str = ""
+    html: str | None = None
+    attachments: tuple[InboundAttachment, ...] = ()
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    chat_id: str | None = None
+    language: str | None = None
+    automation: Automation = Automation.NONE
+    sent_at: datetime | None = None
+    recipients: tuple[str, ...] = ()
+    defects: tuple[str, ...] = ()
+    raw: bytes = b""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def automated(self) -> bool:
+        return self.automation is not Automation.NONE
+
+    def normalised(self) -> InboundMessage:
+        """The same message with Message-IDs bare (no angle brackets, no surrounding space)."""
+        return replace(
+            self,
+            message_id=bare_id(self.message_id),
+            in_reply_to=bare_id(self.in_reply_to),
+            references=tuple(r for r in (bare_id(x) for x in self.references) if r),
+        )
+
+    @property
+    def thread_ids(self) -> tuple[str, ...]:
+        """Message-IDs this message answers, most specific first, without repeats."""
+        seen: dict[str, None] = {}
+        for mid in (self.in_reply_to, *reversed(self.references)):
+            if mid:
+                seen.setdefault(mid, None)
+        return tuple(seen)

@@ -1,0 +1,107 @@
+"""The intake ledger: the raw form of every message received, committed before it is answered.
+
+Adapters record a message here first (the SMTP edge before its `250`), and the worker turns pending
+rows into cases. A row is keyed by channel and external id and outlives its case, which makes every
+redelivery harmless. A row whose raw form cannot be parsed is marked failed and kept for staff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.db import for_update_skip_locked, insert_ignoring_conflicts
+from inbox.models import IntakeRecord, IntakeStatus
+
+LEASE = timedelta(minutes=2)
+MAX_ATTEMPTS = 5
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    channel: str,
+    external_id: str,
+    raw: bytes,
+    now: datetime,
+    envelope_sender: str | None = None,
+    envelope_recipients: Sequence[str] = (),
+    status: IntakeStatus = IntakeStatus.PENDING,
+) -> int | None:
+    """Adds a ledger row and returns its id, or None when the message was received before."""
+    result = await session.execute(
+        insert_ignoring_conflicts(session, IntakeRecord)
+        .values(
+            channel=channel,
+            external_id=external_id,
+            raw=raw,
+            raw_size=len(raw),
+            raw_sha256=hashlib.sha256(raw).hexdigest(),
+            envelope_sender=envelope_sender,
+            envelope_recipients=list(envelope_recipients),
+            status=status,
+            attempts=0,
+            received_at=now,
+        )
+        .returning(IntakeRecord.id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def find(session: AsyncSession, *, channel: str, external_id: str) -> IntakeRecord | None:
+    return (
+        await session.execute(
+            select(IntakeRecord).where(
+                IntakeRecord.channel == channel, IntakeRecord.external_id == external_id
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def claim_pending(
+    session: AsyncSession, *, now: datetime, limit: int = 20, lease: timedelta = LEASE
+) -> Sequence[IntakeRecord]:
+    """Takes pending rows, oldest first, for one worker until `now + lease`."""
+    pending = (
+        select(IntakeRecord)
+        .where(
+            IntakeRecord.status == IntakeStatus.PENDING,
+            or_(IntakeRecord.lease_until.is_(None), IntakeRecord.lease_until <= now),  # type: ignore[union-attr, operator]
+        )
+        .order_by(IntakeRecord.received_at, IntakeRecord.id)  # type: ignore[arg-type]
+        .limit(limit)
+    )
+    rows = (await session.execute(for_update_skip_locked(session, pending))).scalars().all()
+    for row in rows:
+        row.lease_until = now + lease
+        row.attempts += 1
+    await session.flush()
+    return rows
+
+
+def mark_done(row: IntakeRecord, *, case_id: int | None, case_reference: str | None, now: datetime) -> None:
+    row.status = IntakeStatus.DONE
+    row.case_id = case_id
+    row.case_reference = case_reference
+    row.processed_at = now
+    row.lease_until = None
+    row.error = None
+
+
+def mark_failed(row: IntakeRecord, *, error: str, now: datetime) -> None:
+    """Kept raw and shown to staff; never retried again and never blocks the rows after it."""
+    row.status = IntakeStatus.FAILED
+    row.error = error[:4000]
+    row.processed_at = now
+    row.lease_until = None
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(
+        select(IntakeRecord.status, func.count()).group_by(IntakeRecord.status)
+    )
+    return {status: count for status, count in rows.all()}

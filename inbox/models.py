@@ -1,0 +1,293 @@
+"""The tables: cases and their messages, contacts, units, the intake ledger, the outbox, staff.
+
+Rows refer to each other by id and are loaded with explicit queries (no lazy relationships, which
+async sessions cannot follow). Every datetime column is `UTCDateTime`. Enumerations are stored as
+their string values so that adding a value needs no schema change.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from inbox.db import UTCDateTime
+
+
+class CaseKind(StrEnum):
+    COMPLAINT = "complaint"
+    PRAISE = "praise"
+    SUGGESTION = "suggestion"
+    QUESTION = "question"
+    OTHER = "other"
+
+
+class CaseStatus(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    WAITING = "waiting"
+    CLOSED = "closed"
+
+
+class SubmitterRole(StrEnum):
+    CLIENT = "client"  # brukare
+    RELATIVE = "relative"  # anhörig
+    CITIZEN = "citizen"  # medborgare
+    PROFESSIONAL = "professional"  # yrkesperson/myndighet
+    STAFF = "staff"  # egen personal
+    ORGANISATION = "organisation"
+    VIA_IVO = "via-ivo"
+    UNKNOWN = "unknown"  # okänd
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"  # besvarad
+    REMEDIED = "remedied"  # åtgärdad
+    PARTLY_REMEDIED = "partly-remedied"  # delvis åtgärdad
+    NO_ACTION = "no-action"  # ingen åtgärd
+    FORWARDED = "forwarded"  # vidarebefordrad
+    REFERRED_TO_APPEAL = "referred-to-appeal"  # hänvisad till överklagande
+    DEVIATION_REPORTED = "deviation-reported"  # avvikelse upprättad
+    LEX_SARAH_REPORTED = "lex-sarah-reported"  # lex Sarah-rapport upprättad
+    ANONYMOUS = "anonymous"  # anonym
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    NOTE = "note"
+
+
+class Delivery(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+class IntakeStatus(StrEnum):
+    PENDING = "pending"  # raw message committed, not yet turned into a case
+    DONE = "done"
+    FAILED = "failed"  # could not be parsed: kept raw for staff to inspect
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    REGISTRAR = "registrar"
+    CASEWORKER = "caseworker"
+    VIEWER = "viewer"
+
+
+def _utc(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+class Unit(SQLModel, table=True):
+    __tablename__ = "units"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=64)
+    name: str = Field(max_length=200)
+    response_days: int = 10
+    active: bool = True
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=320)  # email lower-cased; Telegram chat id
+    display_name: str | None = Field(default=None, max_length=200)
+    language: str | None = Field(default=None, max_length=8)
+    opted_out: bool = False  # no check-ins
+    blocked: bool = False
+    unreachable_at: datetime | None = _utc(default=None)
+    unreachable_reason: str | None = None
+    created_at: datetime = _utc()
+
+
+class ReferenceCounter(SQLModel, table=True):
+    __tablename__ = "reference_counters"
+    prefix: str = Field(primary_key=True, max_length=16)
+    year: int = Field(primary_key=True)
+    last: int = 0
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_status_unit_received", "status", "unit_id", "received_at", "id"),
+        Index("ix_cases_received", "received_at", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(unique=True, max_length=32)
+    kind: str = Field(default=CaseKind.OTHER, max_length=16)
+    status: str = Field(default=CaseStatus.NEW, max_length=16)
+    channel: str = Field(max_length=16)
+    origin: str = Field(default="channel", max_length=16)  # channel, manual, checkin
+    contact_id: int | None = Field(default=None, foreign_key="contacts.id", index=True)
+    submitter_role: str = Field(default=SubmitterRole.UNKNOWN, max_length=16)
+    unit_id: int | None = Field(default=None, foreign_key="units.id")
+    assignee_id: int | None = Field(default=None, foreign_key="staff_users.id", index=True)
+    priority: str = Field(default="normal", max_length=16)
+    language: str | None = Field(default=None, max_length=8)
+    subject: str = ""
+    received_at: datetime = _utc()
+    due_on: date | None = None
+    first_response_at: datetime | None = _utc(default=None)
+    closed_at: datetime | None = _utc(default=None)
+    outcome: str | None = Field(default=None, max_length=32)
+    flag_lex_sarah: bool = False
+    flag_child_at_risk: bool = False
+    flag_decision_not_executed: bool = False
+    flag_appeal_intent: bool = False
+    flag_personnummer: bool = False
+    flag_automated: bool = False  # opened by machine mail (auto-reply, bounce, list)
+    updated_at: datetime = _utc()
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_case", "case_id", "created_at", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", ondelete="CASCADE")
+    direction: str = Field(max_length=16)
+    channel: str = Field(max_length=16)
+    kind: str | None = Field(default=None, max_length=32)  # for outbound: case.ack, case.reply …
+    rfc_message_id: str | None = Field(default=None, index=True, max_length=998)
+    in_reply_to: str | None = Field(default=None, max_length=998)
+    sender_address: str | None = Field(default=None, max_length=320)
+    sender_name: str | None = Field(default=None, max_length=200)
+    recipient: str | None = Field(default=None, max_length=320)
+    subject: str = ""
+    text: str = ""
+    display_text: str = ""
+    html: str | None = None
+    language: str | None = Field(default=None, max_length=8)
+    automation: str = Field(default="none", max_length=16)
+    defects: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    intake_id: int | None = Field(default=None, foreign_key="intake_ledger.id")
+    author_id: int | None = Field(default=None, foreign_key="staff_users.id")
+    outbox_id: int | None = Field(default=None, index=True)
+    delivery: str | None = Field(default=None, max_length=16)
+    delivered_at: datetime | None = _utc(default=None)
+    delivery_error: str | None = None
+    created_at: datetime = _utc()
+
+
+class Attachment(SQLModel, table=True):
+    __tablename__ = "attachments"
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="messages.id", index=True, ondelete="CASCADE")
+    filename: str = Field(max_length=255)
+    content_type: str = Field(max_length=255)
+    size: int
+    sha256: str = Field(max_length=64)
+    content_id: str | None = Field(default=None, max_length=998)
+    inline: bool = False
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class IntakeRecord(SQLModel, table=True):
+    """The intake ledger: every message ever received, by channel and external id.
+
+    It outlives the case (no foreign key to it), so a message delivered again after its case was
+    closed or removed by retention is recognised and not ingested twice.
+    """
+
+    __tablename__ = "intake_ledger"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index("ix_intake_status", "status", "received_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=998)
+    raw: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    raw_size: int = 0
+    raw_sha256: str = Field(max_length=64)
+    envelope_sender: str | None = Field(default=None, max_length=320)
+    envelope_recipients: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    status: str = Field(default=IntakeStatus.PENDING, max_length=16)
+    attempts: int = 0
+    lease_until: datetime | None = _utc(default=None)
+    error: str | None = None
+    received_at: datetime = _utc()
+    processed_at: datetime | None = _utc(default=None)
+    case_id: int | None = None
+    case_reference: str | None = Field(default=None, max_length=32)
+
+
+class OutboxItem(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "run_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)  # case.ack, case.reply, followup.checkin …
+    channel: str = Field(max_length=16)
+    recipient: str = Field(max_length=320)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    case_id: int | None = Field(default=None, foreign_key="cases.id", ondelete="SET NULL")
+    message_id: int | None = Field(default=None)  # the outbound Message row shown on the case
+    idempotency_key: str = Field(unique=True, max_length=200)
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
+    run_at: datetime = _utc()
+    attempts: int = 0
+    lease_until: datetime | None = _utc(default=None)
+    last_error: str | None = None
+    created_at: datetime = _utc()
+    sent_at: datetime | None = _utc(default=None)
+
+
+class StaffUser(SQLModel, table=True):
+    __tablename__ = "staff_users"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, max_length=100)
+    display_name: str = Field(default="", max_length=200)
+    role: str = Field(max_length=16)
+    password_hash: str | None = None
+    active: bool = True
+    created_at: datetime = _utc()
+
+
+class StaffUnit(SQLModel, table=True):
+    __tablename__ = "staff_units"
+    user_id: int = Field(foreign_key="staff_users.id", primary_key=True, ondelete="CASCADE")
+    unit_id: int = Field(foreign_key="units.id", primary_key=True, ondelete="CASCADE")
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    token_hash: str = Field(unique=True, max_length=64)
+    role: str = Field(default=Role.REGISTRAR, max_length=16)
+    created_at: datetime = _utc()
+    last_used_at: datetime | None = _utc(default=None)
+    revoked_at: datetime | None = _utc(default=None)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only: who read or changed what, when and from where."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_case", "case_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc()
+    actor: str = Field(max_length=100)  # user:<id>, token:<id>, system
+    action: str = Field(max_length=64)
+    case_id: int | None = None  # no foreign key: the trail outlives the case
+    case_reference: str | None = Field(default=None, max_length=32)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    remote_addr: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,83 @@
+"""Settings, read once from the environment (prefix `SYNPUNKT_`) or a `.env` file.
+
+Only the composition root (`inbox.cli`) constructs `Settings`; everything else receives the values
+it needs as arguments, so nothing reads the environment behind the caller's back.
+"""
+
+from __future__ import annotations
+
+from email.utils import parseaddr
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SYNPUNKT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = "sqlite+aiosqlite:///var/synpunkt.db"
+    web_listen: str = "127.0.0.1:8000"
+    smtp_listen: str = "127.0.0.1:8025"
+    smtp_hostname: str = "synpunkt.localhost"
+    max_message_size: int = 25 * 1024 * 1024
+    intake_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["synpunkt@synpunkt.localhost"]
+    )
+    mail_from: str = "Synpunkt <synpunkt@synpunkt.localhost>"
+    mail_transport: str = "file://var/outbox"
+    imap_url: str | None = None
+    telegram_token: str | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_mode: str = "polling"
+    secret_key: str = "change-me"
+    case_prefix: str = "SP"
+    organisation_name: str = "Socialtjänsten"
+    appeal_info_url: str = "https://www.domstol.se/forvaltningsratt/"
+    acks_per_sender_per_day: int = 3
+    worker_concurrency: int = 8
+    outbox_max_attempts: int = 8
+    log_level: str = "INFO"
+
+    @field_validator("intake_addresses", mode="before")
+    @classmethod
+    def _parse_addresses(cls, value: object) -> object:
+        value = _split_list(value)
+        if isinstance(value, list):
+            return [str(v).strip().lower() for v in value]
+        return value
+
+    @field_validator("case_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if not value.isalnum() or not value.isascii():
+            raise ValueError("SYNPUNKT_CASE_PREFIX must be letters and digits only")
+        return value.upper()
+
+    @property
+    def mail_from_address(self) -> str:
+        return parseaddr(self.mail_from)[1].lower()
+
+    @property
+    def mail_domain(self) -> str:
+        return self.mail_from_address.rpartition("@")[2] or self.smtp_hostname
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        """Addresses that are us: never acknowledge mail from them (mail loops)."""
+        return frozenset({self.mail_from_address, *self.intake_addresses})
+
+
+def split_listen(value: str, default_port: int) -> tuple[str, int]:
+    """`host:port` (or `[v6]:port`) into its parts."""
+    parts = urlsplit(f"//{value}")
+    return parts.hostname or "127.0.0.1", parts.port or default_port

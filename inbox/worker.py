@@ -1,0 +1,216 @@
+"""The worker: turns committed raw messages into cases, and sends what the outbox holds.
+
+Intake: claim pending ledger rows, parse each with its channel's parser (in a thread, so the event
+loop keeps answering SMTP), and `receive()` it in a transaction of its own; a row that cannot be
+parsed is marked failed for staff and never blocks the rows after it. Outbox: claim due rows under a
+lease, re-check that each send is still wanted, hand it to its channel's sender, record the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from inbox import ledger, outbox
+from inbox.contacts import find_contact
+from inbox.db import unit_of_work
+from inbox.delivery import PermanentFailure, Sender, TemporaryFailure
+from inbox.inbound import InboundMessage
+from inbox.intake import IntakePolicy, receive
+from inbox.models import IntakeRecord, IntakeStatus, OutboxItem, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+Parser = Callable[[bytes], InboundMessage]
+Clock = Callable[[], datetime]
+
+
+class Worker:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        senders: Mapping[str, Sender],
+        parsers: Mapping[str, Parser],
+        policy: IntakePolicy,
+        clock: Clock,
+        max_attempts: int = 8,
+        batch_size: int = 50,
+        concurrency: int = 8,
+        poll_interval: float = 2.0,
+    ) -> None:
+        self._sessions = sessions
+        self._senders = senders
+        self._parsers = parsers
+        self._policy = policy
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._batch_size = batch_size
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._poll_interval = poll_interval
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        """Called by an in-process adapter right after it committed something to do."""
+        self._wakeup.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                done = await self.run_once()
+            except Exception:
+                log.exception("worker round failed; retrying after the poll interval")
+                done = 0
+            if done:
+                continue
+            self._wakeup.clear()
+            waiters = [asyncio.ensure_future(self._wakeup.wait()), asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waiters, timeout=self._poll_interval, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def run_once(self) -> int:
+        """One round of intake and sending; returns how many rows it handled."""
+        return await self.process_intake() + await self.process_outbox()
+
+    async def drain(self) -> None:
+        """Works until nothing is due (for tests and one-shot runs)."""
+        while await self.run_once():
+            pass
+
+    # Intake -----------------------------------------------------------------------------------
+
+    async def process_intake(self) -> int:
+        async with unit_of_work(self._sessions) as session:
+            claimed = [row.id for row in await ledger.claim_pending(session, now=self._clock(), limit=self._batch_size)]
+        for row_id in claimed:
+            assert row_id is not None
+            await self._ingest(row_id)
+        return len(claimed)
+
+    async def _ingest(self, row_id: int) -> None:
+        async with self._sessions() as session:
+            row = await session.get(IntakeRecord, row_id)
+            if row is None or row.status != IntakeStatus.PENDING:
+                return
+            raw, channel, attempts = row.raw or b"", row.channel, row.attempts
+        parser = self._parsers.get(channel)
+        try:
+            if parser is None:
+                raise LookupError(f"no parser for channel {channel!r}")
+            msg = await asyncio.to_thread(parser, raw)
+            if msg.external_id != row.external_id:
+                msg = _with_external_id(msg, row.external_id)
+        except Exception as exc:  # any parser failure is final: keep the raw message for staff
+            log.warning("intake %s: cannot parse: %s", row_id, exc)
+            await self._fail_intake(row_id, f"cannot parse: {type(exc).__name__}: {exc}")
+            return
+        try:
+            async with unit_of_work(self._sessions) as session:
+                row = await session.get(IntakeRecord, row_id)
+                if row is None or row.status != IntakeStatus.PENDING:
+                    return
+                await receive(session, msg, policy=self._policy, now=self._clock(), record=row)
+        except Exception as exc:
+            log.exception("intake %s: could not store (attempt %s)", row_id, attempts)
+            if attempts >= ledger.MAX_ATTEMPTS:
+                await self._fail_intake(row_id, f"cannot store: {type(exc).__name__}: {exc}")
+
+    async def _fail_intake(self, row_id: int, error: str) -> None:
+        async with unit_of_work(self._sessions) as session:
+            row = await session.get(IntakeRecord, row_id)
+            if row is not None and row.status == IntakeStatus.PENDING:
+                ledger.mark_failed(row, error=error, now=self._clock())
+
+    # Outbox -----------------------------------------------------------------------------------
+
+    async def process_outbox(self) -> int:
+        async with unit_of_work(self._sessions) as session:
+            claimed = list(
+                await outbox.claim_due(session, now=self._clock(), limit=self._batch_size)
+            )
+        await asyncio.gather(*(self._deliver(item) for item in claimed))
+        return len(claimed)
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        async with self._semaphore:
+            reason = await self._unwanted(item)
+            if reason is not None:
+                await self._finish(item, cancelled=reason)
+                return
+            sender = self._senders.get(item.channel)
+            if sender is None:
+                await self._finish(item, temporary=TemporaryFailure(f"no sender for {item.channel}"))
+                return
+            try:
+                await sender.send(item)
+            except TemporaryFailure as exc:
+                await self._finish(item, temporary=exc)
+            except PermanentFailure as exc:
+                await self._finish(item, permanent=exc)
+            except Exception as exc:  # an unexpected bug in a sender must not kill the worker
+                log.exception("outbox %s: sender raised", item.id)
+                await self._finish(item, temporary=TemporaryFailure(f"{type(exc).__name__}: {exc}"))
+            else:
+                await self._finish(item)
+
+    async def _unwanted(self, item: OutboxItem) -> str | None:
+        """The re-check before sending: is this still wanted now?"""
+        async with self._sessions() as session:
+            fresh = await session.get(OutboxItem, item.id)
+            if fresh is None or fresh.status != OutboxStatus.PENDING:
+                return "no longer pending"
+            contact = await find_contact(session, channel=item.channel, address=item.recipient)
+            if contact is not None and contact.blocked:
+                return "contact blocked"
+            if contact is not None and contact.unreachable_at is not None:
+                return f"contact unreachable: {contact.unreachable_reason}"
+        return None
+
+    async def _finish(
+        self,
+        item: OutboxItem,
+        *,
+        temporary: TemporaryFailure | None = None,
+        permanent: PermanentFailure | None = None,
+        cancelled: str | None = None,
+    ) -> None:
+        now = self._clock()
+        async with unit_of_work(self._sessions) as session:
+            fresh = await session.get(OutboxItem, item.id)
+            if fresh is None:
+                return
+            if cancelled is not None:
+                if fresh.status == OutboxStatus.PENDING:
+                    await outbox.mark_cancelled(session, fresh, reason=cancelled, now=now)
+            elif temporary is not None:
+                log.info("outbox %s: temporary failure: %s", item.id, temporary)
+                await outbox.mark_retry(
+                    session,
+                    fresh,
+                    error=str(temporary),
+                    now=now,
+                    max_attempts=self._max_attempts,
+                    retry_after=temporary.retry_after,
+                )
+            elif permanent is not None:
+                log.warning("outbox %s: permanent failure: %s", item.id, permanent)
+                await outbox.mark_dead(session, fresh, error=str(permanent), now=now)
+                if permanent.unreachable:
+                    contact = await find_contact(session, channel=fresh.channel, address=fresh.recipient)
+                    if contact is not None:
+                        contact.unreachable_at = now
+                        contact.unreachable_reason = str(permanent)[:500]
+            else:
+                await outbox.mark_sent(session, fresh, now=now)
+
+
+def _with_external_id(msg: InboundMessage, external_id: str) -> InboundMessage:
+    """The ledger row's key wins: the edge computed it before the full parse."""
+    from dataclasses import replace
+
+    return replace(msg, external_id=external_id)

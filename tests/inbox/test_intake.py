@@ -1,0 +1,147 @@
+"""receive(): dedupe, threading, new cases, acknowledgements and the machine-mail rules."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import delete, func, select
+
+from inbox.db import unit_of_work
+from inbox.inbound import Automation, Channel, InboundAttachment, InboundMessage
+from inbox.intake import IntakePolicy, Receipt, receive
+from inbox.models import Attachment, Case, Message, OutboxItem
+from tests.conftest import Clock, Database
+
+POLICY = IntakePolicy(
+    case_prefix="SP",
+    mail_domain="synpunkt.example",
+    own_addresses=frozenset({"synpunkt@synpunkt.example"}),
+)
+
+
+def mail(n: int, sender: str = "anna@example.se", **kwargs: object) -> InboundMessage:
+    fields: dict[str, object] = {
+        "channel": Channel.EMAIL,
+        "external_id": f"m{n}@example.se",
+        "message_id": f"<m{n}@example.se>",
+        "sender_address": sender,
+        "sender_name": "Anna",
+        "subject": f"Synpunkt {n}",
+        "text": "Jag vill lämna en synpunkt på bemötandet.",
+        "language": "sv",
+        "raw": b"raw",
+    }
+    fields.update(kwargs)
+    return InboundMessage(**fields)  # type: ignore[arg-type]
+
+
+async def take(db: Database, msg: InboundMessage, clock: Clock) -> Receipt:
+    async with unit_of_work(db.sessions) as session:
+        return await receive(session, msg, policy=POLICY, now=clock())
+
+
+async def ack_items(db: Database) -> list[OutboxItem]:
+    async with db.sessions() as session:
+        return list((await session.execute(select(OutboxItem))).scalars())
+
+
+async def test_new_message_opens_case_with_reference_and_queued_ack(db: Database, clock: Clock) -> None:
+    receipt = await take(db, mail(1), clock)
+    assert receipt.new_case and receipt.acknowledged
+    assert receipt.reference == "SP-2026-0001"
+    [item] = await ack_items(db)
+    assert item.kind == "case.ack" and item.recipient == "anna@example.se"
+    assert item.payload["subject"].startswith("[SP-2026-0001]")
+    assert item.payload["message_id"].endswith("@synpunkt.example>")
+    assert item.payload["in_reply_to"] == "<m1@example.se>"
+    async with db.sessions() as session:
+        outbound = (await session.execute(select(Message).where(Message.direction == "outbound"))).scalar_one()
+        assert outbound.delivery == "queued" and outbound.outbox_id == item.id
+        case = await session.get(Case, receipt.case_id)
+        assert case is not None and case.due_on is not None and case.received_at == clock()
+
+
+async def test_same_message_twice_is_stored_once(db: Database, clock: Clock) -> None:
+    first = await take(db, mail(1), clock)
+    again = await take(db, mail(1), clock)
+    assert again.duplicate and again.reference == first.reference
+    async with db.sessions() as session:
+        assert (await session.execute(select(func.count()).select_from(Message))).scalar_one() == 2
+
+
+async def test_redelivery_after_case_removed_is_not_ingested_again(db: Database, clock: Clock) -> None:
+    await take(db, mail(1), clock)
+    async with unit_of_work(db.sessions) as session:
+        await session.execute(delete(Case))
+    again = await take(db, mail(1), clock)
+    assert again.duplicate
+    async with db.sessions() as session:
+        assert (await session.execute(select(func.count()).select_from(Case))).scalar_one() == 0
+
+
+async def test_reply_to_acknowledgement_joins_case_without_second_ack(db: Database, clock: Clock) -> None:
+    first = await take(db, mail(1), clock)
+    [ack] = await ack_items(db)
+    reply = mail(2, in_reply_to=ack.payload["message_id"], references=(ack.payload["message_id"],))
+    second = await take(db, reply, clock)
+    assert second.case_id == first.case_id and not second.new_case and not second.acknowledged
+    assert len(await ack_items(db)) == 1
+
+
+async def test_reply_from_a_stranger_opens_its_own_case(db: Database, clock: Clock) -> None:
+    first = await take(db, mail(1), clock)
+    stranger = mail(2, sender="eve@example.org", in_reply_to="<m1@example.se>")
+    second = await take(db, stranger, clock)
+    assert second.new_case and second.case_id != first.case_id
+
+
+async def test_case_reference_in_subject_threads_only_for_the_same_sender(db: Database, clock: Clock) -> None:
+    first = await take(db, mail(1), clock)
+    same = await take(db, mail(2, subject=f"Sv: [{first.reference}] tillägg"), clock)
+    assert same.case_id == first.case_id
+    upper = await take(db, mail(3, sender="ANNA@Example.SE", subject=f"{first.reference.lower()}"), clock)
+    assert upper.case_id == first.case_id
+    other = await take(db, mail(4, sender="eve@example.org", subject=f"[{first.reference}]"), clock)
+    assert other.new_case
+
+
+async def test_machine_mail_is_stored_but_never_acknowledged(db: Database, clock: Clock) -> None:
+    for n, kind in enumerate([Automation.AUTO_REPLY, Automation.LIST, Automation.BOUNCE], start=1):
+        receipt = await take(db, mail(n, sender=f"robot{n}@example.org", automation=kind), clock)
+        assert receipt.new_case and not receipt.acknowledged
+    own = await take(db, mail(9, sender="Synpunkt@synpunkt.example"), clock)
+    assert own.no_ack_reason == "our own address"
+    nobody = await take(db, mail(10, sender_address=None), clock)
+    assert nobody.new_case and not nobody.acknowledged
+    assert await ack_items(db) == []
+
+
+async def test_at_most_three_acknowledgements_per_sender_per_day(db: Database, clock: Clock) -> None:
+    receipts = [await take(db, mail(n), clock) for n in range(1, 6)]
+    assert [r.acknowledged for r in receipts] == [True, True, True, False, False]
+    clock.advance(hours=25)
+    assert (await take(db, mail(6), clock)).acknowledged
+
+
+async def test_attachments_are_stored_with_size_and_hash(db: Database, clock: Clock) -> None:
+    part = InboundAttachment(filename="brev.pdf", content_type="application/pdf", data=b"%PDF-1.4")
+    receipt = await take(db, mail(1, attachments=(part,)), clock)
+    async with db.sessions() as session:
+        stored = (await session.execute(select(Attachment))).scalar_one()
+    assert receipt.message_id == stored.message_id
+    assert (stored.size, stored.sha256) == (8, part.sha256)
+
+
+async def test_personnummer_in_text_flags_the_case(db: Database, clock: Clock) -> None:
+    receipt = await take(db, mail(1, text="Mitt personnummer är 811218-9876."), clock)
+    async with db.sessions() as session:
+        case = await session.get(Case, receipt.case_id)
+    assert case is not None and case.flag_personnummer
+
+
+async def test_concurrent_intake_gives_gap_free_references(db: Database, clock: Clock) -> None:
+    receipts = await asyncio.gather(
+        *(take(db, mail(n, sender=f"p{n}@example.se"), clock) for n in range(1, 21))
+    )
+    numbers = sorted(int(r.reference.rsplit("-", 1)[1]) for r in receipts if r.reference)
+    assert numbers == list(range(1, 21))
