@@ -83,7 +83,9 @@ async def claim_pending(
     return rows
 
 
-def mark_done(row: IntakeRecord, *, case_id: int | None, case_reference: str | None, now: datetime) -> None:
+def mark_done(
+    row: IntakeRecord, *, case_id: int | None, case_reference: str | None, now: datetime
+) -> None:
     row.status = IntakeStatus.DONE
     row.case_id = case_id
     row.case_reference = case_reference

@@ -100,7 +100,9 @@ async def mark_retry(
 ) -> None:
     """A temporary failure: try again later, or give up after `max_attempts`."""
     if item.attempts >= max_attempts:
-        await mark_dead(session, item, error=f"gave up after {item.attempts} attempts: {error}", now=now)
+        await mark_dead(
+            session, item, error=f"gave up after {item.attempts} attempts: {error}", now=now
+        )
         return
     delay = retry_after or min(BACKOFF_BASE * 2 ** (item.attempts - 1), BACKOFF_MAX)
     item.run_at = now + delay
@@ -116,7 +118,9 @@ async def mark_dead(session: AsyncSession, item: OutboxItem, *, error: str, now:
     await _set_delivery(session, item, Delivery.DEAD, now=now, error=error[:2000])
 
 
-async def mark_cancelled(session: AsyncSession, item: OutboxItem, *, reason: str, now: datetime) -> None:
+async def mark_cancelled(
+    session: AsyncSession, item: OutboxItem, *, reason: str, now: datetime
+) -> None:
     item.status = OutboxStatus.CANCELLED
     item.lease_until = None
     item.last_error = reason
@@ -124,7 +128,12 @@ async def mark_cancelled(session: AsyncSession, item: OutboxItem, *, reason: str
 
 
 async def _set_delivery(
-    session: AsyncSession, item: OutboxItem, delivery: Delivery, *, now: datetime, error: str | None = None
+    session: AsyncSession,
+    item: OutboxItem,
+    delivery: Delivery,
+    *,
+    now: datetime,
+    error: str | None = None,
 ) -> None:
     if item.message_id is not None:
         await session.execute(

@@ -7,11 +7,11 @@ it needs as arguments, so nothing reads the environment behind the caller's back
 from __future__ import annotations
 
 from email.utils import parseaddr
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 
 def _split_list(value: object) -> object:

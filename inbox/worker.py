@@ -68,8 +68,13 @@ class Worker:
             if done:
                 continue
             self._wakeup.clear()
-            waiters = [asyncio.ensure_future(self._wakeup.wait()), asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waiters, timeout=self._poll_interval, return_when=asyncio.FIRST_COMPLETED)
+            waiters = [
+                asyncio.ensure_future(self._wakeup.wait()),
+                asyncio.ensure_future(stop.wait()),
+            ]
+            await asyncio.wait(
+                waiters, timeout=self._poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
             for waiter in waiters:
                 waiter.cancel()
 
@@ -86,7 +91,12 @@ class Worker:
 
     async def process_intake(self) -> int:
         async with unit_of_work(self._sessions) as session:
-            claimed = [row.id for row in await ledger.claim_pending(session, now=self._clock(), limit=self._batch_size)]
+            claimed = [
+                row.id
+                for row in await ledger.claim_pending(
+                    session, now=self._clock(), limit=self._batch_size
+                )
+            ]
         for row_id in claimed:
             assert row_id is not None
             await self._ingest(row_id)
@@ -144,7 +154,9 @@ class Worker:
                 return
             sender = self._senders.get(item.channel)
             if sender is None:
-                await self._finish(item, temporary=TemporaryFailure(f"no sender for {item.channel}"))
+                await self._finish(
+                    item, temporary=TemporaryFailure(f"no sender for {item.channel}")
+                )
                 return
             try:
                 await sender.send(item)
@@ -201,7 +213,9 @@ class Worker:
                 log.warning("outbox %s: permanent failure: %s", item.id, permanent)
                 await outbox.mark_dead(session, fresh, error=str(permanent), now=now)
                 if permanent.unreachable:
-                    contact = await find_contact(session, channel=fresh.channel, address=fresh.recipient)
+                    contact = await find_contact(
+                        session, channel=fresh.channel, address=fresh.recipient
+                    )
                     if contact is not None:
                         contact.unreachable_at = now
                         contact.unreachable_reason = str(permanent)[:500]

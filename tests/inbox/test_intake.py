@@ -45,7 +45,9 @@ async def ack_items(db: Database) -> list[OutboxItem]:
         return list((await session.execute(select(OutboxItem))).scalars())
 
 
-async def test_new_message_opens_case_with_reference_and_queued_ack(db: Database, clock: Clock) -> None:
+async def test_new_message_opens_case_with_reference_and_queued_ack(
+    db: Database, clock: Clock
+) -> None:
     receipt = await take(db, mail(1), clock)
     assert receipt.new_case and receipt.acknowledged
     assert receipt.reference == "SP-2026-0001"
@@ -55,7 +57,9 @@ async def test_new_message_opens_case_with_reference_and_queued_ack(db: Database
     assert item.payload["message_id"].endswith("@synpunkt.example>")
     assert item.payload["in_reply_to"] == "<m1@example.se>"
     async with db.sessions() as session:
-        outbound = (await session.execute(select(Message).where(Message.direction == "outbound"))).scalar_one()
+        outbound = (
+            await session.execute(select(Message).where(Message.direction == "outbound"))
+        ).scalar_one()
         assert outbound.delivery == "queued" and outbound.outbox_id == item.id
         case = await session.get(Case, receipt.case_id)
         assert case is not None and case.due_on is not None and case.received_at == clock()
@@ -69,7 +73,9 @@ async def test_same_message_twice_is_stored_once(db: Database, clock: Clock) -> 
         assert (await session.execute(select(func.count()).select_from(Message))).scalar_one() == 2
 
 
-async def test_redelivery_after_case_removed_is_not_ingested_again(db: Database, clock: Clock) -> None:
+async def test_redelivery_after_case_removed_is_not_ingested_again(
+    db: Database, clock: Clock
+) -> None:
     await take(db, mail(1), clock)
     async with unit_of_work(db.sessions) as session:
         await session.execute(delete(Case))
@@ -79,7 +85,9 @@ async def test_redelivery_after_case_removed_is_not_ingested_again(db: Database,
         assert (await session.execute(select(func.count()).select_from(Case))).scalar_one() == 0
 
 
-async def test_reply_to_acknowledgement_joins_case_without_second_ack(db: Database, clock: Clock) -> None:
+async def test_reply_to_acknowledgement_joins_case_without_second_ack(
+    db: Database, clock: Clock
+) -> None:
     first = await take(db, mail(1), clock)
     [ack] = await ack_items(db)
     reply = mail(2, in_reply_to=ack.payload["message_id"], references=(ack.payload["message_id"],))
@@ -95,11 +103,15 @@ async def test_reply_from_a_stranger_opens_its_own_case(db: Database, clock: Clo
     assert second.new_case and second.case_id != first.case_id
 
 
-async def test_case_reference_in_subject_threads_only_for_the_same_sender(db: Database, clock: Clock) -> None:
+async def test_case_reference_in_subject_threads_only_for_the_same_sender(
+    db: Database, clock: Clock
+) -> None:
     first = await take(db, mail(1), clock)
     same = await take(db, mail(2, subject=f"Sv: [{first.reference}] tillägg"), clock)
     assert same.case_id == first.case_id
-    upper = await take(db, mail(3, sender="ANNA@Example.SE", subject=f"{first.reference.lower()}"), clock)
+    upper = await take(
+        db, mail(3, sender="ANNA@Example.SE", subject=f"{first.reference.lower()}"), clock
+    )
     assert upper.case_id == first.case_id
     other = await take(db, mail(4, sender="eve@example.org", subject=f"[{first.reference}]"), clock)
     assert other.new_case
@@ -116,7 +128,9 @@ async def test_machine_mail_is_stored_but_never_acknowledged(db: Database, clock
     assert await ack_items(db) == []
 
 
-async def test_at_most_three_acknowledgements_per_sender_per_day(db: Database, clock: Clock) -> None:
+async def test_at_most_three_acknowledgements_per_sender_per_day(
+    db: Database, clock: Clock
+) -> None:
     receipts = [await take(db, mail(n), clock) for n in range(1, 6)]
     assert [r.acknowledged for r in receipts] == [True, True, True, False, False]
     clock.advance(hours=25)

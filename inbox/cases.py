@@ -1,0 +1,174 @@
+"""Reading cases: the filtered, keyset-paginated list and one case with its thread.
+
+Lists are ordered newest first by (received_at, id), which the index on cases serves directly, and
+continue from an opaque cursor rather than an offset, so page 1,000 costs what page 1 costs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
+
+from inbox.models import Attachment, Case, Contact, Message, OutboxItem, Unit
+
+MAX_LIMIT = 200
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilter:
+    status: str | None = None
+    kind: str | None = None
+    unit: str | None = None  # unit code
+    channel: str | None = None
+    q: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRow:
+    case: Case
+    unit_code: str | None
+    contact_address: str | None
+    preview: str
+
+
+@dataclass(frozen=True, slots=True)
+class CasePage:
+    items: Sequence[CaseRow]
+    next_cursor: str | None
+
+
+@dataclass(slots=True)
+class CaseDetail:
+    case: Case
+    unit_code: str | None
+    contact: Contact | None
+    messages: Sequence[Message]
+    attachments: dict[int, list[Attachment]] = field(default_factory=dict)
+    outbox: Sequence[OutboxItem] = ()
+
+
+def encode_cursor(received_at: datetime, case_id: int) -> str:
+    raw = f"{received_at.isoformat()}|{case_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, _, case_id = raw.partition("|")
+        return datetime.fromisoformat(stamp), int(case_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidCursor("invalid cursor") from exc
+
+
+async def list_cases(
+    session: AsyncSession, *, filters: CaseFilter, limit: int = 50, cursor: str | None = None
+) -> CasePage:
+    limit = max(1, min(limit, MAX_LIMIT))
+    first_text = (
+        select(Message.display_text)
+        .where(Message.case_id == Case.id, Message.direction == "inbound")
+        .order_by(Message.created_at, Message.id)  # type: ignore[arg-type]
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
+        select(Case, Unit.code, Contact.address, func.substr(first_text, 1, 300))
+        .outerjoin(Unit, Unit.id == Case.unit_id)  # type: ignore[arg-type]
+        .outerjoin(Contact, Contact.id == Case.contact_id)  # type: ignore[arg-type]
+    )
+    conditions = []
+    if filters.status:
+        conditions.append(Case.status == filters.status)
+    if filters.kind:
+        conditions.append(Case.kind == filters.kind)
+    if filters.channel:
+        conditions.append(Case.channel == filters.channel)
+    if filters.unit:
+        conditions.append(Unit.code == filters.unit)
+    if filters.q:
+        pattern = f"%{filters.q.strip()}%"
+        matching = select(Message.case_id).where(
+            or_(Message.subject.ilike(pattern), Message.text.ilike(pattern))  # type: ignore[attr-defined]
+        )
+        conditions.append(
+            or_(Case.subject.ilike(pattern), Case.reference.ilike(pattern), Case.id.in_(matching))  # type: ignore[attr-defined, union-attr]
+        )
+    if cursor:
+        at, case_id = decode_cursor(cursor)
+        conditions.append(
+            or_(Case.received_at < at, and_(Case.received_at == at, Case.id < case_id))  # type: ignore[operator, arg-type]
+        )
+    query = (
+        query.where(*conditions)
+        .order_by(Case.received_at.desc(), Case.id.desc())  # type: ignore[attr-defined, union-attr]
+        .limit(limit + 1)
+    )
+    rows = (await session.execute(query)).all()
+    items = [
+        CaseRow(case=case, unit_code=code, contact_address=address, preview=preview or "")
+        for case, code, address, preview in rows[:limit]
+    ]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1].case
+        assert last.id is not None
+        next_cursor = encode_cursor(last.received_at, last.id)
+    return CasePage(items=items, next_cursor=next_cursor)
+
+
+async def get_case(session: AsyncSession, *, reference: str) -> CaseDetail | None:
+    row = (
+        await session.execute(
+            select(Case, Unit.code, Contact)
+            .outerjoin(Unit, Unit.id == Case.unit_id)  # type: ignore[arg-type]
+            .outerjoin(Contact, Contact.id == Case.contact_id)  # type: ignore[arg-type]
+            .where(Case.reference == reference.upper())
+        )
+    ).first()
+    if row is None:
+        return None
+    case, unit_code, contact = row
+    messages = (
+        (
+            await session.execute(
+                select(Message)
+                .where(Message.case_id == case.id)
+                .order_by(Message.created_at, Message.id)  # type: ignore[arg-type]
+            )
+        )
+        .scalars()
+        .all()
+    )
+    detail = CaseDetail(case=case, unit_code=unit_code, contact=contact, messages=messages)
+    ids = [m.id for m in messages]
+    if ids:
+        attachments = await session.execute(
+            select(Attachment)
+            .options(defer(Attachment.data))  # type: ignore[arg-type]
+            .where(Attachment.message_id.in_(ids))  # type: ignore[attr-defined]
+            .order_by(Attachment.id)  # type: ignore[arg-type]
+        )
+        for attachment in attachments.scalars():
+            detail.attachments.setdefault(attachment.message_id, []).append(attachment)
+    detail.outbox = (
+        (
+            await session.execute(
+                select(OutboxItem).where(OutboxItem.case_id == case.id).order_by(OutboxItem.id)  # type: ignore[arg-type]
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return detail

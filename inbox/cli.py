@@ -1,0 +1,355 @@
+"""The `synpunkt` command and the composition root: the one place that reads settings and wires
+the hub to its adapters (mail today; the Telegram bot and IMAP later).
+
+Every long-running command runs its parts on one event loop and stops them cleanly on SIGINT or
+SIGTERM; `serve` runs all of them in one process on the configured database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from inbox.db import create_engine, session_factory, unit_of_work
+from inbox.intake import IntakePolicy
+from inbox.settings import Settings, split_listen
+
+log = logging.getLogger("synpunkt")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def intake_policy(settings: Settings) -> IntakePolicy:
+    return IntakePolicy(
+        case_prefix=settings.case_prefix,
+        mail_domain=settings.mail_domain,
+        own_addresses=settings.own_addresses,
+        acks_per_sender_per_day=settings.acks_per_sender_per_day,
+        organisation=settings.organisation_name,
+        appeal_url=settings.appeal_info_url,
+    )
+
+
+# Long-running parts ------------------------------------------------------------------------------
+
+
+async def run_parts(settings: Settings, *, web: bool, smtp: bool, worker: bool) -> None:
+    """Runs the chosen parts on this loop until SIGINT/SIGTERM."""
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    tasks: list[asyncio.Task[Any]] = []
+    servers: list[asyncio.AbstractServer] = []
+    wake: Callable[[], None] | None = None
+    try:
+        if worker:
+            the_worker = build_worker(settings, sessions)
+            wake = the_worker.wake
+            tasks.append(asyncio.create_task(the_worker.run(stop), name="worker"))
+            log.info("worker running")
+        if smtp:
+            from mail.smtp import start_smtp_server
+
+            host, port = split_listen(settings.smtp_listen, 8025)
+            servers.append(
+                await start_smtp_server(
+                    sessions=sessions,
+                    intake_addresses=settings.intake_addresses,
+                    hostname=settings.smtp_hostname,
+                    host=host,
+                    port=port,
+                    max_size=settings.max_message_size,
+                    clock=utcnow,
+                    on_commit=wake,
+                )
+            )
+            log.info(
+                "SMTP listener on %s:%s for %s", host, port, ", ".join(settings.intake_addresses)
+            )
+        if web:
+            tasks.append(asyncio.create_task(_serve_web(settings, sessions, stop), name="web"))
+        await stop.wait()
+    finally:
+        stop.set()
+        for server in servers:
+            server.close()
+        for server in servers:
+            await server.wait_closed()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await engine.dispose()
+
+
+def build_worker(settings: Settings, sessions: Any) -> Any:
+    from mail.sender import EmailSender
+
+    from inbox.worker import Worker
+    from mail.parse import parse_email
+
+    return Worker(
+        sessions,
+        senders={
+            "email": EmailSender(
+                mail_from=settings.mail_from, transport=settings.mail_transport, clock=utcnow
+            )
+        },
+        parsers={"email": parse_email},
+        policy=intake_policy(settings),
+        clock=utcnow,
+        max_attempts=settings.outbox_max_attempts,
+        concurrency=settings.worker_concurrency,
+    )
+
+
+async def _serve_web(settings: Settings, sessions: Any, stop: asyncio.Event) -> None:
+    import uvicorn
+
+    from inbox.web.app import create_app
+
+    class _Server(uvicorn.Server):
+        # The loop's own handlers (run_parts) stop every part together; uvicorn must not take them.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    host, port = split_listen(settings.web_listen, 8000)
+    app = create_app(sessions=sessions, clock=utcnow)
+    server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+    serving = asyncio.create_task(server.serve())
+    log.info("web inbox on http://%s:%s/ (API docs at /docs)", host, port)
+    await stop.wait()
+    server.should_exit = True
+    await serving
+
+
+# Commands ----------------------------------------------------------------------------------------
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.migrate import upgrade
+
+    upgrade(settings.database_url)
+    asyncio.run(run_parts(settings, web=True, smtp=True, worker=True))
+    return 0
+
+
+def cmd_part(part: str) -> Callable[[Settings, argparse.Namespace], int]:
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        asyncio.run(
+            run_parts(settings, web=part == "web", smtp=part == "smtp", worker=part == "worker")
+        )
+        return 0
+
+    return run
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.migrate import upgrade
+
+    upgrade(settings.database_url, args.revision)
+    print(f"database is at revision {args.revision}")
+    return 0
+
+
+def _in_session(settings: Settings, work: Callable[[Any], Any]) -> Any:
+    async def go() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.staff import add_user
+
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise UserError("no password on standard input")
+    user = _in_session(
+        settings,
+        lambda s: add_user(
+            s,
+            username=args.name,
+            role=args.role,
+            unit_codes=args.unit,
+            password=password,
+            now=utcnow(),
+        ),
+    )
+    units = ", ".join(args.unit) or "no units"
+    print(f"added {user.role} {user.username} ({units})")
+    return 0
+
+
+def cmd_units_add(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.staff import add_unit
+
+    unit = _in_session(
+        settings,
+        lambda s: add_unit(s, code=args.code, name=args.name, response_days=args.response_days),
+    )
+    print(f"added unit {unit.code}: {unit.name} ({unit.response_days} working days)")
+    return 0
+
+
+def cmd_tokens_create(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.tokens import create_token
+
+    row, token = _in_session(settings, lambda s: create_token(s, name=args.name, now=utcnow()))
+    print(
+        f"API token {row.name!r} created; it is shown only once. Use it as `Authorization: Bearer TOKEN`."
+    )
+    print(token)
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Sends samples to the running listener; without one, through a listener of its own."""
+    from inbox.demo import send_demo_mails
+
+    host, port = split_listen(settings.smtp_listen, 8025)
+    to = settings.intake_addresses[0]
+    try:
+        sent = asyncio.run(send_demo_mails(host=host, port=port, to=to, count=args.count))
+        print(f"sent {sent} sample messages to {to} via the listener on {host}:{port}")
+    except OSError:
+        from inbox.migrate import upgrade
+
+        upgrade(settings.database_url)
+        sent = asyncio.run(_demo_in_process(settings, count=args.count))
+        print(
+            f"no listener on {host}:{port}; delivered {sent} sample messages to {to} through a "
+            "temporary SMTP listener of this command and processed them"
+        )
+    return 0
+
+
+async def _demo_in_process(settings: Settings, *, count: int) -> int:
+    from mail.smtp import start_smtp_server
+
+    from inbox.demo import send_demo_mails
+
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    worker = build_worker(settings, sessions)
+    server = await start_smtp_server(
+        sessions=sessions,
+        intake_addresses=settings.intake_addresses,
+        hostname=settings.smtp_hostname,
+        host="127.0.0.1",
+        port=0,
+        max_size=settings.max_message_size,
+        clock=utcnow,
+    )
+    try:
+        port = server.sockets[0].getsockname()[1]
+        sent = await send_demo_mails(
+            host="127.0.0.1", port=port, to=settings.intake_addresses[0], count=count
+        )
+        await worker.drain()
+        return sent
+    finally:
+        server.close()
+        await server.wait_closed()
+        await engine.dispose()
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synpunkt", description="Feedback intake and shared inbox."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "serve", help="web inbox, SMTP listener and worker in one process"
+    ).set_defaults(func=cmd_serve)
+    for part, text in (
+        ("web", "the web inbox and API"),
+        ("smtp", "the SMTP listener"),
+        ("worker", "the worker: intake and outbox"),
+    ):
+        commands.add_parser(part, help=text).set_defaults(func=cmd_part(part))
+
+    db = commands.add_parser("db", help="database commands").add_subparsers(
+        dest="db_command", required=True
+    )
+    up = db.add_parser("upgrade", help="apply migrations")
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    users = commands.add_parser("users", help="staff users").add_subparsers(
+        dest="users_command", required=True
+    )
+    add = users.add_parser("add", help="add a staff user")
+    add.add_argument("name")
+    add.add_argument(
+        "--role", required=True, choices=["admin", "registrar", "caseworker", "viewer"]
+    )
+    add.add_argument("--unit", action="append", default=[], help="a unit code; repeat for several")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from one line of stdin"
+    )
+    add.set_defaults(func=cmd_users_add)
+
+    units = commands.add_parser("units", help="units (verksamheter)").add_subparsers(
+        dest="units_command", required=True
+    )
+    uadd = units.add_parser("add", help="add a unit")
+    uadd.add_argument("code")
+    uadd.add_argument("name")
+    uadd.add_argument(
+        "--response-days", type=int, default=10, help="response-time target in working days"
+    )
+    uadd.set_defaults(func=cmd_units_add)
+
+    tokens = commands.add_parser("tokens", help="API tokens").add_subparsers(
+        dest="tokens_command", required=True
+    )
+    tcreate = tokens.add_parser("create", help="create an API token (printed as the last line)")
+    tcreate.add_argument("name")
+    tcreate.set_defaults(func=cmd_tokens_create)
+
+    demo = commands.add_parser("demo", help="send sample mails through the running SMTP listener")
+    demo.add_argument("--count", type=int, default=6)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from inbox.staff import StaffError
+
+    try:
+        return int(args.func(settings, args))
+    except (UserError, StaffError) as exc:
+        print(f"synpunkt: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

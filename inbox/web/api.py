@@ -1,0 +1,317 @@
+"""The JSON API under `/api`: thin endpoints over the core, authenticated with bearer tokens.
+
+Every read of a case is an audit event. Originals and attachments are served on their own, always
+as downloads (`Content-Disposition: attachment`, `nosniff`), never inside the case JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.cases import CaseFilter, InvalidCursor, get_case, list_cases
+from inbox.models import ApiToken, Attachment, AuditEvent, Case, IntakeRecord, Message
+from inbox.personnummer import mask_personnummer
+from inbox.tokens import authenticate
+from inbox.web.schemas import (
+    AttachmentOut,
+    CaseList,
+    CaseOut,
+    CaseSummary,
+    IntakeOut,
+    MessageOut,
+    OutboxOut,
+)
+
+router = APIRouter(prefix="/api", tags=["api"])
+bearer = HTTPBearer(auto_error=False, description="An API token from `synpunkt tokens create`")
+
+FLAGS = (
+    "lex_sarah",
+    "child_at_risk",
+    "decision_not_executed",
+    "appeal_intent",
+    "personnummer",
+    "automated",
+)
+
+
+async def session_dep(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessions() as session, session.begin():
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(session_dep)]
+
+
+async def token_dep(
+    request: Request,
+    session: Session,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> ApiToken:
+    token = None
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        token = await authenticate(
+            session, token=credentials.credentials, now=request.app.state.clock()
+        )
+    if token is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="A valid API token is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return token
+
+
+Token = Annotated[ApiToken, Depends(token_dep)]
+
+
+def _flags(case: Case) -> list[str]:
+    return [name for name in FLAGS if getattr(case, f"flag_{name}")]
+
+
+def _audit(
+    request: Request,
+    session: AsyncSession,
+    token: ApiToken,
+    action: str,
+    case: Case,
+    **detail: object,
+) -> None:
+    client = request.client.host if request.client else None
+    session.add(
+        AuditEvent(
+            at=request.app.state.clock(),
+            actor=f"token:{token.id}",
+            action=action,
+            case_id=case.id,
+            case_reference=case.reference,
+            detail={"token": token.name, **detail},
+            remote_addr=client,
+        )
+    )
+
+
+@router.get("/cases", response_model=CaseList, summary="List cases, newest first")
+async def cases_index(
+    session: Session,
+    token: Token,
+    status_: Annotated[str | None, Query(alias="status")] = None,
+    kind: str | None = None,
+    unit: str | None = None,
+    channel: str | None = None,
+    q: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> CaseList:
+    filters = CaseFilter(status=status_, kind=kind, unit=unit, channel=channel, q=q)
+    try:
+        page = await list_cases(session, filters=filters, limit=limit, cursor=cursor)
+    except InvalidCursor as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
+    items = [
+        CaseSummary(
+            reference=row.case.reference,
+            kind=row.case.kind,
+            status=row.case.status,
+            channel=row.case.channel,
+            unit=row.unit_code,
+            subject=mask_personnummer(row.case.subject),
+            preview=mask_personnummer(row.preview),
+            sender=row.contact_address,
+            received_at=row.case.received_at,
+            due_on=row.case.due_on,
+            flags=_flags(row.case),
+        )
+        for row in page.items
+    ]
+    return CaseList(items=items, next_cursor=page.next_cursor)
+
+
+@router.get("/cases/{reference}", response_model=CaseOut, summary="One case with its thread")
+async def case_show(reference: str, request: Request, session: Session, token: Token) -> CaseOut:
+    detail = await get_case(session, reference=reference)
+    if detail is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such case")
+    case = detail.case
+    _audit(request, session, token, "case.read", case)
+    base = f"/api/cases/{case.reference}"
+    messages = [
+        MessageOut(
+            id=m.id or 0,
+            direction=m.direction,
+            channel=m.channel,
+            kind=m.kind,
+            sender=m.sender_address,
+            sender_name=m.sender_name,
+            recipient=m.recipient,
+            subject=m.subject,
+            text=m.text,
+            display_text=m.display_text,
+            html=m.html,
+            language=m.language,
+            automation=m.automation,
+            created_at=m.created_at,
+            delivery=m.delivery,
+            delivered_at=m.delivered_at,
+            delivery_error=m.delivery_error,
+            attachments=[
+                AttachmentOut(
+                    id=a.id or 0,
+                    filename=a.filename,
+                    content_type=a.content_type,
+                    size=a.size,
+                    sha256=a.sha256,
+                    inline=a.inline,
+                    url=f"{base}/attachments/{a.id}",
+                )
+                for a in detail.attachments.get(m.id or 0, [])
+            ],
+            original_url=f"{base}/messages/{m.id}/original" if m.intake_id else None,
+        )
+        for m in detail.messages
+    ]
+    contact = detail.contact
+    return CaseOut(
+        reference=case.reference,
+        kind=case.kind,
+        status=case.status,
+        channel=case.channel,
+        origin=case.origin,
+        unit=detail.unit_code,
+        submitter_role=case.submitter_role,
+        priority=case.priority,
+        language=case.language,
+        subject=case.subject,
+        contact=contact.address if contact else None,
+        contact_name=contact.display_name if contact else None,
+        contact_unreachable=bool(contact and contact.unreachable_at),
+        received_at=case.received_at,
+        due_on=case.due_on,
+        first_response_at=case.first_response_at,
+        closed_at=case.closed_at,
+        outcome=case.outcome,
+        flags=_flags(case),
+        messages=messages,
+        outbox=[
+            OutboxOut(
+                id=o.id or 0,
+                kind=o.kind,
+                channel=o.channel,
+                status=o.status,
+                attempts=o.attempts,
+                run_at=o.run_at,
+                sent_at=o.sent_at,
+                last_error=o.last_error,
+            )
+            for o in detail.outbox
+        ],
+    )
+
+
+def _download(data: bytes, *, filename: str, media_type: str) -> Response:
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename) or "download"
+    return Response(
+        content=data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{safe}"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
+
+
+async def _case_or_404(session: AsyncSession, reference: str) -> Case:
+    case = (
+        await session.execute(select(Case).where(Case.reference == reference.upper()))
+    ).scalar_one_or_none()
+    if case is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such case")
+    return case
+
+
+@router.get("/cases/{reference}/messages/{message_id}/original", summary="The original message")
+async def message_original(
+    reference: str, message_id: int, request: Request, session: Session, token: Token
+) -> Response:
+    case = await _case_or_404(session, reference)
+    message = await session.get(Message, message_id)
+    if message is None or message.case_id != case.id or message.intake_id is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such message")
+    record = await session.get(IntakeRecord, message.intake_id)
+    if record is None or record.raw is None:
+        raise HTTPException(
+            status.HTTP_410_GONE, detail="The original has been removed by retention"
+        )
+    _audit(request, session, token, "message.original.read", case, message_id=message_id)
+    suffix, media_type = (
+        (".eml", "message/rfc822") if record.channel == "email" else (".json", "application/json")
+    )
+    return _download(
+        record.raw, filename=f"{case.reference}-{message_id}{suffix}", media_type=media_type
+    )
+
+
+@router.get("/cases/{reference}/attachments/{attachment_id}", summary="Download an attachment")
+async def attachment_download(
+    reference: str, attachment_id: int, request: Request, session: Session, token: Token
+) -> Response:
+    case = await _case_or_404(session, reference)
+    row = (
+        await session.execute(
+            select(Attachment)
+            .join(Message, Message.id == Attachment.message_id)  # type: ignore[arg-type]
+            .where(Attachment.id == attachment_id, Message.case_id == case.id)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such attachment")
+    _audit(request, session, token, "attachment.read", case, attachment_id=attachment_id)
+    return _download(row.data, filename=row.filename, media_type="application/octet-stream")
+
+
+@router.get("/intake", response_model=list[IntakeOut], summary="Intake ledger rows (e.g. failed)")
+async def intake_index(
+    session: Session,
+    token: Token,
+    status_: Annotated[str, Query(alias="status")] = "failed",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[IntakeOut]:
+    rows = (
+        await session.execute(
+            select(IntakeRecord)
+            .where(IntakeRecord.status == status_)
+            .order_by(IntakeRecord.received_at.desc(), IntakeRecord.id.desc())  # type: ignore[attr-defined, union-attr]
+            .limit(limit)
+        )
+    ).scalars()
+    return [
+        IntakeOut(
+            id=r.id or 0,
+            channel=r.channel,
+            external_id=r.external_id,
+            status=r.status,
+            received_at=r.received_at,
+            raw_size=r.raw_size,
+            error=r.error,
+            case_reference=r.case_reference,
+            raw_url=f"/api/intake/{r.id}/raw",
+        )
+        for r in rows
+    ]
+
+
+@router.get("/intake/{record_id}/raw", summary="The raw form of an intake ledger row")
+async def intake_raw(record_id: int, session: Session, token: Token) -> Response:
+    row = await session.get(IntakeRecord, record_id)
+    if row is None or row.raw is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such intake record")
+    return _download(
+        row.raw, filename=f"intake-{record_id}.eml", media_type="application/octet-stream"
+    )

@@ -1,0 +1,69 @@
+"""The web application: the JSON API, `/healthz` and (later) the staff pages, over one core.
+
+`create_app` receives its collaborators (sessions, clock, channel status) from the composition root;
+the app reads no settings of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from inbox import ledger
+from inbox.models import OutboxItem
+from inbox.web.api import router as api_router
+from inbox.web.schemas import Health
+
+ChannelStatus = Callable[[], Mapping[str, Any]]
+
+
+def create_app(
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Callable[[], datetime],
+    channel_status: ChannelStatus | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title="Synpunkt",
+        summary="Feedback intake and shared inbox for social services",
+        version="0.1.0",
+    )
+    app.state.sessions = sessions
+    app.state.clock = clock
+    app.state.channel_status = channel_status or (lambda: {})
+    app.include_router(api_router)
+
+    @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness and queues")
+    async def healthz(request: Request) -> Any:
+        try:
+            async with sessions() as session:
+                await session.execute(text("SELECT 1"))
+                intake = await ledger.count_by_status(session)
+                outbox = dict(
+                    (
+                        await session.execute(
+                            select(OutboxItem.status, func.count()).group_by(OutboxItem.status)
+                        )
+                    ).all()
+                )
+        except Exception as exc:  # report, don't raise: a health check must answer
+            return JSONResponse(
+                {
+                    "status": "error",
+                    "database": f"{type(exc).__name__}",
+                    "intake": {},
+                    "outbox": {},
+                },
+                status_code=503,
+            )
+        body = Health(status="ok", database="ok", intake=intake, outbox=outbox).model_dump()
+        body["channels"] = dict(request.app.state.channel_status())
+        return JSONResponse(body)
+
+    return app
