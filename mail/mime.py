@@ -1,0 +1,309 @@
+"""Walk a parsed e-mail's MIME tree into body text, HTML and attachments.
+
+Decides which parts a reader would call "the message" (text/plain preferred inside an
+alternative, text siblings of a mixed joined in order) and keeps everything else, including
+forwarded mails, signatures and encrypted blobs, as attachments with a usable file name.
+"""
+
+from __future__ import annotations
+
+import binascii
+import io
+import mimetypes
+import re
+from dataclasses import dataclass, field
+from email.generator import BytesGenerator
+from email.message import Message
+from email.policy import compat32
+from urllib.parse import unquote_to_bytes
+
+from inbox.inbound import InboundAttachment
+from mail.headers import decode_bytes, decode_header_value, unfold
+from mail.html import html_to_text
+from mail.quotes import remove_html_quotes
+
+_EXTENSIONS = {
+    "message/rfc822": ".eml",
+    "message/delivery-status": ".txt",
+    "text/rfc822-headers": ".txt",
+    "text/plain": ".txt",
+    "image/jpeg": ".jpg",
+    "image/pjpeg": ".jpg",
+    "image/jpg": ".jpg",
+    "application/octet-stream": ".bin",
+    "application/ms-tnef": ".dat",
+    "application/pkcs7-signature": ".p7s",
+    "application/x-pkcs7-signature": ".p7s",
+    "application/pkcs7-mime": ".p7m",
+    "application/pgp-signature": ".asc",
+    "application/pgp-encrypted": ".asc",
+}
+_UUENCODED = re.compile(
+    r"^begin [0-7]{3,4} ([^\n]+)\n(.*?)^end[ \t]*$\n?", re.MULTILINE | re.DOTALL
+)
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+_BODY_TYPES = ("text/plain", "text/html")
+_EXTENDED_PARAM = re.compile(r"(?:file)?name\*=\s*([^']*)'[^']*'([^;]+)", re.IGNORECASE)
+_PLAIN_PARAM = re.compile(r'(?:^|;)\s*(?:file)?name\s*=\s*(?:"([^"]*)"|([^;]+))', re.IGNORECASE)
+
+
+@dataclass
+class Body:
+    """What one MIME subtree contributes: text segments in order and attachments."""
+
+    # (kind, text): "plain", "html", or "alt-html" (an HTML alternative shown but not the text).
+    segments: list[tuple[str, str]] = field(default_factory=list)
+    attachments: list[InboundAttachment] = field(default_factory=list)
+
+    def extend(self, other: Body) -> None:
+        self.segments.extend(other.segments)
+        self.attachments.extend(other.attachments)
+
+    @property
+    def text(self) -> str:
+        return self._text(strip_html_quotes=False)
+
+    @property
+    def text_without_html_quotes(self) -> str:
+        """The text with HTML quote blocks removed before rendering, for display."""
+        return self._text(strip_html_quotes=True)
+
+    def _text(self, *, strip_html_quotes: bool) -> str:
+        parts = [
+            text
+            if kind == "plain"
+            else html_to_text(remove_html_quotes(text) if strip_html_quotes else text)
+            for kind, text in self.segments
+            if kind != "alt-html"
+        ]
+        return "\n\n".join(part.strip("\n") for part in parts if part.strip())
+
+    @property
+    def html(self) -> str | None:
+        htmls = [t for kind, t in self.segments if kind in ("html", "alt-html") and t.strip()]
+        return "\n".join(htmls) if htmls else None
+
+
+def extract(message: Message, *, hint: str | None, linesep: str = "\n") -> Body:
+    """Body segments and attachments of `message`, attachments numbered from 1."""
+    walker = _Walker(hint, linesep)
+    return walker.walk(message)
+
+
+class _Walker:
+    def __init__(self, hint: str | None, linesep: str) -> None:
+        self.hint = hint
+        self.linesep = linesep
+        self.count = 0
+
+    def walk(self, part: Message) -> Body:
+        ctype = _content_type(part)
+        if ctype.startswith("message/"):
+            # Forwarded mails and delivery reports are kept whole, never read as our body.
+            return Body(attachments=[self._attachment(part, ctype)])
+        if part.is_multipart():
+            payload = part.get_payload()
+            if not isinstance(payload, list):
+                payload = []
+            children = [c for c in payload if isinstance(c, Message)]
+            if ctype == "multipart/alternative":
+                return self._alternative(children)
+            body = Body()
+            for child in children:
+                body.extend(self.walk(child))
+            return body
+        if ctype.startswith("multipart/") or (ctype in _BODY_TYPES and not _is_attachment(part)):
+            # A multipart without a usable boundary is read as text, like mail clients do.
+            return self._text(part, "html" if ctype == "text/html" else "plain")
+        return Body(attachments=[self._attachment(part, ctype)])
+
+    def _alternative(self, children: list[Message]) -> Body:
+        bodies = [self.walk(child) for child in children]
+        plain = next((b for b in bodies if _has(b, "plain") and b.text.strip()), None)
+        rich = next((b for b in reversed(bodies) if _has(b, "html")), None)
+        result = Body()
+        if plain is not None:
+            result.segments.extend(s for s in plain.segments if s[0] == "plain")
+        if rich is not None:
+            # The HTML alternative is kept for display; it only becomes the text without a plain.
+            kind = "alt-html" if plain is not None else "html"
+            result.segments.extend((kind, t) for k, t in rich.segments if k in ("html", "alt-html"))
+        if plain is None and rich is None and bodies:
+            result.segments.extend(bodies[0].segments)
+        for body in bodies:
+            result.attachments.extend(body.attachments)
+        return result
+
+    def _text(self, part: Message, kind: str) -> Body:
+        payload = _payload(part)
+        text = decode_bytes(payload, _charset(part), hint=self.hint)
+        text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+        body = Body()
+        if kind == "plain" and "\nbegin " in "\n" + text:
+            text = self._uudecode(text, body)
+        body.segments.insert(0, (kind, text))
+        return body
+
+    def _uudecode(self, text: str, body: Body) -> str:
+        def replace(match: re.Match[str]) -> str:
+            data = _uu_lines(match.group(2))
+            if data is None:
+                return match.group(0)
+            self.count += 1
+            name = _safe_name(match.group(1).strip()) or f"attachment-{self.count}.bin"
+            ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            body.attachments.append(InboundAttachment(filename=name, content_type=ctype, data=data))
+            return ""
+
+        return _UUENCODED.sub(replace, text)
+
+    def _attachment(self, part: Message, ctype: str) -> InboundAttachment:
+        self.count += 1
+        data = _payload(part, self.linesep)
+        name = self._filename(part, ctype)
+        content_id = _header(part, "Content-ID")
+        content_id = content_id.strip().strip("<>").strip() or None if content_id else None
+        disposition = (_header(part, "Content-Disposition") or "").split(";", 1)[0].strip().lower()
+        inline = disposition == "inline" or (not disposition and content_id is not None)
+        return InboundAttachment(
+            filename=name, content_type=ctype, data=data, content_id=content_id, inline=inline
+        )
+
+    def _filename(self, part: Message, ctype: str) -> str:
+        name: str | None
+        try:
+            name = part.get_filename()
+        except Exception:  # broken RFC 2231 parameters; the generated name below still works
+            name = None
+        if not name or "\ufffd" in name or _has_surrogates(name):
+            # Python replaces bytes it cannot decode; the raw parameter often decodes fine.
+            name = self._raw_filename(part) or name
+        if name:
+            name = decode_header_value(str(name), hint=self.hint)
+        if not name and ctype == "message/rfc822":
+            inner = part.get_payload()
+            inner_message = inner[0] if isinstance(inner, list) and inner else None
+            if isinstance(inner_message, Message):
+                subject = _header(inner_message, "Subject")
+                name = decode_header_value(subject, hint=self.hint) if subject else None
+        if not name:
+            description = _header(part, "Content-Description")
+            name = decode_header_value(description, hint=self.hint) if description else None
+        name = _safe_name(name or "")
+        extension = _EXTENSIONS.get(ctype) or mimetypes.guess_extension(ctype) or ".bin"
+        if not name:
+            return f"attachment-{self.count}{extension}"
+        if not _EXTENSION.search(name) and ctype != "application/octet-stream":
+            name += extension
+        elif ctype == "message/rfc822" and not name.lower().endswith(".eml"):
+            name += ".eml"
+        return name
+
+
+    def _raw_filename(self, part: Message) -> str | None:
+        for header in ("Content-Disposition", "Content-Type"):
+            raw = unfold(_header(part, header) or "")
+            for pattern in (_EXTENDED_PARAM, _PLAIN_PARAM):
+                match = pattern.search(raw)
+                if not match:
+                    continue
+                if pattern is _EXTENDED_PARAM:
+                    data = unquote_to_bytes(match.group(2).strip('"'))
+                    return decode_bytes(data, match.group(1) or None, hint=self.hint)
+                value = match.group(1) if match.group(1) is not None else match.group(2)
+                return decode_header_value(value.strip(), hint=self.hint)
+        return None
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def _has(body: Body, kind: str) -> bool:
+    return any(k == kind for k, _ in body.segments)
+
+
+def _content_type(part: Message) -> str:
+    try:
+        return part.get_content_type()
+    except Exception:
+        return "application/octet-stream"
+
+
+def _is_attachment(part: Message) -> bool:
+    disposition = (_header(part, "Content-Disposition") or "").split(";", 1)[0].strip().lower()
+    if disposition == "attachment":
+        return True
+    try:
+        return bool(part.get_filename())
+    except Exception:
+        return False
+
+
+def _charset(part: Message) -> str | None:
+    try:
+        return part.get_content_charset()
+    except Exception:
+        return None
+
+
+def _header(part: Message, name: str) -> str | None:
+    """A header's raw text, without the header registry (which can raise on broken input)."""
+    lowered = name.lower()
+    for key, value in part.raw_items():
+        if key.lower() == lowered:
+            return str(value)
+    return None
+
+
+def _payload(part: Message, linesep: str = "\n") -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if isinstance(data, bytes):
+        return data
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        # message/rfc822 and delivery reports: keep the enclosed blocks as bytes, as written.
+        blocks = [_message_bytes(m, linesep) for m in payload if isinstance(m, Message)]
+        data = linesep.encode().join(blocks)
+        doubled = linesep.encode() * 2
+        return data[: -len(linesep)] if data.endswith(doubled) else data
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "surrogateescape")
+    return b""
+
+
+def _message_bytes(message: Message, linesep: str) -> bytes:
+    buffer = io.BytesIO()
+    try:
+        # compat32 writes header values back verbatim instead of refolding them.
+        generator = BytesGenerator(buffer, mangle_from_=False, policy=compat32)
+        generator.flatten(message, linesep=linesep)
+        return buffer.getvalue()
+    except Exception:
+        return str(message).encode("utf-8", "surrogateescape")
+
+
+def _uu_lines(block: str) -> bytes | None:
+    out = bytearray()
+    for line in block.split("\n"):
+        if not line.strip() or line.strip() == "`":
+            continue
+        try:
+            out.extend(binascii.a2b_uu(line))
+        except binascii.Error:
+            try:
+                # Some encoders pad lines short; decode by the length byte only.
+                length = ((ord(line[0]) - 32) & 63) * 4 // 3
+                out.extend(binascii.a2b_uu(line[: length + 1]))
+            except (binascii.Error, IndexError):
+                return None
+    return bytes(out)
+
+
+def _safe_name(name: str) -> str:
+    # A file name is only a label here; never let it carry a path or control characters.
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip()
+    return re.split(r"[\\/]", name)[-1].strip()

@@ -1,0 +1,243 @@
+"""Strip quoted history and signatures from a reply, for display only.
+
+mail-parser-reply knows the quote headers of Swedish, English and a dozen other languages; a small
+line-based pass adds the languages of our clients it lacks (Finnish, Arabic, Persian, Somali) and
+`>`-quoted blocks. The stored text is never changed: this only decides what staff see first.
+"""
+
+from __future__ import annotations
+
+import re
+
+import lxml.html
+from lxml import etree
+from mailparser_reply.constants import MAIL_LANGUAGES
+from mailparser_reply.parser import EmailMessage
+
+# mail-parser-reply runs several multi-line regexes over the whole text; past this size (long
+# quoted threads, pasted logs) only the linear line-based pass runs, so time stays bounded.
+MAX_REGEX_CHARS = 200_000
+# A quote header ("On Mon, X wrote:") is sometimes wrapped over a few lines by the mail client.
+HEADER_MAX_LINES = 3
+
+_ATTRIBUTION_ENDINGS = (
+    r"wrote:",  # English
+    r"skrev:",  # Swedish, Danish, Norwegian
+    r"schrieb:",  # German
+    r"kirjoitti:",  # Finnish
+    r"كتب[^\n]{0,120}:",  # Arabic (the name may follow the verb)
+    r"نوشت[^\n]{0,120}:",  # Persian
+    r"ayaa\s+qoray\s*:",  # Somali
+    r"escribió:",
+    r"napisał\(a\):|napisał:|napisała:",  # Polish
+    r"написал\(а\):|написал:|написала:",  # Russian
+    r"yazdı:",  # Turkish
+    r"a écrit\s*:",
+)
+_ATTRIBUTION = re.compile(r"(?:" + "|".join(_ATTRIBUTION_ENDINGS) + r")\s*$", re.IGNORECASE)
+# The first line of an Outlook-style header block, in our clients' languages.
+_FROM_LINE = re.compile(
+    r"^\s*\*?(?:From|Från|Von|Lähettäjä|Lähetetty|من|از|Ka|Kimden|Od|От)\s*\*?\s*:\s*\*?\s*\S",
+    re.IGNORECASE,
+)
+_HEADER_FIELD = re.compile(
+    r"^\s*\*?(?:Sent|Skickat|Gesendet|Date|Datum|To|Till|An|Subject|Ämne|Betreff|Cc|Kopia"
+    r"|Vastaanottaja|Aihe|Päivämäärä|تاريخ الإرسال|إلى|الموضوع|ارسال شده|به|موضوع"
+    r"|Loo diray|Mawduuca|Taariikh|Wysłano|Do|Temat|Отправлено|Кому|Тема)\s*\*?\s*:",
+    re.IGNORECASE,
+)
+_SEPARATOR = re.compile(
+    r"^\s*(?:-{3,}\s*(?:Original Message|Ursprungligt meddelande|Ursprüngliche Nachricht"
+    r"|Alkuperäinen viesti|Forwarded message|Vidarebefordrat meddelande)\s*-{3,}"
+    r"|_{20,}|-{20,})\s*$",
+    re.IGNORECASE,
+)
+# Lines that can open a quote header wrapped over several lines ("On Mon, 1 Jan 2024, Anna").
+_OPENER = re.compile(
+    r"^\s*(?:On|Den|Am|Le|El|Il|Op|W dniu|في|در|\d|(?:ma|ti|ke|to|pe|la|su)\s)", re.IGNORECASE
+)
+_SIGNATURE_DELIMITER = re.compile(r"^-- ?$")
+_SENT_FROM = re.compile(
+    r"^\s*(?:Sent from my|Sent from|Sent with|Get Outlook for|Skickat från|Hämta Outlook för"
+    r"|Lähetetty (?:iPhonesta|Android)|Von meinem|Gesendet von)\b[\w .()/:<>-]{0,60}$",
+    re.IGNORECASE,
+)
+
+
+def strip_quotes(text: str, *, language_hint: str | None = None) -> str:
+    """Return the new part of a reply: without quoted history and signature, never empty."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        return text
+    stripped = text
+    if _interleaved(text):
+        # Answers written between quoted lines: the line pass keeps them, the library would not.
+        stripped = _strip_lines(text)
+    elif len(text) <= MAX_REGEX_CHARS:
+        stripped = _library_reply(text, language_hint) or text
+    stripped = _strip_lines(stripped)
+    if not stripped.strip():
+        # Everything looked like a quote (a bottom-posted or forward-only mail): show it all.
+        stripped = _strip_lines(text) or text
+    return stripped.strip() or text.strip() or text
+
+
+def _library_reply(text: str, language_hint: str | None) -> str | None:
+    languages = ["sv", "en"]
+    if language_hint and language_hint in MAIL_LANGUAGES and language_hint not in languages:
+        languages.append(language_hint)
+    try:
+        message = EmailMessage(text=text, languages=languages, keep_hyphen_lists=True).read()
+    except Exception:  # a library failure must never lose the message text
+        return None
+    if not message.replies:
+        return None
+    first = message.replies[0]
+    if first.headers and not first.content.replace(first.headers, "").strip():
+        # Text begins with a quote header: a bottom-post, handled by the line pass instead.
+        return None
+    return first.body or None
+
+
+def _strip_lines(text: str) -> str:
+    """Linear pass: drop `>` blocks with their attribution, cut at headers and signatures."""
+    lines = text.split("\n")
+    kept: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if _is_quoted(line):
+            _drop_attribution(kept)
+            index += 1
+            continue
+        header_end = _header_block_end(lines, index)
+        if header_end is not None:
+            rest = lines[header_end:]
+            if any(_is_quoted(rest_line) for rest_line in rest[:3]) and _has_reply_after(rest):
+                # Bottom-posting: the header introduces a quote that the reply then follows.
+                index = header_end
+                continue
+            break
+        if _SIGNATURE_DELIMITER.match(line.rstrip()):
+            break
+        if _SENT_FROM.match(line):
+            index += 1
+            continue
+        kept.append(line)
+        index += 1
+    return "\n".join(kept).strip()
+
+
+def _interleaved(text: str) -> bool:
+    """True when unquoted text both precedes and follows a `>` block (an inline answer)."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    quoted = [i for i, line in enumerate(lines) if _is_quoted(line)]
+    if not quoted:
+        return False
+    after = [line for line in lines[quoted[-1] + 1 :] if not _SIGNATURE_DELIMITER.match(line)]
+    between = [i for i in range(quoted[0], quoted[-1]) if not _is_quoted(lines[i])]
+    return quoted[0] > 0 and (len(after) >= 2 or len(between) >= 2)
+
+
+def _is_quoted(line: str) -> bool:
+    return line.lstrip().startswith(">")
+
+
+def _drop_attribution(kept: list[str]) -> None:
+    # Remove blank lines and an "X wrote:" line right above a quote block.
+    while kept and not kept[-1].strip():
+        kept.pop()
+    for size in range(1, HEADER_MAX_LINES + 1):
+        if len(kept) >= size and _ATTRIBUTION.search(" ".join(kept[-size:]).strip()):
+            del kept[-size:]
+            return
+
+
+def _header_block_end(lines: list[str], index: int) -> int | None:
+    """If a quote header starts at `index`, return the index of the line after it."""
+    line = lines[index]
+    if _SEPARATOR.match(line):
+        return index + 1
+    if _FROM_LINE.match(line):
+        fields = 0
+        for offset in range(1, 5):
+            if index + offset < len(lines) and _HEADER_FIELD.match(lines[index + offset]):
+                fields += 1
+        if fields >= 1:
+            return index + 1 + fields
+    stripped = line.strip()
+    if not stripped or len(stripped) > 300:
+        return None
+    joined = stripped
+    wrapped_lines = HEADER_MAX_LINES if _OPENER.match(stripped) else 1
+    for extra in range(wrapped_lines):
+        if _ATTRIBUTION.search(joined):
+            return index + 1 + extra
+        if index + extra + 1 >= len(lines) or not lines[index + extra + 1].strip():
+            return None
+        joined += " " + lines[index + extra + 1].strip()
+    return None
+
+
+def _has_reply_after(rest: list[str]) -> bool:
+    return any(line.strip() and not _is_quoted(line) for line in rest)
+
+
+# Where mail clients put the quoted message in HTML replies.
+_HTML_QUOTE_XPATH = (
+    "//blockquote"
+    " | //*[contains(concat(' ', normalize-space(@class), ' '), ' gmail_quote ')]"
+    " | //*[contains(@class, 'yahoo_quoted')] | //*[contains(@class, 'moz-cite-prefix')]"
+    " | //*[@id='OLK_SRC_BODY_SECTION'] | //*[@id='divRplyFwdMsg'] | //*[@id='appendonsend']"
+)
+_CUT_AFTER_IDS = ("OLK_SRC_BODY_SECTION", "divRplyFwdMsg", "appendonsend")
+
+
+def remove_html_quotes(html: str) -> str:
+    """Remove quoted history from an HTML reply (blockquotes, client quote blocks, after `<hr>`)."""
+    if not html.strip() or len(html) > MAX_REGEX_CHARS * 5:
+        return html
+    try:
+        root = lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return html
+    body_text_before = root.text_content().strip()
+    changed = False
+    for element in root.xpath(_HTML_QUOTE_XPATH):
+        changed = True
+        if element.get("id") in _CUT_AFTER_IDS or element.tag == "hr":
+            _drop_following(element)
+        _drop(element)
+    for rule in root.xpath("//hr"):
+        # A rule followed by a "From:" line starts Outlook's and Windows Mail's quoted part.
+        following = "".join(sibling.text_content() for sibling in rule.itersiblings())
+        if _FROM_LINE.match(following.strip()) or re.match(r"\s*\*?From:", following):
+            changed = True
+            _drop_following(rule)
+            _drop(rule, keep_tail=False)
+    if not changed:
+        return html  # the same object, so its rendering is reused from the cache
+    result = lxml.html.tostring(root, encoding="unicode")
+    if body_text_before and not root.text_content().strip():
+        return html  # everything was a quote: show it all rather than nothing
+    return result
+
+
+def _drop_following(element: lxml.html.HtmlElement) -> None:
+    element.tail = None
+    for sibling in list(element.itersiblings()):
+        _drop(sibling, keep_tail=False)
+
+
+def _drop(element: lxml.html.HtmlElement, *, keep_tail: bool = True) -> None:
+    parent = element.getparent()
+    if parent is None:
+        return
+    # Keep the text that follows the element inside its parent (lxml stores it on the element).
+    if keep_tail and element.tail and element.tail.strip():
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + element.tail
+        else:
+            parent.text = (parent.text or "") + element.tail
+    parent.remove(element)

@@ -1,0 +1,137 @@
+"""parse_email and message_key on small hand-written mails, one rule per test."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from datetime import UTC, datetime
+
+import pytest
+
+from inbox.inbound import Automation, Channel, UnparsableMessage
+from mail.parse import message_key, parse_email
+
+
+def mail(headers: str, body: str = "Hej, jag vill lämna en synpunkt på hemtjänsten.") -> bytes:
+    return f"{headers}\n\n{body}\n".encode()
+
+
+def test_plain_mail_is_normalised() -> None:
+    raw = mail(
+        "From: Anna Andersson <anna@example.se>\nTo: synpunkt@kommun.se\nCc: b@example.se\n"
+        "Subject: =?utf-8?q?Synpunkt_p=C3=A5_hemtj=C3=A4nsten?=\n"
+        "Message-ID: <abc@example.se>\nDate: Tue, 12 Mar 2024 10:15:00 +0100"
+    )
+    message = parse_email(raw)
+    assert message.channel is Channel.EMAIL
+    assert message.external_id == "abc@example.se" == message.message_id
+    assert message.sender_address == "anna@example.se"
+    assert message.sender_name == "Anna Andersson"
+    assert message.subject == "Synpunkt på hemtjänsten"
+    assert message.recipients == ("synpunkt@kommun.se", "b@example.se")
+    assert message.sent_at == datetime(2024, 3, 12, 9, 15, tzinfo=UTC)
+    assert message.language == "sv"
+    assert message.automation is Automation.NONE
+    assert message.raw == raw
+
+
+def test_message_key_without_message_id_hashes_the_bytes() -> None:
+    raw = mail("From: a@example.se\nSubject: x")
+    assert message_key(raw) == "sha256:" + hashlib.sha256(raw).hexdigest()
+    assert parse_email(raw).external_id == message_key(raw)
+
+
+def test_message_key_takes_the_id_without_angle_brackets() -> None:
+    assert message_key(mail("Message-ID:\n <id-1@example.se>\nFrom: a@example.se")) == (
+        "id-1@example.se"
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600,
+        b"\x00" * 2000,
+        b"",
+        b"Just some text without any headers.\n",
+    ],
+    ids=["outlook-msg", "nul-bytes", "empty", "no-headers"],
+)
+def test_non_messages_are_rejected(raw: bytes) -> None:
+    with pytest.raises(UnparsableMessage):
+        parse_email(raw)
+
+
+def test_in_reply_to_takes_the_first_id_and_references_keep_order() -> None:
+    message = parse_email(
+        mail("From: a@example.se\nIn-Reply-To: <one@x> <two@x>\nReferences: <r1@x>\n <r2@x> <r1@x>")
+    )
+    assert message.in_reply_to == "one@x"
+    assert message.references == ("r1@x", "r2@x")
+
+
+def test_empty_from_falls_back_to_reply_to() -> None:
+    message = parse_email(mail('From: "Someone" <>\nReply-To: real@example.se'))
+    assert message.sender_address == "real@example.se"
+    assert message.extra["reply_to"] == "real@example.se"
+
+
+def test_no_usable_sender_at_all_gives_none() -> None:
+    assert parse_email(mail("From: [??????]\nSubject: x")).sender_address is None
+
+
+def test_encoded_words_are_never_decoded_inside_an_address() -> None:
+    message = parse_email(mail("From: =?utf-8?Q?attacker?Q?agent?=@victim.example"))
+    assert message.sender_address != "agent@victim.example"
+    assert message.sender_address == "=?utf-8?Q?attacker?Q?agent?=@victim.example"
+
+
+def test_unknown_and_lying_charsets_are_decoded() -> None:
+    gbk = "內應力".encode("gbk")
+    subject = "=?iso-gb2312?B?" + base64.b64encode(gbk).decode() + "?="
+    assert parse_email(mail(f"From: a@example.se\nSubject: {subject}")).subject == "內應力"
+
+
+def test_html_only_mail_is_sanitised_and_converted() -> None:
+    raw = mail(
+        "From: a@example.se\nContent-Type: text/html; charset=utf-8",
+        '<p onclick="x()">Hej <a href="javascript:alert(1)">här</a></p><script>bad()</script>',
+    )
+    message = parse_email(raw)
+    assert message.text == "Hej här"
+    assert message.html is not None
+    assert "script" not in message.html and "onclick" not in message.html
+    assert "javascript" not in message.html
+
+
+def test_attachment_names_from_rfc2231_or_generated() -> None:
+    raw = mail(
+        'From: a@example.se\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"',
+        "--b\nContent-Type: text/plain\n\nText\n"
+        "--b\nContent-Type: application/pdf\n"
+        "Content-Disposition: attachment; filename*=utf-8''Beslut%20%C3%A4ndrat.pdf\n\n%PDF\n"
+        "--b\nContent-Type: application/pdf\nContent-Disposition: attachment\n\n%PDF\n"
+        "--b--",
+    )
+    names = [a.filename for a in parse_email(raw).attachments]
+    assert names == ["Beslut ändrat.pdf", "attachment-2.pdf"]
+
+
+def test_inline_uuencode_becomes_an_attachment() -> None:
+    line = binascii.b2a_uu(b"Hello Zammad").decode()
+    raw = mail("From: a@example.se", f"See file.\n\nbegin 644 note.txt\n{line}`\nend\n")
+    message = parse_email(raw)
+    assert [(a.filename, a.data) for a in message.attachments] == [("note.txt", b"Hello Zammad")]
+    assert "begin 644" not in message.text
+
+
+def test_quoted_history_is_only_stripped_for_display() -> None:
+    body = "Tack, det blev bra.\n\nDen 12 mars 2024 kl. 10:15 skrev Kommunen <k@kommun.se>:\n> Hej"
+    message = parse_email(mail("From: a@example.se", body))
+    assert message.display_text == "Tack, det blev bra."
+    assert "> Hej" in message.text
+
+
+def test_broken_date_gives_none() -> None:
+    assert parse_email(mail("From: a@example.se\nDate: yesterday-ish")).sent_at is None
