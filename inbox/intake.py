@@ -136,7 +136,9 @@ async def _ledger_row(
     session: AsyncSession, msg: InboundMessage, *, now: datetime
 ) -> IntakeRecord | None:
     """The message's ledger row, created now; None when the ledger already has it processed."""
-    existing = await ledger.find(session, channel=msg.channel, external_id=msg.external_id)
+    existing = await ledger.find(
+        session, channel=msg.channel, external_id=msg.external_id, lock=True
+    )
     if existing is not None:
         return None if existing.status != "pending" else existing
     row_id = await ledger.record(

@@ -52,14 +52,16 @@ async def record(
     return result.scalar_one_or_none()
 
 
-async def find(session: AsyncSession, *, channel: str, external_id: str) -> IntakeRecord | None:
-    return (
-        await session.execute(
-            select(IntakeRecord).where(
-                IntakeRecord.channel == channel, IntakeRecord.external_id == external_id
-            )
-        )
-    ).scalar_one_or_none()
+async def find(
+    session: AsyncSession, *, channel: str, external_id: str, lock: bool = False
+) -> IntakeRecord | None:
+    """The ledger row of a message; with `lock`, held until commit so no one else ingests it."""
+    query = select(IntakeRecord).where(
+        IntakeRecord.channel == channel, IntakeRecord.external_id == external_id
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def claim_pending(

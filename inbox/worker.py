@@ -60,6 +60,9 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            # Cleared before the round, not after it: a wake() that arrives while the round runs
+            # (after its claim query) must start another round instead of being lost.
+            self._wakeup.clear()
             try:
                 done = await self.run_once()
             except Exception:
@@ -67,7 +70,6 @@ class Worker:
                 done = 0
             if done:
                 continue
-            self._wakeup.clear()
             waiters = [
                 asyncio.ensure_future(self._wakeup.wait()),
                 asyncio.ensure_future(stop.wait()),
@@ -121,7 +123,7 @@ class Worker:
             return
         try:
             async with unit_of_work(self._sessions) as session:
-                row = await session.get(IntakeRecord, row_id)
+                row = await session.get(IntakeRecord, row_id, with_for_update=True)
                 if row is None or row.status != IntakeStatus.PENDING:
                     return
                 await receive(session, msg, policy=self._policy, now=self._clock(), record=row)
@@ -195,6 +197,12 @@ class Worker:
         async with unit_of_work(self._sessions) as session:
             fresh = await session.get(OutboxItem, item.id)
             if fresh is None:
+                return
+            failed = temporary is not None or permanent is not None
+            if failed and fresh.status != OutboxStatus.PENDING:
+                # A late failure from a send whose lease expired: another worker has since taken
+                # the row and recorded its outcome (sent, say), which this must not overwrite.
+                log.info("outbox %s: ignoring a late failure; row is %s", item.id, fresh.status)
                 return
             if cancelled is not None:
                 if fresh.status == OutboxStatus.PENDING:

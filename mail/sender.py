@@ -1,0 +1,202 @@
+"""`EmailSender`: the worker's sender for the email channel, over SMTP or into a folder of files.
+
+`SYNPUNKT_MAIL_TRANSPORT` picks the way out: `file://FOLDER` writes one `.eml` per item (the
+embedded default, for trying it out and for tests), `smtp://[user:pass@]host[:port]` hands mail to
+a relay (STARTTLS whenever offered), `smtps://…` speaks TLS from the start. SMTP replies are mapped
+to the worker's TemporaryFailure / PermanentFailure so it knows whether to retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parseaddr
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+
+from inbox.delivery import PermanentFailure, TemporaryFailure
+from inbox.models import OutboxItem
+from mail.compose import compose_email, to_bytes
+
+# Replies to RCPT that say the mailbox itself is not there (RFC 5321 §4.2.2/§3.4): no such user,
+# user not local, mailbox name not allowed. Other 5xx (policy, spam, size) say nothing about the
+# address, so the contact stays reachable for later mail.
+UNREACHABLE_CODES = frozenset({550, 551, 553})
+
+DEFAULT_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class FileTransport:
+    folder: Path
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpTransport:
+    host: str
+    port: int
+    use_tls: bool = False
+    username: str | None = None
+    password: str | None = None
+
+
+Transport = FileTransport | SmtpTransport
+
+
+def parse_transport(url: str, *, cwd: Path | None = None) -> Transport:
+    """`file://var/outbox` (relative to `cwd`), `file:///abs/path`, `smtp://…`, `smtps://…`."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        # `file://var/outbox` puts `var` in the netloc; `file:///x` and `file://localhost/x`
+        # (RFC 8089) are absolute.
+        host = parts.netloc if parts.netloc.lower() != "localhost" else ""
+        folder = Path(unquote(host + parts.path))
+        if not str(folder) or str(folder) == ".":
+            raise ValueError(f"mail transport {url!r} names no folder")
+        if not folder.is_absolute():
+            folder = (cwd or Path.cwd()) / folder
+        return FileTransport(folder)
+    if scheme in ("smtp", "smtps"):
+        if not parts.hostname:
+            raise ValueError(f"mail transport {url!r} names no host")
+        use_tls = scheme == "smtps"
+        return SmtpTransport(
+            host=parts.hostname,
+            port=parts.port or (465 if use_tls else 25),
+            use_tls=use_tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+    raise ValueError(f"unknown mail transport {url!r}: use file://FOLDER or smtp://host:port")
+
+
+class EmailSender:
+    """Sends email outbox items; raises TemporaryFailure or PermanentFailure for the worker."""
+
+    def __init__(
+        self,
+        *,
+        mail_from: str,
+        transport: str,
+        clock: Callable[[], datetime],
+        timeout: float = DEFAULT_TIMEOUT,
+        local_hostname: str | None = None,
+    ) -> None:
+        self._mail_from = mail_from
+        # The envelope sender is our own address, not the null path RFC 3834 suggests for
+        # auto-replies: relays that authenticate us refuse `MAIL FROM:<>`, and a bounce of an
+        # acknowledgement should reach our mailbox (where intake files it as machine mail).
+        self._envelope_from = parseaddr(mail_from)[1] or mail_from
+        self._transport = parse_transport(transport)
+        self._clock = clock
+        self._timeout = timeout
+        # aiosmtplib would ask socket.getfqdn() for the EHLO name, which can block for seconds on
+        # a host without reverse DNS; our own mail domain is the honest name anyway.
+        self._local_hostname = local_hostname or self._envelope_from.rpartition("@")[2] or None
+
+    @property
+    def transport(self) -> Transport:
+        return self._transport
+
+    async def send(self, item: OutboxItem) -> None:
+        try:
+            msg = compose_email(item, mail_from=self._mail_from, now=self._clock())
+            data = to_bytes(msg)
+        except ValueError as exc:  # ComposeError, or a header the email package refuses
+            # The same item will fail the same way on every retry.
+            raise PermanentFailure(f"cannot compose the message: {exc}") from exc
+        if isinstance(self._transport, FileTransport):
+            await self._write_file(item, data)
+        else:
+            await self._send_smtp(self._transport, item, data)
+
+    # File transport ----------------------------------------------------------------------------
+
+    async def _write_file(self, item: OutboxItem, data: bytes) -> None:
+        assert isinstance(self._transport, FileTransport)
+        name = f"{self._clock():%Y%m%dT%H%M%S%fZ}-{item.id}.eml"
+        try:
+            await asyncio.to_thread(write_atomically, self._transport.folder, name, data)
+        except OSError as exc:  # a full disk or a permission fixed later: try again
+            raise TemporaryFailure(f"cannot write {name}: {exc}") from exc
+
+    # SMTP transport ----------------------------------------------------------------------------
+
+    async def _send_smtp(self, smtp: SmtpTransport, item: OutboxItem, data: bytes) -> None:
+        try:
+            await aiosmtplib.send(
+                data,
+                sender=self._envelope_from,
+                recipients=[item.recipient],
+                hostname=smtp.host,
+                port=smtp.port,
+                username=smtp.username,
+                password=smtp.password,
+                use_tls=smtp.use_tls,
+                timeout=self._timeout,
+                local_hostname=self._local_hostname,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise _recipient_failure(exc.recipients[0] if exc.recipients else None, exc) from exc
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            raise _recipient_failure(exc, exc) from exc
+        except (
+            aiosmtplib.SMTPConnectResponseError,
+            aiosmtplib.SMTPAuthenticationError,
+            aiosmtplib.SMTPSenderRefused,
+            aiosmtplib.SMTPHeloError,
+            aiosmtplib.SMTPNotSupported,
+        ) as exc:
+            # The relay turned us away (greeting, credentials, sender address), not this message:
+            # keep it queued while someone fixes the relay or the configuration.
+            raise TemporaryFailure(f"relay refused us: {_describe(exc)}") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            if 500 <= exc.code < 600:
+                raise PermanentFailure(f"message rejected: {_describe(exc)}") from exc
+            raise TemporaryFailure(f"relay said: {_describe(exc)}") from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            # Connection refused, reset, timed out, TLS failures: the relay may be back later.
+            raise TemporaryFailure(
+                f"cannot reach {smtp.host}:{smtp.port}: {_describe(exc)}"
+            ) from exc
+
+
+def write_atomically(folder: Path, name: str, data: bytes) -> Path:
+    """Writes `folder/name` so that it either exists complete or not at all (also after a crash)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        target = folder / name
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _recipient_failure(
+    refused: aiosmtplib.SMTPRecipientRefused | None, exc: Exception
+) -> TemporaryFailure | PermanentFailure:
+    if refused is None:
+        return TemporaryFailure(f"recipient refused: {exc}")
+    text = f"recipient {refused.recipient} refused: {refused.code} {refused.message}"
+    if 500 <= refused.code < 600:
+        return PermanentFailure(text, unreachable=refused.code in UNREACHABLE_CODES)
+    return TemporaryFailure(text)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return f"{exc.code} {exc.message}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,278 @@
+"""EmailSender: `.eml` files in a folder, and real SMTP conversations with aiosmtpd on loopback.
+
+Each SMTP test starts its own aiosmtpd server on an ephemeral port with a handler that answers as
+the scenario needs (accept, 550 or 451 at RCPT, a rejection at DATA).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from inbox.delivery import PermanentFailure, TemporaryFailure
+from inbox.models import OutboxItem
+from mail.sender import (
+    EmailSender,
+    FileTransport,
+    SmtpTransport,
+    parse_transport,
+    write_atomically,
+)
+from tests.conftest import Clock
+
+MAIL_FROM = "Socialtjänsten <synpunkt@synpunkt.example>"
+
+
+def ack(n: int = 1, recipient: str = "anna@example.se") -> OutboxItem:
+    return OutboxItem(
+        id=n,
+        kind="case.ack",
+        channel="email",
+        recipient=recipient,
+        payload={
+            "subject": f"[SP-2026-{n:04d}] Vi har tagit emot ditt meddelande",
+            "text": "Hej!\n\nTack för att du hörde av dig. Ärendenummer SP-2026-0001.\n",
+            "message_id": f"<sp-2026-{n:04d}.1.2@synpunkt.example>",
+            "in_reply_to": f"<m{n}@example.se>",
+            "references": [f"<m{n}@example.se>"],
+            "auto_submitted": "auto-replied",
+            "languages": ["sv"],
+        },
+        idempotency_key=f"case.ack:SP-2026-{n:04d}",
+    )
+
+
+def read_eml(path: Path) -> EmailMessage:
+    msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def eml_files(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.iterdir() if path.suffix == ".eml")
+
+
+# Transport URLs ---------------------------------------------------------------------------------
+
+
+def test_relative_file_transport_is_relative_to_the_working_directory(tmp_path: Path) -> None:
+    assert parse_transport("file://var/outbox", cwd=tmp_path) == FileTransport(
+        tmp_path / "var" / "outbox"
+    )
+
+
+def test_absolute_file_transport_keeps_its_path(tmp_path: Path) -> None:
+    assert parse_transport(f"file://{tmp_path}/out") == FileTransport(tmp_path / "out")
+
+
+def test_smtp_transport_with_credentials_and_default_ports() -> None:
+    assert parse_transport("smtp://relay.kommun.se") == SmtpTransport("relay.kommun.se", 25)
+    assert parse_transport("smtps://u%40k:p%3Ass@relay.kommun.se:2465") == SmtpTransport(
+        "relay.kommun.se", 2465, use_tls=True, username="u@k", password="p:ss"
+    )
+    assert parse_transport("smtps://relay.kommun.se").port == 465  # type: ignore[union-attr]
+
+
+def test_unknown_transport_scheme_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown mail transport"):
+        parse_transport("http://relay.kommun.se")
+
+
+# File transport ---------------------------------------------------------------------------------
+
+
+async def test_file_transport_writes_one_parseable_eml_per_item(
+    tmp_path: Path, clock: Clock
+) -> None:
+    folder = tmp_path / "not" / "there" / "yet"
+    sender = EmailSender(mail_from=MAIL_FROM, transport=f"file://{folder}", clock=clock)
+    await sender.send(ack(1))
+    await sender.send(ack(2))
+    files = eml_files(folder)
+    assert [f.name for f in files] == [
+        "20260310T093000000000Z-1.eml",
+        "20260310T093000000000Z-2.eml",
+    ]
+    first = read_eml(files[0])
+    assert first["Message-ID"] == "<sp-2026-0001.1.2@synpunkt.example>"
+    assert first["To"] == "anna@example.se"
+    assert first["Auto-Submitted"] == "auto-replied"
+    assert "Tack för att du hörde av dig." in first.get_content()
+
+
+async def test_a_retried_item_is_the_same_message(tmp_path: Path, clock: Clock) -> None:
+    sender = EmailSender(mail_from=MAIL_FROM, transport=f"file://{tmp_path}", clock=clock)
+    await sender.send(ack(1))
+    clock.advance(minutes=5)
+    await sender.send(ack(1))
+    ids = {read_eml(path)["Message-ID"] for path in eml_files(tmp_path)}
+    assert ids == {"<sp-2026-0001.1.2@synpunkt.example>"}
+
+
+def test_a_failed_write_leaves_no_file_behind(tmp_path: Path) -> None:
+    with pytest.raises(TypeError):
+        write_atomically(tmp_path, "x.eml", "not bytes")  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_unwritable_folder_is_a_temporary_failure(tmp_path: Path, clock: Clock) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the folder should be")
+    sender = EmailSender(mail_from=MAIL_FROM, transport=f"file://{blocker}/out", clock=clock)
+    with pytest.raises(TemporaryFailure):
+        await sender.send(ack())
+
+
+async def test_item_without_message_id_is_a_permanent_failure(tmp_path: Path, clock: Clock) -> None:
+    item = ack()
+    item.payload = {**item.payload, "message_id": None}
+    sender = EmailSender(mail_from=MAIL_FROM, transport=f"file://{tmp_path}", clock=clock)
+    with pytest.raises(PermanentFailure) as failure:
+        await sender.send(item)
+    assert not failure.value.unreachable
+
+
+# SMTP transport ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Relay:
+    """An aiosmtpd handler that records what it accepts and answers as told."""
+
+    rcpt_reply: str | None = None
+    data_reply: str | None = None
+    received: list[Envelope] = field(default_factory=list)
+    logins: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.rcpt_reply is not None:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.data_reply is not None:
+            return self.data_reply
+        self.received.append(envelope)
+        return "250 OK"
+
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        self.logins.append((data.login, data.password))
+        return AuthResult(success=data.password == b"hemligt:ord", handled=False)
+
+
+@asynccontextmanager
+async def relay_on_loopback(relay: Relay, *, with_auth: bool = False) -> AsyncIterator[int]:
+    loop = asyncio.get_running_loop()
+    options: dict[str, Any] = {}
+    if with_auth:
+        options = {"authenticator": relay.authenticate, "auth_require_tls": False}
+    server = await loop.create_server(
+        lambda: SMTP(relay, hostname="relay.test.local", **options), "127.0.0.1", 0
+    )
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def smtp_sender(port: int, clock: Clock, *, userinfo: str = "") -> EmailSender:
+    return EmailSender(
+        mail_from=MAIL_FROM, transport=f"smtp://{userinfo}127.0.0.1:{port}", clock=clock, timeout=10
+    )
+
+
+async def test_smtp_delivers_the_composed_message_to_the_relay(clock: Clock) -> None:
+    relay = Relay()
+    async with relay_on_loopback(relay) as port:
+        await smtp_sender(port, clock).send(ack())
+    [envelope] = relay.received
+    assert envelope.mail_from == "synpunkt@synpunkt.example"
+    assert envelope.rcpt_tos == ["anna@example.se"]
+    assert isinstance(envelope.content, bytes)
+    msg = message_from_bytes(envelope.content, policy=policy.default)
+    assert msg["Message-ID"] == "<sp-2026-0001.1.2@synpunkt.example>"
+    assert msg["In-Reply-To"] == "<m1@example.se>"
+    assert msg["X-Auto-Response-Suppress"] == "All"
+    assert msg["Subject"] == "[SP-2026-0001] Vi har tagit emot ditt meddelande"
+
+
+async def test_smtp_credentials_from_the_url_are_used_to_log_in(clock: Clock) -> None:
+    relay = Relay()
+    async with relay_on_loopback(relay, with_auth=True) as port:
+        await smtp_sender(port, clock, userinfo="synpunkt:hemligt%3Aord@").send(ack())
+    assert relay.logins == [(b"synpunkt", b"hemligt:ord")]
+    assert len(relay.received) == 1
+
+
+async def test_wrong_smtp_credentials_keep_the_item_for_a_retry(clock: Clock) -> None:
+    relay = Relay()
+    async with relay_on_loopback(relay, with_auth=True) as port:
+        with pytest.raises(TemporaryFailure):
+            await smtp_sender(port, clock, userinfo="synpunkt:fel@").send(ack())
+    assert relay.received == []
+
+
+async def test_recipient_refused_with_550_is_permanent_and_unreachable(clock: Clock) -> None:
+    relay = Relay(rcpt_reply="550 5.1.1 <anna@example.se>: no such user")
+    async with relay_on_loopback(relay) as port:
+        with pytest.raises(PermanentFailure) as failure:
+            await smtp_sender(port, clock).send(ack())
+    assert failure.value.unreachable
+    assert "550" in str(failure.value)
+
+
+async def test_recipient_refused_with_554_policy_is_permanent_but_reachable(clock: Clock) -> None:
+    relay = Relay(rcpt_reply="554 5.7.1 relay access denied")
+    async with relay_on_loopback(relay) as port:
+        with pytest.raises(PermanentFailure) as failure:
+            await smtp_sender(port, clock).send(ack())
+    assert not failure.value.unreachable
+
+
+async def test_recipient_deferred_with_451_is_temporary(clock: Clock) -> None:
+    relay = Relay(rcpt_reply="451 4.7.1 greylisted, try again later")
+    async with relay_on_loopback(relay) as port:
+        with pytest.raises(TemporaryFailure, match="451"):
+            await smtp_sender(port, clock).send(ack())
+
+
+async def test_data_deferred_with_451_is_temporary(clock: Clock) -> None:
+    relay = Relay(data_reply="451 4.3.0 local error in processing")
+    async with relay_on_loopback(relay) as port:
+        with pytest.raises(TemporaryFailure, match="451"):
+            await smtp_sender(port, clock).send(ack())
+
+
+async def test_data_rejected_with_554_is_permanent_but_reachable(clock: Clock) -> None:
+    relay = Relay(data_reply="554 5.6.0 message content rejected")
+    async with relay_on_loopback(relay) as port:
+        with pytest.raises(PermanentFailure) as failure:
+            await smtp_sender(port, clock).send(ack())
+    assert not failure.value.unreachable
+
+
+async def test_refused_connection_is_temporary(clock: Clock) -> None:
+    # A bound socket that never listens: connecting to its port is refused, and no other test
+    # can take the port meanwhile.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        with pytest.raises(TemporaryFailure, match="cannot reach"):
+            await smtp_sender(port, clock).send(ack())
