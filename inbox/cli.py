@@ -93,10 +93,9 @@ async def run_parts(settings: Settings, *, web: bool, smtp: bool, worker: bool) 
 
 
 def build_worker(settings: Settings, sessions: Any) -> Any:
-    from mail.sender import EmailSender
-
     from inbox.worker import Worker
     from mail.parse import parse_email
+    from mail.sender import EmailSender
 
     return Worker(
         sessions,
@@ -243,9 +242,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _demo_in_process(settings: Settings, *, count: int) -> int:
-    from mail.smtp import start_smtp_server
-
     from inbox.demo import send_demo_mails
+    from mail.smtp import start_smtp_server
 
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
@@ -342,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # aiosmtpd logs every SMTP command with the addresses in it at INFO: personal data in the log.
+    for noisy in ("mail.log", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     from inbox.staff import StaffError
 
     try:

@@ -26,6 +26,16 @@ from inbox.migrate import upgrade
 POSTGRES_URL = os.environ.get("SYNPUNKT_TEST_POSTGRES_URL")
 IN_CI = bool(os.environ.get("CI"))
 CORPORA = Path(__file__).parent / "corpora"
+MATCH_RATES = pytest.StashKey[list[str]]()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Prints the corpus match rates the parsing tests collected."""
+    lines = config.stash.get(MATCH_RATES, [])
+    if lines:
+        terminalreporter.section("corpus match rates")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def require_component(name: str, available: bool, hint: str) -> None:

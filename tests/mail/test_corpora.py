@@ -19,6 +19,7 @@ from inbox.inbound import Automation, InboundMessage, UnparsableMessage
 from mail.headers import mailboxes, usable_address
 from mail.html import html_to_text
 from mail.parse import message_key, parse_email
+from tests.conftest import MATCH_RATES
 
 CORPORA = Path(__file__).resolve().parents[1] / "corpora" / "email"
 ZAMMAD = CORPORA / "zammad" / "mail"
@@ -264,15 +265,18 @@ def test_zammad_field_matches_or_follows_our_written_rule(path: Path, field: str
             assert ours == rule[0], rule[1]
         return
     if (path.stem, field) in KNOWN_GAPS:
-        pytest.skip(KNOWN_GAPS[(path.stem, field)])
+        # A known, written-down divergence: it must stay one until someone fixes it on purpose.
+        assert not equal, "now matches Zammad: drop it from KNOWN_GAPS and raise FLOORS"
+        return
     assert equal, f"ours={ours!r} zammad={theirs!r}"
 
 
-def test_zammad_match_rate_per_field_never_drops() -> None:
+def test_zammad_match_rate_per_field_never_drops(request: pytest.FixtureRequest) -> None:
     files = zammad_files()
+    report = request.config.stash.setdefault(MATCH_RATES, [])
     for field in FIELDS:
         matched = sum(zammad_field(path.stem, field)[2] for path in files)
-        print(f"zammad {field}: {matched}/{len(files)} equal to Zammad")
+        report.append(f"zammad {field}: {matched}/{len(files)} equal to Zammad")
         assert matched >= FLOORS[field], field
 
 
