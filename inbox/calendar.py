@@ -18,7 +18,7 @@ def _swedish_holidays(year: int) -> frozenset[date]:
     # Sundays in working life (the "de facto" category), so offices are closed then too.
     calendar = holidays.country_holidays(
         "SE", years=year, include_sundays=False, categories=("public", "de_facto")
-    )  # type: ignore[call-arg]
+    )
     return frozenset(calendar)
 
 

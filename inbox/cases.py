@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
+from sqlmodel import col
 
 from inbox.models import Attachment, Case, Contact, Message, OutboxItem, Unit
 
@@ -77,42 +78,49 @@ async def list_cases(
 ) -> CasePage:
     limit = max(1, min(limit, MAX_LIMIT))
     first_text = (
-        select(Message.display_text)
-        .where(Message.case_id == Case.id, Message.direction == "inbound")
-        .order_by(Message.created_at, Message.id)  # type: ignore[arg-type]
+        select(col(Message.display_text))
+        .where(col(Message.case_id) == Case.id, col(Message.direction) == "inbound")
+        .order_by(col(Message.created_at), col(Message.id))
         .limit(1)
         .scalar_subquery()
     )
     query = (
-        select(Case, Unit.code, Contact.address, func.substr(first_text, 1, 300))
-        .outerjoin(Unit, Unit.id == Case.unit_id)  # type: ignore[arg-type]
-        .outerjoin(Contact, Contact.id == Case.contact_id)  # type: ignore[arg-type]
+        select(Case, col(Unit.code), col(Contact.address), func.substr(first_text, 1, 300))
+        .outerjoin(Unit, col(Unit.id) == Case.unit_id)
+        .outerjoin(Contact, col(Contact.id) == Case.contact_id)
     )
     conditions = []
     if filters.status:
-        conditions.append(Case.status == filters.status)
+        conditions.append(col(Case.status) == filters.status)
     if filters.kind:
-        conditions.append(Case.kind == filters.kind)
+        conditions.append(col(Case.kind) == filters.kind)
     if filters.channel:
-        conditions.append(Case.channel == filters.channel)
+        conditions.append(col(Case.channel) == filters.channel)
     if filters.unit:
-        conditions.append(Unit.code == filters.unit)
+        conditions.append(col(Unit.code) == filters.unit)
     if filters.q:
         pattern = f"%{filters.q.strip()}%"
-        matching = select(Message.case_id).where(
-            or_(Message.subject.ilike(pattern), Message.text.ilike(pattern))  # type: ignore[attr-defined]
+        matching = select(col(Message.case_id)).where(
+            or_(col(Message.subject).ilike(pattern), col(Message.text).ilike(pattern))
         )
         conditions.append(
-            or_(Case.subject.ilike(pattern), Case.reference.ilike(pattern), Case.id.in_(matching))  # type: ignore[attr-defined, union-attr]
+            or_(
+                col(Case.subject).ilike(pattern),
+                col(Case.reference).ilike(pattern),
+                col(Case.id).in_(matching),
+            )
         )
     if cursor:
         at, case_id = decode_cursor(cursor)
         conditions.append(
-            or_(Case.received_at < at, and_(Case.received_at == at, Case.id < case_id))  # type: ignore[operator, arg-type]
+            or_(
+                col(Case.received_at) < at,
+                and_(col(Case.received_at) == at, col(Case.id) < case_id),
+            )
         )
     query = (
         query.where(*conditions)
-        .order_by(Case.received_at.desc(), Case.id.desc())  # type: ignore[attr-defined, union-attr]
+        .order_by(col(Case.received_at).desc(), col(Case.id).desc())
         .limit(limit + 1)
     )
     rows = (await session.execute(query)).all()
@@ -131,10 +139,10 @@ async def list_cases(
 async def get_case(session: AsyncSession, *, reference: str) -> CaseDetail | None:
     row = (
         await session.execute(
-            select(Case, Unit.code, Contact)
-            .outerjoin(Unit, Unit.id == Case.unit_id)  # type: ignore[arg-type]
-            .outerjoin(Contact, Contact.id == Case.contact_id)  # type: ignore[arg-type]
-            .where(Case.reference == reference.upper())
+            select(Case, col(Unit.code), Contact)
+            .outerjoin(Unit, col(Unit.id) == Case.unit_id)
+            .outerjoin(Contact, col(Contact.id) == Case.contact_id)
+            .where(col(Case.reference) == reference.upper())
         )
     ).first()
     if row is None:
@@ -144,8 +152,8 @@ async def get_case(session: AsyncSession, *, reference: str) -> CaseDetail | Non
         (
             await session.execute(
                 select(Message)
-                .where(Message.case_id == case.id)
-                .order_by(Message.created_at, Message.id)  # type: ignore[arg-type]
+                .where(col(Message.case_id) == case.id)
+                .order_by(col(Message.created_at), col(Message.id))
             )
         )
         .scalars()
@@ -157,15 +165,17 @@ async def get_case(session: AsyncSession, *, reference: str) -> CaseDetail | Non
         attachments = await session.execute(
             select(Attachment)
             .options(defer(Attachment.data))  # type: ignore[arg-type]
-            .where(Attachment.message_id.in_(ids))  # type: ignore[attr-defined]
-            .order_by(Attachment.id)  # type: ignore[arg-type]
+            .where(col(Attachment.message_id).in_(ids))
+            .order_by(col(Attachment.id))
         )
         for attachment in attachments.scalars():
             detail.attachments.setdefault(attachment.message_id, []).append(attachment)
     detail.outbox = (
         (
             await session.execute(
-                select(OutboxItem).where(OutboxItem.case_id == case.id).order_by(OutboxItem.id)  # type: ignore[arg-type]
+                select(OutboxItem)
+                .where(col(OutboxItem.case_id) == case.id)
+                .order_by(col(OutboxItem.id))
             )
         )
         .scalars()

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from inbox.db import insert_ignoring_conflicts
 from inbox.models import Contact
@@ -24,7 +25,7 @@ async def find_contact(session: AsyncSession, *, channel: str, address: str) -> 
     address = normalise_address(channel, address)
     return (
         await session.execute(
-            select(Contact).where(Contact.channel == channel, Contact.address == address)
+            select(Contact).where(col(Contact.channel) == channel, col(Contact.address) == address)
         )
     ).scalar_one_or_none()
 

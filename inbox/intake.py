@@ -15,6 +15,7 @@ from email.utils import make_msgid
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from inbox import ledger, outbox
 from inbox.acknowledgement import ACK_KIND, render_ack
@@ -171,9 +172,9 @@ async def _thread(
     ids = msg.thread_ids
     if ids:
         rows = await session.execute(
-            select(Message.rfc_message_id, Case)
-            .join(Case, Case.id == Message.case_id)  # type: ignore[arg-type]
-            .where(Message.rfc_message_id.in_(ids))  # type: ignore[union-attr]
+            select(col(Message.rfc_message_id), Case)
+            .join(Case, col(Case.id) == Message.case_id)
+            .where(col(Message.rfc_message_id).in_(ids))
         )
         by_id = {mid: case for mid, case in rows.all()}
         for mid in ids:
@@ -183,7 +184,7 @@ async def _thread(
     match = reference_pattern(policy.case_prefix).search(msg.subject or "")
     if match:
         case = (
-            await session.execute(select(Case).where(Case.reference == match.group(1).upper()))
+            await session.execute(select(Case).where(col(Case.reference) == match.group(1).upper()))
         ).scalar_one_or_none()
         if case is not None and case.contact_id == contact.id:
             return case
@@ -191,8 +192,8 @@ async def _thread(
         return (
             await session.execute(
                 select(Case)
-                .where(Case.contact_id == contact.id, Case.status != CaseStatus.CLOSED)
-                .order_by(Case.received_at.desc())  # type: ignore[attr-defined]
+                .where(col(Case.contact_id) == contact.id, col(Case.status) != CaseStatus.CLOSED)
+                .order_by(col(Case.received_at).desc())
                 .limit(1)
             )
         ).scalar_one_or_none()
@@ -292,10 +293,10 @@ async def _no_ack_reason(
             select(func.count())
             .select_from(OutboxItem)
             .where(
-                OutboxItem.kind == ACK_KIND,
-                OutboxItem.channel == contact.channel,
-                OutboxItem.recipient == contact.address,
-                OutboxItem.created_at > now - timedelta(hours=24),  # type: ignore[operator]
+                col(OutboxItem.kind) == ACK_KIND,
+                col(OutboxItem.channel) == contact.channel,
+                col(OutboxItem.recipient) == contact.address,
+                col(OutboxItem.created_at) > now - timedelta(hours=24),
             )
         )
     ).scalar_one()

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from inbox.db import for_update_skip_locked, insert_ignoring_conflicts
 from inbox.models import IntakeRecord, IntakeStatus
@@ -57,7 +58,7 @@ async def find(
 ) -> IntakeRecord | None:
     """The ledger row of a message; with `lock`, held until commit so no one else ingests it."""
     query = select(IntakeRecord).where(
-        IntakeRecord.channel == channel, IntakeRecord.external_id == external_id
+        col(IntakeRecord.channel) == channel, col(IntakeRecord.external_id) == external_id
     )
     if lock:
         query = query.with_for_update()
@@ -71,10 +72,10 @@ async def claim_pending(
     pending = (
         select(IntakeRecord)
         .where(
-            IntakeRecord.status == IntakeStatus.PENDING,
-            or_(IntakeRecord.lease_until.is_(None), IntakeRecord.lease_until <= now),  # type: ignore[union-attr, operator]
+            col(IntakeRecord.status) == IntakeStatus.PENDING,
+            or_(col(IntakeRecord.lease_until).is_(None), col(IntakeRecord.lease_until) <= now),
         )
-        .order_by(IntakeRecord.received_at, IntakeRecord.id)  # type: ignore[arg-type]
+        .order_by(col(IntakeRecord.received_at), col(IntakeRecord.id))
         .limit(limit)
     )
     rows = (await session.execute(for_update_skip_locked(session, pending))).scalars().all()
@@ -106,6 +107,6 @@ def mark_failed(row: IntakeRecord, *, error: str, now: datetime) -> None:
 
 async def count_by_status(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(
-        select(IntakeRecord.status, func.count()).group_by(IntakeRecord.status)
+        select(col(IntakeRecord.status), func.count()).group_by(col(IntakeRecord.status))
     )
     return {status: count for status, count in rows.all()}

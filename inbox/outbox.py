@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from inbox.db import for_update_skip_locked, insert_ignoring_conflicts
 from inbox.models import Delivery, Message, OutboxItem, OutboxStatus
@@ -66,11 +67,11 @@ async def claim_due(
     due = (
         select(OutboxItem)
         .where(
-            OutboxItem.status == OutboxStatus.PENDING,
-            OutboxItem.run_at <= now,  # type: ignore[arg-type]
-            or_(OutboxItem.lease_until.is_(None), OutboxItem.lease_until <= now),  # type: ignore[union-attr, operator]
+            col(OutboxItem.status) == OutboxStatus.PENDING,
+            col(OutboxItem.run_at) <= now,
+            or_(col(OutboxItem.lease_until).is_(None), col(OutboxItem.lease_until) <= now),
         )
-        .order_by(OutboxItem.run_at, OutboxItem.id)  # type: ignore[arg-type]
+        .order_by(col(OutboxItem.run_at), col(OutboxItem.id))
         .limit(limit)
     )
     items = (await session.execute(for_update_skip_locked(session, due))).scalars().all()
@@ -138,7 +139,7 @@ async def _set_delivery(
     if item.message_id is not None:
         await session.execute(
             update(Message)
-            .where(Message.id == item.message_id)  # type: ignore[arg-type]
+            .where(col(Message.id) == item.message_id)
             .values(
                 delivery=delivery,
                 delivered_at=now if delivery is Delivery.SENT else None,

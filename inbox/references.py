@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from inbox.db import insert_ignoring_conflicts
 from inbox.models import ReferenceCounter
@@ -39,9 +40,9 @@ async def next_reference(session: AsyncSession, *, prefix: str, now: datetime) -
     number = (
         await session.execute(
             update(ReferenceCounter)
-            .where(ReferenceCounter.prefix == prefix, ReferenceCounter.year == year)  # type: ignore[arg-type]
-            .values(last=ReferenceCounter.last + 1)
-            .returning(ReferenceCounter.last)
+            .where(col(ReferenceCounter.prefix) == prefix, col(ReferenceCounter.year) == year)
+            .values(last=col(ReferenceCounter.last) + 1)
+            .returning(col(ReferenceCounter.last))
         )
     ).scalar_one()
     return format_reference(prefix, year, number)

@@ -12,6 +12,7 @@ from datetime import datetime
 from pwdlib import PasswordHash
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from inbox.models import Role, StaffUnit, StaffUser, Unit
 
@@ -43,7 +44,7 @@ async def add_unit(session: AsyncSession, *, code: str, name: str, response_days
 
 
 async def find_unit(session: AsyncSession, *, code: str) -> Unit | None:
-    return (await session.execute(select(Unit).where(Unit.code == code))).scalar_one_or_none()
+    return (await session.execute(select(Unit).where(col(Unit.code) == code))).scalar_one_or_none()
 
 
 async def add_user(
@@ -61,7 +62,7 @@ async def add_user(
     except ValueError:
         allowed = ", ".join(r.value for r in Role)
         raise StaffError(f"unknown role {role!r}; choose one of {allowed}") from None
-    existing = await session.execute(select(StaffUser).where(StaffUser.username == username))
+    existing = await session.execute(select(StaffUser).where(col(StaffUser.username) == username))
     if existing.scalar_one_or_none() is not None:
         raise StaffError(f"user {username!r} already exists")
     units = []

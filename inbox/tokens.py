@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from inbox.models import ApiToken, Role
 
@@ -35,7 +36,7 @@ async def create_token(
 
 async def authenticate(session: AsyncSession, *, token: str, now: datetime) -> ApiToken | None:
     row = (
-        await session.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+        await session.execute(select(ApiToken).where(col(ApiToken.token_hash) == hash_token(token)))
     ).scalar_one_or_none()
     if row is None or row.revoked_at is not None:
         return None

@@ -76,7 +76,7 @@ def classify(msg: Message, sender: str | None) -> Automation:
     if precedence in ("bulk", "junk"):
         return Automation.BULK
     return_path = _header(msg, "Return-Path")
-    if return_path is not None and return_path.strip() in ("<>", "", "<\"\">"):
+    if return_path is not None and return_path.strip() in ("<>", "", '<"">'):
         # A null sender alone is not a bounce (spam uses it too), but nobody can answer it.
         return Automation.NULL_SENDER
     return Automation.NONE

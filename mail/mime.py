@@ -199,7 +199,6 @@ class _Walker:
             name += ".eml"
         return name
 
-
     def _raw_filename(self, part: Message) -> str | None:
         for header in ("Content-Disposition", "Content-Type"):
             raw = unfold(_header(part, header) or "")

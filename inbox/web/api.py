@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from inbox.cases import CaseFilter, InvalidCursor, get_case, list_cases
 from inbox.models import ApiToken, Attachment, AuditEvent, Case, IntakeRecord, Message
@@ -229,7 +230,7 @@ def _download(data: bytes, *, filename: str, media_type: str) -> Response:
 
 async def _case_or_404(session: AsyncSession, reference: str) -> Case:
     case = (
-        await session.execute(select(Case).where(Case.reference == reference.upper()))
+        await session.execute(select(Case).where(col(Case.reference) == reference.upper()))
     ).scalar_one_or_none()
     if case is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such case")
@@ -266,8 +267,8 @@ async def attachment_download(
     row = (
         await session.execute(
             select(Attachment)
-            .join(Message, Message.id == Attachment.message_id)  # type: ignore[arg-type]
-            .where(Attachment.id == attachment_id, Message.case_id == case.id)
+            .join(Message, col(Message.id) == Attachment.message_id)
+            .where(col(Attachment.id) == attachment_id, col(Message.case_id) == case.id)
         )
     ).scalar_one_or_none()
     if row is None:
@@ -286,8 +287,8 @@ async def intake_index(
     rows = (
         await session.execute(
             select(IntakeRecord)
-            .where(IntakeRecord.status == status_)
-            .order_by(IntakeRecord.received_at.desc(), IntakeRecord.id.desc())  # type: ignore[attr-defined, union-attr]
+            .where(col(IntakeRecord.status) == status_)
+            .order_by(col(IntakeRecord.received_at).desc(), col(IntakeRecord.id).desc())
             .limit(limit)
         )
     ).scalars()

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from inbox import ledger
 from inbox.models import OutboxItem
@@ -48,7 +49,9 @@ def create_app(
                 outbox = dict(
                     (
                         await session.execute(
-                            select(OutboxItem.status, func.count()).group_by(OutboxItem.status)
+                            select(col(OutboxItem.status), func.count()).group_by(
+                                col(OutboxItem.status)
+                            )
                         )
                     ).all()
                 )
