@@ -1,0 +1,261 @@
+"""The SMTP edge: accept mail for the intake addresses and commit it, raw, to the intake ledger.
+
+It does as little as Postfix's or Mailman's edge: reject unknown recipients at RCPT (`550`) and
+oversize mail (`552`), commit the raw bytes under their dedupe key, and only then answer `250`.
+Any failure before the commit is a `451`, so the sending server retries and dedupe makes the retry
+harmless; parsing, threading and the acknowledgement happen later, in the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from inbox import ledger
+from inbox.db import unit_of_work
+from mail.parse import message_key
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "email"
+# Column widths of the ledger (IntakeRecord.external_id, envelope_sender): a value that does not
+# fit would fail the insert on PostgreSQL every time, and a 451 for ever is worse than a hash.
+_KEY_LIMIT = 998
+_ADDRESS_LIMIT = 320
+
+TEMPFAIL = "451 4.3.0 Could not store the message now; please try again later"
+TOO_BIG = "552 5.3.4 Message too big for this system"
+
+
+@dataclass(slots=True)
+class _Pending:
+    raw: bytes
+    key: str
+    sender: str | None
+    recipients: list[str]
+    done: asyncio.Future[int | None]
+
+
+class LedgerWriter:
+    """Commits arriving messages to the ledger in groups: one transaction for all that arrived
+    while the previous one was committing (group commit).
+
+    One writer per process means SMTP sessions never fight each other for SQLite's write lock (its
+    busy handler sleeps for milliseconds), and PostgreSQL pays one commit for many messages. Each
+    message's future resolves only after its transaction committed. The writer runs as its own
+    task, so a client hanging up never interrupts a transaction halfway.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        clock: Callable[[], datetime],
+        on_commit: Callable[[], None] | None = None,
+        max_batch: int = 100,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._on_commit = on_commit
+        self._max_batch = max_batch
+        # Bounded by the number of open SMTP sessions: each waits for its own message.
+        self._queue: list[_Pending] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def store(self, raw: bytes, *, sender: str | None, recipients: list[str]) -> int | None:
+        """The new ledger row's id (None for a redelivery), once committed."""
+        pending = _Pending(
+            raw, _key(raw), sender, recipients, asyncio.get_running_loop().create_future()
+        )
+        self._queue.append(pending)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="smtp-ledger-writer")
+        return await pending.done
+
+    async def _run(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+            try:
+                ids = await self._commit(batch)
+            except Exception as exc:
+                if len(batch) == 1:
+                    _settle(batch[0], exc=exc)
+                    continue
+                # One message the database refuses must not take the others down with it.
+                log.warning("group commit of %d messages failed; one by one", len(batch))
+                ids = []
+                for pending in batch:
+                    try:
+                        [row_id] = await self._commit([pending])
+                    except Exception as one:
+                        _settle(pending, exc=one)  # the later result for it is then ignored
+                        row_id = None
+                    ids.append(row_id)
+            if any(row_id is not None for row_id in ids) and self._on_commit is not None:
+                try:
+                    self._on_commit()
+                except Exception:  # committed already: a failed wake-up only delays the worker
+                    log.exception("on_commit callback failed")
+            for pending, row_id in zip(batch, ids, strict=True):
+                _settle(pending, row_id=row_id)
+
+    async def _commit(self, batch: list[_Pending]) -> list[int | None]:
+        now = self._clock()
+        async with unit_of_work(self._sessions) as session:
+            return [
+                await ledger.record(
+                    session,
+                    channel=CHANNEL,
+                    external_id=p.key,
+                    raw=p.raw,
+                    now=now,
+                    envelope_sender=p.sender,
+                    envelope_recipients=p.recipients,
+                )
+                for p in batch
+            ]
+
+
+def _settle(
+    pending: _Pending, *, row_id: int | None = None, exc: BaseException | None = None
+) -> None:
+    # A future is cancelled when its SMTP session went away; the message is stored regardless.
+    if pending.done.done():
+        return
+    if exc is not None:
+        pending.done.set_exception(exc)
+    else:
+        pending.done.set_result(row_id)
+
+
+class IntakeHandler:
+    """aiosmtpd handler: the recipient check at RCPT and the ledger commit at DATA."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        intake_addresses: Iterable[str],
+        clock: Callable[[], datetime],
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._addresses = frozenset(address.strip().lower() for address in intake_addresses)
+        self._writer = LedgerWriter(sessions, clock=clock, on_commit=on_commit)
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if address.strip().lower() not in self._addresses:
+            return f"550 5.1.1 <{address}>: no such mailbox here"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        # An exception escaping this method leaves the client waiting for an answer that never
+        # comes, so everything before the commit turns into a 451.
+        try:
+            row_id = await self._writer.store(
+                raw_bytes(envelope),
+                sender=_clean_address(envelope.mail_from),
+                recipients=[_clean_address(r) or "" for r in envelope.rcpt_tos],
+            )
+        except Exception:
+            log.exception(
+                "SMTP %s: could not store a message from %r", session.peer, envelope.mail_from
+            )
+            return TEMPFAIL
+        return f"250 2.0.0 OK {row_id if row_id is not None else 'duplicate'}"
+
+
+class IntakeSMTP(SMTP):
+    """aiosmtpd's SMTP session with two adjustments for an intake that must not lose mail."""
+
+    def __init__(self, handler: IntakeHandler, *, max_size: int, **kwargs: Any) -> None:
+        # Clients that end lines with a bare LF send a whole message as one "line", and aiosmtpd's
+        # RFC 5321 line limit (1001 octets) would answer big mail with a permanent "500 Line too
+        # long". Like Postfix, let only the size limit bound a message. It must be set before
+        # SMTP.__init__, which sizes its stream reader from it.
+        self.line_length_limit = max_size + 1024
+        super().__init__(handler, data_size_limit=max_size, **kwargs)
+
+    async def push(self, status: Any) -> None:
+        # aiosmtpd's own size rejections (SIZE= at MAIL FROM, too much DATA) carry no enhanced
+        # status code; bounces read better with the standard 5.3.4.
+        if isinstance(status, str) and status.startswith("552 Error"):
+            status = TOO_BIG
+        await super().push(status)
+
+
+async def start_smtp_server(
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    intake_addresses: Iterable[str],
+    hostname: str,
+    host: str,
+    port: int,
+    max_size: int,
+    clock: Callable[[], datetime],
+    on_commit: Callable[[], None] | None = None,
+) -> asyncio.Server:
+    """Listens on host:port on the running loop; `on_commit` is called after each new message."""
+    handler = IntakeHandler(
+        sessions=sessions, intake_addresses=intake_addresses, clock=clock, on_commit=on_commit
+    )
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: IntakeSMTP(
+            handler,
+            max_size=max_size,
+            # Always explicit: without it aiosmtpd calls getfqdn(), which can block for seconds.
+            hostname=hostname,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            loop=loop,
+        ),
+        host=host,
+        port=port,
+    )
+
+
+def raw_bytes(envelope: Envelope) -> bytes:
+    """The message exactly as received (before aiosmtpd would decode it)."""
+    if envelope.original_content is not None:
+        return envelope.original_content
+    content = envelope.content
+    if isinstance(content, str):
+        return content.encode("utf-8", errors="surrogateescape")
+    return bytes(content or b"")
+
+
+def _key(raw: bytes) -> str:
+    try:
+        key = message_key(raw)
+    except Exception:  # a broken header block must not become a 451 for ever
+        log.exception("message_key failed; keying the message by its hash")
+        return "sha256:" + hashlib.sha256(raw).hexdigest()
+    if len(key) > _KEY_LIMIT or "\x00" in key:
+        # Keyed by a hash of the Message-ID, not of the bytes, so redeliveries still dedupe.
+        return "sha256-id:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return key
+
+
+def _clean_address(address: str | None) -> str | None:
+    """An envelope address the database can store (SMTPUTF8 arguments may carry raw 8-bit)."""
+    if address is None:
+        return None
+    text = address.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text.replace("\x00", "")[:_ADDRESS_LIMIT]

@@ -1,0 +1,290 @@
+"""The SMTP edge in real conversations on loopback: what is committed, and what each client hears.
+
+Every test talks to `start_smtp_server` with aiosmtplib (or a raw socket, for clients aiosmtplib
+would correct) on an ephemeral port, on both database backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiosmtplib
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from inbox.db import create_engine, session_factory
+from inbox.models import IntakeRecord, IntakeStatus
+from mail.smtp import start_smtp_server
+from tests.conftest import Clock, Database
+
+INTAKE = "intake@test.example"
+SENDER = "anna@example.org"
+
+
+def mail(
+    message_id: str | None = "m1@example.org", *, body: str = "Hej!\r\n", extra: str = ""
+) -> bytes:
+    """A small CRLF message as a sending MTA would transmit it."""
+    headers = [
+        f"From: Anna <{SENDER}>",
+        f"To: {INTAKE}",
+        "Subject: Synpunkt",
+        "Date: Tue, 10 Mar 2026 09:00:00 +0100",
+    ]
+    if message_id is not None:
+        headers.append(f"Message-ID: <{message_id}>")
+    return ("\r\n".join(headers) + "\r\n" + extra + "\r\n" + body).encode()
+
+
+@asynccontextmanager
+async def smtp_server(
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    *,
+    max_size: int = 64 * 1024,
+    on_commit: Callable[[], None] | None = None,
+) -> AsyncIterator[int]:
+    server = await start_smtp_server(
+        sessions=sessions,
+        intake_addresses=[INTAKE, "Second@Test.Example"],
+        hostname="mx.test.example",
+        host="127.0.0.1",
+        port=0,
+        max_size=max_size,
+        clock=clock,
+        on_commit=on_commit,
+    )
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@asynccontextmanager
+async def client(port: int) -> AsyncIterator[aiosmtplib.SMTP]:
+    smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=30)
+    await smtp.connect()
+    try:
+        yield smtp
+    finally:
+        smtp.close()
+
+
+async def ledger_rows(sessions: async_sessionmaker[AsyncSession]) -> list[IntakeRecord]:
+    async with sessions() as session:
+        return list((await session.execute(select(IntakeRecord))).scalars().all())
+
+
+async def test_accepted_mail_is_committed_raw_before_the_250(db: Database, clock: Clock) -> None:
+    raw = mail(body="Hej!\r\n.A line that starts with a dot\r\n..two dots\r\n")
+    async with smtp_server(db.sessions, clock) as port, client(port) as smtp:
+        errors, reply = await smtp.sendmail(SENDER, [INTAKE], raw)
+        # A fresh engine sees the row at once: it was committed before the client heard 250.
+        other = create_engine(db.url)
+        try:
+            rows = await ledger_rows(session_factory(other))
+        finally:
+            await other.dispose()
+    assert errors == {}
+    assert len(rows) == 1
+    assert reply == f"2.0.0 OK {rows[0].id}"
+    row = rows[0]
+    assert (row.channel, row.external_id, row.status) == (
+        "email",
+        "m1@example.org",
+        IntakeStatus.PENDING,
+    )
+    assert row.raw == raw
+    assert row.raw_sha256 == hashlib.sha256(raw).hexdigest()
+    assert (row.envelope_sender, row.envelope_recipients) == (SENDER, [INTAKE])
+    assert row.received_at == clock.now
+
+
+async def test_only_unknown_recipients_are_refused_with_550(db: Database, clock: Clock) -> None:
+    async with smtp_server(db.sessions, clock) as port, client(port) as smtp:
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
+            await smtp.sendmail(SENDER, ["nobody@test.example"], mail())
+    assert [e.code for e in refused.value.recipients] == [550]
+    assert "5.1.1" in refused.value.recipients[0].message
+    assert await ledger_rows(db.sessions) == []
+
+
+async def test_known_and_unknown_recipients_the_known_ones_get_the_mail(
+    db: Database, clock: Clock
+) -> None:
+    async with smtp_server(db.sessions, clock) as port, client(port) as smtp:
+        errors, _ = await smtp.sendmail(
+            SENDER, ["nobody@test.example", "INTAKE@Test.Example", "second@test.example"], mail()
+        )
+    assert {address: r.code for address, r in errors.items()} == {"nobody@test.example": 550}
+    [row] = await ledger_rows(db.sessions)
+    assert row.envelope_recipients == ["INTAKE@Test.Example", "second@test.example"]
+
+
+async def test_oversize_mail_declared_in_mail_from_is_refused_with_552(
+    db: Database, clock: Clock
+) -> None:
+    big = mail(body="x" * 70 + "\r\n") * 1 + b"y" * 70_000 + b"\r\n"
+    async with smtp_server(db.sessions, clock, max_size=64 * 1024) as port, client(port) as smtp:
+        with pytest.raises(aiosmtplib.SMTPSenderRefused) as refused:
+            await smtp.sendmail(SENDER, [INTAKE], big)  # aiosmtplib declares SIZE=
+    assert refused.value.code == 552
+    assert refused.value.message.startswith("5.3.4")
+    assert await ledger_rows(db.sessions) == []
+
+
+async def test_oversize_data_without_a_declared_size_is_refused_with_552(
+    db: Database, clock: Clock
+) -> None:
+    body = "".join(f"line {i:05d} " + "z" * 60 + "\r\n" for i in range(1200))
+    async with smtp_server(db.sessions, clock, max_size=64 * 1024) as port, client(port) as smtp:
+        await smtp.ehlo()
+        await smtp.mail(SENDER)
+        await smtp.rcpt(INTAKE)
+        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+            await smtp.data(mail(body=body))
+        # The session goes on: the next message on the same connection is accepted.
+        await smtp.rset()
+        errors, _ = await smtp.sendmail(SENDER, [INTAKE], mail("small@example.org"))
+    assert refused.value.code == 552
+    assert errors == {}
+    assert [row.external_id for row in await ledger_rows(db.sessions)] == ["small@example.org"]
+
+
+async def test_redelivery_of_the_same_message_id_gets_250_and_is_stored_once(
+    db: Database, clock: Clock
+) -> None:
+    woken: list[None] = []
+    first = mail("again@example.org")
+    # A retry through another relay arrives with one more trace header: same Message-ID.
+    second = b"Received: from relay2.example.org; Tue, 10 Mar 2026 09:05:00 +0100\r\n" + first
+    async with smtp_server(db.sessions, clock, on_commit=lambda: woken.append(None)) as port:
+        async with client(port) as smtp:
+            _, reply1 = await smtp.sendmail(SENDER, [INTAKE], first)
+        async with client(port) as smtp:
+            _, reply2 = await smtp.sendmail(SENDER, [INTAKE], second)
+    rows = await ledger_rows(db.sessions)
+    assert [row.raw for row in rows] == [first]
+    assert reply1 == f"2.0.0 OK {rows[0].id}"
+    assert reply2 == "2.0.0 OK duplicate"
+    assert len(woken) == 1  # the worker is woken for new work only
+
+
+async def test_a_message_without_message_id_is_keyed_by_its_sha256(
+    db: Database, clock: Clock
+) -> None:
+    raw = mail(None, body="Inget Message-ID här.\r\n")
+    async with smtp_server(db.sessions, clock) as port, client(port) as smtp:
+        await smtp.sendmail(SENDER, [INTAKE], raw)
+        await smtp.sendmail(SENDER, [INTAKE], raw)
+    [row] = await ledger_rows(db.sessions)
+    assert row.external_id == "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+async def test_smtputf8_sender_address_is_accepted(db: Database, clock: Clock) -> None:
+    raw = mail("utf8@example.org", extra="", body="Hälsningar från Åsa\r\n").replace(
+        SENDER.encode(), "åsa@exempel.se".encode()
+    )
+    async with smtp_server(db.sessions, clock) as port, client(port) as smtp:
+        errors, _ = await smtp.sendmail("åsa@exempel.se", [INTAKE], raw, mail_options=["SMTPUTF8"])
+    assert errors == {}
+    [row] = await ledger_rows(db.sessions)
+    assert row.envelope_sender == "åsa@exempel.se"
+    assert row.raw == raw
+
+
+async def test_a_database_failure_answers_451_and_stores_nothing(
+    db: Database, clock: Clock
+) -> None:
+    class CommitFails(Session):
+        pass
+
+    def refuse(session: Session) -> None:
+        raise OSError("disk full")
+
+    event.listen(CommitFails, "before_commit", refuse)
+    broken = async_sessionmaker(db.engine, sync_session_class=CommitFails)
+    woken: list[None] = []
+    async with smtp_server(broken, clock, on_commit=lambda: woken.append(None)) as port:
+        async with client(port) as smtp:
+            with pytest.raises(aiosmtplib.SMTPDataError) as failed:
+                await smtp.sendmail(SENDER, [INTAKE], mail("retry@example.org"))
+    assert failed.value.code == 451
+    assert failed.value.message.startswith("4.3.0")
+    assert await ledger_rows(db.sessions) == []
+    assert woken == []
+    # The sender's retry, once the database is back, is accepted.
+    async with smtp_server(db.sessions, clock) as port, client(port) as smtp:
+        errors, _ = await smtp.sendmail(SENDER, [INTAKE], mail("retry@example.org"))
+    assert errors == {}
+    assert [row.external_id for row in await ledger_rows(db.sessions)] == ["retry@example.org"]
+
+
+async def test_big_mail_with_bare_lf_line_endings_is_accepted_as_sent(
+    db: Database, clock: Clock
+) -> None:
+    # Some scripts send LF-only lines; only the final dot has CRLF. aiosmtplib would fix the
+    # endings, so this client talks over a plain socket.
+    raw = mail("bare-lf@example.org", body="rad\n" * 5000).replace(b"\r\n", b"\n") + b"\r\n"
+    async with smtp_server(db.sessions, clock) as port:
+        replies = await raw_conversation(
+            port,
+            [
+                b"EHLO script.example.org",
+                f"MAIL FROM:<{SENDER}>".encode(),
+                f"RCPT TO:<{INTAKE}>".encode(),
+                b"DATA",
+            ],
+            raw,
+        )
+    assert replies[-1].startswith(b"250 2.0.0 OK"), replies
+    [row] = await ledger_rows(db.sessions)
+    assert row.raw == raw
+
+
+async def raw_conversation(port: int, commands: list[bytes], data: bytes) -> list[bytes]:
+    """Sends commands one by one, then `data` and the final dot; returns the last reply lines."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    replies: list[bytes] = [await _reply(reader)]
+    try:
+        for command in commands:
+            writer.write(command + b"\r\n")
+            replies.append(await _reply(reader))
+        writer.write(data + b".\r\n")
+        replies.append(await _reply(reader))
+        writer.write(b"QUIT\r\n")
+        await _reply(reader)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return replies
+
+
+async def _reply(reader: asyncio.StreamReader) -> bytes:
+    """One (possibly multi-line) SMTP reply; the last line is returned."""
+    while True:
+        line = await reader.readline()
+        if len(line) < 4 or line[3:4] != b"-":
+            return line.rstrip(b"\r\n")
+
+
+async def test_server_counts_one_row_per_message_under_concurrent_clients(
+    db: Database, clock: Clock
+) -> None:
+    async def deliver(port: int, n: int) -> Any:
+        async with client(port) as smtp:
+            for i in range(10):
+                await smtp.sendmail(SENDER, [INTAKE], mail(f"c{n}-{i}@example.org"))
+
+    async with smtp_server(db.sessions, clock) as port:
+        await asyncio.gather(*(deliver(port, n) for n in range(5)))
+    async with db.sessions() as session:
+        count = (await session.execute(select(func.count()).select_from(IntakeRecord))).scalar_one()
+    assert count == 50
