@@ -288,3 +288,32 @@ async def test_server_counts_one_row_per_message_under_concurrent_clients(
     async with db.sessions() as session:
         count = (await session.execute(select(func.count()).select_from(IntakeRecord))).scalar_one()
     assert count == 50
+
+
+async def test_a_message_the_database_refuses_does_not_fail_the_others_committed_with_it(
+    db: Database, clock: Clock
+) -> None:
+    engine = create_engine(db.url)
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def refuse_poison(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "poison@example.org" in repr(params):
+            raise OSError("the database refuses this one")
+
+    async def deliver(message_id: str) -> int:
+        async with client(port) as smtp:
+            try:
+                await smtp.sendmail(SENDER, [INTAKE], mail(message_id))
+            except aiosmtplib.SMTPDataError as exc:
+                return exc.code
+            return 250
+
+    ids = [f"ok{n}@example.org" for n in range(8)] + ["poison@example.org"]
+    try:
+        async with smtp_server(session_factory(engine), clock) as port:
+            codes = await asyncio.gather(*(deliver(message_id) for message_id in ids))
+    finally:
+        await engine.dispose()
+    assert dict(zip(ids, codes, strict=True)) == {**{i: 250 for i in ids[:-1]}, ids[-1]: 451}
+    stored = sorted(row.external_id for row in await ledger_rows(db.sessions))
+    assert stored == sorted(ids[:-1])

@@ -1,0 +1,470 @@
+"""SMTP intake throughput and memory: a bare aiosmtpd server against our edge and the whole pipeline.
+
+For 1, 8 and 32 concurrent clients, on SQLite (and PostgreSQL when SYNPUNKT_TEST_POSTGRES_URL is
+set), measured in one run: (a) a bare aiosmtpd server that only answers 250, (b) `start_smtp_server`
+(250 after the ledger commit), (c) delivery to committed case with its acknowledgement queued, with
+an in-process `Worker`; then (d) the server's peak RSS during bursts of 1,000, 2,500 and 5,000
+messages. The clients run in a separate process, as a sending MTA would, so that the server's event
+loop does only server work. Results are printed as Markdown tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+import asyncpg
+import psutil
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from inbox.db import create_engine, session_factory
+from inbox.intake import IntakePolicy
+from inbox.migrate import upgrade
+from inbox.models import Case
+from inbox.worker import Worker
+from mail.parse import parse_email
+from mail.smtp import start_smtp_server
+
+INTAKE = "synpunkt@bench.example"
+HOSTNAME = "mx.bench.example"
+MAX_SIZE = 25 * 1024 * 1024
+CONCURRENCY = (1, 8, 32)
+RATE_MESSAGES = 2000  # per measurement of (a) and (b)
+E2E_MESSAGES = 500  # per measurement of (c), which is much slower
+BURSTS = (1000, 2500, 5000)
+BURST_CLIENTS = 8
+GOALS = {"accept": 0.50, "end_to_end": 0.15}
+
+_SENTENCES = [
+    "Jag vill lämna synpunkter på hur min ansökan om ekonomiskt bistånd hanterades.",
+    "Handläggaren var vänlig men jag fick vänta länge på beslut och ingen ringde tillbaka.",
+    "Min mamma har hemtjänst och personalen kommer ofta sent, ibland inte alls.",
+    "Tack till personalen på boendet som tog så väl hand om min bror under sommaren.",
+    "Det är svårt att förstå beslutet och jag vet inte hur jag överklagar det.",
+    "Kan ni förklara varför besöket ställdes in utan att någon hörde av sig?",
+    "Jag föreslår att ni skickar sms-påminnelser inför möten med socialsekreteraren.",
+    "Vi har ringt flera gånger men telefontiden är alltid full redan efter tio minuter.",
+    "I would like to complain about the interpreter who did not show up at the meeting.",
+    "Barnen trivs bra i familjehemmet och kontaktpersonen har varit ett stort stöd.",
+]
+
+
+# Messages and clients (the clients run in a child process) ----------------------------------------
+
+
+def build_message(run: str, i: int) -> bytes:
+    """A realistic message of a few KB; every third has an HTML part, every fifth an attachment."""
+    rnd = random.Random(f"{run}:{i}")
+    text = "\n\n".join(
+        " ".join(rnd.choice(_SENTENCES) for _ in range(rnd.randint(3, 6)))
+        for _ in range(rnd.randint(4, 9))
+    )
+    msg = EmailMessage()
+    msg["From"] = f"Person {i} <person{i}.{run}@example.org>"
+    msg["To"] = f"Socialtjänsten <{INTAKE}>"
+    msg["Subject"] = f"Synpunkt {i}: {rnd.choice(_SENTENCES)[:40]}"
+    msg["Date"] = format_datetime(datetime(2026, 3, 10, 9, 0, tzinfo=UTC))
+    msg["Message-ID"] = f"<{run}.{i}@sender.example>"
+    msg.set_content(f"Hej!\n\n{text}\n\nMed vänliga hälsningar\nPerson {i}\n")
+    if i % 3 == 0:
+        paragraphs = "".join(f"<p>{p}</p>" for p in text.split("\n\n"))
+        msg.add_alternative(f"<html><body><p>Hej!</p>{paragraphs}</body></html>", subtype="html")
+    if i % 5 == 0:
+        data = rnd.randbytes(rnd.randint(20_000, 60_000))
+        msg.add_attachment(
+            b"%PDF-1.4\n" + data, maintype="application", subtype="pdf", filename="intyg.pdf"
+        )
+    return msg.as_bytes(policy=SMTP_POLICY)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One burst as the client saw it. CLOCK_MONOTONIC is system-wide on Linux, so the parent can
+    compare `start` and `end` with its own clock."""
+
+    start: float
+    end: float
+    failures: int
+    client_cpu: float  # the client process's CPU use during the burst (1.0 = one core)
+
+
+def blast(port: int, total: int, clients: int, run: str) -> Sent:
+    """In the child: sends `total` messages over `clients` connections (built beforehand)."""
+    messages = [build_message(run, i) for i in range(total)]
+    return asyncio.run(_blast(port, messages, clients))
+
+
+async def _blast(port: int, messages: list[bytes], clients: int) -> Sent:
+    connections = [
+        aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=120)
+        for _ in range(clients)
+    ]
+    await asyncio.gather(*(c.connect() for c in connections))
+    failures = 0
+
+    async def send(client: aiosmtplib.SMTP, share: list[bytes]) -> None:
+        nonlocal failures
+        for raw in share:
+            try:
+                await client.sendmail("sender@example.org", [INTAKE], raw)
+            except aiosmtplib.SMTPException:
+                failures += 1
+
+    start, cpu = time.monotonic(), time.process_time()
+    await asyncio.gather(*(send(c, messages[k::clients]) for k, c in enumerate(connections)))
+    end = time.monotonic()
+    busy = (time.process_time() - cpu) / (end - start)
+    for client in connections:
+        client.close()
+    return Sent(start, end, failures, busy)
+
+
+# Databases ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Backend:
+    name: str
+    template: str  # a migrated SQLite file, or a PostgreSQL template database's name
+    admin_url: str | None = None
+    base_url: str | None = None
+
+
+@asynccontextmanager
+async def fresh_database(backend: Backend, workdir: Path) -> AsyncIterator[str]:
+    """A new migrated database for one measurement, so earlier runs do not weigh on it."""
+    if backend.name == "sqlite":
+        path = workdir / f"{uuid.uuid4().hex}.db"
+        await asyncio.to_thread(shutil.copyfile, backend.template, path)
+        try:
+            yield f"sqlite+aiosqlite:///{path}"
+        finally:
+            await asyncio.to_thread(_remove_sqlite, path)
+        return
+    assert backend.admin_url and backend.base_url
+    name = f"synpunkt_bench_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(backend.admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{backend.template}"')
+        yield make_url(backend.base_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def _remove_sqlite(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+async def prepare_backends(workdir: Path) -> list[Backend]:
+    template = workdir / "template.db"
+    await asyncio.to_thread(upgrade, f"sqlite+aiosqlite:///{template}")
+    backends = [Backend("sqlite", str(template))]
+    pg = os.environ.get("SYNPUNKT_TEST_POSTGRES_URL")
+    if pg:
+        admin_url = make_url(pg).set(drivername="postgresql").render_as_string(hide_password=False)
+        name = f"synpunkt_bench_tpl_{uuid.uuid4().hex[:8]}"
+        admin = await asyncpg.connect(admin_url)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        url = make_url(pg).set(database=name).render_as_string(hide_password=False)
+        await asyncio.to_thread(upgrade, url)
+        backends.append(Backend("postgresql", name, admin_url, pg))
+    return backends
+
+
+async def drop_templates(backends: list[Backend]) -> None:
+    for backend in backends:
+        if backend.admin_url:
+            admin = await asyncpg.connect(backend.admin_url)
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{backend.template}" WITH (FORCE)')
+            finally:
+                await admin.close()
+
+
+# The three servers ------------------------------------------------------------------------------
+
+
+class _Accept:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        return "250 OK"
+
+
+async def bare_server() -> asyncio.Server:
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: SMTP(
+            _Accept(),
+            hostname=HOSTNAME,
+            enable_SMTPUTF8=True,
+            data_size_limit=MAX_SIZE,
+            decode_data=False,
+            loop=loop,
+        ),
+        host="127.0.0.1",
+        port=0,
+    )
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@asynccontextmanager
+async def pipeline(url: str, *, worker: bool) -> AsyncIterator[tuple[int, Callable[[], Any]]]:
+    """Our SMTP edge on `url` (and the worker, if asked); yields the port and a case counter."""
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    stop = asyncio.Event()
+    task = None
+    wake = None
+    if worker:
+        the_worker = Worker(
+            sessions,
+            senders={},  # acknowledgements only need to be queued
+            parsers={"email": parse_email},
+            policy=IntakePolicy(),
+            clock=utcnow,
+        )
+        wake = the_worker.wake
+        task = asyncio.create_task(the_worker.run(stop))
+    server = await start_smtp_server(
+        sessions=sessions,
+        intake_addresses=[INTAKE],
+        hostname=HOSTNAME,
+        host="127.0.0.1",
+        port=0,
+        max_size=MAX_SIZE,
+        clock=utcnow,
+        on_commit=wake,
+    )
+
+    async def count_cases() -> int:
+        async with sessions() as session:
+            return int((await session.execute(select(func.count()).select_from(Case))).scalar_one())
+
+    try:
+        yield server.sockets[0].getsockname()[1], count_cases
+    finally:
+        server.close()
+        await server.wait_closed()
+        stop.set()
+        if task is not None:
+            await task
+        await engine.dispose()
+
+
+# Measurements -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    backend: str
+    clients: int
+    bare: float = 0.0
+    accept: float = 0.0
+    end_to_end: float = 0.0
+    client_cpu: float = 0.0  # during the bare run: shows whether the client was the limit
+    failures: int = 0
+
+
+@dataclass
+class MemoryRow:
+    backend: str
+    burst: int
+    before_mb: float
+    peak_mb: float
+    rate: float
+    failures: int
+
+
+@dataclass
+class Bench:
+    pool: ProcessPoolExecutor
+    workdir: Path
+    rows: list[Row] = field(default_factory=list)
+    memory: list[MemoryRow] = field(default_factory=list)
+
+    async def send(self, port: int, total: int, clients: int) -> Sent:
+        run = uuid.uuid4().hex[:8]
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, blast, port, total, clients, run)
+
+    async def bare(self, clients: int) -> tuple[float, Sent]:
+        server = await bare_server()
+        try:
+            sent = await self.send(_port(server), RATE_MESSAGES, clients)
+        finally:
+            server.close()
+            await server.wait_closed()
+        return RATE_MESSAGES / (sent.end - sent.start), sent
+
+    async def accept(self, backend: Backend, clients: int) -> tuple[float, Sent]:
+        async with fresh_database(backend, self.workdir) as url:
+            async with pipeline(url, worker=False) as (port, _):
+                sent = await self.send(port, RATE_MESSAGES, clients)
+        return RATE_MESSAGES / (sent.end - sent.start), sent
+
+    async def end_to_end(self, backend: Backend, clients: int) -> tuple[float, Sent]:
+        """From the first delivery until every message is a committed case (ack queued)."""
+        async with fresh_database(backend, self.workdir) as url:
+            async with pipeline(url, worker=True) as (port, count_cases):
+                sent = await self.send(port, E2E_MESSAGES, clients)
+                expected = E2E_MESSAGES - sent.failures
+                # Polling the database is the measurement: a case counts once it is committed.
+                while await count_cases() < expected:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+                done = time.monotonic()
+        return expected / (done - sent.start), sent
+
+    async def burst(self, backend: Backend, total: int) -> MemoryRow:
+        """Peak RSS while the edge accepts a burst, with the worker running as in `serve`."""
+        async with fresh_database(backend, self.workdir) as url:
+            async with pipeline(url, worker=True) as (port, _):
+                sampler = RssSampler()
+                sent = await self.send(port, total, BURST_CLIENTS)
+                before, peak = sampler.stop()
+        rate = (total - sent.failures) / (sent.end - sent.start)
+        return MemoryRow(backend.name, total, before, peak, rate, sent.failures)
+
+    async def run(self, backends: list[Backend]) -> None:
+        for clients in CONCURRENCY:  # warm-up: imports, the child process, the first connections
+            await self.bare(clients)
+        for backend in backends:
+            for clients in CONCURRENCY:
+                row = Row(backend.name, clients)
+                row.bare, bare = await self.bare(clients)
+                row.accept, accepted = await self.accept(backend, clients)
+                row.end_to_end, e2e = await self.end_to_end(backend, clients)
+                row.client_cpu = bare.client_cpu
+                row.failures = bare.failures + accepted.failures + e2e.failures
+                self.rows.append(row)
+                print(_row_line(row), flush=True)
+        for backend in backends:
+            for total in BURSTS:
+                self.memory.append(await self.burst(backend, total))
+                print(_memory_line(self.memory[-1]), flush=True)
+
+
+class RssSampler:
+    """This process's resident set size, sampled every 10 ms from a thread."""
+
+    def __init__(self) -> None:
+        self._process = psutil.Process()
+        self.before = self._process.memory_info().rss
+        self.peak = self.before
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    def stop(self) -> tuple[float, float]:
+        self._stop.set()
+        self._thread.join()
+        return self.before / 2**20, self.peak / 2**20
+
+
+def _port(server: asyncio.Server) -> int:
+    return int(server.sockets[0].getsockname()[1])
+
+
+# Report -----------------------------------------------------------------------------------------
+
+RATE_HEADER = (
+    "| backend | clients | (a) bare aiosmtpd | (b) accepted: 250 after commit | (b) ÷ (a) "
+    "| (c) end-to-end: case + ack queued | (c) ÷ (a) | client CPU in (a) |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|"
+)
+MEMORY_HEADER = (
+    "| backend | burst (messages, 8 clients) | RSS before (MB) | peak RSS (MB) | growth (MB) "
+    "| accepted (msg/s) |\n|---|---:|---:|---:|---:|---:|"
+)
+
+
+def _row_line(row: Row) -> str:
+    note = f" ({row.failures} failed)" if row.failures else ""
+    return (
+        f"| {row.backend} | {row.clients} | {row.bare:,.0f} | {row.accept:,.0f} "
+        f"| {row.accept / row.bare:.0%} | {row.end_to_end:,.0f}{note} "
+        f"| {row.end_to_end / row.bare:.0%} | {row.client_cpu:.0%} |"
+    )
+
+
+def _memory_line(row: MemoryRow) -> str:
+    note = f" ({row.failures} failed)" if row.failures else ""
+    return (
+        f"| {row.backend} | {row.burst:,} | {row.before_mb:.0f} | {row.peak_mb:.0f} "
+        f"| {row.peak_mb - row.before_mb:+.0f} | {row.rate:,.0f}{note} |"
+    )
+
+
+def report(bench: Bench) -> str:
+    lines = ["## Rates (messages per second)", "", RATE_HEADER, *map(_row_line, bench.rows), ""]
+    lines += ["## Memory", "", MEMORY_HEADER, *map(_memory_line, bench.memory), ""]
+    lines += ["## Goals", ""]
+    for name, label in (("accept", "acceptance"), ("end_to_end", "end-to-end")):
+        worst = min(getattr(r, name) / r.bare for r in bench.rows)
+        met = "met" if worst >= GOALS[name] else "NOT met"
+        lines.append(f"- {label} ≥ {GOALS[name]:.0%} of bare: worst {worst:.0%} — {met}")
+    for backend in dict.fromkeys(m.backend for m in bench.memory):
+        growth = [m.peak_mb - m.before_mb for m in bench.memory if m.backend == backend]
+        lines.append(
+            f"- memory on {backend}: growth {', '.join(f'{g:+.0f}' for g in growth)} MB "
+            f"for bursts of {', '.join(f'{b:,}' for b in BURSTS)}"
+        )
+    return "\n".join(lines)
+
+
+async def _main() -> None:
+    with tempfile.TemporaryDirectory(prefix="synpunkt-bench-") as tmp:
+        workdir = Path(tmp)
+        backends = await prepare_backends(workdir)
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+        bench = Bench(pool, workdir)
+        try:
+            print(
+                f"{os.cpu_count()} CPUs; {RATE_MESSAGES:,} messages per rate of (a) and (b), "
+                f"{E2E_MESSAGES:,} per rate of (c)\n",
+                flush=True,
+            )
+            print(RATE_HEADER, flush=True)
+            await bench.run(backends)
+        finally:
+            pool.shutdown()
+            await drop_templates(backends)
+        print("\n" + report(bench))
+
+
+def main() -> None:
+    asyncio.run(_main())
+
+
+if __name__ == "__main__":
+    main()
