@@ -11,9 +11,11 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,9 +56,10 @@ async def run_parts(settings: Settings, *, web: bool, smtp: bool, worker: bool) 
     tasks: list[asyncio.Task[Any]] = []
     servers: list[asyncio.AbstractServer] = []
     wake: Callable[[], None] | None = None
+    pool = parse_pool(settings) if worker else None
     try:
         if worker:
-            the_worker = build_worker(settings, sessions)
+            the_worker = build_worker(settings, sessions, parse_executor=pool)
             wake = the_worker.wake
             tasks.append(asyncio.create_task(the_worker.run(stop), name="worker"))
             log.info("worker running")
@@ -89,10 +92,23 @@ async def run_parts(settings: Settings, *, web: bool, smtp: bool, worker: bool) 
         for server in servers:
             await server.wait_closed()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
         await engine.dispose()
 
 
-def build_worker(settings: Settings, sessions: Any) -> Any:
+def parse_pool(settings: Settings) -> Executor | None:
+    """Processes for parsing mail (CPU-bound) beside the event loop; None parses in a thread."""
+    if settings.parse_processes <= 0:
+        return None
+    return ProcessPoolExecutor(
+        max_workers=settings.parse_processes, mp_context=multiprocessing.get_context("spawn")
+    )
+
+
+def build_worker(
+    settings: Settings, sessions: Any, *, parse_executor: Executor | None = None
+) -> Any:
     from inbox.worker import Worker
     from mail.parse import parse_email
     from mail.sender import EmailSender
@@ -109,6 +125,7 @@ def build_worker(settings: Settings, sessions: Any) -> Any:
         clock=utcnow,
         max_attempts=settings.outbox_max_attempts,
         concurrency=settings.worker_concurrency,
+        parse_executor=parse_executor,
     )
 
 

@@ -40,18 +40,25 @@ async def find_or_create_contact(
     language: str | None = None,
 ) -> Contact:
     address = normalise_address(channel, address)
-    await session.execute(
-        insert_ignoring_conflicts(session, Contact).values(
-            channel=channel,
-            address=address,
-            display_name=display_name,
-            language=language,
-            opted_out=False,
-            blocked=False,
-            created_at=now,
-        )
-    )
     contact = await find_contact(session, channel=channel, address=address)
+    if contact is None:
+        inserted = await session.execute(
+            insert_ignoring_conflicts(session, Contact)
+            .values(
+                channel=channel,
+                address=address,
+                display_name=display_name,
+                language=language,
+                opted_out=False,
+                blocked=False,
+                created_at=now,
+            )
+            .returning(Contact)
+        )
+        # None only when a concurrent intake created the same contact a moment ago.
+        contact = inserted.scalar_one_or_none() or await find_contact(
+            session, channel=channel, address=address
+        )
     assert contact is not None
     if display_name and not contact.display_name:
         contact.display_name = display_name

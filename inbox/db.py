@@ -94,15 +94,20 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
         yield session
 
 
-def insert_ignoring_conflicts(session: AsyncSession, model: Any) -> Any:
-    """`INSERT … ON CONFLICT DO NOTHING` for the session's dialect (SQLite or PostgreSQL)."""
+def upsert(session: AsyncSession, model: Any) -> Any:
+    """The dialect's `INSERT` with `ON CONFLICT` support (SQLite or PostgreSQL)."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(model).on_conflict_do_nothing()
+        return pg_insert(model)
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(model).on_conflict_do_nothing()
+    return sqlite_insert(model)
+
+
+def insert_ignoring_conflicts(session: AsyncSession, model: Any) -> Any:
+    """`INSERT … ON CONFLICT DO NOTHING` for the session's dialect (SQLite or PostgreSQL)."""
+    return upsert(session, model).on_conflict_do_nothing()
 
 
 def for_update_skip_locked(session: AsyncSession, statement: Any) -> Any:

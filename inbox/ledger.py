@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from inbox.db import for_update_skip_locked, insert_ignoring_conflicts
+from inbox.db import for_update_skip_locked
 from inbox.models import IntakeRecord, IntakeStatus
 
 LEASE = timedelta(minutes=2)
@@ -35,22 +37,31 @@ async def record(
 ) -> int | None:
     """Adds a ledger row and returns its id, or None when the message was received before."""
     result = await session.execute(
-        insert_ignoring_conflicts(session, IntakeRecord)
-        .values(
-            channel=channel,
-            external_id=external_id,
-            raw=raw,
-            raw_size=len(raw),
-            raw_sha256=hashlib.sha256(raw).hexdigest(),
-            envelope_sender=envelope_sender,
-            envelope_recipients=list(envelope_recipients),
-            status=status,
-            attempts=0,
-            received_at=now,
-        )
-        .returning(IntakeRecord.id)
+        _insert_statement(session.get_bind().dialect.name),
+        {
+            "channel": channel,
+            "external_id": external_id,
+            "raw": raw,
+            "raw_size": len(raw),
+            "raw_sha256": hashlib.sha256(raw).hexdigest(),
+            "envelope_sender": envelope_sender,
+            "envelope_recipients": list(envelope_recipients),
+            "status": status,
+            "attempts": 0,
+            "received_at": now,
+        },
     )
     return result.scalar_one_or_none()
+
+
+@cache
+def _insert_statement(dialect: str) -> Any:
+    """Built once per dialect: the SMTP edge records every message through it, so it is hot."""
+    table = IntakeRecord.__table__  # type: ignore[attr-defined]
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing().returning(table.c.id)
 
 
 async def find(

@@ -7,7 +7,7 @@ the same thing a no-op; the outbound `Message` row linked to an item shows its d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,18 +52,24 @@ async def enqueue(
             message_id=message_id,
             created_at=now,
         )
-        .returning(OutboxItem.id)
+        .returning(OutboxItem)
     )
-    item_id = inserted.scalar_one_or_none()
-    if item_id is None:
-        return None
-    return await session.get(OutboxItem, item_id)
+    return inserted.scalar_one_or_none()  # type: ignore[no-any-return]
 
 
 async def claim_due(
-    session: AsyncSession, *, now: datetime, limit: int = 50, lease: timedelta = LEASE
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int = 50,
+    lease: timedelta = LEASE,
+    channels: Collection[str] | None = None,
 ) -> Sequence[OutboxItem]:
-    """Takes up to `limit` due rows for this worker until `now + lease`."""
+    """Takes up to `limit` due rows for this worker until `now + lease`.
+
+    With `channels`, only rows this worker can send: a process without a Telegram sender leaves
+    Telegram rows to the process that has one.
+    """
     due = (
         select(OutboxItem)
         .where(
@@ -74,6 +80,10 @@ async def claim_due(
         .order_by(col(OutboxItem.run_at), col(OutboxItem.id))
         .limit(limit)
     )
+    if channels is not None:
+        if not channels:
+            return []
+        due = due.where(col(OutboxItem.channel).in_(list(channels)))
     items = (await session.execute(for_update_skip_locked(session, due))).scalars().all()
     for item in items:
         item.lease_until = now + lease

@@ -1,6 +1,6 @@
 """Case references `PREFIX-YEAR-NNNN`: numbered per year, without gaps or duplicates.
 
-The counter row is incremented with `UPDATE … RETURNING` inside the intake transaction: on
+The counter row is created or incremented with one `INSERT … ON CONFLICT DO UPDATE … RETURNING` inside the intake transaction: on
 PostgreSQL the row lock serialises concurrent intake until commit, on SQLite the database lock does,
 and a rolled-back intake rolls its number back too, so no number is skipped.
 """
@@ -11,11 +11,9 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
-from inbox.db import insert_ignoring_conflicts
+from inbox.db import upsert
 from inbox.models import ReferenceCounter
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -32,17 +30,12 @@ def reference_pattern(prefix: str) -> re.Pattern[str]:
 
 async def next_reference(session: AsyncSession, *, prefix: str, now: datetime) -> str:
     year = now.astimezone(STOCKHOLM).year
-    await session.execute(
-        insert_ignoring_conflicts(session, ReferenceCounter).values(
-            prefix=prefix, year=year, last=0
-        )
+    table = ReferenceCounter.__table__  # type: ignore[attr-defined]
+    statement = (
+        upsert(session, ReferenceCounter)
+        .values(prefix=prefix, year=year, last=1)
+        .on_conflict_do_update(index_elements=["prefix", "year"], set_={"last": table.c.last + 1})
+        .returning(table.c.last)
     )
-    number = (
-        await session.execute(
-            update(ReferenceCounter)
-            .where(col(ReferenceCounter.prefix) == prefix, col(ReferenceCounter.year) == year)
-            .values(last=col(ReferenceCounter.last) + 1)
-            .returning(col(ReferenceCounter.last))
-        )
-    ).scalar_one()
+    number = (await session.execute(statement)).scalar_one()
     return format_reference(prefix, year, number)

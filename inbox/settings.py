@@ -6,6 +6,7 @@ it needs as arguments, so nothing reads the environment behind the caller's back
 
 from __future__ import annotations
 
+import os
 from email.utils import parseaddr
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -45,6 +46,7 @@ class Settings(BaseSettings):
     appeal_info_url: str = "https://www.domstol.se/forvaltningsratt/"
     acks_per_sender_per_day: int = 3
     worker_concurrency: int = 8
+    parse_processes: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1))
     outbox_max_attempts: int = 8
     log_level: str = "INFO"
 

@@ -11,9 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import replace
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from inbox import ledger, outbox
 from inbox.contacts import find_contact
@@ -42,6 +46,7 @@ class Worker:
         batch_size: int = 50,
         concurrency: int = 8,
         poll_interval: float = 2.0,
+        parse_executor: Executor | None = None,
     ) -> None:
         self._sessions = sessions
         self._senders = senders
@@ -52,6 +57,8 @@ class Worker:
         self._batch_size = batch_size
         self._semaphore = asyncio.Semaphore(concurrency)
         self._poll_interval = poll_interval
+        # Parsing is CPU-bound: a process pool lets it run beside the event loop, not under it.
+        self._parse_executor = parse_executor
         self._wakeup = asyncio.Event()
 
     def wake(self) -> None:
@@ -92,47 +99,72 @@ class Worker:
     # Intake -----------------------------------------------------------------------------------
 
     async def process_intake(self) -> int:
+        """Parses a batch of pending ledger rows side by side, then stores them in one transaction.
+
+        Should the database refuse one message, the batch is stored again one message at a time,
+        so only that message waits for its retry; a message that cannot be parsed is marked failed.
+        """
         async with unit_of_work(self._sessions) as session:
-            claimed = [
-                row.id
-                for row in await ledger.claim_pending(
-                    session, now=self._clock(), limit=self._batch_size
-                )
-            ]
-        for row_id in claimed:
-            assert row_id is not None
-            await self._ingest(row_id)
+            rows = await ledger.claim_pending(session, now=self._clock(), limit=self._batch_size)
+            claimed = [(row.id, row.channel, row.external_id, row.raw or b"") for row in rows]
+            attempts = {row.id: row.attempts for row in rows}
+        if not claimed:
+            return 0
+        parsed = await asyncio.gather(
+            *(self._parse(channel, raw, external_id) for _id, channel, external_id, raw in claimed),
+            return_exceptions=True,
+        )
+        batch = [(row_id, result) for (row_id, *_), result in zip(claimed, parsed, strict=True)]
+        try:
+            await self._store(batch)
+        except Exception:
+            for one in batch:
+                try:
+                    await self._store([one])
+                except Exception as exc:
+                    row_id = one[0]
+                    log.exception(
+                        "intake %s: could not store (attempt %s)", row_id, attempts[row_id]
+                    )
+                    if attempts[row_id] >= ledger.MAX_ATTEMPTS:
+                        await self._fail_intake(
+                            row_id, f"cannot store: {type(exc).__name__}: {exc}"
+                        )
         return len(claimed)
 
-    async def _ingest(self, row_id: int) -> None:
-        async with self._sessions() as session:
-            row = await session.get(IntakeRecord, row_id)
-            if row is None or row.status != IntakeStatus.PENDING:
-                return
-            raw, channel, attempts = row.raw or b"", row.channel, row.attempts
-        parser = self._parsers.get(channel)
-        try:
-            if parser is None:
-                raise LookupError(f"no parser for channel {channel!r}")
-            msg = await asyncio.to_thread(parser, raw)
-            if msg.external_id != row.external_id:
-                msg = _with_external_id(msg, row.external_id)
-        except Exception as exc:  # any parser failure is final: keep the raw message for staff
-            log.warning("intake %s: cannot parse: %s", row_id, exc)
-            await self._fail_intake(row_id, f"cannot parse: {type(exc).__name__}: {exc}")
-            return
-        try:
-            async with unit_of_work(self._sessions) as session:
-                row = await session.get(IntakeRecord, row_id, with_for_update=True)
+    async def _store(self, batch: list[tuple[int | None, InboundMessage | BaseException]]) -> None:
+        async with unit_of_work(self._sessions) as session:
+            ids = [row_id for row_id, _ in batch]
+            locked = await session.execute(
+                select(IntakeRecord).where(col(IntakeRecord.id).in_(ids)).with_for_update()
+            )
+            by_id = {row.id: row for row in locked.scalars()}
+            for row_id, result in batch:
+                row = by_id.get(row_id)
                 if row is None or row.status != IntakeStatus.PENDING:
-                    return
-                await receive(session, msg, policy=self._policy, now=self._clock(), record=row)
-        except Exception as exc:
-            log.exception("intake %s: could not store (attempt %s)", row_id, attempts)
-            if attempts >= ledger.MAX_ATTEMPTS:
-                await self._fail_intake(row_id, f"cannot store: {type(exc).__name__}: {exc}")
+                    continue
+                if isinstance(result, BaseException):
+                    # Any parser failure is final: the raw message is kept for staff.
+                    log.warning("intake %s: cannot parse: %s", row_id, result)
+                    error = f"cannot parse: {type(result).__name__}: {result}"
+                    ledger.mark_failed(row, error=error, now=self._clock())
+                    continue
+                await receive(session, result, policy=self._policy, now=self._clock(), record=row)
 
-    async def _fail_intake(self, row_id: int, error: str) -> None:
+    async def _parse(self, channel: str, raw: bytes, external_id: str) -> InboundMessage:
+        parser = self._parsers.get(channel)
+        if parser is None:
+            raise LookupError(f"no parser for channel {channel!r}")
+        if self._parse_executor is None:
+            msg = await asyncio.to_thread(parser, raw)
+        else:
+            msg = await asyncio.get_running_loop().run_in_executor(
+                self._parse_executor, parser, raw
+            )
+        # The ledger row's key wins: the edge computed it before the full parse.
+        return msg if msg.external_id == external_id else replace(msg, external_id=external_id)
+
+    async def _fail_intake(self, row_id: int | None, error: str) -> None:
         async with unit_of_work(self._sessions) as session:
             row = await session.get(IntakeRecord, row_id)
             if row is not None and row.status == IntakeStatus.PENDING:
@@ -143,7 +175,9 @@ class Worker:
     async def process_outbox(self) -> int:
         async with unit_of_work(self._sessions) as session:
             claimed = list(
-                await outbox.claim_due(session, now=self._clock(), limit=self._batch_size)
+                await outbox.claim_due(
+                    session, now=self._clock(), limit=self._batch_size, channels=self._senders
+                )
             )
         await asyncio.gather(*(self._deliver(item) for item in claimed))
         return len(claimed)
@@ -229,10 +263,3 @@ class Worker:
                         contact.unreachable_reason = str(permanent)[:500]
             else:
                 await outbox.mark_sent(session, fresh, now=now)
-
-
-def _with_external_id(msg: InboundMessage, external_id: str) -> InboundMessage:
-    """The ledger row's key wins: the edge computed it before the full parse."""
-    from dataclasses import replace
-
-    return replace(msg, external_id=external_id)

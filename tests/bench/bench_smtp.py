@@ -242,13 +242,21 @@ async def pipeline(url: str, *, worker: bool) -> AsyncIterator[tuple[int, Callab
     stop = asyncio.Event()
     task = None
     wake = None
+    parse_pool = None
     if worker:
+        # As `synpunkt serve` does: parsing in a process beside the event loop. Warmed up first,
+        # so the process start and the language models' load are not timed.
+        parse_pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+        await asyncio.get_running_loop().run_in_executor(
+            parse_pool, parse_email, build_message("warm-up", 0)
+        )
         the_worker = Worker(
             sessions,
             senders={},  # acknowledgements only need to be queued
             parsers={"email": parse_email},
             policy=IntakePolicy(),
             clock=utcnow,
+            parse_executor=parse_pool,
         )
         wake = the_worker.wake
         task = asyncio.create_task(the_worker.run(stop))
@@ -275,6 +283,8 @@ async def pipeline(url: str, *, worker: bool) -> AsyncIterator[tuple[int, Callab
         stop.set()
         if task is not None:
             await task
+        if parse_pool is not None:
+            parse_pool.shutdown()
         await engine.dispose()
 
 
