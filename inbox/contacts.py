@@ -38,9 +38,11 @@ async def find_or_create_contact(
     now: datetime,
     display_name: str | None = None,
     language: str | None = None,
-) -> Contact:
+) -> tuple[Contact, bool]:
+    """The contact, and whether it was created just now (then it has no history to look up)."""
     address = normalise_address(channel, address)
     contact = await find_contact(session, channel=channel, address=address)
+    created = False
     if contact is None:
         inserted = await session.execute(
             insert_ignoring_conflicts(session, Contact)
@@ -55,13 +57,13 @@ async def find_or_create_contact(
             )
             .returning(Contact)
         )
-        # None only when a concurrent intake created the same contact a moment ago.
-        contact = inserted.scalar_one_or_none() or await find_contact(
-            session, channel=channel, address=address
-        )
+        contact = inserted.scalar_one_or_none()
+        created = contact is not None
+        if contact is None:  # a concurrent intake created the same contact a moment ago
+            contact = await find_contact(session, channel=channel, address=address)
     assert contact is not None
     if display_name and not contact.display_name:
         contact.display_name = display_name
     if language and not contact.language:
         contact.language = language
-    return contact
+    return contact, created

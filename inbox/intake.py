@@ -80,9 +80,9 @@ async def receive(
             return await _duplicate(session, msg)
 
     sender = normalise_address(msg.channel, msg.sender_address) if msg.sender_address else None
-    contact = None
+    contact, new_contact = None, False
     if sender:
-        contact = await find_or_create_contact(
+        contact, new_contact = await find_or_create_contact(
             session,
             channel=msg.channel,
             address=sender,
@@ -91,7 +91,8 @@ async def receive(
             now=now,
         )
 
-    case = await _thread(session, msg, contact=contact, policy=policy)
+    # A contact created just now has no case to continue and no acknowledgements to count.
+    case = None if new_contact else await _thread(session, msg, contact=contact, policy=policy)
     new_case = case is None
     if case is None:
         case = await _open_case(session, msg, contact=contact, policy=policy, now=now)
@@ -117,7 +118,9 @@ async def receive(
 
     reason = None
     if new_case:
-        reason = await _no_ack_reason(session, msg, contact=contact, policy=policy, now=now)
+        reason = await _no_ack_reason(
+            session, msg, contact=contact, policy=policy, now=now, count_recent=not new_contact
+        )
         if reason is None:
             assert contact is not None
             await _enqueue_ack(session, msg, case=case, contact=contact, policy=policy, now=now)
@@ -278,6 +281,7 @@ async def _no_ack_reason(
     contact: Contact | None,
     policy: IntakePolicy,
     now: datetime,
+    count_recent: bool = True,
 ) -> str | None:
     """Why no acknowledgement may go out, or None when one should."""
     if contact is None:
@@ -288,6 +292,8 @@ async def _no_ack_reason(
         return "our own address"
     if contact.blocked:
         return "contact blocked"
+    if not count_recent:
+        return None
     recent = (
         await session.execute(
             select(func.count())
@@ -342,7 +348,7 @@ async def _enqueue_ack(
     )
     session.add(outbound)
     await session.flush()
-    item = await outbox.enqueue(
+    await outbox.enqueue(
         session,
         kind=ACK_KIND,
         channel=msg.channel,
@@ -362,4 +368,3 @@ async def _enqueue_ack(
         message_id=outbound.id,
         now=now,
     )
-    outbound.outbox_id = item.id if item else None

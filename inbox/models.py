@@ -178,7 +178,6 @@ class Message(SQLModel, table=True):
     defects: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     intake_id: int | None = Field(default=None, foreign_key="intake_ledger.id")
     author_id: int | None = Field(default=None, foreign_key="staff_users.id")
-    outbox_id: int | None = Field(default=None, index=True)
     delivery: str | None = Field(default=None, max_length=16)
     delivered_at: datetime | None = _utc(default=None)
     delivery_error: str | None = None

@@ -60,7 +60,7 @@ async def test_new_message_opens_case_with_reference_and_queued_ack(
         outbound = (
             await session.execute(select(Message).where(Message.direction == "outbound"))
         ).scalar_one()
-        assert outbound.delivery == "queued" and outbound.outbox_id == item.id
+        assert outbound.delivery == "queued" and item.message_id == outbound.id
         case = await session.get(Case, receipt.case_id)
         assert case is not None and case.due_on is not None and case.received_at == clock()
 

@@ -12,12 +12,17 @@ from inbox.language import detect_language
     [
         ("Hej, jag vill klaga på hur min handläggare behandlade mig förra veckan.", "sv"),
         ("Hello, I would like to complain about how my caseworker treated me last week.", "en"),
-        ("Hei, haluan valittaa siitä, miten sosiaalityöntekijäni kohteli minua viime viikolla.",
-         "fi"),
+        (
+            "Hei, haluan valittaa siitä, miten sosiaalityöntekijäni kohteli minua viime viikolla.",
+            "fi",
+        ),
         ("مرحبا، أريد أن أشتكي من الطريقة التي عاملني بها موظف الحالة الأسبوع الماضي.", "ar"),
         ("سلام، می خواهم از رفتار مددکارم در هفته گذشته شکایت کنم.", "fa"),
-        ("Salaan, waxaan doonayaa inaan ka cabsado sida shaqaalaha arrimaha bulshada ii la "
-         "dhaqmeen toddobaadkii hore.", "so"),
+        (
+            "Salaan, waxaan doonayaa inaan ka cabsado sida shaqaalaha arrimaha bulshada ii la "
+            "dhaqmeen toddobaadkii hore.",
+            "so",
+        ),
         ("ሰላም፣ ብዛዕባ ኣተሓሕዛ ሰራሕተኛ ማሕበራዊ ጉዳይ ክጠርዕን እደሊ።", "ti"),
         ("Guten Tag, ich möchte mich über die Behandlung durch das Sozialamt beschweren.", "de"),
     ],

@@ -197,7 +197,6 @@ def upgrade() -> None:
         sa.Column("defects", sa.JSON(), nullable=False),
         sa.Column("intake_id", sa.Integer(), nullable=True),
         sa.Column("author_id", sa.Integer(), nullable=True),
-        sa.Column("outbox_id", sa.Integer(), nullable=True),
         sa.Column("delivery", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("delivered_at", inbox.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("delivery_error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -215,7 +214,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index("ix_messages_case", ["case_id", "created_at", "id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_messages_outbox_id"), ["outbox_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_messages_rfc_message_id"), ["rfc_message_id"], unique=False
         )
@@ -278,7 +276,6 @@ def downgrade() -> None:
     op.drop_table("outbox")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_messages_rfc_message_id"))
-        batch_op.drop_index(batch_op.f("ix_messages_outbox_id"))
         batch_op.drop_index("ix_messages_case")
 
     op.drop_table("messages")

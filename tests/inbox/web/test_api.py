@@ -24,7 +24,9 @@ async def api(db: Database, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(sessions=db.sessions, clock=clock)
     transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=headers
+    ) as client:
         yield client
 
 
@@ -34,7 +36,9 @@ async def test_requests_without_a_valid_token_are_refused(api: httpx.AsyncClient
     assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
 
 
-async def test_healthz_reports_database_and_queues(api: httpx.AsyncClient, db: Database, clock: Clock) -> None:
+async def test_healthz_reports_database_and_queues(
+    api: httpx.AsyncClient, db: Database, clock: Clock
+) -> None:
     await take(db, mail(1), clock)
     body = (await api.get("/healthz")).json()
     assert body["status"] == "ok" and body["outbox"] == {"pending": 1}
@@ -58,7 +62,9 @@ async def test_list_pages_through_every_case_once_newest_first(
     assert seen == [f"SP-2026-{n:04d}" for n in range(7, 0, -1)]
 
 
-async def test_list_filters_and_masks_personnummer(api: httpx.AsyncClient, db: Database, clock: Clock) -> None:
+async def test_list_filters_and_masks_personnummer(
+    api: httpx.AsyncClient, db: Database, clock: Clock
+) -> None:
     await take(db, mail(1, subject="Om 811218-9876", text="pnr 811218-9876"), clock)
     await take(db, mail(2, sender="b@example.se", subject="Beröm", text="Tack för hjälpen"), clock)
     found = (await api.get("/api/cases", params={"q": "hjälpen"})).json()["items"]
@@ -73,18 +79,27 @@ async def test_list_filters_and_masks_personnummer(api: httpx.AsyncClient, db: D
 async def test_case_shows_thread_attachments_and_delivery_and_is_audited(
     api: httpx.AsyncClient, db: Database, clock: Clock
 ) -> None:
-    part = InboundAttachment(filename="<script>.html", content_type="text/html", data=b"<script>alert(1)</script>")
+    part = InboundAttachment(
+        filename="<script>.html", content_type="text/html", data=b"<script>alert(1)</script>"
+    )
     receipt = await take(db, mail(1, attachments=(part,), raw=b"From: a\r\n\r\nhej"), clock)
     case = (await api.get(f"/api/cases/{receipt.reference}")).json()
     inbound, ack = case["messages"]
-    assert (inbound["direction"], ack["direction"], ack["delivery"]) == ("inbound", "outbound", "queued")
+    assert (inbound["direction"], ack["direction"], ack["delivery"]) == (
+        "inbound",
+        "outbound",
+        "queued",
+    )
     assert case["outbox"][0]["status"] == "pending" and "raw" not in inbound
     download = await api.get(inbound["attachments"][0]["url"])
     assert download.headers["content-disposition"].startswith("attachment;")
     assert download.headers["content-type"] == "application/octet-stream"
     assert download.headers["x-content-type-options"] == "nosniff"
     original = await api.get(inbound["original_url"])
-    assert original.content == b"From: a\r\n\r\nhej" and "attachment" in original.headers["content-disposition"]
+    assert (
+        original.content == b"From: a\r\n\r\nhej"
+        and "attachment" in original.headers["content-disposition"]
+    )
     assert (await api.get("/api/cases/SP-2026-9999")).status_code == 404
     async with db.sessions() as session:
         actions = (await session.execute(select(AuditEvent.action))).scalars().all()
