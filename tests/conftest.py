@@ -29,7 +29,9 @@ CORPORA = Path(__file__).parent / "corpora"
 MATCH_RATES = pytest.StashKey[list[str]]()
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
     """Prints the corpus match rates the parsing tests collected."""
     lines = config.stash.get(MATCH_RATES, [])
     if lines:

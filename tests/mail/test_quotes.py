@@ -130,9 +130,7 @@ def test_reply_parser_long_quote_keeps_the_reply() -> None:
         ("so", "Talaado, 12 Maarso 2024, Cali <cali@example.com> ayaa qoray:"),
     ],
 )
-def test_quote_header_in_our_clients_languages_cuts_the_history(
-    language: str, header: str
-) -> None:
+def test_quote_header_in_our_clients_languages_cuts_the_history(language: str, header: str) -> None:
     text = f"Tack för svaret, jag kommer på mötet.\n\n{header}\n> Hej, välkommen på möte.\n"
     assert strip_quotes(text, language_hint=language) == "Tack för svaret, jag kommer på mötet."
 
