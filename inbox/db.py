@@ -94,15 +94,16 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
         yield session
 
 
-def upsert(session: AsyncSession, model: Any) -> Any:
+def dialect_insert(dialect: str, target: Any) -> Any:
     """The dialect's `INSERT` with `ON CONFLICT` support (SQLite or PostgreSQL)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects import postgresql, sqlite
 
-        return pg_insert(model)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(target)
 
-    return sqlite_insert(model)
+
+def upsert(session: AsyncSession, model: Any) -> Any:
+    """`dialect_insert` for the session's dialect."""
+    return dialect_insert(session.get_bind().dialect.name, model)
 
 
 def insert_ignoring_conflicts(session: AsyncSession, model: Any) -> Any:

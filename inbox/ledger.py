@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from inbox.db import for_update_skip_locked
+from inbox.db import dialect_insert, for_update_skip_locked
 from inbox.models import IntakeRecord, IntakeStatus
 
 LEASE = timedelta(minutes=2)
@@ -58,10 +58,7 @@ async def record(
 def _insert_statement(dialect: str) -> Any:
     """Built once per dialect: the SMTP edge records every message through it, so it is hot."""
     table = IntakeRecord.__table__  # type: ignore[attr-defined]
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return dialect_insert(dialect, table).on_conflict_do_nothing().returning(table.c.id)
 
 
 async def find(

@@ -155,12 +155,8 @@ class Worker:
         parser = self._parsers.get(channel)
         if parser is None:
             raise LookupError(f"no parser for channel {channel!r}")
-        if self._parse_executor is None:
-            msg = await asyncio.to_thread(parser, raw)
-        else:
-            msg = await asyncio.get_running_loop().run_in_executor(
-                self._parse_executor, parser, raw
-            )
+        # No executor given: the loop's default thread pool.
+        msg = await asyncio.get_running_loop().run_in_executor(self._parse_executor, parser, raw)
         # The ledger row's key wins: the edge computed it before the full parse.
         return msg if msg.external_id == external_id else replace(msg, external_id=external_id)
 
