@@ -83,7 +83,9 @@ async def run_parts(settings: Settings, *, web: bool, smtp: bool, worker: bool) 
                 "SMTP listener on %s:%s for %s", host, port, ", ".join(settings.intake_addresses)
             )
         if web:
-            tasks.append(asyncio.create_task(_serve_web(settings, sessions, stop), name="web"))
+            tasks.append(
+                asyncio.create_task(_serve_web(settings, sessions, stop, wake), name="web")
+            )
         await stop.wait()
     finally:
         stop.set()
@@ -129,7 +131,9 @@ def build_worker(
     )
 
 
-async def _serve_web(settings: Settings, sessions: Any, stop: asyncio.Event) -> None:
+async def _serve_web(
+    settings: Settings, sessions: Any, stop: asyncio.Event, wake: Callable[[], None] | None
+) -> None:
     import uvicorn
 
     from inbox.web.app import create_app
@@ -141,7 +145,9 @@ async def _serve_web(settings: Settings, sessions: Any, stop: asyncio.Event) -> 
             yield
 
     host, port = split_listen(settings.web_listen, 8000)
-    app = create_app(sessions=sessions, clock=utcnow)
+    app = create_app(
+        sessions=sessions, clock=utcnow, policy=intake_policy(settings), wake_worker=wake
+    )
     server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
     serving = asyncio.create_task(server.serve())
     log.info("web inbox on http://%s:%s/ (API docs at /docs)", host, port)

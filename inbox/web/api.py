@@ -6,10 +6,19 @@ as downloads (`Content-Disposition: attachment`, `nosniff`), never inside the ca
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    status,
+)
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +27,7 @@ from sqlmodel import col
 from inbox.cases import CaseFilter, InvalidCursor, get_case, list_cases
 from inbox.models import ApiToken, Attachment, AuditEvent, Case, IntakeRecord, Message
 from inbox.personnummer import mask_personnummer
+from inbox.replies import Actor, ReplyError, add_reply
 from inbox.tokens import authenticate
 from inbox.web.schemas import (
     AttachmentOut,
@@ -27,6 +37,7 @@ from inbox.web.schemas import (
     IntakeOut,
     MessageOut,
     OutboxOut,
+    ReplyIn,
 )
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -141,41 +152,8 @@ async def case_show(reference: str, request: Request, session: Session, token: T
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such case")
     case = detail.case
     _audit(request, session, token, "case.read", case)
-    base = f"/api/cases/{case.reference}"
     messages = [
-        MessageOut(
-            id=m.id or 0,
-            direction=m.direction,
-            channel=m.channel,
-            kind=m.kind,
-            sender=m.sender_address,
-            sender_name=m.sender_name,
-            recipient=m.recipient,
-            subject=m.subject,
-            text=m.text,
-            display_text=m.display_text,
-            html=m.html,
-            language=m.language,
-            automation=m.automation,
-            created_at=m.created_at,
-            delivery=m.delivery,
-            delivered_at=m.delivered_at,
-            delivery_error=m.delivery_error,
-            attachments=[
-                AttachmentOut(
-                    id=a.id or 0,
-                    filename=a.filename,
-                    content_type=a.content_type,
-                    size=a.size,
-                    sha256=a.sha256,
-                    inline=a.inline,
-                    url=f"{base}/attachments/{a.id}",
-                )
-                for a in detail.attachments.get(m.id or 0, [])
-            ],
-            original_url=f"{base}/messages/{m.id}/original" if m.intake_id else None,
-        )
-        for m in detail.messages
+        _message_out(case, m, detail.attachments.get(m.id or 0, [])) for m in detail.messages
     ]
     contact = detail.contact
     return CaseOut(
@@ -213,6 +191,75 @@ async def case_show(reference: str, request: Request, session: Session, token: T
             for o in detail.outbox
         ],
     )
+
+
+def _message_out(case: Case, m: Message, attachments: Sequence[Attachment]) -> MessageOut:
+    base = f"/api/cases/{case.reference}"
+    return MessageOut(
+        id=m.id or 0,
+        direction=m.direction,
+        channel=m.channel,
+        kind=m.kind,
+        sender=m.sender_address,
+        sender_name=m.sender_name,
+        recipient=m.recipient,
+        subject=m.subject,
+        text=m.text,
+        display_text=m.display_text,
+        html=m.html,
+        language=m.language,
+        automation=m.automation,
+        created_at=m.created_at,
+        delivery=m.delivery,
+        delivered_at=m.delivered_at,
+        delivery_error=m.delivery_error,
+        attachments=[
+            AttachmentOut(
+                id=a.id or 0,
+                filename=a.filename,
+                content_type=a.content_type,
+                size=a.size,
+                sha256=a.sha256,
+                inline=a.inline,
+                url=f"{base}/attachments/{a.id}",
+            )
+            for a in attachments
+        ],
+        original_url=f"{base}/messages/{m.id}/original" if m.intake_id else None,
+    )
+
+
+@router.post(
+    "/cases/{reference}/replies",
+    response_model=MessageOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Answer the case's contact through the case's channel",
+)
+async def case_reply(
+    reference: str,
+    body: ReplyIn,
+    request: Request,
+    session: Session,
+    token: Token,
+    background: BackgroundTasks,
+) -> MessageOut:
+    case = await _case_or_404(session, reference)
+    actor = Actor(
+        name=f"token:{token.id}", remote_addr=request.client.host if request.client else None
+    )
+    try:
+        message = await add_reply(
+            session,
+            case=case,
+            text=body.text,
+            actor=actor,
+            now=request.app.state.clock(),
+            mail_domain=request.app.state.policy.mail_domain,
+        )
+    except ReplyError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    background.add_task(request.app.state.wake_worker)  # runs after the commit
+    return _message_out(case, message, [])
 
 
 def _download(data: bytes, *, filename: str, media_type: str) -> Response:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from inbox import ledger
+from inbox.intake import IntakePolicy
 from inbox.models import OutboxItem
 from inbox.web.api import router as api_router
 from inbox.web.schemas import Health
@@ -29,6 +30,8 @@ def create_app(
     sessions: async_sessionmaker[AsyncSession],
     clock: Callable[[], datetime],
     channel_status: ChannelStatus | None = None,
+    policy: IntakePolicy | None = None,
+    wake_worker: Callable[[], None] | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Synpunkt",
@@ -38,6 +41,9 @@ def create_app(
     app.state.sessions = sessions
     app.state.clock = clock
     app.state.channel_status = channel_status or (lambda: {})
+    app.state.policy = policy or IntakePolicy()
+    # Called after a commit that queued something to send, so the worker need not wait to poll.
+    app.state.wake_worker = wake_worker or (lambda: None)
     app.include_router(api_router)
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness and queues")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class CaseSummary(BaseModel):
@@ -110,3 +110,7 @@ class Health(BaseModel):
     database: str
     intake: dict[str, int]
     outbox: dict[str, int]
+
+
+class ReplyIn(BaseModel):
+    text: str = Field(min_length=1, max_length=20_000, description="The answer, as plain text")

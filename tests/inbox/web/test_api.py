@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from inbox.db import unit_of_work
 from inbox.inbound import InboundAttachment
-from inbox.models import AuditEvent
+from inbox.models import AuditEvent, Contact, OutboxItem
 from inbox.tokens import create_token
 from inbox.web.app import create_app
 from tests.conftest import Clock, Database
@@ -104,3 +104,46 @@ async def test_case_shows_thread_attachments_and_delivery_and_is_audited(
     async with db.sessions() as session:
         actions = (await session.execute(select(AuditEvent.action))).scalars().all()
     assert {"case.created", "case.read", "attachment.read", "message.original.read"} <= set(actions)
+
+
+async def test_reply_is_queued_in_the_thread_and_shown_on_the_case(
+    api: httpx.AsyncClient, db: Database, clock: Clock
+) -> None:
+    await take(db, mail(1), clock)
+    clock.advance(hours=2)
+    created = await api.post(
+        "/api/cases/SP-2026-0001/replies", json={"text": "  Tack, vi ringer.  "}
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["direction"] == "outbound" and body["kind"] == "case.reply"
+    assert body["text"] == "Tack, vi ringer." and body["delivery"] == "queued"
+    async with db.sessions() as session:
+        item = (
+            await session.execute(select(OutboxItem).where(OutboxItem.kind == "case.reply"))
+        ).scalar_one()
+        events = (await session.execute(select(AuditEvent.action))).scalars().all()
+    assert item.recipient == "anna@example.se" and item.channel == "email"
+    assert item.payload["in_reply_to"] == "<m1@example.se>"
+    assert item.payload["subject"].startswith("[SP-2026-0001]")
+    assert "case.reply" in events
+    case = (await api.get("/api/cases/SP-2026-0001")).json()
+    assert case["status"] == "open" and case["first_response_at"] is not None
+    assert [m["kind"] for m in case["messages"]] == [None, "case.ack", "case.reply"]
+
+
+async def test_reply_refuses_empty_text_unknown_case_and_unreachable_contact(
+    api: httpx.AsyncClient, db: Database, clock: Clock
+) -> None:
+    await take(db, mail(1), clock)
+    assert (await api.post("/api/cases/SP-2026-0001/replies", json={"text": ""})).status_code == 422
+    blank = await api.post("/api/cases/SP-2026-0001/replies", json={"text": " \n "})
+    assert blank.status_code == 409 and "empty" in blank.json()["detail"]
+    missing = await api.post("/api/cases/SP-2026-9999/replies", json={"text": "Hej"})
+    assert missing.status_code == 404
+    async with unit_of_work(db.sessions) as session:
+        contact = (await session.execute(select(Contact))).scalar_one()
+        contact.unreachable_at = clock()
+        contact.unreachable_reason = "bot blocked"
+    refused = await api.post("/api/cases/SP-2026-0001/replies", json={"text": "Hej"})
+    assert refused.status_code == 409 and "bot blocked" in refused.json()["detail"]
