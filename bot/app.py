@@ -21,10 +21,14 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.methods import GetUpdates
 from aiogram.types import Update
+from pydantic import ValidationError
 
 from bot import conversation, feedback
 from bot.context import BotContext
 from bot.storage import SQLStorage
+from inbox import ledger
+from inbox.db import unit_of_work
+from inbox.models import IntakeRecord, IntakeStatus
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +59,26 @@ def build_dispatcher(context: BotContext) -> Dispatcher:
     dp["context"] = context
     dp.update.outer_middleware(feedback.UpdateLedger())
     # Commands and buttons first; whatever else a person writes is feedback.
-    dp.include_router(conversation.router)
-    dp.include_router(feedback.router)
+    dp.include_router(conversation.make_router())
+    dp.include_router(feedback.make_router())
     return dp
+
+
+def lenient(value: Any) -> Any:
+    """A copy aiogram can validate: fills in what older updates lack (`file_unique_id`, …).
+
+    Only for reading the update; the ledger keeps it as it came.
+    """
+    if isinstance(value, list):
+        return [lenient(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    copy = {k: lenient(v) for k, v in value.items()}
+    if "file_id" in copy and "file_unique_id" not in copy:
+        copy["file_unique_id"] = copy["file_id"]
+    if "data" in copy and "id" in copy and "from" in copy and "chat_instance" not in copy:
+        copy["chat_instance"] = ""  # a callback query from before chat_instance existed
+    return copy
 
 
 def _chat_of(raw: dict[str, Any]) -> Any:
@@ -94,7 +115,27 @@ class TelegramBot:
         await self.dispatcher.feed_update(self.bot, update, raw_update=raw)
 
     async def handle_raw(self, raw: dict[str, Any]) -> None:
-        update = Update.model_validate(raw, context={"bot": self.bot})
+        """Handles an update as received; one aiogram cannot read is kept in the ledger as failed."""
+        try:
+            update = Update.model_validate(lenient(raw), context={"bot": self.bot})
+        except ValidationError as exc:
+            log.warning("telegram update %s is not valid: %s", raw.get("update_id"), exc)
+            async with unit_of_work(self.context.sessions) as session:
+                row = await ledger.record(
+                    session,
+                    channel=feedback.CHANNEL,
+                    external_id=str(raw.get("update_id")),
+                    raw=feedback.encode(raw),
+                    now=self.context.clock(),
+                    status=IntakeStatus.FAILED,
+                )
+                if row is not None:
+                    record = await session.get(IntakeRecord, row)
+                    assert record is not None
+                    ledger.mark_failed(
+                        record, error=f"not a valid Telegram update: {exc}", now=self.context.clock()
+                    )
+            return
         await self.handle(update, raw)
 
     async def handle_batch(self, raws: list[dict[str, Any]]) -> None:

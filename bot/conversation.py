@@ -112,10 +112,6 @@ def _greeting(context: BotContext, lang: str) -> str:
     )
 
 
-router = Router(name="conversation")
-
-
-@router.message(Command("start"))
 async def on_start(message: Message, state: FSMContext, context: BotContext) -> None:
     user = message.from_user
     lang = await language(state, user.language_code if user else None)
@@ -123,15 +119,12 @@ async def on_start(message: Message, state: FSMContext, context: BotContext) -> 
     await message.answer(_greeting(context, lang), reply_markup=_start_keyboard(lang))
 
 
-@router.message(Command("hjalp", "help", "hjälp"))
 async def on_help(message: Message, state: FSMContext) -> None:
     user = message.from_user
     lang = await language(state, user.language_code if user else None)
     await message.answer(text(lang, "help"), reply_markup=_start_keyboard(lang))
 
 
-@router.message(Command("stopp", "stop"))
-@router.message(F.text.func(lambda t: t.strip().strip(".!").lower() in ("stopp", "stop")))
 async def on_stop(message: Message, state: FSMContext, context: BotContext) -> None:
     user = message.from_user
     lang = await language(state, user.language_code if user else None)
@@ -149,14 +142,12 @@ async def on_stop(message: Message, state: FSMContext, context: BotContext) -> N
     await message.answer(text(lang, "stopped"))
 
 
-@router.message(F.text.startswith("/"))
 async def on_unknown_command(message: Message, state: FSMContext) -> None:
     user = message.from_user
     lang = await language(state, user.language_code if user else None)
     await message.answer(text(lang, "unknown_command"))
 
 
-@router.callback_query(F.data.startswith("lang:"))
 async def on_language(query: CallbackQuery, state: FSMContext, context: BotContext) -> None:
     lang = (query.data or "").partition(":")[2]
     lang = lang if lang in LANGUAGES else "sv"
@@ -166,7 +157,6 @@ async def on_language(query: CallbackQuery, state: FSMContext, context: BotConte
         await query.message.edit_text(_greeting(context, lang), reply_markup=_start_keyboard(lang))
 
 
-@router.callback_query(F.data == "new")
 async def on_new_case(query: CallbackQuery, state: FSMContext) -> None:
     lang = await language(state, query.from_user.language_code)
     await state.set_state(Conversation.new_case)
@@ -175,7 +165,6 @@ async def on_new_case(query: CallbackQuery, state: FSMContext) -> None:
         await query.message.answer(text(lang, "new_case"))
 
 
-@router.callback_query(F.data.startswith("q:"))
 async def on_answer(query: CallbackQuery, state: FSMContext, context: BotContext, bot: Bot) -> None:
     lang = await language(state, query.from_user.language_code)
     parts = (query.data or "").split(":")
@@ -247,13 +236,11 @@ async def _apply(
     return field
 
 
-@router.callback_query()
 async def on_other_button(query: CallbackQuery) -> None:
     """Buttons from elsewhere (an inline message, an old keyboard): answered, nothing else."""
     await query.answer()
 
 
-@router.my_chat_member()
 async def on_membership(event: ChatMemberUpdated, context: BotContext) -> None:
     """Blocked (kicked) → the contact is unreachable; unblocked → reachable again. No message."""
     status = event.new_chat_member.status
@@ -270,3 +257,23 @@ async def on_membership(event: ChatMemberUpdated, context: BotContext) -> None:
         elif status == "member" and contact.unreachable_at is not None:
             contact.unreachable_at = None
             contact.unreachable_reason = None
+
+
+def _is_stop_word(value: str | None) -> bool:
+    return value is not None and value.strip().strip(".!").lower() in ("stopp", "stop")
+
+
+def make_router() -> Router:
+    """The conversation's handlers (a new router per dispatcher: aiogram attaches it once)."""
+    router = Router(name="conversation")
+    router.message.register(on_start, Command("start"))
+    router.message.register(on_help, Command("hjalp", "help", "hjälp"))
+    router.message.register(on_stop, Command("stopp", "stop"))
+    router.message.register(on_stop, F.text.func(_is_stop_word))
+    router.message.register(on_unknown_command, F.text.startswith("/"))
+    router.callback_query.register(on_language, F.data.startswith("lang:"))
+    router.callback_query.register(on_new_case, F.data == "new")
+    router.callback_query.register(on_answer, F.data.startswith("q:"))
+    router.callback_query.register(on_other_button)
+    router.my_chat_member.register(on_membership)
+    return router

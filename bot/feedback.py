@@ -67,9 +67,6 @@ class UpdateLedger(BaseMiddleware):
         return await handler(event, data)
 
 
-router = Router(name="feedback")
-
-
 def _feedback(message: Message, raw_update: dict[str, Any]) -> bool:
     return is_feedback(raw_update)
 
@@ -119,10 +116,6 @@ async def store_feedback(
     return True
 
 
-@router.message(_feedback)
-@router.edited_message(_feedback)
-@router.channel_post(_feedback)
-@router.edited_channel_post(_feedback)
 async def on_feedback(
     message: Message,
     raw_update: dict[str, Any],
@@ -131,3 +124,15 @@ async def on_feedback(
     bot: Bot,
 ) -> None:
     await store_feedback(bot, raw_update, state=state, context=context)
+
+
+def make_router() -> Router:
+    router = Router(name="feedback")
+    for observer in (
+        router.message,
+        router.edited_message,
+        router.channel_post,
+        router.edited_channel_post,
+    ):
+        observer.register(on_feedback, _feedback)
+    return router

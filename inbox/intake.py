@@ -196,7 +196,7 @@ async def _thread(
             await session.execute(
                 select(Case)
                 .where(col(Case.contact_id) == contact.id, col(Case.status) != CaseStatus.CLOSED)
-                .order_by(col(Case.received_at).desc())
+                .order_by(col(Case.received_at).desc(), col(Case.id).desc())
                 .limit(1)
             )
         ).scalar_one_or_none()
