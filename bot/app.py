@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from bot import conversation, feedback
 from bot.context import BotContext
 from bot.storage import SQLStorage
+from bot.updates import is_feedback
 from inbox import ledger
 from inbox.db import unit_of_work
 from inbox.models import IntakeRecord, IntakeStatus
@@ -78,6 +79,13 @@ def lenient(value: Any) -> Any:
         copy["file_unique_id"] = copy["file_id"]
     if "data" in copy and "id" in copy and "from" in copy and "chat_instance" not in copy:
         copy["chat_instance"] = ""  # a callback query from before chat_instance existed
+    for key in ("from", "forward_from"):
+        person = copy.get(key)
+        if isinstance(person, dict) and "is_bot" not in person and "first_name" in person:
+            person["is_bot"] = False
+    chat = copy.get("chat")
+    if isinstance(chat, dict) and "type" not in chat:
+        chat["type"] = "private"
     return copy
 
 
@@ -120,6 +128,10 @@ class TelegramBot:
             update = Update.model_validate(lenient(raw), context={"bot": self.bot})
         except ValidationError as exc:
             log.warning("telegram update %s is not valid: %s", raw.get("update_id"), exc)
+            if is_feedback(raw):  # our parser reads what aiogram will not: keep it as feedback
+                if await self._first_time(raw):
+                    await feedback.store_feedback(self.bot, raw, state=None, context=self.context)
+                return
             async with unit_of_work(self.context.sessions) as session:
                 row = await ledger.record(
                     session,
@@ -137,6 +149,13 @@ class TelegramBot:
                     )
             return
         await self.handle(update, raw)
+
+    async def _first_time(self, raw: dict[str, Any]) -> bool:
+        async with self.context.sessions() as session:
+            seen = await ledger.find(
+                session, channel=feedback.CHANNEL, external_id=str(raw.get("update_id"))
+            )
+        return seen is None
 
     async def handle_batch(self, raws: list[dict[str, Any]]) -> None:
         """Chats side by side, each chat's updates in order; raises if any update failed."""

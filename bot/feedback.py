@@ -84,16 +84,16 @@ async def _download(bot: Bot, file_id: str) -> dict[str, str]:
 
 
 async def store_feedback(
-    bot: Bot, raw_update: dict[str, Any], *, state: FSMContext, context: BotContext
+    bot: Bot, raw_update: dict[str, Any], *, state: FSMContext | None, context: BotContext
 ) -> bool:
     """Downloads the files, then commits the update to the ledger; False for a repeat."""
     found = message_of(raw_update)
     assert found is not None
     ours: dict[str, Any] = {}
-    data = await state.get_data()
+    data = await state.get_data() if state else {}  # channel posts have no user, so no state
     if data.get("lang"):
         ours["lang"] = data["lang"]
-    new_case = await state.get_state() == Conversation.new_case.state
+    new_case = state is not None and await state.get_state() == Conversation.new_case.state
     if new_case:
         ours["new_case"] = True
     refs = file_refs(found[1])
@@ -110,7 +110,7 @@ async def store_feedback(
         )
     if row is None:
         return False
-    if new_case:
+    if new_case and state is not None:
         await state.set_state(None)
     context.wake()
     return True
@@ -119,9 +119,9 @@ async def store_feedback(
 async def on_feedback(
     message: Message,
     raw_update: dict[str, Any],
-    state: FSMContext,
     context: BotContext,
     bot: Bot,
+    state: FSMContext | None = None,
 ) -> None:
     await store_feedback(bot, raw_update, state=state, context=context)
 

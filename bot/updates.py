@@ -98,7 +98,8 @@ def file_refs(message: dict[str, Any]) -> list[FileRef]:
             content_type = "video/webm"
         name = item.get("file_name")
         if not isinstance(name, str) or not name.strip():
-            ext = mimetypes.guess_extension(content_type) or default_ext
+            ext = default_ext if content_type == default_type else None
+            ext = ext or mimetypes.guess_extension(content_type) or default_ext
             if kind == "sticker" and item.get("set_name"):
                 name = f"{item['set_name']}{ext}"
             else:
