@@ -145,7 +145,9 @@ class TelegramBot:
                     record = await session.get(IntakeRecord, row)
                     assert record is not None
                     ledger.mark_failed(
-                        record, error=f"not a valid Telegram update: {exc}", now=self.context.clock()
+                        record,
+                        error=f"not a valid Telegram update: {exc}",
+                        now=self.context.clock(),
                     )
             return
         await self.handle(update, raw)

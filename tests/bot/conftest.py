@@ -43,7 +43,10 @@ class Telegram:
 
     async def feed(self, *updates: dict[str, Any], bot: TelegramBot | None = None) -> None:
         """Delivers updates as polling would, then lets the worker do its rounds."""
-        raws = [u if "update_id" in u else {**u, "update_id": self.fake.next_update_id()} for u in updates]
+        raws = [
+            u if "update_id" in u else {**u, "update_id": self.fake.next_update_id()}
+            for u in updates
+        ]
         await (bot or self.bot).handle_batch(raws)
         await self.worker.drain()
 
@@ -59,7 +62,9 @@ class Telegram:
 
     async def outbox(self) -> list[OutboxItem]:
         async with self.db.sessions() as session:
-            return list((await session.execute(select(OutboxItem).order_by(OutboxItem.id))).scalars())
+            return list(
+                (await session.execute(select(OutboxItem).order_by(OutboxItem.id))).scalars()
+            )
 
 
 @pytest.fixture

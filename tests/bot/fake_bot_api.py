@@ -125,7 +125,7 @@ class FakeBotApi:
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
-    async def wait_for(self, check: Any, *, timeout: float = 30.0) -> Any:
+    async def wait_for(self, check: Any, *, timeout: float = 30.0) -> Any:  # noqa: ASYNC109
         """Polls `check()` until it returns something truthy; fails after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while True:
@@ -256,7 +256,12 @@ class FakeBotApi:
         path, data = self.files[file_id]
         return self._answer(
             call,
-            {"file_id": file_id, "file_unique_id": file_id, "file_size": len(data), "file_path": path},
+            {
+                "file_id": file_id,
+                "file_unique_id": file_id,
+                "file_size": len(data),
+                "file_path": path,
+            },
         )
 
     async def _m_setWebhook(self, call: Call) -> Any:

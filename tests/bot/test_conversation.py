@@ -11,7 +11,7 @@ import pytest
 from aiogram.exceptions import TelegramServerError
 from sqlalchemy import select
 
-from inbox.models import AuditEvent, Attachment, IntakeRecord, Message, OutboxStatus
+from inbox.models import Attachment, AuditEvent, IntakeRecord, Message, OutboxStatus
 from tests.bot.conftest import Telegram
 from tests.bot.fake_bot_api import callback_update, message_update
 
@@ -88,9 +88,7 @@ async def test_the_optional_questions_classify_the_case_with_audit_events(
     assert case.unit_id is not None
     async with telegram.db.sessions() as session:
         events = (
-            await session.execute(
-                select(AuditEvent).where(AuditEvent.action == "case.classified")
-            )
+            await session.execute(select(AuditEvent).where(AuditEvent.action == "case.classified"))
         ).scalars()
         fields = [e.detail["field"] for e in events]
     assert fields == ["kind", "unit_id", "submitter_role", "wants_reply"]
@@ -172,7 +170,11 @@ async def test_photos_and_documents_are_downloaded_into_the_case(telegram: Teleg
         message_update(
             CHAT,
             message_id=2,
-            document={"file_id": "doc-1", "file_name": "beslut.pdf", "mime_type": "application/pdf"},
+            document={
+                "file_id": "doc-1",
+                "file_name": "beslut.pdf",
+                "mime_type": "application/pdf",
+            },
         )
     )
     async with telegram.db.sessions() as session:
@@ -185,7 +187,9 @@ async def test_photos_and_documents_are_downloaded_into_the_case(telegram: Teleg
     assert len(await telegram.cases()) == 1
     stored = json.loads(ledger[0].raw or b"")
     assert stored["message"]["caption"] == "Så här ser det ut"  # the original is kept
-    assert base64.b64decode(stored["synpunkt"]["files"]["big-photo"]["data"]) == b"\xff\xd8jpeg-bytes"
+    assert (
+        base64.b64decode(stored["synpunkt"]["files"]["big-photo"]["data"]) == b"\xff\xd8jpeg-bytes"
+    )
 
 
 async def test_a_failed_download_loses_nothing_and_the_retry_stores_it(
@@ -242,7 +246,10 @@ async def test_my_chat_member_kicked_marks_unreachable_without_sending(telegram:
                 "chat": {"id": CHAT, "type": "private"},
                 "from": {"id": CHAT, "is_bot": False, "first_name": "A"},
                 "date": 1,
-                "old_chat_member": {"user": {"id": 1, "is_bot": True, "first_name": "B"}, "status": "member"},
+                "old_chat_member": {
+                    "user": {"id": 1, "is_bot": True, "first_name": "B"},
+                    "status": "member",
+                },
                 "new_chat_member": {
                     "user": {"id": 1, "is_bot": True, "first_name": "B"},
                     "status": "kicked",

@@ -106,7 +106,9 @@ def served(tmp_path: Path, fake: FakeBotApi) -> Iterator[Serve]:
 
 
 def with_reference(fake: FakeBotApi, chat: int, count: int = 1) -> Any:
-    return lambda: len([m for m in fake.sent(chat) if "SP-" in m["text"]]) >= count and fake.sent(chat)
+    return lambda: (
+        len([m for m in fake.sent(chat) if "SP-" in m["text"]]) >= count and fake.sent(chat)
+    )
 
 
 async def test_the_whole_conversation_through_serve_in_polling_mode(
@@ -129,11 +131,15 @@ async def test_the_whole_conversation_through_serve_in_polling_mode(
         b["callback_data"] for row in ack["reply_markup"]["inline_keyboard"] for b in row
         if b["text"] == "Kritik"
     )  # fmt: skip
-    fake.add_update(callback_update(chat, kind, message={"message_id": 9, "date": 1, "text": ack["text"]}))
+    fake.add_update(
+        callback_update(chat, kind, message={"message_id": 9, "date": 1, "text": ack["text"]})
+    )
     await fake.wait_for(lambda: fake.calls_to("editMessageText"))
     assert (await served.api("GET", f"/api/cases/{reference}")).json()["kind"] == "complaint"
 
-    reply = await served.api("POST", f"/api/cases/{reference}/replies", json={"text": "Vi ringer dig."})
+    reply = await served.api(
+        "POST", f"/api/cases/{reference}/replies", json={"text": "Vi ringer dig."}
+    )
     assert reply.status_code in (200, 201), reply.text
     await fake.wait_for(lambda: any(m["text"] == "Vi ringer dig." for m in fake.sent(chat)))
 
@@ -201,7 +207,9 @@ async def test_serve_in_webhook_mode_sets_the_webhook_and_takes_updates(
             assert wrong.status_code == 401
             for _ in range(2):  # Telegram retries: the second delivery is a no-op
                 ok = await telegram.post(
-                    "/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret}
+                    "/telegram/webhook",
+                    json=update,
+                    headers={"X-Telegram-Bot-Api-Secret-Token": secret},
                 )
                 assert ok.status_code == 200
         await fake.wait_for(with_reference(fake, 701))

@@ -94,7 +94,9 @@ async def test_every_sample_is_accepted_by_the_webhook_route(
         wrong = await client.post("/telegram/webhook", content=load("zammad/private/text.json"))
         assert wrong.status_code == 401
         garbage = await client.post(
-            "/telegram/webhook", content=b"nope", headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+            "/telegram/webhook",
+            content=b"nope",
+            headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"},
         )
         assert garbage.status_code == 400
         for index, path in enumerate(SAMPLES):
