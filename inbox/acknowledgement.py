@@ -62,6 +62,36 @@ Kind regards
 {organisation}
 """
 
+# A chat is not a mailbox: shorter, and it speaks of the chat, not of email.
+_CHAT_SV = """Tack! Vi har tagit emot ditt meddelande och registrerat det med ärendenummer \
+{reference}. Skriv gärna mer här i chatten, så hamnar det i samma ärende.
+
+Vi strävar efter att svara inom {days} arbetsdagar, det vill säga senast {due}.
+
+- Ditt meddelande är en allmän handling. Uppgifter om enskildas personliga förhållanden skyddas \
+av sekretess.
+- Skicka inte personnummer, uppgifter om hälsa eller detaljer om ett ärende här i chatten.
+- En synpunkt är inte ett överklagande. Ett beslut överklagar du skriftligt inom tre veckor från \
+den dag du fick ta del av det. Mer information: {appeal_url}
+
+Det här är ett automatiskt svar från {organisation}.
+"""
+
+_CHAT_EN = """Thank you! We have received your message and registered it under case number \
+{reference}. You can write more here in the chat and it will be added to the same case.
+
+We aim to reply within {days} working days, that is by {due}.
+
+- Your message is a public record (allmän handling). Information about individuals' personal \
+circumstances is protected by secrecy.
+- Please do not send personal identity numbers, health information or details of a case in this \
+chat.
+- Feedback is not an appeal. You appeal a decision in writing within three weeks of the day you \
+were informed of it. More information: {appeal_url}
+
+This is an automatic reply from {organisation}.
+"""
+
 _SUBJECT = {"sv": "Vi har tagit emot ditt meddelande", "en": "We have received your message"}
 
 
@@ -84,6 +114,7 @@ def render_ack(
     due: date,
     appeal_url: str,
     message_language: str | None,
+    channel: str = "email",
 ) -> AckText:
     languages = ack_languages(message_language)
     values = {
@@ -93,7 +124,7 @@ def render_ack(
         "due": due.isoformat(),
         "appeal_url": appeal_url,
     }
-    bodies = {"sv": _SV, "en": _EN}
+    bodies = {"sv": _CHAT_SV, "en": _CHAT_EN} if channel == "telegram" else {"sv": _SV, "en": _EN}
     text = "\n---\n\n".join(bodies[lang].format(**values) for lang in languages)
     subject = f"[{reference}] " + " / ".join(_SUBJECT[lang] for lang in languages)
     return AckText(subject=subject, text=text, languages=languages)

@@ -44,7 +44,9 @@ def intake_policy(settings: Settings) -> IntakePolicy:
 # Long-running parts ------------------------------------------------------------------------------
 
 
-async def run_parts(settings: Settings, *, web: bool, smtp: bool, worker: bool) -> None:
+async def run_parts(
+    settings: Settings, *, web: bool, smtp: bool, worker: bool, telegram: bool = False
+) -> None:
     """Runs the chosen parts on this loop until SIGINT/SIGTERM."""
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
@@ -56,10 +58,12 @@ async def run_parts(settings: Settings, *, web: bool, smtp: bool, worker: bool) 
     tasks: list[asyncio.Task[Any]] = []
     servers: list[asyncio.AbstractServer] = []
     wake: Callable[[], None] | None = None
+    closers: list[Callable[[], Any]] = []
+    status: dict[str, Callable[[], Any]] = {}
     pool = parse_pool(settings) if worker else None
     try:
         if worker:
-            the_worker = build_worker(settings, sessions, parse_executor=pool)
+            the_worker = build_worker(settings, sessions, parse_executor=pool, closers=closers)
             wake = the_worker.wake
             tasks.append(asyncio.create_task(the_worker.run(stop), name="worker"))
             log.info("worker running")
@@ -82,9 +86,28 @@ async def run_parts(settings: Settings, *, web: bool, smtp: bool, worker: bool) 
             log.info(
                 "SMTP listener on %s:%s for %s", host, port, ", ".join(settings.intake_addresses)
             )
+        webhook = None
+        if telegram and settings.telegram_token:
+            the_bot = build_telegram_bot(settings, sessions, wake=wake)
+            closers.append(the_bot.close)
+            status["telegram"] = lambda: the_bot.status
+            if settings.telegram_mode == "webhook":
+                webhook = await start_telegram_webhook(settings, the_bot)
+            else:
+                tasks.append(asyncio.create_task(the_bot.poll(stop), name="telegram"))
+                log.info("Telegram bot polling %s", settings.telegram_api_base)
+        elif web and settings.telegram_token and settings.telegram_mode == "webhook":
+            # A web-only process (several replicas) receives the webhook; `synpunkt bot` set it.
+            the_bot = build_telegram_bot(settings, sessions, wake=wake)
+            closers.append(the_bot.close)
+            status["telegram"] = lambda: the_bot.status
+            webhook = telegram_webhook_endpoint(settings, the_bot)
         if web:
             tasks.append(
-                asyncio.create_task(_serve_web(settings, sessions, stop, wake), name="web")
+                asyncio.create_task(
+                    _serve_web(settings, sessions, stop, wake, status=status, webhook=webhook),
+                    name="web",
+                )
             )
         await stop.wait()
     finally:
@@ -94,6 +117,9 @@ async def run_parts(settings: Settings, *, web: bool, smtp: bool, worker: bool) 
         for server in servers:
             await server.wait_closed()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for close in closers:
+            with contextlib.suppress(Exception):
+                await close()
         if pool is not None:
             pool.shutdown(cancel_futures=True)
         await engine.dispose()
@@ -109,20 +135,39 @@ def parse_pool(settings: Settings) -> Executor | None:
 
 
 def build_worker(
-    settings: Settings, sessions: Any, *, parse_executor: Executor | None = None
+    settings: Settings,
+    sessions: Any,
+    *,
+    parse_executor: Executor | None = None,
+    closers: list[Callable[[], Any]] | None = None,
 ) -> Any:
     from inbox.worker import Worker
     from mail.parse import parse_email
     from mail.sender import EmailSender
 
+    senders: dict[str, Any] = {
+        "email": EmailSender(
+            mail_from=settings.mail_from, transport=settings.mail_transport, clock=utcnow
+        )
+    }
+    parsers: dict[str, Any] = {"email": parse_email}
+    if settings.telegram_token:
+        from bot.app import make_bot
+        from bot.conversation import decorate
+        from bot.sender import Pacer, TelegramSender
+        from bot.updates import parse_update
+
+        sending_bot = make_bot(settings.telegram_token, settings.telegram_api_base)
+        if closers is not None:
+            closers.append(sending_bot.session.close)
+        senders["telegram"] = TelegramSender(
+            sending_bot, pacer=Pacer(rate=settings.telegram_rate), decorate=decorate
+        )
+        parsers["telegram"] = parse_update
     return Worker(
         sessions,
-        senders={
-            "email": EmailSender(
-                mail_from=settings.mail_from, transport=settings.mail_transport, clock=utcnow
-            )
-        },
-        parsers={"email": parse_email},
+        senders=senders,
+        parsers=parsers,
         policy=intake_policy(settings),
         clock=utcnow,
         max_attempts=settings.outbox_max_attempts,
@@ -131,8 +176,55 @@ def build_worker(
     )
 
 
+def build_telegram_bot(
+    settings: Settings, sessions: Any, *, wake: Callable[[], None] | None
+) -> Any:
+    from bot.app import TelegramBot, make_bot
+    from bot.context import BotContext
+
+    assert settings.telegram_token
+    context = BotContext(
+        sessions=sessions,
+        clock=utcnow,
+        wake=wake or (lambda: None),
+        organisation=settings.organisation_name,
+        response_days=intake_policy(settings).response_days,
+        appeal_url=settings.appeal_info_url,
+        email=settings.intake_addresses[0] if settings.intake_addresses else "",
+        web_url=settings.public_url,
+    )
+    return TelegramBot(make_bot(settings.telegram_token, settings.telegram_api_base), context)
+
+
+def telegram_webhook_endpoint(settings: Settings, the_bot: Any) -> Any:
+    from bot.app import webhook_secret
+    from bot.webhook import WebhookEndpoint
+
+    secret = settings.telegram_webhook_secret or webhook_secret(settings.secret_key)
+    return WebhookEndpoint(the_bot, secret=secret)
+
+
+async def start_telegram_webhook(settings: Settings, the_bot: Any) -> Any:
+    """Registers our webhook with the Bot API (setWebhook) and returns its endpoint."""
+    from bot.app import WEBHOOK_PATH, webhook_secret
+
+    if not settings.public_url:
+        raise UserError("SYNPUNKT_TELEGRAM_MODE=webhook needs SYNPUNKT_PUBLIC_URL")
+    secret = settings.telegram_webhook_secret or webhook_secret(settings.secret_key)
+    url = settings.public_url.rstrip("/") + WEBHOOK_PATH
+    await the_bot.register_webhook(url=url, secret=secret)
+    log.info("Telegram webhook set to %s", url)
+    return telegram_webhook_endpoint(settings, the_bot)
+
+
 async def _serve_web(
-    settings: Settings, sessions: Any, stop: asyncio.Event, wake: Callable[[], None] | None
+    settings: Settings,
+    sessions: Any,
+    stop: asyncio.Event,
+    wake: Callable[[], None] | None,
+    *,
+    status: dict[str, Callable[[], Any]] | None = None,
+    webhook: Any = None,
 ) -> None:
     import uvicorn
 
@@ -145,8 +237,14 @@ async def _serve_web(
             yield
 
     host, port = split_listen(settings.web_listen, 8000)
+    parts = status or {}
     app = create_app(
-        sessions=sessions, clock=utcnow, policy=intake_policy(settings), wake_worker=wake
+        sessions=sessions,
+        clock=utcnow,
+        policy=intake_policy(settings),
+        wake_worker=wake,
+        channel_status=lambda: {name: get() for name, get in parts.items()},
+        telegram_webhook=webhook,
     )
     server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
     serving = asyncio.create_task(server.serve())
@@ -163,7 +261,29 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from inbox.migrate import upgrade
 
     upgrade(settings.database_url)
-    asyncio.run(run_parts(settings, web=True, smtp=True, worker=True))
+    asyncio.run(run_parts(settings, web=True, smtp=True, worker=True, telegram=True))
+    return 0
+
+
+def cmd_bot(settings: Settings, args: argparse.Namespace) -> int:
+    """Polling: runs the bot alone. Webhook: registers it (the web processes receive updates)."""
+    if not settings.telegram_token:
+        raise UserError("set SYNPUNKT_TELEGRAM_TOKEN to run the Telegram bot")
+    if settings.telegram_mode == "webhook":
+
+        async def register() -> None:
+            engine = create_engine(settings.database_url)
+            the_bot = build_telegram_bot(settings, session_factory(engine), wake=None)
+            try:
+                await start_telegram_webhook(settings, the_bot)
+            finally:
+                await the_bot.close()
+                await engine.dispose()
+
+        asyncio.run(register())
+        print("Telegram webhook registered; `synpunkt web` receives the updates")
+        return 0
+    asyncio.run(run_parts(settings, web=False, smtp=False, worker=False, telegram=True))
     return 0
 
 
@@ -311,6 +431,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("worker", "the worker: intake and outbox"),
     ):
         commands.add_parser(part, help=text).set_defaults(func=cmd_part(part))
+
+    commands.add_parser(
+        "bot", help="the Telegram bot alone (polling), or register its webhook"
+    ).set_defaults(func=cmd_bot)
 
     db = commands.add_parser("db", help="database commands").add_subparsers(
         dest="db_command", required=True

@@ -170,7 +170,7 @@ async def _thread(
     session: AsyncSession, msg: InboundMessage, *, contact: Contact | None, policy: IntakePolicy
 ) -> Case | None:
     """The case this message continues, if any; only ever a case of the same contact."""
-    if contact is None:
+    if contact is None or msg.extra.get("new_case") == "1":  # the person asked for a new case
         return None
     ids = msg.thread_ids
     if ids:
@@ -196,7 +196,7 @@ async def _thread(
             await session.execute(
                 select(Case)
                 .where(col(Case.contact_id) == contact.id, col(Case.status) != CaseStatus.CLOSED)
-                .order_by(col(Case.received_at).desc())
+                .order_by(col(Case.received_at).desc(), col(Case.id).desc())
                 .limit(1)
             )
         ).scalar_one_or_none()
@@ -328,6 +328,7 @@ async def _enqueue_ack(
         due=case.due_on,
         appeal_url=policy.appeal_url,
         message_language=msg.language,
+        channel=msg.channel,
     )
     rfc_id = make_msgid(idstring=case.reference.lower(), domain=policy.mail_domain)
     references = [*msg.references, msg.message_id] if msg.message_id else list(msg.references)
@@ -348,21 +349,24 @@ async def _enqueue_ack(
     )
     session.add(outbound)
     await session.flush()
-    await outbox.enqueue(
-        session,
-        kind=ACK_KIND,
-        channel=msg.channel,
-        recipient=contact.address,
-        payload={
+    payload: dict[str, object] = {"text": ack.text, "languages": list(ack.languages)}
+    if msg.channel == Channel.TELEGRAM:
+        payload["chat_id"] = msg.chat_id or contact.address
+    else:
+        payload |= {
             "subject": ack.subject,
-            "text": ack.text,
             "message_id": rfc_id,
             "in_reply_to": f"<{msg.message_id}>" if msg.message_id else None,
             "references": [f"<{mid}>" for mid in references][-20:],
             "auto_submitted": "auto-replied",
             "chat_id": msg.chat_id,
-            "languages": list(ack.languages),
-        },
+        }
+    await outbox.enqueue(
+        session,
+        kind=ACK_KIND,
+        channel=msg.channel,
+        recipient=contact.address,
+        payload=payload,
         idempotency_key=f"{ACK_KIND}:{case.reference}",
         case_id=case.id,
         message_id=outbound.id,

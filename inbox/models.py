@@ -11,7 +11,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from inbox.db import UTCDateTime
@@ -153,6 +153,7 @@ class Case(SQLModel, table=True):
     flag_appeal_intent: bool = False
     flag_personnummer: bool = False
     flag_automated: bool = False  # opened by machine mail (auto-reply, bounce, list)
+    wants_reply: bool | None = None  # asked in the Telegram conversation; None: not answered
     updated_at: datetime = _utc()
 
 
@@ -290,3 +291,20 @@ class AuditEvent(SQLModel, table=True):
     case_reference: str | None = Field(default=None, max_length=32)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     remote_addr: str | None = Field(default=None, max_length=64)
+
+
+# Telegram bot ------------------------------------------------------------------------------------
+
+
+class TelegramConversation(SQLModel, table=True):
+    """The bot's conversation state per chat and user (aiogram FSM), so it survives restarts."""
+
+    __tablename__ = "telegram_fsm"
+    bot_id: int = Field(primary_key=True, sa_type=BigInteger)
+    chat_id: int = Field(primary_key=True, sa_type=BigInteger)
+    user_id: int = Field(primary_key=True, sa_type=BigInteger)
+    thread_id: int = Field(default=0, primary_key=True, sa_type=BigInteger)
+    destiny: str = Field(default="default", primary_key=True, max_length=64)
+    state: str | None = Field(default=None, max_length=200)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = _utc()

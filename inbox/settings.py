@@ -49,6 +49,18 @@ class Settings(BaseSettings):
     parse_processes: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1))
     outbox_max_attempts: int = 8
     log_level: str = "INFO"
+    # Telegram bot (see the README): the public base URL for the webhook, its secret (derived from
+    # SYNPUNKT_SECRET_KEY when unset) and the sending pace (messages a second, all chats together).
+    public_url: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_rate: float = 29.0
+
+    @field_validator("telegram_mode")
+    @classmethod
+    def _check_telegram_mode(cls, value: str) -> str:
+        if value not in ("polling", "webhook"):
+            raise ValueError("SYNPUNKT_TELEGRAM_MODE must be polling or webhook")
+        return value
 
     @field_validator("intake_addresses", mode="before")
     @classmethod

@@ -6,7 +6,7 @@ the app reads no settings of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,8 @@ from inbox.web.api import router as api_router
 from inbox.web.schemas import Health
 
 ChannelStatus = Callable[[], Mapping[str, Any]]
+# A channel's webhook: (request body, secret-token header) → (HTTP status, JSON body).
+Webhook = Callable[[bytes, str | None], Awaitable[tuple[int, dict[str, Any]]]]
 
 
 def create_app(
@@ -32,6 +34,7 @@ def create_app(
     channel_status: ChannelStatus | None = None,
     policy: IntakePolicy | None = None,
     wake_worker: Callable[[], None] | None = None,
+    telegram_webhook: Webhook | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Synpunkt",
@@ -45,6 +48,15 @@ def create_app(
     # Called after a commit that queued something to send, so the worker need not wait to poll.
     app.state.wake_worker = wake_worker or (lambda: None)
     app.include_router(api_router)
+
+    if telegram_webhook is not None:
+
+        @app.post("/telegram/webhook", include_in_schema=False)
+        async def telegram(request: Request) -> JSONResponse:
+            status, body = await telegram_webhook(
+                await request.body(), request.headers.get("X-Telegram-Bot-Api-Secret-Token")
+            )
+            return JSONResponse(body, status_code=status)
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness and queues")
     async def healthz(request: Request) -> Any:

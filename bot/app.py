@@ -1,0 +1,248 @@
+"""The bot assembled: aiogram `Bot` and `Dispatcher` with its routers, polling and the webhook.
+
+Polling is our own small loop around `getUpdates` rather than aiogram's: an update is confirmed
+(the offset moves past it) only after it was handled, so an update whose handling failed (the
+database down, a file download broken) comes again instead of being lost. Updates of different
+chats are handled side by side; one chat's updates in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+from collections import defaultdict
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.methods import GetUpdates
+from aiogram.types import Update
+from pydantic import ValidationError
+
+from bot import conversation, feedback
+from bot.context import BotContext
+from bot.storage import SQLStorage
+from bot.updates import is_feedback
+from inbox import ledger
+from inbox.db import unit_of_work
+from inbox.models import IntakeRecord, IntakeStatus
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/telegram/webhook"
+ALLOWED_UPDATES = [
+    "message",
+    "edited_message",
+    "channel_post",
+    "edited_channel_post",
+    "callback_query",
+    "my_chat_member",
+]
+
+
+def make_bot(token: str, api_base: str) -> Bot:
+    """A bot talking to any Bot API server: Telegram's, a self-hosted one, or a test fake."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_base.rstrip("/")))
+    return Bot(token=token, session=session)
+
+
+def webhook_secret(secret_key: str) -> str:
+    """The `X-Telegram-Bot-Api-Secret-Token` value, derived from the installation's secret."""
+    return hmac.new(secret_key.encode(), b"telegram-webhook", hashlib.sha256).hexdigest()
+
+
+def build_dispatcher(context: BotContext) -> Dispatcher:
+    dp = Dispatcher(storage=SQLStorage(context.sessions, clock=context.clock))
+    dp["context"] = context
+    dp.update.outer_middleware(feedback.UpdateLedger())
+    # Commands and buttons first; whatever else a person writes is feedback.
+    dp.include_router(conversation.make_router())
+    dp.include_router(feedback.make_router())
+    return dp
+
+
+def lenient(value: Any) -> Any:
+    """A copy aiogram can validate: fills in what older updates lack (`file_unique_id`, …).
+
+    Only for reading the update; the ledger keeps it as it came.
+    """
+    if isinstance(value, list):
+        return [lenient(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    copy = {k: lenient(v) for k, v in value.items()}
+    if "file_id" in copy and "file_unique_id" not in copy:
+        copy["file_unique_id"] = copy["file_id"]
+    if "data" in copy and "id" in copy and "from" in copy and "chat_instance" not in copy:
+        copy["chat_instance"] = ""  # a callback query from before chat_instance existed
+    for key in ("from", "forward_from"):
+        person = copy.get(key)
+        if isinstance(person, dict) and "is_bot" not in person and "first_name" in person:
+            person["is_bot"] = False
+    chat = copy.get("chat")
+    if isinstance(chat, dict) and "type" not in chat:
+        chat["type"] = "private"
+    return copy
+
+
+def _chat_of(raw: dict[str, Any]) -> Any:
+    for value in raw.values():
+        if isinstance(value, dict):
+            chat = value.get("chat") or (value.get("message") or {}).get("chat")
+            if isinstance(chat, dict):
+                return chat.get("id")
+            person = value.get("from")
+            if isinstance(person, dict):
+                return person.get("id")
+    return None
+
+
+class TelegramBot:
+    """One bot: handles updates from polling or the webhook with the same dispatcher."""
+
+    def __init__(self, bot: Bot, context: BotContext, *, polling_timeout: int = 25) -> None:
+        self.bot = bot
+        self.context = context
+        self.dispatcher = build_dispatcher(context)
+        self._polling_timeout = polling_timeout
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return self.context.status.as_dict()
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self.context.status.last_error = f"{what}: {type(exc).__name__}: {exc}"[:500]
+        self.context.status.last_error_at = self.context.clock()
+
+    async def handle(self, update: Update, raw: dict[str, Any]) -> None:
+        """Handles one update; raises when it must come again (nothing was confirmed)."""
+        await self.dispatcher.feed_update(self.bot, update, raw_update=raw)
+
+    async def handle_raw(self, raw: dict[str, Any]) -> None:
+        """Handles an update as received; one aiogram cannot read is kept in the ledger as failed."""
+        try:
+            update = Update.model_validate(lenient(raw), context={"bot": self.bot})
+        except ValidationError as exc:
+            log.warning("telegram update %s is not valid: %s", raw.get("update_id"), exc)
+            if is_feedback(raw):  # our parser reads what aiogram will not: keep it as feedback
+                if await self._first_time(raw):
+                    await feedback.store_feedback(self.bot, raw, state=None, context=self.context)
+                return
+            async with unit_of_work(self.context.sessions) as session:
+                row = await ledger.record(
+                    session,
+                    channel=feedback.CHANNEL,
+                    external_id=str(raw.get("update_id")),
+                    raw=feedback.encode(raw),
+                    now=self.context.clock(),
+                    status=IntakeStatus.FAILED,
+                )
+                if row is not None:
+                    record = await session.get(IntakeRecord, row)
+                    assert record is not None
+                    ledger.mark_failed(
+                        record,
+                        error=f"not a valid Telegram update: {exc}",
+                        now=self.context.clock(),
+                    )
+            return
+        await self.handle(update, raw)
+
+    async def _first_time(self, raw: dict[str, Any]) -> bool:
+        async with self.context.sessions() as session:
+            seen = await ledger.find(
+                session, channel=feedback.CHANNEL, external_id=str(raw.get("update_id"))
+            )
+        return seen is None
+
+    async def handle_batch(self, raws: list[dict[str, Any]]) -> None:
+        """Chats side by side, each chat's updates in order; raises if any update failed."""
+        by_chat: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+        for raw in raws:
+            by_chat[_chat_of(raw)].append(raw)
+
+        async def one_chat(items: list[dict[str, Any]]) -> None:
+            for raw in items:
+                await self.handle_raw(raw)
+
+        results = await asyncio.gather(
+            *(one_chat(items) for items in by_chat.values()), return_exceptions=True
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+
+    async def poll(self, stop: asyncio.Event) -> None:
+        """Long-polls `getUpdates` until `stop`; confirms updates only once they are handled."""
+        self.context.status.mode = "polling"
+        await self._retrying(stop, "deleteWebhook", self.bot.delete_webhook)
+        offset: int | None = None
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                updates = await self._until(
+                    stop,
+                    self.bot(
+                        GetUpdates(
+                            offset=offset,
+                            timeout=self._polling_timeout,
+                            allowed_updates=ALLOWED_UPDATES,
+                        ),
+                        request_timeout=self._polling_timeout + 10,
+                    ),
+                )
+                if updates is None:
+                    return
+                self.context.status.last_ok_at = self.context.clock()
+                if updates:
+                    raws = [feedback.update_json(u) for u in updates]
+                    await self.handle_batch(raws)
+                    offset = max(u.update_id for u in updates) + 1
+                delay = 1.0
+            except Exception as exc:
+                log.warning(
+                    "telegram polling: %s: %s; retrying in %.0f s", type(exc).__name__, exc, delay
+                )
+                self._failed("polling", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 60.0)
+
+    async def _until(self, stop: asyncio.Event, work: Any) -> Any:
+        """Runs `work` unless `stop` is set first (then cancels it and returns None)."""
+        task = asyncio.ensure_future(work)
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return None
+        return task.result()
+
+    async def _retrying(self, stop: asyncio.Event, what: str, call: Any) -> None:
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                await call()
+                return
+            except Exception as exc:
+                log.warning("telegram %s failed: %s", what, exc)
+                self._failed(what, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 60.0)
+
+    async def register_webhook(self, *, url: str, secret: str) -> None:
+        self.context.status.mode = "webhook"
+        await self.bot.set_webhook(url=url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+
+    async def close(self) -> None:
+        await self.bot.session.close()

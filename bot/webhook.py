@@ -1,0 +1,47 @@
+"""The webhook: Telegram posts each update to the web app, which answers 200 only once it is stored.
+
+The web app (`create_app(telegram_webhook=...)`) hands the body and the secret-token header to a
+`WebhookEndpoint`; it checks the secret in constant time, validates the update, and handles it like
+a polled one. A failure answers 500, so Telegram delivers the update again (and dedupe makes the
+repeat harmless); a body that is not an update answers 400 and is not retried.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from bot.app import TelegramBot
+
+log = logging.getLogger(__name__)
+
+
+class WebhookEndpoint:
+    def __init__(self, bot: TelegramBot, *, secret: str) -> None:
+        self._bot = bot
+        self._secret = secret
+
+    async def __call__(self, body: bytes, secret: str | None) -> tuple[int, dict[str, Any]]:
+        """Returns the HTTP status and JSON body to answer Telegram with."""
+        if secret is None or not hmac.compare_digest(secret.encode(), self._secret.encode()):
+            return 401, {"ok": False, "error": "wrong or missing X-Telegram-Bot-Api-Secret-Token"}
+        try:
+            raw = json.loads(body)
+            if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
+                raise ValueError("no update_id")
+        except (ValueError, UnicodeDecodeError) as exc:
+            return 400, {"ok": False, "error": f"not a Telegram update: {exc}"}
+        try:
+            await self._bot.handle_raw(raw)
+        except ValidationError as exc:
+            return 400, {"ok": False, "error": f"not a Telegram update: {exc.error_count()} errors"}
+        except Exception as exc:
+            log.exception("telegram webhook: update %s failed", raw.get("update_id"))
+            self._bot._failed("webhook", exc)
+            return 500, {"ok": False, "error": "could not store the update; retry"}
+        self._bot.context.status.last_ok_at = self._bot.context.clock()
+        return 200, {"ok": True}
