@@ -12,7 +12,6 @@ SQLite, database `synpunkt_bench_<size>` on PostgreSQL), so re-runs measure at o
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import random
 import sqlite3
@@ -20,7 +19,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -224,12 +223,12 @@ async def build_postgres(url: str) -> None:
         await conn.close()
 
 
-async def sqlite_url() -> str:
+def sqlite_url() -> str:
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"inbox-{CASES}.db"
     if not path.exists():
         print(f"building {path} ({CASES:,} cases) …", flush=True)
-        await asyncio.to_thread(build_sqlite, path)
+        build_sqlite(path)
     return f"sqlite+aiosqlite:///{path}"
 
 
@@ -349,7 +348,7 @@ async def measure(backend: str, url: str) -> list[Row]:
                     await list_cases(session, filters=make(i), limit=50, now=NOW)
                 statements.append(recorder.statements[-1])
 
-            async def bare(i: int) -> Any:
+            async def bare(i: int, statements: list[tuple[str, Any]] = statements) -> Any:
                 sql, params = statements[i % len(statements)]
                 if raw_sqlite is not None:
                     async with raw_sqlite.execute(sql, params) as cursor:
@@ -357,11 +356,11 @@ async def measure(backend: str, url: str) -> list[Row]:
                 assert raw_pg is not None
                 return await raw_pg.fetch(sql, *params)
 
-            async def core(i: int) -> Any:
+            async def core(i: int, make: Callable[[int], CaseFilter] = make) -> Any:
                 async with sessions() as session:
                     return await list_cases(session, filters=make(i), limit=50, now=NOW)
 
-            async def api(i: int) -> Any:
+            async def api(i: int, make: Callable[[int], CaseFilter] = make) -> Any:
                 response = await client.get("/api/cases", params=_api_params(make(i)))
                 assert response.status_code == 200, response.text
                 return response
@@ -393,7 +392,7 @@ async def _main() -> None:
     print(f"{CASES:,} cases, {ROUNDS} requests per measurement (ms)\n")
     print("| backend | query | layer | p50 ms | p95 ms | p95 ÷ bare |")
     print("|---|---|---|---:|---:|---:|", flush=True)
-    rows = await measure("sqlite", await sqlite_url())
+    rows = await measure("sqlite", await asyncio.to_thread(sqlite_url))
     pg = os.environ.get("SYNPUNKT_TEST_POSTGRES_URL")
     if pg:
         rows += await measure("postgresql", await postgres_url(pg))
