@@ -1,7 +1,9 @@
-"""Reading cases: the filtered, keyset-paginated list and one case with its thread.
+"""Reading cases: the filtered, searchable, keyset-paginated list, counts per status, one case.
 
-Lists are ordered newest first by (received_at, id), which the index on cases serves directly, and
-continue from an opaque cursor rather than an offset, so page 1,000 costs what page 1 costs.
+Lists are ordered newest first by (received_at, id), which the indexes on cases serve directly, and
+continue from an opaque cursor rather than an offset, so page 1,000 costs what page 1 costs. A
+search (`q`) orders by relevance first; its cursor carries the score too. Every list query is
+built by `_where`, the one place where filters and the viewer's scope become a WHERE clause.
 """
 
 from __future__ import annotations
@@ -11,19 +13,57 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
-from inbox.models import Attachment, Case, Contact, Message, OutboxItem, Unit
+from inbox.models import (
+    Attachment,
+    Case,
+    CaseKind,
+    CaseStatus,
+    Contact,
+    Message,
+    OutboxItem,
+    StaffUser,
+    Unit,
+)
+from inbox.personnummer import mask_personnummer
+from inbox.references import STOCKHOLM
+from inbox.search import SearchQuery, hits, parse_query
 
 MAX_LIMIT = 200
+PREVIEW_LENGTH = 300
+FLAGS = (
+    "lex_sarah",
+    "child_at_risk",
+    "decision_not_executed",
+    "appeal_intent",
+    "personnummer",
+    "automated",
+)
+UNASSIGNED = "unassigned"
+_AnySelect = TypeVar("_AnySelect", bound="Select[*tuple[Any, ...]]")
 
 
-class InvalidCursor(ValueError):
+class InvalidFilter(ValueError):
+    """A filter value the list does not know (an unknown status, flag, cursor …)."""
+
+
+class InvalidCursor(InvalidFilter):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The cases a viewer may see: those of `unit_ids`, and those without a unit if allowed."""
+
+    unit_ids: frozenset[int]
+    include_unassigned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +72,10 @@ class CaseFilter:
     kind: str | None = None
     unit: str | None = None  # unit code
     channel: str | None = None
+    # A user id, a username, or "unassigned"; the caller resolves "mine" to the user's id.
+    assignee: int | str | None = None
+    overdue: bool = False  # due before today (Europe/Stockholm) and not closed; needs `now`
+    flags: tuple[str, ...] = ()  # every named flag set (names from FLAGS)
     q: str | None = None
 
 
@@ -40,7 +84,8 @@ class CaseRow:
     case: Case
     unit_code: str | None
     contact_address: str | None
-    preview: str
+    preview: str  # personnummer masked
+    subject: str = ""  # the case's subject, personnummer masked
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,24 +104,109 @@ class CaseDetail:
     outbox: Sequence[OutboxItem] = ()
 
 
-def encode_cursor(received_at: datetime, case_id: int) -> str:
-    raw = f"{received_at.isoformat()}|{case_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def encode_cursor(received_at: datetime, case_id: int, score: float | None = None) -> str:
+    raw = f"{received_at.isoformat()}|{case_id}"
+    if score is not None:
+        raw += f"|{score!r}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
+def decode_cursor(cursor: str) -> tuple[datetime, int, float | None]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, _, case_id = raw.partition("|")
-        return datetime.fromisoformat(stamp), int(case_id)
+        parts = raw.split("|")
+        if len(parts) not in (2, 3):
+            raise ValueError(raw)
+        score = float(parts[2]) if len(parts) == 3 else None
+        return datetime.fromisoformat(parts[0]), int(parts[1]), score
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidCursor("invalid cursor") from exc
 
 
+def _check(filters: CaseFilter) -> None:
+    if filters.status and filters.status not in set(CaseStatus):
+        raise InvalidFilter(f"unknown status {filters.status!r}")
+    if filters.kind and filters.kind not in set(CaseKind):
+        raise InvalidFilter(f"unknown kind {filters.kind!r}")
+    unknown = [name for name in filters.flags if name not in FLAGS]
+    if unknown:
+        raise InvalidFilter(f"unknown flag {unknown[0]!r}; known: {', '.join(FLAGS)}")
+
+
+def _visible(scope: Scope | None) -> list[ColumnElement[bool]]:
+    if scope is None:
+        return []
+    allowed = [col(Case.unit_id).in_(sorted(scope.unit_ids))]
+    if scope.include_unassigned:
+        allowed.append(col(Case.unit_id).is_(None))
+    return [or_(*allowed)]
+
+
+def _where(
+    filters: CaseFilter,
+    *,
+    scope: Scope | None,
+    now: datetime | None,
+    search: SearchQuery,
+    with_status: bool = True,
+) -> list[ColumnElement[bool]]:
+    """The WHERE clause of every list query: the filters, the reference search and the scope."""
+    _check(filters)
+    conditions = _visible(scope)
+    if with_status and filters.status:
+        conditions.append(col(Case.status) == filters.status)
+    if filters.kind:
+        conditions.append(col(Case.kind) == filters.kind)
+    if filters.channel:
+        conditions.append(col(Case.channel) == filters.channel)
+    if filters.unit:
+        unit_id = select(col(Unit.id)).where(col(Unit.code) == filters.unit).scalar_subquery()
+        conditions.append(col(Case.unit_id) == unit_id)
+    if filters.assignee == UNASSIGNED:
+        conditions.append(col(Case.assignee_id).is_(None))
+    elif isinstance(filters.assignee, int) or (
+        isinstance(filters.assignee, str) and filters.assignee.isdigit()
+    ):
+        conditions.append(col(Case.assignee_id) == int(filters.assignee))
+    elif filters.assignee:
+        user_id = (
+            select(col(StaffUser.id))
+            .where(col(StaffUser.username) == filters.assignee)
+            .scalar_subquery()
+        )
+        conditions.append(col(Case.assignee_id) == user_id)
+    if filters.overdue:
+        if now is None:
+            raise ValueError("the overdue filter needs `now`")
+        today = now.astimezone(STOCKHOLM).date()
+        conditions += [col(Case.due_on) < today, col(Case.status) != CaseStatus.CLOSED]
+    for name in filters.flags:
+        conditions.append(getattr(Case, f"flag_{name}").is_(True))
+    if search.reference:
+        conditions.append(col(Case.reference) == search.reference)
+    return conditions
+
+
+def _searched(
+    query: _AnySelect, session: AsyncSession, search: SearchQuery
+) -> tuple[_AnySelect, ColumnElement[float] | None]:
+    if not search.terms:
+        return query, None
+    matches = hits(session.get_bind().dialect.name, search.terms)
+    return query.join(matches, matches.c.case_id == Case.id), matches.c.score
+
+
 async def list_cases(
-    session: AsyncSession, *, filters: CaseFilter, limit: int = 50, cursor: str | None = None
+    session: AsyncSession,
+    *,
+    filters: CaseFilter,
+    limit: int = 50,
+    cursor: str | None = None,
+    scope: Scope | None = None,
+    now: datetime | None = None,
 ) -> CasePage:
     limit = max(1, min(limit, MAX_LIMIT))
+    search = parse_query(filters.q)
     first_text = (
         select(col(Message.display_text))
         .where(col(Message.case_id) == Case.id, col(Message.direction) == "inbound")
@@ -84,56 +214,72 @@ async def list_cases(
         .limit(1)
         .scalar_subquery()
     )
+    # A little more than the preview, so that a personnummer cut at the end is still masked.
     query = (
-        select(Case, col(Unit.code), col(Contact.address), func.substr(first_text, 1, 300))
+        select(
+            Case,
+            col(Unit.code),
+            col(Contact.address),
+            func.substr(first_text, 1, PREVIEW_LENGTH + 20),
+        )
         .outerjoin(Unit, col(Unit.id) == Case.unit_id)
         .outerjoin(Contact, col(Contact.id) == Case.contact_id)
     )
-    conditions = []
-    if filters.status:
-        conditions.append(col(Case.status) == filters.status)
-    if filters.kind:
-        conditions.append(col(Case.kind) == filters.kind)
-    if filters.channel:
-        conditions.append(col(Case.channel) == filters.channel)
-    if filters.unit:
-        conditions.append(col(Unit.code) == filters.unit)
-    if filters.q:
-        pattern = f"%{filters.q.strip()}%"
-        matching = select(col(Message.case_id)).where(
-            or_(col(Message.subject).ilike(pattern), col(Message.text).ilike(pattern))
-        )
-        conditions.append(
-            or_(
-                col(Case.subject).ilike(pattern),
-                col(Case.reference).ilike(pattern),
-                col(Case.id).in_(matching),
-            )
-        )
+    query, score = _searched(query, session, search)
+    conditions = _where(filters, scope=scope, now=now, search=search)
+    if score is not None:
+        query = query.add_columns(score)
     if cursor:
-        at, case_id = decode_cursor(cursor)
-        conditions.append(
-            or_(
-                col(Case.received_at) < at,
-                and_(col(Case.received_at) == at, col(Case.id) < case_id),
-            )
+        at, case_id, after_score = decode_cursor(cursor)
+        if (after_score is None) != (score is None):
+            raise InvalidCursor("the cursor belongs to another search")
+        newer = or_(
+            col(Case.received_at) < at,
+            and_(col(Case.received_at) == at, col(Case.id) < case_id),
         )
-    query = (
-        query.where(*conditions)
-        .order_by(col(Case.received_at).desc(), col(Case.id).desc())
-        .limit(limit + 1)
-    )
-    rows = (await session.execute(query)).all()
+        if score is not None:
+            newer = or_(score > after_score, and_(score == after_score, newer))
+        conditions.append(newer)
+    order: list[ColumnElement[Any]] = [col(Case.received_at).desc(), col(Case.id).desc()]
+    if score is not None:
+        order.insert(0, score.asc())
+    rows = (await session.execute(query.where(*conditions).order_by(*order).limit(limit + 1))).all()
     items = [
-        CaseRow(case=case, unit_code=code, contact_address=address, preview=preview or "")
-        for case, code, address, preview in rows[:limit]
+        CaseRow(
+            case=row[0],
+            unit_code=row[1],
+            contact_address=row[2],
+            preview=mask_personnummer(row[3] or "")[:PREVIEW_LENGTH],
+            subject=mask_personnummer(row[0].subject),
+        )
+        for row in rows[:limit]
     ]
     next_cursor = None
     if len(rows) > limit:
-        last = items[-1].case
-        assert last.id is not None
-        next_cursor = encode_cursor(last.received_at, last.id)
+        last = rows[limit - 1]
+        assert last[0].id is not None
+        next_cursor = encode_cursor(
+            last[0].received_at, last[0].id, float(last[4]) if score is not None else None
+        )
     return CasePage(items=items, next_cursor=next_cursor)
+
+
+async def count_by_status(
+    session: AsyncSession,
+    *,
+    filters: CaseFilter,
+    scope: Scope | None = None,
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """How many cases match the filters in each status (the status filter itself ignored)."""
+    search = parse_query(filters.q)
+    query, _score = _searched(select(col(Case.status), func.count()), session, search)
+    conditions = _where(filters, scope=scope, now=now, search=search, with_status=False)
+    rows = (await session.execute(query.where(*conditions).group_by(col(Case.status)))).all()
+    counts = {str(status): 0 for status in CaseStatus}
+    for row in rows:
+        counts[row[0]] = row[1]
+    return counts
 
 
 async def get_case(session: AsyncSession, *, reference: str) -> CaseDetail | None:

@@ -155,6 +155,8 @@ class Case(SQLModel, table=True):
     flag_automated: bool = False  # opened by machine mail (auto-reply, bounce, list)
     wants_reply: bool | None = None  # asked in the Telegram conversation; None: not answered
     updated_at: datetime = _utc()
+    # Search (issue 5): set when the case was merged into another; it is then closed.
+    merged_into_id: int | None = Field(default=None)
 
 
 class Message(SQLModel, table=True):

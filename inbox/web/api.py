@@ -24,19 +24,26 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from inbox.cases import CaseFilter, InvalidCursor, get_case, list_cases
-from inbox.models import ApiToken, Attachment, AuditEvent, Case, IntakeRecord, Message
-from inbox.personnummer import mask_personnummer
+from inbox.cases import CaseFilter, InvalidFilter, count_by_status, get_case, list_cases
+from inbox.merging import MergeError, merge_cases, split_message
+from inbox.models import ApiToken, Attachment, AuditEvent, Case, IntakeRecord, Message, Role
+from inbox.registration import Registration, RegistrationError, register_case
 from inbox.replies import Actor, ReplyError, add_reply
 from inbox.tokens import authenticate
 from inbox.web.schemas import (
     AttachmentOut,
+    AuditEventOut,
+    AuditList,
     CaseList,
     CaseOut,
+    CaseRef,
     CaseSummary,
     IntakeOut,
+    MergeIn,
+    MergeOut,
     MessageOut,
     OutboxOut,
+    RegistrationIn,
     ReplyIn,
 )
 
@@ -111,20 +118,37 @@ def _audit(
 
 @router.get("/cases", response_model=CaseList, summary="List cases, newest first")
 async def cases_index(
+    request: Request,
     session: Session,
     token: Token,
     status_: Annotated[str | None, Query(alias="status")] = None,
     kind: str | None = None,
     unit: str | None = None,
     channel: str | None = None,
-    q: str | None = None,
+    assignee: Annotated[
+        str | None, Query(description="A user id or username, or `unassigned`")
+    ] = None,
+    overdue: bool = False,
+    flag: Annotated[list[str], Query(description="Every named flag set (repeatable)")] = [],  # noqa: B006
+    q: Annotated[str | None, Query(max_length=500, description="Full-text search")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> CaseList:
-    filters = CaseFilter(status=status_, kind=kind, unit=unit, channel=channel, q=q)
+    filters = CaseFilter(
+        status=status_,
+        kind=kind,
+        unit=unit,
+        channel=channel,
+        assignee=assignee,
+        overdue=overdue,
+        flags=tuple(flag),
+        q=q,
+    )
     try:
-        page = await list_cases(session, filters=filters, limit=limit, cursor=cursor)
-    except InvalidCursor as exc:
+        page = await list_cases(
+            session, filters=filters, limit=limit, cursor=cursor, now=request.app.state.clock()
+        )
+    except InvalidFilter as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
     items = [
         CaseSummary(
@@ -133,8 +157,8 @@ async def cases_index(
             status=row.case.status,
             channel=row.case.channel,
             unit=row.unit_code,
-            subject=mask_personnummer(row.case.subject),
-            preview=mask_personnummer(row.preview),
+            subject=row.subject,
+            preview=row.preview,
             sender=row.contact_address,
             received_at=row.case.received_at,
             due_on=row.case.due_on,
@@ -363,3 +387,159 @@ async def intake_raw(record_id: int, session: Session, token: Token) -> Response
     return _download(
         row.raw, filename=f"intake-{record_id}.eml", media_type="application/octet-stream"
     )
+
+
+# Search counts, merge, split, registration by hand, the audit trail (issue 5, second half) -------
+
+
+def _actor(request: Request, token: ApiToken) -> Actor:
+    return Actor(
+        name=f"token:{token.id}", remote_addr=request.client.host if request.client else None
+    )
+
+
+@router.get("/counts", response_model=dict[str, int], summary="Cases per status for a list")
+async def case_counts(
+    request: Request,
+    session: Session,
+    token: Token,
+    kind: str | None = None,
+    unit: str | None = None,
+    channel: str | None = None,
+    assignee: str | None = None,
+    overdue: bool = False,
+    flag: Annotated[list[str], Query()] = [],  # noqa: B006
+    q: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict[str, int]:
+    filters = CaseFilter(
+        kind=kind,
+        unit=unit,
+        channel=channel,
+        assignee=assignee,
+        overdue=overdue,
+        flags=tuple(flag),
+        q=q,
+    )
+    try:
+        return await count_by_status(session, filters=filters, now=request.app.state.clock())
+    except InvalidFilter as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
+
+
+@router.post(
+    "/cases",
+    response_model=CaseRef,
+    status_code=status.HTTP_201_CREATED,
+    summary="Register a case by hand (phone, letter, visit, IVO)",
+)
+async def case_register(
+    body: RegistrationIn, request: Request, response: Response, session: Session, token: Token
+) -> CaseRef:
+    registration = Registration(**body.model_dump())
+    try:
+        case = await register_case(
+            session,
+            registration=registration,
+            actor=_actor(request, token),
+            policy=request.app.state.policy,
+            now=request.app.state.clock(),
+        )
+    except RegistrationError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+    url = f"/api/cases/{case.reference}"
+    response.headers["Location"] = url
+    return CaseRef(reference=case.reference, url=url)
+
+
+@router.post("/cases/{reference}/merge", response_model=MergeOut, summary="Merge into another case")
+async def case_merge(
+    reference: str, body: MergeIn, request: Request, session: Session, token: Token
+) -> MergeOut:
+    source = await _case_or_404(session, reference)
+    target = await _case_or_404(session, body.into.strip())
+    try:
+        moved = await merge_cases(
+            session,
+            source=source,
+            target=target,
+            actor=_actor(request, token),
+            now=request.app.state.clock(),
+        )
+    except MergeError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    return MergeOut(reference=source.reference, merged_into=target.reference, messages_moved=moved)
+
+
+@router.post(
+    "/cases/{reference}/messages/{message_id}/split",
+    response_model=CaseRef,
+    status_code=status.HTTP_201_CREATED,
+    summary="Move an inbound message to a new case of its own",
+)
+async def message_split(
+    reference: str,
+    message_id: int,
+    request: Request,
+    response: Response,
+    session: Session,
+    token: Token,
+) -> CaseRef:
+    case = await _case_or_404(session, reference)
+    policy = request.app.state.policy
+    try:
+        new = await split_message(
+            session,
+            case=case,
+            message_id=message_id,
+            actor=_actor(request, token),
+            now=request.app.state.clock(),
+            prefix=policy.case_prefix,
+            response_days=policy.response_days,
+        )
+    except MergeError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    url = f"/api/cases/{new.reference}"
+    response.headers["Location"] = url
+    return CaseRef(reference=new.reference, url=url)
+
+
+@router.get("/audit", response_model=AuditList, summary="A case's audit trail, newest first")
+async def audit_index(
+    session: Session,
+    token: Token,
+    case: Annotated[str, Query(min_length=1, max_length=32, description="A case reference")],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[int | None, Query(ge=1, description="An event id from `next_before`")] = None,
+) -> AuditList:
+    if token.role != Role.ADMIN:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail="The audit trail needs an admin token"
+        )
+    conditions = [col(AuditEvent.case_reference) == case.strip().upper()]
+    if before is not None:
+        conditions.append(col(AuditEvent.id) < before)
+    rows = (
+        (
+            await session.execute(
+                select(AuditEvent)
+                .where(*conditions)
+                .order_by(col(AuditEvent.id).desc())
+                .limit(limit + 1)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    items = [
+        AuditEventOut(
+            id=e.id or 0,
+            at=e.at,
+            actor=e.actor,
+            action=e.action,
+            case=e.case_reference,
+            detail=e.detail,
+            remote_addr=e.remote_addr,
+        )
+        for e in rows[:limit]
+    ]
+    return AuditList(items=items, next_before=items[-1].id if len(rows) > limit else None)

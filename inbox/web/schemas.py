@@ -114,3 +114,54 @@ class Health(BaseModel):
 
 class ReplyIn(BaseModel):
     text: str = Field(min_length=1, max_length=20_000, description="The answer, as plain text")
+
+
+# Search, merge, split, registration and the audit trail (issue 5, second half) --------------------
+
+
+class CaseRef(BaseModel):
+    reference: str
+    url: str
+
+
+class MergeIn(BaseModel):
+    into: str = Field(min_length=1, max_length=32, description="The reference to merge into")
+
+
+class MergeOut(BaseModel):
+    reference: str
+    merged_into: str
+    messages_moved: int
+
+
+class RegistrationIn(BaseModel):
+    channel: str = Field(description="How it came in: `phone`, `letter`, `visit` or `ivo`")
+    subject: str = Field(min_length=1, max_length=500)
+    text: str = Field(min_length=1, max_length=50_000)
+    kind: str = "other"
+    unit: str | None = Field(default=None, description="A unit code")
+    submitter_role: str = "unknown"
+    contact_name: str | None = Field(default=None, max_length=200)
+    contact_email: str | None = Field(default=None, max_length=320)
+    contact_phone: str | None = Field(default=None, max_length=64)
+    received_at: datetime | None = Field(
+        default=None, description="When the call, letter or visit came (default: now)"
+    )
+    acknowledge: bool = Field(
+        default=False, description="Send the acknowledgement to `contact_email`"
+    )
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    case: str | None
+    detail: dict[str, object]
+    remote_addr: str | None
+
+
+class AuditList(BaseModel):
+    items: list[AuditEventOut]
+    next_before: int | None = Field(description="Pass as `before` for the next (older) page")

@@ -1,0 +1,211 @@
+"""Registering a case by hand: feedback given by phone, by letter, at a visit, or forwarded by IVO.
+
+The registrar writes down what was said; it becomes a case (origin `manual`) with one inbound
+message, a reference and a due date, like any other. Answers can go by email only when the person
+gave an email address; an acknowledgement goes out only when the registrar asks for one. Flushes,
+never commits.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import make_msgid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from inbox import outbox
+from inbox.acknowledgement import ACK_KIND, render_ack
+from inbox.calendar import add_working_days
+from inbox.contacts import find_or_create_contact
+from inbox.intake import IntakePolicy
+from inbox.models import (
+    Case,
+    CaseKind,
+    CaseStatus,
+    Delivery,
+    Direction,
+    Message,
+    SubmitterRole,
+    Unit,
+)
+from inbox.personnummer import contains_personnummer
+from inbox.references import STOCKHOLM, next_reference
+from inbox.replies import Actor, audit
+
+MANUAL_CHANNELS = ("phone", "letter", "visit", "ivo")
+MAX_TEXT = 50_000
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+class RegistrationError(ValueError):
+    """The registration is incomplete or contradictory; the message says what to fix (Swedish)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    channel: str  # phone, letter, visit, ivo
+    subject: str
+    text: str
+    kind: str = CaseKind.OTHER
+    unit: str | None = None  # unit code
+    submitter_role: str = SubmitterRole.UNKNOWN  # always via-ivo for IVO
+    contact_name: str | None = None
+    contact_email: str | None = None
+    contact_phone: str | None = None
+    received_at: datetime | None = None  # when the call, letter or visit came; default now
+    acknowledge: bool = False  # send the acknowledgement to contact_email
+
+
+def _check(reg: Registration, now: datetime) -> None:
+    if reg.channel not in MANUAL_CHANNELS:
+        raise RegistrationError(f"Okänd kanal {reg.channel!r}; välj {', '.join(MANUAL_CHANNELS)}.")
+    if not reg.subject.strip():
+        raise RegistrationError("Ange en rubrik.")
+    if not reg.text.strip():
+        raise RegistrationError("Skriv vad synpunkten gäller.")
+    if len(reg.text) > MAX_TEXT or len(reg.subject) > 500:
+        raise RegistrationError("Texten är för lång.")
+    if reg.kind not in set(CaseKind):
+        raise RegistrationError(f"Okänd ärendetyp {reg.kind!r}.")
+    if reg.submitter_role not in set(SubmitterRole):
+        raise RegistrationError(f"Okänd avsändarroll {reg.submitter_role!r}.")
+    if reg.contact_email and not _EMAIL.match(reg.contact_email.strip()):
+        raise RegistrationError("E-postadressen ser inte ut att stämma.")
+    if reg.acknowledge and not reg.contact_email:
+        raise RegistrationError("En bekräftelse kan bara skickas till en e-postadress.")
+    if reg.received_at is not None:
+        if reg.received_at.tzinfo is None:
+            raise RegistrationError("Ange tidpunkten med tidszon.")
+        if reg.received_at > now:
+            raise RegistrationError("Tidpunkten ligger i framtiden.")
+
+
+async def register_case(
+    session: AsyncSession,
+    *,
+    registration: Registration,
+    actor: Actor,
+    policy: IntakePolicy,
+    now: datetime,
+) -> Case:
+    reg = registration
+    _check(reg, now)
+    unit = None
+    if reg.unit:
+        unit = (
+            await session.execute(select(Unit).where(col(Unit.code) == reg.unit))
+        ).scalar_one_or_none()
+        if unit is None:
+            raise RegistrationError(f"Okänd verksamhet {reg.unit!r}.")
+    contact = None
+    if reg.contact_email:
+        contact, _new = await find_or_create_contact(
+            session,
+            channel="email",
+            address=reg.contact_email,
+            display_name=(reg.contact_name or "").strip() or None,
+            now=now,
+        )
+    received = reg.received_at or now
+    days = unit.response_days if unit else policy.response_days
+    subject, text = reg.subject.strip(), reg.text.strip()
+    case = Case(
+        reference=await next_reference(session, prefix=policy.case_prefix, now=now),
+        kind=reg.kind,
+        status=CaseStatus.NEW,
+        channel=reg.channel,
+        origin="manual",
+        contact_id=contact.id if contact else None,
+        submitter_role=SubmitterRole.VIA_IVO if reg.channel == "ivo" else reg.submitter_role,
+        unit_id=unit.id if unit else None,
+        subject=subject,
+        received_at=received,
+        due_on=add_working_days(received.astimezone(STOCKHOLM).date(), days),
+        flag_personnummer=contains_personnummer(f"{subject}\n{text}"),
+        updated_at=now,
+    )
+    session.add(case)
+    await session.flush()
+    assert case.id is not None
+    message = Message(
+        case_id=case.id,
+        direction=Direction.INBOUND,
+        channel=reg.channel,
+        sender_address=(reg.contact_email or reg.contact_phone or "").strip() or None,
+        sender_name=(reg.contact_name or "").strip() or None,
+        subject=subject,
+        text=text,
+        display_text=text,
+        author_id=actor.user_id,  # who wrote it down
+        created_at=received,
+    )
+    session.add(message)
+    await session.flush()
+    audit(
+        session,
+        actor=actor,
+        action="case.registered",
+        case=case,
+        now=now,
+        channel=reg.channel,
+        message_id=message.id,
+        acknowledged=reg.acknowledge,
+    )
+    if reg.acknowledge and contact is not None and not contact.blocked:
+        await _acknowledge(session, case=case, address=contact.address, policy=policy, now=now)
+    await session.flush()
+    return case
+
+
+async def _acknowledge(
+    session: AsyncSession, *, case: Case, address: str, policy: IntakePolicy, now: datetime
+) -> None:
+    assert case.id is not None and case.due_on is not None
+    ack = render_ack(
+        reference=case.reference,
+        organisation=policy.organisation,
+        response_days=policy.response_days,
+        due=case.due_on,
+        appeal_url=policy.appeal_url,
+        message_language=None,
+    )
+    rfc_id = make_msgid(idstring=case.reference.lower(), domain=policy.mail_domain)
+    outbound = Message(
+        case_id=case.id,
+        direction=Direction.OUTBOUND,
+        channel="email",
+        kind=ACK_KIND,
+        rfc_message_id=rfc_id.strip("<>"),
+        recipient=address,
+        subject=ack.subject,
+        text=ack.text,
+        display_text=ack.text,
+        language="sv",
+        delivery=Delivery.QUEUED,
+        created_at=now,
+    )
+    session.add(outbound)
+    await session.flush()
+    await outbox.enqueue(
+        session,
+        kind=ACK_KIND,
+        channel="email",
+        recipient=address,
+        payload={
+            "subject": ack.subject,
+            "text": ack.text,
+            "message_id": rfc_id,
+            "in_reply_to": None,
+            "references": [],
+            "auto_submitted": "auto-replied",
+            "languages": list(ack.languages),
+        },
+        idempotency_key=f"{ACK_KIND}:{case.reference}",
+        case_id=case.id,
+        message_id=outbound.id,
+        now=now,
+    )
