@@ -49,6 +49,18 @@ class Settings(BaseSettings):
     parse_processes: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1))
     outbox_max_attempts: int = 8
     log_level: str = "INFO"
+    # Check-ins after decisions
+    public_url: str = "http://127.0.0.1:8000"  # where the check-in mail's links point
+    checkin_delay_days: int = Field(default=3, ge=0, le=10)
+    checkin_send_window: str = "09:00-18:00"  # Stockholm time on working days, or `always`
+
+    @field_validator("checkin_send_window")
+    @classmethod
+    def _check_window(cls, value: str) -> str:
+        from inbox.schedule import parse_window
+
+        parse_window(value)  # raises a clear error at start-up
+        return value
 
     @field_validator("intake_addresses", mode="before")
     @classmethod

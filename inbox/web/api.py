@@ -50,6 +50,7 @@ FLAGS = (
     "appeal_intent",
     "personnummer",
     "automated",
+    "callback",
 )
 
 
@@ -132,6 +133,7 @@ async def cases_index(
             kind=row.case.kind,
             status=row.case.status,
             channel=row.case.channel,
+            origin=row.case.origin,
             unit=row.unit_code,
             subject=mask_personnummer(row.case.subject),
             preview=mask_personnummer(row.preview),

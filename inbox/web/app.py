@@ -17,9 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from inbox import ledger
+from inbox.checkins import CheckinPolicy
 from inbox.intake import IntakePolicy
 from inbox.models import OutboxItem
 from inbox.web.api import router as api_router
+from inbox.web.checkin_pages import router as checkin_pages_router
+from inbox.web.decisions_api import router as decisions_router
 from inbox.web.schemas import Health
 
 ChannelStatus = Callable[[], Mapping[str, Any]]
@@ -32,6 +35,7 @@ def create_app(
     channel_status: ChannelStatus | None = None,
     policy: IntakePolicy | None = None,
     wake_worker: Callable[[], None] | None = None,
+    checkins: CheckinPolicy | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Synpunkt",
@@ -45,6 +49,9 @@ def create_app(
     # Called after a commit that queued something to send, so the worker need not wait to poll.
     app.state.wake_worker = wake_worker or (lambda: None)
     app.include_router(api_router)
+    app.state.checkins = checkins or CheckinPolicy()
+    app.include_router(decisions_router)
+    app.include_router(checkin_pages_router)
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness and queues")
     async def healthz(request: Request) -> Any:
