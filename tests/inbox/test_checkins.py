@@ -175,8 +175,10 @@ async def test_opt_out_after_the_row_was_claimed_is_caught_by_the_re_check(env: 
     await env.worker.drain()
     assert env.telegram.sent == []
     async with env.db.sessions() as session:
-        reasons = (await session.execute(select(col(OutboxItem.last_error)))).scalars().all()
-    assert set(reasons) == {"contact opted out"}
+        ask = (
+            await session.execute(select(OutboxItem).where(col(OutboxItem.kind) == "checkin.ask"))
+        ).scalar_one()
+    assert ask.status == "cancelled" and ask.last_error == "contact opted out"
 
 
 async def test_withdrawal_cancels_the_check_in(env: Env) -> None:
