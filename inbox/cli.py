@@ -327,7 +327,7 @@ def cmd_decisions_import(settings: Settings, args: argparse.Namespace) -> int:
     async def go() -> Any:
         engine = create_engine(settings.database_url)
         try:
-            async with session_factory(engine)() as session, session.begin():
+            async with session_factory(engine)() as session:
                 report = await import_decisions(
                     session,
                     text=text,
@@ -335,7 +335,9 @@ def cmd_decisions_import(settings: Settings, args: argparse.Namespace) -> int:
                     registered_by=f"import:{Path(args.file).name}"[:100],
                     now=utcnow(),
                 )
-                if not report.ok:
+                if report.ok:
+                    await session.commit()
+                else:  # nothing half-imported
                     await session.rollback()
                 return report
         finally:
