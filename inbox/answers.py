@@ -153,7 +153,9 @@ async def record_answers(
         checkin.last_answer_at = now
         checkin.answered_via = checkin.answered_via or via
         recorded = [q for q, o in outcomes.items() if o is Outcome.RECORDED]
-        reference = await _follow_up(session, checkin=checkin, recorded=recorded, policy=policy, now=now)
+        reference = await _follow_up(
+            session, checkin=checkin, recorded=recorded, policy=policy, now=now
+        )
         await session.flush()
     nxt = next_question(checkin)
     return [AnswerResult(o, q, nxt, reference) for q, o in outcomes.items()]
@@ -173,7 +175,10 @@ def wants_callback(checkin: CheckIn) -> list[str]:
 
 _LABELS = {
     "understood": ("Förstod beslutet", {"yes": "ja", "partly": "delvis", "no": "nej"}),
-    "knows_appeal": ("Vet hur man överklagar och var man lämnar synpunkter", {"yes": "ja", "no": "nej"}),
+    "knows_appeal": (
+        "Vet hur man överklagar och var man lämnar synpunkter",
+        {"yes": "ja", "no": "nej"},
+    ),
     "rating": ("Betyg (1–5)", {}),
     "wants_contact": ("Vill bli kontaktad", {"yes": "ja", "no": "nej"}),
 }
@@ -204,7 +209,9 @@ async def _follow_up(
         case = await session.get(Case, checkin.case_id)
         if case is None:
             return None
-        _add_message(session, case, checkin, f"Fler svar:\n{answers_text(checkin, only=recorded)}", now)
+        _add_message(
+            session, case, checkin, f"Fler svar:\n{answers_text(checkin, only=recorded)}", now
+        )
         if checkin.comment and contains_personnummer(checkin.comment):
             case.flag_personnummer = True
         case.updated_at = now
@@ -253,7 +260,9 @@ async def _follow_up(
     return case.reference
 
 
-def _add_message(session: AsyncSession, case: Case, checkin: CheckIn, text: str, now: datetime) -> None:
+def _add_message(
+    session: AsyncSession, case: Case, checkin: CheckIn, text: str, now: datetime
+) -> None:
     assert case.id is not None
     session.add(
         Message(
@@ -328,7 +337,10 @@ async def answer_by_reply(
         await session.execute(
             select(CheckIn)
             .where(
-                or_(col(CheckIn.ask_rfc_id).in_(thread_ids), col(CheckIn.reminder_rfc_id).in_(thread_ids)),
+                or_(
+                    col(CheckIn.ask_rfc_id).in_(thread_ids),
+                    col(CheckIn.reminder_rfc_id).in_(thread_ids),
+                ),
                 col(CheckIn.contact_id) == contact.id,
             )
             .limit(1)

@@ -58,7 +58,9 @@ class Links:
         return str(self._stop().dumps({"k": contact_id}))
 
     def stop_url(self, *, contact_id: int) -> str:
-        return f"{self.public_url.rstrip('/')}/checkin/stopp/{self.stop_token(contact_id=contact_id)}"
+        return (
+            f"{self.public_url.rstrip('/')}/checkin/stopp/{self.stop_token(contact_id=contact_id)}"
+        )
 
     def read_stop_token(self, token: str) -> int:
         try:

@@ -20,7 +20,14 @@ from inbox.models import Case, CheckIn, Contact, Decision, DecisionStatus, Outbo
 MIN_GROUP = 5
 
 
-def checkin_state(checkin: CheckIn, decision: Decision, ask: OutboxItem | None, reminder: OutboxItem | None, *, now: datetime) -> str:
+def checkin_state(
+    checkin: CheckIn,
+    decision: Decision,
+    ask: OutboxItem | None,
+    reminder: OutboxItem | None,
+    *,
+    now: datetime,
+) -> str:
     if decision.status == DecisionStatus.WITHDRAWN:
         return "withdrawn"
     if checkin.status in ("skipped", "cancelled"):
@@ -41,7 +48,9 @@ def checkin_state(checkin: CheckIn, decision: Decision, ask: OutboxItem | None, 
     return "scheduled"
 
 
-async def decision_view(session: AsyncSession, *, decision_id: int, now: datetime) -> dict[str, Any] | None:
+async def decision_view(
+    session: AsyncSession, *, decision_id: int, now: datetime
+) -> dict[str, Any] | None:
     row = (
         await session.execute(
             select(Decision, col(Unit.code), Contact, CheckIn)
@@ -109,7 +118,11 @@ def _count(condition: Any) -> Any:
 
 
 async def checkin_stats(
-    session: AsyncSession, *, unit: str | None = None, start: str | None = None, end: str | None = None
+    session: AsyncSession,
+    *,
+    unit: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
 ) -> list[dict[str, Any]]:
     """Per unit and month (`YYYY-MM`, Stockholm, of the planned ask), `start`..`end` inclusive."""
     query = (
@@ -146,9 +159,16 @@ async def checkin_stats(
         group: dict[str, Any] = {"unit": code, "month": period, "asked": int(asked or 0)}
         answered = int(answered or 0)
         if answered < MIN_GROUP:
-            group |= {"suppressed": True, "answered": None, "response_rate": None,
-                      "understood": None, "knows_appeal": None, "ratings": None,
-                      "contact_wishes": None}
+            group |= {
+                "suppressed": True,
+                "answered": None,
+                "response_rate": None,
+                "understood": None,
+                "knows_appeal": None,
+                "ratings": None,
+                "contact_wishes": None,
+                "contact_answers": None,
+            }
         else:
             understood_total = u_yes + u_partly + u_no
             group |= {
@@ -164,6 +184,7 @@ async def checkin_stats(
                 "knows_appeal": {"answers": k_yes + k_no, "yes": _share(k_yes, k_yes + k_no)},
                 "ratings": {str(n): int(v) for n, v in enumerate(ratings, start=1)},
                 "contact_wishes": int(c_yes),
+                "contact_answers": int(c_yes + c_no),
             }
         groups.append(group)
     return groups

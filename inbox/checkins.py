@@ -88,7 +88,13 @@ async def schedule_checkin(
     checkin.ask_outbox_id, checkin.ask_rfc_id = ask
     if plan.reminder_at is not None:
         reminder = await _enqueue(
-            session, checkin=checkin, unit=unit, contact=contact, policy=policy, now=now, reminder=True
+            session,
+            checkin=checkin,
+            unit=unit,
+            contact=contact,
+            policy=policy,
+            now=now,
+            reminder=True,
         )
         checkin.reminder_outbox_id, checkin.reminder_rfc_id = reminder
     await session.flush()

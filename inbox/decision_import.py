@@ -18,7 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.checkins import CheckinPolicy
-from inbox.decisions import FIELDS, DecisionError, DecisionInput, check_input, register_decision, units_by_code
+from inbox.decisions import (
+    FIELDS,
+    DecisionError,
+    DecisionInput,
+    check_input,
+    register_decision,
+    units_by_code,
+)
 from inbox.models import Decision
 
 MAX_ROWS = 1_000_000
@@ -42,7 +49,9 @@ class ImportReport:
                 f"{len(self.refused)} row(s) refused; nothing was imported",
             ]
         summary = f"imported {self.imported} decision(s); {self.scheduled} check-in(s) scheduled"
-        extra = [f"{count} without a check-in: {why}" for why, count in sorted(self.skipped.items())]
+        extra = [
+            f"{count} without a check-in: {why}" for why, count in sorted(self.skipped.items())
+        ]
         return [summary, *extra]
 
 

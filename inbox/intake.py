@@ -93,7 +93,11 @@ async def receive(
             now=now,
         )
 
-    if contact is not None and not new_contact and await _checkin_answer(session, msg, contact, policy, now):
+    if (
+        contact is not None
+        and not new_contact
+        and await _checkin_answer(session, msg, contact, policy, now)
+    ):
         ledger.mark_done(record, case_id=None, case_reference=None, now=now)
         await session.flush()
         return Receipt(

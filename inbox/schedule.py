@@ -92,9 +92,7 @@ class Plan:
     skip_reason: str | None = None
 
 
-def plan_checkin(
-    *, decided_on: date, delay_days: int, window: SendWindow, now: datetime
-) -> Plan:
+def plan_checkin(*, decided_on: date, delay_days: int, window: SendWindow, now: datetime) -> Plan:
     """The check-in `delay_days` working days after the decision, at the window's opening.
 
     Registered late, it goes at the next open window. Should that be more than two weeks after
@@ -103,7 +101,9 @@ def plan_checkin(
     working days later, if that is still inside the three weeks.
     """
     earliest = window.next_open(now)
-    ask = max(window.next_open(window.day_start(add_working_days(decided_on, delay_days))), earliest)
+    ask = max(
+        window.next_open(window.day_start(add_working_days(decided_on, delay_days))), earliest
+    )
     if local_date(ask) > decided_on + timedelta(days=LATEST_ASK_DAYS):
         ask = earliest
     deadline = decided_on + timedelta(days=APPEAL_DAYS)

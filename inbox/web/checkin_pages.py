@@ -20,7 +20,14 @@ from sqlmodel import col
 
 from inbox.answers import AnswerError, Outcome, record_answers, validate
 from inbox.checkin_links import LinkError
-from inbox.checkin_texts import CHOICES, QUESTIONS, appeal_explanation, choice_label, language_of, question_text
+from inbox.checkin_texts import (
+    CHOICES,
+    QUESTIONS,
+    appeal_explanation,
+    choice_label,
+    language_of,
+    question_text,
+)
 from inbox.checkins import CheckinPolicy, opt_out
 from inbox.db import unit_of_work
 from inbox.models import CheckIn, Contact, Decision, DecisionStatus, Unit
@@ -92,7 +99,9 @@ def _page(template: str, *, language: str, status_code: int = 200, **context: An
 def _message(kind: str, *, language: str = "sv", status_code: int) -> HTMLResponse:
     lang = language_of(language)
     title = T[lang]["invalid_title"] if kind in ("invalid", "expired") else T[lang]["title"]
-    return _page("message.html", language=lang, status_code=status_code, title=title, text=T[lang][kind])
+    return _page(
+        "message.html", language=lang, status_code=status_code, title=title, text=T[lang][kind]
+    )
 
 
 def _policy(request: Request) -> CheckinPolicy:
@@ -104,7 +113,10 @@ async def _load(request: Request, session: Any, token: str) -> CheckIn | HTMLRes
     try:
         checkin_id = _policy(request).links.read_answer_token(token, now=now)
     except LinkError as exc:
-        return _message("expired" if exc.expired else "invalid", status_code=status.HTTP_410_GONE if exc.expired else status.HTTP_404_NOT_FOUND)
+        return _message(
+            "expired" if exc.expired else "invalid",
+            status_code=status.HTTP_410_GONE if exc.expired else status.HTTP_404_NOT_FOUND,
+        )
     checkin = await session.get(CheckIn, checkin_id)
     if checkin is None:
         return _message("invalid", status_code=status.HTTP_404_NOT_FOUND)
@@ -130,7 +142,15 @@ def _questions(language: str, values: dict[str, str]) -> list[dict[str, Any]]:
     ]
 
 
-async def _form(session: Any, checkin: CheckIn, *, token: str, values: dict[str, str], errors: list[str], status_code: int = 200) -> HTMLResponse:
+async def _form(
+    session: Any,
+    checkin: CheckIn,
+    *,
+    token: str,
+    values: dict[str, str],
+    errors: list[str],
+    status_code: int = 200,
+) -> HTMLResponse:
     unit = await session.get(Unit, checkin.unit_id)
     lang = language_of(checkin.language)
     return _page(
@@ -177,7 +197,9 @@ async def checkin_submit(token: str, request: Request) -> HTMLResponse:
         if not values:
             errors.append(T[lang]["none"])
         if errors:
-            return await _form(session, checkin, token=token, values=values, errors=errors, status_code=400)
+            return await _form(
+                session, checkin, token=token, values=values, errors=errors, status_code=400
+            )
         # Single use, race-safe: only the request that flips token_used_at may record answers.
         used = await session.execute(
             update(CheckIn)
@@ -187,7 +209,9 @@ async def checkin_submit(token: str, request: Request) -> HTMLResponse:
         if used.rowcount != 1:  # type: ignore[attr-defined]
             return _message("used", language=lang, status_code=status.HTTP_410_GONE)
         await session.refresh(checkin)
-        results = await record_answers(session, checkin=checkin, answers=values, now=now, policy=_policy(request), via="web")
+        results = await record_answers(
+            session, checkin=checkin, answers=values, now=now, policy=_policy(request), via="web"
+        )
         if any(r.outcome in (Outcome.CLOSED, Outcome.WITHDRAWN) for r in results):
             return _message("withdrawn", language=lang, status_code=status.HTTP_410_GONE)
         return _page(
@@ -195,7 +219,9 @@ async def checkin_submit(token: str, request: Request) -> HTMLResponse:
             language=lang,
             title=T[lang]["thanks_title"],
             callback=checkin.case_id is not None,
-            appeal=appeal_explanation(lang, appeal_url=_policy(request).appeal_url) if checkin.knows_appeal == "no" else None,
+            appeal=appeal_explanation(lang, appeal_url=_policy(request).appeal_url)
+            if checkin.knows_appeal == "no"
+            else None,
         )
 
 
@@ -210,7 +236,13 @@ async def stop_form(token: str, request: Request) -> HTMLResponse:
     if contact is None:
         return _message("invalid", status_code=status.HTTP_404_NOT_FOUND)
     language = language_of(contact.language)
-    return _page("stop.html", language=language, title=T[language]["stop_title"], action=f"/checkin/stopp/{token}", done=False)
+    return _page(
+        "stop.html",
+        language=language,
+        title=T[language]["stop_title"],
+        action=f"/checkin/stopp/{token}",
+        done=False,
+    )
 
 
 @router.post("/checkin/stopp/{token}")
@@ -225,9 +257,15 @@ async def stop_submit(token: str, request: Request) -> HTMLResponse:
             return _message("invalid", status_code=status.HTTP_404_NOT_FOUND)
         await opt_out(session, contact=contact, now=request.app.state.clock())
         language = language_of(contact.language)
-    return _page("stop.html", language=language, title=T[language]["stop_title"], action="", done=True)
+    return _page(
+        "stop.html", language=language, title=T[language]["stop_title"], action="", done=True
+    )
 
 
 @router.get("/static/public.css")
 async def stylesheet() -> FileResponse:
-    return FileResponse(HERE / "static" / "public.css", media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+    return FileResponse(
+        HERE / "static" / "public.css",
+        media_type="text/css",
+        headers={"Cache-Control": "max-age=3600"},
+    )

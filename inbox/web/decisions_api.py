@@ -13,7 +13,13 @@ from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
 
 from inbox.checkin_reports import MIN_GROUP, checkin_stats, decision_view
-from inbox.decisions import DecisionError, DuplicateDecision, check_input, register_decision, withdraw_decision
+from inbox.decisions import (
+    DecisionError,
+    DuplicateDecision,
+    check_input,
+    register_decision,
+    withdraw_decision,
+)
 from inbox.models import Decision
 from inbox.replies import Actor, audit
 from inbox.web.api import Session, Token
@@ -32,7 +38,9 @@ class DecisionIn(BaseModel):
 
 
 def _actor(request: Request, token: Any) -> Actor:
-    return Actor(name=f"token:{token.id}", remote_addr=request.client.host if request.client else None)
+    return Actor(
+        name=f"token:{token.id}", remote_addr=request.client.host if request.client else None
+    )
 
 
 async def _view(request: Request, session: Session, decision_id: int) -> dict[str, Any]:
@@ -64,29 +72,51 @@ async def decision_create(
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     except DecisionError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
-    audit(session, actor=_actor(request, token), action="decision.registered", case=None, now=now, decision_id=decision.id)
+    audit(
+        session,
+        actor=_actor(request, token),
+        action="decision.registered",
+        case=None,
+        now=now,
+        decision_id=decision.id,
+    )
     background.add_task(request.app.state.wake_worker)
     assert decision.id is not None
     return await _view(request, session, decision.id)
 
 
 @router.get("/decisions/{decision_id}", summary="A decision with its check-in's state and answers")
-async def decision_show(decision_id: int, request: Request, session: Session, token: Token) -> dict[str, Any]:
+async def decision_show(
+    decision_id: int, request: Request, session: Session, token: Token
+) -> dict[str, Any]:
     return await _view(request, session, decision_id)
 
 
-@router.post("/decisions/{decision_id}/withdraw", summary="Withdraw a decision; its check-in is cancelled")
-async def decision_withdraw(decision_id: int, request: Request, session: Session, token: Token) -> dict[str, Any]:
+@router.post(
+    "/decisions/{decision_id}/withdraw", summary="Withdraw a decision; its check-in is cancelled"
+)
+async def decision_withdraw(
+    decision_id: int, request: Request, session: Session, token: Token
+) -> dict[str, Any]:
     decision = await session.get(Decision, decision_id)
     if decision is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such decision")
     now = request.app.state.clock()
     await withdraw_decision(session, decision=decision, now=now)
-    audit(session, actor=_actor(request, token), action="decision.withdrawn", case=None, now=now, decision_id=decision_id)
+    audit(
+        session,
+        actor=_actor(request, token),
+        action="decision.withdrawn",
+        case=None,
+        now=now,
+        decision_id=decision_id,
+    )
     return await _view(request, session, decision_id)
 
 
-@router.get("/checkins/stats", summary="Check-in answers per unit and month (small groups suppressed)")
+@router.get(
+    "/checkins/stats", summary="Check-in answers per unit and month (small groups suppressed)"
+)
 async def stats(
     session: Session,
     token: Token,

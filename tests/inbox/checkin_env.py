@@ -26,7 +26,9 @@ from mail.sender import EmailSender
 from tests.conftest import Clock, Database
 
 INTAKE = "synpunkt@kommun.example"
-POLICY = IntakePolicy(case_prefix="SP", mail_domain="kommun.example", own_addresses=frozenset({INTAKE}))
+POLICY = IntakePolicy(
+    case_prefix="SP", mail_domain="kommun.example", own_addresses=frozenset({INTAKE})
+)
 CHECKINS = CheckinPolicy(
     public_url="https://synpunkt.kommun.example",
     secret_key="test-secret",
@@ -97,7 +99,9 @@ async def env(db: Database, tmp_path: Path) -> AsyncIterator[Env]:
     worker = Worker(
         db.sessions,
         senders={
-            "email": EmailSender(mail_from=f"Socialtjänsten <{INTAKE}>", transport=f"file://{outbox}", clock=clock),
+            "email": EmailSender(
+                mail_from=f"Socialtjänsten <{INTAKE}>", transport=f"file://{outbox}", clock=clock
+            ),
             "telegram": telegram,
         },
         parsers={"email": parse_email},
@@ -109,7 +113,11 @@ async def env(db: Database, tmp_path: Path) -> AsyncIterator[Env]:
     app = create_app(sessions=db.sessions, clock=clock, policy=POLICY, checkins=CHECKINS)
     transport = httpx.ASGITransport(app=app)
     async with (
-        httpx.AsyncClient(transport=transport, base_url="http://test", headers={"Authorization": f"Bearer {token}"}) as api,
+        httpx.AsyncClient(
+            transport=transport,
+            base_url="http://test",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as api,
         httpx.AsyncClient(transport=transport, base_url="http://test") as web,
     ):
         yield Env(db, clock, worker, telegram, outbox, api, web)

@@ -15,7 +15,7 @@ from inbox.intake import receive
 from inbox.models import Case
 from mail.parse import parse_email
 from tests.inbox.checkin_env import INTAKE, POLICY, Env, at
-from tests.inbox.checkin_env import env as env  # noqa: F401  (fixture)
+from tests.inbox.checkin_env import env as env
 
 LINK = re.compile(r"https://synpunkt\.kommun\.example(/checkin/(?!stopp)[^\s]+)")
 STOP = re.compile(r"https://synpunkt\.kommun\.example(/checkin/stopp/[^\s]+)")
@@ -43,14 +43,24 @@ async def test_the_page_asks_accessibly_and_records_the_answers_once(env: Env) -
     assert page.headers["referrer-policy"] == "no-referrer"
     assert (await env.web.get(path)).status_code == 200  # opening it does not use it up
 
-    answers = {"understood": "yes", "knows_appeal": "no", "rating": "4", "wants_contact": "no", "comment": "Bra bemötande."}
+    answers = {
+        "understood": "yes",
+        "knows_appeal": "no",
+        "rating": "4",
+        "wants_contact": "no",
+        "comment": "Bra bemötande.",
+    }
     done = await env.web.post(path, data=answers)
     assert done.status_code == 200 and "Tack för dina svar" in done.text
     assert "förvaltningsrätten" in done.text  # "no" to knowing how to appeal: how it is done
     view = await env.decision(decision["id"])
     assert view["checkin"]["state"] == "answered"
     assert view["checkin"]["answers"] == {
-        "understood": "yes", "knows_appeal": "no", "rating": 4, "wants_contact": "no", "comment": "Bra bemötande."
+        "understood": "yes",
+        "knows_appeal": "no",
+        "rating": 4,
+        "wants_contact": "no",
+        "comment": "Bra bemötande.",
     }
     again = await env.web.post(path, data={"rating": "1"})
     assert again.status_code == 410 and "redan besvarats" in again.text
@@ -73,7 +83,9 @@ async def test_expired_and_forged_links_are_refused(env: Env) -> None:
     token = path.rsplit("/", 1)[1]
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     assert (await env.web.get(f"/checkin/{forged}")).status_code == 404
-    other_key = Links(secret_key="someone-else", public_url="x").answer_token(checkin_id=1, expires=at(2030, 1, 1))
+    other_key = Links(secret_key="someone-else", public_url="x").answer_token(
+        checkin_id=1, expires=at(2030, 1, 1)
+    )
     assert (await env.web.post(f"/checkin/{other_key}", data={"rating": "5"})).status_code == 404
     env.clock.now = at(2026, 4, 15, 8, 0)  # 29 days after the ask
     expired = await env.web.post(path, data={"rating": "5"})
@@ -85,7 +97,9 @@ async def test_the_unsubscribe_link_opts_out_of_all_check_ins(env: Env) -> None:
     second = await env.register(reference="EB-2026-000999", decided_on="2026-03-16")
     confirm = await env.web.get(stop)
     assert confirm.status_code == 200 and "<form" in confirm.text
-    assert (await env.decision(second["id"]))["checkin"]["ask_status"] == "pending"  # GET changes nothing
+    assert (await env.decision(second["id"]))["checkin"][
+        "ask_status"
+    ] == "pending"  # GET changes nothing
     done = await env.web.post(stop)
     assert done.status_code == 200 and "inga fler" in done.text
     assert (await env.decision(second["id"]))["checkin"]["ask_status"] == "cancelled"
@@ -125,7 +139,9 @@ async def test_a_short_reply_is_an_answer_and_a_poor_one_opens_a_case(env: Env) 
 
 async def test_anything_else_in_a_reply_opens_a_normal_case(env: Env) -> None:
     _decision, _path, _stop, message_id = await sent_check_in(env)
-    receipt, cases = await receive_mail(env, reply(message_id, "Nej, jag förstår inte varför jag fick avslag."))
+    receipt, cases = await receive_mail(
+        env, reply(message_id, "Nej, jag förstår inte varför jag fick avslag.")
+    )
     assert receipt.new_case and cases == 1 and receipt.acknowledged
     stranger, _ = await receive_mail(env, reply(message_id, "4", sender="annan@example.se"))
     assert stranger.new_case  # only the check-in's own contact can answer it
@@ -136,4 +152,6 @@ async def test_stopp_in_a_reply_opts_out(env: Env) -> None:
     receipt, cases = await receive_mail(env, reply(message_id, "STOPP"))
     assert receipt.no_ack_reason == "check-in answer" and cases == 0
     view = await env.decision(decision["id"])
-    assert view["checkin"]["opted_out"] is True and view["checkin"]["reminder_status"] == "cancelled"
+    assert (
+        view["checkin"]["opted_out"] is True and view["checkin"]["reminder_status"] == "cancelled"
+    )

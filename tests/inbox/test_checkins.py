@@ -13,7 +13,7 @@ from inbox.contacts import find_contact
 from inbox.db import unit_of_work
 from inbox.models import Case, CheckIn, Contact, OutboxItem
 from tests.inbox.checkin_env import CHECKINS, Env, at
-from tests.inbox.checkin_env import env as env  # noqa: F401  (fixture)
+from tests.inbox.checkin_env import env as env
 
 
 async def test_email_check_in_goes_out_on_the_third_working_day_then_one_reminder(env: Env) -> None:
@@ -119,12 +119,22 @@ async def test_a_poor_answer_opens_a_flagged_case_in_the_units_inbox(env: Env) -
     await env.run_until(at(2026, 3, 17, 8, 0))
     async with unit_of_work(env.db.sessions) as session:
         result = await record_answer(
-            session, checkin_id=cid, question="understood", answer="no",
-            channel_address="4242", now=env.clock(), policy=CHECKINS,
+            session,
+            checkin_id=cid,
+            question="understood",
+            answer="no",
+            channel_address="4242",
+            now=env.clock(),
+            policy=CHECKINS,
         )
         later = await record_answer(
-            session, checkin_id=cid, question="rating", answer="2",
-            channel_address="4242", now=env.clock(), policy=CHECKINS,
+            session,
+            checkin_id=cid,
+            question="rating",
+            answer="2",
+            channel_address="4242",
+            now=env.clock(),
+            policy=CHECKINS,
         )
     assert result.case_reference is not None and later.case_reference == result.case_reference
     items = (await env.api.get("/api/cases")).json()["items"]
@@ -144,8 +154,13 @@ async def test_a_good_answer_opens_no_case(env: Env) -> None:
     async with unit_of_work(env.db.sessions) as session:
         for question, value in (("understood", "yes"), ("rating", "4"), ("wants_contact", "no")):
             result = await record_answer(
-                session, checkin_id=decision["checkin"]["id"], question=question, answer=value,
-                channel_address="4242", now=env.clock(), policy=CHECKINS,
+                session,
+                checkin_id=decision["checkin"]["id"],
+                question=question,
+                answer=value,
+                channel_address="4242",
+                now=env.clock(),
+                policy=CHECKINS,
             )
             assert result.case_reference is None
         assert (await session.execute(select(func.count()).select_from(Case))).scalar_one() == 0
@@ -192,35 +207,57 @@ async def test_withdrawal_cancels_the_check_in(env: Env) -> None:
     assert env.mails() == []
     async with unit_of_work(env.db.sessions) as session:
         result = await record_answer(
-            session, checkin_id=decision["checkin"]["id"], question="rating", answer="5",
-            channel_address="klient@example.se", now=env.clock(), policy=CHECKINS,
+            session,
+            checkin_id=decision["checkin"]["id"],
+            question="rating",
+            answer="5",
+            channel_address="klient@example.se",
+            now=env.clock(),
+            policy=CHECKINS,
         )
     assert result.outcome is Outcome.WITHDRAWN
 
 
 async def test_statistics_per_unit_and_month_suppress_small_groups(env: Env) -> None:
     ratings = ["1", "3", "4", "5", "5", "4"]
-    for n, rating in enumerate(ratings):
+    for n in range(len(ratings)):
         await env.register(channel="telegram", address=str(1000 + n), reference=f"EB-{n}")
     for n in range(3):
-        await env.register(unit="vuxen", channel="telegram", address=str(2000 + n), reference=f"V-{n}")
+        await env.register(
+            unit="vuxen", channel="telegram", address=str(2000 + n), reference=f"V-{n}"
+        )
     await env.run_until(at(2026, 3, 17, 8, 0))
     async with unit_of_work(env.db.sessions) as session:
-        checkins = (await session.execute(select(CheckIn).order_by(col(CheckIn.id)))).scalars().all()
+        checkins = (
+            (await session.execute(select(CheckIn).order_by(col(CheckIn.id)))).scalars().all()
+        )
         for checkin, rating in zip(checkins[:5], ratings, strict=False):
             contact = await session.get(Contact, checkin.contact_id)
             assert contact is not None
-            for question, value in (("rating", rating), ("understood", "yes" if rating != "1" else "no")):
+            for question, value in (
+                ("rating", rating),
+                ("understood", "yes" if rating != "1" else "no"),
+            ):
                 await record_answer(
-                    session, checkin_id=checkin.id or 0, question=question, answer=value,
-                    channel_address=contact.address, now=env.clock(), policy=CHECKINS,
+                    session,
+                    checkin_id=checkin.id or 0,
+                    question=question,
+                    answer=value,
+                    channel_address=contact.address,
+                    now=env.clock(),
+                    policy=CHECKINS,
                 )
         for checkin in checkins[6:8]:  # two answers in vuxen
             contact = await session.get(Contact, checkin.contact_id)
             assert contact is not None
             await record_answer(
-                session, checkin_id=checkin.id or 0, question="rating", answer="5",
-                channel_address=contact.address, now=env.clock(), policy=CHECKINS,
+                session,
+                checkin_id=checkin.id or 0,
+                question="rating",
+                answer="5",
+                channel_address=contact.address,
+                now=env.clock(),
+                policy=CHECKINS,
             )
     response = await env.api.get("/api/checkins/stats", params={"from": "2026-03", "to": "2026-03"})
     assert response.status_code == 200

@@ -16,7 +16,7 @@ from inbox.decision_import import import_decisions
 from inbox.decisions import DecisionError, check_input
 from inbox.models import Decision, OutboxItem
 from tests.inbox.checkin_env import CHECKINS, Env, at
-from tests.inbox.checkin_env import env as env  # noqa: F401  (fixture)
+from tests.inbox.checkin_env import env as env
 
 NOW = at(2026, 3, 12, 14, 0)
 GOOD = {
@@ -77,9 +77,14 @@ ekonomiskt-bistand;telegram;12345;en;2026-03-11;E-2
 
 
 async def test_csv_import_all_or_nothing(env: Env) -> None:
-    bad = CSV + "vuxen;email;b@example.se;sv;2026-03-10;V-1\nnope;email;c@example.se;sv;2026-03-10;N-3\nvuxen;email;d@example.se;sv;2026-03-10;19850101-1236\n"
+    bad = (
+        CSV
+        + "vuxen;email;b@example.se;sv;2026-03-10;V-1\nnope;email;c@example.se;sv;2026-03-10;N-3\nvuxen;email;d@example.se;sv;2026-03-10;19850101-1236\n"
+    )
     async with env.db.sessions() as session:
-        report = await import_decisions(session, text=bad, policy=CHECKINS, registered_by="import:t", now=env.clock())
+        report = await import_decisions(
+            session, text=bad, policy=CHECKINS, registered_by="import:t", now=env.clock()
+        )
         assert not report.ok
         await session.rollback()
     assert report.refused == [
@@ -90,10 +95,14 @@ async def test_csv_import_all_or_nothing(env: Env) -> None:
     assert report.lines()[-1] == "3 row(s) refused; nothing was imported"
     async with unit_of_work(env.db.sessions) as session:
         assert (await session.execute(select(func.count()).select_from(Decision))).scalar_one() == 0
-        report = await import_decisions(session, text=CSV, policy=CHECKINS, registered_by="import:t", now=env.clock())
+        report = await import_decisions(
+            session, text=CSV, policy=CHECKINS, registered_by="import:t", now=env.clock()
+        )
     assert report.ok and report.imported == 2 and report.scheduled == 2
     async with env.db.sessions() as session:
-        again = await import_decisions(session, text=CSV, policy=CHECKINS, registered_by="import:t", now=env.clock())
+        again = await import_decisions(
+            session, text=CSV, policy=CHECKINS, registered_by="import:t", now=env.clock()
+        )
         assert [why for _line, why in again.refused] == [
             "vuxen already has decision V-1",
             "ekonomiskt-bistand already has decision E-2",
@@ -109,15 +118,26 @@ def test_the_command_reports_refused_rows_and_exits_non_zero(tmp_path: Path) -> 
     def synpunkt(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "inbox.cli", *args],
-            capture_output=True, text=True, env=env_vars, cwd=tmp_path, check=False, timeout=120,
+            capture_output=True,
+            text=True,
+            env=env_vars,
+            cwd=tmp_path,
+            check=False,
+            timeout=120,
         )
 
     assert synpunkt("db", "upgrade").returncode == 0
     # The command runs on the real clock: a decision from 2020 is valid but too old for a check-in.
     good = tmp_path / "good.csv"
-    good.write_text("unit,channel,address,language,decided_on,reference\nvuxen,email,a@example.se,sv,2020-01-02,V-1\n", encoding="utf-8")
+    good.write_text(
+        "unit,channel,address,language,decided_on,reference\nvuxen,email,a@example.se,sv,2020-01-02,V-1\n",
+        encoding="utf-8",
+    )
     bad = tmp_path / "bad.csv"
-    bad.write_text("unit,channel,address,language,decided_on,reference\nvuxen,email,a@example.se,sv,2020-01-02,V-2\nvuxen,fax,x,sv,2020-01-02,V-3\n", encoding="utf-8")
+    bad.write_text(
+        "unit,channel,address,language,decided_on,reference\nvuxen,email,a@example.se,sv,2020-01-02,V-2\nvuxen,fax,x,sv,2020-01-02,V-3\n",
+        encoding="utf-8",
+    )
     refused = synpunkt("decisions", "import", str(bad))
     assert refused.returncode == 1
     assert "row 3: refused: channel must be email or telegram, not 'fax'" in refused.stderr
