@@ -113,7 +113,12 @@ async def import_decisions(
     if report.refused:
         report.refused.sort()
         return report
-    for _line, data in checked:
+    for index, (_line, data) in enumerate(checked, start=1):
+        if index % 200 == 0:
+            # Written rows are not needed again: a session that keeps them all makes every
+            # flush scan them, and a large import quadratic.
+            await session.flush()
+            session.expunge_all()
         _decision, checkin = await register_decision(
             session, data=data, policy=policy, registered_by=registered_by, now=now, units=units
         )
