@@ -19,6 +19,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from inbox.checkins import CheckinPolicy
 from inbox.db import create_engine, session_factory, unit_of_work
 from inbox.intake import IntakePolicy
 from inbox.settings import Settings, split_listen
@@ -37,6 +38,21 @@ def intake_policy(settings: Settings) -> IntakePolicy:
         own_addresses=settings.own_addresses,
         acks_per_sender_per_day=settings.acks_per_sender_per_day,
         organisation=settings.organisation_name,
+        appeal_url=settings.appeal_info_url,
+    )
+
+
+def checkin_policy(settings: Settings) -> CheckinPolicy:
+    from inbox.schedule import parse_window
+
+    return CheckinPolicy(
+        delay_days=settings.checkin_delay_days,
+        window=parse_window(settings.checkin_send_window),
+        public_url=settings.public_base_url,
+        secret_key=settings.secret_key,
+        mail_domain=settings.mail_domain,
+        organisation=settings.organisation_name,
+        case_prefix=settings.case_prefix,
         appeal_url=settings.appeal_info_url,
     )
 
@@ -245,6 +261,7 @@ async def _serve_web(
         wake_worker=wake,
         channel_status=lambda: {name: get() for name, get in parts.items()},
         telegram_webhook=webhook,
+        checkins=checkin_policy(settings),
     )
     server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
     serving = asyncio.create_task(server.serve())
@@ -413,6 +430,42 @@ async def _demo_in_process(settings: Settings, *, count: int) -> int:
         await engine.dispose()
 
 
+def cmd_decisions_import(settings: Settings, args: argparse.Namespace) -> int:
+    """All or nothing: a refused row is reported and nothing is stored (exit status 1)."""
+    from pathlib import Path
+
+    from inbox.decision_import import import_decisions
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {args.file}: {exc}") from exc
+
+    async def go() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                report = await import_decisions(
+                    session,
+                    text=text,
+                    policy=checkin_policy(settings),
+                    registered_by=f"import:{Path(args.file).name}"[:100],
+                    now=utcnow(),
+                )
+                if report.ok:
+                    await session.commit()
+                else:  # nothing half-imported
+                    await session.rollback()
+                return report
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(go())
+    for line in report.lines():
+        print(line, file=sys.stdout if report.ok else sys.stderr)
+    return 0 if report.ok else 1
+
+
 class UserError(Exception):
     """A mistake the user can fix; printed without a traceback."""
 
@@ -474,6 +527,15 @@ def build_parser() -> argparse.ArgumentParser:
     tcreate = tokens.add_parser("create", help="create an API token (printed as the last line)")
     tcreate.add_argument("name")
     tcreate.set_defaults(func=cmd_tokens_create)
+
+    decisions = commands.add_parser("decisions", help="decisions for check-ins").add_subparsers(
+        dest="decisions_command", required=True
+    )
+    dimport = decisions.add_parser(
+        "import", help="register decisions from a CSV file (all rows or none)"
+    )
+    dimport.add_argument("file", help="CSV: unit,channel,address,language,decided_on,reference")
+    dimport.set_defaults(func=cmd_decisions_import)
 
     demo = commands.add_parser("demo", help="send sample mails through the running SMTP listener")
     demo.add_argument("--count", type=int, default=6)

@@ -19,7 +19,9 @@ from sqlmodel import col
 
 from inbox import ledger, outbox
 from inbox.acknowledgement import ACK_KIND, render_ack
+from inbox.answers import answer_by_reply
 from inbox.calendar import add_working_days
+from inbox.checkins import CheckinPolicy
 from inbox.contacts import find_or_create_contact, normalise_address
 from inbox.inbound import Channel, InboundMessage
 from inbox.models import (
@@ -91,6 +93,23 @@ async def receive(
             now=now,
         )
 
+    if (
+        contact is not None
+        and not new_contact
+        and await _checkin_answer(session, msg, contact, policy, now)
+    ):
+        ledger.mark_done(record, case_id=None, case_reference=None, now=now)
+        await session.flush()
+        return Receipt(
+            case_id=None,
+            reference=None,
+            message_id=None,
+            new_case=False,
+            duplicate=False,
+            acknowledged=False,
+            no_ack_reason="check-in answer",
+        )
+
     # A contact created just now has no case to continue and no acknowledgements to count.
     case = None if new_contact else await _thread(session, msg, contact=contact, policy=policy)
     new_case = case is None
@@ -133,6 +152,26 @@ async def receive(
         duplicate=False,
         acknowledged=new_case and reason is None,
         no_ack_reason=reason,
+    )
+
+
+async def _checkin_answer(
+    session: AsyncSession,
+    msg: InboundMessage,
+    contact: Contact,
+    policy: IntakePolicy,
+    now: datetime,
+) -> bool:
+    """A short reply to a check-in mail ("4", "nej") is its answer, not a new case."""
+    if msg.channel != Channel.EMAIL or msg.automated or not msg.thread_ids:
+        return False
+    return await answer_by_reply(
+        session,
+        thread_ids=msg.thread_ids,
+        contact=contact,
+        text=msg.display_text or msg.text,
+        now=now,
+        policy=CheckinPolicy(case_prefix=policy.case_prefix, mail_domain=policy.mail_domain),
     )
 
 

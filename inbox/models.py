@@ -99,6 +99,7 @@ class Unit(SQLModel, table=True):
     name: str = Field(max_length=200)
     response_days: int = 10
     active: bool = True
+    checkin_delay_days: int | None = None  # working days before a check-in; None: the setting
 
 
 class Contact(SQLModel, table=True):
@@ -154,6 +155,7 @@ class Case(SQLModel, table=True):
     flag_personnummer: bool = False
     flag_automated: bool = False  # opened by machine mail (auto-reply, bounce, list)
     wants_reply: bool | None = None  # asked in the Telegram conversation; None: not answered
+    flag_callback: bool = False  # a check-in answer asks a caseworker to call back
     updated_at: datetime = _utc()
     # Search (issue 5): set when the case was merged into another; it is then closed.
     merged_into_id: int | None = Field(default=None)
@@ -310,3 +312,67 @@ class TelegramConversation(SQLModel, table=True):
     state: str | None = Field(default=None, max_length=200)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = _utc()
+
+
+# Check-ins after decisions ---------------------------------------------------------------------
+
+
+class DecisionStatus(StrEnum):
+    REGISTERED = "registered"
+    WITHDRAWN = "withdrawn"
+
+
+class Decision(SQLModel, table=True):
+    """A decision (beslut) registered for a check-in; `reference` is the case system's id only."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (UniqueConstraint("unit_id", "reference"),)
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="units.id")
+    contact_id: int = Field(foreign_key="contacts.id", index=True)
+    channel: str = Field(max_length=16)
+    language: str = Field(max_length=8)
+    decided_on: date
+    reference: str = Field(max_length=64)
+    status: str = Field(default=DecisionStatus.REGISTERED, max_length=16)
+    registered_at: datetime = _utc()
+    registered_by: str = Field(max_length=100)  # token:<id>, user:<id>, import
+    withdrawn_at: datetime | None = _utc(default=None)
+
+
+class CheckIn(SQLModel, table=True):
+    """One check-in per decision: when it is asked, its single-use link, and the answers.
+
+    The answers are feedback about the service, not part of anyone's case file; `case_id` is the
+    case opened for a caseworker to call back, when an answer asked for that.
+    """
+
+    __tablename__ = "checkins"
+    __table_args__ = (Index("ix_checkins_period", "period", "unit_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: int = Field(foreign_key="decisions.id", unique=True)
+    unit_id: int = Field(foreign_key="units.id")
+    contact_id: int = Field(foreign_key="contacts.id", index=True)
+    channel: str = Field(max_length=16)
+    language: str = Field(max_length=8)
+    status: str = Field(default="scheduled", max_length=16)  # scheduled, skipped, cancelled
+    skip_reason: str | None = Field(default=None, max_length=200)
+    period: str = Field(max_length=7)  # YYYY-MM (Stockholm) of the planned ask, for statistics
+    ask_at: datetime | None = _utc(default=None)
+    reminder_at: datetime | None = _utc(default=None)
+    closes_at: datetime = _utc()  # answers (and the link) are accepted until then
+    ask_outbox_id: int | None = Field(default=None, index=True)
+    reminder_outbox_id: int | None = Field(default=None)
+    ask_rfc_id: str | None = Field(default=None, index=True, max_length=998)
+    reminder_rfc_id: str | None = Field(default=None, index=True, max_length=998)
+    token_used_at: datetime | None = _utc(default=None)
+    understood: str | None = Field(default=None, max_length=8)  # yes, partly, no
+    knows_appeal: str | None = Field(default=None, max_length=8)  # yes, no
+    rating: int | None = None  # 1-5
+    wants_contact: str | None = Field(default=None, max_length=8)  # yes, no
+    comment: str | None = None
+    first_answer_at: datetime | None = _utc(default=None)
+    last_answer_at: datetime | None = _utc(default=None)
+    answered_via: str | None = Field(default=None, max_length=16)  # web, telegram, email-reply
+    case_id: int | None = Field(default=None, foreign_key="cases.id", ondelete="SET NULL")
+    created_at: datetime = _utc()

@@ -62,6 +62,18 @@ class Settings(BaseSettings):
             raise ValueError("SYNPUNKT_TELEGRAM_MODE must be polling or webhook")
         return value
 
+    # Check-ins after decisions (their links point to SYNPUNKT_PUBLIC_URL)
+    checkin_delay_days: int = Field(default=3, ge=0, le=10)
+    checkin_send_window: str = "09:00-18:00"  # Stockholm time on working days, or `always`
+
+    @field_validator("checkin_send_window")
+    @classmethod
+    def _check_window(cls, value: str) -> str:
+        from inbox.schedule import parse_window
+
+        parse_window(value)  # raises a clear error at start-up
+        return value
+
     @field_validator("intake_addresses", mode="before")
     @classmethod
     def _parse_addresses(cls, value: object) -> object:
@@ -80,6 +92,11 @@ class Settings(BaseSettings):
     @property
     def mail_from_address(self) -> str:
         return parseaddr(self.mail_from)[1].lower()
+
+    @property
+    def public_base_url(self) -> str:
+        """Where people reach the web app: SYNPUNKT_PUBLIC_URL, else the local listen address."""
+        return (self.public_url or f"http://{self.web_listen}").rstrip("/")
 
     @property
     def mail_domain(self) -> str:

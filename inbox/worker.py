@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import replace
 from datetime import datetime
@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from inbox import ledger, outbox
+from inbox import checkins, ledger, outbox
 from inbox.contacts import find_contact
 from inbox.db import unit_of_work
 from inbox.delivery import PermanentFailure, Sender, TemporaryFailure
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 Parser = Callable[[bytes], InboundMessage]
 Clock = Callable[[], datetime]
+# A per-kind re-check before sending: why the row is no longer wanted, or None to send it.
+Recheck = Callable[[AsyncSession, OutboxItem, datetime], Awaitable[str | None]]
 
 
 class Worker:
@@ -47,6 +49,7 @@ class Worker:
         concurrency: int = 8,
         poll_interval: float = 2.0,
         parse_executor: Executor | None = None,
+        rechecks: Mapping[str, Recheck] | None = None,
     ) -> None:
         self._sessions = sessions
         self._senders = senders
@@ -60,6 +63,8 @@ class Worker:
         # Parsing is CPU-bound: a process pool lets it run beside the event loop, not under it.
         self._parse_executor = parse_executor
         self._wakeup = asyncio.Event()
+        # On by default: a worker built without them would send check-ins that are no longer wanted.
+        self._rechecks = checkins.RECHECKS if rechecks is None else rechecks
 
     def wake(self) -> None:
         """Called by an in-process adapter right after it committed something to do."""
@@ -213,6 +218,9 @@ class Worker:
                 return "contact blocked"
             if contact is not None and contact.unreachable_at is not None:
                 return f"contact unreachable: {contact.unreachable_reason}"
+            recheck = self._rechecks.get(fresh.kind)
+            if recheck is not None:
+                return await recheck(session, fresh, self._clock())
         return None
 
     async def _finish(

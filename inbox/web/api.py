@@ -57,6 +57,7 @@ FLAGS = (
     "appeal_intent",
     "personnummer",
     "automated",
+    "callback",
 )
 
 
@@ -156,6 +157,7 @@ async def cases_index(
             kind=row.case.kind,
             status=row.case.status,
             channel=row.case.channel,
+            origin=row.case.origin,
             unit=row.unit_code,
             subject=row.subject,
             preview=row.preview,

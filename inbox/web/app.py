@@ -17,9 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from inbox import ledger
+from inbox.checkins import CheckinPolicy
 from inbox.intake import IntakePolicy
 from inbox.models import OutboxItem
 from inbox.web.api import router as api_router
+from inbox.web.checkin_pages import router as checkin_pages_router
+from inbox.web.decisions_api import router as decisions_router
 from inbox.web.schemas import Health
 
 ChannelStatus = Callable[[], Mapping[str, Any]]
@@ -35,6 +38,7 @@ def create_app(
     policy: IntakePolicy | None = None,
     wake_worker: Callable[[], None] | None = None,
     telegram_webhook: Webhook | None = None,
+    checkins: CheckinPolicy | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Synpunkt",
@@ -48,6 +52,9 @@ def create_app(
     # Called after a commit that queued something to send, so the worker need not wait to poll.
     app.state.wake_worker = wake_worker or (lambda: None)
     app.include_router(api_router)
+    app.state.checkins = checkins or CheckinPolicy()
+    app.include_router(decisions_router)
+    app.include_router(checkin_pages_router)
 
     if telegram_webhook is not None:
 

@@ -12,6 +12,7 @@ class CaseSummary(BaseModel):
     kind: str
     status: str
     channel: str
+    origin: str = "channel"  # channel, manual, checkin
     unit: str | None
     subject: str
     preview: str

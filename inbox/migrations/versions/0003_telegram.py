@@ -31,11 +31,10 @@ def upgrade() -> None:
         sa.Column("updated_at", inbox.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("bot_id", "chat_id", "user_id", "thread_id", "destiny"),
     )
-    with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("wants_reply", sa.Boolean(), nullable=True))
+    # Plain ADD COLUMN: a batch copy of `cases` on SQLite would cascade-delete its messages.
+    op.add_column("cases", sa.Column("wants_reply", sa.Boolean(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.drop_column("wants_reply")
+    op.execute("ALTER TABLE cases DROP COLUMN wants_reply")
     op.drop_table("telegram_fsm")

@@ -1,0 +1,229 @@
+"""Check-ins as outbox rows: the ask and at most one reminder, written when the decision is
+registered, each with a future `run_at`; and the re-check the worker runs before sending either.
+
+There is no second scheduler: withdrawal and opt-out cancel the pending rows at once, and the
+re-check catches anything already claimed (withdrawn, opted out, or — for the reminder — answered).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import make_msgid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from inbox import outbox
+from inbox.checkin_links import Links
+from inbox.checkin_texts import checkin_mail, telegram_ask
+from inbox.models import CheckIn, Contact, Decision, DecisionStatus, OutboxItem, OutboxStatus, Unit
+from inbox.schedule import SendWindow, local_date, plan_checkin
+
+ASK_KIND = "checkin.ask"
+REMINDER_KIND = "checkin.reminder"
+KINDS = (ASK_KIND, REMINDER_KIND)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinPolicy:
+    """What check-ins need to know about this installation (built from Settings by the CLI)."""
+
+    delay_days: int = 3
+    window: SendWindow = field(default_factory=SendWindow)
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: str = "change-me"
+    mail_domain: str = "synpunkt.localhost"
+    organisation: str = "Socialtjänsten"
+    case_prefix: str = "SP"
+    response_days: int = 10
+    appeal_url: str = "https://www.domstol.se/forvaltningsratt/"
+
+    @property
+    def links(self) -> Links:
+        return Links(secret_key=self.secret_key, public_url=self.public_url)
+
+
+async def schedule_checkin(
+    session: AsyncSession,
+    *,
+    decision: Decision,
+    unit: Unit,
+    contact: Contact,
+    policy: CheckinPolicy,
+    now: datetime,
+) -> CheckIn:
+    """The decision's check-in and its outbox rows (ask, reminder), or a check-in marked skipped."""
+    assert decision.id is not None and contact.id is not None and unit.id is not None
+    delay = unit.checkin_delay_days if unit.checkin_delay_days is not None else policy.delay_days
+    plan = plan_checkin(
+        decided_on=decision.decided_on, delay_days=delay, window=policy.window, now=now
+    )
+    skip = plan.skip_reason or ("contact opted out of check-ins" if contact.opted_out else None)
+    checkin = CheckIn(
+        decision_id=decision.id,
+        unit_id=unit.id,
+        contact_id=contact.id,
+        channel=decision.channel,
+        language=decision.language,
+        status="skipped" if skip else "scheduled",
+        skip_reason=skip,
+        period=f"{local_date(plan.ask_at or now):%Y-%m}",
+        ask_at=None if skip else plan.ask_at,
+        reminder_at=None if skip else plan.reminder_at,
+        closes_at=plan.closes_at,
+        created_at=now,
+    )
+    session.add(checkin)
+    await session.flush()
+    if skip or plan.ask_at is None:
+        return checkin
+    assert checkin.id is not None
+    ask = await _enqueue(
+        session, checkin=checkin, unit=unit, contact=contact, policy=policy, now=now, reminder=False
+    )
+    checkin.ask_outbox_id, checkin.ask_rfc_id = ask
+    if plan.reminder_at is not None:
+        reminder = await _enqueue(
+            session,
+            checkin=checkin,
+            unit=unit,
+            contact=contact,
+            policy=policy,
+            now=now,
+            reminder=True,
+        )
+        checkin.reminder_outbox_id, checkin.reminder_rfc_id = reminder
+    await session.flush()
+    return checkin
+
+
+async def _enqueue(
+    session: AsyncSession,
+    *,
+    checkin: CheckIn,
+    unit: Unit,
+    contact: Contact,
+    policy: CheckinPolicy,
+    now: datetime,
+    reminder: bool,
+) -> tuple[int | None, str | None]:
+    assert checkin.id is not None and contact.id is not None
+    kind = REMINDER_KIND if reminder else ASK_KIND
+    run_at = checkin.reminder_at if reminder else checkin.ask_at
+    rfc_id: str | None = None
+    payload: dict[str, Any]
+    if checkin.channel == "email":
+        rfc_id = make_msgid(idstring=f"checkin.{checkin.id}.{kind[8:]}", domain=policy.mail_domain)
+        links = policy.links
+        mail = checkin_mail(
+            unit=unit.name,
+            organisation=policy.organisation,
+            link=links.answer_url(checkin_id=checkin.id, expires=checkin.closes_at),
+            stop_link=links.stop_url(contact_id=contact.id),
+            language=checkin.language,
+            reminder=reminder,
+        )
+        payload = {
+            "subject": mail.subject,
+            "text": mail.text,
+            "message_id": rfc_id,
+            "auto_submitted": "auto-generated",
+            "languages": [checkin.language],
+            "checkin_id": checkin.id,
+        }
+    else:
+        payload = telegram_ask(
+            checkin_id=checkin.id,
+            chat_id=contact.address,
+            unit=unit.name,
+            language=checkin.language,
+            reminder=reminder,
+        )
+    item = await outbox.enqueue(
+        session,
+        kind=kind,
+        channel=checkin.channel,
+        recipient=contact.address,
+        payload=payload,
+        idempotency_key=f"{kind}:{checkin.id}",
+        run_at=run_at,
+        now=now,
+    )
+    return (item.id if item else None), (rfc_id.strip("<>") if rfc_id else None)
+
+
+# Cancelling --------------------------------------------------------------------------------------
+
+
+async def cancel_pending(
+    session: AsyncSession, *, ids: list[int | None], reason: str, now: datetime
+) -> int:
+    """Marks the given check-in outbox rows cancelled when they have not gone out yet."""
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return 0
+    rows = (
+        await session.execute(
+            select(OutboxItem).where(
+                col(OutboxItem.id).in_(wanted), col(OutboxItem.status) == OutboxStatus.PENDING
+            )
+        )
+    ).scalars()
+    count = 0
+    for row in rows:
+        await outbox.mark_cancelled(session, row, reason=reason, now=now)
+        count += 1
+    return count
+
+
+async def opt_out(session: AsyncSession, *, contact: Contact, now: datetime) -> int:
+    """No more check-ins for this contact: sets the flag and cancels what is queued. Idempotent."""
+    contact.opted_out = True
+    checkins = (
+        await session.execute(
+            select(CheckIn).where(
+                col(CheckIn.contact_id) == contact.id, col(CheckIn.status) == "scheduled"
+            )
+        )
+    ).scalars()
+    ids: list[int | None] = []
+    for checkin in checkins:
+        ids += [checkin.ask_outbox_id, checkin.reminder_outbox_id]
+    cancelled = await cancel_pending(session, ids=ids, reason="contact opted out", now=now)
+    await session.flush()
+    return cancelled
+
+
+# The worker's re-check ---------------------------------------------------------------------------
+
+Recheck = Callable[[AsyncSession, OutboxItem, datetime], Awaitable[str | None]]
+
+
+async def recheck(session: AsyncSession, item: OutboxItem, now: datetime) -> str | None:
+    """Why this check-in row must not go out now, or None to send it."""
+    checkin_id = (item.payload or {}).get("checkin_id")
+    checkin = await session.get(CheckIn, checkin_id) if isinstance(checkin_id, int) else None
+    if checkin is None:
+        return "no such check-in"
+    decision = await session.get(Decision, checkin.decision_id)
+    if decision is None or decision.status == DecisionStatus.WITHDRAWN:
+        return "decision withdrawn"
+    contact = await session.get(Contact, checkin.contact_id)
+    if contact is None or contact.opted_out:
+        return "contact opted out"
+    if checkin.status != "scheduled":
+        return f"check-in {checkin.status}"
+    if item.kind == REMINDER_KIND:
+        if checkin.first_answer_at is not None or checkin.token_used_at is not None:
+            return "already answered"
+        ask = await session.get(OutboxItem, checkin.ask_outbox_id)
+        if ask is None or ask.status != OutboxStatus.SENT:
+            return "the check-in itself was not sent"
+    return None
+
+
+RECHECKS: Mapping[str, Recheck] = {ASK_KIND: recheck, REMINDER_KIND: recheck}

@@ -1,0 +1,180 @@
+"""Registering decisions for check-ins: rows per second through the CSV import and the API,
+against a bare `INSERT` of the same decision rows measured in the same run on the same database.
+
+`CHECKIN_BENCH_ROWS` (default 100,000) decisions for the CSV import and the bare insert;
+`CHECKIN_BENCH_API_ROWS` (default 10,000) for the API (one HTTP request each, in process through
+httpx's ASGI transport). SQLite, and PostgreSQL too when SYNPUNKT_TEST_POSTGRES_URL is set. The
+dispatch part (a fake Bot API at 30 messages a second) needs the Telegram sender and is not here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+from sqlalchemy import insert
+from sqlalchemy.engine import make_url
+
+from inbox.checkins import CheckinPolicy
+from inbox.db import create_engine, session_factory, unit_of_work
+from inbox.decision_import import import_decisions
+from inbox.migrate import upgrade
+from inbox.models import Contact, Decision
+from inbox.tokens import create_token
+from inbox.web.app import create_app
+
+ROWS = int(os.environ.get("CHECKIN_BENCH_ROWS", "100000"))
+API_ROWS = int(os.environ.get("CHECKIN_BENCH_API_ROWS", "10000"))
+NOW = datetime(2026, 3, 12, 14, 0, tzinfo=UTC)
+POLICY = CheckinPolicy(secret_key="bench", public_url="https://bench.example")
+UNITS = ("mottagning", "ekonomiskt-bistand", "barn-och-familj", "vuxen")
+
+
+def csv_text(rows: int, prefix: str) -> str:
+    lines = ["unit,channel,address,language,decided_on,reference"]
+    for n in range(rows):
+        channel, address = (
+            ("telegram", str(100000 + n)) if n % 3 == 0 else ("email", f"k{n}@example.se")
+        )
+        lines.append(f"{UNITS[n % 4]},{channel},{address},sv,2026-03-{1 + n % 12:02d},{prefix}-{n}")
+    return "\n".join(lines) + "\n"
+
+
+async def bare_insert(url: str, rows: int) -> float:
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    start = time.perf_counter()
+    async with unit_of_work(sessions) as session:
+        await session.execute(
+            insert(Contact).values(
+                channel="email",
+                address="bare@example.se",
+                opted_out=False,
+                blocked=False,
+                created_at=NOW,
+            )
+        )
+        contact_id = 1
+        for chunk in range(0, rows, 5000):
+            await session.execute(
+                insert(Decision),
+                [
+                    dict(
+                        unit_id=1 + n % 4,
+                        contact_id=contact_id,
+                        channel="email",
+                        language="sv",
+                        decided_on=date(2026, 3, 2),
+                        reference=f"BARE-{n}",
+                        status="registered",
+                        registered_at=NOW,
+                        registered_by="bench",
+                    )
+                    for n in range(chunk, min(rows, chunk + 5000))
+                ],
+            )
+    elapsed = time.perf_counter() - start
+    await engine.dispose()
+    return rows / elapsed
+
+
+async def csv_import(url: str, rows: int) -> float:
+    engine = create_engine(url)
+    text = csv_text(rows, "CSV")
+    start = time.perf_counter()
+    async with unit_of_work(session_factory(engine)) as session:
+        report = await import_decisions(
+            session, text=text, policy=POLICY, registered_by="bench", now=NOW
+        )
+    elapsed = time.perf_counter() - start
+    assert report.ok and report.imported == rows, report.lines()[:5]
+    await engine.dispose()
+    return rows / elapsed
+
+
+async def api(url: str, rows: int) -> float:
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    async with unit_of_work(sessions) as session:
+        _row, token = await create_token(session, name="bench", now=NOW)
+    app = create_app(sessions=sessions, clock=lambda: NOW, checkins=POLICY)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://bench",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as client:
+        start = time.perf_counter()
+        for n in range(rows):
+            body = {
+                "unit": UNITS[n % 4],
+                "channel": "email",
+                "address": f"api{n}@example.se",
+                "language": "sv",
+                "decided_on": "2026-03-10",
+                "reference": f"API-{n}",
+            }
+            response = await client.post("/api/decisions", json=body)
+            assert response.status_code == 201, response.text
+        elapsed = time.perf_counter() - start
+    await engine.dispose()
+    return rows / elapsed
+
+
+async def fresh_postgres(base: str) -> tuple[str, str]:
+    name = f"synpunkt_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(
+        make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    return make_url(base).set(database=name).render_as_string(hide_password=False), name
+
+
+async def drop_postgres(base: str, name: str) -> None:
+    admin = await asyncpg.connect(
+        make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+def measure(backend: str, folder: Path) -> dict[str, float]:
+    results: dict[str, float] = {}
+    for label, work, rows in (
+        ("bare INSERT", bare_insert, ROWS),
+        ("CSV import", csv_import, ROWS),
+        ("API", api, API_ROWS),
+    ):
+        if backend == "sqlite":
+            url = f"sqlite+aiosqlite:///{folder}/{label.replace(' ', '_')}.db"
+            upgrade(url)
+            results[label] = asyncio.run(work(url, rows))
+        else:
+            base = os.environ["SYNPUNKT_TEST_POSTGRES_URL"]
+            url, name = asyncio.run(fresh_postgres(base))
+            try:
+                upgrade(url)
+                results[label] = asyncio.run(work(url, rows))
+            finally:
+                asyncio.run(drop_postgres(base, name))
+    return results
+
+
+def main() -> None:
+    backends = ["sqlite"] + (["postgresql"] if os.environ.get("SYNPUNKT_TEST_POSTGRES_URL") else [])
+    print(f"Decisions registered: {ROWS:,} (bare INSERT, CSV import), {API_ROWS:,} (API)\n")
+    print("| backend | path | rows/s | ÷ bare INSERT |")
+    print("|---|---|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in backends:
+            results = measure(backend, Path(tmp))
+            base = results["bare INSERT"]
+            for label, rate in results.items():
+                print(f"| {backend} | {label} | {rate:,.0f} | {rate / base:.3f} |", flush=True)

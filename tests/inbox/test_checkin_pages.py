@@ -1,0 +1,157 @@
+"""The public check-in page and the mail-reply fallback: a signed, expiring, single-use link; a
+forged one refused; the unsubscribe link; "4" or "nej" in a reply recorded as answers."""
+
+from __future__ import annotations
+
+import re
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from sqlalchemy import func, select
+
+from inbox.checkin_links import Links
+from inbox.db import unit_of_work
+from inbox.intake import receive
+from inbox.models import Case
+from mail.parse import parse_email
+from tests.inbox.checkin_env import INTAKE, POLICY, Env, at
+from tests.inbox.checkin_env import env as env
+
+LINK = re.compile(r"https://synpunkt\.kommun\.example(/checkin/(?!stopp)[^\s]+)")
+STOP = re.compile(r"https://synpunkt\.kommun\.example(/checkin/stopp/[^\s]+)")
+
+
+async def sent_check_in(env: Env, **fields: str) -> tuple[dict, str, str, str]:
+    decision = await env.register(**fields)
+    await env.run_until(at(2026, 3, 17, 8, 0))
+    mail = env.mails()[-1]
+    body = mail.get_content()
+    link, stop = LINK.search(body), STOP.search(body)
+    assert link and stop
+    return decision, link.group(1), stop.group(1), mail["Message-ID"]
+
+
+async def test_the_page_asks_accessibly_and_records_the_answers_once(env: Env) -> None:
+    decision, path, _stop, _mid = await sent_check_in(env)
+    page = await env.web.get(path)
+    assert page.status_code == 200
+    html = page.text
+    assert '<html lang="sv">' in html
+    assert html.count("<fieldset>") == 4 and html.count("<legend>") == 4
+    assert '<label for="comment">' in html and "<script" not in html
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert (await env.web.get(path)).status_code == 200  # opening it does not use it up
+
+    answers = {
+        "understood": "yes",
+        "knows_appeal": "no",
+        "rating": "4",
+        "wants_contact": "no",
+        "comment": "Bra bemötande.",
+    }
+    done = await env.web.post(path, data=answers)
+    assert done.status_code == 200 and "Tack för dina svar" in done.text
+    assert "förvaltningsrätten" in done.text  # "no" to knowing how to appeal: how it is done
+    view = await env.decision(decision["id"])
+    assert view["checkin"]["state"] == "answered"
+    assert view["checkin"]["answers"] == {
+        "understood": "yes",
+        "knows_appeal": "no",
+        "rating": 4,
+        "wants_contact": "no",
+        "comment": "Bra bemötande.",
+    }
+    again = await env.web.post(path, data={"rating": "1"})
+    assert again.status_code == 410 and "redan besvarats" in again.text
+    assert (await env.decision(decision["id"]))["checkin"]["answers"]["rating"] == 4
+    await env.run_until(at(2026, 3, 23, 8, 0))
+    assert len(env.mails()) == 1  # answered: no reminder
+
+
+async def test_bad_input_is_shown_again_and_uses_nothing(env: Env) -> None:
+    _decision, path, _stop, _mid = await sent_check_in(env, language="en")
+    bad = await env.web.post(path, data={"rating": "9"})
+    assert bad.status_code == 400 and 'role="alert"' in bad.text and '<html lang="en">' in bad.text
+    empty = await env.web.post(path, data={})
+    assert empty.status_code == 400 and "at least one question" in empty.text
+    assert (await env.web.post(path, data={"rating": "2"})).status_code == 200
+
+
+async def test_expired_and_forged_links_are_refused(env: Env) -> None:
+    _decision, path, _stop, _mid = await sent_check_in(env)
+    token = path.rsplit("/", 1)[1]
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert (await env.web.get(f"/checkin/{forged}")).status_code == 404
+    other_key = Links(secret_key="someone-else", public_url="x").answer_token(
+        checkin_id=1, expires=at(2030, 1, 1)
+    )
+    assert (await env.web.post(f"/checkin/{other_key}", data={"rating": "5"})).status_code == 404
+    env.clock.now = at(2026, 4, 15, 8, 0)  # 29 days after the ask
+    expired = await env.web.post(path, data={"rating": "5"})
+    assert expired.status_code == 410 and "slutat gälla" in expired.text
+
+
+async def test_the_unsubscribe_link_opts_out_of_all_check_ins(env: Env) -> None:
+    first, _path, stop, _mid = await sent_check_in(env)
+    second = await env.register(reference="EB-2026-000999", decided_on="2026-03-16")
+    confirm = await env.web.get(stop)
+    assert confirm.status_code == 200 and "<form" in confirm.text
+    assert (await env.decision(second["id"]))["checkin"][
+        "ask_status"
+    ] == "pending"  # GET changes nothing
+    done = await env.web.post(stop)
+    assert done.status_code == 200 and "inga fler" in done.text
+    assert (await env.decision(second["id"]))["checkin"]["ask_status"] == "cancelled"
+    assert (await env.decision(first["id"]))["checkin"]["opted_out"] is True
+    third = await env.register(reference="EB-2026-001000")
+    assert third["checkin"]["state"] == "skipped"
+
+
+def reply(message_id: str, body: str, *, sender: str = "klient@example.se") -> bytes:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, INTAKE, "Re: En fråga"
+    msg["Message-ID"] = make_msgid(domain="example.se")
+    msg["In-Reply-To"] = message_id
+    msg["References"] = message_id
+    msg.set_content(f"{body}\n\n> Hej!\n> Du har nyligen fått ett beslut\n")
+    return bytes(msg)
+
+
+async def receive_mail(env: Env, raw: bytes):  # type: ignore[no-untyped-def]
+    async with unit_of_work(env.db.sessions) as session:
+        receipt = await receive(session, parse_email(raw), policy=POLICY, now=env.clock())
+        cases = (await session.execute(select(func.count()).select_from(Case))).scalar_one()
+    return receipt, cases
+
+
+async def test_a_short_reply_is_an_answer_and_a_poor_one_opens_a_case(env: Env) -> None:
+    decision, _path, _stop, message_id = await sent_check_in(env)
+    receipt, cases = await receive_mail(env, reply(message_id, "4"))
+    assert receipt.no_ack_reason == "check-in answer" and cases == 0
+    assert (await env.decision(decision["id"]))["checkin"]["answers"]["rating"] == 4
+    receipt, cases = await receive_mail(env, reply(message_id, "Nej."))
+    assert receipt.no_ack_reason == "check-in answer" and cases == 1  # didn't understand: call back
+    view = await env.decision(decision["id"])
+    assert view["checkin"]["answers"]["understood"] == "no" and view["checkin"]["case"]
+    assert view["checkin"]["answered_via"] == "email-reply"
+
+
+async def test_anything_else_in_a_reply_opens_a_normal_case(env: Env) -> None:
+    _decision, _path, _stop, message_id = await sent_check_in(env)
+    receipt, cases = await receive_mail(
+        env, reply(message_id, "Nej, jag förstår inte varför jag fick avslag.")
+    )
+    assert receipt.new_case and cases == 1 and receipt.acknowledged
+    stranger, _ = await receive_mail(env, reply(message_id, "4", sender="annan@example.se"))
+    assert stranger.new_case  # only the check-in's own contact can answer it
+
+
+async def test_stopp_in_a_reply_opts_out(env: Env) -> None:
+    decision, _path, _stop, message_id = await sent_check_in(env)
+    receipt, cases = await receive_mail(env, reply(message_id, "STOPP"))
+    assert receipt.no_ack_reason == "check-in answer" and cases == 0
+    view = await env.decision(decision["id"])
+    assert (
+        view["checkin"]["opted_out"] is True and view["checkin"]["reminder_status"] == "cancelled"
+    )

@@ -1,0 +1,148 @@
+"""Registering decisions: what is refused and why (a personnummer in the reference above all), the
+API's answers, and the CSV import, which stores every row or none."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from inbox.db import unit_of_work
+from inbox.decision_import import import_decisions
+from inbox.decisions import DecisionError, check_input
+from inbox.models import Decision, OutboxItem
+from tests.inbox.checkin_env import CHECKINS, Env, at
+from tests.inbox.checkin_env import env as env
+
+NOW = at(2026, 3, 12, 14, 0)
+GOOD = {
+    "unit": "vuxen",
+    "channel": "email",
+    "address": "Klient@Example.se",
+    "language": "sv",
+    "decided_on": "2026-03-12",
+    "reference": "VUX-2026/0042",
+}
+
+
+def test_good_input_is_cleaned() -> None:
+    data = check_input(GOOD, now=NOW)
+    assert data.address == "klient@example.se" and data.reference == "VUX-2026/0042"
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"reference": "19850101-1236"}, "personnummer"),
+        ({"reference": "BES-198501011236"}, "personnummer"),
+        ({"reference": "850101-1236"}, "personnummer"),
+        ({"reference": "Anna Andersson"}, "case system's id"),
+        ({"reference": "ABC"}, "case system's id"),
+        ({"channel": "sms"}, "channel"),
+        ({"address": "not-an-address"}, "email address"),
+        ({"channel": "telegram", "address": "@anna"}, "chat id"),
+        ({"language": "de"}, "language"),
+        ({"decided_on": "12/03/2026"}, "YYYY-MM-DD"),
+        ({"decided_on": "2026-03-13"}, "future"),
+        ({"unit": ""}, "missing unit"),
+    ],
+)
+def test_bad_input_is_refused_with_the_reason(change: dict[str, str], why: str) -> None:
+    with pytest.raises(DecisionError, match=why):
+        check_input(GOOD | change, now=NOW)
+
+
+async def test_the_api_refuses_clearly_and_stores_nothing(env: Env) -> None:
+    bad = await env.api.post("/api/decisions", json=GOOD | {"reference": "19850101-1236"})
+    assert bad.status_code == 422 and "personnummer" in bad.json()["detail"]
+    unknown = await env.api.post("/api/decisions", json=GOOD | {"unit": "nope"})
+    assert unknown.status_code == 422 and "unknown unit" in unknown.json()["detail"]
+    assert (await env.api.post("/api/decisions", json=GOOD)).status_code == 201
+    again = await env.api.post("/api/decisions", json=GOOD)
+    assert again.status_code == 409
+    assert (await env.api.get("/api/decisions/999999")).status_code == 404
+    assert (await env.web.post("/api/decisions", json=GOOD)).status_code == 401
+    async with env.db.sessions() as session:
+        assert (await session.execute(select(func.count()).select_from(Decision))).scalar_one() == 1
+
+
+CSV = """unit;channel;address;language;decided_on;reference
+vuxen;email;a@example.se;sv;2026-03-10;V-1
+ekonomiskt-bistand;telegram;12345;en;2026-03-11;E-2
+"""
+
+
+async def test_csv_import_all_or_nothing(env: Env) -> None:
+    bad = (
+        CSV
+        + "vuxen;email;b@example.se;sv;2026-03-10;V-1\nnope;email;c@example.se;sv;2026-03-10;N-3\nvuxen;email;d@example.se;sv;2026-03-10;19850101-1236\n"
+    )
+    async with env.db.sessions() as session:
+        report = await import_decisions(
+            session, text=bad, policy=CHECKINS, registered_by="import:t", now=env.clock()
+        )
+        assert not report.ok
+        await session.rollback()
+    assert report.refused == [
+        (4, "reference V-1 repeats row 2"),
+        (5, "unknown unit 'nope'"),
+        (6, "reference contains a personnummer; use the case system's id only"),
+    ]
+    assert report.lines()[-1] == "3 row(s) refused; nothing was imported"
+    async with unit_of_work(env.db.sessions) as session:
+        assert (await session.execute(select(func.count()).select_from(Decision))).scalar_one() == 0
+        report = await import_decisions(
+            session, text=CSV, policy=CHECKINS, registered_by="import:t", now=env.clock()
+        )
+    assert report.ok and report.imported == 2 and report.scheduled == 2
+    async with env.db.sessions() as session:
+        again = await import_decisions(
+            session, text=CSV, policy=CHECKINS, registered_by="import:t", now=env.clock()
+        )
+        assert [why for _line, why in again.refused] == [
+            "vuxen already has decision V-1",
+            "ekonomiskt-bistand already has decision E-2",
+        ]
+        await session.rollback()
+        outbox = (await session.execute(select(func.count()).select_from(OutboxItem))).scalar_one()
+    assert outbox == 4  # ask and reminder for each
+
+
+def test_the_command_reports_refused_rows_and_exits_non_zero(tmp_path: Path) -> None:
+    env_vars = {**os.environ, "SYNPUNKT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db"}
+
+    def synpunkt(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "inbox.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env_vars,
+            cwd=tmp_path,
+            check=False,
+            timeout=120,
+        )
+
+    assert synpunkt("db", "upgrade").returncode == 0
+    # The command runs on the real clock: a decision from 2020 is valid but too old for a check-in.
+    good = tmp_path / "good.csv"
+    good.write_text(
+        "unit,channel,address,language,decided_on,reference\nvuxen,email,a@example.se,sv,2020-01-02,V-1\n",
+        encoding="utf-8",
+    )
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "unit,channel,address,language,decided_on,reference\nvuxen,email,a@example.se,sv,2020-01-02,V-2\nvuxen,fax,x,sv,2020-01-02,V-3\n",
+        encoding="utf-8",
+    )
+    refused = synpunkt("decisions", "import", str(bad))
+    assert refused.returncode == 1
+    assert "row 3: refused: channel must be email or telegram, not 'fax'" in refused.stderr
+    assert "nothing was imported" in refused.stderr
+    imported = synpunkt("decisions", "import", str(good))
+    assert imported.returncode == 0, imported.stderr
+    assert "imported 1 decision(s); 0 check-in(s) scheduled" in imported.stdout
+    assert "1 without a check-in: registered after the three-week appeal period" in imported.stdout
