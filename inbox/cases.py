@@ -10,14 +10,15 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 from sqlmodel import col
 
-from inbox.models import Attachment, Case, Contact, Message, OutboxItem, Unit
+from inbox.access import Scope
+from inbox.models import Attachment, Case, CaseStatus, Contact, Message, OutboxItem, Unit
 
 MAX_LIMIT = 200
 
@@ -33,6 +34,15 @@ class CaseFilter:
     unit: str | None = None  # unit code
     channel: str | None = None
     q: str | None = None
+    assignee_id: int | None = None
+    unassigned: bool = False  # no assignee
+    overdue_on: date | None = None  # open cases due before this day
+    flag: str | None = None  # a Case.flag_* name without the prefix
+
+
+FILTER_FLAGS = frozenset(
+    {"lex_sarah", "child_at_risk", "decision_not_executed", "appeal_intent", "personnummer"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +84,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 
 async def list_cases(
-    session: AsyncSession, *, filters: CaseFilter, limit: int = 50, cursor: str | None = None
+    session: AsyncSession,
+    *,
+    filters: CaseFilter,
+    scope: Scope,
+    limit: int = 50,
+    cursor: str | None = None,
 ) -> CasePage:
     limit = max(1, min(limit, MAX_LIMIT))
     first_text = (
@@ -89,7 +104,16 @@ async def list_cases(
         .outerjoin(Unit, col(Unit.id) == Case.unit_id)
         .outerjoin(Contact, col(Contact.id) == Case.contact_id)
     )
-    conditions = []
+    conditions = [scope.condition()]
+    if filters.assignee_id is not None:
+        conditions.append(col(Case.assignee_id) == filters.assignee_id)
+    if filters.unassigned:
+        conditions.append(col(Case.assignee_id).is_(None))
+    if filters.overdue_on is not None:
+        conditions.append(col(Case.due_on) < filters.overdue_on)
+        conditions.append(col(Case.status) != CaseStatus.CLOSED)
+    if filters.flag in FILTER_FLAGS:
+        conditions.append(getattr(Case, f"flag_{filters.flag}").is_(True))
     if filters.status:
         conditions.append(col(Case.status) == filters.status)
     if filters.kind:
@@ -136,13 +160,52 @@ async def list_cases(
     return CasePage(items=items, next_cursor=next_cursor)
 
 
-async def get_case(session: AsyncSession, *, reference: str) -> CaseDetail | None:
+async def find_case(session: AsyncSession, *, reference: str, scope: Scope) -> Case | None:
+    """The case with this reference if it is in `scope`; every lookup by reference uses this."""
+    return (
+        await session.execute(
+            select(Case).where(col(Case.reference) == reference.upper(), scope.condition())
+        )
+    ).scalar_one_or_none()
+
+
+async def find_message(session: AsyncSession, *, case: Case, message_id: int) -> Message | None:
+    """A message of `case` (found through `find_case`, so already in scope)."""
+    return (
+        await session.execute(
+            select(Message).where(col(Message.id) == message_id, col(Message.case_id) == case.id)
+        )
+    ).scalar_one_or_none()
+
+
+async def find_attachment(
+    session: AsyncSession, *, case: Case, attachment_id: int
+) -> Attachment | None:
+    """An attachment of a message of `case` (found through `find_case`, so already in scope)."""
+    return (
+        await session.execute(
+            select(Attachment)
+            .join(Message, col(Message.id) == Attachment.message_id)
+            .where(col(Attachment.id) == attachment_id, col(Message.case_id) == case.id)
+        )
+    ).scalar_one_or_none()
+
+
+async def status_counts(session: AsyncSession, *, scope: Scope) -> dict[str, int]:
+    """How many cases in scope have each status."""
+    rows = await session.execute(
+        select(col(Case.status), func.count()).where(scope.condition()).group_by(col(Case.status))
+    )
+    return {status: count for status, count in rows.all()}
+
+
+async def get_case(session: AsyncSession, *, reference: str, scope: Scope) -> CaseDetail | None:
     row = (
         await session.execute(
             select(Case, col(Unit.code), Contact)
             .outerjoin(Unit, col(Unit.id) == Case.unit_id)
             .outerjoin(Contact, col(Contact.id) == Case.contact_id)
-            .where(col(Case.reference) == reference.upper())
+            .where(col(Case.reference) == reference.upper(), scope.condition())
         )
     ).first()
     if row is None:

@@ -7,7 +7,8 @@ as downloads (`Content-Disposition: attachment`, `nosniff`), never inside the ca
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import (
     APIRouter,
@@ -24,13 +25,25 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from inbox.cases import CaseFilter, InvalidCursor, get_case, list_cases
+from inbox.access import EVERYTHING, Scope, scope_for_token
+from inbox.cases import (
+    CaseDetail,
+    CaseFilter,
+    InvalidCursor,
+    find_attachment,
+    find_case,
+    find_message,
+    get_case,
+    list_cases,
+)
 from inbox.models import ApiToken, Attachment, AuditEvent, Case, IntakeRecord, Message
 from inbox.personnummer import mask_personnummer
 from inbox.replies import Actor, ReplyError, add_reply
 from inbox.tokens import authenticate
+from inbox.triage import TriageError, update_case
 from inbox.web.schemas import (
     AttachmentOut,
+    AuditOut,
     CaseList,
     CaseOut,
     CaseSummary,
@@ -38,6 +51,7 @@ from inbox.web.schemas import (
     MessageOut,
     OutboxOut,
     ReplyIn,
+    TriageIn,
 )
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -61,11 +75,27 @@ async def session_dep(request: Request) -> AsyncIterator[AsyncSession]:
 Session = Annotated[AsyncSession, Depends(session_dep)]
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated API token and the cases it may see."""
+
+    token: ApiToken
+    scope: Scope
+
+    @property
+    def id(self) -> int | None:
+        return self.token.id
+
+    @property
+    def name(self) -> str:
+        return self.token.name
+
+
 async def token_dep(
     request: Request,
     session: Session,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> ApiToken:
+) -> Caller:
     token = None
     if credentials is not None and credentials.scheme.lower() == "bearer":
         token = await authenticate(
@@ -77,10 +107,15 @@ async def token_dep(
             detail="A valid API token is required",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return token
+    return Caller(token=token, scope=await scope_for_token(session, token=token))
 
 
-Token = Annotated[ApiToken, Depends(token_dep)]
+Token = Annotated[Caller, Depends(token_dep)]
+
+
+def _writer(token: Caller) -> None:
+    if not token.scope.can_write:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="This token may only read")
 
 
 def _flags(case: Case) -> list[str]:
@@ -90,7 +125,7 @@ def _flags(case: Case) -> list[str]:
 def _audit(
     request: Request,
     session: AsyncSession,
-    token: ApiToken,
+    token: Caller,
     action: str,
     case: Case,
     **detail: object,
@@ -123,7 +158,9 @@ async def cases_index(
 ) -> CaseList:
     filters = CaseFilter(status=status_, kind=kind, unit=unit, channel=channel, q=q)
     try:
-        page = await list_cases(session, filters=filters, limit=limit, cursor=cursor)
+        page = await list_cases(
+            session, filters=filters, scope=token.scope, limit=limit, cursor=cursor
+        )
     except InvalidCursor as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
     items = [
@@ -147,11 +184,15 @@ async def cases_index(
 
 @router.get("/cases/{reference}", response_model=CaseOut, summary="One case with its thread")
 async def case_show(reference: str, request: Request, session: Session, token: Token) -> CaseOut:
-    detail = await get_case(session, reference=reference)
+    detail = await get_case(session, reference=reference, scope=token.scope)
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such case")
+    _audit(request, session, token, "case.read", detail.case)
+    return _case_out(detail)
+
+
+def _case_out(detail: CaseDetail) -> CaseOut:
     case = detail.case
-    _audit(request, session, token, "case.read", case)
     messages = [
         _message_out(case, m, detail.attachments.get(m.id or 0, [])) for m in detail.messages
     ]
@@ -243,7 +284,8 @@ async def case_reply(
     token: Token,
     background: BackgroundTasks,
 ) -> MessageOut:
-    case = await _case_or_404(session, reference)
+    case = await _case_or_404(session, reference, token.scope)
+    _writer(token)
     actor = Actor(
         name=f"token:{token.id}", remote_addr=request.client.host if request.client else None
     )
@@ -275,10 +317,8 @@ def _download(data: bytes, *, filename: str, media_type: str) -> Response:
     )
 
 
-async def _case_or_404(session: AsyncSession, reference: str) -> Case:
-    case = (
-        await session.execute(select(Case).where(col(Case.reference) == reference.upper()))
-    ).scalar_one_or_none()
+async def _case_or_404(session: AsyncSession, reference: str, scope: Scope) -> Case:
+    case = await find_case(session, reference=reference, scope=scope)
     if case is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such case")
     return case
@@ -288,9 +328,9 @@ async def _case_or_404(session: AsyncSession, reference: str) -> Case:
 async def message_original(
     reference: str, message_id: int, request: Request, session: Session, token: Token
 ) -> Response:
-    case = await _case_or_404(session, reference)
-    message = await session.get(Message, message_id)
-    if message is None or message.case_id != case.id or message.intake_id is None:
+    case = await _case_or_404(session, reference, token.scope)
+    message = await find_message(session, case=case, message_id=message_id)
+    if message is None or message.intake_id is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such message")
     record = await session.get(IntakeRecord, message.intake_id)
     if record is None or record.raw is None:
@@ -310,14 +350,8 @@ async def message_original(
 async def attachment_download(
     reference: str, attachment_id: int, request: Request, session: Session, token: Token
 ) -> Response:
-    case = await _case_or_404(session, reference)
-    row = (
-        await session.execute(
-            select(Attachment)
-            .join(Message, col(Message.id) == Attachment.message_id)
-            .where(col(Attachment.id) == attachment_id, col(Message.case_id) == case.id)
-        )
-    ).scalar_one_or_none()
+    case = await _case_or_404(session, reference, token.scope)
+    row = await find_attachment(session, case=case, attachment_id=attachment_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such attachment")
     _audit(request, session, token, "attachment.read", case, attachment_id=attachment_id)
@@ -363,3 +397,58 @@ async def intake_raw(record_id: int, session: Session, token: Token) -> Response
     return _download(
         row.raw, filename=f"intake-{record_id}.eml", media_type="application/octet-stream"
     )
+
+
+@router.patch("/cases/{reference}", response_model=CaseOut, summary="Triage a case")
+async def case_patch(
+    reference: str, body: TriageIn, request: Request, session: Session, token: Token
+) -> CaseOut:
+    """Changes only the fields sent; each change is audited (before → after)."""
+    case = await _case_or_404(session, reference, token.scope)
+    _writer(token)
+    actor = Actor(
+        name=f"token:{token.id}", remote_addr=request.client.host if request.client else None
+    )
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    try:
+        await update_case(
+            session, case=case, changes=changes, actor=actor, now=request.app.state.clock()
+        )
+    except TriageError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}],
+        ) from exc
+    # The case may have just left the token's units: answer with what was done to it all the same.
+    detail = await get_case(session, reference=case.reference, scope=EVERYTHING)
+    assert detail is not None
+    return _case_out(detail)
+
+
+@router.get("/audit", response_model=list[AuditOut], summary="The audit trail (admin tokens)")
+async def audit_index(
+    session: Session,
+    token: Token,
+    case: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before: int | None = None,
+) -> list[AuditOut]:
+    if not token.scope.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Only admin tokens read the audit")
+    query = select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(limit)
+    if case:
+        query = query.where(col(AuditEvent.case_reference) == case.upper())
+    if before is not None:
+        query = query.where(col(AuditEvent.id) < before)
+    return [
+        AuditOut(
+            id=e.id or 0,
+            at=e.at,
+            actor=e.actor,
+            action=e.action,
+            case=e.case_reference,
+            detail=e.detail,
+            remote_addr=e.remote_addr,
+        )
+        for e in (await session.execute(query)).scalars()
+    ]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class CaseSummary(BaseModel):
@@ -114,3 +115,27 @@ class Health(BaseModel):
 
 class ReplyIn(BaseModel):
     text: str = Field(min_length=1, max_length=20_000, description="The answer, as plain text")
+
+
+class TriageIn(BaseModel):
+    """Only the fields sent are changed; `null` clears unit or assignee."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str | None = None
+    unit: str | None = None
+    submitter_role: str | None = None
+    priority: str | None = None
+    assignee: str | None = None
+    flags: dict[str, bool] | None = None
+    status: str | None = None
+    outcome: str | None = None
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    case: str | None
+    detail: dict[str, Any]
+    remote_addr: str | None
