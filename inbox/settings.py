@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     parse_processes: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1))
     outbox_max_attempts: int = 8
     log_level: str = "INFO"
+    # Staff inbox: the address people use (https there makes the session cookie Secure).
+    public_url: str | None = None
+    secure_cookies: bool | None = None
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
 
     @field_validator("intake_addresses", mode="before")
     @classmethod
@@ -72,6 +78,13 @@ class Settings(BaseSettings):
     @property
     def mail_domain(self) -> str:
         return self.mail_from_address.rpartition("@")[2] or self.smtp_hostname
+
+    @property
+    def session_https_only(self) -> bool:
+        """Secure session cookies when told so, or else when the public address is https."""
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return bool(self.public_url and self.public_url.lower().startswith("https://"))
 
     @property
     def own_addresses(self) -> frozenset[str]:
