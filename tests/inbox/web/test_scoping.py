@@ -19,7 +19,9 @@ async def _ids(world: World, reference: str) -> tuple[int, int]:
     case = await world.case(reference)
     async with world.db.sessions() as session:
         message = (
-            await session.execute(select(Message).where(Message.case_id == case.id, Message.direction == "inbound"))
+            await session.execute(
+                select(Message).where(Message.case_id == case.id, Message.direction == "inbound")
+            )
         ).scalar_one()
         attachment = (
             await session.execute(select(Attachment).where(Attachment.message_id == message.id))
@@ -54,15 +56,15 @@ async def test_caseworker_pages_show_only_their_units_cases(world: World, as_use
         response = await form_post(karin, f"/cases/{ref}/{action}", data)
         assert response.status_code == 404, action
     # The attachment of her own case, reached through the other case's reference, is no way in.
-    own_message, own_attachment = await _ids(world, world.barn)
+    _own_message, own_attachment = await _ids(world, world.barn)
     assert (await karin.get(f"/cases/{ref}/attachments/{own_attachment}")).status_code == 404
     assert (await karin.get(f"/cases/{world.barn}/attachments/{own_attachment}")).status_code == 200
     async with world.db.sessions() as session:
         untouched = (
-            await session.execute(
-                select(AuditEvent).where(AuditEvent.case_reference == ref)
-            )
-        ).scalars().all()
+            (await session.execute(select(AuditEvent).where(AuditEvent.case_reference == ref)))
+            .scalars()
+            .all()
+        )
     karin_actor = f"user:{await world.user_id('karin')}"
     assert untouched and all(e.actor != karin_actor for e in untouched)
     assert (await world.case(ref)).status == "new"
@@ -133,8 +135,12 @@ async def test_viewer_token_reads_only_and_audit_needs_an_admin_token(
 ) -> None:
     viewer = await api_for("viewer", ["barn-och-familj"])  # type: ignore[operator]
     assert (await viewer.get(f"/api/cases/{world.barn}")).status_code == 200
-    assert (await viewer.post(f"/api/cases/{world.barn}/replies", json={"text": "x"})).status_code == 403
-    assert (await viewer.patch(f"/api/cases/{world.barn}", json={"priority": "high"})).status_code == 403
+    assert (
+        await viewer.post(f"/api/cases/{world.barn}/replies", json={"text": "x"})
+    ).status_code == 403
+    assert (
+        await viewer.patch(f"/api/cases/{world.barn}", json={"priority": "high"})
+    ).status_code == 403
     assert (await viewer.get("/api/audit")).status_code == 403
     admin = await api_for("admin", [])  # type: ignore[operator]
     trail = (await admin.get("/api/audit", params={"case": world.barn})).json()
