@@ -51,8 +51,11 @@ async def served(world: World) -> AsyncIterator[str]:
         uvicorn.Config(world.app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:  # uvicorn offers no event for "listening"
+    for _ in range(400):  # uvicorn offers no event for "listening"
+        if server.started or task.done():
+            break
         await asyncio.sleep(0.05)
+    assert server.started, "uvicorn did not start"
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     await task
