@@ -21,6 +21,7 @@ from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
+from inbox.access import Scope
 from inbox.models import (
     Attachment,
     Case,
@@ -56,14 +57,6 @@ class InvalidFilter(ValueError):
 
 class InvalidCursor(InvalidFilter):
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """The cases a viewer may see: those of `unit_ids`, and those without a unit if allowed."""
-
-    unit_ids: frozenset[int]
-    include_unassigned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,19 +126,14 @@ def _check(filters: CaseFilter) -> None:
         raise InvalidFilter(f"unknown flag {unknown[0]!r}; known: {', '.join(FLAGS)}")
 
 
-def _visible(scope: Scope | None) -> list[ColumnElement[bool]]:
-    if scope is None:
-        return []
-    allowed = [col(Case.unit_id).in_(sorted(scope.unit_ids))]
-    if scope.include_unassigned:
-        allowed.append(col(Case.unit_id).is_(None))
-    return [or_(*allowed)]
+def _visible(scope: Scope) -> list[ColumnElement[bool]]:
+    return [scope.condition()]
 
 
 def _where(
     filters: CaseFilter,
     *,
-    scope: Scope | None,
+    scope: Scope,
     now: datetime | None,
     search: SearchQuery,
     with_status: bool = True,
@@ -200,9 +188,9 @@ async def list_cases(
     session: AsyncSession,
     *,
     filters: CaseFilter,
+    scope: Scope,
     limit: int = 50,
     cursor: str | None = None,
-    scope: Scope | None = None,
     now: datetime | None = None,
 ) -> CasePage:
     limit = max(1, min(limit, MAX_LIMIT))
@@ -268,7 +256,7 @@ async def count_by_status(
     session: AsyncSession,
     *,
     filters: CaseFilter,
-    scope: Scope | None = None,
+    scope: Scope,
     now: datetime | None = None,
 ) -> dict[str, int]:
     """How many cases match the filters in each status (the status filter itself ignored)."""
@@ -282,13 +270,44 @@ async def count_by_status(
     return counts
 
 
-async def get_case(session: AsyncSession, *, reference: str) -> CaseDetail | None:
+async def find_case(session: AsyncSession, *, reference: str, scope: Scope) -> Case | None:
+    """The case with this reference if it is in `scope`; every lookup by reference uses this."""
+    return (
+        await session.execute(
+            select(Case).where(col(Case.reference) == reference.upper(), scope.condition())
+        )
+    ).scalar_one_or_none()
+
+
+async def find_message(session: AsyncSession, *, case: Case, message_id: int) -> Message | None:
+    """A message of `case` (found through `find_case`, so already in scope)."""
+    return (
+        await session.execute(
+            select(Message).where(col(Message.id) == message_id, col(Message.case_id) == case.id)
+        )
+    ).scalar_one_or_none()
+
+
+async def find_attachment(
+    session: AsyncSession, *, case: Case, attachment_id: int
+) -> Attachment | None:
+    """An attachment of a message of `case` (found through `find_case`, so already in scope)."""
+    return (
+        await session.execute(
+            select(Attachment)
+            .join(Message, col(Message.id) == Attachment.message_id)
+            .where(col(Attachment.id) == attachment_id, col(Message.case_id) == case.id)
+        )
+    ).scalar_one_or_none()
+
+
+async def get_case(session: AsyncSession, *, reference: str, scope: Scope) -> CaseDetail | None:
     row = (
         await session.execute(
             select(Case, col(Unit.code), Contact)
             .outerjoin(Unit, col(Unit.id) == Case.unit_id)
             .outerjoin(Contact, col(Contact.id) == Case.contact_id)
-            .where(col(Case.reference) == reference.upper())
+            .where(col(Case.reference) == reference.upper(), scope.condition())
         )
     ).first()
     if row is None:

@@ -254,6 +254,8 @@ async def _serve_web(
 
     host, port = split_listen(settings.web_listen, 8000)
     parts = status or {}
+    if settings.secret_key == "change-me":
+        log.warning("SYNPUNKT_SECRET_KEY is the default: anyone can forge a session; set it")
     app = create_app(
         sessions=sessions,
         clock=utcnow,
@@ -262,6 +264,8 @@ async def _serve_web(
         channel_status=lambda: {name: get() for name, get in parts.items()},
         telegram_webhook=webhook,
         checkins=checkin_policy(settings),
+        secret_key=settings.secret_key,
+        https_only=settings.session_https_only,
     )
     server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
     serving = asyncio.create_task(server.serve())
@@ -372,7 +376,12 @@ def cmd_units_add(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_tokens_create(settings: Settings, args: argparse.Namespace) -> int:
     from inbox.tokens import create_token
 
-    row, token = _in_session(settings, lambda s: create_token(s, name=args.name, now=utcnow()))
+    row, token = _in_session(
+        settings,
+        lambda s: create_token(
+            s, name=args.name, now=utcnow(), role=args.role, unit_codes=args.unit
+        ),
+    )
     print(
         f"API token {row.name!r} created; it is shown only once. Use it as `Authorization: Bearer TOKEN`."
     )
@@ -526,6 +535,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tcreate = tokens.add_parser("create", help="create an API token (printed as the last line)")
     tcreate.add_argument("name")
+    tcreate.add_argument(
+        "--role", default="registrar", help="admin, registrar, caseworker or viewer"
+    )
+    tcreate.add_argument(
+        "--unit", action="append", default=[], help="restrict the token to this unit (repeatable)"
+    )
     tcreate.set_defaults(func=cmd_tokens_create)
 
     decisions = commands.add_parser("decisions", help="decisions for check-ins").add_subparsers(

@@ -376,3 +376,34 @@ class CheckIn(SQLModel, table=True):
     answered_via: str | None = Field(default=None, max_length=16)  # web, telegram, email-reply
     case_id: int | None = Field(default=None, foreign_key="cases.id", ondelete="SET NULL")
     created_at: datetime = _utc()
+
+
+# Staff inbox: sign-in throttling, token unit restrictions, reply templates -----------------------
+
+
+class SignInFailure(SQLModel, table=True):
+    """One failed sign-in, counted per username and per address to throttle guessing."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_key", "key", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200)  # user:<name> or addr:<ip>
+    at: datetime = _utc()
+
+
+class ApiTokenUnit(SQLModel, table=True):
+    """Restricts a token to some units; a token with none of these rows sees every unit."""
+
+    __tablename__ = "api_token_units"
+    token_id: int = Field(foreign_key="api_tokens.id", primary_key=True, ondelete="CASCADE")
+    unit_id: int = Field(foreign_key="units.id", primary_key=True, ondelete="CASCADE")
+
+
+class ReplyTemplate(SQLModel, table=True):
+    """A reusable answer with placeholders such as `{referens}` and `{namn}`, kept by admins."""
+
+    __tablename__ = "reply_templates"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=100)
+    body: str
+    updated_at: datetime = _utc()

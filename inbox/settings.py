@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         parse_window(value)  # raises a clear error at start-up
         return value
 
+    # Staff inbox (https in SYNPUNKT_PUBLIC_URL makes the session cookie Secure) and OpenID Connect.
+    secure_cookies: bool | None = None
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+
     @field_validator("intake_addresses", mode="before")
     @classmethod
     def _parse_addresses(cls, value: object) -> object:
@@ -101,6 +107,13 @@ class Settings(BaseSettings):
     @property
     def mail_domain(self) -> str:
         return self.mail_from_address.rpartition("@")[2] or self.smtp_hostname
+
+    @property
+    def session_https_only(self) -> bool:
+        """Secure session cookies when told so, or else when the public address is https."""
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return bool(self.public_url and self.public_url.lower().startswith("https://"))
 
     @property
     def own_addresses(self) -> frozenset[str]:

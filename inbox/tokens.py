@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from inbox.models import ApiToken, Role
+from inbox.models import ApiToken, ApiTokenUnit, Role
+from inbox.staff import StaffError, find_unit
 
 TOKEN_PREFIX = "spk_"
 
@@ -24,12 +26,37 @@ def hash_token(token: str) -> str:
 
 
 async def create_token(
-    session: AsyncSession, *, name: str, now: datetime, role: Role = Role.REGISTRAR
+    session: AsyncSession,
+    *,
+    name: str,
+    now: datetime,
+    role: str = Role.REGISTRAR,
+    unit_codes: Sequence[str] = (),
 ) -> tuple[ApiToken, str]:
-    """A new token row and the token itself, which is never stored and cannot be shown again."""
+    """A new token row and the token itself, which is never stored and cannot be shown again.
+
+    With `unit_codes` the token sees only those units' cases (and, as a registrar or admin, cases
+    with no unit yet); without, it sees every unit, like an organisation-wide integration.
+    """
+    try:
+        role = Role(role)
+    except ValueError:
+        allowed = ", ".join(r.value for r in Role)
+        raise StaffError(f"unknown role {role!r}; choose one of {allowed}") from None
+    units = []
+    for code in unit_codes:
+        unit = await find_unit(session, code=code)
+        if unit is None:
+            raise StaffError(f"unknown unit {code!r}; add it with `synpunkt units add`")
+        units.append(unit)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(name=name, token_hash=hash_token(token), role=role, created_at=now)
     session.add(row)
+    await session.flush()
+    assert row.id is not None
+    for unit in units:
+        assert unit.id is not None
+        session.add(ApiTokenUnit(token_id=row.id, unit_id=unit.id))
     await session.flush()
     return row, token
 

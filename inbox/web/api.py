@@ -7,7 +7,8 @@ as downloads (`Content-Disposition: attachment`, `nosniff`), never inside the ca
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import (
     APIRouter,
@@ -24,12 +25,24 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from inbox.cases import CaseFilter, InvalidFilter, count_by_status, get_case, list_cases
+from inbox.access import EVERYTHING, Scope, scope_for_token
+from inbox.cases import (
+    CaseDetail,
+    CaseFilter,
+    InvalidFilter,
+    count_by_status,
+    find_attachment,
+    find_case,
+    find_message,
+    get_case,
+    list_cases,
+)
 from inbox.merging import MergeError, merge_cases, split_message
-from inbox.models import ApiToken, Attachment, AuditEvent, Case, IntakeRecord, Message, Role
+from inbox.models import ApiToken, Attachment, AuditEvent, Case, IntakeRecord, Message
 from inbox.registration import Registration, RegistrationError, register_case
 from inbox.replies import Actor, ReplyError, add_reply
 from inbox.tokens import authenticate
+from inbox.triage import TriageError, update_case
 from inbox.web.schemas import (
     AttachmentOut,
     AuditEventOut,
@@ -45,6 +58,7 @@ from inbox.web.schemas import (
     OutboxOut,
     RegistrationIn,
     ReplyIn,
+    TriageIn,
 )
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -69,11 +83,27 @@ async def session_dep(request: Request) -> AsyncIterator[AsyncSession]:
 Session = Annotated[AsyncSession, Depends(session_dep)]
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated API token and the cases it may see."""
+
+    token: ApiToken
+    scope: Scope
+
+    @property
+    def id(self) -> int | None:
+        return self.token.id
+
+    @property
+    def name(self) -> str:
+        return self.token.name
+
+
 async def token_dep(
     request: Request,
     session: Session,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> ApiToken:
+) -> Caller:
     token = None
     if credentials is not None and credentials.scheme.lower() == "bearer":
         token = await authenticate(
@@ -85,10 +115,15 @@ async def token_dep(
             detail="A valid API token is required",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return token
+    return Caller(token=token, scope=await scope_for_token(session, token=token))
 
 
-Token = Annotated[ApiToken, Depends(token_dep)]
+Token = Annotated[Caller, Depends(token_dep)]
+
+
+def _writer(token: Caller) -> None:
+    if not token.scope.can_write:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="This token may only read")
 
 
 def _flags(case: Case) -> list[str]:
@@ -98,7 +133,7 @@ def _flags(case: Case) -> list[str]:
 def _audit(
     request: Request,
     session: AsyncSession,
-    token: ApiToken,
+    token: Caller,
     action: str,
     case: Case,
     **detail: object,
@@ -147,7 +182,12 @@ async def cases_index(
     )
     try:
         page = await list_cases(
-            session, filters=filters, limit=limit, cursor=cursor, now=request.app.state.clock()
+            session,
+            filters=filters,
+            scope=token.scope,
+            limit=limit,
+            cursor=cursor,
+            now=request.app.state.clock(),
         )
     except InvalidFilter as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
@@ -173,11 +213,15 @@ async def cases_index(
 
 @router.get("/cases/{reference}", response_model=CaseOut, summary="One case with its thread")
 async def case_show(reference: str, request: Request, session: Session, token: Token) -> CaseOut:
-    detail = await get_case(session, reference=reference)
+    detail = await get_case(session, reference=reference, scope=token.scope)
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such case")
+    _audit(request, session, token, "case.read", detail.case)
+    return _case_out(detail)
+
+
+def _case_out(detail: CaseDetail) -> CaseOut:
     case = detail.case
-    _audit(request, session, token, "case.read", case)
     messages = [
         _message_out(case, m, detail.attachments.get(m.id or 0, [])) for m in detail.messages
     ]
@@ -269,7 +313,8 @@ async def case_reply(
     token: Token,
     background: BackgroundTasks,
 ) -> MessageOut:
-    case = await _case_or_404(session, reference)
+    case = await _case_or_404(session, reference, token.scope)
+    _writer(token)
     actor = Actor(
         name=f"token:{token.id}", remote_addr=request.client.host if request.client else None
     )
@@ -301,10 +346,8 @@ def _download(data: bytes, *, filename: str, media_type: str) -> Response:
     )
 
 
-async def _case_or_404(session: AsyncSession, reference: str) -> Case:
-    case = (
-        await session.execute(select(Case).where(col(Case.reference) == reference.upper()))
-    ).scalar_one_or_none()
+async def _case_or_404(session: AsyncSession, reference: str, scope: Scope) -> Case:
+    case = await find_case(session, reference=reference, scope=scope)
     if case is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such case")
     return case
@@ -314,9 +357,9 @@ async def _case_or_404(session: AsyncSession, reference: str) -> Case:
 async def message_original(
     reference: str, message_id: int, request: Request, session: Session, token: Token
 ) -> Response:
-    case = await _case_or_404(session, reference)
-    message = await session.get(Message, message_id)
-    if message is None or message.case_id != case.id or message.intake_id is None:
+    case = await _case_or_404(session, reference, token.scope)
+    message = await find_message(session, case=case, message_id=message_id)
+    if message is None or message.intake_id is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such message")
     record = await session.get(IntakeRecord, message.intake_id)
     if record is None or record.raw is None:
@@ -336,14 +379,8 @@ async def message_original(
 async def attachment_download(
     reference: str, attachment_id: int, request: Request, session: Session, token: Token
 ) -> Response:
-    case = await _case_or_404(session, reference)
-    row = (
-        await session.execute(
-            select(Attachment)
-            .join(Message, col(Message.id) == Attachment.message_id)
-            .where(col(Attachment.id) == attachment_id, col(Message.case_id) == case.id)
-        )
-    ).scalar_one_or_none()
+    case = await _case_or_404(session, reference, token.scope)
+    row = await find_attachment(session, case=case, attachment_id=attachment_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such attachment")
     _audit(request, session, token, "attachment.read", case, attachment_id=attachment_id)
@@ -391,10 +428,36 @@ async def intake_raw(record_id: int, session: Session, token: Token) -> Response
     )
 
 
+@router.patch("/cases/{reference}", response_model=CaseOut, summary="Triage a case")
+async def case_patch(
+    reference: str, body: TriageIn, request: Request, session: Session, token: Token
+) -> CaseOut:
+    """Changes only the fields sent; each change is audited (before → after)."""
+    case = await _case_or_404(session, reference, token.scope)
+    _writer(token)
+    actor = Actor(
+        name=f"token:{token.id}", remote_addr=request.client.host if request.client else None
+    )
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    try:
+        await update_case(
+            session, case=case, changes=changes, actor=actor, now=request.app.state.clock()
+        )
+    except TriageError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}],
+        ) from exc
+    # The case may have just left the token's units: answer with what was done to it all the same.
+    detail = await get_case(session, reference=case.reference, scope=EVERYTHING)
+    assert detail is not None
+    return _case_out(detail)
+
+
 # Search counts, merge, split, registration by hand, the audit trail (issue 5, second half) -------
 
 
-def _actor(request: Request, token: ApiToken) -> Actor:
+def _actor(request: Request, token: Caller) -> Actor:
     return Actor(
         name=f"token:{token.id}", remote_addr=request.client.host if request.client else None
     )
@@ -423,7 +486,9 @@ async def case_counts(
         q=q,
     )
     try:
-        return await count_by_status(session, filters=filters, now=request.app.state.clock())
+        return await count_by_status(
+            session, filters=filters, scope=token.scope, now=request.app.state.clock()
+        )
     except InvalidFilter as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
 
@@ -457,8 +522,8 @@ async def case_register(
 async def case_merge(
     reference: str, body: MergeIn, request: Request, session: Session, token: Token
 ) -> MergeOut:
-    source = await _case_or_404(session, reference)
-    target = await _case_or_404(session, body.into.strip())
+    source = await _case_or_404(session, reference, token.scope)
+    target = await _case_or_404(session, body.into.strip(), token.scope)
     try:
         moved = await merge_cases(
             session,
@@ -486,7 +551,7 @@ async def message_split(
     session: Session,
     token: Token,
 ) -> CaseRef:
-    case = await _case_or_404(session, reference)
+    case = await _case_or_404(session, reference, token.scope)
     policy = request.app.state.policy
     try:
         new = await split_message(
@@ -509,15 +574,19 @@ async def message_split(
 async def audit_index(
     session: Session,
     token: Token,
-    case: Annotated[str, Query(min_length=1, max_length=32, description="A case reference")],
+    case: Annotated[
+        str | None, Query(min_length=1, max_length=32, description="A case reference")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[int | None, Query(ge=1, description="An event id from `next_before`")] = None,
 ) -> AuditList:
-    if token.role != Role.ADMIN:
+    if not token.scope.is_admin:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, detail="The audit trail needs an admin token"
         )
-    conditions = [col(AuditEvent.case_reference) == case.strip().upper()]
+    conditions = []
+    if case is not None:
+        conditions.append(col(AuditEvent.case_reference) == case.strip().upper())
     if before is not None:
         conditions.append(col(AuditEvent.id) < before)
     rows = (

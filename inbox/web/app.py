@@ -1,4 +1,4 @@
-"""The web application: the JSON API, `/healthz` and (later) the staff pages, over one core.
+"""The web application: the JSON API, `/healthz` and the staff pages, over one core.
 
 `create_app` receives its collaborators (sessions, clock, channel status) from the composition root;
 the app reads no settings of its own.
@@ -9,21 +9,29 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
+from starlette.middleware.sessions import SessionMiddleware
 
 from inbox import ledger
 from inbox.checkins import CheckinPolicy
 from inbox.intake import IntakePolicy
 from inbox.models import OutboxItem
+from inbox.signin import Throttle
+from inbox.web import actions, admin, auth, pages
 from inbox.web.api import router as api_router
 from inbox.web.checkin_pages import router as checkin_pages_router
 from inbox.web.decisions_api import router as decisions_router
+from inbox.web.render import STATIC, env
 from inbox.web.schemas import Health
+from inbox.web.security import security_headers
 
 ChannelStatus = Callable[[], Mapping[str, Any]]
 # A channel's webhook: (request body, secret-token header) → (HTTP status, JSON body).
@@ -39,6 +47,10 @@ def create_app(
     wake_worker: Callable[[], None] | None = None,
     telegram_webhook: Webhook | None = None,
     checkins: CheckinPolicy | None = None,
+    secret_key: str = "change-me",
+    https_only: bool = False,
+    throttle: Throttle | None = None,
+    oidc: Any = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Synpunkt",
@@ -51,6 +63,8 @@ def create_app(
     app.state.policy = policy or IntakePolicy()
     # Called after a commit that queued something to send, so the worker need not wait to poll.
     app.state.wake_worker = wake_worker or (lambda: None)
+    app.state.throttle = throttle or Throttle()
+    app.state.oidc = oidc
     app.include_router(api_router)
     app.state.checkins = checkins or CheckinPolicy()
     app.include_router(decisions_router)
@@ -64,6 +78,43 @@ def create_app(
                 await request.body(), request.headers.get("X-Telegram-Bot-Api-Secret-Token")
             )
             return JSONResponse(body, status_code=status)
+
+    app.include_router(auth.router)
+    app.include_router(pages.router)
+    app.include_router(actions.router)
+    app.include_router(admin.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.middleware("http")(security_headers)
+    # Outermost, so every page sees `request.session`: signed (itsdangerous), HttpOnly, Lax.
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret_key,
+        session_cookie="synpunkt_session",
+        max_age=10 * 60 * 60,
+        same_site="lax",
+        https_only=https_only,
+    )
+
+    @app.exception_handler(auth.SignInRequired)
+    async def sign_in_first(request: Request, exc: auth.SignInRequired) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse("/?" + urlencode({"next": target}), status_code=303)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if request.url.path.startswith("/api") or "text/html" not in request.headers.get(
+            "accept", "text/html"
+        ):
+            return await http_exception_handler(request, exc)
+        titles = {403: "Åtkomst nekad", 404: "Finns inte", 410: "Borttaget"}
+        body = env.get_template("error.html").render(
+            title=titles.get(exc.status_code, "Något gick fel"),
+            message=str(exc.detail),
+            csrf="",
+            flash=None,
+            staff=None,
+        )
+        return HTMLResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness and queues")
     async def healthz(request: Request) -> Any:

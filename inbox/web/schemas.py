@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class CaseSummary(BaseModel):
@@ -115,6 +115,20 @@ class Health(BaseModel):
 
 class ReplyIn(BaseModel):
     text: str = Field(min_length=1, max_length=20_000, description="The answer, as plain text")
+
+
+class TriageIn(BaseModel):
+    """Only the fields sent are changed; `null` clears unit or assignee."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str | None = None
+    unit: str | None = None
+    submitter_role: str | None = None
+    priority: str | None = None
+    assignee: str | None = None
+    flags: dict[str, bool] | None = None
+    status: str | None = None
+    outcome: str | None = None
 
 
 # Search, merge, split, registration and the audit trail (issue 5, second half) --------------------

@@ -30,6 +30,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from inbox.access import EVERYTHING
 from inbox.cases import CaseFilter, list_cases
 from inbox.db import create_engine, session_factory, unit_of_work
 from inbox.migrate import upgrade
@@ -345,7 +346,7 @@ async def measure(backend: str, url: str) -> list[Row]:
             for i in range(len(search_terms())):
                 recorder.statements.clear()
                 async with sessions() as session:
-                    await list_cases(session, filters=make(i), limit=50, now=NOW)
+                    await list_cases(session, filters=make(i), limit=50, now=NOW, scope=EVERYTHING)
                 statements.append(recorder.statements[-1])
 
             async def bare(i: int, statements: list[tuple[str, Any]] = statements) -> Any:
@@ -358,7 +359,9 @@ async def measure(backend: str, url: str) -> list[Row]:
 
             async def core(i: int, make: Callable[[int], CaseFilter] = make) -> Any:
                 async with sessions() as session:
-                    return await list_cases(session, filters=make(i), limit=50, now=NOW)
+                    return await list_cases(
+                        session, filters=make(i), limit=50, now=NOW, scope=EVERYTHING
+                    )
 
             async def api(i: int, make: Callable[[int], CaseFilter] = make) -> Any:
                 response = await client.get("/api/cases", params=_api_params(make(i)))

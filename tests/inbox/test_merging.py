@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from inbox.access import EVERYTHING
 from inbox.cases import CaseFilter, get_case, list_cases
 from inbox.db import unit_of_work
 from inbox.merging import MergeError, merge_cases, split_message
@@ -44,10 +45,10 @@ async def test_merge_moves_messages_and_outbox_and_closes_the_source(
         moved = await merge_cases(session, source=source, target=target, actor=ACTOR, now=clock())
     assert moved == 2  # the inbound message and its acknowledgement
     async with db.sessions() as session:
-        merged = await get_case(session, reference="SP-2026-0001")
+        merged = await get_case(session, reference="SP-2026-0001", scope=EVERYTHING)
         closed = await case(session, "SP-2026-0002")
         outbox = (await session.execute(select(OutboxItem))).scalars().all()
-        found = await list_cases(session, filters=CaseFilter(q="tvättstugan"))
+        found = await list_cases(session, filters=CaseFilter(q="tvättstugan"), scope=EVERYTHING)
     assert merged is not None and len(merged.messages) == 4
     assert merged.case.flag_personnummer  # flags of the source carry over
     assert {o.case_id for o in outbox} == {merged.case.id}
@@ -99,9 +100,9 @@ async def test_split_moves_one_inbound_message_to_a_new_case(db: Database, clock
         )
         assert new.reference == "SP-2026-0002"
     async with db.sessions() as session:
-        split = await get_case(session, reference="SP-2026-0002")
-        left = await get_case(session, reference="SP-2026-0001")
-        found = await list_cases(session, filters=CaseFilter(q="färdtjänsten"))
+        split = await get_case(session, reference="SP-2026-0002", scope=EVERYTHING)
+        left = await get_case(session, reference="SP-2026-0001", scope=EVERYTHING)
+        found = await list_cases(session, filters=CaseFilter(q="färdtjänsten"), scope=EVERYTHING)
     assert split is not None and left is not None
     assert [m.text for m in split.messages] == ["Helt annan sak: färdtjänsten."]
     assert split.case.contact_id == left.case.contact_id and split.case.received_at == arrived

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from inbox.access import EVERYTHING
 from inbox.calendar import add_working_days
 from inbox.cases import CaseFilter, get_case, list_cases
 from inbox.db import unit_of_work
@@ -58,9 +59,11 @@ async def test_phone_call_becomes_a_case_without_any_outbound_channel(
         received_at=called,
     )
     async with db.sessions() as session:
-        detail = await get_case(session, reference=ref)
+        detail = await get_case(session, reference=ref, scope=EVERYTHING)
         audit = (await session.execute(select(AuditEvent))).scalars().all()
-        found = await list_cases(session, filters=CaseFilter(q="hemtjänsten", unit="vuxen"))
+        found = await list_cases(
+            session, filters=CaseFilter(q="hemtjänsten", unit="vuxen"), scope=EVERYTHING
+        )
     assert detail is not None and detail.contact is None
     case = detail.case
     assert (case.channel, case.origin, case.kind, case.submitter_role, case.status) == (
@@ -83,7 +86,7 @@ async def test_phone_call_becomes_a_case_without_any_outbound_channel(
 async def test_ivo_forward_is_always_via_ivo(db: Database, clock: Clock) -> None:
     ref = await register(db, clock, channel="ivo", submitter_role="client")
     async with db.sessions() as session:
-        detail = await get_case(session, reference=ref)
+        detail = await get_case(session, reference=ref, scope=EVERYTHING)
     assert detail is not None and detail.case.submitter_role == "via-ivo"
 
 
@@ -98,7 +101,7 @@ async def test_email_address_gives_a_contact_and_an_acknowledgement_only_when_as
     async with db.sessions() as session:
         contacts = (await session.execute(select(Contact))).scalars().all()
         [item] = (await session.execute(select(OutboxItem))).scalars().all()
-        first = await get_case(session, reference=quiet)
+        first = await get_case(session, reference=quiet, scope=EVERYTHING)
     assert [(c.channel, c.address) for c in contacts] == [("email", "eva@example.se")]
     assert first is not None and first.contact is not None
     assert item.kind == "case.ack" and item.recipient == "eva@example.se"
@@ -123,7 +126,7 @@ async def test_incomplete_registrations_are_refused_and_leave_nothing(
     with pytest.raises(RegistrationError, match=message):
         await register(db, clock, **fields)
     async with db.sessions() as session:
-        assert (await list_cases(session, filters=CaseFilter())).items == []
+        assert (await list_cases(session, filters=CaseFilter(), scope=EVERYTHING)).items == []
 
 
 async def test_a_future_time_is_refused(db: Database, clock: Clock) -> None:

@@ -8,11 +8,11 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from inbox.access import EVERYTHING, Scope
 from inbox.cases import (
     CaseFilter,
     InvalidCursor,
     InvalidFilter,
-    Scope,
     count_by_status,
     list_cases,
 )
@@ -28,6 +28,7 @@ from tests.inbox.test_intake import mail, take
 
 async def refs(db: Database, clock: Clock, filters: CaseFilter, **kwargs: object) -> list[str]:
     async with db.sessions() as session:
+        kwargs.setdefault("scope", EVERYTHING)
         page = await list_cases(session, filters=filters, now=clock(), **kwargs)  # type: ignore[arg-type]
         return [row.case.reference for row in page.items]
 
@@ -92,7 +93,7 @@ async def test_searched_results_page_through_every_match_once(db: Database, cloc
     async with db.sessions() as session:
         while True:
             page = await list_cases(
-                session, filters=CaseFilter(q="hemtjänst"), limit=4, cursor=cursor
+                session, filters=CaseFilter(q="hemtjänst"), limit=4, cursor=cursor, scope=EVERYTHING
             )
             seen += [row.case.reference for row in page.items]
             if page.next_cursor is None:
@@ -100,7 +101,7 @@ async def test_searched_results_page_through_every_match_once(db: Database, cloc
             cursor = page.next_cursor
         assert cursor is not None
         with pytest.raises(InvalidCursor):  # a search cursor does not continue a plain list
-            await list_cases(session, filters=CaseFilter(), cursor=cursor)
+            await list_cases(session, filters=CaseFilter(), cursor=cursor, scope=EVERYTHING)
     assert len(seen) == len(expected) and set(seen) == expected
 
 
@@ -193,15 +194,19 @@ async def test_counts_per_status_follow_filters_search_and_scope(
     vuxen = units["vuxen"]
     assert vuxen is not None
     async with db.sessions() as session:
-        everything = await count_by_status(session, filters=CaseFilter())
-        searched = await count_by_status(session, filters=CaseFilter(q="hemtjänst"))
+        everything = await count_by_status(session, filters=CaseFilter(), scope=EVERYTHING)
+        searched = await count_by_status(
+            session, filters=CaseFilter(q="hemtjänst"), scope=EVERYTHING
+        )
         scoped = await count_by_status(
-            session, filters=CaseFilter(status="closed"), scope=Scope(frozenset({vuxen}))
+            session,
+            filters=CaseFilter(status="closed"),
+            scope=Scope(role="caseworker", unit_ids=frozenset({vuxen}), sees_unassigned=False),
         )
         with_unassigned = await count_by_status(
             session,
             filters=CaseFilter(),
-            scope=Scope(frozenset({vuxen}), include_unassigned=True),
+            scope=Scope(role="registrar", unit_ids=frozenset({vuxen}), sees_unassigned=True),
         )
     assert everything == {"new": 3, "open": 1, "waiting": 0, "closed": 1}
     assert searched == {"new": 2, "open": 1, "waiting": 0, "closed": 1}
@@ -216,8 +221,21 @@ async def test_scope_hides_other_units_cases(db: Database, clock: Clock) -> None
         vuxen = (await session.execute(select(Unit).where(Unit.code == "vuxen"))).scalar_one()
     await change(db, mine, unit_id=vuxen.id)
     assert vuxen.id is not None
-    assert await refs(db, clock, CaseFilter(), scope=Scope(frozenset({vuxen.id}))) == [mine]
-    assert await refs(db, clock, CaseFilter(q="text"), scope=Scope(frozenset())) == []
+    assert await refs(
+        db,
+        clock,
+        CaseFilter(),
+        scope=Scope(role="caseworker", unit_ids=frozenset({vuxen.id}), sees_unassigned=False),
+    ) == [mine]
+    assert (
+        await refs(
+            db,
+            clock,
+            CaseFilter(q="text"),
+            scope=Scope(role="caseworker", unit_ids=frozenset(), sees_unassigned=False),
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -231,7 +249,7 @@ async def test_list_masks_personnummer_in_every_form(
     text = ("Lång bakgrund. " * 20)[: 300 - len(number) + 2] + number + " slut"
     await add(db, clock, 1, f"Gäller {number}", text)
     async with db.sessions() as session:
-        [row] = (await list_cases(session, filters=CaseFilter())).items
+        [row] = (await list_cases(session, filters=CaseFilter(), scope=EVERYTHING)).items
     assert "9876" not in row.subject and "****" in row.subject
     assert row.preview == mask_personnummer(text)[:300] != text[:300]
     assert row.preview.endswith("*")

@@ -1,0 +1,164 @@
+"""The case forms: answer, note, triage, close and reopen — each a POST that redirects back.
+
+A viewer (läsare) may read but not act. Bad input re-renders the case with the error and the text
+the user typed, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
+from fastapi.responses import RedirectResponse, Response
+
+from inbox.cases import find_case
+from inbox.models import Case
+from inbox.replies import ReplyError, add_note, add_reply
+from inbox.triage import TRIAGE_FLAGS, TriageError, update_case
+from inbox.web.auth import CurrentStaff, DbSession, Staff
+from inbox.web.pages import case_page
+from inbox.web.security import verify_csrf
+
+router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
+
+_REPLY_ERRORS = {
+    "the answer is empty": "Svaret är tomt.",
+}
+
+
+async def _writable_case(session: DbSession, staff: Staff, reference: str) -> Case:
+    case = await find_case(session, reference=reference, scope=staff.scope)
+    if case is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Ärendet finns inte.")
+    if not staff.scope.can_write:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail="Din roll (läsare) kan inte ändra ärenden."
+        )
+    return case
+
+
+def _back(request: Request, case: Case, message: str) -> Response:
+    request.session["flash"] = message
+    return RedirectResponse(f"/cases/{case.reference}", status_code=303)
+
+
+@router.post("/cases/{reference}/reply")
+async def reply(
+    reference: str,
+    request: Request,
+    session: DbSession,
+    staff: CurrentStaff,
+    background: BackgroundTasks,
+) -> Response:
+    case = await _writable_case(session, staff, reference)
+    text = str((await request.form()).get("text", ""))
+    try:
+        await add_reply(
+            session,
+            case=case,
+            text=text,
+            actor=staff.actor,
+            now=request.app.state.clock(),
+            mail_domain=request.app.state.policy.mail_domain,
+        )
+    except ReplyError as exc:
+        message = _REPLY_ERRORS.get(str(exc), f"Svaret kunde inte skickas: {exc}.")
+        return await case_page(
+            request, session, staff, reference, reply_text=text, error=message, status_code=422
+        )
+    background.add_task(request.app.state.wake_worker)
+    return _back(request, case, "Svaret är köat och skickas strax.")
+
+
+@router.post("/cases/{reference}/note")
+async def note(
+    reference: str, request: Request, session: DbSession, staff: CurrentStaff
+) -> Response:
+    case = await _writable_case(session, staff, reference)
+    text = str((await request.form()).get("text", ""))
+    try:
+        await add_note(
+            session, case=case, text=text, actor=staff.actor, now=request.app.state.clock()
+        )
+    except ReplyError:
+        return await case_page(
+            request,
+            session,
+            staff,
+            reference,
+            note_text=text,
+            error="Anteckningen är tom eller för lång.",
+            status_code=422,
+        )
+    return _back(request, case, "Anteckningen är sparad.")
+
+
+async def _update(
+    request: Request,
+    session: DbSession,
+    staff: Staff,
+    reference: str,
+    changes: Mapping[str, object],
+    done: str,
+) -> Response:
+    case = await _writable_case(session, staff, reference)
+    try:
+        changed = await update_case(
+            session, case=case, changes=changes, actor=staff.actor, now=request.app.state.clock()
+        )
+    except TriageError as exc:
+        return await case_page(
+            request,
+            session,
+            staff,
+            reference,
+            error=f"Ändringen kunde inte sparas ({exc}).",
+            status_code=422,
+        )
+    return _back(request, case, done if changed else "Inget ändrades.")
+
+
+@router.post("/cases/{reference}/triage")
+async def triage(
+    reference: str, request: Request, session: DbSession, staff: CurrentStaff
+) -> Response:
+    form = await request.form()
+
+    def field(name: str) -> str | None:
+        value = str(form.get(name, "")).strip()
+        return value or None
+
+    changes: dict[str, object] = {
+        "kind": field("kind"),
+        "submitter_role": field("submitter_role"),
+        "priority": field("priority"),
+        "status": field("status"),
+        "unit": field("unit"),
+        "assignee": field("assignee"),
+        "flags": {name: form.get(f"flag_{name}") == "on" for name in TRIAGE_FLAGS},
+    }
+    for required in ("kind", "submitter_role", "priority", "status"):
+        if changes[required] is None:
+            del changes[required]
+    return await _update(request, session, staff, reference, changes, "Ärendet är uppdaterat.")
+
+
+@router.post("/cases/{reference}/close")
+async def close(
+    reference: str, request: Request, session: DbSession, staff: CurrentStaff
+) -> Response:
+    outcome = str((await request.form()).get("outcome", "")).strip() or None
+    if outcome is None:
+        return await case_page(
+            request, session, staff, reference, error="Välj ett utfall.", status_code=422
+        )
+    changes = {"status": "closed", "outcome": outcome}
+    return await _update(request, session, staff, reference, changes, "Ärendet är avslutat.")
+
+
+@router.post("/cases/{reference}/reopen")
+async def reopen(
+    reference: str, request: Request, session: DbSession, staff: CurrentStaff
+) -> Response:
+    changes = {"status": "open"}
+    return await _update(request, session, staff, reference, changes, "Ärendet är öppnat igen.")

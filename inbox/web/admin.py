@@ -1,0 +1,204 @@
+"""Pages for registrars and admins: channel health, the audit trail and reply templates.
+
+Channel health shows what each channel last reported (whatever fields the channel gives), mail
+kept because it could not be read, and outbox rows that are dead — so staff never learn of a
+silent channel from a citizen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import or_, select
+from sqlmodel import col
+
+from inbox.models import (
+    AuditEvent,
+    Case,
+    IntakeRecord,
+    IntakeStatus,
+    OutboxItem,
+    OutboxStatus,
+    StaffUser,
+)
+from inbox.reply_templates import (
+    PLACEHOLDERS,
+    TemplateError,
+    delete_template,
+    list_templates,
+    save_template,
+)
+from inbox.web.auth import CurrentStaff, DbSession, Staff
+from inbox.web.pages import download
+from inbox.web.render import page
+from inbox.web.security import verify_csrf
+
+router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
+AUDIT_PAGE = 100
+
+
+def _require(staff: Staff, *, admin_only: bool) -> None:
+    allowed = staff.scope.is_admin if admin_only else staff.scope.sees_channels
+    if not allowed:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Sidan kräver en annan roll.")
+
+
+def _fields(value: Any) -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        return [(str(k), _text(v)) for k, v in value.items()]
+    return [("status", _text(value))]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "–"
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(value)
+
+
+@router.get("/health", response_class=HTMLResponse)
+async def health(request: Request, session: DbSession, staff: CurrentStaff) -> Response:
+    _require(staff, admin_only=False)
+    try:
+        channels = dict(request.app.state.channel_status())
+    except Exception as exc:  # the page must render even when a channel's report fails
+        channels = {"kanalstatus": {"fel": f"{type(exc).__name__}: {exc}"}}
+    failed = (
+        await session.execute(
+            select(IntakeRecord)
+            .where(col(IntakeRecord.status) == IntakeStatus.FAILED)
+            .order_by(col(IntakeRecord.received_at).desc())
+            .limit(50)
+        )
+    ).scalars()
+    dead = (
+        await session.execute(
+            select(OutboxItem, col(Case.reference))
+            .outerjoin(Case, col(Case.id) == OutboxItem.case_id)
+            .where(
+                col(OutboxItem.status) == OutboxStatus.DEAD,
+                or_(col(OutboxItem.case_id).is_(None), staff.scope.condition()),
+            )
+            .order_by(col(OutboxItem.id).desc())
+            .limit(50)
+        )
+    ).all()
+    return page(
+        request,
+        "health.html",
+        {
+            "staff": staff,
+            "channels": [(name, _fields(value)) for name, value in sorted(channels.items())],
+            "failed": list(failed),
+            "dead": dead,
+        },
+    )
+
+
+@router.get("/intake/{record_id}/raw")
+async def intake_raw(
+    record_id: int, request: Request, session: DbSession, staff: CurrentStaff
+) -> Response:
+    _require(staff, admin_only=False)
+    row = await session.get(IntakeRecord, record_id)
+    if row is None or row.raw is None or row.status != IntakeStatus.FAILED:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Posten finns inte.")
+    return download(
+        row.raw, filename=f"intake-{record_id}.eml", media_type="application/octet-stream"
+    )
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit_page(
+    request: Request,
+    session: DbSession,
+    staff: CurrentStaff,
+    case: str = "",
+    before: int | None = None,
+) -> Response:
+    _require(staff, admin_only=True)
+    query = select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(AUDIT_PAGE + 1)
+    if case.strip():
+        query = query.where(col(AuditEvent.case_reference) == case.strip().upper())
+    if before is not None:
+        query = query.where(col(AuditEvent.id) < before)
+    events = list((await session.execute(query)).scalars())
+    more = len(events) > AUDIT_PAGE
+    events = events[:AUDIT_PAGE]
+    users = {
+        f"user:{u.id}": u.username for u in (await session.execute(select(StaffUser))).scalars()
+    }
+    next_url = None
+    if more:
+        params = {**({"case": case.strip()} if case.strip() else {}), "before": events[-1].id}
+        next_url = "/audit?" + urlencode(params)
+    return page(
+        request,
+        "audit.html",
+        {"staff": staff, "events": events, "users": users, "case": case, "next_url": next_url},
+    )
+
+
+@router.get("/templates", response_class=HTMLResponse)
+async def templates_page(
+    request: Request, session: DbSession, staff: CurrentStaff, error: str | None = None
+) -> Response:
+    _require(staff, admin_only=True)
+    return await _templates(request, session, staff)
+
+
+async def _templates(
+    request: Request,
+    session: DbSession,
+    staff: Staff,
+    *,
+    error: str | None = None,
+    draft: dict[str, str] | None = None,
+) -> Response:
+    return page(
+        request,
+        "templates.html",
+        {
+            "staff": staff,
+            "templates": await list_templates(session),
+            "placeholders": PLACEHOLDERS,
+            "error": error,
+            "draft": draft or {"id": "", "name": "", "body": ""},
+        },
+        status_code=422 if error else 200,
+    )
+
+
+@router.post("/templates")
+async def templates_save(request: Request, session: DbSession, staff: CurrentStaff) -> Response:
+    _require(staff, admin_only=True)
+    form = await request.form()
+    raw_id = str(form.get("id", "")).strip()
+    name, body = str(form.get("name", "")), str(form.get("body", ""))
+    try:
+        await save_template(
+            session,
+            template_id=int(raw_id) if raw_id.isdigit() else None,
+            name=name,
+            body=body,
+            now=request.app.state.clock(),
+        )
+    except TemplateError as exc:
+        draft = {"id": raw_id, "name": name, "body": body}
+        return await _templates(request, session, staff, error=str(exc), draft=draft)
+    request.session["flash"] = "Mallen är sparad."
+    return RedirectResponse("/templates", status_code=303)
+
+
+@router.post("/templates/{template_id}/delete")
+async def templates_delete(
+    template_id: int, request: Request, session: DbSession, staff: CurrentStaff
+) -> Response:
+    _require(staff, admin_only=True)
+    await delete_template(session, template_id=template_id)
+    request.session["flash"] = "Mallen är borttagen."
+    return RedirectResponse("/templates", status_code=303)

@@ -1,0 +1,138 @@
+"""Staff sign-in for the pages: the signed session cookie, sign-in, sign-out, and who is asking.
+
+The session (Starlette's `SessionMiddleware`, signed with itsdangerous) holds only the user's id
+and the CSRF token. Every request loads the user again, so a deactivated account stops at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.access import Scope, scope_for_user
+from inbox.models import StaffUser
+from inbox.replies import Actor
+from inbox.signin import SignInRefused, SignInThrottled, sign_in
+from inbox.web.render import page
+from inbox.web.security import safe_next, verify_csrf
+
+router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
+
+
+class SignInRequired(Exception):
+    """Raised by the page dependency when nobody is signed in; answered with a redirect."""
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    user: StaffUser
+    scope: Scope
+    actor: Actor
+
+
+async def page_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessions() as session, session.begin():
+        yield session
+
+
+DbSession = Annotated[AsyncSession, Depends(page_session)]
+
+
+def client_addr(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def signed_in(request: Request, session: AsyncSession) -> Staff | None:
+    user_id = request.session.get("user_id")
+    if not isinstance(user_id, int):
+        return None
+    user = await session.get(StaffUser, user_id)
+    if user is None or not user.active:
+        request.session.clear()
+        return None
+    scope = await scope_for_user(session, user=user)
+    return Staff(
+        user=user,
+        scope=scope,
+        actor=Actor(name=f"user:{user.id}", user_id=user.id, remote_addr=client_addr(request)),
+    )
+
+
+async def staff_dep(request: Request, session: DbSession) -> Staff:
+    staff = await signed_in(request, session)
+    if staff is None:
+        raise SignInRequired()
+    return staff
+
+
+CurrentStaff = Annotated[Staff, Depends(staff_dep)]
+
+
+def start_session(request: Request, user: StaffUser) -> None:
+    """A fresh session for `user` (a new CSRF token too: nothing from before sign-in survives)."""
+    request.session.clear()
+    request.session["user_id"] = user.id
+
+
+def sign_in_page(
+    request: Request, *, next_url: str = "/", error: str | None = None, status_code: int = 200
+) -> Response:
+    return page(
+        request,
+        "signin.html",
+        {
+            "next_url": safe_next(next_url),
+            "error": error,
+            "username": "",
+            "oidc": request.app.state.oidc is not None,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/signin")
+async def signin_form(request: Request, next: str = "/") -> Response:
+    return sign_in_page(request, next_url=next)
+
+
+@router.post("/signin")
+async def signin_submit(request: Request, session: DbSession) -> Response:
+    form = await request.form()
+    username, password = str(form.get("username", "")), str(form.get("password", ""))
+    next_url = safe_next(str(form.get("next", "/")))
+    try:
+        user = await sign_in(
+            session,
+            username=username,
+            password=password,
+            remote_addr=client_addr(request),
+            now=request.app.state.clock(),
+            throttle=request.app.state.throttle,
+        )
+    except SignInThrottled:
+        return sign_in_page(
+            request,
+            next_url=next_url,
+            error="För många misslyckade inloggningar. Vänta en stund och försök igen.",
+            status_code=429,
+        )
+    except SignInRefused:
+        return sign_in_page(
+            request,
+            next_url=next_url,
+            error="Fel användarnamn eller lösenord.",
+            status_code=401,
+        )
+    start_session(request, user)
+    return RedirectResponse(next_url, status_code=303)
+
+
+@router.post("/signout")
+async def signout(request: Request) -> Response:
+    request.session.clear()
+    return RedirectResponse("/", status_code=303)

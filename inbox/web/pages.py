@@ -1,0 +1,257 @@
+"""The staff pages: the case list at `/` and one case at `/cases/{ref}`, read through the scope.
+
+Every view of a case is audited (`case.read`). A case outside the user's units is a 404, the same
+answer as a case that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlmodel import col
+
+from inbox.cases import (
+    CaseFilter,
+    InvalidFilter,
+    count_by_status,
+    find_attachment,
+    find_case,
+    find_message,
+    get_case,
+    list_cases,
+)
+from inbox.models import Case, IntakeRecord, StaffUser, Unit
+from inbox.references import STOCKHOLM
+from inbox.replies import audit
+from inbox.reply_templates import list_templates, render
+from inbox.web.auth import CurrentStaff, DbSession, Staff, sign_in_page, signed_in
+from inbox.web.render import LABELS, page
+from inbox.web.security import verify_csrf
+
+router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
+
+LIST_FIELDS = ("q", "status", "kind", "unit", "channel", "assignee", "overdue", "flag")
+
+
+async def _staff_users(session: DbSession) -> list[StaffUser]:
+    rows = await session.execute(
+        select(StaffUser).where(col(StaffUser.active).is_(True)).order_by(col(StaffUser.username))
+    )
+    return list(rows.scalars())
+
+
+async def _units(session: DbSession) -> list[Unit]:
+    rows = await session.execute(
+        select(Unit).where(col(Unit.active).is_(True)).order_by(col(Unit.name))
+    )
+    return list(rows.scalars())
+
+
+def _filters(params: dict[str, str], staff: Staff) -> CaseFilter:
+    assignee = params.get("assignee", "")
+    flag = params.get("flag", "")
+    return CaseFilter(
+        status=params.get("status") or None,
+        kind=params.get("kind") or None,
+        unit=params.get("unit") or None,
+        channel=params.get("channel") or None,
+        q=params.get("q") or None,
+        # "mine" is the signed-in user; otherwise a username or "unassigned".
+        assignee=staff.user.id if assignee == "mine" else (assignee or None),
+        overdue=bool(params.get("overdue")),
+        flags=(flag,) if flag else (),
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+async def inbox_list(request: Request, session: DbSession) -> Response:
+    staff = await signed_in(request, session)
+    if staff is None:
+        return sign_in_page(request, next_url=str(request.query_params.get("next", "/")))
+    now = request.app.state.clock()
+    params = {k: request.query_params.get(k, "").strip() for k in LIST_FIELDS}
+    users = await _staff_users(session)
+    filters = _filters(params, staff)
+    try:
+        result = await list_cases(
+            session,
+            filters=filters,
+            scope=staff.scope,
+            limit=50,
+            cursor=request.query_params.get("cursor") or None,
+            now=now,
+        )
+        counts = await count_by_status(session, filters=filters, scope=staff.scope, now=now)
+    except InvalidFilter as exc:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, detail="Ogiltigt filter eller ogiltig sida i listan."
+        ) from exc
+    names = {u.id: u.display_name or u.username for u in users}
+    rows = [
+        {
+            "reference": row.case.reference,
+            "subject": row.subject or "(inget ämne)",
+            "preview": row.preview[:160],
+            "kind": row.case.kind,
+            "status": row.case.status,
+            "channel": row.case.channel,
+            "unit": row.unit_code,
+            "received_at": row.case.received_at,
+            "due_on": row.case.due_on,
+            "overdue": _overdue(row.case, now),
+            "assignee": names.get(row.case.assignee_id) if row.case.assignee_id else None,
+            "flags": [f for f in LABELS["flag"] if getattr(row.case, f"flag_{f}", False)],
+        }
+        for row in result.items
+    ]
+    kept = {k: v for k, v in params.items() if v}
+    context = {
+        "staff": staff,
+        "rows": rows,
+        "params": params,
+        "units": await _units(session),
+        "users": users,
+        "counts": counts,
+        "self_url": "/" + (f"?{urlencode(kept)}" if kept else ""),
+        "next_url": (
+            "/?" + urlencode({**kept, "cursor": result.next_cursor}) if result.next_cursor else None
+        ),
+        "status_url": lambda s: "/?" + urlencode({**kept, "status": s}),
+    }
+    if request.headers.get("hx-request"):
+        return page(request, "_case_list.html", context)
+    return page(request, "list.html", context)
+
+
+def _overdue(case: Case, now: Any) -> bool:
+    today = now.astimezone(STOCKHOLM).date()
+    return bool(case.due_on and case.due_on < today and case.status != "closed")
+
+
+async def case_page(
+    request: Request,
+    session: DbSession,
+    staff: Staff,
+    reference: str,
+    *,
+    reply_text: str = "",
+    note_text: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    detail = await get_case(session, reference=reference, scope=staff.scope)
+    if detail is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Ärendet finns inte.")
+    case = detail.case
+    now = request.app.state.clock()
+    audit(session, actor=staff.actor, action="case.read", case=case, now=now, via="page")
+    users = await _staff_users(session)
+    templates = await list_templates(session) if staff.scope.can_write else []
+    template_id = request.query_params.get("mall")
+    if template_id and not reply_text:
+        chosen = [t for t in templates if str(t.id) == template_id]
+        if chosen:
+            unit = next((u for u in await _units(session) if u.id == case.unit_id), None)
+            reply_text = render(
+                chosen[0].body,
+                {
+                    "referens": case.reference,
+                    "namn": (detail.contact.display_name or "") if detail.contact else "",
+                    "enhet": unit.name if unit else "",
+                    "handläggare": staff.user.display_name or staff.user.username,
+                    "organisation": request.app.state.policy.organisation,
+                },
+            )
+    names = {u.id: u.display_name or u.username for u in users}
+    return page(
+        request,
+        "case.html",
+        {
+            "staff": staff,
+            "case": case,
+            "detail": detail,
+            "names": names,
+            "users": users,
+            "units": await _units(session),
+            "templates": templates,
+            "overdue": _overdue(case, now),
+            "first_response": (
+                case.first_response_at - case.received_at if case.first_response_at else None
+            ),
+            "reply_text": reply_text,
+            "note_text": note_text,
+            "error": error,
+            "template_id": template_id or "",
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/cases/{reference}", response_class=HTMLResponse)
+async def case_show(
+    reference: str, request: Request, session: DbSession, staff: CurrentStaff
+) -> Response:
+    return await case_page(request, session, staff, reference)
+
+
+def download(data: bytes, *, filename: str, media_type: str) -> Response:
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename) or "download"
+    return Response(
+        content=data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{safe}"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
+
+
+@router.get("/cases/{reference}/messages/{message_id}/original")
+async def message_original(
+    reference: str, message_id: int, request: Request, session: DbSession, staff: CurrentStaff
+) -> Response:
+    case = await find_case(session, reference=reference, scope=staff.scope)
+    message = await find_message(session, case=case, message_id=message_id) if case else None
+    if case is None or message is None or message.intake_id is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Meddelandet finns inte.")
+    record = await session.get(IntakeRecord, message.intake_id)
+    if record is None or record.raw is None:
+        raise HTTPException(status.HTTP_410_GONE, detail="Originalet har gallrats.")
+    audit(
+        session,
+        actor=staff.actor,
+        action="message.original.read",
+        case=case,
+        now=request.app.state.clock(),
+        message_id=message_id,
+    )
+    suffix, media_type = (
+        (".eml", "message/rfc822") if record.channel == "email" else (".json", "application/json")
+    )
+    return download(
+        record.raw, filename=f"{case.reference}-{message_id}{suffix}", media_type=media_type
+    )
+
+
+@router.get("/cases/{reference}/attachments/{attachment_id}")
+async def attachment_download(
+    reference: str, attachment_id: int, request: Request, session: DbSession, staff: CurrentStaff
+) -> Response:
+    case = await find_case(session, reference=reference, scope=staff.scope)
+    found = await find_attachment(session, case=case, attachment_id=attachment_id) if case else None
+    if case is None or found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Bilagan finns inte.")
+    audit(
+        session,
+        actor=staff.actor,
+        action="attachment.read",
+        case=case,
+        now=request.app.state.clock(),
+        attachment_id=attachment_id,
+    )
+    return download(found.data, filename=found.filename, media_type="application/octet-stream")

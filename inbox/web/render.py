@@ -1,0 +1,136 @@
+"""Rendering the staff pages: one Jinja2 environment (autoescape always on) and the Swedish labels.
+
+Code keeps English identifiers; everything a person reads on a page is looked up here.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from inbox.references import STOCKHOLM
+from inbox.web.security import csrf_token
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+LABELS: dict[str, dict[str, str]] = {
+    "status": {"new": "Ny", "open": "Öppen", "waiting": "Väntar", "closed": "Avslutad"},
+    "kind": {
+        "complaint": "Klagomål",
+        "praise": "Beröm",
+        "suggestion": "Förbättringsförslag",
+        "question": "Fråga",
+        "other": "Övrigt",
+    },
+    "submitter_role": {
+        "client": "Brukare",
+        "relative": "Anhörig",
+        "citizen": "Medborgare",
+        "professional": "Yrkesperson/myndighet",
+        "staff": "Egen personal",
+        "organisation": "Organisation",
+        "via-ivo": "Via IVO",
+        "unknown": "Okänd",
+    },
+    "priority": {"low": "Låg", "normal": "Normal", "high": "Hög", "urgent": "Brådskande"},
+    "outcome": {
+        "answered": "Besvarad",
+        "remedied": "Åtgärdad",
+        "partly-remedied": "Delvis åtgärdad",
+        "no-action": "Ingen åtgärd",
+        "forwarded": "Vidarebefordrad",
+        "referred-to-appeal": "Hänvisad till överklagande",
+        "deviation-reported": "Avvikelse upprättad",
+        "lex-sarah-reported": "Lex Sarah-rapport upprättad",
+        "anonymous": "Anonym",
+    },
+    "flag": {
+        "lex_sarah": "Möjlig lex Sarah",
+        "child_at_risk": "Barn som kan fara illa",
+        "decision_not_executed": "Beslut ej verkställt",
+        "appeal_intent": "Vill överklaga",
+        "personnummer": "Innehåller personnummer",
+        "automated": "Automatiskt meddelande",
+    },
+    "role": {
+        "admin": "Administratör",
+        "registrar": "Registrator",
+        "caseworker": "Handläggare",
+        "viewer": "Läsare",
+    },
+    "channel": {
+        "email": "E-post",
+        "telegram": "Telegram",
+        "phone": "Telefon",
+        "letter": "Brev",
+        "visit": "Besök",
+        "ivo": "Via IVO",
+        "web": "Webbformulär",
+        "internal": "Internt",
+    },
+    "delivery": {
+        "queued": "Väntar på att skickas",
+        "sent": "Skickat",
+        "dead": "Kunde inte skickas",
+        "cancelled": "Stoppat",
+    },
+    "direction": {"inbound": "Inkommande", "outbound": "Utgående", "note": "Intern anteckning"},
+}
+# The outcomes staff choose when closing (the issue's eight; "anonym" is set by the system).
+CLOSE_OUTCOMES = [k for k in LABELS["outcome"] if k != "anonymous"]
+
+
+def label(group: str, value: object) -> str:
+    if value is None:
+        return "–"
+    return LABELS.get(group, {}).get(str(value), str(value))
+
+
+def local_time(value: datetime | None) -> str:
+    return value.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M") if value else "–"
+
+
+def iso_date(value: date | None) -> str:
+    return value.isoformat() if value else "–"
+
+
+def duration(delta: timedelta | None) -> str:
+    if delta is None:
+        return "–"
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = ([f"{days} d"] if days else []) + ([f"{hours} tim"] if hours or days else [])
+    return " ".join([*parts, f"{minutes} min"]) if not days else " ".join(parts)
+
+
+env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=True,  # every template, whatever its name: no message text is ever trusted
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+env.globals.update(label=label, LABELS=LABELS, CLOSE_OUTCOMES=CLOSE_OUTCOMES)
+env.filters.update(local=local_time, iso_date=iso_date, duration=duration)
+
+
+def page(
+    request: Request, template: str, context: dict[str, Any], *, status_code: int = 200
+) -> HTMLResponse:
+    """Renders a template with what every page needs: the CSRF token, the user, a flash message."""
+    flash = request.session.pop("flash", None)
+    body = env.get_template(template).render(
+        request=request,
+        csrf=csrf_token(request),
+        flash=flash,
+        staff=context.pop("staff", None),
+        **context,
+    )
+    return HTMLResponse(body, status_code=status_code)

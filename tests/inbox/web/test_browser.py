@@ -1,0 +1,153 @@
+"""The inbox in a real browser: Debian's Chromium driven by Playwright (never a downloaded one).
+
+One caseworker's day: sign in, find a case by search, triage it, answer it, see the answer
+delivered by the worker, close it — and axe-core finds no serious or critical accessibility
+violation on the sign-in, list and case pages. The pages run under their real CSP throughout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from inbox.worker import Worker
+from mail.sender import EmailSender
+from tests.conftest import Database, require_component
+from tests.inbox.test_intake import POLICY
+from tests.inbox.web.conftest import PASSWORD, World
+
+CHROMIUM = "/usr/bin/chromium"
+HAVE_CHROMIUM = os.path.exists(CHROMIUM)
+AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text(encoding="utf-8")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+pytestmark = pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def served(world: World) -> AsyncIterator[str]:
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(world.app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(400):  # uvicorn offers no event for "listening"
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def page(served: str) -> AsyncIterator[Any]:
+    require_component("Chromium", HAVE_CHROMIUM, "apt-get install chromium (Debian's package)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        context = await browser.new_context(base_url=served, locale="sv-SE")
+        tab = await context.new_page()
+        tab.csp_errors = []
+        tab.on(
+            "console",
+            lambda m: (
+                tab.csp_errors.append(m.text) if "Content Security Policy" in m.text else None
+            ),
+        )
+        yield tab
+        await browser.close()
+
+
+async def _axe(page: Any) -> list[str]:
+    """The serious and critical axe-core violations on the current page."""
+    await page.evaluate(AXE)
+    result = await page.evaluate(
+        "axe.run(document).then(r => ({passes: r.passes.length,"
+        " violations: r.violations.map(v => ({id: v.id, impact: v.impact}))}))"
+    )
+    assert result["passes"] > 10  # axe really looked at the page
+    return [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+async def test_sign_in_search_triage_answer_deliver_close(
+    world: World, page: Any, db: Database, tmp_path: Path
+) -> None:
+    await page.goto("/")
+    assert await _axe(page) == []
+    await page.get_by_label("Användarnamn").fill("rut")
+    await page.get_by_label("Lösenord").fill(PASSWORD)
+    await page.get_by_role("button", name="Logga in").click()
+    await page.get_by_role("heading", name="Inkorg").wait_for()
+    assert await _axe(page) == []
+
+    await page.get_by_label("Sök i ämne och text").fill("fördelad")
+    await page.get_by_role("button", name="Visa").click()
+    await page.get_by_role("link", name=world.loose).click()
+    await page.get_by_role("heading", name=world.loose).wait_for()
+    assert await _axe(page) == []
+
+    await page.get_by_label("Typ", exact=True).select_option("complaint")
+    await page.get_by_label("Verksamhet").select_option("mottagning")
+    await page.get_by_label("Handläggare").select_option("rut")
+    await page.get_by_label("Möjlig lex Sarah").check()
+    await page.get_by_role("button", name="Spara", exact=True).click()
+    await page.get_by_text("Ärendet är uppdaterat.").wait_for()
+    case = await world.case(world.loose)
+    assert (case.kind, case.assignee_id, case.flag_lex_sarah) == (
+        "complaint",
+        await world.user_id("rut"),
+        True,
+    )
+
+    await page.get_by_label("Svar till avsändaren").fill("Tack för att du hörde av dig.")
+    await page.get_by_role("button", name="Skicka svar").click()
+    await page.get_by_text("Svaret är köat").wait_for()
+    worker = Worker(
+        db.sessions,
+        senders={
+            "email": EmailSender(
+                mail_from="Synpunkt <synpunkt@synpunkt.example>",
+                transport=f"file://{tmp_path}",
+                clock=world.clock,
+            )
+        },
+        parsers={},
+        policy=POLICY,
+        clock=world.clock,
+    )
+    await worker.drain()
+    sent = await asyncio.to_thread(lambda: [f.read_bytes() for f in tmp_path.glob("*.eml")])
+    assert any(b"Tack f" in raw for raw in sent)
+    await page.reload()
+    answer = page.locator("li.message.outbound", has_text="Tack för att du hörde av dig.")
+    await answer.locator(".delivery.sent").wait_for()
+
+    await page.get_by_label("Utfall").select_option("answered")
+    await page.get_by_role("button", name="Avsluta ärendet").click()
+    await page.get_by_text("Ärendet är avslutat.").wait_for()
+    closed = await world.case(world.loose)
+    assert (closed.status, closed.outcome) == ("closed", "answered")
+    assert page.csp_errors == []

@@ -1,0 +1,261 @@
+"""The staff pages: the list with filters and counts, the case with its thread, and the forms to
+triage, answer, note, close and reopen — plus `PATCH /api/cases/{ref}` over the same core."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import httpx
+from sqlalchemy import select
+
+from inbox.db import unit_of_work
+from inbox.models import AuditEvent, IntakeRecord, Message, OutboxItem
+from inbox.tokens import create_token
+from tests.inbox.test_intake import mail, take
+from tests.inbox.web.conftest import SignIn, World, form_post
+
+
+async def _events(world: World, reference: str, action: str) -> list[AuditEvent]:
+    async with world.db.sessions() as session:
+        rows = await session.execute(
+            select(AuditEvent)
+            .where(AuditEvent.case_reference == reference, AuditEvent.action == action)
+            .order_by(AuditEvent.id)
+        )
+        return list(rows.scalars())
+
+
+async def test_list_counts_filters_masks_and_refreshes(world: World, as_user: SignIn) -> None:
+    await take(world.db, mail(9, sender="p@example.se", subject="Om 811218-9876"), world.clock)
+    rut = await as_user("rut")
+    listing = (await rut.get("/")).text
+    assert "811218-9876" not in listing and "9876" not in listing
+    assert 'hx-trigger="every 30s"' in listing and 'Ny <span class="count">2</span>' in listing
+    mine = (await rut.get("/", params={"assignee": "mine"})).text
+    assert "Inga ärenden matchar" in mine
+    await form_post(rut, f"/cases/{world.loose}/triage", {"assignee": "rut", "kind": "question"})
+    assert world.loose in (await rut.get("/", params={"assignee": "mine"})).text
+    unassigned = (await rut.get("/", params={"assignee": "unassigned"})).text
+    assert world.loose not in unassigned and "SP-2026-0004" in unassigned
+    assert world.loose in (await rut.get("/", params={"kind": "question"})).text
+    fragment = await rut.get("/", headers={"HX-Request": "true"})
+    assert fragment.text.startswith('<div id="case-list"') and "<html" not in fragment.text
+    assert (await rut.get("/", params={"cursor": "!!"})).status_code == 400
+
+
+async def test_overdue_cases_are_highlighted_and_filterable(world: World, as_user: SignIn) -> None:
+    karin = await as_user("karin")
+    assert "Försenat" not in (await karin.get("/")).text
+    world.clock.advance(days=30)
+    listing = (await karin.get("/")).text
+    assert 'class="overdue"' in listing and "Försenat" in listing
+    assert world.barn in (await karin.get("/", params={"overdue": "1"})).text
+    assert "Försenat" in (await karin.get(f"/cases/{world.barn}")).text
+
+
+async def test_list_pages_with_a_next_link(world: World, as_user: SignIn) -> None:
+    for n in range(10, 62):
+        await take(world.db, mail(n, sender=f"s{n}@example.se"), world.clock)
+    rut = await as_user("rut")
+    first = (await rut.get("/")).text
+    assert first.count('href="/cases/SP-') == 50 and 'rel="next"' in first
+    next_url = first.split('href="/?', 1)[1]
+    cursor_link = [p for p in first.split('"') if p.startswith("/?cursor=")]
+    assert cursor_link, next_url[:80]
+    second = (await rut.get(cursor_link[0].replace("&amp;", "&"))).text
+    assert second.count('href="/cases/SP-') == 3  # 52 new + the unit-less one, minus 50
+
+
+async def test_case_page_shows_thread_downloads_and_audits_the_view(
+    world: World, as_user: SignIn
+) -> None:
+    karin = await as_user("karin")
+    page = (await karin.get(f"/cases/{world.barn}")).text
+    assert "Om min son" in page and "bilaga1.pdf" in page and "Originalmeddelandet" in page
+    assert "Väntar på att skickas" in page  # the acknowledgement, not yet sent
+    assert len(await _events(world, world.barn, "case.read")) == 1
+    async with world.db.sessions() as session:
+        message = (
+            (
+                await session.execute(select(Message).where(Message.intake_id.is_not(None)))  # type: ignore[union-attr]
+            )
+            .scalars()
+            .first()
+        )
+        assert message is not None
+    original = await karin.get(f"/cases/{world.barn}/messages/{message.id}/original")
+    assert original.status_code == 200 and original.headers["content-disposition"].startswith(
+        "attachment;"
+    )
+
+
+async def test_triage_writes_changes_audits_them_and_recomputes_the_due_date(
+    world: World, as_user: SignIn
+) -> None:
+    ada = await as_user("ada")
+    before = await world.case(world.loose)
+    form = {
+        "kind": "complaint",
+        "unit": "mottagning",
+        "submitter_role": "relative",
+        "priority": "high",
+        "assignee": "karin",
+        "status": "waiting",
+        "flag_child_at_risk": "on",
+    }
+    response = await form_post(ada, f"/cases/{world.loose}/triage", form)
+    assert response.status_code == 303
+    after = await world.case(world.loose)
+    assert (after.kind, after.submitter_role, after.priority, after.status) == (
+        "complaint",
+        "relative",
+        "high",
+        "waiting",
+    )
+    assert after.flag_child_at_risk and not after.flag_lex_sarah
+    assert after.due_on == date(2026, 3, 24) and before.due_on is not None
+    changes = {
+        e.detail["field"]: e.detail for e in await _events(world, world.loose, "case.update")
+    }
+    assert changes["kind"]["before"] == "other" and changes["kind"]["after"] == "complaint"
+    assert set(changes) >= {"kind", "unit_id", "priority", "assignee_id", "flag_child_at_risk"}
+    again = await form_post(ada, f"/cases/{world.loose}/triage", form)
+    assert (
+        again.status_code == 303
+        and "Inget ändrades" in (await ada.get(f"/cases/{world.loose}")).text
+    )
+    assert len(await _events(world, world.loose, "case.update")) == len(changes)
+    bad = await form_post(ada, f"/cases/{world.loose}/triage", {"kind": "nonsense"})
+    assert bad.status_code == 422 and "kind" in bad.text
+
+
+async def test_answer_note_close_and_reopen(world: World, as_user: SignIn) -> None:
+    karin = await as_user("karin")
+    empty = await form_post(karin, f"/cases/{world.barn}/reply", {"text": "   "})
+    assert empty.status_code == 422 and "Svaret är tomt" in empty.text
+    await form_post(karin, f"/cases/{world.barn}/reply", {"text": "Hej Anna, tack!"})
+    await form_post(karin, f"/cases/{world.barn}/note", {"text": "Ringde upp"})
+    page = (await karin.get(f"/cases/{world.barn}")).text
+    assert "Hej Anna, tack!" in page and "Ringde upp" in page and "Intern anteckning" in page
+    case = await world.case(world.barn)
+    assert case.first_response_at == world.clock() and case.status == "open"
+    async with world.db.sessions() as session:
+        kinds = (await session.execute(select(OutboxItem.kind))).scalars().all()
+    assert "case.reply" in kinds
+    no_outcome = await form_post(karin, f"/cases/{world.barn}/close", {"outcome": ""})
+    assert no_outcome.status_code == 422
+    await form_post(karin, f"/cases/{world.barn}/close", {"outcome": "partly-remedied"})
+    closed = await world.case(world.barn)
+    assert (closed.status, closed.outcome, closed.closed_at) == (
+        "closed",
+        "partly-remedied",
+        world.clock(),
+    )
+    assert "Delvis åtgärdad" in (await karin.get(f"/cases/{world.barn}")).text
+    await form_post(karin, f"/cases/{world.barn}/reopen", {})
+    reopened = await world.case(world.barn)
+    assert (reopened.status, reopened.outcome, reopened.closed_at) == ("open", None, None)
+
+
+async def test_admin_keeps_templates_that_fill_the_answer(world: World, as_user: SignIn) -> None:
+    ada = await as_user("ada")
+    bad = await form_post(ada, "/templates", {"name": "Fel", "body": "Hej {okänd}"})
+    assert bad.status_code == 422 and "Okänd platshållare" in bad.text and "Hej {okänd}" in bad.text
+    ok = await form_post(
+        ada, "/templates", {"name": "Tack", "body": "Hej {namn}! Ärende {referens}. /{handläggare}"}
+    )
+    assert ok.status_code == 303
+    karin = await as_user("karin")
+    assert (await karin.get("/templates")).status_code == 403
+    page = await karin.get(f"/cases/{world.barn}")
+    template_id = page.text.split('<option value="', 1)[1].split('"', 1)[0]
+    filled = (await karin.get(f"/cases/{world.barn}", params={"mall": template_id})).text
+    assert f"Hej Anna! Ärende {world.barn}. /Karin" in filled
+
+
+async def test_health_page_shows_channels_failed_mail_and_dead_rows(
+    world: World, as_user: SignIn
+) -> None:
+    world.app.state.channel_status = lambda: {
+        "imap": {"last_poll": "2026-03-10T09:00:00+00:00", "last_error": "LOGIN failed"}
+    }
+    async with unit_of_work(world.db.sessions) as session:
+        session.add(
+            IntakeRecord(
+                channel="email",
+                external_id="broken",
+                raw=b"not mail",
+                raw_size=8,
+                raw_sha256="0" * 64,
+                status="failed",
+                error="not an email",
+                received_at=world.clock(),
+            )
+        )
+        loose = await world.case(world.loose)
+        item = (
+            await session.execute(select(OutboxItem).where(OutboxItem.case_id == loose.id))
+        ).scalar_one()
+        assert item is not None
+        item.status, item.last_error = "dead", "550 mailbox unavailable"
+    rut = await as_user("rut")
+    page = (await rut.get("/health")).text
+    assert "LOGIN failed" in page and "not an email" in page and "550 mailbox unavailable" in page
+    raw_link = page.split('href="/intake/', 1)[1].split('"', 1)[0]
+    raw = await rut.get(f"/intake/{raw_link}")
+    assert raw.content == b"not mail" and raw.headers["content-disposition"].startswith(
+        "attachment"
+    )
+    karin = await as_user("karin")
+    assert (await karin.get("/health")).status_code == 403
+    async with unit_of_work(world.db.sessions) as session:
+        barn = await world.case(world.barn)
+        other = (
+            await session.execute(select(OutboxItem).where(OutboxItem.case_id == barn.id))
+        ).scalar_one()
+        other.status, other.last_error = "dead", "secret-of-another-unit"
+    assert "secret-of-another-unit" not in (await rut.get("/health")).text
+
+
+async def test_audit_page_is_for_admins_and_filters_by_case(world: World, as_user: SignIn) -> None:
+    karin = await as_user("karin")
+    await karin.get(f"/cases/{world.barn}")
+    assert (await karin.get("/audit")).status_code == 403
+    ada = await as_user("ada")
+    page = (await ada.get("/audit", params={"case": world.barn})).text
+    assert "case.read" in page and "karin" in page and world.vuxen not in page
+
+
+async def test_patch_api_triages_with_the_same_rules(world: World) -> None:
+    async with unit_of_work(world.db.sessions) as session:
+        _row, token = await create_token(session, name="t", now=world.clock())
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=world.app),
+        base_url="http://test",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as api:
+        ref = world.loose
+        done = await api.patch(
+            f"/api/cases/{ref}",
+            json={"unit": "vuxen", "assignee": "olle", "flags": {"appeal_intent": True}},
+        )
+        assert done.status_code == 200 and done.json()["unit"] == "vuxen"
+        assert "appeal_intent" in done.json()["flags"]
+        for body in (
+            {"kind": "nonsense"},
+            {"unit": "no-such-unit"},
+            {"assignee": "nobody"},
+            {"flags": {"personnummer": False}},
+            {"status": "closed"},
+            {"colour": "red"},
+        ):
+            assert (await api.patch(f"/api/cases/{ref}", json=body)).status_code == 422, body
+        closed = await api.patch(
+            f"/api/cases/{ref}", json={"status": "closed", "outcome": "answered"}
+        )
+        assert closed.json()["status"] == "closed" and closed.json()["outcome"] == "answered"
+        assert (await api.patch(f"/api/cases/{ref}", json={"assignee": None})).json()[
+            "status"
+        ] == "closed"
+    case = await world.case(ref)
+    assert case.assignee_id is None and case.flag_appeal_intent
