@@ -11,7 +11,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from inbox.db import UTCDateTime
@@ -227,6 +227,26 @@ class IntakeRecord(SQLModel, table=True):
     processed_at: datetime | None = _utc(default=None)
     case_id: int | None = None
     case_reference: str | None = Field(default=None, max_length=32)
+
+
+class ImapMailbox(SQLModel, table=True):
+    """Where the IMAP poller stands in one mailbox: written in the same transaction as the ledger
+    rows of the messages it fetched, so a crash can never skip or repeat a message.
+
+    `last_uid` counts only under `uidvalidity`; when the server reports another UIDVALIDITY the
+    mailbox is read again from the start and the ledger's key drops what it already holds.
+    """
+
+    __tablename__ = "imap_mailboxes"
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox_key: str = Field(unique=True, max_length=500)  # user@host:port/mailbox
+    # UIDVALIDITY and UIDs are unsigned 32-bit numbers: too big for PostgreSQL's integer.
+    uidvalidity: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    last_uid: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    last_poll_at: datetime | None = _utc(default=None)
+    last_error: str | None = None
+    last_error_at: datetime | None = _utc(default=None)
+    updated_at: datetime = _utc()
 
 
 class OutboxItem(SQLModel, table=True):
