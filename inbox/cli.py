@@ -1,5 +1,5 @@
 """The `synpunkt` command and the composition root: the one place that reads settings and wires
-the hub to its adapters (mail today; the Telegram bot and IMAP later).
+the hub to its adapters (mail over SMTP and IMAP today; the Telegram bot later).
 
 Every long-running command runs its parts on one event loop and stops them cleanly on SIGINT or
 SIGTERM; `serve` runs all of them in one process on the configured database.
@@ -14,7 +14,7 @@ import logging
 import multiprocessing
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -44,7 +44,9 @@ def intake_policy(settings: Settings) -> IntakePolicy:
 # Long-running parts ------------------------------------------------------------------------------
 
 
-async def run_parts(settings: Settings, *, web: bool, smtp: bool, worker: bool) -> None:
+async def run_parts(
+    settings: Settings, *, web: bool, smtp: bool, worker: bool, imap: bool = False
+) -> None:
     """Runs the chosen parts on this loop until SIGINT/SIGTERM."""
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
@@ -56,6 +58,7 @@ async def run_parts(settings: Settings, *, web: bool, smtp: bool, worker: bool) 
     tasks: list[asyncio.Task[Any]] = []
     servers: list[asyncio.AbstractServer] = []
     wake: Callable[[], None] | None = None
+    channel_status: dict[str, Callable[[], Mapping[str, Any]]] = {}
     pool = parse_pool(settings) if worker else None
     try:
         if worker:
@@ -82,9 +85,28 @@ async def run_parts(settings: Settings, *, web: bool, smtp: bool, worker: bool) 
             log.info(
                 "SMTP listener on %s:%s for %s", host, port, ", ".join(settings.intake_addresses)
             )
+        if imap:
+            from mail.imap import ImapPoller
+
+            poller = ImapPoller(
+                imap_config(settings),
+                engine=engine,
+                sessions=sessions,
+                clock=utcnow,
+                on_commit=wake,
+            )
+            channel_status["imap"] = poller.status.as_dict
+            tasks.append(asyncio.create_task(poller.run(stop), name="imap"))
+            log.info(
+                "IMAP intake from %s (processed mail to %s)",
+                poller.config.key,
+                poller.config.processed_folder or "flags \\Seen and $Synpunkt, left in place",
+            )
         if web:
             tasks.append(
-                asyncio.create_task(_serve_web(settings, sessions, stop, wake), name="web")
+                asyncio.create_task(
+                    _serve_web(settings, sessions, stop, wake, channel_status), name="web"
+                )
             )
         await stop.wait()
     finally:
@@ -97,6 +119,28 @@ async def run_parts(settings: Settings, *, web: bool, smtp: bool, worker: bool) 
         if pool is not None:
             pool.shutdown(cancel_futures=True)
         await engine.dispose()
+
+
+def imap_config(settings: Settings) -> Any:
+    """The IMAP poller's configuration from the settings; a UserError when it is incomplete."""
+    from mail.imap import config_from_url
+
+    if not settings.imap_url:
+        raise UserError("SYNPUNKT_IMAP_URL is not set (imaps://user:password@host:993/INBOX)")
+    try:
+        return config_from_url(
+            settings.imap_url,
+            password=settings.imap_password,
+            processed_folder=settings.imap_processed_folder.strip() or None,
+            require_tls=settings.imap_require_tls,
+            idle_seconds=settings.imap_idle_seconds,
+            poll_seconds=settings.imap_poll_seconds,
+            timeout=settings.imap_timeout_seconds,
+            batch_size=max(1, settings.imap_batch_size),
+            max_message_size=settings.max_message_size,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
 
 
 def parse_pool(settings: Settings) -> Executor | None:
@@ -132,7 +176,11 @@ def build_worker(
 
 
 async def _serve_web(
-    settings: Settings, sessions: Any, stop: asyncio.Event, wake: Callable[[], None] | None
+    settings: Settings,
+    sessions: Any,
+    stop: asyncio.Event,
+    wake: Callable[[], None] | None,
+    channel_status: Mapping[str, Callable[[], Mapping[str, Any]]] | None = None,
 ) -> None:
     import uvicorn
 
@@ -145,8 +193,13 @@ async def _serve_web(
             yield
 
     host, port = split_listen(settings.web_listen, 8000)
+    parts = dict(channel_status or {})
     app = create_app(
-        sessions=sessions, clock=utcnow, policy=intake_policy(settings), wake_worker=wake
+        sessions=sessions,
+        clock=utcnow,
+        policy=intake_policy(settings),
+        wake_worker=wake,
+        channel_status=lambda: {name: status() for name, status in parts.items()},
     )
     server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
     serving = asyncio.create_task(server.serve())
@@ -162,15 +215,26 @@ async def _serve_web(
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from inbox.migrate import upgrade
 
+    imap = bool(settings.imap_url)
+    if imap:
+        imap_config(settings)  # a mistake in the IMAP settings stops `serve` before it starts
     upgrade(settings.database_url)
-    asyncio.run(run_parts(settings, web=True, smtp=True, worker=True))
+    asyncio.run(run_parts(settings, web=True, smtp=True, worker=True, imap=imap))
     return 0
 
 
 def cmd_part(part: str) -> Callable[[Settings, argparse.Namespace], int]:
     def run(settings: Settings, args: argparse.Namespace) -> int:
+        if part == "imap":
+            imap_config(settings)
         asyncio.run(
-            run_parts(settings, web=part == "web", smtp=part == "smtp", worker=part == "worker")
+            run_parts(
+                settings,
+                web=part == "web",
+                smtp=part == "smtp",
+                worker=part == "worker",
+                imap=part == "imap",
+            )
         )
         return 0
 
@@ -303,12 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
-        "serve", help="web inbox, SMTP listener and worker in one process"
+        "serve", help="web inbox, SMTP listener, worker (and IMAP poller if set) in one process"
     ).set_defaults(func=cmd_serve)
     for part, text in (
         ("web", "the web inbox and API"),
         ("smtp", "the SMTP listener"),
         ("worker", "the worker: intake and outbox"),
+        ("imap", "the IMAP poller (SYNPUNKT_IMAP_URL)"),
     ):
         commands.add_parser(part, help=text).set_defaults(func=cmd_part(part))
 
@@ -364,7 +429,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # aiosmtpd logs every SMTP command with the addresses in it at INFO: personal data in the log.
-    for noisy in ("mail.log", "alembic"):
+    # imapclient logs every closed connection at INFO; the poller logs what matters itself.
+    for noisy in ("mail.log", "alembic", "imapclient"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     from inbox.staff import StaffError
 

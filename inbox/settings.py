@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     imap_idle_seconds: float = 540.0
     imap_poll_seconds: float = 60.0
     imap_timeout_seconds: float = 60.0
+    imap_batch_size: int = 200
     telegram_token: str | None = None
     telegram_api_base: str = "https://api.telegram.org"
     telegram_mode: str = "polling"

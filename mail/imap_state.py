@@ -77,21 +77,26 @@ async def store_batch(
 ) -> int:
     """Commits the messages to the ledger and the mailbox's new position in one transaction;
     returns how many ledger rows are new (the others were received before)."""
-    new = 0
     async with unit_of_work(sessions) as session:
+        new = await ledger.record_many(
+            session,
+            channel=CHANNEL,
+            messages=[(m.key, m.raw) for m in messages if m.error is None],
+            now=now,
+        )
         for message in messages:
+            if message.error is None:
+                continue
             row_id = await ledger.record(
                 session,
                 channel=CHANNEL,
                 external_id=message.key,
                 raw=message.raw,
                 now=now,
-                status=IntakeStatus.FAILED if message.error else IntakeStatus.PENDING,
+                status=IntakeStatus.FAILED,
             )
-            if row_id is None:
-                continue
-            new += 1
-            if message.error:
+            if row_id is not None:
+                new += 1
                 await session.execute(
                     update(IntakeRecord)
                     .where(col(IntakeRecord.id) == row_id)

@@ -165,6 +165,24 @@ async def test_migration_creates_the_mailbox_table_as_the_model_describes(db: Da
         assert await connection.run_sync(diff) == []
 
 
+async def test_a_batch_stores_each_key_once_with_its_position(db: Database) -> None:
+    raws = [letter(1), letter(2), letter(1), letter(3, message_id=False)]
+    fetched = [imap_state.Fetched(n, ledger_key(raw), raw) for n, raw in enumerate(raws, 1)]
+    store = imap_state.store_batch
+    assert (
+        await store(db.sessions, key="k", uidvalidity=7, last_uid=4, messages=fetched, now=utcnow())
+        == 3
+    )
+    assert (
+        await store(db.sessions, key="k", uidvalidity=7, last_uid=9, messages=fetched, now=utcnow())
+        == 0
+    )
+    assert await imap_state.load_position(db.sessions, "k") == imap_state.Position(7, 9)
+    rows = await ledger(db)
+    assert len(rows) == 3 and {r.raw for r in rows} == set(raws)
+    assert all(r.status == IntakeStatus.PENDING and r.channel == "email" for r in rows)
+
+
 # Settings ---------------------------------------------------------------------------------------
 
 
