@@ -102,6 +102,15 @@ async def run_parts(
                 poller.config.key,
                 poller.config.processed_folder or "flags \\Seen and $Synpunkt, left in place",
             )
+        if web and settings.imap_url and "imap" not in channel_status:
+            # The poller runs in another process: show what it last stored.
+            latest: dict[str, Any] = {}
+            channel_status["imap"] = lambda: dict(latest)
+            tasks.append(
+                asyncio.create_task(
+                    _follow_imap_status(settings, sessions, stop, latest), name="imap-status"
+                )
+            )
         if web:
             tasks.append(
                 asyncio.create_task(
@@ -141,6 +150,25 @@ def imap_config(settings: Settings) -> Any:
         )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+
+
+async def _follow_imap_status(
+    settings: Settings, sessions: Any, stop: asyncio.Event, latest: dict[str, Any]
+) -> None:
+    from mail.imap_state import stored_status
+
+    config = imap_config(settings)
+    # A poller in IDLE stores a poll at least every idle_seconds; allow one missed round.
+    stale_after = 2 * max(config.idle_seconds, config.poll_seconds) + config.timeout
+    while not stop.is_set():
+        try:
+            latest.update(
+                await stored_status(sessions, key=config.key, now=utcnow(), stale_after=stale_after)
+            )
+        except Exception as exc:
+            latest.update({"mailbox": config.key, "ok": False, "error": type(exc).__name__})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=15)
 
 
 def parse_pool(settings: Settings) -> Executor | None:

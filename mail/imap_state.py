@@ -302,3 +302,32 @@ def mailbox_lock(engine: AsyncEngine, key: str) -> MailboxLock:
         suffix = hashlib.sha256(key.encode()).hexdigest()[:12]
         return FileLock(Path(f"{database}.imap-{suffix}.lock"))
     return NoLock()
+
+
+async def stored_status(
+    sessions: async_sessionmaker[AsyncSession], *, key: str, now: datetime, stale_after: float
+) -> dict[str, object]:
+    """The mailbox's status as the poller last stored it, for `/healthz` in a process that does
+    not poll it itself: healthy while the last poll is recent and no error came after it."""
+    async with sessions() as session:
+        row = (
+            await session.execute(select(ImapMailbox).where(col(ImapMailbox.mailbox_key) == key))
+        ).scalar_one_or_none()
+    if row is None:
+        return {"mailbox": key, "state": "never polled", "ok": False, "source": "database"}
+    fresh = (
+        row.last_poll_at is not None
+        and (now - row.last_poll_at).total_seconds() <= stale_after
+        and (row.last_error_at is None or row.last_poll_at >= row.last_error_at)
+    )
+    return {
+        "mailbox": key,
+        "state": "polled elsewhere",
+        "ok": fresh,
+        "last_poll_at": row.last_poll_at.isoformat() if row.last_poll_at else None,
+        "last_error": row.last_error,
+        "last_error_at": row.last_error_at.isoformat() if row.last_error_at else None,
+        "uidvalidity": row.uidvalidity,
+        "last_uid": row.last_uid,
+        "source": "database",
+    }

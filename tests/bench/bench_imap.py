@@ -146,7 +146,9 @@ async def ingest(server: Dovecot, url: str, *, pool: ProcessPoolExecutor | None)
     return elapsed
 
 
-async def measure(server: Dovecot, backend: Backend, workdir: Path, pool: ProcessPoolExecutor) -> Row:
+async def measure(
+    server: Dovecot, backend: Backend, workdir: Path, pool: ProcessPoolExecutor
+) -> Row:
     megabytes = await asyncio.to_thread(fill, server)
     bare = await asyncio.to_thread(bare_fetch, server)
     async with fresh_database(backend, workdir) as url:
@@ -180,9 +182,7 @@ async def _main() -> None:
     server.start()
     pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
     # Warm-up: the parse process and its language models are not timed.
-    await asyncio.get_running_loop().run_in_executor(
-        pool, parse_email, build_message("warm-up", 0)
-    )
+    await asyncio.get_running_loop().run_in_executor(pool, parse_email, build_message("warm-up", 0))
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="synpunkt-bench-") as tmp:
         workdir = Path(tmp)
@@ -201,7 +201,9 @@ async def _main() -> None:
     for row in rows:
         for name, rate in (("ledger", row.ledger), ("cases", row.cases)):
             met = "met" if rate / row.bare >= GOAL else "NOT met"
-            print(f"- {row.backend}, {name}: {rate / row.bare:.0%} of bare (goal {GOAL:.0%}): {met}")
+            print(
+                f"- {row.backend}, {name}: {rate / row.bare:.0%} of bare (goal {GOAL:.0%}): {met}"
+            )
 
 
 def main() -> None:

@@ -50,8 +50,11 @@ def _login_user() -> str:
 
 
 class Dovecot:
-    def __init__(self, *, tls: bool = False) -> None:
+    def __init__(self, *, tls: bool = False, capabilities: str | None = None) -> None:
+        """`capabilities`: what the server announces after login instead of its own list (a
+        server without IDLE or MOVE, say); Dovecot still understands every command."""
         self.tls = tls
+        self.capabilities = capabilities
         # Not pytest's tmp_path: its parents are private to root, and Dovecot's mail processes
         # (as `mail`) must reach the maildir.
         self.root = Path(tempfile.mkdtemp(prefix="synpunkt-dovecot-"))
@@ -104,6 +107,7 @@ mail_uid = {MAIL_USER}
 mail_gid = {MAIL_USER}
 mail_location = maildir:{root}/mail/%u
 imap_idle_notify_interval = 30 secs
+{f"imap_capability = {self.capabilities}" if self.capabilities else ""}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN {root}/passwd
@@ -225,6 +229,10 @@ service imap-login {{
     def append(self, messages: Iterable[bytes], folder: str = "INBOX") -> None:
         batch: list[bytes] = []
         with self.client() as client:
+            if not client.has_capability("MULTIAPPEND"):
+                for raw in messages:
+                    client.append(folder, raw)
+                return
             for raw in messages:
                 batch.append(raw)
                 if len(batch) >= 100:

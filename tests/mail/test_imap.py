@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from typing import Any
@@ -32,8 +32,8 @@ from mail import imap_state
 from mail.imap import ImapConfig, ImapPoller, config_from_url
 from mail.parse import parse_email
 from mail.smtp import ledger_key
-from tests.conftest import Database
-from tests.mail.dovecot import PASSWORD, USER, Dovecot
+from tests.conftest import Database, require_component
+from tests.mail.dovecot import PASSWORD, USER, Dovecot, available
 
 PROCESSED = "Synpunkt.Behandlat"  # "Synpunkt/Behandlat" with Dovecot's maildir separator
 DEADLINE = 30.0
@@ -429,6 +429,62 @@ async def test_without_processed_folder_messages_are_flagged_and_left(
     async with running(db, config):
         await eventually(cases_are(db, 4), "the fourth is a case")
     assert await count(db, IntakeRecord) == 4
+
+
+@pytest.mark.parametrize(
+    "capabilities",
+    ["IMAP4rev1 LITERAL+ NAMESPACE UIDPLUS", "IMAP4rev1 LITERAL+ NAMESPACE"],
+    ids=["uidplus", "plain-expunge"],
+)
+async def test_server_without_idle_and_move_is_polled_and_copied(
+    db: Database, capabilities: str
+) -> None:
+    require_component("Dovecot", available(), "apt-get install dovecot-imapd")
+    server = Dovecot(capabilities=capabilities)
+    try:
+        await asyncio.to_thread(server.start)
+        await asyncio.to_thread(server.append, [letter(1), letter(2)])
+        async with running(db, config_for(server), worker=False) as poller:
+
+            async def moved(n: int) -> bool:
+                return (
+                    await count(db, IntakeRecord) == n
+                    and await server_count(server) == 0
+                    and await server_count(server, PROCESSED) == n
+                )
+
+            await eventually(lambda: moved(2), "the backlog is stored and moved")
+            assert poller.status.idle is False
+            await eventually(state_is(poller, "polling"), "the poller polls")
+            await asyncio.to_thread(server.append, [letter(3)])
+            await eventually(lambda: moved(3), "a new message is found by polling")
+        ids = await asyncio.to_thread(server.message_ids, PROCESSED)
+        assert ids == [f"t.{n}@example.org" for n in (1, 2, 3)]
+    finally:
+        await asyncio.to_thread(server.close)
+
+
+async def test_status_stored_for_other_processes_turns_stale(db: Database) -> None:
+    raws = [letter(1)]
+    now = utcnow()
+    await imap_state.store_batch(
+        db.sessions,
+        key="k",
+        uidvalidity=3,
+        last_uid=1,
+        messages=[imap_state.Fetched(1, ledger_key(raws[0]), raws[0])],
+        now=now,
+    )
+    fresh = await imap_state.stored_status(db.sessions, key="k", now=now, stale_after=60)
+    assert fresh["ok"] is True and fresh["last_uid"] == 1 and fresh["last_error"] is None
+    later = now + timedelta(minutes=5)
+    stale = await imap_state.stored_status(db.sessions, key="k", now=later, stale_after=60)
+    assert stale["ok"] is False
+    await imap_state.record_error(db.sessions, key="k", error="OSError: refused", now=later)
+    failing = await imap_state.stored_status(db.sessions, key="k", now=later, stale_after=600)
+    assert failing["ok"] is False and failing["last_error"] == "OSError: refused"
+    never = await imap_state.stored_status(db.sessions, key="other", now=now, stale_after=60)
+    assert never["ok"] is False and never["state"] == "never polled"
 
 
 # TLS --------------------------------------------------------------------------------------------
