@@ -85,6 +85,7 @@ class ImapConfig:
     max_message_size: int = 25 * 1024 * 1024  # larger: only the header is kept, marked failed
     backoff_initial: float = 1.0
     backoff_max: float = 300.0
+    stable_seconds: float = 30.0  # a session this long resets the backoff
     lock_retry_seconds: float = 10.0
     lock_check_seconds: float = 15.0
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
@@ -136,6 +137,7 @@ class MailboxStatus:
     last_error: str | None = None
     last_error_at: datetime | None = None
     ingested: int = 0  # new ledger rows since this process started
+    failed_attempts: int = 0  # in the current outage
     uidvalidity: int | None = None
     last_uid: int | None = None
 
@@ -152,6 +154,7 @@ class MailboxStatus:
             "last_error": self.last_error,
             "last_error_at": _iso(self.last_error_at),
             "ingested": self.ingested,
+            "failed_attempts": self.failed_attempts,
             "uidvalidity": self.uidvalidity,
             "last_uid": self.last_uid,
         }
@@ -203,22 +206,26 @@ class ImapPoller:
         """Polls until `stop` is set; waits while another process holds the mailbox's lock."""
         self._loop = asyncio.get_running_loop()
         lock = self._lock or mailbox_lock(self._engine, self.config.key)
-        waiting_logged = False
+        waiting_logged = failing = False
         try:
             while not stop.is_set():
                 try:
                     acquired = await lock.acquire()
-                except Exception as exc:
+                except Exception as exc:  # the database is away: like any outage, log it once
                     acquired = False
-                    self._note_error(exc, log_it=not waiting_logged)
+                    self._note_error(exc, log_it=not failing)
+                    failing = True
+                else:
+                    failing = False
                 if not acquired:
-                    self.status.state = "waiting-for-lock"
-                    if not waiting_logged:
-                        log.info(
-                            "IMAP %s: another process polls this mailbox; waiting for it",
-                            self.config.key,
-                        )
-                        waiting_logged = True
+                    if not failing:
+                        self.status.state = "waiting-for-lock"
+                        if not waiting_logged:
+                            log.info(
+                                "IMAP %s: another process polls this mailbox; waiting for it",
+                                self.config.key,
+                            )
+                            waiting_logged = True
                     await _wait(stop, self.config.lock_retry_seconds)
                     continue
                 waiting_logged = False
@@ -258,6 +265,7 @@ class ImapPoller:
         while not halt.is_set():
             client: IMAPClient | None = None
             graceful = False
+            healthy_since: float | None = None
             try:
                 self.status.state = "connecting"
                 client = self._connect()
@@ -270,13 +278,22 @@ class ImapPoller:
                         attempts,
                         time.monotonic() - outage_since,
                     )
-                outage_since, attempts, backoff = None, 0, self.config.backoff_initial
+                outage_since, attempts = None, 0
+                self.status.failed_attempts = 0
+                healthy_since = time.monotonic()
                 self._watch(client, selected, halt)
                 graceful = True
             except Exception as exc:
                 if halt.is_set():
                     break
+                # The delay starts small again only after a session that lasted: a server that
+                # fails each session right after login is not hammered once a second.
+                if healthy_since is not None and (
+                    time.monotonic() - healthy_since >= self.config.stable_seconds
+                ):
+                    backoff = self.config.backoff_initial
                 attempts += 1
+                self.status.failed_attempts = attempts
                 self._note_error(exc, log_it=outage_since is None)
                 if outage_since is None:
                     outage_since = time.monotonic()

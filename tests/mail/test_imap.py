@@ -33,7 +33,7 @@ from mail.imap import ImapConfig, ImapPoller, config_from_url
 from mail.parse import parse_email
 from mail.smtp import ledger_key
 from tests.conftest import Database, require_component
-from tests.mail.dovecot import PASSWORD, USER, Dovecot, available
+from tests.mail.dovecot import PASSWORD, USER, Dovecot, available, free_port
 
 PROCESSED = "Synpunkt.Behandlat"  # "Synpunkt/Behandlat" with Dovecot's maildir separator
 DEADLINE = 30.0
@@ -288,6 +288,31 @@ async def test_server_dropping_the_connection_loses_and_doubles_nothing(
     assert len(outages) == 2, [r.getMessage() for r in outages]
     assert len(recoveries) == 2
     assert poller.status.last_error is not None and poller.status.as_dict()["ok"] is True
+
+
+async def test_unreachable_server_is_retried_with_growing_delays_and_logged_once(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mail.imap")
+    nobody = ImapConfig(
+        host="127.0.0.1",
+        port=free_port(),  # nothing listens there
+        user=USER,
+        password=PASSWORD,
+        tls="starttls",
+        require_tls=False,
+        backoff_initial=0.1,
+        backoff_max=0.8,
+    )
+    async with running(db, nobody, worker=False) as poller:
+        await asyncio.sleep(3)  # delays 0.1, 0.2, 0.4, 0.8, 0.8 …: about six attempts
+        attempts = poller.status.failed_attempts
+    assert 3 <= attempts <= 8, attempts
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "ConnectionRefusedError" in warnings[0].getMessage()
+    assert poller.status.as_dict()["ok"] is False
+    stored = await position(db, nobody)
+    assert stored is not None and stored.last_error and "ConnectionRefused" in stored.last_error
 
 
 async def test_changed_uidvalidity_reads_everything_again_without_duplicates(
