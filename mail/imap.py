@@ -364,6 +364,8 @@ class ImapPoller:
         client.login(config.user, config.password)
         capabilities = set(client.capabilities())
         processed = self._processed_folder(client) if config.processed_folder else None
+        if processed is not None and processed.upper() == config.mailbox.upper():
+            raise ImapError("the processed folder is the mailbox itself; choose another one")
         info = client.select_folder(config.mailbox)
         uidvalidity = int(info[b"UIDVALIDITY"])
         stored = self._db(imap_state.load_position(self._sessions, config.key)).result()

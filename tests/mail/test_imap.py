@@ -24,8 +24,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
+from inbox.db import unit_of_work
 from inbox.intake import IntakePolicy
 from inbox.models import Case, ImapMailbox, IntakeRecord, IntakeStatus
+from inbox.tokens import create_token
 from inbox.web.app import create_app
 from inbox.worker import Worker
 from mail import imap_state
@@ -364,12 +366,21 @@ async def test_unparsable_message_is_kept_failed_moved_and_not_fetched_again(
         await eventually(failed, "the message is marked failed")
         await asyncio.to_thread(dovecot.append, [letter(1)])
         await eventually(cases_are(db, 1), "the next message is a case")
-        app = create_app(sessions=db.sessions, clock=utcnow)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            health = (await client.get("/healthz")).json()
         assert poller.status.ingested == 2
+    # Staff see it, with its raw bytes, as they see SMTP mail that could not be read.
+    async with unit_of_work(db.sessions) as session:
+        _row, token = await create_token(session, name="staff", now=utcnow())
+    app = create_app(sessions=db.sessions, clock=utcnow)
+    headers = {"Authorization": f"Bearer {token}"}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://t", headers=headers
+    ) as client:
+        health = (await client.get("/healthz")).json()
+        failed = (await client.get("/api/intake", params={"status": "failed"})).json()
+        raw = (await client.get(failed[0]["raw_url"])).content
     assert health["intake"] == {"done": 1, "failed": 1}
+    assert len(failed) == 1 and "cannot parse" in failed[0]["error"] and raw == garbage
     rows = {r.status: r for r in await ledger(db)}
     bad = rows[IntakeStatus.FAILED]
     assert bad.raw == garbage and bad.error is not None and "cannot parse" in bad.error
