@@ -469,9 +469,9 @@ class ImapPoller:
                 messages = self._fetch(client, batch, sizes)
                 previous = pending[0] if pending else None
                 future = self._db(self._store(previous, selected, batch[-1], messages))
-                if pending is not None:
-                    self._finish(client, selected, *pending)
-                pending = (future, batch)
+                before, pending = pending, (future, batch)
+                if before is not None:
+                    self._finish(client, selected, *before)
         finally:
             if pending is not None:
                 self._finish(client, selected, *pending)
