@@ -17,11 +17,14 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inbox.db import create_engine, session_factory, unit_of_work
 from inbox.intake import IntakePolicy
 from inbox.settings import Settings, split_listen
+
+if TYPE_CHECKING:
+    from mail.imap import ImapConfig
 
 log = logging.getLogger("synpunkt")
 
@@ -130,7 +133,7 @@ async def run_parts(
         await engine.dispose()
 
 
-def imap_config(settings: Settings) -> Any:
+def imap_config(settings: Settings) -> ImapConfig:
     """The IMAP poller's configuration from the settings; a UserError when it is incomplete."""
     from mail.imap import config_from_url
 
