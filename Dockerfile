@@ -1,4 +1,4 @@
-# One image for every part: `synpunkt web`, `worker`, `smtp` (and later `imap`, `bot`).
+# One image for every part: `synpunkt web`, `worker`, `smtp`, `imap` (and later `bot`).
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./

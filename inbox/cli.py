@@ -1,5 +1,5 @@
 """The `synpunkt` command and the composition root: the one place that reads settings and wires
-the hub to its adapters (mail today; the Telegram bot and IMAP later).
+the hub to its adapters (mail over SMTP and IMAP today; the Telegram bot later).
 
 Every long-running command runs its parts on one event loop and stops them cleanly on SIGINT or
 SIGTERM; `serve` runs all of them in one process on the configured database.
@@ -17,12 +17,15 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inbox.checkins import CheckinPolicy
 from inbox.db import create_engine, session_factory, unit_of_work
 from inbox.intake import IntakePolicy
 from inbox.settings import Settings, split_listen
+
+if TYPE_CHECKING:
+    from mail.imap import ImapConfig
 
 log = logging.getLogger("synpunkt")
 
@@ -61,7 +64,13 @@ def checkin_policy(settings: Settings) -> CheckinPolicy:
 
 
 async def run_parts(
-    settings: Settings, *, web: bool, smtp: bool, worker: bool, telegram: bool = False
+    settings: Settings,
+    *,
+    web: bool,
+    smtp: bool,
+    worker: bool,
+    telegram: bool = False,
+    imap: bool = False,
 ) -> None:
     """Runs the chosen parts on this loop until SIGINT/SIGTERM."""
     engine = create_engine(settings.database_url)
@@ -102,6 +111,32 @@ async def run_parts(
             log.info(
                 "SMTP listener on %s:%s for %s", host, port, ", ".join(settings.intake_addresses)
             )
+        if imap:
+            from mail.imap import ImapPoller
+
+            poller = ImapPoller(
+                imap_config(settings),
+                engine=engine,
+                sessions=sessions,
+                clock=utcnow,
+                on_commit=wake,
+            )
+            status["imap"] = poller.status.as_dict
+            tasks.append(asyncio.create_task(poller.run(stop), name="imap"))
+            log.info(
+                "IMAP intake from %s (processed mail to %s)",
+                poller.config.key,
+                poller.config.processed_folder or "flags \\Seen and $Synpunkt, left in place",
+            )
+        if web and settings.imap_url and "imap" not in status:
+            # The poller runs in another process: show what it last stored.
+            latest: dict[str, Any] = {}
+            status["imap"] = lambda: dict(latest)
+            tasks.append(
+                asyncio.create_task(
+                    _follow_imap_status(settings, sessions, stop, latest), name="imap-status"
+                )
+            )
         webhook = None
         if telegram and settings.telegram_token:
             the_bot = build_telegram_bot(settings, sessions, wake=wake)
@@ -139,6 +174,47 @@ async def run_parts(
         if pool is not None:
             pool.shutdown(cancel_futures=True)
         await engine.dispose()
+
+
+def imap_config(settings: Settings) -> ImapConfig:
+    """The IMAP poller's configuration from the settings; a UserError when it is incomplete."""
+    from mail.imap import config_from_url
+
+    if not settings.imap_url:
+        raise UserError("SYNPUNKT_IMAP_URL is not set (imaps://user:password@host:993/INBOX)")
+    try:
+        return config_from_url(
+            settings.imap_url,
+            password=settings.imap_password,
+            processed_folder=settings.imap_processed_folder.strip() or None,
+            require_tls=settings.imap_require_tls,
+            idle_seconds=settings.imap_idle_seconds,
+            poll_seconds=settings.imap_poll_seconds,
+            timeout=settings.imap_timeout_seconds,
+            batch_size=max(1, settings.imap_batch_size),
+            max_message_size=settings.max_message_size,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+
+
+async def _follow_imap_status(
+    settings: Settings, sessions: Any, stop: asyncio.Event, latest: dict[str, Any]
+) -> None:
+    from mail.imap_state import stored_status
+
+    config = imap_config(settings)
+    # A poller in IDLE stores a poll at least every idle_seconds; allow one missed round.
+    stale_after = 2 * max(config.idle_seconds, config.poll_seconds) + config.timeout
+    while not stop.is_set():
+        try:
+            latest.update(
+                await stored_status(sessions, key=config.key, now=utcnow(), stale_after=stale_after)
+            )
+        except Exception as exc:
+            latest.update({"mailbox": config.key, "ok": False, "error": type(exc).__name__})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=15)
 
 
 def parse_pool(settings: Settings) -> Executor | None:
@@ -281,8 +357,11 @@ async def _serve_web(
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from inbox.migrate import upgrade
 
+    imap = bool(settings.imap_url)
+    if imap:
+        imap_config(settings)  # a mistake in the IMAP settings stops `serve` before it starts
     upgrade(settings.database_url)
-    asyncio.run(run_parts(settings, web=True, smtp=True, worker=True, telegram=True))
+    asyncio.run(run_parts(settings, web=True, smtp=True, worker=True, telegram=True, imap=imap))
     return 0
 
 
@@ -310,8 +389,16 @@ def cmd_bot(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_part(part: str) -> Callable[[Settings, argparse.Namespace], int]:
     def run(settings: Settings, args: argparse.Namespace) -> int:
+        if part == "imap":
+            imap_config(settings)
         asyncio.run(
-            run_parts(settings, web=part == "web", smtp=part == "smtp", worker=part == "worker")
+            run_parts(
+                settings,
+                web=part == "web",
+                smtp=part == "smtp",
+                worker=part == "worker",
+                imap=part == "imap",
+            )
         )
         return 0
 
@@ -485,12 +572,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
-        "serve", help="web inbox, SMTP listener and worker in one process"
+        "serve", help="web inbox, SMTP listener, worker (and IMAP poller if set) in one process"
     ).set_defaults(func=cmd_serve)
     for part, text in (
         ("web", "the web inbox and API"),
         ("smtp", "the SMTP listener"),
         ("worker", "the worker: intake and outbox"),
+        ("imap", "the IMAP poller (SYNPUNKT_IMAP_URL)"),
     ):
         commands.add_parser(part, help=text).set_defaults(func=cmd_part(part))
 
@@ -565,7 +653,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # aiosmtpd logs every SMTP command with the addresses in it at INFO: personal data in the log.
-    for noisy in ("mail.log", "alembic"):
+    # imapclient logs every closed connection at INFO; the poller logs what matters itself.
+    for noisy in ("mail.log", "alembic", "imapclient"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     from inbox.staff import StaffError
 

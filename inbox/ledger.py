@@ -54,6 +54,38 @@ async def record(
     return result.scalar_one_or_none()
 
 
+async def record_many(
+    session: AsyncSession,
+    *,
+    channel: str,
+    messages: Sequence[tuple[str, bytes]],
+    now: datetime,
+) -> int:
+    """Adds ledger rows for (external id, raw) pairs in as few statements as the driver allows
+    (a batch of an IMAP fetch); returns how many are new, the others having been received before."""
+    if not messages:
+        return 0
+    result = await session.execute(
+        _insert_statement(session.get_bind().dialect.name),
+        [
+            {
+                "channel": channel,
+                "external_id": external_id,
+                "raw": raw,
+                "raw_size": len(raw),
+                "raw_sha256": hashlib.sha256(raw).hexdigest(),
+                "envelope_sender": None,
+                "envelope_recipients": [],
+                "status": IntakeStatus.PENDING,
+                "attempts": 0,
+                "received_at": now,
+            }
+            for external_id, raw in messages
+        ],
+    )
+    return len(result.all())
+
+
 @cache
 def _insert_statement(dialect: str) -> Any:
     """Built once per dialect: the SMTP edge records every message through it, so it is hot."""

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     mail_from: str = "Synpunkt <synpunkt@synpunkt.localhost>"
     mail_transport: str = "file://var/outbox"
     imap_url: str | None = None
+    imap_password: str | None = None
+    imap_processed_folder: str = "Synpunkt/Behandlat"
+    imap_require_tls: bool = True
+    imap_idle_seconds: float = 540.0
+    imap_poll_seconds: float = 60.0
+    imap_timeout_seconds: float = 60.0
+    imap_batch_size: int = 200
     telegram_token: str | None = None
     telegram_api_base: str = "https://api.telegram.org"
     telegram_mode: str = "polling"

@@ -73,7 +73,7 @@ class LedgerWriter:
     async def store(self, raw: bytes, *, sender: str | None, recipients: list[str]) -> int | None:
         """The new ledger row's id (None for a redelivery), once committed."""
         pending = _Pending(
-            raw, _key(raw), sender, recipients, asyncio.get_running_loop().create_future()
+            raw, ledger_key(raw), sender, recipients, asyncio.get_running_loop().create_future()
         )
         self._queue.append(pending)
         if self._task is None or self._task.done():
@@ -241,7 +241,8 @@ def raw_bytes(envelope: Envelope) -> bytes:
     return bytes(content or b"")
 
 
-def _key(raw: bytes) -> str:
+def ledger_key(raw: bytes) -> str:
+    """The ledger key of a raw message: its Message-ID, else a hash (shared with IMAP intake)."""
     try:
         key = message_key(raw)
     except Exception:  # a broken header block must not become a 451 for ever
