@@ -178,7 +178,7 @@ async def _open_cases(
             for new in run
         ],
     )
-    by_reference: dict[str, int] = {reference: id_ for id_, reference in cases.all()}
+    by_reference: dict[str, int] = {row.reference: row.id for row in cases.all()}
     for new in run:
         new.case_id = by_reference[new.reference]
 
