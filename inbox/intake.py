@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import make_msgid
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox import ledger, outbox
-from inbox.acknowledgement import ACK_KIND, render_ack
+from inbox.acknowledgement import ACK_KIND, AckText, render_ack
 from inbox.answers import answer_by_reply
 from inbox.calendar import add_working_days
 from inbox.checkins import CheckinPolicy
@@ -370,7 +371,6 @@ async def _enqueue_ack(
         channel=msg.channel,
     )
     rfc_id = make_msgid(idstring=case.reference.lower(), domain=policy.mail_domain)
-    references = [*msg.references, msg.message_id] if msg.message_id else list(msg.references)
     outbound = Message(
         case_id=case.id,
         direction=Direction.OUTBOUND,
@@ -388,10 +388,26 @@ async def _enqueue_ack(
     )
     session.add(outbound)
     await session.flush()
-    payload: dict[str, object] = {"text": ack.text, "languages": list(ack.languages)}
+    await outbox.enqueue(
+        session,
+        kind=ACK_KIND,
+        channel=msg.channel,
+        recipient=contact.address,
+        payload=ack_payload(msg, ack, rfc_id=rfc_id, address=contact.address),
+        idempotency_key=f"{ACK_KIND}:{case.reference}",
+        case_id=case.id,
+        message_id=outbound.id,
+        now=now,
+    )
+
+
+def ack_payload(msg: InboundMessage, ack: AckText, *, rfc_id: str, address: str) -> dict[str, Any]:
+    """The outbox payload of the acknowledgement of `msg` to the contact at `address`."""
+    payload: dict[str, Any] = {"text": ack.text, "languages": list(ack.languages)}
     if msg.channel == Channel.TELEGRAM:
-        payload["chat_id"] = msg.chat_id or contact.address
+        payload["chat_id"] = msg.chat_id or address
     else:
+        references = [*msg.references, msg.message_id] if msg.message_id else list(msg.references)
         payload |= {
             "subject": ack.subject,
             "message_id": rfc_id,
@@ -400,14 +416,4 @@ async def _enqueue_ack(
             "auto_submitted": "auto-replied",
             "chat_id": msg.chat_id,
         }
-    await outbox.enqueue(
-        session,
-        kind=ACK_KIND,
-        channel=msg.channel,
-        recipient=contact.address,
-        payload=payload,
-        idempotency_key=f"{ACK_KIND}:{case.reference}",
-        case_id=case.id,
-        message_id=outbound.id,
-        now=now,
-    )
+    return payload

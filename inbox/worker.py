@@ -24,7 +24,8 @@ from inbox.contacts import find_contact
 from inbox.db import unit_of_work
 from inbox.delivery import PermanentFailure, Sender, TemporaryFailure
 from inbox.inbound import InboundMessage
-from inbox.intake import IntakePolicy, receive
+from inbox.intake import IntakePolicy
+from inbox.intake_batch import receive_many
 from inbox.models import IntakeRecord, IntakeStatus, OutboxItem, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,8 @@ class Worker:
                 select(IntakeRecord).where(col(IntakeRecord.id).in_(ids)).with_for_update()
             )
             by_id = {row.id: row for row in locked.scalars()}
+            now = self._clock()
+            ready: list[tuple[InboundMessage, IntakeRecord]] = []
             for row_id, result in batch:
                 row = by_id.get(row_id)
                 if row is None or row.status != IntakeStatus.PENDING:
@@ -152,9 +155,10 @@ class Worker:
                     # Any parser failure is final: the raw message is kept for staff.
                     log.warning("intake %s: cannot parse: %s", row_id, result)
                     error = f"cannot parse: {type(result).__name__}: {result}"
-                    ledger.mark_failed(row, error=error, now=self._clock())
+                    ledger.mark_failed(row, error=error, now=now)
                     continue
-                await receive(session, result, policy=self._policy, now=self._clock(), record=row)
+                ready.append((result, row))
+            await receive_many(session, ready, policy=self._policy, now=now)
 
     async def _parse(self, channel: str, raw: bytes, external_id: str) -> InboundMessage:
         parser = self._parsers.get(channel)
