@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC
 
 import httpx
-
 from sqlalchemy import select
 
 from inbox.checkins import CheckinPolicy
