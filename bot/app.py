@@ -23,7 +23,7 @@ from aiogram.methods import GetUpdates
 from aiogram.types import Update
 from pydantic import ValidationError
 
-from bot import conversation, feedback
+from bot import checkin, conversation, feedback
 from bot.context import BotContext
 from bot.storage import SQLStorage
 from bot.updates import is_feedback
@@ -60,6 +60,7 @@ def build_dispatcher(context: BotContext) -> Dispatcher:
     dp["context"] = context
     dp.update.outer_middleware(feedback.UpdateLedger())
     # Commands and buttons first; whatever else a person writes is feedback.
+    dp.include_router(checkin.make_router())
     dp.include_router(conversation.make_router())
     dp.include_router(feedback.make_router())
     return dp

@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from inbox.checkins import CheckinPolicy
+
 
 @dataclass
 class BotStatus:
@@ -49,4 +51,5 @@ class BotContext:
     appeal_url: str = "https://www.domstol.se/forvaltningsratt/"
     email: str = "synpunkt@synpunkt.localhost"
     web_url: str | None = None
+    checkins: CheckinPolicy = field(default_factory=CheckinPolicy)
     status: BotStatus = field(default_factory=BotStatus)

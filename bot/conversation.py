@@ -26,6 +26,7 @@ from sqlmodel import col
 from bot.context import BotContext
 from bot.texts import LANGUAGES, guess_language, text
 from inbox.acknowledgement import ACK_KIND
+from inbox.checkins import opt_out
 from inbox.contacts import find_contact, find_or_create_contact
 from inbox.db import unit_of_work
 from inbox.models import Case, CaseKind, Contact, OutboxItem, SubmitterRole, Unit
@@ -138,7 +139,8 @@ async def on_stop(message: Message, state: FSMContext, context: BotContext) -> N
             language=lang,
             now=now,
         )
-        contact.opted_out = True
+        await opt_out(session, contact=contact, now=now)  # cancels queued check-ins too
+    await state.set_state(None)
     await message.answer(text(lang, "stopped"))
 
 

@@ -1,8 +1,9 @@
 """`TelegramSender`: the worker's sender for the Telegram channel, paced to the Bot API's limits.
 
-It sends the outbox item's `text` to its `chat_id` with `sendMessage` and turns the API's answers
-into the worker's terms: 403 or "chat not found" → permanent and unreachable; 429 → retry after
-the given `retry_after`; 5xx and network errors → retry with backoff. A `Pacer` shared by all
+It sends the outbox item's `text` to its `chat_id` with `sendMessage` (with the payload's own
+`inline_keyboard`, a check-in question's buttons, when it has one) and turns the API's answers into
+the worker's terms: 403 or "chat not found" → permanent and unreachable; 429 → retry after the
+given `retry_after`; 5xx and network errors → retry with backoff. A `Pacer` shared by all
 concurrent sends keeps to about 30 messages a second overall and one a second per chat.
 """
 
@@ -82,6 +83,13 @@ class Pacer:
             self._next_chat = {c: t for c, t in self._next_chat.items() if t > cutoff}
 
 
+def _keyboard(rows: Any) -> InlineKeyboardMarkup | None:
+    """The payload's own buttons (a check-in question), as the Bot API's inline keyboard."""
+    if not isinstance(rows, list) or not rows:
+        return None
+    return InlineKeyboardMarkup.model_validate({"inline_keyboard": rows})
+
+
 class TelegramSender:
     def __init__(
         self,
@@ -102,8 +110,8 @@ class TelegramSender:
         text = payload.get("text")
         if not isinstance(text, str) or not text.strip():
             raise PermanentFailure("the outbox item has no text to send")
-        markup = None
-        if self._decorate is not None:
+        markup = _keyboard(payload.get("inline_keyboard"))
+        if markup is None and self._decorate is not None:
             more, markup = self._decorate(item)
             text = f"{text}\n\n{more}" if more else text
         wait = self._pacer.chat_wait(chat)

@@ -217,3 +217,40 @@ def telegram_ask(
     return telegram_question(
         checkin_id=checkin_id, chat_id=chat_id, question=QUESTIONS[0], language=lang, intro=intro
     )
+
+
+_CHAT = {
+    "sv": {
+        "recorded": "Tack, svaret är sparat.",
+        "unchanged": "Det svaret har vi redan.",
+        "already": "Du har redan svarat på den frågan.",
+        "closed": "Tack! Frågorna är tyvärr stängda nu, så svaret sparades inte.",
+        "withdrawn": "Tack! Den här uppföljningen gäller inte längre, så svaret sparades inte.",
+        "not_yours": "Den här frågan hör inte till den här chatten.",
+        "comment": (
+            "Vill du lägga till något? Skriv det i ett meddelande här (frivilligt). "
+            "Skriv inte personnummer eller detaljer om ditt ärende."
+        ),
+        "comment_saved": "Tack för din kommentar! Den är sparad tillsammans med dina svar.",
+        "callback": "En handläggare kommer att kontakta dig.",
+    },
+    "en": {
+        "recorded": "Thank you, your answer is saved.",
+        "unchanged": "We already have that answer.",
+        "already": "You have already answered that question.",
+        "closed": "Thank you! The questions have closed, so the answer was not saved.",
+        "withdrawn": "Thank you! This follow-up no longer applies, so the answer was not saved.",
+        "not_yours": "This question does not belong to this chat.",
+        "comment": (
+            "Would you like to add anything? Write it in a message here (optional). "
+            "Please do not write your personal identity number or details of your case."
+        ),
+        "comment_saved": "Thank you for your comment! It is saved with your answers.",
+        "callback": "A caseworker will contact you.",
+    },
+}
+
+
+def chat_text(key: str, language: str) -> str:
+    """A short line of the Telegram check-in conversation (a button's answer, the comment invite)."""
+    return _CHAT[language_of(language)][key]

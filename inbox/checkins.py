@@ -47,26 +47,28 @@ class CheckinPolicy:
         return Links(secret_key=self.secret_key, public_url=self.public_url)
 
 
-async def schedule_checkin(
-    session: AsyncSession,
+def build_checkin(
     *,
     decision: Decision,
     unit: Unit,
-    contact: Contact,
+    contact_id: int,
+    opted_out: bool,
     policy: CheckinPolicy,
     now: datetime,
 ) -> CheckIn:
-    """The decision's check-in and its outbox rows (ask, reminder), or a check-in marked skipped."""
-    assert decision.id is not None and contact.id is not None and unit.id is not None
+    """The decision's check-in row (not yet added): planned, or skipped with the reason."""
+    assert decision.id is not None and unit.id is not None
     delay = unit.checkin_delay_days if unit.checkin_delay_days is not None else policy.delay_days
     plan = plan_checkin(
         decided_on=decision.decided_on, delay_days=delay, window=policy.window, now=now
     )
-    skip = plan.skip_reason or ("contact opted out of check-ins" if contact.opted_out else None)
-    checkin = CheckIn(
+    skip = plan.skip_reason or ("contact opted out of check-ins" if opted_out else None)
+    if plan.ask_at is None and skip is None:
+        skip = "no time to ask"
+    return CheckIn(
         decision_id=decision.id,
         unit_id=unit.id,
-        contact_id=contact.id,
+        contact_id=contact_id,
         channel=decision.channel,
         language=decision.language,
         status="skipped" if skip else "scheduled",
@@ -77,16 +79,37 @@ async def schedule_checkin(
         closes_at=plan.closes_at,
         created_at=now,
     )
+
+
+async def schedule_checkin(
+    session: AsyncSession,
+    *,
+    decision: Decision,
+    unit: Unit,
+    contact: Contact,
+    policy: CheckinPolicy,
+    now: datetime,
+) -> CheckIn:
+    """The decision's check-in and its outbox rows (ask, reminder), or a check-in marked skipped."""
+    assert contact.id is not None
+    checkin = build_checkin(
+        decision=decision,
+        unit=unit,
+        contact_id=contact.id,
+        opted_out=contact.opted_out,
+        policy=policy,
+        now=now,
+    )
     session.add(checkin)
     await session.flush()
-    if skip or plan.ask_at is None:
+    if checkin.status != "scheduled":
         return checkin
     assert checkin.id is not None
     ask = await _enqueue(
         session, checkin=checkin, unit=unit, contact=contact, policy=policy, now=now, reminder=False
     )
     checkin.ask_outbox_id, checkin.ask_rfc_id = ask
-    if plan.reminder_at is not None:
+    if checkin.reminder_at is not None:
         reminder = await _enqueue(
             session,
             checkin=checkin,
@@ -101,6 +124,48 @@ async def schedule_checkin(
     return checkin
 
 
+def checkin_payload(
+    *,
+    checkin: CheckIn,
+    unit_name: str,
+    contact_id: int,
+    address: str,
+    policy: CheckinPolicy,
+    reminder: bool,
+) -> tuple[dict[str, Any], str | None]:
+    """The outbox payload of a check-in's ask (or reminder), and the mail's Message-ID if any."""
+    assert checkin.id is not None
+    kind = REMINDER_KIND if reminder else ASK_KIND
+    if checkin.channel != "email":
+        payload = telegram_ask(
+            checkin_id=checkin.id,
+            chat_id=address,
+            unit=unit_name,
+            language=checkin.language,
+            reminder=reminder,
+        )
+        return payload, None
+    rfc_id = make_msgid(idstring=f"checkin.{checkin.id}.{kind[8:]}", domain=policy.mail_domain)
+    links = policy.links
+    mail = checkin_mail(
+        unit=unit_name,
+        organisation=policy.organisation,
+        link=links.answer_url(checkin_id=checkin.id, expires=checkin.closes_at),
+        stop_link=links.stop_url(contact_id=contact_id),
+        language=checkin.language,
+        reminder=reminder,
+    )
+    payload = {
+        "subject": mail.subject,
+        "text": mail.text,
+        "message_id": rfc_id,
+        "auto_submitted": "auto-generated",
+        "languages": [checkin.language],
+        "checkin_id": checkin.id,
+    }
+    return payload, rfc_id
+
+
 async def _enqueue(
     session: AsyncSession,
     *,
@@ -113,36 +178,14 @@ async def _enqueue(
 ) -> tuple[int | None, str | None]:
     assert checkin.id is not None and contact.id is not None
     kind = REMINDER_KIND if reminder else ASK_KIND
-    run_at = checkin.reminder_at if reminder else checkin.ask_at
-    rfc_id: str | None = None
-    payload: dict[str, Any]
-    if checkin.channel == "email":
-        rfc_id = make_msgid(idstring=f"checkin.{checkin.id}.{kind[8:]}", domain=policy.mail_domain)
-        links = policy.links
-        mail = checkin_mail(
-            unit=unit.name,
-            organisation=policy.organisation,
-            link=links.answer_url(checkin_id=checkin.id, expires=checkin.closes_at),
-            stop_link=links.stop_url(contact_id=contact.id),
-            language=checkin.language,
-            reminder=reminder,
-        )
-        payload = {
-            "subject": mail.subject,
-            "text": mail.text,
-            "message_id": rfc_id,
-            "auto_submitted": "auto-generated",
-            "languages": [checkin.language],
-            "checkin_id": checkin.id,
-        }
-    else:
-        payload = telegram_ask(
-            checkin_id=checkin.id,
-            chat_id=contact.address,
-            unit=unit.name,
-            language=checkin.language,
-            reminder=reminder,
-        )
+    payload, rfc_id = checkin_payload(
+        checkin=checkin,
+        unit_name=unit.name,
+        contact_id=contact.id,
+        address=contact.address,
+        policy=policy,
+        reminder=reminder,
+    )
     item = await outbox.enqueue(
         session,
         kind=kind,
@@ -150,7 +193,7 @@ async def _enqueue(
         recipient=contact.address,
         payload=payload,
         idempotency_key=f"{kind}:{checkin.id}",
-        run_at=run_at,
+        run_at=checkin.reminder_at if reminder else checkin.ask_at,
         now=now,
     )
     return (item.id if item else None), (rfc_id.strip("<>") if rfc_id else None)

@@ -284,6 +284,7 @@ def build_telegram_bot(
         appeal_url=settings.appeal_info_url,
         email=settings.intake_addresses[0] if settings.intake_addresses else "",
         web_url=settings.public_url,
+        checkins=checkin_policy(settings),
     )
     return TelegramBot(make_bot(settings.telegram_token, settings.telegram_api_base), context)
 

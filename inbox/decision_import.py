@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.checkins import CheckinPolicy
+from inbox.decision_bulk import register_many
 from inbox.decisions import (
     FIELDS,
     DecisionError,
     DecisionInput,
     check_input,
-    register_decision,
     units_by_code,
 )
 from inbox.models import Decision
@@ -113,15 +113,15 @@ async def import_decisions(
     if report.refused:
         report.refused.sort()
         return report
-    for index, (_line, data) in enumerate(checked, start=1):
-        if index % 200 == 0:
-            # Written rows are not needed again: a session that keeps them all makes every
-            # flush scan them, and a large import quadratic.
-            await session.flush()
-            session.expunge_all()
-        _decision, checkin = await register_decision(
-            session, data=data, policy=policy, registered_by=registered_by, now=now, units=units
-        )
+    checkins = await register_many(
+        session,
+        items=[data for _line, data in checked],
+        units=units,
+        policy=policy,
+        registered_by=registered_by,
+        now=now,
+    )
+    for checkin in checkins:
         report.imported += 1
         if checkin.status == "scheduled":
             report.scheduled += 1

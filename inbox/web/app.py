@@ -25,7 +25,7 @@ from inbox.checkins import CheckinPolicy
 from inbox.intake import IntakePolicy
 from inbox.models import OutboxItem
 from inbox.signin import Throttle
-from inbox.web import actions, admin, auth, pages
+from inbox.web import actions, admin, auth, decision_pages, pages
 from inbox.web.api import router as api_router
 from inbox.web.checkin_pages import router as checkin_pages_router
 from inbox.web.decisions_api import router as decisions_router
@@ -83,6 +83,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(actions.router)
     app.include_router(admin.router)
+    app.include_router(decision_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.middleware("http")(security_headers)
     # Outermost, so every page sees `request.session`: signed (itsdangerous), HttpOnly, Lax.

@@ -1,10 +1,11 @@
-"""Registering decisions for check-ins: rows per second through the CSV import and the API,
-against a bare `INSERT` of the same decision rows measured in the same run on the same database.
+"""Check-ins: decisions registered per second through the CSV import and the API, against a bare
+`INSERT` of the same decision rows in the same run; and Telegram check-ins dispatched by the worker
+and `TelegramSender` through a fake Bot API that enforces 30 messages a second, ÷ that limit.
 
-`CHECKIN_BENCH_ROWS` (default 100,000) decisions for the CSV import and the bare insert;
-`CHECKIN_BENCH_API_ROWS` (default 10,000) for the API (one HTTP request each, in process through
-httpx's ASGI transport). SQLite, and PostgreSQL too when SYNPUNKT_TEST_POSTGRES_URL is set. The
-dispatch part (a fake Bot API at 30 messages a second) needs the Telegram sender and is not here.
+`BENCH_DECISIONS` (default 10,000; 100,000 for the full figure) for the CSV import and the bare
+insert; `BENCH_API_DECISIONS` (default 1,000) for the API, one HTTP request each in process through
+httpx's ASGI transport; `BENCH_DISPATCH` (default 600, twenty seconds at the limit) check-ins sent.
+SQLite, and PostgreSQL too when SYNPUNKT_TEST_POSTGRES_URL is set (registration only).
 """
 
 from __future__ import annotations
@@ -19,19 +20,26 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
+from sqlmodel import col
 
+from bot.app import make_bot
+from bot.sender import Pacer, TelegramSender
 from inbox.checkins import CheckinPolicy
 from inbox.db import create_engine, session_factory, unit_of_work
 from inbox.decision_import import import_decisions
+from inbox.intake import IntakePolicy
 from inbox.migrate import upgrade
-from inbox.models import Contact, Decision
+from inbox.models import CheckIn, Contact, Decision
 from inbox.tokens import create_token
 from inbox.web.app import create_app
+from inbox.worker import Worker
+from tests.bot.fake_bot_api import TOKEN, FakeBotApi
 
-ROWS = int(os.environ.get("CHECKIN_BENCH_ROWS", "100000"))
-API_ROWS = int(os.environ.get("CHECKIN_BENCH_API_ROWS", "10000"))
+ROWS = int(os.environ.get("BENCH_DECISIONS", "10000"))
+API_ROWS = int(os.environ.get("BENCH_API_DECISIONS", "1000"))
+DISPATCH = int(os.environ.get("BENCH_DISPATCH", "600"))
 NOW = datetime(2026, 3, 12, 14, 0, tzinfo=UTC)
 POLICY = CheckinPolicy(secret_key="bench", public_url="https://bench.example")
 UNITS = ("mottagning", "ekonomiskt-bistand", "barn-och-familj", "vuxen")
@@ -167,6 +175,47 @@ def measure(backend: str, folder: Path) -> dict[str, float]:
     return results
 
 
+async def dispatch(url: str, count: int) -> tuple[float, int]:
+    """Telegram check-ins to `count` chats, all due: sends a second, and the fake's 429s."""
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    lines = ["unit,channel,address,language,decided_on,reference"] + [
+        f"vuxen,telegram,{300000 + n},sv,2026-03-10,TG-{n}" for n in range(count)
+    ]
+    async with unit_of_work(sessions) as session:
+        report = await import_decisions(
+            session, text="\n".join(lines) + "\n", policy=POLICY, registered_by="bench", now=NOW
+        )
+        assert report.ok and report.scheduled == count, report.lines()
+        due = (await session.execute(select(func.max(col(CheckIn.ask_at))))).scalar_one()
+    fake = FakeBotApi(enforce_limits=True)
+    await fake.start()
+    sending = make_bot(TOKEN, fake.url)
+    worker = Worker(
+        sessions,
+        senders={"telegram": TelegramSender(sending, pacer=Pacer())},
+        parsers={},
+        policy=IntakePolicy(),
+        clock=lambda: due,
+        poll_interval=0.05,
+    )
+    try:
+        stop = asyncio.Event()
+        start = time.perf_counter()
+        task = asyncio.create_task(worker.run(stop))
+        while len(fake.sent()) < count:  # noqa: ASYNC110 (the fake has no event for this)
+            await asyncio.sleep(0.02)
+        elapsed = time.perf_counter() - start
+        stop.set()
+        await task
+        assert all(s.get("reply_markup") for s in fake.sent())  # the question's buttons went along
+        return (count - 1) / elapsed, fake.rate_limited
+    finally:
+        await sending.session.close()
+        await fake.stop()
+        await engine.dispose()
+
+
 def main() -> None:
     backends = ["sqlite"] + (["postgresql"] if os.environ.get("SYNPUNKT_TEST_POSTGRES_URL") else [])
     print(f"Decisions registered: {ROWS:,} (bare INSERT, CSV import), {API_ROWS:,} (API)\n")
@@ -178,3 +227,10 @@ def main() -> None:
             base = results["bare INSERT"]
             for label, rate in results.items():
                 print(f"| {backend} | {label} | {rate:,.0f} | {rate / base:.3f} |", flush=True)
+        url = f"sqlite+aiosqlite:///{tmp}/dispatch.db"
+        upgrade(url)
+        sent, limited = asyncio.run(dispatch(url, DISPATCH))
+    print(
+        f"\nTelegram check-ins dispatched to {DISPATCH} chats, the fake enforcing 30/s and 1/s/chat:"
+    )
+    print(f"{sent:.1f} sends/s = {sent / 30:.0%} of the limit; 429s from the fake: {limited}")

@@ -246,6 +246,10 @@ class FakeBotApi:
             call, self._message(chat, call.params.get("text"), call.params.get("reply_markup"))
         )
 
+    async def _m_editMessageReplyMarkup(self, call: Call) -> Any:
+        chat = str(call.params.get("chat_id"))
+        return self._answer(call, self._message(chat, None, call.params.get("reply_markup")))
+
     async def _m_answerCallbackQuery(self, call: Call) -> Any:
         return self._answer(call, True)
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from inbox.contacts import find_or_create_contact
 from inbox.db import unit_of_work
 from inbox.decision_import import import_decisions
 from inbox.decisions import DecisionError, check_input
-from inbox.models import Decision, OutboxItem
+from inbox.models import Contact, Decision, OutboxItem
 from tests.inbox.checkin_env import CHECKINS, Env, at
 from tests.inbox.checkin_env import env as env
 
@@ -146,3 +147,62 @@ def test_the_command_reports_refused_rows_and_exits_non_zero(tmp_path: Path) -> 
     assert imported.returncode == 0, imported.stderr
     assert "imported 1 decision(s); 0 check-in(s) scheduled" in imported.stdout
     assert "1 without a check-in: registered after the three-week appeal period" in imported.stdout
+
+
+async def test_the_bulk_import_writes_what_registering_one_by_one_writes(env: Env) -> None:
+    rows = [
+        ("vuxen", "email", "Same@Example.se", "sv", "2026-03-10", "V-{n}"),
+        ("vuxen", "email", "same@example.se", "en", "2026-03-02", "W-{n}"),  # the same contact
+        ("ekonomiskt-bistand", "telegram", "12345", "en", "2026-03-11", "E-{n}"),
+        ("mottagning", "email", "stopped@example.se", "sv", "2026-03-11", "M-{n}"),
+        ("mottagning", "email", "late@example.se", "sv", "2026-02-01", "L-{n}"),  # too late
+    ]
+    async with unit_of_work(env.db.sessions) as session:
+        contact, _ = await find_or_create_contact(
+            session, channel="email", address="stopped@example.se", now=env.clock()
+        )
+        contact.opted_out = True
+    for unit, channel, address, language, decided_on, ref in rows:
+        await env.register(
+            unit=unit,
+            channel=channel,
+            address=address,
+            language=language,
+            decided_on=decided_on,
+            reference=ref.format(n=1),
+        )
+    text = "unit,channel,address,language,decided_on,reference\n" + "".join(
+        ",".join((*r[:5], r[5].format(n=2))) + "\n" for r in rows
+    )
+    async with unit_of_work(env.db.sessions) as session:
+        report = await import_decisions(
+            session, text=text, policy=CHECKINS, registered_by="import:t", now=env.clock()
+        )
+    assert report.ok and report.imported == 5 and report.scheduled == 3
+
+    def same(view: dict) -> dict:  # type: ignore[type-arg]
+        checkin = {k: v for k, v in view["checkin"].items() if k != "id"}
+        return {k: v for k, v in view.items() if k not in ("id", "reference")} | {
+            "checkin": checkin
+        }
+
+    async with env.db.sessions() as session:
+        items = list((await session.execute(select(OutboxItem).order_by(OutboxItem.id))).scalars())
+        contacts = (await session.execute(select(func.count()).select_from(Contact))).scalar_one()
+    assert contacts == 4  # one per person, whichever way the decision came
+    for n in range(1, 6):
+        one, bulk = await env.decision(n), await env.decision(n + 5)
+        assert same(one) == same(bulk), n
+    by_checkin: dict[int, list[OutboxItem]] = {}
+    for item in items:
+        by_checkin.setdefault(item.payload["checkin_id"], []).append(item)
+    shapes = [
+        sorted((i.kind, i.run_at, i.channel, tuple(sorted(i.payload))) for i in group)
+        for group in by_checkin.values()
+    ]
+    assert len(shapes) == 6 and shapes[:3] == shapes[3:]
+    # …and what was imported goes out like the rest.
+    await env.run_until(at(2026, 3, 20, 9, 0))
+    asked = {i.payload["checkin_id"] for i in env.telegram.sent if i.kind == "checkin.ask"}
+    assert len(asked) == 2  # the registered one and the imported one
+    assert len({m["Message-ID"] for m in env.mails()}) >= 4

@@ -151,3 +151,28 @@ async def test_sign_in_search_triage_answer_deliver_close(
     closed = await world.case(world.loose)
     assert (closed.status, closed.outcome) == ("closed", "answered")
     assert page.csp_errors == []
+
+
+async def test_the_decision_form_and_check_in_statistics_pass_axe(world: World, page: Any) -> None:
+    await page.goto("/")
+    await page.get_by_label("Användarnamn").fill("rut")
+    await page.get_by_label("Lösenord").fill(PASSWORD)
+    await page.get_by_role("button", name="Logga in").click()
+    await page.get_by_role("heading", name="Inkorg").wait_for()
+    await page.get_by_role("link", name="Registrera beslut").click()
+    await page.get_by_role("heading", name="Registrera beslut för uppföljning").wait_for()
+    assert await _axe(page) == []
+    await page.get_by_label("E-postadress eller Telegram-chatt-id").fill("klient@example.se")
+    await page.get_by_label("Beslutsdatum").fill("2026-03-09")
+    await page.get_by_label("Ärendets id i verksamhetssystemet").fill("19121212-1212")
+    await page.get_by_role("button", name="Registrera beslutet").click()
+    await page.get_by_text("innehåller ett personnummer").wait_for()
+    assert await _axe(page) == []
+    await page.get_by_label("Ärendets id i verksamhetssystemet").fill("MO-2026-7")
+    await page.get_by_role("button", name="Registrera beslutet").click()
+    await page.get_by_text("Beslutet MO-2026-7 är registrerat").wait_for()
+    assert await _axe(page) == []
+    await page.get_by_role("link", name="Uppföljning").click()
+    await page.get_by_role("heading", name="Uppföljning efter beslut").wait_for()
+    assert await _axe(page) == []
+    assert page.csp_errors == []

@@ -1,0 +1,183 @@
+"""Staff pages for check-ins: the form registering a decision (`/decisions/new`) and the statistics
+per unit and month (`/checkins`), both limited to the units in the signed-in user's scope.
+
+The form uses the same checks and service as the API; its error messages are shown in Swedish.
+Statistics come from `inbox.checkin_reports`, so small groups are suppressed exactly as in the API.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlmodel import col
+
+from inbox.checkin_reports import MIN_GROUP, checkin_stats
+from inbox.decisions import DecisionError, DuplicateDecision, check_input, register_decision
+from inbox.models import Role, Unit
+from inbox.replies import audit
+from inbox.web.auth import CurrentStaff, DbSession, Staff
+from inbox.web.render import page
+from inbox.web.security import verify_csrf
+
+router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
+
+REGISTERING_ROLES = frozenset({Role.ADMIN, Role.REGISTRAR, Role.CASEWORKER})
+FORM_FIELDS = ("unit", "channel", "address", "language", "decided_on", "reference")
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+# The service explains itself in English (for integrators); a person at the form reads Swedish.
+_SWEDISH = (
+    ("missing", "Fyll i alla fält."),
+    ("channel must be", "Välj e-post eller Telegram."),
+    ("address is not an email", "Adressen är inte en e-postadress."),
+    ("address must be a Telegram", "Ett Telegram-chatt-id är ett positivt tal."),
+    ("language must be", "Välj svenska eller engelska."),
+    ("decided_on must be", "Beslutsdatumet ska skrivas ÅÅÅÅ-MM-DD."),
+    ("decided_on is in the future", "Beslutsdatumet ligger i framtiden."),
+    (
+        "reference contains a personnummer",
+        "Referensen innehåller ett personnummer. Använd bara ärendets id i verksamhetssystemet.",
+    ),
+    (
+        "reference must be",
+        "Referensen ska vara ärendets id i verksamhetssystemet: 2–64 "
+        "bokstäver, siffror och -_./: med minst en siffra.",
+    ),
+)
+
+
+def swedish(error: DecisionError) -> str:
+    if isinstance(error, DuplicateDecision):
+        return "Verksamheten har redan ett beslut med den referensen."
+    message = str(error)
+    for prefix, text in _SWEDISH:
+        if message.startswith(prefix):
+            return text
+    return "Beslutet kunde inte registreras."
+
+
+async def units_in_scope(session: DbSession, staff: Staff) -> list[Unit]:
+    rows = await session.execute(
+        select(Unit).where(col(Unit.active).is_(True)).order_by(col(Unit.name))
+    )
+    return [u for u in rows.scalars() if u.id is not None and staff.scope.allows_unit(u.id)]
+
+
+def _may_register(staff: Staff) -> None:
+    if staff.user.role not in REGISTERING_ROLES:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Du får inte registrera beslut.")
+
+
+def _form_page(
+    request: Request,
+    staff: Staff,
+    units: list[Unit],
+    *,
+    values: dict[str, str] | None = None,
+    error: str | None = None,
+    registered: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    now = request.app.state.clock()
+    defaults = {"channel": "email", "language": "sv", "decided_on": f"{now:%Y-%m-%d}"}
+    return page(
+        request,
+        "decisions.html",
+        {
+            "staff": staff,
+            "units": units,
+            "values": {name: "" for name in FORM_FIELDS} | defaults | (values or {}),
+            "error": error,
+            "registered": registered,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/decisions/new", response_class=HTMLResponse)
+async def decision_form(request: Request, session: DbSession, staff: CurrentStaff) -> Response:
+    _may_register(staff)
+    return _form_page(request, staff, await units_in_scope(session, staff))
+
+
+@router.post("/decisions/new", response_class=HTMLResponse)
+async def decision_submit(request: Request, session: DbSession, staff: CurrentStaff) -> Response:
+    _may_register(staff)
+    units = await units_in_scope(session, staff)
+    form = await request.form()
+    values = {name: str(form.get(name, "")).strip() for name in FORM_FIELDS}
+    by_code = {u.code: u for u in units}
+    now = request.app.state.clock()
+
+    def refused(message: str) -> Response:
+        return _form_page(request, staff, units, values=values, error=message, status_code=422)
+
+    if values["unit"] not in by_code:
+        return refused("Välj en av dina verksamheter.")
+    try:
+        data = check_input(values, now=now)
+        decision, checkin = await register_decision(
+            session,
+            data=data,
+            policy=request.app.state.checkins,
+            registered_by=staff.actor.name,
+            now=now,
+            units=by_code,
+        )
+    except DecisionError as exc:
+        return refused(swedish(exc))
+    audit(
+        session,
+        actor=staff.actor,
+        action="decision.registered",
+        case=None,
+        now=now,
+        decision_id=decision.id,
+    )
+    registered = {
+        "reference": decision.reference,
+        "unit": by_code[data.unit].name,
+        "ask_at": checkin.ask_at,
+        "reminder_at": checkin.reminder_at,
+        "skip_reason": checkin.skip_reason,
+    }
+    request.app.state.wake_worker()
+    return _form_page(request, staff, units, registered=registered)
+
+
+@router.get("/checkins", response_class=HTMLResponse)
+async def checkin_statistics(request: Request, session: DbSession, staff: CurrentStaff) -> Response:
+    units = await units_in_scope(session, staff)
+    names = {u.code: u.name for u in units}
+    start = request.query_params.get("from", "").strip()
+    end = request.query_params.get("to", "").strip()
+    wanted = request.query_params.get("unit", "").strip()
+    error = None
+    if any(v and not _MONTH.match(v) for v in (start, end)):
+        error, start, end = "Månader skrivs ÅÅÅÅ-MM.", "", ""
+    if wanted and wanted not in names:
+        wanted = ""
+    groups = [
+        g
+        for g in await checkin_stats(
+            session, unit=wanted or None, start=start or None, end=end or None
+        )
+        if g["unit"] in names
+    ]
+    return page(
+        request,
+        "checkin_stats.html",
+        {
+            "staff": staff,
+            "units": units,
+            "names": names,
+            "groups": groups,
+            "min_group": MIN_GROUP,
+            "filters": {"unit": wanted, "from": start, "to": end},
+            "error": error,
+        },
+    )
