@@ -35,7 +35,7 @@ from inbox.models import (
 )
 from inbox.personnummer import mask_personnummer
 from inbox.references import STOCKHOLM
-from inbox.search import SearchQuery, hits, parse_query
+from inbox.search import SEARCH_CANDIDATES, SearchQuery, hits, parse_query
 
 MAX_LIMIT = 200
 PREVIEW_LENGTH = 300
@@ -176,11 +176,20 @@ def _where(
 
 
 def _searched(
-    query: _AnySelect, session: AsyncSession, search: SearchQuery
+    query: _AnySelect,
+    session: AsyncSession,
+    search: SearchQuery,
+    conditions: list[ColumnElement[bool]],
+    candidates: int,
 ) -> tuple[_AnySelect, ColumnElement[float] | None]:
+    """`query` over the cases matching `conditions` (and the search words, if any)."""
     if not search.terms:
-        return query, None
-    matches = hits(session.get_bind().dialect.name, search.terms)
+        return query.where(*conditions), None
+    # The filters go inside the candidate set, so that a filtered search ranks the newest matches
+    # among the filtered cases, not the filtered part of the newest matches.
+    matches = hits(
+        session.get_bind().dialect.name, search.terms, where=conditions, candidates=candidates
+    )
     return query.join(matches, matches.c.case_id == Case.id), matches.c.score
 
 
@@ -192,7 +201,9 @@ async def list_cases(
     limit: int = 50,
     cursor: str | None = None,
     now: datetime | None = None,
+    candidates: int = SEARCH_CANDIDATES,
 ) -> CasePage:
+    """A page of cases newest first, or with `q` by relevance among the newest `candidates`."""
     limit = max(1, min(limit, MAX_LIMIT))
     search = parse_query(filters.q)
     first_text = (
@@ -213,8 +224,9 @@ async def list_cases(
         .outerjoin(Unit, col(Unit.id) == Case.unit_id)
         .outerjoin(Contact, col(Contact.id) == Case.contact_id)
     )
-    query, score = _searched(query, session, search)
-    conditions = _where(filters, scope=scope, now=now, search=search)
+    where = _where(filters, scope=scope, now=now, search=search)
+    query, score = _searched(query, session, search, where, candidates)
+    conditions: list[ColumnElement[bool]] = []
     if score is not None:
         query = query.add_columns(score)
     if cursor:
@@ -258,12 +270,16 @@ async def count_by_status(
     filters: CaseFilter,
     scope: Scope,
     now: datetime | None = None,
+    candidates: int = SEARCH_CANDIDATES,
 ) -> dict[str, int]:
-    """How many cases match the filters in each status (the status filter itself ignored)."""
+    """How many cases match the filters in each status (the status filter itself ignored); for a
+    search, among the newest `candidates` matches, as the list ranks them."""
     search = parse_query(filters.q)
-    query, _score = _searched(select(col(Case.status), func.count()), session, search)
     conditions = _where(filters, scope=scope, now=now, search=search, with_status=False)
-    rows = (await session.execute(query.where(*conditions).group_by(col(Case.status)))).all()
+    query, _score = _searched(
+        select(col(Case.status), func.count()), session, search, conditions, candidates
+    )
+    rows = (await session.execute(query.group_by(col(Case.status)))).all()
     counts = {str(status): 0 for status in CaseStatus}
     for row in rows:
         counts[row[0]] = row[1]
