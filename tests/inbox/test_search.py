@@ -105,6 +105,30 @@ async def test_searched_results_page_through_every_match_once(db: Database, cloc
     assert len(seen) == len(expected) and set(seen) == expected
 
 
+async def test_search_ranks_among_the_newest_candidates_after_the_filters(
+    db: Database, clock: Clock
+) -> None:
+    best_but_old = await add(db, clock, 1, "Hemtjänst", "Hemtjänst hemtjänst hemtjänst.")
+    closed = await add(db, clock, 2, "Fråga", "Hemtjänsten kom inte.")
+    weak = await add(db, clock, 3, "Fråga", "Om hemtjänst och annat och mer och mycket mer text.")
+    strong = await add(db, clock, 4, "Hemtjänsten", "Hemtjänsten igen.")
+    await change(db, closed, status="closed")
+    # With two candidates only the two newest matches are ranked; the oldest, best match is left.
+    assert await refs(db, clock, CaseFilter(q="hemtjänst"), candidates=2) == [strong, weak]
+    # The filters choose the candidates: the newest two *closed* matches, not the closed of the
+    # newest two (of which there are none).
+    filtered = await refs(db, clock, CaseFilter(q="hemtjänst", status="new"), candidates=2)
+    assert filtered == [strong, weak]
+    older = await refs(db, clock, CaseFilter(q="hemtjänst", status="closed"), candidates=2)
+    assert older == [closed]
+    async with db.sessions() as session:
+        counts = await count_by_status(
+            session, filters=CaseFilter(q="hemtjänst"), scope=EVERYTHING, candidates=3
+        )
+    assert counts == {"new": 2, "open": 0, "waiting": 0, "closed": 1}
+    assert best_but_old in await refs(db, clock, CaseFilter(q="hemtjänst"))
+
+
 async def test_search_follows_notes_and_subject_and_text_changes(
     db: Database, clock: Clock
 ) -> None:
