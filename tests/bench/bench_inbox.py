@@ -230,7 +230,9 @@ def sqlite_url() -> str:
     if not path.exists():
         print(f"building {path} ({CASES:,} cases) …", flush=True)
         build_sqlite(path)
-    return f"sqlite+aiosqlite:///{path}"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url)  # a cached database gets migrations added since it was built
+    return url
 
 
 async def postgres_url(base: str) -> str:
@@ -253,7 +255,9 @@ async def postgres_url(base: str) -> str:
             await conn.execute(f'CREATE DATABASE "{ready}"')  # a marker: the build finished
     finally:
         await conn.close()
-    return make_url(base).set(database=name).render_as_string(hide_password=False)
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    await asyncio.to_thread(upgrade, url)  # migrations added since the build
+    return url
 
 
 # Measuring ----------------------------------------------------------------------------------
