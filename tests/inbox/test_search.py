@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
+from sqlmodel import col
 
 from inbox.access import EVERYTHING, Scope
 from inbox.cases import (
@@ -236,6 +237,39 @@ async def test_counts_per_status_follow_filters_search_and_scope(
     assert searched == {"new": 2, "open": 1, "waiting": 0, "closed": 1}
     assert scoped == {"new": 0, "open": 1, "waiting": 0, "closed": 1}  # status filter ignored
     assert with_unassigned == {"new": 2, "open": 1, "waiting": 0, "closed": 1}
+
+
+async def test_cached_counts_follow_inserts_moves_and_deletes(db: Database, clock: Clock) -> None:
+    refs_ = [await add(db, clock, n, "Synpunkt", f"text {n}") for n in range(1, 6)]
+    async with unit_of_work(db.sessions) as session:
+        units = {u.code: u.id for u in (await session.execute(select(Unit))).scalars()}
+    await change(db, refs_[0], status="open", unit_id=units["vuxen"])
+    await change(db, refs_[1], unit_id=units["vuxen"])
+    await change(db, refs_[1], unit_id=units["mottagning"])
+    await change(db, refs_[2], status="closed")
+    await change(db, refs_[2], status="closed")  # no change, no count
+    async with unit_of_work(db.sessions) as session:
+        await session.execute(
+            delete(Message).where(
+                col(Message.case_id).in_(
+                    select(col(Case.id)).where(col(Case.reference) == refs_[3])
+                )
+            )
+        )
+        await session.execute(delete(Case).where(col(Case.reference) == refs_[3]))
+    async with db.sessions() as session:
+        live = dict(
+            (await session.execute(select(Case.status, func.count()).group_by(Case.status))).all()
+        )
+        cached = await count_by_status(session, filters=CaseFilter(), scope=EVERYTHING)
+        vuxen = await count_by_status(session, filters=CaseFilter(unit="vuxen"), scope=EVERYTHING)
+        by_query = await count_by_status(  # a filter the cache does not cover: counted live
+            session, filters=CaseFilter(unit="vuxen", kind="complaint"), scope=EVERYTHING
+        )
+    assert cached == {"new": 0, "open": 0, "waiting": 0, "closed": 0, **live}
+    assert sum(cached.values()) == 4
+    assert vuxen == {"new": 0, "open": 1, "waiting": 0, "closed": 0}
+    assert sum(by_query.values()) <= 1
 
 
 async def test_scope_hides_other_units_cases(db: Database, clock: Clock) -> None:
