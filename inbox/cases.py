@@ -183,6 +183,7 @@ def _searched(
     search: SearchQuery,
     conditions: list[ColumnElement[bool]],
     candidates: int,
+    ranked: bool = True,
 ) -> tuple[_AnySelect, ColumnElement[float] | None]:
     """`query` over the cases matching `conditions` (and the search words, if any)."""
     if not search.terms:
@@ -190,7 +191,11 @@ def _searched(
     # The filters go inside the candidate set, so that a filtered search ranks the newest matches
     # among the filtered cases, not the filtered part of the newest matches.
     matches = hits(
-        session.get_bind().dialect.name, search.terms, where=conditions, candidates=candidates
+        session.get_bind().dialect.name,
+        search.terms,
+        where=conditions,
+        candidates=candidates,
+        ranked=ranked,
     )
     return query.join(matches, matches.c.case_id == Case.id), matches.c.score
 
@@ -281,7 +286,13 @@ async def count_by_status(
         return await _cached_counts(session, filters=filters, scope=scope)
     conditions = _where(filters, scope=scope, now=now, search=search, with_status=False)
     query, _score = _searched(
-        select(col(Case.status), func.count()), session, search, conditions, candidates
+        # The same candidates as the list, but a count needs no relevance score.
+        select(col(Case.status), func.count()),
+        session,
+        search,
+        conditions,
+        candidates,
+        False,
     )
     rows = (await session.execute(query.group_by(col(Case.status)))).all()
     counts = {str(status): 0 for status in CaseStatus}

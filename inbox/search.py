@@ -74,18 +74,18 @@ def hits(
     *,
     where: list[ColumnElement[bool]],
     candidates: int = SEARCH_CANDIDATES,
+    ranked: bool = True,
 ) -> Subquery:
     """The newest `candidates` matching cases that satisfy `where` (conditions on `cases`), as a
-    subquery (`case_id`, `score`); a lower score ranks higher."""
+    subquery (`case_id`, `score`); a lower score ranks higher. Unranked (for counting), every
+    score is 0."""
     if dialect == "sqlite":
         fts: ColumnClause[Any] = literal_column("case_fts")
         # bm25 is computed inside the FTS5 query, which walks its matches newest (highest rowid)
         # first and stops after `candidates`; so only those are scored.
+        bm25 = func.bm25(fts, _SUBJECT_WEIGHT, _BODY_WEIGHT) if ranked else literal_column("0")
         return (
-            select(
-                _case_fts.c.rowid.label("case_id"),
-                cast(func.bm25(fts, _SUBJECT_WEIGHT, _BODY_WEIGHT), Float).label("score"),
-            )
+            select(_case_fts.c.rowid.label("case_id"), cast(bm25, Float).label("score"))
             .join(Case, Case.id == _case_fts.c.rowid)  # type: ignore[arg-type]
             .where(fts.op("MATCH")(fts5_match(terms)), *where)
             .order_by(_case_fts.c.rowid.desc())
@@ -102,7 +102,7 @@ def hits(
         .limit(candidates)
         .subquery("newest")
     )
-    return select(
-        newest.c.case_id.label("case_id"),
-        cast(-func.ts_rank_cd(newest.c.document, query), Float).label("score"),
-    ).subquery("hits")
+    rank = -func.ts_rank_cd(newest.c.document, query) if ranked else literal_column("0")
+    return select(newest.c.case_id.label("case_id"), cast(rank, Float).label("score")).subquery(
+        "hits"
+    )
