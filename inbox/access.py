@@ -41,15 +41,17 @@ class Scope:
     def sees_channels(self) -> bool:
         return self.role in TRIAGE_ROLES
 
-    def condition(self) -> Any:
-        """A WHERE clause on `cases` that keeps only the cases in scope."""
+    def condition(self, unit_id: Any = None) -> Any:
+        """A WHERE clause on `cases` that keeps only the cases in scope (or on another `unit_id`
+        column: the cached counts per unit use the same rule)."""
+        unit = col(Case.unit_id) if unit_id is None else unit_id
         parts = []
         if self.unit_ids is None:
-            parts.append(col(Case.unit_id).is_not(None))
+            parts.append(unit.is_not(None))
         elif self.unit_ids:
-            parts.append(col(Case.unit_id).in_(sorted(self.unit_ids)))
+            parts.append(unit.in_(sorted(self.unit_ids)))
         if self.sees_unassigned:
-            parts.append(col(Case.unit_id).is_(None))
+            parts.append(unit.is_(None))
         if not parts:
             return false()
         if self.unit_ids is None and self.sees_unassigned:

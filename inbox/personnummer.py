@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 
+# Every candidate has its date part, six digits in a row; most texts have none, and this search is
+# several times cheaper than the full pattern (the case list masks 100 texts per page).
+_SIX_DIGITS = re.compile(r"\d{6}")
 _CANDIDATE = re.compile(r"(?<![\d-])((?:19|20)?\d{2})(\d{2})(\d{2})([-+ ]?)(\d{4})(?![\d-])")
 
 
@@ -46,4 +49,6 @@ def mask_personnummer(text: str) -> str:
         year, month, day, sep, _tail = match.groups()
         return f"{year}{month}{day}{sep or '-'}****"
 
+    if not _SIX_DIGITS.search(text):
+        return text
     return _CANDIDATE.sub(_mask, text)

@@ -5,7 +5,8 @@ prefix: "bemötande" finds "bemötandet"); PostgreSQL searches `case_search`, a 
 Swedish configuration (stemmed; the last word is also a prefix, for search-as-you-type). Both
 index a case's subject (weighted higher) and the text of its inbound messages and internal notes;
 triggers from migration `0005_search` keep them current. Only word characters reach the engine,
-so a query can never inject FTS or tsquery syntax.
+so a query can never inject FTS or tsquery syntax. Ranking is by relevance among the newest
+`SEARCH_CANDIDATES` matching cases (after the list's filters), which bounds its cost at any size.
 """
 
 from __future__ import annotations
@@ -15,9 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Float, Subquery, cast, column, func, literal_column, select, table
-from sqlalchemy.sql.elements import ColumnClause
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement
+
+from inbox.models import Case
 
 MAX_TERMS = 12
+# Neither FTS5 nor PostgreSQL can find the top-N by bm25 / ts_rank_cd without scoring every match,
+# and a common word matches a quarter of a million cases at 1M (0.2–0.8 s to rank them all). So
+# the newest this-many matches are ranked: far more than anyone pages through, and ~20 ms to rank.
+SEARCH_CANDIDATES = 2000
 _WORD = re.compile(r"\w+")
 _REFERENCE = re.compile(r"^\s*\[?([A-Za-z0-9]+-\d{4}-\d{4,})\]?\s*$")
 # bm25 weights per column (subject, body) on SQLite; on PostgreSQL the subject is weight A.
@@ -61,24 +68,41 @@ def tsquery_text(terms: tuple[str, ...]) -> str:
     return " & ".join(parts)
 
 
-def hits(dialect: str, terms: tuple[str, ...]) -> Subquery:
-    """The matching cases as a subquery (`case_id`, `score`); a lower score ranks higher."""
+def hits(
+    dialect: str,
+    terms: tuple[str, ...],
+    *,
+    where: list[ColumnElement[bool]],
+    candidates: int = SEARCH_CANDIDATES,
+    ranked: bool = True,
+) -> Subquery:
+    """The newest `candidates` matching cases that satisfy `where` (conditions on `cases`), as a
+    subquery (`case_id`, `score`); a lower score ranks higher. Unranked (for counting), every
+    score is 0."""
     if dialect == "sqlite":
         fts: ColumnClause[Any] = literal_column("case_fts")
+        # bm25 is computed inside the FTS5 query, which walks its matches newest (highest rowid)
+        # first and stops after `candidates`; so only those are scored.
+        bm25 = func.bm25(fts, _SUBJECT_WEIGHT, _BODY_WEIGHT) if ranked else literal_column("0")
         return (
-            select(
-                _case_fts.c.rowid.label("case_id"),
-                cast(func.bm25(fts, _SUBJECT_WEIGHT, _BODY_WEIGHT), Float).label("score"),
-            )
-            .where(fts.op("MATCH")(fts5_match(terms)))
+            select(_case_fts.c.rowid.label("case_id"), cast(bm25, Float).label("score"))
+            .join(Case, Case.id == _case_fts.c.rowid)  # type: ignore[arg-type]
+            .where(fts.op("MATCH")(fts5_match(terms)), *where)
+            .order_by(_case_fts.c.rowid.desc())
+            .limit(candidates)
             .subquery("hits")
         )
     query = func.to_tsquery(literal_column("'swedish'::regconfig"), tsquery_text(terms))
-    return (
-        select(
-            _case_search.c.case_id.label("case_id"),
-            cast(-func.ts_rank_cd(_case_search.c.document, query), Float).label("score"),
-        )
-        .where(_case_search.c.document.op("@@")(query))
-        .subquery("hits")
+    # The rank is computed outside the LIMIT, so PostgreSQL reads only the candidates' documents.
+    newest = (
+        select(_case_search.c.case_id, _case_search.c.document)
+        .join(Case, Case.id == _case_search.c.case_id)  # type: ignore[arg-type]
+        .where(_case_search.c.document.op("@@")(query), *where)
+        .order_by(_case_search.c.case_id.desc())
+        .limit(candidates)
+        .subquery("newest")
+    )
+    rank = -func.ts_rank_cd(newest.c.document, query) if ranked else literal_column("0")
+    return select(newest.c.case_id.label("case_id"), cast(rank, Float).label("score")).subquery(
+        "hits"
     )

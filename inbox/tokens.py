@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +19,9 @@ from inbox.models import ApiToken, ApiTokenUnit, Role
 from inbox.staff import StaffError, find_unit
 
 TOKEN_PREFIX = "spk_"
+# `last_used_at` is for spotting unused tokens, so minute precision is plenty; writing it on every
+# request would make every API read a write and a commit.
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 def hash_token(token: str) -> str:
@@ -67,5 +70,6 @@ async def authenticate(session: AsyncSession, *, token: str, now: datetime) -> A
     ).scalar_one_or_none()
     if row is None or row.revoked_at is not None:
         return None
-    row.last_used_at = now
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION:
+        row.last_used_at = now
     return row

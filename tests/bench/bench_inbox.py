@@ -3,9 +3,9 @@
 With `BENCH_CASES` generated cases (default 100,000; the issue's figure is 1,000,000), on SQLite
 (and PostgreSQL when SYNPUNKT_TEST_POSTGRES_URL is set), in one run: the exact SQL `list_cases`
 emits, replayed bare through aiosqlite/asyncpg; `list_cases` itself (the core the page and the API
-share); and `GET /api/cases` through `httpx.ASGITransport` — each unfiltered, filtered (status +
-unit, and overdue) and as a ranked full-text search, reported as p50/p95 and as ratios to the bare
-query. The generated database is built once per size and backend and cached (`var/bench/` for
+share); `GET /api/cases` and the staff list page `GET /` (signed in through the real form, counts
+per status included) through `httpx.ASGITransport` — each unfiltered, filtered (status + unit, and
+overdue) and as a ranked full-text search, reported as p50/p95 and as ratios to the bare query. The generated database is built once per size and backend and cached (`var/bench/` for
 SQLite, database `synpunkt_bench_<size>` on PostgreSQL), so re-runs measure at once.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import sqlite3
 import statistics
 import time
@@ -26,14 +27,17 @@ from typing import Any
 import aiosqlite
 import asyncpg
 import httpx
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 
 from inbox.access import EVERYTHING
 from inbox.cases import CaseFilter, list_cases
 from inbox.db import create_engine, session_factory, unit_of_work
 from inbox.migrate import upgrade
+from inbox.models import StaffUser
+from inbox.staff import add_user
 from inbox.tokens import create_token
 from inbox.web.app import create_app
 
@@ -41,6 +45,7 @@ CASES = int(os.environ.get("BENCH_CASES", "100000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "200"))
 CACHE = Path("var/bench")
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
+PASSWORD = "bench-lösenord-123"
 GOALS = {"list_p95_ms": 15.0, "search_p95_ms": 150.0, "ratio": 3.0}
 STATUSES = (("new", 10), ("open", 25), ("waiting", 5), ("closed", 60))
 KINDS = ("complaint", "praise", "suggestion", "question", "other")
@@ -230,7 +235,9 @@ def sqlite_url() -> str:
     if not path.exists():
         print(f"building {path} ({CASES:,} cases) …", flush=True)
         build_sqlite(path)
-    return f"sqlite+aiosqlite:///{path}"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url)  # a cached database gets migrations added since it was built
+    return url
 
 
 async def postgres_url(base: str) -> str:
@@ -253,7 +260,9 @@ async def postgres_url(base: str) -> str:
             await conn.execute(f'CREATE DATABASE "{ready}"')  # a marker: the build finished
     finally:
         await conn.close()
-    return make_url(base).set(database=name).render_as_string(hide_password=False)
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    await asyncio.to_thread(upgrade, url)  # migrations added since the build
+    return url
 
 
 # Measuring ----------------------------------------------------------------------------------
@@ -303,6 +312,23 @@ def scenarios() -> dict[str, Callable[[int], CaseFilter]]:
     }
 
 
+async def page_client(app: Any, sessions: Any) -> httpx.AsyncClient:
+    """A client signed in as an admin through the real sign-in form (CSRF token included)."""
+    async with unit_of_work(sessions) as session:
+        known = await session.scalar(select(StaffUser).where(col(StaffUser.username) == "bench"))
+        if known is None:
+            await add_user(session, username="bench", role="admin", password=PASSWORD, now=NOW)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
+    form = await client.get("/signin")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert csrf is not None, form.text
+    response = await client.post(
+        "/signin", data={"username": "bench", "password": PASSWORD, "csrf_token": csrf.group(1)}
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
 def _api_params(f: CaseFilter) -> dict[str, str]:
     params = {"status": f.status, "unit": f.unit, "q": f.q}
     if f.overdue:
@@ -334,6 +360,7 @@ async def measure(backend: str, url: str) -> list[Row]:
         base_url="http://bench",
         headers={"Authorization": f"Bearer {token}"},
     )
+    browser = await page_client(app, sessions)
     raw_sqlite = await aiosqlite.connect(make_url(url).database) if backend == "sqlite" else None
     raw_pg = None
     if backend == "postgresql":
@@ -368,14 +395,21 @@ async def measure(backend: str, url: str) -> list[Row]:
                 assert response.status_code == 200, response.text
                 return response
 
+            async def html(i: int, make: Callable[[int], CaseFilter] = make) -> Any:
+                response = await browser.get("/", params=_api_params(make(i)))
+                assert response.status_code == 200, response.text
+                return response
+
             base50, base95 = await timed(bare)
             rows.append(Row(backend, name, "bare SQL (driver)", base50, base95))
-            for layer, call in (("list_cases (core)", core), ("GET /api/cases", api)):
+            layers = (("list_cases (core)", core), ("GET /api/cases", api), ("GET / (page)", html))
+            for layer, call in layers:
                 p50, p95 = await timed(call)
                 rows.append(Row(backend, name, layer, p50, p95, p95 / base95))
-            print(_line(rows[-3]), _line(rows[-2]), _line(rows[-1]), sep="\n", flush=True)
+            print(*(_line(row) for row in rows[-4:]), sep="\n", flush=True)
     finally:
         await client.aclose()
+        await browser.aclose()
         if raw_sqlite is not None:
             await raw_sqlite.close()
         if raw_pg is not None:

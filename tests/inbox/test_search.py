@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
+from sqlmodel import col
 
 from inbox.access import EVERYTHING, Scope
 from inbox.cases import (
@@ -103,6 +104,30 @@ async def test_searched_results_page_through_every_match_once(db: Database, cloc
         with pytest.raises(InvalidCursor):  # a search cursor does not continue a plain list
             await list_cases(session, filters=CaseFilter(), cursor=cursor, scope=EVERYTHING)
     assert len(seen) == len(expected) and set(seen) == expected
+
+
+async def test_search_ranks_among_the_newest_candidates_after_the_filters(
+    db: Database, clock: Clock
+) -> None:
+    best_but_old = await add(db, clock, 1, "Hemtjänst", "Hemtjänst hemtjänst hemtjänst.")
+    closed = await add(db, clock, 2, "Fråga", "Hemtjänsten kom inte.")
+    weak = await add(db, clock, 3, "Fråga", "Om hemtjänst och annat och mer och mycket mer text.")
+    strong = await add(db, clock, 4, "Hemtjänsten", "Hemtjänsten igen.")
+    await change(db, closed, status="closed")
+    # With two candidates only the two newest matches are ranked; the oldest, best match is left.
+    assert await refs(db, clock, CaseFilter(q="hemtjänst"), candidates=2) == [strong, weak]
+    # The filters choose the candidates: the newest two *closed* matches, not the closed of the
+    # newest two (of which there are none).
+    filtered = await refs(db, clock, CaseFilter(q="hemtjänst", status="new"), candidates=2)
+    assert filtered == [strong, weak]
+    older = await refs(db, clock, CaseFilter(q="hemtjänst", status="closed"), candidates=2)
+    assert older == [closed]
+    async with db.sessions() as session:
+        counts = await count_by_status(
+            session, filters=CaseFilter(q="hemtjänst"), scope=EVERYTHING, candidates=3
+        )
+    assert counts == {"new": 2, "open": 0, "waiting": 0, "closed": 1}
+    assert best_but_old in await refs(db, clock, CaseFilter(q="hemtjänst"))
 
 
 async def test_search_follows_notes_and_subject_and_text_changes(
@@ -212,6 +237,39 @@ async def test_counts_per_status_follow_filters_search_and_scope(
     assert searched == {"new": 2, "open": 1, "waiting": 0, "closed": 1}
     assert scoped == {"new": 0, "open": 1, "waiting": 0, "closed": 1}  # status filter ignored
     assert with_unassigned == {"new": 2, "open": 1, "waiting": 0, "closed": 1}
+
+
+async def test_cached_counts_follow_inserts_moves_and_deletes(db: Database, clock: Clock) -> None:
+    refs_ = [await add(db, clock, n, "Synpunkt", f"text {n}") for n in range(1, 6)]
+    async with unit_of_work(db.sessions) as session:
+        units = {u.code: u.id for u in (await session.execute(select(Unit))).scalars()}
+    await change(db, refs_[0], status="open", unit_id=units["vuxen"])
+    await change(db, refs_[1], unit_id=units["vuxen"])
+    await change(db, refs_[1], unit_id=units["mottagning"])
+    await change(db, refs_[2], status="closed")
+    await change(db, refs_[2], status="closed")  # no change, no count
+    async with unit_of_work(db.sessions) as session:
+        await session.execute(
+            delete(Message).where(
+                col(Message.case_id).in_(
+                    select(col(Case.id)).where(col(Case.reference) == refs_[3])
+                )
+            )
+        )
+        await session.execute(delete(Case).where(col(Case.reference) == refs_[3]))
+    async with db.sessions() as session:
+        live = dict(
+            (await session.execute(select(Case.status, func.count()).group_by(Case.status))).all()
+        )
+        cached = await count_by_status(session, filters=CaseFilter(), scope=EVERYTHING)
+        vuxen = await count_by_status(session, filters=CaseFilter(unit="vuxen"), scope=EVERYTHING)
+        by_query = await count_by_status(  # a filter the cache does not cover: counted live
+            session, filters=CaseFilter(unit="vuxen", kind="complaint"), scope=EVERYTHING
+        )
+    assert cached == {"new": 0, "open": 0, "waiting": 0, "closed": 0, **live}
+    assert sum(cached.values()) == 4
+    assert vuxen == {"new": 0, "open": 1, "waiting": 0, "closed": 0}
+    assert sum(by_query.values()) <= 1
 
 
 async def test_scope_hides_other_units_cases(db: Database, clock: Clock) -> None:
