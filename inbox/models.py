@@ -11,7 +11,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from inbox.db import UTCDateTime
@@ -134,6 +134,15 @@ class Case(SQLModel, table=True):
         Index("ix_cases_unit_received", "unit_id", "received_at", "id"),
         Index("ix_cases_assignee_received", "assignee_id", "received_at", "id"),
         Index("ix_cases_kind_received", "kind", "received_at", "id"),
+        # Open cases only, for the overdue filter (migration 0008).
+        Index(
+            "ix_cases_not_closed_received",
+            "received_at",
+            "id",
+            "due_on",
+            sqlite_where=text("status <> 'closed'"),
+            postgresql_where=text("status <> 'closed'"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(unique=True, max_length=32)

@@ -14,9 +14,9 @@ import inbox.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from inbox.migrate import upgrade
 from tests.conftest import Database
 
-# Kept by raw SQL in migration 0005, not by models: the SQLite FTS5 index (and its shadow tables)
-# and the PostgreSQL tsvector table, both maintained by triggers.
-SEARCH_TABLES = ("case_fts", "case_search")
+# Kept by raw SQL and maintained by triggers, not by models: the SQLite FTS5 index (and its shadow
+# tables) and the PostgreSQL tsvector table (0005), the cached counts per unit and status (0008).
+SEARCH_TABLES = ("case_fts", "case_search", "case_counts")
 
 
 def _include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:

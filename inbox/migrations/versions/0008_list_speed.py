@@ -9,7 +9,7 @@ Plain CREATE/DROP statements only: a batch copy of `cases` would drop the search
 0005_search and, with foreign keys on, cascade-delete messages.
 
 Revision ID: 0008_list_speed
-Revises: 0006_checkin
+Revises: 0007_imap
 """
 
 from collections.abc import Sequence
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0008_list_speed"
-down_revision: str | None = "0006_checkin"
+down_revision: str | None = "0007_imap"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
