@@ -31,6 +31,7 @@ from inbox.web.checkin_pages import router as checkin_pages_router
 from inbox.web.decisions_api import router as decisions_router
 from inbox.web.oidc import OidcConfig
 from inbox.web.oidc import router as oidc_router
+from inbox.web.registration_pages import router as registration_router
 from inbox.web.render import STATIC, env
 from inbox.web.schemas import Health
 from inbox.web.security import security_headers
@@ -83,6 +84,7 @@ def create_app(
 
     app.include_router(auth.router)
     app.include_router(oidc_router)
+    app.include_router(registration_router)  # before pages: `/cases/new` is no reference
     app.include_router(pages.router)
     app.include_router(actions.router)
     app.include_router(admin.router)
