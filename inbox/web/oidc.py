@@ -30,7 +30,9 @@ router = APIRouter(include_in_schema=False)
 
 PROVIDER = "municipal"
 NEXT_KEY = "oidc_next"
-FAILED = "Inloggningen via kommunens inloggning misslyckades. Försök igen eller logga in med lösenord."
+FAILED = (
+    "Inloggningen via kommunens inloggning misslyckades. Försök igen eller logga in med lösenord."
+)
 UNAVAILABLE = "Kommunens inloggning svarar inte just nu. Försök igen om en stund."
 
 
@@ -109,9 +111,7 @@ async def oidc_callback(request: Request, session: DbSession) -> Response:
         return sign_in_page(request, next_url=next_url, error=message, status_code=code)
 
     try:
-        token = await client.authorize_access_token(
-            request, claims_options=_claims_options(config)
-        )
+        token = await client.authorize_access_token(request, claims_options=_claims_options(config))
     except (OAuthError, JoseError) as exc:
         return refuse("invalid", FAILED, 401, error=type(exc).__name__, description=str(exc)[:200])
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:

@@ -151,9 +151,7 @@ async def test_merge_moves_the_thread_and_points_to_the_target(
     assert [e.case_reference for e in await _events(world, "case.merged")] == [second]
 
 
-async def test_merge_refuses_what_the_user_may_not_see_or_do(
-    world: World, as_user: SignIn
-) -> None:
+async def test_merge_refuses_what_the_user_may_not_see_or_do(world: World, as_user: SignIn) -> None:
     second = await _case(world.db, world.clock, 21, "barn-och-familj", subject="Andra")
     karin = await as_user("karin")
     for into in (world.vuxen, "SP-1999-9999", ""):  # another unit's case is as absent as none
@@ -164,7 +162,9 @@ async def test_merge_refuses_what_the_user_may_not_see_or_do(
     assert self_merge.status_code == 422 and "med sig självt" in self_merge.text
     other_unit = await form_post(karin, f"/cases/{world.vuxen}/merge", {"into": world.barn})
     assert other_unit.status_code == 404
-    assert (await karin.post(f"/cases/{second}/merge", data={"into": world.barn})).status_code == 403
+    assert (
+        await karin.post(f"/cases/{second}/merge", data={"into": world.barn})
+    ).status_code == 403
     vera = await as_user("vera")
     assert "Slå ihop med ärende" not in (await vera.get(f"/cases/{second}")).text
     viewer = await form_post(vera, f"/cases/{second}/merge", {"into": world.barn})
@@ -173,9 +173,7 @@ async def test_merge_refuses_what_the_user_may_not_see_or_do(
     assert (await world.case(second)).merged_into_id is None
 
 
-async def test_split_moves_one_inbound_message_to_a_new_case(
-    world: World, as_user: SignIn
-) -> None:
+async def test_split_moves_one_inbound_message_to_a_new_case(world: World, as_user: SignIn) -> None:
     second = await _case(world.db, world.clock, 22, "barn-och-familj", subject="Ny fråga om skolan")
     karin = await as_user("karin")
     assert "Flytta till nytt ärende" not in (await karin.get(f"/cases/{world.barn}")).text
@@ -187,12 +185,16 @@ async def test_split_moves_one_inbound_message_to_a_new_case(
             await session.execute(select(Message).where(Message.subject == "Ny fråga om skolan"))
         ).scalar_one()
         ack = (
-            await session.execute(
-                select(Message).where(
-                    Message.case_id == moved.case_id, Message.direction == "outbound"
+            (
+                await session.execute(
+                    select(Message).where(
+                        Message.case_id == moved.case_id, Message.direction == "outbound"
+                    )
                 )
             )
-        ).scalars().first()
+            .scalars()
+            .first()
+        )
     assert ack is not None
     refused = await form_post(karin, f"/cases/{world.barn}/messages/{ack.id}/split", {})
     assert refused.status_code == 422 and "Bara inkomna meddelanden" in refused.text
@@ -214,9 +216,9 @@ async def test_split_refuses_other_units_viewers_and_missing_csrf(
     async with world.db.sessions() as session:
         barn_message = (
             await session.execute(
-                select(Message).join(Case).where(
-                    Case.reference == world.barn, Message.direction == "inbound"
-                )
+                select(Message)
+                .join(Case)
+                .where(Case.reference == world.barn, Message.direction == "inbound")
             )
         ).scalar_one()
     action = f"/cases/{world.barn}/messages/{barn_message.id}/split"
