@@ -17,12 +17,15 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inbox.checkins import CheckinPolicy
 from inbox.db import create_engine, session_factory, unit_of_work
 from inbox.intake import IntakePolicy
 from inbox.settings import Settings, split_listen
+
+if TYPE_CHECKING:
+    from inbox.web.oidc import OidcConfig
 
 log = logging.getLogger("synpunkt")
 
@@ -233,7 +236,7 @@ async def start_telegram_webhook(settings: Settings, the_bot: Any) -> Any:
     return telegram_webhook_endpoint(settings, the_bot)
 
 
-def oidc_config(settings: Settings) -> Any:
+def oidc_config(settings: Settings) -> OidcConfig | None:
     """OpenID Connect sign-in when issuer, client id and secret are all set (else None)."""
     from inbox.web.oidc import OidcConfig
 

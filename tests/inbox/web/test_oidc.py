@@ -25,8 +25,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from inbox.cli import oidc_config
 from inbox.db import unit_of_work
 from inbox.models import AuditEvent, StaffUser
+from inbox.settings import Settings
 from inbox.staff import add_user
 from inbox.web.oidc import OidcConfig
 from tests.conftest import Clock, Database
@@ -256,6 +258,14 @@ async def test_a_callback_without_a_login_is_refused(
         refused = await client.get("/auth/oidc/callback", params={"code": "x", "state": "y"})
         assert refused.status_code == 401
         assert (await client.get(f"/cases/{world.barn}")).status_code == 303
+        await client.get("/auth/oidc/login")
+        denied = await client.get(
+            "/auth/oidc/callback",
+            params={"error": "access_denied", "error_description": "Avbrutet av användaren"},
+        )
+        assert denied.status_code == 401 and "misslyckades" in denied.text
+    events = await _events(world, "signin.oidc.refused")
+    assert [e.detail["error"] for e in events] == ["MismatchingStateError", "OAuthError"]
 
 
 async def test_next_survives_the_round_trip_but_never_leaves_the_site(
@@ -317,3 +327,26 @@ async def test_without_settings_the_routes_are_absent_and_an_unreachable_provide
             assert answer.status_code == 502 and "svarar inte just nu" in answer.text
     finally:
         sock.close()
+
+
+def test_the_cli_turns_it_on_only_with_all_three_settings() -> None:
+    full = Settings(
+        oidc_issuer="https://id.kommun.example/realms/personal",
+        oidc_client_id="synpunkt",
+        oidc_client_secret="hemligt",
+        oidc_username_claim="email",
+        public_url="https://synpunkt.kommun.example/",
+    )
+    config = oidc_config(full)
+    assert config == OidcConfig(
+        issuer="https://id.kommun.example/realms/personal",
+        client_id="synpunkt",
+        client_secret="hemligt",
+        username_claim="email",
+        redirect_url="https://synpunkt.kommun.example/auth/oidc/callback",
+    )
+    assert config is not None and config.metadata_url == (
+        "https://id.kommun.example/realms/personal/.well-known/openid-configuration"
+    )
+    partial = Settings(oidc_issuer="https://id.kommun.example", oidc_client_id="synpunkt")
+    assert oidc_config(partial) is None
