@@ -25,6 +25,7 @@ from inbox.intake import IntakePolicy
 from inbox.settings import Settings, split_listen
 
 if TYPE_CHECKING:
+    from inbox.web.oidc import OidcConfig
     from mail.imap import ImapConfig
 
 log = logging.getLogger("synpunkt")
@@ -310,6 +311,30 @@ async def start_telegram_webhook(settings: Settings, the_bot: Any) -> Any:
     return telegram_webhook_endpoint(settings, the_bot)
 
 
+def oidc_config(settings: Settings) -> OidcConfig | None:
+    """OpenID Connect sign-in when issuer, client id and secret are all set (else None)."""
+    from inbox.web.oidc import OidcConfig
+
+    values = (settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret)
+    if not all(values):
+        if any(values):
+            log.warning(
+                "OpenID Connect is off: set all of SYNPUNKT_OIDC_ISSUER, "
+                "SYNPUNKT_OIDC_CLIENT_ID and SYNPUNKT_OIDC_CLIENT_SECRET"
+            )
+        return None
+    issuer, client_id, secret = (str(v) for v in values)
+    return OidcConfig(
+        issuer=issuer,  # exactly as the provider writes it in `iss`
+        client_id=client_id,
+        client_secret=secret,
+        username_claim=settings.oidc_username_claim,
+        redirect_url=(
+            settings.public_url.rstrip("/") + "/auth/oidc/callback" if settings.public_url else None
+        ),
+    )
+
+
 async def _serve_web(
     settings: Settings,
     sessions: Any,
@@ -343,6 +368,7 @@ async def _serve_web(
         checkins=checkin_policy(settings),
         secret_key=settings.secret_key,
         https_only=settings.session_https_only,
+        oidc=oidc_config(settings),
     )
     server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
     serving = asyncio.create_task(server.serve())

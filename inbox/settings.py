@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = None
+    oidc_username_claim: str = "preferred_username"  # the claim that names a StaffUser.username
 
     @field_validator("intake_addresses", mode="before")
     @classmethod

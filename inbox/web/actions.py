@@ -1,4 +1,4 @@
-"""The case forms: answer, note, triage, close and reopen — each a POST that redirects back.
+"""The case forms: answer, note, triage, close, reopen, merge and split — each a POST that redirects.
 
 A viewer (läsare) may read but not act. Bad input re-renders the case with the error and the text
 the user typed, so nothing is lost.
@@ -12,6 +12,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request,
 from fastapi.responses import RedirectResponse, Response
 
 from inbox.cases import find_case
+from inbox.merging import MergeError, merge_cases, split_message
 from inbox.models import Case
 from inbox.replies import ReplyError, add_note, add_reply
 from inbox.triage import TRIAGE_FLAGS, TriageError, update_case
@@ -162,3 +163,55 @@ async def reopen(
 ) -> Response:
     changes = {"status": "open"}
     return await _update(request, session, staff, reference, changes, "Ärendet är öppnat igen.")
+
+
+@router.post("/cases/{reference}/merge")
+async def merge(
+    reference: str, request: Request, session: DbSession, staff: CurrentStaff
+) -> Response:
+    """Merges this case into the one named in the form (which the user must be able to see)."""
+    source = await _writable_case(session, staff, reference)
+    into = str((await request.form()).get("into", "")).strip()
+    target = await find_case(session, reference=into, scope=staff.scope) if into else None
+    if target is None:
+        return await case_page(
+            request,
+            session,
+            staff,
+            reference,
+            error=f"Det finns inget ärende {into or '(tomt)'} som du har tillgång till.",
+            status_code=status.HTTP_404_NOT_FOUND,
+        )
+    try:
+        moved = await merge_cases(
+            session, source=source, target=target, actor=staff.actor, now=request.app.state.clock()
+        )
+    except MergeError as exc:
+        return await case_page(request, session, staff, reference, error=str(exc), status_code=422)
+    return _back(
+        request,
+        target,
+        f"{source.reference} är sammanslaget med det här ärendet ({moved} meddelanden flyttade).",
+    )
+
+
+@router.post("/cases/{reference}/messages/{message_id}/split")
+async def split(
+    reference: str, message_id: int, request: Request, session: DbSession, staff: CurrentStaff
+) -> Response:
+    """Moves one inbound message to a new case of its own and opens that case."""
+    case = await _writable_case(session, staff, reference)
+    policy = request.app.state.policy
+    try:
+        new = await split_message(
+            session,
+            case=case,
+            message_id=message_id,
+            actor=staff.actor,
+            now=request.app.state.clock(),
+            prefix=policy.case_prefix,
+            response_days=policy.response_days,
+        )
+    except MergeError as exc:
+        return await case_page(request, session, staff, reference, error=str(exc), status_code=422)
+    return _back(request, new, f"Meddelandet är flyttat hit från {case.reference}.")

@@ -29,6 +29,9 @@ from inbox.web import actions, admin, auth, decision_pages, pages
 from inbox.web.api import router as api_router
 from inbox.web.checkin_pages import router as checkin_pages_router
 from inbox.web.decisions_api import router as decisions_router
+from inbox.web.oidc import OidcConfig
+from inbox.web.oidc import router as oidc_router
+from inbox.web.registration_pages import router as registration_router
 from inbox.web.render import STATIC, env
 from inbox.web.schemas import Health
 from inbox.web.security import security_headers
@@ -50,7 +53,7 @@ def create_app(
     secret_key: str = "change-me",
     https_only: bool = False,
     throttle: Throttle | None = None,
-    oidc: Any = None,
+    oidc: OidcConfig | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Synpunkt",
@@ -64,7 +67,7 @@ def create_app(
     # Called after a commit that queued something to send, so the worker need not wait to poll.
     app.state.wake_worker = wake_worker or (lambda: None)
     app.state.throttle = throttle or Throttle()
-    app.state.oidc = oidc
+    app.state.oidc = oidc  # OpenID Connect sign-in, when the municipality's provider is set
     app.include_router(api_router)
     app.state.checkins = checkins or CheckinPolicy()
     app.include_router(decisions_router)
@@ -80,6 +83,8 @@ def create_app(
             return JSONResponse(body, status_code=status)
 
     app.include_router(auth.router)
+    app.include_router(oidc_router)
+    app.include_router(registration_router)  # before pages: `/cases/new` is no reference
     app.include_router(pages.router)
     app.include_router(actions.router)
     app.include_router(admin.router)

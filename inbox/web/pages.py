@@ -167,6 +167,7 @@ async def case_page(
                 },
             )
     names = {u.id: u.display_name or u.username for u in users}
+    merged_into = await session.get(Case, case.merged_into_id) if case.merged_into_id else None
     return page(
         request,
         "case.html",
@@ -186,6 +187,8 @@ async def case_page(
             "note_text": note_text,
             "error": error,
             "template_id": template_id or "",
+            "merged_into": merged_into.reference if merged_into else None,
+            "inbound_count": sum(1 for m in detail.messages if m.direction == "inbound"),
         },
         status_code=status_code,
     )

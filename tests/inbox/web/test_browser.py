@@ -176,3 +176,41 @@ async def test_the_decision_form_and_check_in_statistics_pass_axe(world: World, 
     await page.get_by_role("heading", name="Uppföljning efter beslut").wait_for()
     assert await _axe(page) == []
     assert page.csp_errors == []
+
+
+async def test_register_by_hand_then_merge_and_split(world: World, page: Any) -> None:
+    await page.goto("/")
+    await page.get_by_label("Användarnamn").fill("rut")
+    await page.get_by_label("Lösenord").fill(PASSWORD)
+    await page.get_by_role("button", name="Logga in").click()
+    await page.get_by_role("link", name="Registrera ärende").click()
+    await page.get_by_role("heading", name="Registrera ärende").wait_for()
+    assert await _axe(page) == []
+
+    await page.get_by_label("Brev").check()
+    await page.get_by_label("Rubrik").fill("Brev om färdtjänsten")
+    await page.get_by_label("Vad gäller synpunkten?").fill("Bilen kom inte.")
+    await page.get_by_label("Skicka en bekräftelse").check()  # but no address to send it to
+    await page.get_by_role("button", name="Registrera", exact=True).click()
+    await page.get_by_text("En bekräftelse kan bara skickas till en e-postadress.").wait_for()
+    assert await page.get_by_label("Rubrik").input_value() == "Brev om färdtjänsten"
+    assert await _axe(page) == []
+    await page.get_by_label("Skicka en bekräftelse").uncheck()
+    await page.get_by_role("button", name="Registrera", exact=True).click()
+    await page.get_by_text("är registrerat.").wait_for()
+    reference = (await page.locator("h1 .ref").inner_text()).strip()
+    assert await _axe(page) == []
+
+    await page.get_by_label("Flytta allt i det här ärendet till ärende (referens)").fill(
+        world.loose
+    )
+    await page.get_by_role("button", name="Slå ihop").click()
+    await page.get_by_text(f"{reference} är sammanslaget med det här ärendet").wait_for()
+    assert await _axe(page) == []
+    split = page.locator("li.message", has_text="Bilen kom inte.").get_by_role(
+        "button", name="till nytt ärende"
+    )
+    await split.click()
+    await page.get_by_text(f"Meddelandet är flyttat hit från {world.loose}.").wait_for()
+    assert await page.locator("h1 .ref").inner_text() not in (reference, world.loose)
+    assert page.csp_errors == []

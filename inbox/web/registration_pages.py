@@ -1,0 +1,144 @@
+"""Registering a case by hand at `/cases/new`: what came by phone, letter, visit or from IVO.
+
+The form is a thin layer over `inbox.registration.register_case` (which audits); a registrar, admin
+or caseworker may use it, a viewer may not. The unit must be one the user can see, so the new case
+the form redirects to is always theirs to open. Bad input re-renders the form with what was typed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlmodel import col
+
+from inbox.models import Unit
+from inbox.references import STOCKHOLM
+from inbox.registration import MANUAL_CHANNELS, Registration, RegistrationError, register_case
+from inbox.web.auth import CurrentStaff, DbSession, Staff
+from inbox.web.render import page
+from inbox.web.security import verify_csrf
+
+router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
+
+FIELDS = (
+    "channel",
+    "subject",
+    "text",
+    "kind",
+    "unit",
+    "submitter_role",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "received_at",
+)
+DEFAULTS = {"channel": "phone", "kind": "other", "submitter_role": "unknown"}
+
+
+def _may_register(staff: Staff) -> None:
+    if not staff.scope.can_write:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail="Din roll (läsare) kan inte registrera ärenden."
+        )
+
+
+async def _units(session: DbSession, staff: Staff) -> list[Unit]:
+    rows = await session.execute(
+        select(Unit).where(col(Unit.active).is_(True)).order_by(col(Unit.name))
+    )
+    return [u for u in rows.scalars() if staff.scope.allows_unit(u.id)]
+
+
+async def _form(
+    request: Request,
+    session: DbSession,
+    staff: Staff,
+    values: dict[str, Any],
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return page(
+        request,
+        "register.html",
+        {
+            "staff": staff,
+            "values": values,
+            "units": await _units(session, staff),
+            "channels": MANUAL_CHANNELS,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+def _received_at(value: str) -> datetime | None:
+    """The form's `datetime-local` value, read as Stockholm time; empty means now."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise RegistrationError("Ange när det kom in som datum och klockslag.") from None
+    return moment.replace(tzinfo=STOCKHOLM) if moment.tzinfo is None else moment
+
+
+@router.get("/cases/new", response_class=HTMLResponse)
+async def register_form(request: Request, session: DbSession, staff: CurrentStaff) -> Response:
+    _may_register(staff)
+    blank: dict[str, Any] = {**{f: "" for f in FIELDS}, **DEFAULTS, "acknowledge": False}
+    return await _form(request, session, staff, blank)
+
+
+@router.post("/cases/new")
+async def register_submit(
+    request: Request, session: DbSession, staff: CurrentStaff, background: BackgroundTasks
+) -> Response:
+    _may_register(staff)
+    form = await request.form()
+    values: dict[str, Any] = {f: str(form.get(f, "")).strip() for f in FIELDS}
+    values["text"] = str(form.get("text", "")).replace("\r\n", "\n")
+    values["acknowledge"] = form.get("acknowledge") == "on"
+    now = request.app.state.clock()
+    try:
+        unit = None
+        if values["unit"]:
+            unit = (
+                await session.execute(select(Unit).where(col(Unit.code) == values["unit"]))
+            ).scalar_one_or_none()
+        if unit is None and not values["unit"] and not staff.scope.sees_unassigned:
+            raise RegistrationError("Välj en av dina verksamheter.")
+        if unit is not None and not staff.scope.allows_unit(unit.id):
+            raise RegistrationError(
+                "Du kan bara registrera ärenden för verksamheter du har tillgång till."
+            )
+        registration = Registration(
+            channel=values["channel"],
+            subject=values["subject"],
+            text=values["text"],
+            kind=values["kind"] or "other",
+            unit=values["unit"] or None,
+            submitter_role=values["submitter_role"] or "unknown",
+            contact_name=values["contact_name"] or None,
+            contact_email=values["contact_email"] or None,
+            contact_phone=values["contact_phone"] or None,
+            received_at=_received_at(values["received_at"]),
+            acknowledge=values["acknowledge"],
+        )
+        case = await register_case(
+            session,
+            registration=registration,
+            actor=staff.actor,
+            policy=request.app.state.policy,
+            now=now,
+        )
+    except RegistrationError as exc:
+        return await _form(request, session, staff, values, error=str(exc), status_code=422)
+    if registration.acknowledge:
+        background.add_task(request.app.state.wake_worker)  # after the commit: send the receipt
+    request.session["flash"] = f"Ärendet {case.reference} är registrerat."
+    return RedirectResponse(f"/cases/{case.reference}", status_code=303)
