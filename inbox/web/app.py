@@ -22,6 +22,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from inbox import ledger
 from inbox.checkins import CheckinPolicy
+from inbox.db import read_sessions
 from inbox.intake import IntakePolicy
 from inbox.models import OutboxItem
 from inbox.signin import Throttle
@@ -61,6 +62,8 @@ def create_app(
         version="0.1.0",
     )
     app.state.sessions = sessions
+    # For requests that only read (lists, counts): on SQLite they do not queue behind writers.
+    app.state.read_sessions = read_sessions(sessions)
     app.state.clock = clock
     app.state.channel_status = channel_status or (lambda: {})
     app.state.policy = policy or IntakePolicy()

@@ -28,7 +28,14 @@ from inbox.models import Case, IntakeRecord, StaffUser, Unit
 from inbox.references import STOCKHOLM
 from inbox.replies import audit
 from inbox.reply_templates import list_templates, render
-from inbox.web.auth import CurrentStaff, DbSession, Staff, sign_in_page, signed_in
+from inbox.web.auth import (
+    CurrentStaff,
+    DbSession,
+    ReadDbSession,
+    Staff,
+    sign_in_page,
+    signed_in,
+)
 from inbox.web.render import LABELS, page
 from inbox.web.security import verify_csrf
 
@@ -68,7 +75,7 @@ def _filters(params: dict[str, str], staff: Staff) -> CaseFilter:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def inbox_list(request: Request, session: DbSession) -> Response:
+async def inbox_list(request: Request, session: ReadDbSession) -> Response:
     staff = await signed_in(request, session)
     if staff is None:
         return sign_in_page(request, next_url=str(request.query_params.get("next", "/")))
