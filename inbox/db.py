@@ -105,9 +105,7 @@ def read_sessions(sessions: async_sessionmaker[AsyncSession]) -> async_sessionma
     engine = sessions.kw.get("bind")
     if not isinstance(engine, AsyncEngine):
         return sessions  # not bound to one engine: no deferred flavour, reads stay immediate
-    return async_sessionmaker(
-        engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
-    )
+    return async_sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 @asynccontextmanager

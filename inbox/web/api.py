@@ -37,11 +37,11 @@ from inbox.cases import (
     get_case,
     list_cases,
 )
+from inbox.db import unit_of_work
 from inbox.merging import MergeError, merge_cases, split_message
 from inbox.models import ApiToken, Attachment, AuditEvent, Case, IntakeRecord, Message
 from inbox.registration import Registration, RegistrationError, register_case
 from inbox.replies import Actor, ReplyError, add_reply
-from inbox.db import unit_of_work
 from inbox.tokens import authenticate, record_use, use_due
 from inbox.triage import TriageError, update_case
 from inbox.web.schemas import (
