@@ -226,18 +226,18 @@ async def cases_index(
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
     items = [
         CaseSummary(
-            reference=row.case.reference,
-            kind=row.case.kind,
-            status=row.case.status,
-            channel=row.case.channel,
-            origin=row.case.origin,
+            reference=row.reference,
+            kind=row.kind,
+            status=row.status,
+            channel=row.channel,
+            origin=row.origin,
             unit=row.unit_code,
             subject=row.subject,
             preview=row.preview,
             sender=row.contact_address,
-            received_at=row.case.received_at,
-            due_on=row.case.due_on,
-            flags=_flags(row.case),
+            received_at=row.received_at,
+            due_on=row.due_on,
+            flags=[name for name in FLAGS if name in row.flags],
         )
         for row in page.items
     ]
