@@ -35,7 +35,7 @@ from inbox.web.oidc import router as oidc_router
 from inbox.web.registration_pages import router as registration_router
 from inbox.web.render import STATIC, env
 from inbox.web.schemas import Health
-from inbox.web.security import security_headers
+from inbox.web.security import SecurityHeaders
 
 ChannelStatus = Callable[[], Mapping[str, Any]]
 # A channel's webhook: (request body, secret-token header) → (HTTP status, JSON body).
@@ -93,7 +93,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(decision_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.middleware("http")(security_headers)
+    app.add_middleware(SecurityHeaders)
     # Outermost, so every page sees `request.session`: signed (itsdangerous), HttpOnly, Lax.
     app.add_middleware(
         SessionMiddleware,
