@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.types import TypeDecorator
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The execution option that marks a connection's transactions as reads (see `read_sessions`).
+READ_ONLY = "synpunkt_read_only"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -80,11 +82,30 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only transaction never upgrades, so it can begin deferred and read its WAL
+        # snapshot while a writer holds the lock, instead of queueing behind every writer.
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def read_sessions(sessions: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    """Sessions on the same engine (and pool) for work that only reads.
+
+    On SQLite their transactions begin deferred (plain `BEGIN`), so they do not take the write
+    lock. They must never write: a deferred transaction that upgrades to a write can fail at once
+    with "database is locked" when another connection wrote since its snapshot. PostgreSQL is
+    unaffected (its transactions take no lock at BEGIN either way).
+    """
+    engine = sessions.kw.get("bind")
+    if not isinstance(engine, AsyncEngine):
+        return sessions  # not bound to one engine: no deferred flavour, reads stay immediate
+    return async_sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 @asynccontextmanager

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -64,12 +64,27 @@ async def create_token(
     return row, token
 
 
-async def authenticate(session: AsyncSession, *, token: str, now: datetime) -> ApiToken | None:
+async def authenticate(
+    session: AsyncSession, *, token: str, now: datetime, touch: bool = True
+) -> ApiToken | None:
+    """The live token row for `token`; with `touch`, `last_used_at` is set when `use_due`."""
     row = (
         await session.execute(select(ApiToken).where(col(ApiToken.token_hash) == hash_token(token)))
     ).scalar_one_or_none()
     if row is None or row.revoked_at is not None:
         return None
-    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION:
+    if touch and use_due(row, now=now):
         row.last_used_at = now
     return row
+
+
+def use_due(token: ApiToken, *, now: datetime) -> bool:
+    """Whether `last_used_at` is older than its precision, so a request should record its use."""
+    return token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION
+
+
+async def record_use(session: AsyncSession, *, token_id: int, now: datetime) -> None:
+    """Set `last_used_at` without loading the row: for callers that read in another session."""
+    await session.execute(
+        update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=now)
+    )

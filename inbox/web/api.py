@@ -37,11 +37,12 @@ from inbox.cases import (
     get_case,
     list_cases,
 )
+from inbox.db import unit_of_work
 from inbox.merging import MergeError, merge_cases, split_message
 from inbox.models import ApiToken, Attachment, AuditEvent, Case, IntakeRecord, Message
 from inbox.registration import Registration, RegistrationError, register_case
 from inbox.replies import Actor, ReplyError, add_reply
-from inbox.tokens import authenticate
+from inbox.tokens import authenticate, record_use, use_due
 from inbox.triage import TriageError, update_case
 from inbox.web.schemas import (
     AttachmentOut,
@@ -80,7 +81,14 @@ async def session_dep(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def read_session_dep(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for endpoints that only read (see `inbox.db.read_sessions`): it must not write."""
+    async with request.app.state.read_sessions() as session, session.begin():
+        yield session
+
+
 Session = Annotated[AsyncSession, Depends(session_dep)]
+ReadSession = Annotated[AsyncSession, Depends(read_session_dep)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +112,29 @@ async def token_dep(
     session: Session,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
+    return await _caller(request, session, credentials, read_only=False)
+
+
+async def read_token_dep(
+    request: Request,
+    session: ReadSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller:
+    return await _caller(request, session, credentials, read_only=True)
+
+
+async def _caller(
+    request: Request,
+    session: AsyncSession,
+    credentials: HTTPAuthorizationCredentials | None,
+    *,
+    read_only: bool,
+) -> Caller:
     token = None
+    now = request.app.state.clock()
     if credentials is not None and credentials.scheme.lower() == "bearer":
         token = await authenticate(
-            session, token=credentials.credentials, now=request.app.state.clock()
+            session, token=credentials.credentials, now=now, touch=not read_only
         )
     if token is None:
         raise HTTPException(
@@ -115,10 +142,16 @@ async def token_dep(
             detail="A valid API token is required",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    if read_only and token.id is not None and use_due(token, now=now):
+        # The read session must not write, so the (at most once a minute) use is recorded in a
+        # short write transaction of its own.
+        async with unit_of_work(request.app.state.sessions) as writer:
+            await record_use(writer, token_id=token.id, now=now)
     return Caller(token=token, scope=await scope_for_token(session, token=token))
 
 
 Token = Annotated[Caller, Depends(token_dep)]
+ReadToken = Annotated[Caller, Depends(read_token_dep)]
 
 
 def _writer(token: Caller) -> None:
@@ -155,8 +188,8 @@ def _audit(
 @router.get("/cases", response_model=CaseList, summary="List cases, newest first")
 async def cases_index(
     request: Request,
-    session: Session,
-    token: Token,
+    session: ReadSession,
+    token: ReadToken,
     status_: Annotated[str | None, Query(alias="status")] = None,
     kind: str | None = None,
     unit: str | None = None,
@@ -193,18 +226,18 @@ async def cases_index(
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
     items = [
         CaseSummary(
-            reference=row.case.reference,
-            kind=row.case.kind,
-            status=row.case.status,
-            channel=row.case.channel,
-            origin=row.case.origin,
+            reference=row.reference,
+            kind=row.kind,
+            status=row.status,
+            channel=row.channel,
+            origin=row.origin,
             unit=row.unit_code,
             subject=row.subject,
             preview=row.preview,
             sender=row.contact_address,
-            received_at=row.case.received_at,
-            due_on=row.case.due_on,
-            flags=_flags(row.case),
+            received_at=row.received_at,
+            due_on=row.due_on,
+            flags=[name for name in FLAGS if name in row.flags],
         )
         for row in page.items
     ]
@@ -466,8 +499,8 @@ def _actor(request: Request, token: Caller) -> Actor:
 @router.get("/counts", response_model=dict[str, int], summary="Cases per status for a list")
 async def case_counts(
     request: Request,
-    session: Session,
-    token: Token,
+    session: ReadSession,
+    token: ReadToken,
     kind: str | None = None,
     unit: str | None = None,
     channel: str | None = None,

@@ -22,6 +22,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from inbox import ledger
 from inbox.checkins import CheckinPolicy
+from inbox.db import read_sessions
 from inbox.intake import IntakePolicy
 from inbox.models import OutboxItem
 from inbox.signin import Throttle
@@ -34,7 +35,7 @@ from inbox.web.oidc import router as oidc_router
 from inbox.web.registration_pages import router as registration_router
 from inbox.web.render import STATIC, env
 from inbox.web.schemas import Health
-from inbox.web.security import security_headers
+from inbox.web.security import SecurityHeaders
 
 ChannelStatus = Callable[[], Mapping[str, Any]]
 # A channel's webhook: (request body, secret-token header) → (HTTP status, JSON body).
@@ -61,6 +62,8 @@ def create_app(
         version="0.1.0",
     )
     app.state.sessions = sessions
+    # For requests that only read (lists, counts): on SQLite they do not queue behind writers.
+    app.state.read_sessions = read_sessions(sessions)
     app.state.clock = clock
     app.state.channel_status = channel_status or (lambda: {})
     app.state.policy = policy or IntakePolicy()
@@ -90,7 +93,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(decision_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.middleware("http")(security_headers)
+    app.add_middleware(SecurityHeaders)
     # Outermost, so every page sees `request.session`: signed (itsdangerous), HttpOnly, Lax.
     app.add_middleware(
         SessionMiddleware,

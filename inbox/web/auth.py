@@ -40,7 +40,14 @@ async def page_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def page_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """For pages that only read (see `inbox.db.read_sessions`): nothing may be written in it."""
+    async with request.app.state.read_sessions() as session, session.begin():
+        yield session
+
+
 DbSession = Annotated[AsyncSession, Depends(page_session)]
+ReadDbSession = Annotated[AsyncSession, Depends(page_read_session)]
 
 
 def client_addr(request: Request) -> str | None:

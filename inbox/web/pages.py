@@ -16,6 +16,7 @@ from sqlmodel import col
 
 from inbox.cases import (
     CaseFilter,
+    CaseRow,
     InvalidFilter,
     count_by_status,
     find_attachment,
@@ -28,7 +29,14 @@ from inbox.models import Case, IntakeRecord, StaffUser, Unit
 from inbox.references import STOCKHOLM
 from inbox.replies import audit
 from inbox.reply_templates import list_templates, render
-from inbox.web.auth import CurrentStaff, DbSession, Staff, sign_in_page, signed_in
+from inbox.web.auth import (
+    CurrentStaff,
+    DbSession,
+    ReadDbSession,
+    Staff,
+    sign_in_page,
+    signed_in,
+)
 from inbox.web.render import LABELS, page
 from inbox.web.security import verify_csrf
 
@@ -68,7 +76,7 @@ def _filters(params: dict[str, str], staff: Staff) -> CaseFilter:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def inbox_list(request: Request, session: DbSession) -> Response:
+async def inbox_list(request: Request, session: ReadDbSession) -> Response:
     staff = await signed_in(request, session)
     if staff is None:
         return sign_in_page(request, next_url=str(request.query_params.get("next", "/")))
@@ -93,18 +101,18 @@ async def inbox_list(request: Request, session: DbSession) -> Response:
     names = {u.id: u.display_name or u.username for u in users}
     rows = [
         {
-            "reference": row.case.reference,
+            "reference": row.reference,
             "subject": row.subject or "(inget ämne)",
             "preview": row.preview[:160],
-            "kind": row.case.kind,
-            "status": row.case.status,
-            "channel": row.case.channel,
+            "kind": row.kind,
+            "status": row.status,
+            "channel": row.channel,
             "unit": row.unit_code,
-            "received_at": row.case.received_at,
-            "due_on": row.case.due_on,
-            "overdue": _overdue(row.case, now),
-            "assignee": names.get(row.case.assignee_id) if row.case.assignee_id else None,
-            "flags": [f for f in LABELS["flag"] if getattr(row.case, f"flag_{f}", False)],
+            "received_at": row.received_at,
+            "due_on": row.due_on,
+            "overdue": _overdue(row, now),
+            "assignee": names.get(row.assignee_id) if row.assignee_id else None,
+            "flags": [f for f in LABELS["flag"] if f in row.flags],
         }
         for row in result.items
     ]
@@ -127,7 +135,7 @@ async def inbox_list(request: Request, session: DbSession) -> Response:
     return page(request, "list.html", context)
 
 
-def _overdue(case: Case, now: Any) -> bool:
+def _overdue(case: Case | CaseRow, now: Any) -> bool:
     today = now.astimezone(STOCKHOLM).date()
     return bool(case.due_on and case.due_on < today and case.status != "closed")
 

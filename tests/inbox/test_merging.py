@@ -54,7 +54,7 @@ async def test_merge_moves_messages_and_outbox_and_closes_the_source(
     assert {o.case_id for o in outbox} == {merged.case.id}
     assert closed.status == "closed" and closed.merged_into_id == merged.case.id
     assert closed.closed_at == clock()
-    assert [row.case.reference for row in found.items] == ["SP-2026-0001"]
+    assert [row.reference for row in found.items] == ["SP-2026-0001"]
     assert (await actions(db, "SP-2026-0002"))[-1] == "case.merged"
     assert (await actions(db, "SP-2026-0001"))[-1] == "case.merged_from"
 
@@ -109,7 +109,7 @@ async def test_split_moves_one_inbound_message_to_a_new_case(db: Database, clock
     assert split.case.due_on is not None and left.case.due_on is not None
     assert split.case.due_on > left.case.due_on
     assert all(m.id != second.message_id for m in left.messages)
-    assert [row.case.reference for row in found.items] == ["SP-2026-0002"]
+    assert [row.reference for row in found.items] == ["SP-2026-0002"]
     assert "message.split" in await actions(db, "SP-2026-0001")
     assert await actions(db, "SP-2026-0002") == ["case.created"]
 

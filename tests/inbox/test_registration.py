@@ -79,7 +79,7 @@ async def test_phone_call_becomes_a_case_without_any_outbound_channel(
     assert message.direction == "inbound" and message.sender_name == "Sven"
     assert message.sender_address == "070-123 45 67"
     assert [(e.action, e.actor) for e in audit] == [("case.registered", "user:7")]
-    assert [row.case.reference for row in found.items] == [ref]
+    assert [row.reference for row in found.items] == [ref]
     assert await outbox_count(db) == 0
 
 

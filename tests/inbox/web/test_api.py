@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from inbox.db import unit_of_work
 from inbox.inbound import InboundAttachment
-from inbox.models import AuditEvent, Contact, OutboxItem
+from inbox.models import ApiToken, AuditEvent, Contact, OutboxItem
 from inbox.tokens import create_token
 from inbox.web.app import create_app
 from tests.conftest import Clock, Database
@@ -34,6 +34,30 @@ async def test_requests_without_a_valid_token_are_refused(api: httpx.AsyncClient
     assert (await api.get("/api/cases", headers={"Authorization": ""})).status_code == 401
     wrong = await api.get("/api/cases", headers={"Authorization": "Bearer spk_wrong"})
     assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+
+
+async def test_list_reads_while_a_writer_holds_the_lock_and_still_records_the_token_use(
+    api: httpx.AsyncClient, db: Database, clock: Clock
+) -> None:
+    await take(db, mail(1), clock)
+    assert (await api.get("/api/cases")).status_code == 200  # records the token's first use
+    async with db.sessions() as session:
+        used = (await session.execute(select(ApiToken.last_used_at))).scalar_one()
+    assert used == clock()
+    # On SQLite this session's BEGIN IMMEDIATE takes the write lock until the block ends; the
+    # list and the counts begin deferred and read beside it (with BEGIN IMMEDIATE they would
+    # wait out the busy timeout and fail).
+    async with unit_of_work(db.sessions) as writer:
+        await writer.execute(select(1))
+        listing = await api.get("/api/cases")
+        counts = await api.get("/api/counts")
+    assert listing.status_code == 200 and len(listing.json()["items"]) == 1
+    assert counts.status_code == 200 and counts.json()["new"] == 1
+    clock.advance(minutes=2)
+    assert (await api.get("/api/cases")).status_code == 200
+    async with db.sessions() as session:
+        used = (await session.execute(select(ApiToken.last_used_at))).scalar_one()
+    assert used == clock()
 
 
 async def test_healthz_reports_database_and_queues(

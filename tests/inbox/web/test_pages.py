@@ -43,6 +43,15 @@ async def test_list_counts_filters_masks_and_refreshes(world: World, as_user: Si
     assert (await rut.get("/", params={"cursor": "!!"})).status_code == 400
 
 
+async def test_list_reads_while_a_writer_holds_the_lock(world: World, as_user: SignIn) -> None:
+    rut = await as_user("rut")
+    # See the API's test of the same: on SQLite the writer below holds the write lock.
+    async with unit_of_work(world.db.sessions) as writer:
+        await writer.execute(select(1))
+        listing = await rut.get("/")
+    assert listing.status_code == 200 and world.loose in listing.text
+
+
 async def test_overdue_cases_are_highlighted_and_filterable(world: World, as_user: SignIn) -> None:
     karin = await as_user("karin")
     assert "Försenat" not in (await karin.get("/")).text
