@@ -27,6 +27,7 @@ from sqlmodel import col
 
 from inbox.access import EVERYTHING, Scope, scope_for_token
 from inbox.cases import (
+    ROW_FLAGS,
     CaseDetail,
     CaseFilter,
     InvalidFilter,
@@ -64,16 +65,6 @@ from inbox.web.schemas import (
 
 router = APIRouter(prefix="/api", tags=["api"])
 bearer = HTTPBearer(auto_error=False, description="An API token from `synpunkt tokens create`")
-
-FLAGS = (
-    "lex_sarah",
-    "child_at_risk",
-    "decision_not_executed",
-    "appeal_intent",
-    "personnummer",
-    "automated",
-    "callback",
-)
 
 
 async def session_dep(request: Request) -> AsyncIterator[AsyncSession]:
@@ -160,7 +151,7 @@ def _writer(token: Caller) -> None:
 
 
 def _flags(case: Case) -> list[str]:
-    return [name for name in FLAGS if getattr(case, f"flag_{name}")]
+    return [name for name in ROW_FLAGS if getattr(case, f"flag_{name}")]
 
 
 def _audit(
@@ -237,7 +228,7 @@ async def cases_index(
             sender=row.contact_address,
             received_at=row.received_at,
             due_on=row.due_on,
-            flags=[name for name in FLAGS if name in row.flags],
+            flags=list(row.flags),
         )
         for row in page.items
     ]
