@@ -143,7 +143,7 @@ async def receive(
         )
         if reason is None:
             assert contact is not None
-            await _enqueue_ack(session, msg, case=case, contact=contact, policy=policy, now=now)
+            await enqueue_ack(session, msg, case=case, contact=contact, policy=policy, now=now)
     await session.flush()
     return Receipt(
         case_id=case.id,
@@ -351,7 +351,7 @@ async def _no_ack_reason(
     return None
 
 
-async def _enqueue_ack(
+async def enqueue_ack(
     session: AsyncSession,
     msg: InboundMessage,
     *,

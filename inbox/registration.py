@@ -11,22 +11,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import make_msgid
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from inbox import outbox
-from inbox.acknowledgement import ACK_KIND, render_ack
 from inbox.calendar import add_working_days
 from inbox.contacts import find_or_create_contact
-from inbox.intake import IntakePolicy
+from inbox.inbound import Channel, InboundMessage
+from inbox.intake import IntakePolicy, enqueue_ack
 from inbox.models import (
     Case,
     CaseKind,
     CaseStatus,
-    Delivery,
     Direction,
     Message,
     SubmitterRole,
@@ -156,56 +153,12 @@ async def register_case(
         acknowledged=reg.acknowledge,
     )
     if reg.acknowledge and contact is not None and not contact.blocked:
-        await _acknowledge(session, case=case, address=contact.address, policy=policy, now=now)
+        # The same acknowledgement as for mail; there is no message of theirs to reply to.
+        registered = InboundMessage(
+            channel=Channel.EMAIL,
+            external_id=f"manual:{case.reference}",
+            sender_address=contact.address,
+        )
+        await enqueue_ack(session, registered, case=case, contact=contact, policy=policy, now=now)
     await session.flush()
     return case
-
-
-async def _acknowledge(
-    session: AsyncSession, *, case: Case, address: str, policy: IntakePolicy, now: datetime
-) -> None:
-    assert case.id is not None and case.due_on is not None
-    ack = render_ack(
-        reference=case.reference,
-        organisation=policy.organisation,
-        response_days=policy.response_days,
-        due=case.due_on,
-        appeal_url=policy.appeal_url,
-        message_language=None,
-    )
-    rfc_id = make_msgid(idstring=case.reference.lower(), domain=policy.mail_domain)
-    outbound = Message(
-        case_id=case.id,
-        direction=Direction.OUTBOUND,
-        channel="email",
-        kind=ACK_KIND,
-        rfc_message_id=rfc_id.strip("<>"),
-        recipient=address,
-        subject=ack.subject,
-        text=ack.text,
-        display_text=ack.text,
-        language="sv",
-        delivery=Delivery.QUEUED,
-        created_at=now,
-    )
-    session.add(outbound)
-    await session.flush()
-    await outbox.enqueue(
-        session,
-        kind=ACK_KIND,
-        channel="email",
-        recipient=address,
-        payload={
-            "subject": ack.subject,
-            "text": ack.text,
-            "message_id": rfc_id,
-            "in_reply_to": None,
-            "references": [],
-            "auto_submitted": "auto-replied",
-            "languages": list(ack.languages),
-        },
-        idempotency_key=f"{ACK_KIND}:{case.reference}",
-        case_id=case.id,
-        message_id=outbound.id,
-        now=now,
-    )
