@@ -290,6 +290,7 @@ class OutboxItem(SQLModel, table=True):
 
 class StaffUser(SQLModel, table=True):
     __tablename__ = "staff_users"
+    __table_args__ = (Index("ux_staff_users_oidc_subject", "oidc_subject", unique=True),)
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(unique=True, max_length=100)
     display_name: str = Field(default="", max_length=200)
@@ -297,6 +298,12 @@ class StaffUser(SQLModel, table=True):
     password_hash: str | None = None
     active: bool = True
     created_at: datetime = _utc()
+    # Every unit (and, as registrar or admin, the cases with none); else only `StaffUnit` rows.
+    all_units: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    # Raised to end every session of this user at once; the session cookie carries the version.
+    session_version: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    # The identity provider's `sub`, bound at the first OpenID Connect sign-in.
+    oidc_subject: str | None = Field(default=None, max_length=255)
 
 
 class StaffUnit(SQLModel, table=True):
@@ -314,6 +321,8 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = _utc()
     last_used_at: datetime | None = _utc(default=None)
     revoked_at: datetime | None = _utc(default=None)
+    # Every unit; else only the `ApiTokenUnit` rows (see `StaffUser.all_units`).
+    all_units: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
 
 
 class AuditEvent(SQLModel, table=True):
@@ -426,7 +435,7 @@ class SignInFailure(SQLModel, table=True):
 
 
 class ApiTokenUnit(SQLModel, table=True):
-    """Restricts a token to some units; a token with none of these rows sees every unit."""
+    """The units a token may see, unless it has `all_units`."""
 
     __tablename__ = "api_token_units"
     token_id: int = Field(foreign_key="api_tokens.id", primary_key=True, ondelete="CASCADE")
