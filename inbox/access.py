@@ -69,27 +69,22 @@ EVERYTHING = Scope(role=Role.ADMIN, unit_ids=None, sees_unassigned=True)
 
 
 async def scope_for_user(session: AsyncSession, *, user: StaffUser) -> Scope:
-    units = await session.execute(
-        select(col(StaffUnit.unit_id)).where(col(StaffUnit.user_id) == user.id)
-    )
-    return Scope(
-        role=user.role,
-        unit_ids=frozenset(units.scalars()),
-        sees_unassigned=user.role in TRIAGE_ROLES,
-    )
+    """The user's role and units: every unit with `all_units`, else their `StaffUnit` rows."""
+    units = None
+    if not user.all_units:
+        rows = await session.execute(
+            select(col(StaffUnit.unit_id)).where(col(StaffUnit.user_id) == user.id)
+        )
+        units = frozenset(rows.scalars())
+    return Scope(role=user.role, unit_ids=units, sees_unassigned=user.role in TRIAGE_ROLES)
 
 
 async def scope_for_token(session: AsyncSession, *, token: ApiToken) -> Scope:
-    """A token keeps its role; restricted to its units if it has any, else it sees every unit."""
-    units = frozenset(
-        (
-            await session.execute(
-                select(col(ApiTokenUnit.unit_id)).where(col(ApiTokenUnit.token_id) == token.id)
-            )
-        ).scalars()
-    )
-    return Scope(
-        role=token.role,
-        unit_ids=units or None,
-        sees_unassigned=token.role in TRIAGE_ROLES,
-    )
+    """The same rule as for users: every unit with `all_units`, else its `ApiTokenUnit` rows."""
+    units = None
+    if not token.all_units:
+        rows = await session.execute(
+            select(col(ApiTokenUnit.unit_id)).where(col(ApiTokenUnit.token_id) == token.id)
+        )
+        units = frozenset(rows.scalars())
+    return Scope(role=token.role, unit_ids=units, sees_unassigned=token.role in TRIAGE_ROLES)

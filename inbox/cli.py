@@ -467,11 +467,12 @@ def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
             username=args.name,
             role=args.role,
             unit_codes=args.unit,
+            all_units=args.all_units,
             password=password,
             now=utcnow(),
         ),
     )
-    units = ", ".join(args.unit) or "no units"
+    units = "all units" if args.all_units else ", ".join(args.unit)
     print(f"added {user.role} {user.username} ({units})")
     return 0
 
@@ -493,7 +494,12 @@ def cmd_tokens_create(settings: Settings, args: argparse.Namespace) -> int:
     row, token = _in_session(
         settings,
         lambda s: create_token(
-            s, name=args.name, now=utcnow(), role=args.role, unit_codes=args.unit
+            s,
+            name=args.name,
+            now=utcnow(),
+            role=args.role,
+            unit_codes=args.unit,
+            all_units=args.all_units,
         ),
     )
     print(
@@ -593,6 +599,17 @@ class UserError(Exception):
     """A mistake the user can fix; printed without a traceback."""
 
 
+def _unit_grant(parser: argparse.ArgumentParser) -> None:
+    """`--unit U` (repeatable) or `--all-units`: users and tokens are given units the same way."""
+    grant = parser.add_mutually_exclusive_group(required=True)
+    grant.add_argument("--unit", action="append", default=[], help="a unit code (repeatable)")
+    grant.add_argument(
+        "--all-units",
+        action="store_true",
+        help="every unit (registrars and admins also see cases without a unit)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="synpunkt", description="Feedback intake and shared inbox."
@@ -628,7 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument(
         "--role", required=True, choices=["admin", "registrar", "caseworker", "viewer"]
     )
-    add.add_argument("--unit", action="append", default=[], help="a unit code; repeat for several")
+    _unit_grant(add)
     add.add_argument(
         "--password-stdin", action="store_true", help="read the password from one line of stdin"
     )
@@ -653,9 +670,7 @@ def build_parser() -> argparse.ArgumentParser:
     tcreate.add_argument(
         "--role", default="registrar", help="admin, registrar, caseworker or viewer"
     )
-    tcreate.add_argument(
-        "--unit", action="append", default=[], help="restrict the token to this unit (repeatable)"
-    )
+    _unit_grant(tcreate)
     tcreate.set_defaults(func=cmd_tokens_create)
 
     decisions = commands.add_parser("decisions", help="decisions for check-ins").add_subparsers(

@@ -47,6 +47,23 @@ async def find_unit(session: AsyncSession, *, code: str) -> Unit | None:
     return (await session.execute(select(Unit).where(col(Unit.code) == code))).scalar_one_or_none()
 
 
+async def units_for_grant(
+    session: AsyncSession, *, unit_codes: Sequence[str], all_units: bool
+) -> list[Unit]:
+    """The units a user or token is given: `--unit` codes or `--all-units`, exactly one of them."""
+    if all_units and unit_codes:
+        raise StaffError("give either --unit or --all-units, not both")
+    if not all_units and not unit_codes:
+        raise StaffError("give the units it may see: --unit UNIT (repeatable) or --all-units")
+    units = []
+    for code in unit_codes:
+        unit = await find_unit(session, code=code)
+        if unit is None:
+            raise StaffError(f"unknown unit {code!r}; add it with `synpunkt units add`")
+        units.append(unit)
+    return units
+
+
 async def add_user(
     session: AsyncSession,
     *,
@@ -54,9 +71,11 @@ async def add_user(
     role: str,
     now: datetime,
     unit_codes: Sequence[str] = (),
+    all_units: bool = False,
     password: str | None = None,
     display_name: str = "",
 ) -> StaffUser:
+    """A new user who sees `unit_codes`, or every unit with `all_units`: one of them is required."""
     try:
         role = Role(role)
     except ValueError:
@@ -65,18 +84,14 @@ async def add_user(
     existing = await session.execute(select(StaffUser).where(col(StaffUser.username) == username))
     if existing.scalar_one_or_none() is not None:
         raise StaffError(f"user {username!r} already exists")
-    units = []
-    for code in unit_codes:
-        unit = await find_unit(session, code=code)
-        if unit is None:
-            raise StaffError(f"unknown unit {code!r}; add it with `synpunkt units add`")
-        units.append(unit)
+    units = await units_for_grant(session, unit_codes=unit_codes, all_units=all_units)
     user = StaffUser(
         username=username,
         display_name=display_name or username,
         role=role,
         password_hash=hash_password(password) if password else None,
         created_at=now,
+        all_units=all_units,
     )
     session.add(user)
     await session.flush()

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.models import ApiToken, ApiTokenUnit, Role
-from inbox.staff import StaffError, find_unit
+from inbox.staff import StaffError, units_for_grant
 
 TOKEN_PREFIX = "spk_"
 # `last_used_at` is for spotting unused tokens, so minute precision is plenty; writing it on every
@@ -35,25 +35,23 @@ async def create_token(
     now: datetime,
     role: str = Role.REGISTRAR,
     unit_codes: Sequence[str] = (),
+    all_units: bool = False,
 ) -> tuple[ApiToken, str]:
     """A new token row and the token itself, which is never stored and cannot be shown again.
 
-    With `unit_codes` the token sees only those units' cases (and, as a registrar or admin, cases
-    with no unit yet); without, it sees every unit, like an organisation-wide integration.
+    The token sees `unit_codes` or, with `all_units`, every unit (an organisation-wide
+    integration); as a registrar or admin also the cases with no unit yet. One is required.
     """
     try:
         role = Role(role)
     except ValueError:
         allowed = ", ".join(r.value for r in Role)
         raise StaffError(f"unknown role {role!r}; choose one of {allowed}") from None
-    units = []
-    for code in unit_codes:
-        unit = await find_unit(session, code=code)
-        if unit is None:
-            raise StaffError(f"unknown unit {code!r}; add it with `synpunkt units add`")
-        units.append(unit)
+    units = await units_for_grant(session, unit_codes=unit_codes, all_units=all_units)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(name=name, token_hash=hash_token(token), role=role, created_at=now)
+    row = ApiToken(
+        name=name, token_hash=hash_token(token), role=role, created_at=now, all_units=all_units
+    )
     session.add(row)
     await session.flush()
     assert row.id is not None

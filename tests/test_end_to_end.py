@@ -92,7 +92,7 @@ async def installation(db: Database, clock: Clock, tmp_path: Path) -> AsyncItera
         clock=clock,
     )
     async with unit_of_work(db.sessions) as session:
-        _row, token = await create_token(session, name="e2e", now=clock())
+        _row, token = await create_token(session, name="e2e", now=clock(), all_units=True)
     app = create_app(sessions=db.sessions, clock=clock)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),

@@ -111,7 +111,7 @@ async def api(url: str, rows: int) -> float:
     engine = create_engine(url)
     sessions = session_factory(engine)
     async with unit_of_work(sessions) as session:
-        _row, token = await create_token(session, name="bench", now=NOW)
+        _row, token = await create_token(session, name="bench", now=NOW, all_units=True)
     app = create_app(sessions=sessions, clock=lambda: NOW, checkins=POLICY)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),

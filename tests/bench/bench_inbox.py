@@ -317,7 +317,9 @@ async def page_client(app: Any, sessions: Any) -> httpx.AsyncClient:
     async with unit_of_work(sessions) as session:
         known = await session.scalar(select(StaffUser).where(col(StaffUser.username) == "bench"))
         if known is None:
-            await add_user(session, username="bench", role="admin", password=PASSWORD, now=NOW)
+            await add_user(
+                session, username="bench", role="admin", password=PASSWORD, now=NOW, all_units=True
+            )
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
     form = await client.get("/signin")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
@@ -353,7 +355,7 @@ async def measure(backend: str, url: str) -> list[Row]:
     recorder = Recorder(engine)
     rows: list[Row] = []
     async with unit_of_work(sessions) as session:
-        _token_row, token = await create_token(session, name="bench", now=NOW)
+        _token_row, token = await create_token(session, name="bench", now=NOW, all_units=True)
     app = create_app(sessions=sessions, clock=lambda: NOW)
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),

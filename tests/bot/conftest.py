@@ -95,7 +95,7 @@ async def telegram(db: Database, clock: Clock, fake: FakeBotApi) -> AsyncIterato
     )
     context.wake = worker.wake
     async with unit_of_work(db.sessions) as session:
-        _row, token = await create_token(session, name="test", now=clock())
+        _row, token = await create_token(session, name="test", now=clock(), all_units=True)
     app = create_app(sessions=db.sessions, clock=clock, policy=POLICY, wake_worker=worker.wake)
     api = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),

@@ -44,7 +44,9 @@ class Serve:
         }
         self.cwd = tmp_path
         self.process: subprocess.Popen[bytes] | None = None
-        self.token = self.run("tokens", "create", "tests").stdout.strip().splitlines()[-1]
+        self.token = (
+            self.run("tokens", "create", "tests", "--all-units").stdout.strip().splitlines()[-1]
+        )
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         self.run_checked = subprocess.run(

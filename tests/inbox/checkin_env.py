@@ -109,7 +109,7 @@ async def env(db: Database, tmp_path: Path) -> AsyncIterator[Env]:
         clock=clock,
     )
     async with unit_of_work(db.sessions) as session:
-        _row, token = await create_token(session, name="checkins", now=clock())
+        _row, token = await create_token(session, name="checkins", now=clock(), all_units=True)
     app = create_app(sessions=db.sessions, clock=clock, policy=POLICY, checkins=CHECKINS)
     transport = httpx.ASGITransport(app=app)
     async with (

@@ -86,14 +86,23 @@ async def test_users_add_reads_password_from_stdin_and_links_units(cli_db: Path)
     assert len(await _load(cli_db, select(StaffUnit))) == 2
     bad_unit = synpunkt(cli_db, "users", "add", "olle", "--role", "viewer", "--unit", "nope")
     assert bad_unit.returncode == 2 and "unknown unit" in bad_unit.stderr
-    bad_role = synpunkt(cli_db, "users", "add", "olle", "--role", "boss")
+    bad_role = synpunkt(cli_db, "users", "add", "olle", "--role", "boss", "--all-units")
     assert bad_role.returncode == 2 and "invalid choice" in bad_role.stderr
+
+
+async def test_users_and_tokens_are_refused_without_units_or_all_units(cli_db: Path) -> None:
+    for command in (("users", "add", "olle", "--role", "viewer"), ("tokens", "create", "olle")):
+        result = synpunkt(cli_db, *command)
+        assert result.returncode == 2
+        assert "--unit" in result.stderr and "--all-units" in result.stderr
+        both = synpunkt(cli_db, *command, "--unit", "vuxen", "--all-units")
+        assert both.returncode == 2 and "not allowed with" in both.stderr
 
 
 async def test_tokens_create_prints_a_working_token_as_last_line(
     cli_db: Path, clock: Clock
 ) -> None:
-    result = synpunkt(cli_db, "tokens", "create", "ärendesystem")
+    result = synpunkt(cli_db, "tokens", "create", "ärendesystem", "--all-units")
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip().splitlines()[-1]
     engine = create_engine(f"sqlite+aiosqlite:///{cli_db}/cli.db")

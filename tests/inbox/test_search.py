@@ -155,7 +155,9 @@ async def test_each_filter_narrows_the_list(db: Database, clock: Clock) -> None:
     b = await add(db, clock, 2, "B", "text")
     c = await add(db, clock, 3, "C", "text")
     async with unit_of_work(db.sessions) as session:
-        user = await add_user(session, username="karin", role="caseworker", now=clock())
+        user = await add_user(
+            session, username="karin", role="caseworker", all_units=True, now=clock()
+        )
         vuxen = (await session.execute(select(Unit).where(Unit.code == "vuxen"))).scalar_one()
     today = clock().date()
     await change(

@@ -354,7 +354,7 @@ async def test_unparsable_message_is_kept_failed_moved_and_not_fetched_again(
         assert poller.status.ingested == 2
     # Staff see it, with its raw bytes, as they see SMTP mail that could not be read.
     async with unit_of_work(db.sessions) as session:
-        _row, token = await create_token(session, name="staff", now=utcnow())
+        _row, token = await create_token(session, name="staff", now=utcnow(), all_units=True)
     app = create_app(sessions=db.sessions, clock=utcnow)
     headers = {"Authorization": f"Bearer {token}"}
     transport = httpx.ASGITransport(app=app)

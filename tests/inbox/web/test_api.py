@@ -20,7 +20,7 @@ from tests.inbox.test_intake import mail, take
 @pytest.fixture
 async def api(db: Database, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
     async with unit_of_work(db.sessions) as session:
-        _row, token = await create_token(session, name="test", now=clock())
+        _row, token = await create_token(session, name="test", now=clock(), all_units=True)
     app = create_app(sessions=db.sessions, clock=clock)
     transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {token}"}

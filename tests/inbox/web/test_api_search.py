@@ -18,14 +18,16 @@ from tests.inbox.test_intake import mail, take
 @pytest.fixture
 async def admin_token(db: Database, clock: Clock) -> str:
     async with unit_of_work(db.sessions) as session:
-        _row, token = await create_token(session, name="admin", now=clock(), role=Role.ADMIN)
+        _row, token = await create_token(
+            session, name="admin", now=clock(), role=Role.ADMIN, all_units=True
+        )
     return token
 
 
 @pytest.fixture
 async def api(db: Database, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
     async with unit_of_work(db.sessions) as session:
-        _row, token = await create_token(session, name="test", now=clock())
+        _row, token = await create_token(session, name="test", now=clock(), all_units=True)
     app = create_app(sessions=db.sessions, clock=clock)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),

@@ -237,7 +237,7 @@ async def test_audit_page_is_for_admins_and_filters_by_case(world: World, as_use
 
 async def test_patch_api_triages_with_the_same_rules(world: World) -> None:
     async with unit_of_work(world.db.sessions) as session:
-        _row, token = await create_token(session, name="t", now=world.clock())
+        _row, token = await create_token(session, name="t", now=world.clock(), all_units=True)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=world.app),
         base_url="http://test",

@@ -97,7 +97,12 @@ async def api_for(world: World) -> AsyncIterator[object]:
     async def open_client(role: str, units: list[str]) -> httpx.AsyncClient:
         async with unit_of_work(world.db.sessions) as session:
             _row, token = await create_token(
-                session, name=role, now=world.clock(), role=role, unit_codes=units
+                session,
+                name=role,
+                now=world.clock(),
+                role=role,
+                unit_codes=units,
+                all_units=not units,
             )
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=world.app),
