@@ -31,6 +31,7 @@ from inbox.contacts import find_contact, find_or_create_contact
 from inbox.db import unit_of_work
 from inbox.models import Case, CaseKind, Contact, OutboxItem, SubmitterRole, Unit
 from inbox.replies import Actor, audit
+from inbox.triage import TriageError, update_case
 
 KINDS = (CaseKind.COMPLAINT, CaseKind.PRAISE, CaseKind.SUGGESTION, CaseKind.QUESTION)
 ROLES = (
@@ -183,11 +184,12 @@ async def on_answer(query: CallbackQuery, state: FSMContext, context: BotContext
             await query.answer(text(lang, "not_yours"), show_alert=True)
             return
         if value != "-":
-            changed = await _apply(session, case, step, value, now=now)
+            actor = Actor(name=f"contact:{contact.id}")
+            changed = await _apply(session, case, step, value, actor=actor, now=now)
             if changed is not None:
                 audit(
                     session,
-                    actor=Actor(name=f"contact:{contact.id}"),
+                    actor=actor,
                     action="case.classified",
                     case=case,
                     now=now,
@@ -217,18 +219,27 @@ async def on_answer(query: CallbackQuery, state: FSMContext, context: BotContext
 
 
 async def _apply(
-    session: Any, case: Case, step: str, value: str, *, now: Any
+    session: Any, case: Case, step: str, value: str, *, actor: Actor, now: Any
 ) -> tuple[str, Any] | None:
-    """Stores one answer on the case; returns the field and value changed, or None if invalid."""
+    """Stores one answer on the case; returns the field and value changed, or None if invalid.
+
+    The unit goes through triage like any other move (an active unit, a new due date), and only
+    while staff have not placed the case themselves."""
     if step == "k" and value in set(KINDS):
         case.kind = value
         field: tuple[str, Any] = ("kind", value)
     elif step == "r" and value in set(ROLES):
         case.submitter_role = value
         field = ("submitter_role", value)
-    elif step == "u" and value.isdigit() and await session.get(Unit, int(value)) is not None:
-        case.unit_id = int(value)
-        field = ("unit_id", int(value))
+    elif step == "u" and value.isdigit():
+        unit = await session.get(Unit, int(value))
+        if unit is None or case.unit_id is not None:
+            return None
+        try:
+            await update_case(session, case=case, changes={"unit": unit.code}, actor=actor, now=now)
+        except TriageError:
+            return None
+        field = ("unit_id", unit.id)
     elif step == "w" and value in ("0", "1"):
         case.wants_reply = value == "1"
         field = ("wants_reply", case.wants_reply)

@@ -1,16 +1,20 @@
-"""Who may see and change which cases: a `Scope` built from a staff user or an API token.
+"""Who may see and do what: a `Scope` built from a staff user or an API token, and the roles
+each kind of action needs.
 
-A user sees the cases of the units they belong to; registrars and admins also see cases with no
-unit yet, to triage them. The query layer (`inbox.cases`) applies the scope to every lookup, so a
-case outside it is simply not found — for pages and API alike.
+A principal sees the cases of its units (`--unit`) or of every unit (`--all-units`); registrars
+and admins also see cases with no unit yet, to triage them. Core functions take the scope and
+refuse what lies outside it: `NotFound` (404) for what the principal may not know exists,
+`Forbidden` (403) for a role that may not act. `NEEDS` is the one table of roles per action; the
+web layer's typed dependencies and the route matrix test are built on it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import false, or_, select, true
+from sqlalchemy import and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -18,6 +22,31 @@ from inbox.models import ApiToken, ApiTokenUnit, Case, Role, StaffUnit, StaffUse
 
 TRIAGE_ROLES = frozenset({Role.ADMIN, Role.REGISTRAR})
 WRITE_ROLES = frozenset({Role.ADMIN, Role.REGISTRAR, Role.CASEWORKER})
+
+
+class Need(StrEnum):
+    """What an action needs of the principal's role."""
+
+    READ = "read"  # read cases, decisions and statistics in scope: every role
+    WRITE = "write"  # answer, note, triage, close, register, merge, split, decisions: not viewers
+    REGISTRAR = "registrar"  # the intake ledger and channel health: registrars and admins
+    ADMIN = "admin"  # the audit trail and reply templates: admins
+
+
+NEEDS: dict[Need, frozenset[str]] = {
+    Need.READ: frozenset(Role),
+    Need.WRITE: WRITE_ROLES,
+    Need.REGISTRAR: TRIAGE_ROLES,
+    Need.ADMIN: frozenset({Role.ADMIN}),
+}
+
+
+class NotFound(LookupError):
+    """Missing, or outside the principal's scope: the two are not told apart (404)."""
+
+
+class Forbidden(PermissionError):
+    """The principal's role may not do this, or not in that unit (403)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,18 +57,36 @@ class Scope:
     unit_ids: frozenset[int] | None
     sees_unassigned: bool
 
+    def may(self, need: Need) -> bool:
+        return self.role in NEEDS[need]
+
+    def require(self, need: Need) -> None:
+        """Raises `Forbidden` unless the role may do what `need` names."""
+        if not self.may(need):
+            raise Forbidden(f"the role {self.role} may not do this ({need} is needed)")
+
+    def require_unit(self, unit_id: int | None) -> None:
+        """Raises `Forbidden` when the principal may not act in (register into) this unit."""
+        if not self.allows_unit(unit_id):
+            raise Forbidden("outside the units this principal may act in")
+
     @property
     def can_write(self) -> bool:
         """Answer, note, triage, close: everyone but a viewer (läsare)."""
-        return self.role in WRITE_ROLES
+        return self.may(Need.WRITE)
 
     @property
     def is_admin(self) -> bool:
-        return self.role == Role.ADMIN
+        return self.may(Need.ADMIN)
 
     @property
     def sees_channels(self) -> bool:
-        return self.role in TRIAGE_ROLES
+        return self.may(Need.REGISTRAR)
+
+    @property
+    def sees_everything(self) -> bool:
+        """Every unit and the cases with none: what records that belong to no case need."""
+        return self.unit_ids is None and self.sees_unassigned
 
     def condition(self, unit_id: Any = None) -> Any:
         """A WHERE clause on `cases` that keeps only the cases in scope (or on another `unit_id`
@@ -57,6 +104,14 @@ class Scope:
         if self.unit_ids is None and self.sees_unassigned:
             return true()
         return or_(*parts)
+
+    def linked_condition(self) -> Any:
+        """For records that may belong to a case (audit events, outbox rows), outer-joined to
+        `cases`: those whose case is in scope; those with no case (or whose case is gone) carry no
+        unit to judge by, so only a principal that sees everything gets them."""
+        if self.sees_everything:
+            return true()
+        return and_(col(Case.id).is_not(None), self.condition())
 
     def allows_unit(self, unit_id: int | None) -> bool:
         if unit_id is None:

@@ -14,6 +14,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from inbox.access import NotFound, Scope
 from inbox.checkin_texts import QUESTIONS
 from inbox.models import Case, CheckIn, Contact, Decision, DecisionStatus, OutboxItem, Unit
 
@@ -49,19 +50,20 @@ def checkin_state(
 
 
 async def decision_view(
-    session: AsyncSession, *, decision_id: int, now: datetime
-) -> dict[str, Any] | None:
+    session: AsyncSession, *, scope: Scope, decision_id: int, now: datetime
+) -> dict[str, Any]:
+    """The decision with its check-in's state and answers; `NotFound` outside `scope`."""
     row = (
         await session.execute(
             select(Decision, col(Unit.code), Contact, CheckIn)
             .join(Unit, col(Unit.id) == Decision.unit_id)
             .join(Contact, col(Contact.id) == Decision.contact_id)
             .outerjoin(CheckIn, col(CheckIn.decision_id) == Decision.id)
-            .where(col(Decision.id) == decision_id)
+            .where(col(Decision.id) == decision_id, scope.condition(col(Decision.unit_id)))
         )
     ).first()
     if row is None:
-        return None
+        raise NotFound("no such decision")
     decision, unit_code, contact, checkin = row
     view: dict[str, Any] = {
         "id": decision.id,
@@ -120,6 +122,7 @@ def _count(condition: Any) -> Any:
 async def checkin_stats(
     session: AsyncSession,
     *,
+    scope: Scope,
     unit: str | None = None,
     start: str | None = None,
     end: str | None = None,
@@ -142,7 +145,7 @@ async def checkin_stats(
         )
         .join(Unit, col(Unit.id) == CheckIn.unit_id)
         .outerjoin(OutboxItem, col(OutboxItem.id) == CheckIn.ask_outbox_id)
-        .where(col(CheckIn.status) != "skipped")
+        .where(col(CheckIn.status) != "skipped", scope.condition(col(CheckIn.unit_id)))
         .group_by(col(Unit.code), col(CheckIn.period))
         .order_by(col(Unit.code), col(CheckIn.period))
     )

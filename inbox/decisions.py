@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from inbox.access import NotFound, Scope
 from inbox.checkin_texts import LANGUAGES
 from inbox.checkins import CheckinPolicy, cancel_pending, schedule_checkin
 from inbox.contacts import find_or_create_contact, normalise_address
@@ -97,15 +98,21 @@ async def register_decision(
     session: AsyncSession,
     *,
     data: DecisionInput,
+    scope: Scope,
     policy: CheckinPolicy,
     registered_by: str,
     now: datetime,
     units: Mapping[str, Unit] | None = None,
 ) -> tuple[Decision, CheckIn]:
-    """Stores the decision and schedules its check-in; flushes, never commits."""
+    """Stores the decision and schedules its check-in; flushes, never commits.
+
+    Only into a unit in `scope` (`Forbidden` otherwise), so the duplicate check below never
+    speaks of another unit's decisions.
+    """
     unit = (units if units is not None else await units_by_code(session)).get(data.unit)
     if unit is None:
         raise DecisionError(f"unknown unit {data.unit!r}")
+    scope.require_unit(unit.id)
     existing = (
         await session.execute(
             select(col(Decision.id)).where(
@@ -137,6 +144,20 @@ async def register_decision(
         session, decision=decision, unit=unit, contact=contact, policy=policy, now=now
     )
     return decision, checkin
+
+
+async def find_decision(session: AsyncSession, *, scope: Scope, decision_id: int) -> Decision:
+    """The decision, or `NotFound` when missing or in a unit outside `scope`."""
+    decision = (
+        await session.execute(
+            select(Decision).where(
+                col(Decision.id) == decision_id, scope.condition(col(Decision.unit_id))
+            )
+        )
+    ).scalar_one_or_none()
+    if decision is None:
+        raise NotFound("no such decision")
+    return decision
 
 
 async def withdraw_decision(session: AsyncSession, *, decision: Decision, now: datetime) -> int:

@@ -17,8 +17,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from inbox.access import NotFound, Scope
 from inbox.db import dialect_insert, for_update_skip_locked
-from inbox.models import IntakeRecord, IntakeStatus
+from inbox.models import Case, IntakeRecord, IntakeStatus
 
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 5
@@ -150,3 +151,37 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
         select(col(IntakeRecord.status), func.count()).group_by(col(IntakeRecord.status))
     )
     return {status: count for status, count in rows.all()}
+
+
+def _in_scope(scope: Scope) -> Any:
+    """Rows whose case is in scope; rows with no case (failed, not yet parsed, or whose case is
+    gone) go with the unit-less cases, to registrars and admins."""
+    return scope.condition(col(Case.unit_id))
+
+
+async def list_records(
+    session: AsyncSession, *, scope: Scope, status: str, limit: int
+) -> list[IntakeRecord]:
+    """The newest ledger rows with `status` that `scope` may see."""
+    rows = await session.execute(
+        select(IntakeRecord)
+        .outerjoin(Case, col(Case.id) == IntakeRecord.case_id)
+        .where(col(IntakeRecord.status) == status, _in_scope(scope))
+        .order_by(col(IntakeRecord.received_at).desc(), col(IntakeRecord.id).desc())
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+async def get_record(session: AsyncSession, *, scope: Scope, record_id: int) -> IntakeRecord:
+    """One ledger row with its raw form, or `NotFound` when missing, removed or out of scope."""
+    row = (
+        await session.execute(
+            select(IntakeRecord)
+            .outerjoin(Case, col(Case.id) == IntakeRecord.case_id)
+            .where(col(IntakeRecord.id) == record_id, _in_scope(scope))
+        )
+    ).scalar_one_or_none()
+    if row is None or row.raw is None:
+        raise NotFound("no such intake record")
+    return row

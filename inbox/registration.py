@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from inbox.access import Scope
 from inbox.calendar import add_working_days
 from inbox.contacts import find_or_create_contact
 from inbox.inbound import Channel, InboundMessage
@@ -85,10 +86,13 @@ async def register_case(
     session: AsyncSession,
     *,
     registration: Registration,
+    scope: Scope,
     actor: Actor,
     policy: IntakePolicy,
     now: datetime,
 ) -> Case:
+    """A case written down by staff, in a unit of `scope` (`Forbidden` for another unit); without
+    a unit only for those who see unit-less cases, since nobody else could find it again."""
     reg = registration
     _check(reg, now)
     unit = None
@@ -96,8 +100,11 @@ async def register_case(
         unit = (
             await session.execute(select(Unit).where(col(Unit.code) == reg.unit))
         ).scalar_one_or_none()
-        if unit is None:
+        if unit is None or not unit.active:
             raise RegistrationError(f"Okänd verksamhet {reg.unit!r}.")
+        scope.require_unit(unit.id)
+    elif not scope.sees_unassigned:
+        raise RegistrationError("Välj en av dina verksamheter.")
     contact = None
     if reg.contact_email:
         contact, _new = await find_or_create_contact(

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from inbox.access import Need, scope_for_user
 from inbox.calendar import add_working_days
 from inbox.models import (
     Case,
@@ -124,6 +125,7 @@ async def update_case(
         raise TriageError("outcome", "closing a case needs an outcome")
     if values.get("outcome") and values.get("status", case.status) != CaseStatus.CLOSED:
         raise TriageError("outcome", "only a closed case has an outcome")
+    await _check_assignee(session, case=case, values=values)
     if closing:
         values["closed_at"] = now
     if reopening:
@@ -158,6 +160,27 @@ async def update_case(
         )
     await session.flush()
     return changed
+
+
+async def _check_assignee(session: AsyncSession, *, case: Case, values: dict[str, Any]) -> None:
+    """A case is assigned only to someone who sees it and may act on it (not a viewer); moving it
+    out of its assignee's units leaves it unassigned."""
+    unit_id = values.get("unit_id", case.unit_id)
+    assignee_id = values.get("assignee_id", case.assignee_id)
+    if assignee_id is None or ("assignee_id" not in values and "unit_id" not in values):
+        return
+    user = await session.get(StaffUser, assignee_id)
+    allowed = False
+    if user is not None:
+        scope = await scope_for_user(session, user=user)
+        allowed = scope.may(Need.WRITE) and scope.allows_unit(unit_id)
+    if allowed:
+        return
+    if "assignee_id" in values:
+        raise TriageError(
+            "assignee", "the user cannot see this case in its unit, or may only read cases"
+        )
+    values["assignee_id"] = None
 
 
 def _plain(value: Any) -> Any:

@@ -16,7 +16,8 @@ from inbox.merging import MergeError, merge_cases, split_message
 from inbox.models import Case
 from inbox.replies import ReplyError, add_note, add_reply
 from inbox.triage import TRIAGE_FLAGS, TriageError, update_case
-from inbox.web.auth import CurrentStaff, DbSession, Staff
+from inbox.web.auth import DbSession, Staff
+from inbox.web.deps import StaffWriter
 from inbox.web.pages import case_page
 from inbox.web.security import verify_csrf
 
@@ -31,10 +32,6 @@ async def _writable_case(session: DbSession, staff: Staff, reference: str) -> Ca
     case = await find_case(session, reference=reference, scope=staff.scope)
     if case is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Ärendet finns inte.")
-    if not staff.scope.can_write:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail="Din roll (läsare) kan inte ändra ärenden."
-        )
     return case
 
 
@@ -48,7 +45,7 @@ async def reply(
     reference: str,
     request: Request,
     session: DbSession,
-    staff: CurrentStaff,
+    staff: StaffWriter,
     background: BackgroundTasks,
 ) -> Response:
     case = await _writable_case(session, staff, reference)
@@ -73,7 +70,7 @@ async def reply(
 
 @router.post("/cases/{reference}/note")
 async def note(
-    reference: str, request: Request, session: DbSession, staff: CurrentStaff
+    reference: str, request: Request, session: DbSession, staff: StaffWriter
 ) -> Response:
     case = await _writable_case(session, staff, reference)
     text = str((await request.form()).get("text", ""))
@@ -121,7 +118,7 @@ async def _update(
 
 @router.post("/cases/{reference}/triage")
 async def triage(
-    reference: str, request: Request, session: DbSession, staff: CurrentStaff
+    reference: str, request: Request, session: DbSession, staff: StaffWriter
 ) -> Response:
     form = await request.form()
 
@@ -146,7 +143,7 @@ async def triage(
 
 @router.post("/cases/{reference}/close")
 async def close(
-    reference: str, request: Request, session: DbSession, staff: CurrentStaff
+    reference: str, request: Request, session: DbSession, staff: StaffWriter
 ) -> Response:
     outcome = str((await request.form()).get("outcome", "")).strip() or None
     if outcome is None:
@@ -159,7 +156,7 @@ async def close(
 
 @router.post("/cases/{reference}/reopen")
 async def reopen(
-    reference: str, request: Request, session: DbSession, staff: CurrentStaff
+    reference: str, request: Request, session: DbSession, staff: StaffWriter
 ) -> Response:
     changes = {"status": "open"}
     return await _update(request, session, staff, reference, changes, "Ärendet är öppnat igen.")
@@ -167,7 +164,7 @@ async def reopen(
 
 @router.post("/cases/{reference}/merge")
 async def merge(
-    reference: str, request: Request, session: DbSession, staff: CurrentStaff
+    reference: str, request: Request, session: DbSession, staff: StaffWriter
 ) -> Response:
     """Merges this case into the one named in the form (which the user must be able to see)."""
     source = await _writable_case(session, staff, reference)
@@ -197,7 +194,7 @@ async def merge(
 
 @router.post("/cases/{reference}/messages/{message_id}/split")
 async def split(
-    reference: str, message_id: int, request: Request, session: DbSession, staff: CurrentStaff
+    reference: str, message_id: int, request: Request, session: DbSession, staff: StaffWriter
 ) -> Response:
     """Moves one inbound message to a new case of its own and opens that case."""
     case = await _writable_case(session, staff, reference)

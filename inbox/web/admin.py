@@ -10,15 +10,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlmodel import col
 
+from inbox.audit_trail import list_events
+from inbox.ledger import get_record, list_records
 from inbox.models import (
-    AuditEvent,
     Case,
-    IntakeRecord,
     IntakeStatus,
     OutboxItem,
     OutboxStatus,
@@ -31,19 +31,14 @@ from inbox.reply_templates import (
     list_templates,
     save_template,
 )
-from inbox.web.auth import CurrentStaff, DbSession, Staff
+from inbox.web.auth import DbSession, Staff
+from inbox.web.deps import StaffAdmin, StaffRegistrar
 from inbox.web.pages import download
 from inbox.web.render import page
 from inbox.web.security import verify_csrf
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 AUDIT_PAGE = 100
-
-
-def _require(staff: Staff, *, admin_only: bool) -> None:
-    allowed = staff.scope.is_admin if admin_only else staff.scope.sees_channels
-    if not allowed:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Sidan kräver en annan roll.")
 
 
 def _fields(value: Any) -> list[tuple[str, str]]:
@@ -61,27 +56,19 @@ def _text(value: Any) -> str:
 
 
 @router.get("/health", response_class=HTMLResponse)
-async def health(request: Request, session: DbSession, staff: CurrentStaff) -> Response:
-    _require(staff, admin_only=False)
+async def health(request: Request, session: DbSession, staff: StaffRegistrar) -> Response:
     try:
         channels = dict(request.app.state.channel_status())
     except Exception as exc:  # the page must render even when a channel's report fails
         channels = {"kanalstatus": {"fel": f"{type(exc).__name__}: {exc}"}}
-    failed = (
-        await session.execute(
-            select(IntakeRecord)
-            .where(col(IntakeRecord.status) == IntakeStatus.FAILED)
-            .order_by(col(IntakeRecord.received_at).desc())
-            .limit(50)
-        )
-    ).scalars()
+    failed = await list_records(session, scope=staff.scope, status=IntakeStatus.FAILED, limit=50)
     dead = (
         await session.execute(
             select(OutboxItem, col(Case.reference))
             .outerjoin(Case, col(Case.id) == OutboxItem.case_id)
             .where(
                 col(OutboxItem.status) == OutboxStatus.DEAD,
-                or_(col(OutboxItem.case_id).is_(None), staff.scope.condition()),
+                staff.scope.linked_condition(),
             )
             .order_by(col(OutboxItem.id).desc())
             .limit(50)
@@ -101,12 +88,10 @@ async def health(request: Request, session: DbSession, staff: CurrentStaff) -> R
 
 @router.get("/intake/{record_id}/raw")
 async def intake_raw(
-    record_id: int, request: Request, session: DbSession, staff: CurrentStaff
+    record_id: int, request: Request, session: DbSession, staff: StaffRegistrar
 ) -> Response:
-    _require(staff, admin_only=False)
-    row = await session.get(IntakeRecord, record_id)
-    if row is None or row.raw is None or row.status != IntakeStatus.FAILED:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Posten finns inte.")
+    row = await get_record(session, scope=staff.scope, record_id=record_id)
+    assert row.raw is not None  # get_record finds only rows that still have it
     return download(
         row.raw, filename=f"intake-{record_id}.eml", media_type="application/octet-stream"
     )
@@ -116,25 +101,20 @@ async def intake_raw(
 async def audit_page(
     request: Request,
     session: DbSession,
-    staff: CurrentStaff,
+    staff: StaffAdmin,
     case: str = "",
     before: int | None = None,
 ) -> Response:
-    _require(staff, admin_only=True)
-    query = select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(AUDIT_PAGE + 1)
-    if case.strip():
-        query = query.where(col(AuditEvent.case_reference) == case.strip().upper())
-    if before is not None:
-        query = query.where(col(AuditEvent.id) < before)
-    events = list((await session.execute(query)).scalars())
-    more = len(events) > AUDIT_PAGE
-    events = events[:AUDIT_PAGE]
+    trail = await list_events(
+        session, scope=staff.scope, case_reference=case, before=before, limit=AUDIT_PAGE
+    )
+    events = trail.events
     users = {
         f"user:{u.id}": u.username for u in (await session.execute(select(StaffUser))).scalars()
     }
     next_url = None
-    if more:
-        params = {**({"case": case.strip()} if case.strip() else {}), "before": events[-1].id}
+    if trail.next_before is not None:
+        params = {**({"case": case.strip()} if case.strip() else {}), "before": trail.next_before}
         next_url = "/audit?" + urlencode(params)
     return page(
         request,
@@ -145,9 +125,8 @@ async def audit_page(
 
 @router.get("/templates", response_class=HTMLResponse)
 async def templates_page(
-    request: Request, session: DbSession, staff: CurrentStaff, error: str | None = None
+    request: Request, session: DbSession, staff: StaffAdmin, error: str | None = None
 ) -> Response:
-    _require(staff, admin_only=True)
     return await _templates(request, session, staff)
 
 
@@ -174,8 +153,7 @@ async def _templates(
 
 
 @router.post("/templates")
-async def templates_save(request: Request, session: DbSession, staff: CurrentStaff) -> Response:
-    _require(staff, admin_only=True)
+async def templates_save(request: Request, session: DbSession, staff: StaffAdmin) -> Response:
     form = await request.form()
     raw_id = str(form.get("id", "")).strip()
     name, body = str(form.get("name", "")), str(form.get("body", ""))
@@ -196,9 +174,8 @@ async def templates_save(request: Request, session: DbSession, staff: CurrentSta
 
 @router.post("/templates/{template_id}/delete")
 async def templates_delete(
-    template_id: int, request: Request, session: DbSession, staff: CurrentStaff
+    template_id: int, request: Request, session: DbSession, staff: StaffAdmin
 ) -> Response:
-    _require(staff, admin_only=True)
     await delete_template(session, template_id=template_id)
     request.session["flash"] = "Mallen är borttagen."
     return RedirectResponse("/templates", status_code=303)

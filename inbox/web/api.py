@@ -6,26 +6,22 @@ as downloads (`Content-Disposition: attachment`, `nosniff`), never inside the ca
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import (
     APIRouter,
     BackgroundTasks,
-    Depends,
     HTTPException,
     Query,
     Request,
     Response,
     status,
 )
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
-from inbox.access import EVERYTHING, Scope, scope_for_token
+from inbox.access import EVERYTHING, Scope
+from inbox.audit_trail import list_events
 from inbox.cases import (
     ROW_FLAGS,
     CaseDetail,
@@ -38,13 +34,22 @@ from inbox.cases import (
     get_case,
     list_cases,
 )
-from inbox.db import unit_of_work
+from inbox.ledger import get_record, list_records
 from inbox.merging import MergeError, merge_cases, split_message
-from inbox.models import ApiToken, Attachment, AuditEvent, Case, IntakeRecord, Message
+from inbox.models import Attachment, AuditEvent, Case, IntakeRecord, Message
 from inbox.registration import Registration, RegistrationError, register_case
-from inbox.replies import Actor, ReplyError, add_reply
-from inbox.tokens import authenticate, record_use, use_due
+from inbox.replies import ReplyError, add_reply
 from inbox.triage import TriageError, update_case
+from inbox.web.deps import (
+    ApiAdmin,
+    ApiListReader,
+    ApiReader,
+    ApiRegistrar,
+    ApiWriter,
+    Caller,
+    ReadSession,
+    Session,
+)
 from inbox.web.schemas import (
     AttachmentOut,
     AuditEventOut,
@@ -64,90 +69,6 @@ from inbox.web.schemas import (
 )
 
 router = APIRouter(prefix="/api", tags=["api"])
-bearer = HTTPBearer(auto_error=False, description="An API token from `synpunkt tokens create`")
-
-
-async def session_dep(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session, session.begin():
-        yield session
-
-
-async def read_session_dep(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session for endpoints that only read (see `inbox.db.read_sessions`): it must not write."""
-    async with request.app.state.read_sessions() as session, session.begin():
-        yield session
-
-
-Session = Annotated[AsyncSession, Depends(session_dep)]
-ReadSession = Annotated[AsyncSession, Depends(read_session_dep)]
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """An authenticated API token and the cases it may see."""
-
-    token: ApiToken
-    scope: Scope
-
-    @property
-    def id(self) -> int | None:
-        return self.token.id
-
-    @property
-    def name(self) -> str:
-        return self.token.name
-
-
-async def token_dep(
-    request: Request,
-    session: Session,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Caller:
-    return await _caller(request, session, credentials, read_only=False)
-
-
-async def read_token_dep(
-    request: Request,
-    session: ReadSession,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Caller:
-    return await _caller(request, session, credentials, read_only=True)
-
-
-async def _caller(
-    request: Request,
-    session: AsyncSession,
-    credentials: HTTPAuthorizationCredentials | None,
-    *,
-    read_only: bool,
-) -> Caller:
-    token = None
-    now = request.app.state.clock()
-    if credentials is not None and credentials.scheme.lower() == "bearer":
-        token = await authenticate(
-            session, token=credentials.credentials, now=now, touch=not read_only
-        )
-    if token is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="A valid API token is required",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if read_only and token.id is not None and use_due(token, now=now):
-        # The read session must not write, so the (at most once a minute) use is recorded in a
-        # short write transaction of its own.
-        async with unit_of_work(request.app.state.sessions) as writer:
-            await record_use(writer, token_id=token.id, now=now)
-    return Caller(token=token, scope=await scope_for_token(session, token=token))
-
-
-Token = Annotated[Caller, Depends(token_dep)]
-ReadToken = Annotated[Caller, Depends(read_token_dep)]
-
-
-def _writer(token: Caller) -> None:
-    if not token.scope.can_write:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="This token may only read")
 
 
 def _flags(case: Case) -> list[str]:
@@ -162,16 +83,15 @@ def _audit(
     case: Case,
     **detail: object,
 ) -> None:
-    client = request.client.host if request.client else None
     session.add(
         AuditEvent(
             at=request.app.state.clock(),
-            actor=f"token:{token.id}",
+            actor=token.actor.name,
             action=action,
             case_id=case.id,
             case_reference=case.reference,
             detail={"token": token.name, **detail},
-            remote_addr=client,
+            remote_addr=token.actor.remote_addr,
         )
     )
 
@@ -180,7 +100,7 @@ def _audit(
 async def cases_index(
     request: Request,
     session: ReadSession,
-    token: ReadToken,
+    token: ApiListReader,
     status_: Annotated[str | None, Query(alias="status")] = None,
     kind: str | None = None,
     unit: str | None = None,
@@ -236,7 +156,9 @@ async def cases_index(
 
 
 @router.get("/cases/{reference}", response_model=CaseOut, summary="One case with its thread")
-async def case_show(reference: str, request: Request, session: Session, token: Token) -> CaseOut:
+async def case_show(
+    reference: str, request: Request, session: Session, token: ApiReader
+) -> CaseOut:
     detail = await get_case(session, reference=reference, scope=token.scope)
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such case")
@@ -334,20 +256,16 @@ async def case_reply(
     body: ReplyIn,
     request: Request,
     session: Session,
-    token: Token,
+    token: ApiWriter,
     background: BackgroundTasks,
 ) -> MessageOut:
     case = await _case_or_404(session, reference, token.scope)
-    _writer(token)
-    actor = Actor(
-        name=f"token:{token.id}", remote_addr=request.client.host if request.client else None
-    )
     try:
         message = await add_reply(
             session,
             case=case,
             text=body.text,
-            actor=actor,
+            actor=token.actor,
             now=request.app.state.clock(),
             mail_domain=request.app.state.policy.mail_domain,
         )
@@ -379,7 +297,7 @@ async def _case_or_404(session: AsyncSession, reference: str, scope: Scope) -> C
 
 @router.get("/cases/{reference}/messages/{message_id}/original", summary="The original message")
 async def message_original(
-    reference: str, message_id: int, request: Request, session: Session, token: Token
+    reference: str, message_id: int, request: Request, session: Session, token: ApiReader
 ) -> Response:
     case = await _case_or_404(session, reference, token.scope)
     message = await find_message(session, case=case, message_id=message_id)
@@ -401,7 +319,7 @@ async def message_original(
 
 @router.get("/cases/{reference}/attachments/{attachment_id}", summary="Download an attachment")
 async def attachment_download(
-    reference: str, attachment_id: int, request: Request, session: Session, token: Token
+    reference: str, attachment_id: int, request: Request, session: Session, token: ApiReader
 ) -> Response:
     case = await _case_or_404(session, reference, token.scope)
     row = await find_attachment(session, case=case, attachment_id=attachment_id)
@@ -414,18 +332,12 @@ async def attachment_download(
 @router.get("/intake", response_model=list[IntakeOut], summary="Intake ledger rows (e.g. failed)")
 async def intake_index(
     session: Session,
-    token: Token,
+    token: ApiRegistrar,
     status_: Annotated[str, Query(alias="status")] = "failed",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[IntakeOut]:
-    rows = (
-        await session.execute(
-            select(IntakeRecord)
-            .where(col(IntakeRecord.status) == status_)
-            .order_by(col(IntakeRecord.received_at).desc(), col(IntakeRecord.id).desc())
-            .limit(limit)
-        )
-    ).scalars()
+    """Rows whose case is in the token's units; rows with no case go with the unit-less cases."""
+    rows = await list_records(session, scope=token.scope, status=status_, limit=limit)
     return [
         IntakeOut(
             id=r.id or 0,
@@ -443,10 +355,9 @@ async def intake_index(
 
 
 @router.get("/intake/{record_id}/raw", summary="The raw form of an intake ledger row")
-async def intake_raw(record_id: int, session: Session, token: Token) -> Response:
-    row = await session.get(IntakeRecord, record_id)
-    if row is None or row.raw is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such intake record")
+async def intake_raw(record_id: int, session: Session, token: ApiRegistrar) -> Response:
+    row = await get_record(session, scope=token.scope, record_id=record_id)
+    assert row.raw is not None
     return _download(
         row.raw, filename=f"intake-{record_id}.eml", media_type="application/octet-stream"
     )
@@ -454,18 +365,14 @@ async def intake_raw(record_id: int, session: Session, token: Token) -> Response
 
 @router.patch("/cases/{reference}", response_model=CaseOut, summary="Triage a case")
 async def case_patch(
-    reference: str, body: TriageIn, request: Request, session: Session, token: Token
+    reference: str, body: TriageIn, request: Request, session: Session, token: ApiWriter
 ) -> CaseOut:
     """Changes only the fields sent; each change is audited (before → after)."""
     case = await _case_or_404(session, reference, token.scope)
-    _writer(token)
-    actor = Actor(
-        name=f"token:{token.id}", remote_addr=request.client.host if request.client else None
-    )
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     try:
         await update_case(
-            session, case=case, changes=changes, actor=actor, now=request.app.state.clock()
+            session, case=case, changes=changes, actor=token.actor, now=request.app.state.clock()
         )
     except TriageError as exc:
         raise HTTPException(
@@ -481,17 +388,11 @@ async def case_patch(
 # Search counts, merge, split, registration by hand, the audit trail (issue 5, second half) -------
 
 
-def _actor(request: Request, token: Caller) -> Actor:
-    return Actor(
-        name=f"token:{token.id}", remote_addr=request.client.host if request.client else None
-    )
-
-
 @router.get("/counts", response_model=dict[str, int], summary="Cases per status for a list")
 async def case_counts(
     request: Request,
     session: ReadSession,
-    token: ReadToken,
+    token: ApiListReader,
     kind: str | None = None,
     unit: str | None = None,
     channel: str | None = None,
@@ -524,14 +425,19 @@ async def case_counts(
     summary="Register a case by hand (phone, letter, visit, IVO)",
 )
 async def case_register(
-    body: RegistrationIn, request: Request, response: Response, session: Session, token: Token
+    body: RegistrationIn,
+    request: Request,
+    response: Response,
+    session: Session,
+    token: ApiWriter,
 ) -> CaseRef:
     registration = Registration(**body.model_dump())
     try:
         case = await register_case(
             session,
             registration=registration,
-            actor=_actor(request, token),
+            scope=token.scope,
+            actor=token.actor,
             policy=request.app.state.policy,
             now=request.app.state.clock(),
         )
@@ -544,7 +450,7 @@ async def case_register(
 
 @router.post("/cases/{reference}/merge", response_model=MergeOut, summary="Merge into another case")
 async def case_merge(
-    reference: str, body: MergeIn, request: Request, session: Session, token: Token
+    reference: str, body: MergeIn, request: Request, session: Session, token: ApiWriter
 ) -> MergeOut:
     source = await _case_or_404(session, reference, token.scope)
     target = await _case_or_404(session, body.into.strip(), token.scope)
@@ -553,7 +459,7 @@ async def case_merge(
             session,
             source=source,
             target=target,
-            actor=_actor(request, token),
+            actor=token.actor,
             now=request.app.state.clock(),
         )
     except MergeError as exc:
@@ -573,7 +479,7 @@ async def message_split(
     request: Request,
     response: Response,
     session: Session,
-    token: Token,
+    token: ApiWriter,
 ) -> CaseRef:
     case = await _case_or_404(session, reference, token.scope)
     policy = request.app.state.policy
@@ -582,7 +488,7 @@ async def message_split(
             session,
             case=case,
             message_id=message_id,
-            actor=_actor(request, token),
+            actor=token.actor,
             now=request.app.state.clock(),
             prefix=policy.case_prefix,
             response_days=policy.response_days,
@@ -594,36 +500,19 @@ async def message_split(
     return CaseRef(reference=new.reference, url=url)
 
 
-@router.get("/audit", response_model=AuditList, summary="A case's audit trail, newest first")
+@router.get("/audit", response_model=AuditList, summary="The audit trail, newest first")
 async def audit_index(
     session: Session,
-    token: Token,
+    token: ApiAdmin,
     case: Annotated[
         str | None, Query(min_length=1, max_length=32, description="A case reference")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[int | None, Query(ge=1, description="An event id from `next_before`")] = None,
 ) -> AuditList:
-    if not token.scope.is_admin:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail="The audit trail needs an admin token"
-        )
-    conditions = []
-    if case is not None:
-        conditions.append(col(AuditEvent.case_reference) == case.strip().upper())
-    if before is not None:
-        conditions.append(col(AuditEvent.id) < before)
-    rows = (
-        (
-            await session.execute(
-                select(AuditEvent)
-                .where(*conditions)
-                .order_by(col(AuditEvent.id).desc())
-                .limit(limit + 1)
-            )
-        )
-        .scalars()
-        .all()
+    """Events of cases in the token's units; events of no case only for all-units tokens."""
+    trail = await list_events(
+        session, scope=token.scope, case_reference=case, before=before, limit=limit
     )
     items = [
         AuditEventOut(
@@ -635,6 +524,6 @@ async def audit_index(
             detail=e.detail,
             remote_addr=e.remote_addr,
         )
-        for e in rows[:limit]
+        for e in trail.events
     ]
-    return AuditList(items=items, next_before=items[-1].id if len(rows) > limit else None)
+    return AuditList(items=items, next_before=trail.next_before)

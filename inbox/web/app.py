@@ -21,6 +21,7 @@ from sqlmodel import col
 from starlette.middleware.sessions import SessionMiddleware
 
 from inbox import ledger
+from inbox.access import Forbidden, NotFound
 from inbox.checkins import CheckinPolicy
 from inbox.db import read_sessions
 from inbox.intake import IntakePolicy
@@ -124,6 +125,21 @@ def create_app(
             staff=None,
         )
         return HTMLResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        # The core speaks English to integrators; a person at a page reads Swedish.
+        api = request.url.path.startswith("/api")
+        detail = (
+            str(exc) if api else "Det du söker finns inte, eller så har du inte tillgång till det."
+        )
+        return await http_error(request, HTTPException(404, detail=detail))
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        api = request.url.path.startswith("/api")
+        detail = str(exc) if api else "Din roll ger inte behörighet till detta."
+        return await http_error(request, HTTPException(403, detail=detail))
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness and queues")
     async def healthz(request: Request) -> Any:

@@ -1,6 +1,7 @@
 """The check-in part of the JSON API: register, read and withdraw decisions; check-in statistics.
 
 Thin endpoints over `inbox.decisions`, `inbox.checkin_reports`; same bearer tokens as the rest.
+Every decision and statistic is limited to the token's units by the core functions.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request, s
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
 
+from inbox.access import Scope
 from inbox.checkin_reports import MIN_GROUP, checkin_stats, decision_view
 from inbox.decisions import (
     DecisionError,
     DuplicateDecision,
     check_input,
+    find_decision,
     register_decision,
     withdraw_decision,
 )
-from inbox.models import Decision
-from inbox.replies import Actor, audit
-from inbox.web.api import Session, Token
+from inbox.replies import audit
+from inbox.web.deps import ApiReader, ApiWriter, Session
 
 router = APIRouter(prefix="/api", tags=["check-ins"])
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -37,17 +39,11 @@ class DecisionIn(BaseModel):
     reference: str = Field(description="the case-management system's id (no personal data)")
 
 
-def _actor(request: Request, token: Any) -> Actor:
-    return Actor(
-        name=f"token:{token.id}", remote_addr=request.client.host if request.client else None
+async def _view(request: Request, session: Session, scope: Scope, decision_id: int) -> Any:
+    view = await decision_view(
+        session, scope=scope, decision_id=decision_id, now=request.app.state.clock()
     )
-
-
-async def _view(request: Request, session: Session, decision_id: int) -> dict[str, Any]:
-    view = await decision_view(session, decision_id=decision_id, now=request.app.state.clock())
-    if view is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such decision")
-    return jsonable_encoder(view)  # type: ignore[no-any-return]
+    return jsonable_encoder(view)
 
 
 @router.post(
@@ -56,7 +52,11 @@ async def _view(request: Request, session: Session, decision_id: int) -> dict[st
     summary="Register a decision; its check-in is scheduled",
 )
 async def decision_create(
-    body: DecisionIn, request: Request, session: Session, token: Token, background: BackgroundTasks
+    body: DecisionIn,
+    request: Request,
+    session: Session,
+    caller: ApiWriter,
+    background: BackgroundTasks,
 ) -> dict[str, Any]:
     now = request.app.state.clock()
     try:
@@ -64,8 +64,9 @@ async def decision_create(
         decision, _checkin = await register_decision(
             session,
             data=data,
+            scope=caller.scope,
             policy=request.app.state.checkins,
-            registered_by=f"token:{token.id}",
+            registered_by=caller.actor.name,
             now=now,
         )
     except DuplicateDecision as exc:
@@ -74,7 +75,7 @@ async def decision_create(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
     audit(
         session,
-        actor=_actor(request, token),
+        actor=caller.actor,
         action="decision.registered",
         case=None,
         now=now,
@@ -82,36 +83,34 @@ async def decision_create(
     )
     background.add_task(request.app.state.wake_worker)
     assert decision.id is not None
-    return await _view(request, session, decision.id)
+    return await _view(request, session, caller.scope, decision.id)  # type: ignore[no-any-return]
 
 
 @router.get("/decisions/{decision_id}", summary="A decision with its check-in's state and answers")
 async def decision_show(
-    decision_id: int, request: Request, session: Session, token: Token
+    decision_id: int, request: Request, session: Session, caller: ApiReader
 ) -> dict[str, Any]:
-    return await _view(request, session, decision_id)
+    return await _view(request, session, caller.scope, decision_id)  # type: ignore[no-any-return]
 
 
 @router.post(
     "/decisions/{decision_id}/withdraw", summary="Withdraw a decision; its check-in is cancelled"
 )
 async def decision_withdraw(
-    decision_id: int, request: Request, session: Session, token: Token
+    decision_id: int, request: Request, session: Session, caller: ApiWriter
 ) -> dict[str, Any]:
-    decision = await session.get(Decision, decision_id)
-    if decision is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such decision")
+    decision = await find_decision(session, scope=caller.scope, decision_id=decision_id)
     now = request.app.state.clock()
     await withdraw_decision(session, decision=decision, now=now)
     audit(
         session,
-        actor=_actor(request, token),
+        actor=caller.actor,
         action="decision.withdrawn",
         case=None,
         now=now,
         decision_id=decision_id,
     )
-    return await _view(request, session, decision_id)
+    return await _view(request, session, caller.scope, decision_id)  # type: ignore[no-any-return]
 
 
 @router.get(
@@ -119,7 +118,7 @@ async def decision_withdraw(
 )
 async def stats(
     session: Session,
-    token: Token,
+    caller: ApiReader,
     unit: str | None = None,
     from_: Annotated[str | None, Query(alias="from", description="first month, YYYY-MM")] = None,
     to: Annotated[str | None, Query(description="last month, YYYY-MM")] = None,
@@ -127,5 +126,5 @@ async def stats(
     for value in (from_, to):
         if value is not None and not _MONTH.match(value):
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="months are YYYY-MM")
-    groups = await checkin_stats(session, unit=unit, start=from_, end=to)
+    groups = await checkin_stats(session, scope=caller.scope, unit=unit, start=from_, end=to)
     return {"min_group_size": MIN_GROUP, "groups": groups}

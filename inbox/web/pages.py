@@ -30,13 +30,13 @@ from inbox.references import STOCKHOLM
 from inbox.replies import audit
 from inbox.reply_templates import list_templates, render
 from inbox.web.auth import (
-    CurrentStaff,
     DbSession,
     ReadDbSession,
     Staff,
     sign_in_page,
     signed_in,
 )
+from inbox.web.deps import StaffReader
 from inbox.web.render import LABELS, page
 from inbox.web.security import verify_csrf
 
@@ -204,7 +204,7 @@ async def case_page(
 
 @router.get("/cases/{reference}", response_class=HTMLResponse)
 async def case_show(
-    reference: str, request: Request, session: DbSession, staff: CurrentStaff
+    reference: str, request: Request, session: DbSession, staff: StaffReader
 ) -> Response:
     return await case_page(request, session, staff, reference)
 
@@ -224,7 +224,7 @@ def download(data: bytes, *, filename: str, media_type: str) -> Response:
 
 @router.get("/cases/{reference}/messages/{message_id}/original")
 async def message_original(
-    reference: str, message_id: int, request: Request, session: DbSession, staff: CurrentStaff
+    reference: str, message_id: int, request: Request, session: DbSession, staff: StaffReader
 ) -> Response:
     case = await find_case(session, reference=reference, scope=staff.scope)
     message = await find_message(session, case=case, message_id=message_id) if case else None
@@ -251,7 +251,7 @@ async def message_original(
 
 @router.get("/cases/{reference}/attachments/{attachment_id}")
 async def attachment_download(
-    reference: str, attachment_id: int, request: Request, session: DbSession, staff: CurrentStaff
+    reference: str, attachment_id: int, request: Request, session: DbSession, staff: StaffReader
 ) -> Response:
     case = await find_case(session, reference=reference, scope=staff.scope)
     found = await find_attachment(session, case=case, attachment_id=attachment_id) if case else None

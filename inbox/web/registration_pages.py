@@ -10,15 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
+from inbox.access import Forbidden
 from inbox.models import Unit
 from inbox.references import STOCKHOLM
 from inbox.registration import MANUAL_CHANNELS, Registration, RegistrationError, register_case
-from inbox.web.auth import CurrentStaff, DbSession, Staff
+from inbox.web.auth import DbSession, Staff
+from inbox.web.deps import StaffWriter
 from inbox.web.render import page
 from inbox.web.security import verify_csrf
 
@@ -37,13 +39,6 @@ FIELDS = (
     "received_at",
 )
 DEFAULTS = {"channel": "phone", "kind": "other", "submitter_role": "unknown"}
-
-
-def _may_register(staff: Staff) -> None:
-    if not staff.scope.can_write:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail="Din roll (läsare) kan inte registrera ärenden."
-        )
 
 
 async def _units(session: DbSession, staff: Staff) -> list[Unit]:
@@ -88,34 +83,21 @@ def _received_at(value: str) -> datetime | None:
 
 
 @router.get("/cases/new", response_class=HTMLResponse)
-async def register_form(request: Request, session: DbSession, staff: CurrentStaff) -> Response:
-    _may_register(staff)
+async def register_form(request: Request, session: DbSession, staff: StaffWriter) -> Response:
     blank: dict[str, Any] = {**{f: "" for f in FIELDS}, **DEFAULTS, "acknowledge": False}
     return await _form(request, session, staff, blank)
 
 
 @router.post("/cases/new")
 async def register_submit(
-    request: Request, session: DbSession, staff: CurrentStaff, background: BackgroundTasks
+    request: Request, session: DbSession, staff: StaffWriter, background: BackgroundTasks
 ) -> Response:
-    _may_register(staff)
     form = await request.form()
     values: dict[str, Any] = {f: str(form.get(f, "")).strip() for f in FIELDS}
     values["text"] = str(form.get("text", "")).replace("\r\n", "\n")
     values["acknowledge"] = form.get("acknowledge") == "on"
     now = request.app.state.clock()
     try:
-        unit = None
-        if values["unit"]:
-            unit = (
-                await session.execute(select(Unit).where(col(Unit.code) == values["unit"]))
-            ).scalar_one_or_none()
-        if unit is None and not values["unit"] and not staff.scope.sees_unassigned:
-            raise RegistrationError("Välj en av dina verksamheter.")
-        if unit is not None and not staff.scope.allows_unit(unit.id):
-            raise RegistrationError(
-                "Du kan bara registrera ärenden för verksamheter du har tillgång till."
-            )
         registration = Registration(
             channel=values["channel"],
             subject=values["subject"],
@@ -132,12 +114,16 @@ async def register_submit(
         case = await register_case(
             session,
             registration=registration,
+            scope=staff.scope,
             actor=staff.actor,
             policy=request.app.state.policy,
             now=now,
         )
     except RegistrationError as exc:
         return await _form(request, session, staff, values, error=str(exc), status_code=422)
+    except Forbidden:
+        error = "Du kan bara registrera ärenden för verksamheter du har tillgång till."
+        return await _form(request, session, staff, values, error=error, status_code=422)
     if registration.acknowledge:
         background.add_task(request.app.state.wake_worker)  # after the commit: send the receipt
     request.session["flash"] = f"Ärendet {case.reference} är registrerat."

@@ -32,6 +32,7 @@ async def register(db: Database, clock: Clock, **fields: object) -> str:
         case = await register_case(
             session,
             registration=Registration(**values),
+            scope=EVERYTHING,
             actor=REGISTRAR,
             policy=POLICY,  # type: ignore[arg-type]
             now=clock(),

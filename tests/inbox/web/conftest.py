@@ -24,9 +24,10 @@ from tests.inbox.test_intake import mail, take
 
 PASSWORD = "rätt-lösenord-123"
 SYSTEM = Actor(name="system")
-# username → (role, units)
-USERS = {
+# username → (role, units; None for --all-units)
+USERS: dict[str, tuple[str, list[str] | None]] = {
     "ada": ("admin", ["mottagning"]),
+    "alma": ("admin", None),
     "rut": ("registrar", ["mottagning"]),
     "karin": ("caseworker", ["barn-och-familj"]),
     "olle": ("caseworker", ["vuxen"]),
@@ -96,7 +97,8 @@ async def build_world(db: Database, clock: Clock, **app_kwargs: object) -> World
                 session,
                 username=name,
                 role=role,
-                unit_codes=units,
+                unit_codes=units or (),
+                all_units=units is None,
                 password=PASSWORD,
                 display_name=name.capitalize(),
                 now=clock(),

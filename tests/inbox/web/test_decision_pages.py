@@ -7,6 +7,7 @@ from datetime import UTC
 import httpx
 from sqlalchemy import select
 
+from inbox.access import EVERYTHING
 from inbox.checkins import CheckinPolicy
 from inbox.db import unit_of_work
 from inbox.decisions import check_input, register_decision
@@ -116,7 +117,12 @@ async def test_statistics_show_only_units_in_scope_and_suppress_small_groups(
                     now=now,
                 )
                 _d, checkin = await register_decision(
-                    session, data=data, policy=policy, registered_by="test", now=now
+                    session,
+                    data=data,
+                    scope=EVERYTHING,
+                    policy=policy,
+                    registered_by="test",
+                    now=now,
                 )
                 checkin.understood = "yes" if n % 2 else "no"
                 checkin.knows_appeal = "yes"

@@ -9,10 +9,11 @@ import httpx
 from sqlalchemy import select
 
 from inbox.db import unit_of_work
-from inbox.models import AuditEvent, IntakeRecord, Message, OutboxItem
+from inbox.models import AuditEvent, Case, IntakeRecord, Message, OutboxItem
 from inbox.tokens import create_token
+from inbox.triage import update_case
 from tests.inbox.test_intake import mail, take
-from tests.inbox.web.conftest import SignIn, World, form_post
+from tests.inbox.web.conftest import SYSTEM, SignIn, World, form_post
 
 
 async def _events(world: World, reference: str, action: str) -> list[AuditEvent]:
@@ -108,7 +109,7 @@ async def test_triage_writes_changes_audits_them_and_recomputes_the_due_date(
         "unit": "mottagning",
         "submitter_role": "relative",
         "priority": "high",
-        "assignee": "karin",
+        "assignee": "rut",  # a registrar of mottagning: she sees the case where it now is
         "status": "waiting",
         "flag_child_at_risk": "on",
     }
@@ -136,6 +137,40 @@ async def test_triage_writes_changes_audits_them_and_recomputes_the_due_date(
     assert len(await _events(world, world.loose, "case.update")) == len(changes)
     bad = await form_post(ada, f"/cases/{world.loose}/triage", {"kind": "nonsense"})
     assert bad.status_code == 422 and "kind" in bad.text
+
+
+async def test_a_case_is_assigned_only_to_someone_who_sees_it_and_may_act(
+    world: World, as_user: SignIn
+) -> None:
+    ada = await as_user("alma")
+    form = {
+        "kind": "other",
+        "submitter_role": "unknown",
+        "priority": "normal",
+        "status": "open",
+        "unit": "barn-och-familj",
+    }
+    for who in ("olle", "vera"):  # olle works in vuxen; vera only reads barn-och-familj
+        refused = await form_post(ada, f"/cases/{world.barn}/triage", form | {"assignee": who})
+        assert refused.status_code == 422 and "assignee" in refused.text
+        assert (await world.case(world.barn)).assignee_id is None
+    ok = await form_post(ada, f"/cases/{world.barn}/triage", form | {"assignee": "karin"})
+    assert ok.status_code == 303
+    assert (await world.case(world.barn)).assignee_id == await world.user_id("karin")
+    # Moved to a unit karin cannot see, the case leaves her list: it is no longer hers.
+    moved = await form_post(
+        ada, f"/cases/{world.barn}/triage", form | {"unit": "vuxen", "assignee": "karin"}
+    )
+    assert moved.status_code == 422  # not while naming her as the assignee
+    async with unit_of_work(world.db.sessions) as session:
+        case = await session.get(Case, (await world.case(world.barn)).id)
+        assert case is not None
+        changed = await update_case(
+            session, case=case, changes={"unit": "vuxen"}, actor=SYSTEM, now=world.clock()
+        )
+    assert "assignee_id" in changed
+    after = await world.case(world.barn)
+    assert after.unit_id is not None and after.assignee_id is None
 
 
 async def test_answer_note_close_and_reopen(world: World, as_user: SignIn) -> None:
@@ -230,9 +265,20 @@ async def test_audit_page_is_for_admins_and_filters_by_case(world: World, as_use
     karin = await as_user("karin")
     await karin.get(f"/cases/{world.barn}")
     assert (await karin.get("/audit")).status_code == 403
-    ada = await as_user("ada")
-    page = (await ada.get("/audit", params={"case": world.barn})).text
+    alma = await as_user("alma")  # an admin of every unit
+    page = (await alma.get("/audit", params={"case": world.barn})).text
     assert "case.read" in page and "karin" in page and world.vuxen not in page
+
+
+async def test_a_unit_limited_admin_reads_only_the_trail_of_her_units(
+    world: World, as_user: SignIn
+) -> None:
+    karin = await as_user("karin")
+    await karin.get(f"/cases/{world.barn}")
+    ada = await as_user("ada")  # admin of mottagning only
+    assert "case.read" not in (await ada.get("/audit", params={"case": world.barn})).text
+    everything = (await ada.get("/audit")).text
+    assert world.barn not in everything and world.vuxen not in everything
 
 
 async def test_patch_api_triages_with_the_same_rules(world: World) -> None:

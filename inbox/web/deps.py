@@ -1,0 +1,151 @@
+"""Typed principals: the only way an endpoint learns who is asking and what they may do.
+
+An API endpoint takes `ApiReader`, `ApiWriter`, `ApiRegistrar` or `ApiAdmin` (a bearer token); a
+staff page takes `StaffReader`, `StaffWriter`, `StaffRegistrar` or `StaffAdmin` (the signed-in
+user). Each checks the role against `inbox.access.NEEDS` before the endpoint runs, so a route
+cannot forget the role check; the scope it carries is what the core functions use to refuse
+objects outside it. The route matrix test reads `need_of` to hold every route to its table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.access import Need, Scope, scope_for_token
+from inbox.db import unit_of_work
+from inbox.models import ApiToken
+from inbox.replies import Actor
+from inbox.tokens import authenticate, record_use, use_due
+from inbox.web.auth import Staff, page_session, staff_dep
+
+bearer = HTTPBearer(auto_error=False, description="An API token from `synpunkt tokens create`")
+_NEED = "__synpunkt_need__"
+
+
+async def session_dep(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessions() as session, session.begin():
+        yield session
+
+
+async def read_session_dep(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for endpoints that only read (see `inbox.db.read_sessions`): it must not write."""
+    async with request.app.state.read_sessions() as session, session.begin():
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(session_dep)]
+ReadSession = Annotated[AsyncSession, Depends(read_session_dep)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated API token, the cases it may see, and how it appears in the audit trail."""
+
+    token: ApiToken
+    scope: Scope
+    actor: Actor
+
+    @property
+    def id(self) -> int | None:
+        return self.token.id
+
+    @property
+    def name(self) -> str:
+        return self.token.name
+
+
+def client_host(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def _caller(
+    request: Request,
+    session: AsyncSession,
+    credentials: HTTPAuthorizationCredentials | None,
+    *,
+    read_only: bool,
+) -> Caller:
+    token = None
+    now = request.app.state.clock()
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        token = await authenticate(
+            session, token=credentials.credentials, now=now, touch=not read_only
+        )
+    if token is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="A valid API token is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if read_only and token.id is not None and use_due(token, now=now):
+        # The read session must not write, so the (at most once a minute) use is recorded in a
+        # short write transaction of its own.
+        async with unit_of_work(request.app.state.sessions) as writer:
+            await record_use(writer, token_id=token.id, now=now)
+    return Caller(
+        token=token,
+        scope=await scope_for_token(session, token=token),
+        actor=Actor(name=f"token:{token.id}", remote_addr=client_host(request)),
+    )
+
+
+def _mark(dependency: Callable[..., Awaitable[Any]], need: Need) -> Any:
+    setattr(dependency, _NEED, need)
+    return dependency
+
+
+def _api(need: Need, *, read_only: bool = False) -> Any:
+    if read_only:
+
+        async def read_caller(
+            request: Request, session: ReadSession, credentials: Credentials
+        ) -> Caller:
+            caller = await _caller(request, session, credentials, read_only=True)
+            caller.scope.require(need)
+            return caller
+
+        return _mark(read_caller, need)
+
+    async def caller(request: Request, session: Session, credentials: Credentials) -> Caller:
+        found = await _caller(request, session, credentials, read_only=False)
+        found.scope.require(need)
+        return found
+
+    return _mark(caller, need)
+
+
+def _staff(need: Need) -> Any:
+    async def staff(
+        request: Request, session: Annotated[AsyncSession, Depends(page_session)]
+    ) -> Staff:
+        found = await staff_dep(request, session)
+        found.scope.require(need)
+        return found
+
+    return _mark(staff, need)
+
+
+def need_of(dependency: object) -> Need | None:
+    """The `Need` a principal dependency checks, or None for any other callable."""
+    return getattr(dependency, _NEED, None)
+
+
+# The API: every route takes exactly one of these.
+ApiReader = Annotated[Caller, Depends(_api(Need.READ))]
+ApiListReader = Annotated[Caller, Depends(_api(Need.READ, read_only=True))]  # lists and counts
+ApiWriter = Annotated[Caller, Depends(_api(Need.WRITE))]
+ApiRegistrar = Annotated[Caller, Depends(_api(Need.REGISTRAR))]
+ApiAdmin = Annotated[Caller, Depends(_api(Need.ADMIN))]
+
+# The staff pages: every page that needs a signed-in user takes exactly one of these.
+StaffReader = Annotated[Staff, Depends(_staff(Need.READ))]
+StaffWriter = Annotated[Staff, Depends(_staff(Need.WRITE))]
+StaffRegistrar = Annotated[Staff, Depends(_staff(Need.REGISTRAR))]
+StaffAdmin = Annotated[Staff, Depends(_staff(Need.ADMIN))]
