@@ -327,3 +327,35 @@ async def test_polling_confirms_updates_only_after_handling(telegram: Telegram) 
     [case] = await telegram.cases()
     assert case.reference in telegram.fake.sent(CHAT)[0]["text"]
     assert telegram.bot.status["last_ok_at"] is not None
+
+
+async def test_the_unit_button_places_the_case_through_triage(telegram: Telegram) -> None:
+    """The unit a client picks goes through triage: a new due date from the unit's target, an
+    inactive unit refused, and a case staff have already placed is not moved by the client."""
+    from inbox.db import unit_of_work
+    from inbox.models import Case, Unit
+
+    await telegram.feed(message_update(CHAT, "Hemtjänsten kommer alltid sent."))
+    [case] = await telegram.cases()
+    async with unit_of_work(telegram.db.sessions) as session:
+        units = {u.code: u for u in (await session.execute(select(Unit))).scalars()}
+        units["aldreomsorg"].response_days = 2
+        units["vuxen"].active = False
+        inactive, slow = units["vuxen"].id, units["aldreomsorg"].id
+    due_before = case.due_on
+    await telegram.feed(callback_update(CHAT, f"q:{case.id}:u:{inactive}"))
+    [case] = await telegram.cases()
+    assert case.unit_id is None and case.due_on == due_before
+    await telegram.feed(callback_update(CHAT, f"q:{case.id}:u:{slow}"))
+    [case] = await telegram.cases()
+    assert case.unit_id == slow and case.due_on != due_before
+    async with telegram.db.sessions() as session:
+        updates = (
+            await session.execute(select(AuditEvent).where(AuditEvent.action == "case.update"))
+        ).scalars()
+        assert {e.detail["field"] for e in updates} >= {"unit_id", "due_on"}
+    mottagning = units["mottagning"].id
+    await telegram.feed(callback_update(CHAT, f"q:{case.id}:u:{mottagning}"))
+    async with telegram.db.sessions() as session:
+        again = await session.get(Case, case.id)
+        assert again is not None and again.unit_id == slow
