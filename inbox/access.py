@@ -134,6 +134,34 @@ async def scope_for_user(session: AsyncSession, *, user: StaffUser) -> Scope:
     return Scope(role=user.role, unit_ids=units, sees_unassigned=user.role in TRIAGE_ROLES)
 
 
+async def scopes_for_users(session: AsyncSession, *, users: list[StaffUser]) -> dict[int, Scope]:
+    """`scope_for_user` for many users in one query (the case page's list of assignees)."""
+    ids = [u.id for u in users if u.id is not None]
+    units: dict[int, set[int]] = {i: set() for i in ids}
+    if ids:
+        rows = await session.execute(
+            select(col(StaffUnit.user_id), col(StaffUnit.unit_id)).where(
+                col(StaffUnit.user_id).in_(ids)
+            )
+        )
+        for user_id, unit_id in rows.all():
+            units[user_id].add(unit_id)
+    return {
+        u.id: Scope(
+            role=u.role,
+            unit_ids=None if u.all_units else frozenset(units[u.id]),
+            sees_unassigned=u.role in TRIAGE_ROLES,
+        )
+        for u in users
+        if u.id is not None
+    }
+
+
+def may_be_assigned(scope: Scope, unit_id: int | None) -> bool:
+    """A case goes only to someone who sees it where it is and may act on it (not a viewer)."""
+    return scope.may(Need.WRITE) and scope.allows_unit(unit_id)
+
+
 async def scope_for_token(session: AsyncSession, *, token: ApiToken) -> Scope:
     """The same rule as for users: every unit with `all_units`, else its `ApiTokenUnit` rows."""
     units = None

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from inbox.access import Need, scope_for_user
+from inbox.access import may_be_assigned, scope_for_user
 from inbox.calendar import add_working_days
 from inbox.models import (
     Case,
@@ -171,9 +171,8 @@ async def _check_assignee(session: AsyncSession, *, case: Case, values: dict[str
         return
     user = await session.get(StaffUser, assignee_id)
     allowed = False
-    if user is not None:
-        scope = await scope_for_user(session, user=user)
-        allowed = scope.may(Need.WRITE) and scope.allows_unit(unit_id)
+    if user is not None and user.active:
+        allowed = may_be_assigned(await scope_for_user(session, user=user), unit_id)
     if allowed:
         return
     if "assignee_id" in values:

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
+from inbox.access import may_be_assigned, scopes_for_users
 from inbox.cases import (
     CaseFilter,
     CaseRow,
@@ -175,6 +176,8 @@ async def case_page(
                 },
             )
     names = {u.id: u.display_name or u.username for u in users}
+    scopes = await scopes_for_users(session, users=users)
+    assignable = [u for u in users if u.id and may_be_assigned(scopes[u.id], case.unit_id)]
     merged_into = await session.get(Case, case.merged_into_id) if case.merged_into_id else None
     return page(
         request,
@@ -184,7 +187,7 @@ async def case_page(
             "case": case,
             "detail": detail,
             "names": names,
-            "users": users,
+            "users": assignable,
             "units": await _units(session),
             "templates": templates,
             "overdue": _overdue(case, now),

@@ -314,3 +314,12 @@ async def test_patch_api_triages_with_the_same_rules(world: World) -> None:
         ] == "closed"
     case = await world.case(ref)
     assert case.assignee_id is None and case.flag_appeal_intent
+
+
+async def test_the_assignee_list_offers_only_who_sees_the_case_and_may_act(
+    world: World, as_user: SignIn
+) -> None:
+    page = (await (await as_user("karin")).get(f"/cases/{world.barn}")).text
+    options = page.split('name="assignee"', 1)[1].split("</select>", 1)[0]
+    assert 'value="karin"' in options and 'value="alma"' in options
+    assert 'value="olle"' not in options and 'value="vera"' not in options
