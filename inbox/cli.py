@@ -533,6 +533,112 @@ def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in (header, *rows):
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def cmd_users_list(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.staff import list_users
+
+    users = _in_session(settings, list_users)
+    _table(
+        ("USER", "ROLE", "UNITS", "SIGN-IN", "STATUS", "NAME"),
+        [
+            (
+                u.username,
+                u.role,
+                "all units" if u.units is None else ",".join(u.units) or "-",
+                "+".join(kind for kind, on in (("password", u.password), ("oidc", u.oidc)) if on)
+                or "oidc (unbound)",
+                "active" if u.active else "disabled",
+                u.display_name,
+            )
+            for u in users
+        ],
+    )
+    return 0
+
+
+def cmd_users_disable(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.replies import Actor
+    from inbox.staff import disable_user
+
+    _in_session(
+        settings,
+        lambda s: disable_user(
+            s, username=args.name, actor=Actor(name=CLI_ACTOR_NAME), now=utcnow()
+        ),
+    )
+    print(f"disabled {args.name}; their sessions have ended")
+    return 0
+
+
+def cmd_users_enable(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.replies import Actor
+    from inbox.staff import enable_user
+
+    _in_session(
+        settings,
+        lambda s: enable_user(
+            s, username=args.name, actor=Actor(name=CLI_ACTOR_NAME), now=utcnow()
+        ),
+    )
+    print(f"enabled {args.name}")
+    return 0
+
+
+def cmd_users_passwd(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.replies import Actor
+    from inbox.staff import set_password
+
+    password = _password_from(args, required=True)
+    assert password is not None
+    _in_session(
+        settings,
+        lambda s: set_password(
+            s,
+            username=args.name,
+            password=password,
+            actor=Actor(name=CLI_ACTOR_NAME),
+            now=utcnow(),
+        ),
+    )
+    print(f"new password for {args.name}; their sessions have ended")
+    return 0
+
+
+def cmd_users_set(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.replies import Actor
+    from inbox.staff import find_user, update_user
+
+    async def work(session: Any) -> tuple[Any, bool]:
+        found = await find_user(session, username=args.name)
+        version = found.session_version if found else None
+        user = await update_user(
+            session,
+            username=args.name,
+            role=args.role,
+            unit_codes=args.unit,
+            all_units=args.all_units,
+            display_name=args.display_name,
+            actor=Actor(name=CLI_ACTOR_NAME),
+            now=utcnow(),
+        )
+        return user, user.session_version != version
+
+    user, ended = _in_session(settings, work)
+    print(f"updated {user.username}" + ("; their sessions have ended" if ended else ""))
+    return 0
+
+
 def cmd_units_add(settings: Settings, args: argparse.Namespace) -> int:
     from inbox.staff import add_unit
 
@@ -562,6 +668,39 @@ def cmd_tokens_create(settings: Settings, args: argparse.Namespace) -> int:
         f"API token {row.name!r} created; it is shown only once. Use it as `Authorization: Bearer TOKEN`."
     )
     print(token)
+    return 0
+
+
+def cmd_tokens_list(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.tokens import list_tokens
+
+    tokens = _in_session(settings, list_tokens)
+    _table(
+        ("NAME", "ROLE", "UNITS", "CREATED", "LAST USED", "STATUS"),
+        [
+            (
+                t.name,
+                t.role,
+                "all units" if t.units is None else ",".join(t.units) or "-",
+                _when(t.created_at),
+                _when(t.last_used_at),
+                f"revoked {_when(t.revoked_at)}" if t.revoked_at else "live",
+            )
+            for t in tokens
+        ],
+    )
+    return 0
+
+
+def cmd_tokens_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.replies import Actor
+    from inbox.tokens import revoke_tokens
+
+    count = _in_session(
+        settings,
+        lambda s: revoke_tokens(s, name=args.name, actor=Actor(name=CLI_ACTOR_NAME), now=utcnow()),
+    )
+    print(f"revoked {count} token{'s' if count != 1 else ''} named {args.name!r}")
     return 0
 
 
@@ -721,6 +860,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from one line of stdin"
     )
     add.set_defaults(func=cmd_users_add)
+    users.add_parser("list", help="every staff user, role, units and status").set_defaults(
+        func=cmd_users_list
+    )
+    for verb, func, text in (
+        ("disable", cmd_users_disable, "stop a user signing in and end their sessions"),
+        ("enable", cmd_users_enable, "let a disabled user sign in again"),
+    ):
+        toggle = users.add_parser(verb, help=text)
+        toggle.add_argument("name")
+        toggle.set_defaults(func=func)
+    passwd = users.add_parser("passwd", help="set a user's password and end their sessions")
+    passwd.add_argument("name")
+    passwd.add_argument(
+        "--password-stdin", action="store_true", help="read the password from one line of stdin"
+    )
+    passwd.set_defaults(func=cmd_users_passwd)
+    uset = users.add_parser(
+        "set", help="change role, units or display name (role or units end their sessions)"
+    )
+    uset.add_argument("name")
+    uset.add_argument("--role", choices=["admin", "registrar", "caseworker", "viewer"])
+    grant = uset.add_mutually_exclusive_group()
+    grant.add_argument(
+        "--unit", action="append", default=[], help="a unit code (repeatable; replaces the units)"
+    )
+    grant.add_argument("--all-units", action="store_true", help="every unit")
+    uset.add_argument("--display-name")
+    uset.set_defaults(func=cmd_users_set)
 
     units = commands.add_parser("units", help="units (verksamheter)").add_subparsers(
         dest="units_command", required=True
@@ -743,6 +910,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _unit_grant(tcreate)
     tcreate.set_defaults(func=cmd_tokens_create)
+    tokens.add_parser("list", help="every token, revoked ones too").set_defaults(
+        func=cmd_tokens_list
+    )
+    trevoke = tokens.add_parser("revoke", help="revoke the live tokens with this name")
+    trevoke.add_argument("name")
+    trevoke.set_defaults(func=cmd_tokens_revoke)
 
     decisions = commands.add_parser("decisions", help="decisions for check-ins").add_subparsers(
         dest="decisions_command", required=True

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from inbox.cli import ConfigError, secret_key
 from inbox.db import create_engine, session_factory
-from inbox.models import StaffUnit, StaffUser, Unit
+from inbox.models import AuditEvent, StaffUnit, StaffUser, Unit
 from inbox.passwords import DEFAULT_PASSWORDS
 from inbox.settings import Settings
 from inbox.tokens import authenticate
@@ -163,6 +163,120 @@ async def test_passwords_shorter_than_12_or_containing_the_username_are_refused(
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     assert await _load(cli_db, select(StaffUser)) == []
+
+
+async def test_users_list_disable_enable_passwd_and_set(cli_db: Path) -> None:
+    users_add(
+        cli_db, "karin", "--role", "caseworker", "--unit", "vuxen", password="första-lösenordet"
+    )
+    users_add(cli_db, "ada", "--role", "admin", "--all-units")
+    listed = synpunkt(cli_db, "users", "list")
+    assert listed.returncode == 0, listed.stderr
+    rows = table(listed.stdout)
+    assert rows["karin"][:5] == ["karin", "caseworker", "vuxen", "password", "active"]
+    assert rows["ada"][:6] == ["ada", "admin", "all", "units", "oidc", "(unbound)"]
+
+    version = (await _user(cli_db, "karin")).session_version
+    disabled = synpunkt(cli_db, "users", "disable", "karin")
+    assert disabled.returncode == 0 and "sessions have ended" in disabled.stdout
+    karin = await _user(cli_db, "karin")
+    assert not karin.active and karin.session_version > version
+    assert table(synpunkt(cli_db, "users", "list").stdout)["karin"][4] == "disabled"
+    assert synpunkt(cli_db, "users", "enable", "karin").returncode == 0
+    assert (await _user(cli_db, "karin")).active
+
+    version = (await _user(cli_db, "karin")).session_version
+    passwd = synpunkt(
+        cli_db, "users", "passwd", "karin", "--password-stdin", stdin="andra-lösenordet\n"
+    )
+    assert passwd.returncode == 0, passwd.stderr
+    karin = await _user(cli_db, "karin")
+    assert DEFAULT_PASSWORDS.verify("andra-lösenordet", karin.password_hash)
+    assert karin.session_version > version
+    short = synpunkt(cli_db, "users", "passwd", "karin", "--password-stdin", stdin="kort\n")
+    assert short.returncode == 2 and "at least 12" in short.stderr
+    no_terminal = synpunkt(cli_db, "users", "passwd", "karin")
+    assert no_terminal.returncode == 2 and "--password-stdin" in no_terminal.stderr
+
+    version = (await _user(cli_db, "karin")).session_version
+    renamed = synpunkt(cli_db, "users", "set", "karin", "--display-name", "Karin Karlsson")
+    assert renamed.returncode == 0 and "sessions" not in renamed.stdout
+    assert (await _user(cli_db, "karin")).session_version == version
+    moved = synpunkt(
+        cli_db,
+        "users",
+        "set",
+        "karin",
+        "--role",
+        "viewer",
+        "--unit",
+        "mottagning",
+        "--unit",
+        "vuxen",
+    )
+    assert moved.returncode == 0 and "sessions have ended" in moved.stdout, moved.stderr
+    karin = await _user(cli_db, "karin")
+    assert karin.role == "viewer" and karin.session_version > version
+    assert table(synpunkt(cli_db, "users", "list").stdout)["karin"][:3] == [
+        "karin",
+        "viewer",
+        "mottagning,vuxen",
+    ]
+    everywhere = synpunkt(cli_db, "users", "set", "karin", "--all-units")
+    assert everywhere.returncode == 0
+    assert (await _user(cli_db, "karin")).all_units
+    assert len(await _load(cli_db, select(StaffUnit))) == 0
+
+
+async def test_users_commands_refuse_unknown_users_and_empty_changes(cli_db: Path) -> None:
+    for command in (
+        ("disable", "nobody"),
+        ("enable", "nobody"),
+        ("set", "nobody", "--role", "viewer"),
+    ):
+        result = synpunkt(cli_db, "users", *command)
+        assert result.returncode == 2 and "no user 'nobody'" in result.stderr
+    users_add(cli_db, "olle", "--role", "viewer", "--unit", "vuxen")
+    nothing = synpunkt(cli_db, "users", "set", "olle")
+    assert nothing.returncode == 2 and "nothing to change" in nothing.stderr
+    bad_unit = synpunkt(cli_db, "users", "set", "olle", "--unit", "nope")
+    assert bad_unit.returncode == 2 and "unknown unit" in bad_unit.stderr
+    both = synpunkt(cli_db, "users", "set", "olle", "--unit", "vuxen", "--all-units")
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+async def test_users_changes_are_in_the_audit_trail(cli_db: Path) -> None:
+    users_add(cli_db, "olle", "--role", "viewer", "--unit", "vuxen")
+    synpunkt(cli_db, "users", "set", "olle", "--role", "caseworker")
+    synpunkt(cli_db, "users", "disable", "olle")
+    events = await _load(cli_db, select(AuditEvent).order_by(AuditEvent.id))
+    assert [(e.actor, e.action, e.detail.get("user")) for e in events] == [  # type: ignore[attr-defined]
+        ("cli", "staff.add", "olle"),
+        ("cli", "staff.update", "olle"),
+        ("cli", "staff.disable", "olle"),
+    ]
+
+
+async def test_tokens_list_and_revoke_by_name(cli_db: Path, clock: Clock) -> None:
+    created = synpunkt(cli_db, "tokens", "create", "ärendesystem", "--unit", "vuxen")
+    token = created.stdout.strip().splitlines()[-1]
+    assert synpunkt(cli_db, "tokens", "create", "rapporter", "--all-units").returncode == 0
+    rows = table(synpunkt(cli_db, "tokens", "list").stdout)
+    assert (
+        rows["ärendesystem"][1:3] == ["registrar", "vuxen"] and rows["ärendesystem"][-1] == "live"
+    )
+    revoked = synpunkt(cli_db, "tokens", "revoke", "ärendesystem")
+    assert revoked.returncode == 0 and "revoked 1 token" in revoked.stdout
+    rows = table(synpunkt(cli_db, "tokens", "list").stdout)
+    assert "revoked" in rows["ärendesystem"] and rows["rapporter"][-1] == "live"
+    engine = create_engine(f"sqlite+aiosqlite:///{cli_db}/cli.db")
+    try:
+        async with session_factory(engine)() as session:
+            assert await authenticate(session, token=token, now=clock()) is None
+    finally:
+        await engine.dispose()
+    again = synpunkt(cli_db, "tokens", "revoke", "ärendesystem")
+    assert again.returncode == 2 and "no live token" in again.stderr
 
 
 # The secret key ---------------------------------------------------------------------------------
