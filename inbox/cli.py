@@ -17,14 +17,20 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
 
 from inbox.checkins import CheckinPolicy
 from inbox.db import create_engine, session_factory, unit_of_work
 from inbox.intake import IntakePolicy
-from inbox.settings import Settings, split_listen
+from inbox.settings import Settings, load_secret_key, split_listen
 
 if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
     from inbox.web.oidc import OidcConfig
     from mail.imap import ImapConfig
 
@@ -33,6 +39,17 @@ log = logging.getLogger("synpunkt")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def secret_key(settings: Settings) -> str:
+    """SYNPUNKT_SECRET_KEY, else the key kept in SYNPUNKT_SECRET_KEY_FILE (made at first start)."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = Path(settings.secret_key_file)
+    try:
+        return load_secret_key(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"SYNPUNKT_SECRET_KEY is unset and {exc}") from exc
 
 
 def intake_policy(settings: Settings) -> IntakePolicy:
@@ -53,7 +70,7 @@ def checkin_policy(settings: Settings) -> CheckinPolicy:
         delay_days=settings.checkin_delay_days,
         window=parse_window(settings.checkin_send_window),
         public_url=settings.public_base_url,
-        secret_key=settings.secret_key,
+        secret_key=secret_key(settings),
         mail_domain=settings.mail_domain,
         organisation=settings.organisation_name,
         case_prefix=settings.case_prefix,
@@ -294,7 +311,7 @@ def telegram_webhook_endpoint(settings: Settings, the_bot: Any) -> Any:
     from bot.app import webhook_secret
     from bot.webhook import WebhookEndpoint
 
-    secret = settings.telegram_webhook_secret or webhook_secret(settings.secret_key)
+    secret = settings.telegram_webhook_secret or webhook_secret(secret_key(settings))
     return WebhookEndpoint(the_bot, secret=secret)
 
 
@@ -304,7 +321,7 @@ async def start_telegram_webhook(settings: Settings, the_bot: Any) -> Any:
 
     if not settings.public_url:
         raise UserError("SYNPUNKT_TELEGRAM_MODE=webhook needs SYNPUNKT_PUBLIC_URL")
-    secret = settings.telegram_webhook_secret or webhook_secret(settings.secret_key)
+    secret = settings.telegram_webhook_secret or webhook_secret(secret_key(settings))
     url = settings.public_url.rstrip("/") + WEBHOOK_PATH
     await the_bot.register_webhook(url=url, secret=secret)
     log.info("Telegram webhook set to %s", url)
@@ -356,8 +373,6 @@ async def _serve_web(
 
     host, port = split_listen(settings.web_listen, 8000)
     parts = status or {}
-    if settings.secret_key == "change-me":
-        log.warning("SYNPUNKT_SECRET_KEY is the default: anyone can forge a session; set it")
     app = create_app(
         sessions=sessions,
         clock=utcnow,
@@ -366,16 +381,37 @@ async def _serve_web(
         channel_status=lambda: {name: get() for name, get in parts.items()},
         telegram_webhook=webhook,
         checkins=checkin_policy(settings),
-        secret_key=settings.secret_key,
+        secret_key=secret_key(settings),
         https_only=settings.session_https_only,
         oidc=oidc_config(settings),
     )
-    server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+    server = _Server(web_server_config(settings, app))
     serving = asyncio.create_task(server.serve())
     log.info("web inbox on http://%s:%s/ (API docs at /docs)", host, port)
     await stop.wait()
     server.should_exit = True
     await serving
+
+
+def web_server_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
+    """uvicorn's configuration; X-Forwarded-For/-Proto count only from SYNPUNKT_FORWARDED_ALLOW_IPS.
+
+    uvicorn would otherwise believe them from 127.0.0.1 (or $FORWARDED_ALLOW_IPS), so a client on
+    the same host could pick the address that sign-in throttling counts.
+    """
+    import uvicorn
+
+    host, port = split_listen(settings.web_listen, 8000)
+    proxies = list(settings.forwarded_allow_ips)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies,
+    )
 
 
 # Commands ----------------------------------------------------------------------------------------
@@ -452,14 +488,33 @@ def _in_session(settings: Settings, work: Callable[[Any], Any]) -> Any:
     return asyncio.run(go())
 
 
-def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
-    from inbox.staff import add_user
+CLI_ACTOR_NAME = "cli"  # who the audit trail names for changes made with this command
 
-    password = None
+
+def _password_from(args: argparse.Namespace, *, required: bool) -> str | None:
+    """One line of stdin with --password-stdin; else asked twice on a terminal (when required)."""
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
             raise UserError("no password on standard input")
+        return password
+    if not required:
+        return None
+    if not sys.stdin.isatty():
+        raise UserError("no terminal to ask for the password: use --password-stdin")
+    import getpass
+
+    password = getpass.getpass("New password: ")
+    if password != getpass.getpass("Again: "):
+        raise UserError("the two passwords differ")
+    return password
+
+
+def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.replies import Actor
+    from inbox.staff import add_user
+
+    password = _password_from(args, required=False)
     user = _in_session(
         settings,
         lambda s: add_user(
@@ -470,10 +525,117 @@ def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
             all_units=args.all_units,
             password=password,
             now=utcnow(),
+            actor=Actor(name=CLI_ACTOR_NAME),
         ),
     )
     units = "all units" if args.all_units else ", ".join(args.unit)
     print(f"added {user.role} {user.username} ({units})")
+    return 0
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in (header, *rows):
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def cmd_users_list(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.staff import list_users
+
+    users = _in_session(settings, list_users)
+    _table(
+        ("USER", "ROLE", "UNITS", "SIGN-IN", "STATUS", "NAME"),
+        [
+            (
+                u.username,
+                u.role,
+                "all units" if u.units is None else ",".join(u.units) or "-",
+                "+".join(kind for kind, on in (("password", u.password), ("oidc", u.oidc)) if on)
+                or "oidc (unbound)",
+                "active" if u.active else "disabled",
+                u.display_name,
+            )
+            for u in users
+        ],
+    )
+    return 0
+
+
+def cmd_users_disable(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.replies import Actor
+    from inbox.staff import disable_user
+
+    _in_session(
+        settings,
+        lambda s: disable_user(
+            s, username=args.name, actor=Actor(name=CLI_ACTOR_NAME), now=utcnow()
+        ),
+    )
+    print(f"disabled {args.name}; their sessions have ended")
+    return 0
+
+
+def cmd_users_enable(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.replies import Actor
+    from inbox.staff import enable_user
+
+    _in_session(
+        settings,
+        lambda s: enable_user(
+            s, username=args.name, actor=Actor(name=CLI_ACTOR_NAME), now=utcnow()
+        ),
+    )
+    print(f"enabled {args.name}")
+    return 0
+
+
+def cmd_users_passwd(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.replies import Actor
+    from inbox.staff import set_password
+
+    password = _password_from(args, required=True)
+    assert password is not None
+    _in_session(
+        settings,
+        lambda s: set_password(
+            s,
+            username=args.name,
+            password=password,
+            actor=Actor(name=CLI_ACTOR_NAME),
+            now=utcnow(),
+        ),
+    )
+    print(f"new password for {args.name}; their sessions have ended")
+    return 0
+
+
+def cmd_users_set(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.replies import Actor
+    from inbox.staff import find_user, update_user
+
+    async def work(session: Any) -> tuple[Any, bool]:
+        found = await find_user(session, username=args.name)
+        version = found.session_version if found else None
+        user = await update_user(
+            session,
+            username=args.name,
+            role=args.role,
+            unit_codes=args.unit,
+            all_units=args.all_units,
+            display_name=args.display_name,
+            actor=Actor(name=CLI_ACTOR_NAME),
+            now=utcnow(),
+        )
+        return user, user.session_version != version
+
+    user, ended = _in_session(settings, work)
+    print(f"updated {user.username}" + ("; their sessions have ended" if ended else ""))
     return 0
 
 
@@ -506,6 +668,39 @@ def cmd_tokens_create(settings: Settings, args: argparse.Namespace) -> int:
         f"API token {row.name!r} created; it is shown only once. Use it as `Authorization: Bearer TOKEN`."
     )
     print(token)
+    return 0
+
+
+def cmd_tokens_list(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.tokens import list_tokens
+
+    tokens = _in_session(settings, list_tokens)
+    _table(
+        ("NAME", "ROLE", "UNITS", "CREATED", "LAST USED", "STATUS"),
+        [
+            (
+                t.name,
+                t.role,
+                "all units" if t.units is None else ",".join(t.units) or "-",
+                _when(t.created_at),
+                _when(t.last_used_at),
+                f"revoked {_when(t.revoked_at)}" if t.revoked_at else "live",
+            )
+            for t in tokens
+        ],
+    )
+    return 0
+
+
+def cmd_tokens_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.replies import Actor
+    from inbox.tokens import revoke_tokens
+
+    count = _in_session(
+        settings,
+        lambda s: revoke_tokens(s, name=args.name, actor=Actor(name=CLI_ACTOR_NAME), now=utcnow()),
+    )
+    print(f"revoked {count} token{'s' if count != 1 else ''} named {args.name!r}")
     return 0
 
 
@@ -599,6 +794,19 @@ class UserError(Exception):
     """A mistake the user can fix; printed without a traceback."""
 
 
+class ConfigError(Exception):
+    """A setting that stops the command (exit status 78, EX_CONFIG), printed as one line."""
+
+
+def _setting_error(exc: ValidationError) -> str:
+    """The first problem of an invalid setting as one line that names it."""
+    error = exc.errors()[0]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if message.startswith("SYNPUNKT_") or not error["loc"]:
+        return message
+    return f"SYNPUNKT_{str(error['loc'][0]).upper()}: {message}"
+
+
 def _unit_grant(parser: argparse.ArgumentParser) -> None:
     """`--unit U` (repeatable) or `--all-units`: users and tokens are given units the same way."""
     grant = parser.add_mutually_exclusive_group(required=True)
@@ -617,18 +825,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
         "serve", help="web inbox, SMTP listener, worker (and IMAP poller if set) in one process"
-    ).set_defaults(func=cmd_serve)
+    ).set_defaults(func=cmd_serve, needs_secret_key=True)
     for part, text in (
         ("web", "the web inbox and API"),
         ("smtp", "the SMTP listener"),
         ("worker", "the worker: intake and outbox"),
         ("imap", "the IMAP poller (SYNPUNKT_IMAP_URL)"),
     ):
-        commands.add_parser(part, help=text).set_defaults(func=cmd_part(part))
+        commands.add_parser(part, help=text).set_defaults(
+            func=cmd_part(part), needs_secret_key=part == "web"
+        )
 
     commands.add_parser(
         "bot", help="the Telegram bot alone (polling), or register its webhook"
-    ).set_defaults(func=cmd_bot)
+    ).set_defaults(func=cmd_bot, needs_secret_key=True)
 
     db = commands.add_parser("db", help="database commands").add_subparsers(
         dest="db_command", required=True
@@ -650,6 +860,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from one line of stdin"
     )
     add.set_defaults(func=cmd_users_add)
+    users.add_parser("list", help="every staff user, role, units and status").set_defaults(
+        func=cmd_users_list
+    )
+    for verb, func, text in (
+        ("disable", cmd_users_disable, "stop a user signing in and end their sessions"),
+        ("enable", cmd_users_enable, "let a disabled user sign in again"),
+    ):
+        toggle = users.add_parser(verb, help=text)
+        toggle.add_argument("name")
+        toggle.set_defaults(func=func)
+    passwd = users.add_parser("passwd", help="set a user's password and end their sessions")
+    passwd.add_argument("name")
+    passwd.add_argument(
+        "--password-stdin", action="store_true", help="read the password from one line of stdin"
+    )
+    passwd.set_defaults(func=cmd_users_passwd)
+    uset = users.add_parser(
+        "set", help="change role, units or display name (role or units end their sessions)"
+    )
+    uset.add_argument("name")
+    uset.add_argument("--role", choices=["admin", "registrar", "caseworker", "viewer"])
+    grant = uset.add_mutually_exclusive_group()
+    grant.add_argument(
+        "--unit", action="append", default=[], help="a unit code (repeatable; replaces the units)"
+    )
+    grant.add_argument("--all-units", action="store_true", help="every unit")
+    uset.add_argument("--display-name")
+    uset.set_defaults(func=cmd_users_set)
 
     units = commands.add_parser("units", help="units (verksamheter)").add_subparsers(
         dest="units_command", required=True
@@ -672,6 +910,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _unit_grant(tcreate)
     tcreate.set_defaults(func=cmd_tokens_create)
+    tokens.add_parser("list", help="every token, revoked ones too").set_defaults(
+        func=cmd_tokens_list
+    )
+    trevoke = tokens.add_parser("revoke", help="revoke the live tokens with this name")
+    trevoke.add_argument("name")
+    trevoke.set_defaults(func=cmd_tokens_revoke)
 
     decisions = commands.add_parser("decisions", help="decisions for check-ins").add_subparsers(
         dest="decisions_command", required=True
@@ -680,7 +924,7 @@ def build_parser() -> argparse.ArgumentParser:
         "import", help="register decisions from a CSV file (all rows or none)"
     )
     dimport.add_argument("file", help="CSV: unit,channel,address,language,decided_on,reference")
-    dimport.set_defaults(func=cmd_decisions_import)
+    dimport.set_defaults(func=cmd_decisions_import, needs_secret_key=True)
 
     demo = commands.add_parser("demo", help="send sample mails through the running SMTP listener")
     demo.add_argument("--count", type=int, default=6)
@@ -690,7 +934,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+        if getattr(args, "needs_secret_key", False):
+            # Resolved once, before anything starts: a weak or unreadable key stops the command.
+            settings = settings.model_copy(update={"secret_key": secret_key(settings)})
+    except ValidationError as exc:
+        print(f"synpunkt: {_setting_error(exc)}", file=sys.stderr)
+        return 78
+    except ConfigError as exc:
+        print(f"synpunkt: {exc}", file=sys.stderr)
+        return 78
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -702,6 +956,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.func(settings, args))
+    except ConfigError as exc:
+        print(f"synpunkt: {exc}", file=sys.stderr)
+        return 78
     except (UserError, StaffError) as exc:
         print(f"synpunkt: {exc}", file=sys.stderr)
         return 2

@@ -6,8 +6,13 @@ it needs as arguments, so nothing reads the environment behind the caller's back
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+import secrets
+import tempfile
 from email.utils import parseaddr
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -47,7 +52,12 @@ class Settings(BaseSettings):
     telegram_token: str | None = None
     telegram_api_base: str = "https://api.telegram.org"
     telegram_mode: str = "polling"
-    secret_key: str = "change-me"
+    # Signs session cookies and check-in links. Unset: a random key kept in `secret_key_file`.
+    secret_key: str | None = None
+    secret_key_file: str = "var/secret_key"
+    # Proxies whose X-Forwarded-For is believed (addresses or networks; `*` for any). Empty: the
+    # client is the address that connected, whatever headers it sends.
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
     case_prefix: str = "SP"
     organisation_name: str = "Socialtjänsten"
     appeal_info_url: str = "https://www.domstol.se/forvaltningsratt/"
@@ -87,6 +97,35 @@ class Settings(BaseSettings):
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = None
     oidc_username_claim: str = "preferred_username"  # the claim that names a StaffUser.username
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # unset: the key file
+        problem = secret_key_problem(value)
+        if problem:
+            raise ValueError(
+                f"SYNPUNKT_SECRET_KEY {problem}; set a random one (python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))') or unset it to use a key kept in a file"
+            )
+        return value
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: object) -> object:
+        value = _split_list(value)
+        if isinstance(value, list):
+            for item in value:
+                if item != "*":
+                    try:
+                        ipaddress.ip_network(str(item), strict=False)
+                    except ValueError:
+                        raise ValueError(
+                            f"SYNPUNKT_FORWARDED_ALLOW_IPS: {item!r} is not an address, a network "
+                            "or *"
+                        ) from None
+        return value
 
     @field_validator("intake_addresses", mode="before")
     @classmethod
@@ -133,3 +172,58 @@ def split_listen(value: str, default_port: int) -> tuple[str, int]:
     """`host:port` (or `[v6]:port`) into its parts."""
     parts = urlsplit(f"//{value}")
     return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+MIN_SECRET_KEY_LENGTH = 32
+# Defaults and examples this project (and frameworks' documentation) published: never a real key.
+_PUBLISHED_KEYS = frozenset(
+    {"changeme", "secret", "secretkey", "testsecret", "anotherkey", "synpunkt", "default"}
+)
+_PLACEHOLDER_WORDS = ("changeme", "changethis", "replaceme", "yoursecret", "placeholder", "example")
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why `key` must not sign anything (a known placeholder, too short), or None."""
+    plain = re.sub(r"[^a-z0-9]", "", key.lower())
+    if plain in _PUBLISHED_KEYS or any(word in plain for word in _PLACEHOLDER_WORDS):
+        return "is a published example, not a secret"
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        return f"is shorter than {MIN_SECRET_KEY_LENGTH} characters"
+    if len(set(key)) < 8:
+        return "repeats too few characters to be random"
+    return None
+
+
+def load_secret_key(path: Path) -> str:
+    """The key kept in `path`, created at first use with a random key (mode 0600).
+
+    Two processes starting together agree: the key is written to a temporary file and linked into
+    place, which succeeds for one of them; the other reads the winner's key. Raises ValueError for
+    a file whose key is weak, OSError when it cannot be read or written.
+    """
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        key = _create_key_file(path)
+    problem = secret_key_problem(key)
+    if problem:
+        raise ValueError(f"the secret key in {path} {problem}; delete the file to get a new one")
+    return key
+
+
+def _create_key_file(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(key + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return path.read_text(encoding="utf-8").strip()
+    finally:
+        os.unlink(temporary)
+    return key

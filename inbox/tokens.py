@@ -1,7 +1,8 @@
-"""API tokens for integrations: shown once at creation, stored only as a SHA-256 hash.
+"""API tokens for integrations: shown once at creation, stored only as a SHA-256 hash; listed and
+revoked by name.
 
 Tokens are long random strings, so a fast hash is enough (no password stretching needed) and lets
-every request be checked with one indexed lookup.
+every request be checked with one indexed lookup. A revoked token stops working at its next request.
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from inbox.models import ApiToken, ApiTokenUnit, Role
+from inbox.models import ApiToken, ApiTokenUnit, Role, Unit
+from inbox.replies import Actor, audit
 from inbox.staff import StaffError, units_for_grant
 
 TOKEN_PREFIX = "spk_"
@@ -86,3 +89,65 @@ async def record_use(session: AsyncSession, *, token_id: int, now: datetime) -> 
     await session.execute(
         update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=now)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    id: int
+    name: str
+    role: str
+    units: list[str] | None  # None: every unit
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+async def list_tokens(session: AsyncSession) -> list[TokenRow]:
+    """Every token, revoked ones too (they stay for the audit trail), oldest first."""
+    units: dict[int, list[str]] = {}
+    pairs = await session.execute(
+        select(col(ApiTokenUnit.token_id), col(Unit.code))
+        .join(Unit, col(Unit.id) == col(ApiTokenUnit.unit_id))
+        .order_by(col(Unit.code))
+    )
+    for token_id, code in pairs:
+        units.setdefault(token_id, []).append(code)
+    tokens = (await session.execute(select(ApiToken).order_by(col(ApiToken.id)))).scalars()
+    return [
+        TokenRow(
+            id=token.id or 0,
+            name=token.name,
+            role=token.role,
+            units=None if token.all_units else units.get(token.id or 0, []),
+            created_at=token.created_at,
+            last_used_at=token.last_used_at,
+            revoked_at=token.revoked_at,
+        )
+        for token in tokens
+    ]
+
+
+async def revoke_tokens(session: AsyncSession, *, name: str, actor: Actor, now: datetime) -> int:
+    """Revokes every live token called `name` (names need not be unique) and returns how many."""
+    live = (
+        await session.execute(
+            select(ApiToken).where(col(ApiToken.name) == name, col(ApiToken.revoked_at).is_(None))
+        )
+    ).scalars()
+    revoked = 0
+    for token in live:
+        token.revoked_at = now
+        audit(
+            session,
+            actor=actor,
+            action="token.revoke",
+            case=None,
+            now=now,
+            token=token.id,
+            name=name,
+        )
+        revoked += 1
+    if not revoked:
+        raise StaffError(f"no live token {name!r}; see `synpunkt tokens list`")
+    await session.flush()
+    return revoked

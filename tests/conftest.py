@@ -22,11 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from inbox.db import create_engine, session_factory
 from inbox.migrate import upgrade
+from inbox.passwords import Passwords
 
 POSTGRES_URL = os.environ.get("SYNPUNKT_TEST_POSTGRES_URL")
 IN_CI = bool(os.environ.get("CI"))
 CORPORA = Path(__file__).parent / "corpora"
 MATCH_RATES = pytest.StashKey[list[str]]()
+# What `create_app` signs sessions with in tests (it refuses a short or published key).
+SECRET_KEY = "tests-" + uuid.uuid4().hex + uuid.uuid4().hex
+# Argon2 with the least work it allows, so that hashing does not dominate the suite.
+CHEAP_PASSWORDS = Passwords.argon2(time_cost=1, memory_cost=8, parallelism=1)
 
 
 def pytest_terminal_summary(

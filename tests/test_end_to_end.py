@@ -25,7 +25,7 @@ from inbox.worker import Worker
 from mail.parse import parse_email
 from mail.sender import EmailSender
 from mail.smtp import start_smtp_server
-from tests.conftest import Clock, Database
+from tests.conftest import SECRET_KEY, Clock, Database
 
 INTAKE = "synpunkt@kommun.example"
 POLICY = IntakePolicy(
@@ -93,7 +93,7 @@ async def installation(db: Database, clock: Clock, tmp_path: Path) -> AsyncItera
     )
     async with unit_of_work(db.sessions) as session:
         _row, token = await create_token(session, name="e2e", now=clock(), all_units=True)
-    app = create_app(sessions=db.sessions, clock=clock)
+    app = create_app(secret_key=SECRET_KEY, sessions=db.sessions, clock=clock)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://test",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -21,15 +22,27 @@ def test_import_rule_hub_never_imports_adapters_and_adapters_not_each_other() ->
     assert "Contracts: 3 kept, 0 broken." in result.stdout
 
 
-def test_docker_compose_file_is_valid() -> None:
+def test_docker_compose_file_is_valid_and_requires_a_secret_key(tmp_path: Path) -> None:
     binary = shutil.which("docker-compose")
     require_component("docker-compose", binary is not None, "apt-get install docker-compose")
     assert binary is not None
-    result = subprocess.run(
-        [binary, "-f", str(ROOT / "docker-compose.yml"), "config", "--services"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    env = {k: v for k, v in os.environ.items() if k != "SYNPUNKT_SECRET_KEY"}
+    no_dotenv = tmp_path / "empty.env"  # not a developer's .env: only what the test sets
+    no_dotenv.write_text("")
+
+    compose = [binary, "--env-file", str(no_dotenv), "-f", str(ROOT / "docker-compose.yml")]
+
+    def config(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*compose, "config", "--services"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**env, **extra},
+        )
+
+    result = config(SYNPUNKT_SECRET_KEY="compose-test-" + "0123456789abcdef" * 2)
     assert result.returncode == 0, result.stderr
     assert {"db", "web", "worker", "smtp"} <= set(result.stdout.split())
+    unset = config()
+    assert unset.returncode != 0 and "set SYNPUNKT_SECRET_KEY" in unset.stderr

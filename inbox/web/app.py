@@ -26,6 +26,8 @@ from inbox.checkins import CheckinPolicy
 from inbox.db import read_sessions
 from inbox.intake import IntakePolicy
 from inbox.models import OutboxItem
+from inbox.passwords import DEFAULT_PASSWORDS, Passwords
+from inbox.settings import secret_key_problem
 from inbox.signin import Throttle
 from inbox.web import actions, admin, auth, decision_pages, pages
 from inbox.web.api import router as api_router
@@ -52,11 +54,15 @@ def create_app(
     wake_worker: Callable[[], None] | None = None,
     telegram_webhook: Webhook | None = None,
     checkins: CheckinPolicy | None = None,
-    secret_key: str = "change-me",
+    secret_key: str,
     https_only: bool = False,
     throttle: Throttle | None = None,
     oidc: OidcConfig | None = None,
+    passwords: Passwords | None = None,
 ) -> FastAPI:
+    problem = secret_key_problem(secret_key)
+    if problem:  # no default and no placeholder: anyone knowing it could forge an admin's session
+        raise ValueError(f"the secret key {problem}")
     app = FastAPI(
         title="Synpunkt",
         summary="Feedback intake and shared inbox for social services",
@@ -71,9 +77,10 @@ def create_app(
     # Called after a commit that queued something to send, so the worker need not wait to poll.
     app.state.wake_worker = wake_worker or (lambda: None)
     app.state.throttle = throttle or Throttle()
+    app.state.passwords = passwords or DEFAULT_PASSWORDS  # argon2 parameters (tests: cheap ones)
     app.state.oidc = oidc  # OpenID Connect sign-in, when the municipality's provider is set
     app.include_router(api_router)
-    app.state.checkins = checkins or CheckinPolicy()
+    app.state.checkins = checkins or CheckinPolicy(secret_key=secret_key)
     app.include_router(decisions_router)
     app.include_router(checkin_pages_router)
 

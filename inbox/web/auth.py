@@ -1,7 +1,9 @@
 """Staff sign-in for the pages: the signed session cookie, sign-in, sign-out, and who is asking.
 
-The session (Starlette's `SessionMiddleware`, signed with itsdangerous) holds only the user's id
-and the CSRF token. Every request loads the user again, so a deactivated account stops at once.
+The session (Starlette's `SessionMiddleware`, signed with itsdangerous) holds only the user's id,
+their `session_version` and the CSRF token. Every request loads the user again and refuses a session
+whose version is not the user's: signing out, a new password, deactivation and a change of role or
+units raise the version (`inbox.staff`), which ends every session of that user at once.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from inbox.access import Scope, scope_for_user
 from inbox.models import StaffUser
 from inbox.replies import Actor
 from inbox.signin import SignInRefused, SignInThrottled, sign_in
+from inbox.staff import end_sessions
 from inbox.web.render import page
 from inbox.web.security import safe_next, verify_csrf
 
@@ -51,15 +54,18 @@ ReadDbSession = Annotated[AsyncSession, Depends(page_read_session)]
 
 
 def client_addr(request: Request) -> str | None:
+    """The peer's address; a proxy's X-Forwarded-For counts only from SYNPUNKT_FORWARDED_ALLOW_IPS
+    (uvicorn rewrites the client address for those, see `inbox.cli.web_server_config`)."""
     return request.client.host if request.client else None
 
 
 async def signed_in(request: Request, session: AsyncSession) -> Staff | None:
     user_id = request.session.get("user_id")
-    if not isinstance(user_id, int):
+    version = request.session.get("session_version")
+    if not isinstance(user_id, int) or not isinstance(version, int):
         return None
     user = await session.get(StaffUser, user_id)
-    if user is None or not user.active:
+    if user is None or not user.active or user.session_version != version:
         request.session.clear()
         return None
     scope = await scope_for_user(session, user=user)
@@ -84,6 +90,7 @@ def start_session(request: Request, user: StaffUser) -> None:
     """A fresh session for `user` (a new CSRF token too: nothing from before sign-in survives)."""
     request.session.clear()
     request.session["user_id"] = user.id
+    request.session["session_version"] = user.session_version
 
 
 def sign_in_page(
@@ -108,18 +115,19 @@ async def signin_form(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/signin")
-async def signin_submit(request: Request, session: DbSession) -> Response:
+async def signin_submit(request: Request) -> Response:
     form = await request.form()
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     next_url = safe_next(str(form.get("next", "/")))
     try:
         user = await sign_in(
-            session,
+            request.app.state.sessions,
             username=username,
             password=password,
             remote_addr=client_addr(request),
             now=request.app.state.clock(),
             throttle=request.app.state.throttle,
+            passwords=request.app.state.passwords,
         )
     except SignInThrottled:
         return sign_in_page(
@@ -140,6 +148,12 @@ async def signin_submit(request: Request, session: DbSession) -> Response:
 
 
 @router.post("/signout")
-async def signout(request: Request) -> Response:
+async def signout(request: Request, session: DbSession) -> Response:
+    """Ends this user's sessions everywhere, not only this cookie: a copy of it stops working too."""
+    staff = await signed_in(request, session)
+    if staff is not None:
+        await end_sessions(
+            session, user=staff.user, actor=staff.actor, now=request.app.state.clock()
+        )
     request.session.clear()
     return RedirectResponse("/", status_code=303)

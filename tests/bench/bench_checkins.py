@@ -36,6 +36,7 @@ from inbox.tokens import create_token
 from inbox.web.app import create_app
 from inbox.worker import Worker
 from tests.bot.fake_bot_api import TOKEN, FakeBotApi
+from tests.conftest import SECRET_KEY
 
 ROWS = int(os.environ.get("BENCH_DECISIONS", "10000"))
 API_ROWS = int(os.environ.get("BENCH_API_DECISIONS", "1000"))
@@ -112,7 +113,7 @@ async def api(url: str, rows: int) -> float:
     sessions = session_factory(engine)
     async with unit_of_work(sessions) as session:
         _row, token = await create_token(session, name="bench", now=NOW, all_units=True)
-    app = create_app(sessions=sessions, clock=lambda: NOW, checkins=POLICY)
+    app = create_app(secret_key=SECRET_KEY, sessions=sessions, clock=lambda: NOW, checkins=POLICY)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://bench",

@@ -40,12 +40,13 @@ from inbox.models import StaffUser
 from inbox.staff import add_user
 from inbox.tokens import create_token
 from inbox.web.app import create_app
+from tests.conftest import SECRET_KEY
 
 CASES = int(os.environ.get("BENCH_CASES", "100000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "200"))
 CACHE = Path("var/bench")
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
-PASSWORD = "bench-lösenord-123"
+PASSWORD = "mätnings-lösenord-123"
 GOALS = {"list_p95_ms": 15.0, "search_p95_ms": 150.0, "ratio": 3.0}
 STATUSES = (("new", 10), ("open", 25), ("waiting", 5), ("closed", 60))
 KINDS = ("complaint", "praise", "suggestion", "question", "other")
@@ -356,7 +357,7 @@ async def measure(backend: str, url: str) -> list[Row]:
     rows: list[Row] = []
     async with unit_of_work(sessions) as session:
         _token_row, token = await create_token(session, name="bench", now=NOW, all_units=True)
-    app = create_app(sessions=sessions, clock=lambda: NOW)
+    app = create_app(secret_key=SECRET_KEY, sessions=sessions, clock=lambda: NOW)
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://bench",

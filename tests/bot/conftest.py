@@ -22,7 +22,7 @@ from inbox.tokens import create_token
 from inbox.web.app import create_app
 from inbox.worker import Worker
 from tests.bot.fake_bot_api import TOKEN, FakeBotApi
-from tests.conftest import Clock, Database
+from tests.conftest import SECRET_KEY, Clock, Database
 
 POLICY = IntakePolicy(case_prefix="SP", mail_domain="kommun.example")
 
@@ -96,7 +96,13 @@ async def telegram(db: Database, clock: Clock, fake: FakeBotApi) -> AsyncIterato
     context.wake = worker.wake
     async with unit_of_work(db.sessions) as session:
         _row, token = await create_token(session, name="test", now=clock(), all_units=True)
-    app = create_app(sessions=db.sessions, clock=clock, policy=POLICY, wake_worker=worker.wake)
+    app = create_app(
+        secret_key=SECRET_KEY,
+        sessions=db.sessions,
+        clock=clock,
+        policy=POLICY,
+        wake_worker=worker.wake,
+    )
     api = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://test",

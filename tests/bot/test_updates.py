@@ -18,7 +18,7 @@ from inbox.inbound import UnparsableMessage
 from inbox.models import IntakeRecord
 from inbox.web.app import create_app
 from tests.bot.fake_bot_api import TOKEN, FakeBotApi
-from tests.conftest import CORPORA, Clock, Database
+from tests.conftest import CORPORA, SECRET_KEY, Clock, Database
 
 TELEGRAM = CORPORA / "telegram"
 SAMPLES = sorted(TELEGRAM.rglob("*.json"))
@@ -84,6 +84,7 @@ async def test_every_sample_is_accepted_by_the_webhook_route(
 ) -> None:
     the_bot = TelegramBot(make_bot(TOKEN, fake.url), BotContext(sessions=db.sessions, clock=clock))
     app = create_app(
+        secret_key=SECRET_KEY,
         sessions=db.sessions,
         clock=clock,
         telegram_webhook=WebhookEndpoint(the_bot, secret="s3cret"),

@@ -23,7 +23,7 @@ from inbox.web.app import create_app
 from inbox.worker import Worker
 from mail.parse import parse_email
 from mail.sender import EmailSender
-from tests.conftest import Clock, Database
+from tests.conftest import SECRET_KEY, Clock, Database
 
 INTAKE = "synpunkt@kommun.example"
 POLICY = IntakePolicy(
@@ -110,7 +110,9 @@ async def env(db: Database, tmp_path: Path) -> AsyncIterator[Env]:
     )
     async with unit_of_work(db.sessions) as session:
         _row, token = await create_token(session, name="checkins", now=clock(), all_units=True)
-    app = create_app(sessions=db.sessions, clock=clock, policy=POLICY, checkins=CHECKINS)
+    app = create_app(
+        secret_key=SECRET_KEY, sessions=db.sessions, clock=clock, policy=POLICY, checkins=CHECKINS
+    )
     transport = httpx.ASGITransport(app=app)
     async with (
         httpx.AsyncClient(

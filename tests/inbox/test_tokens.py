@@ -1,10 +1,16 @@
-"""API tokens: a token authenticates by its hash, and its last use is kept to the minute."""
+"""API tokens: a token authenticates by its hash, its last use is kept to the minute, and
+revoking a name stops its tokens."""
 
 from __future__ import annotations
 
+import pytest
+from sqlalchemy import select
+
 from inbox.db import unit_of_work
-from inbox.models import ApiToken
-from inbox.tokens import authenticate, create_token
+from inbox.models import ApiToken, AuditEvent
+from inbox.replies import Actor
+from inbox.staff import StaffError
+from inbox.tokens import authenticate, create_token, list_tokens, revoke_tokens
 from tests.conftest import Clock, Database
 
 
@@ -29,3 +35,36 @@ async def test_last_use_is_written_at_most_once_a_minute(db: Database, clock: Cl
     assert await last_used(db, token, clock) == later
     async with db.sessions() as session:
         assert await authenticate(session, token=token + "x", now=clock()) is None
+
+
+async def test_revoking_by_name_stops_every_live_token_of_that_name(
+    db: Database, clock: Clock
+) -> None:
+    async with unit_of_work(db.sessions) as session:
+        _a, first = await create_token(session, name="ärendesystem", now=clock(), all_units=True)
+        _b, second = await create_token(
+            session, name="ärendesystem", now=clock(), unit_codes=["vuxen"]
+        )
+        _c, other = await create_token(session, name="rapporter", now=clock(), all_units=True)
+    actor = Actor(name="cli")
+    async with unit_of_work(db.sessions) as session:
+        assert await revoke_tokens(session, name="ärendesystem", actor=actor, now=clock()) == 2
+    async with db.sessions() as session:
+        assert await authenticate(session, token=first, now=clock()) is None
+        assert await authenticate(session, token=second, now=clock()) is None
+        assert await authenticate(session, token=other, now=clock()) is not None
+        rows = {
+            (row.name, row.units is None, row.revoked_at is not None)
+            for row in await list_tokens(session)
+        }
+        assert rows == {
+            ("ärendesystem", True, True),
+            ("ärendesystem", False, True),
+            ("rapporter", True, False),
+        }
+        events = list((await session.execute(select(AuditEvent))).scalars())
+        assert [(e.actor, e.action, e.detail["name"]) for e in events] == [
+            ("cli", "token.revoke", "ärendesystem")
+        ] * 2
+        with pytest.raises(StaffError, match="no live token"):
+            await revoke_tokens(session, name="ärendesystem", actor=actor, now=clock())

@@ -31,7 +31,7 @@ from mail import imap_state
 from mail.imap import ImapConfig, ImapPoller, config_from_url
 from mail.parse import parse_email
 from mail.smtp import ledger_key
-from tests.conftest import Database, require_component
+from tests.conftest import SECRET_KEY, Database, require_component
 from tests.mail.dovecot import PASSWORD, USER, Dovecot, available, free_port
 
 PROCESSED = "Synpunkt.Behandlat"  # "Synpunkt/Behandlat" with Dovecot's maildir separator
@@ -214,6 +214,7 @@ async def test_message_appended_while_idle_becomes_a_case_and_is_moved(
 
         await eventually(moved, "the message is in the processed folder")
         app = create_app(
+            secret_key=SECRET_KEY,
             sessions=db.sessions,
             clock=utcnow,
             channel_status=lambda: {"imap": poller.status.as_dict()},
@@ -355,7 +356,7 @@ async def test_unparsable_message_is_kept_failed_moved_and_not_fetched_again(
     # Staff see it, with its raw bytes, as they see SMTP mail that could not be read.
     async with unit_of_work(db.sessions) as session:
         _row, token = await create_token(session, name="staff", now=utcnow(), all_units=True)
-    app = create_app(sessions=db.sessions, clock=utcnow)
+    app = create_app(secret_key=SECRET_KEY, sessions=db.sessions, clock=utcnow)
     headers = {"Authorization": f"Bearer {token}"}
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(

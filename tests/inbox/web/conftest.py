@@ -19,7 +19,7 @@ from inbox.replies import Actor
 from inbox.staff import add_user
 from inbox.triage import update_case
 from inbox.web.app import create_app
-from tests.conftest import Clock, Database
+from tests.conftest import CHEAP_PASSWORDS, SECRET_KEY, Clock, Database
 from tests.inbox.test_intake import mail, take
 
 PASSWORD = "rätt-lösenord-123"
@@ -102,10 +102,12 @@ async def build_world(db: Database, clock: Clock, **app_kwargs: object) -> World
                 password=PASSWORD,
                 display_name=name.capitalize(),
                 now=clock(),
+                passwords=CHEAP_PASSWORDS,
             )
     barn = await _case(db, clock, 1, "barn-och-familj", subject="Om min son")
     vuxen = await _case(db, clock, 2, "vuxen", subject="Missbruksvården")
     loose = await _case(db, clock, 3, None, subject="Ej fördelad fråga")
+    app_kwargs = {"secret_key": SECRET_KEY, "passwords": CHEAP_PASSWORDS, **app_kwargs}
     app = create_app(sessions=db.sessions, clock=clock, **app_kwargs)  # type: ignore[arg-type]
     return World(db=db, clock=clock, app=app, barn=barn, vuxen=vuxen, loose=loose)
 

@@ -13,7 +13,7 @@ from inbox.inbound import InboundAttachment
 from inbox.models import ApiToken, AuditEvent, Contact, OutboxItem
 from inbox.tokens import create_token
 from inbox.web.app import create_app
-from tests.conftest import Clock, Database
+from tests.conftest import SECRET_KEY, Clock, Database
 from tests.inbox.test_intake import mail, take
 
 
@@ -21,7 +21,7 @@ from tests.inbox.test_intake import mail, take
 async def api(db: Database, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
     async with unit_of_work(db.sessions) as session:
         _row, token = await create_token(session, name="test", now=clock(), all_units=True)
-    app = create_app(sessions=db.sessions, clock=clock)
+    app = create_app(secret_key=SECRET_KEY, sessions=db.sessions, clock=clock)
     transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(

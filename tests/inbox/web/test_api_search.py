@@ -11,7 +11,7 @@ from inbox.db import unit_of_work
 from inbox.models import Role
 from inbox.tokens import create_token
 from inbox.web.app import create_app
-from tests.conftest import Clock, Database
+from tests.conftest import SECRET_KEY, Clock, Database
 from tests.inbox.test_intake import mail, take
 
 
@@ -28,7 +28,7 @@ async def admin_token(db: Database, clock: Clock) -> str:
 async def api(db: Database, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
     async with unit_of_work(db.sessions) as session:
         _row, token = await create_token(session, name="test", now=clock(), all_units=True)
-    app = create_app(sessions=db.sessions, clock=clock)
+    app = create_app(secret_key=SECRET_KEY, sessions=db.sessions, clock=clock)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://test",
