@@ -369,10 +369,11 @@ async def _serve_web(
         secret_key=settings.secret_key,
         https_only=settings.session_https_only,
         oidc=oidc_config(settings),
+        api_docs=settings.api_docs,
     )
     server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
     serving = asyncio.create_task(server.serve())
-    log.info("web inbox on http://%s:%s/ (API docs at /docs)", host, port)
+    log.info("web inbox on http://%s:%s/%s", host, port, " (API docs at /docs)" * settings.api_docs)
     await stop.wait()
     server.should_exit = True
     await serving

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = None
     oidc_username_claim: str = "preferred_username"  # the claim that names a StaffUser.username
+    # The API's documentation: Swagger UI at /docs (served from our origin) and /openapi.json.
+    api_docs: bool = True
 
     @field_validator("intake_addresses", mode="before")
     @classmethod
