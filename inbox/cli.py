@@ -329,6 +329,7 @@ def oidc_config(settings: Settings) -> OidcConfig | None:
         client_id=client_id,
         client_secret=secret,
         username_claim=settings.oidc_username_claim,
+        algorithms=tuple(settings.oidc_algorithms),
         redirect_url=(
             settings.public_url.rstrip("/") + "/auth/oidc/callback" if settings.public_url else None
         ),
