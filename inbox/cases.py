@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, column, func, literal_column, or_, select, table
@@ -111,6 +113,12 @@ class CaseDetail:
     outbox: Sequence[OutboxItem] = ()
 
 
+# Ids are INTEGER columns; a larger number cannot come from us and PostgreSQL refuses to bind it.
+_MAX_ID = 2**31 - 1
+_MAX_CURSOR = 200
+_CURSOR_ID = re.compile(r"[1-9][0-9]{0,9}", re.ASCII)
+
+
 def encode_cursor(received_at: datetime, case_id: int, score: float | None = None) -> str:
     raw = f"{received_at.isoformat()}|{case_id}"
     if score is not None:
@@ -119,14 +127,29 @@ def encode_cursor(received_at: datetime, case_id: int, score: float | None = Non
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int, float | None]:
+    """The position an `encode_cursor` cursor names; `InvalidCursor` for anything else.
+
+    A cursor comes back from the client, so it is checked as untrusted input down to what the
+    database will be asked to bind: an aware time that converts to UTC, an id in the column's
+    range, a finite score.
+    """
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if len(cursor) > _MAX_CURSOR:
+            raise ValueError("too long")
+        padded = cursor + "=" * (-len(cursor) % 4)
+        raw = base64.b64decode(padded, altchars=b"-_", validate=True).decode("ascii")
         parts = raw.split("|")
-        if len(parts) not in (2, 3):
+        if len(parts) not in (2, 3) or not _CURSOR_ID.fullmatch(parts[1]):
             raise ValueError(raw)
+        at = datetime.fromisoformat(parts[0])
+        if at.tzinfo is None:
+            raise ValueError("no time zone")
+        case_id = int(parts[1])
         score = float(parts[2]) if len(parts) == 3 else None
-        return datetime.fromisoformat(parts[0]), int(parts[1]), score
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        if case_id > _MAX_ID or (score is not None and not math.isfinite(score)):
+            raise ValueError(raw)
+        return at.astimezone(UTC), case_id, score
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidCursor("invalid cursor") from exc
 
 

@@ -346,6 +346,7 @@ def oidc_config(settings: Settings) -> OidcConfig | None:
         client_id=client_id,
         client_secret=secret,
         username_claim=settings.oidc_username_claim,
+        algorithms=tuple(settings.oidc_algorithms),
         redirect_url=(
             settings.public_url.rstrip("/") + "/auth/oidc/callback" if settings.public_url else None
         ),
@@ -384,10 +385,11 @@ async def _serve_web(
         secret_key=secret_key(settings),
         https_only=settings.session_https_only,
         oidc=oidc_config(settings),
+        api_docs=settings.api_docs,
     )
     server = _Server(web_server_config(settings, app))
     serving = asyncio.create_task(server.serve())
-    log.info("web inbox on http://%s:%s/ (API docs at /docs)", host, port)
+    log.info("web inbox on http://%s:%s/%s", host, port, " (API docs at /docs)" * settings.api_docs)
     await stop.wait()
     server.should_exit = True
     await serving

@@ -2,7 +2,8 @@
 
 The API, the CSV import and (later) the staff form share `check_input` and `register_decision`.
 The reference is the case-management system's id and nothing else: it must look like one (letters,
-digits and `-_./:`, with a digit) and is refused when it contains a personnummer.
+digits and `-_./:`, with a digit) and is refused when it contains a personnummer, written in any
+way (`85-01-01-1236`, `850101 1236`, `19850101-1236`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def check_input(raw: Mapping[str, object], *, now: datetime) -> DecisionInput:
     if decided_on > now.astimezone(STOCKHOLM).date():
         raise DecisionError("decided_on is in the future")
     reference = values["reference"]
+    # In an id every other character is a separator (`VUX_850101:1236`): the detector also sees
+    # the reference with each run of them as one space, a form it reads.
     spaced = re.sub(r"[^0-9A-Za-z]+", " ", reference)
     if contains_personnummer(reference) or contains_personnummer(spaced):
         raise DecisionError("reference contains a personnummer; use the case system's id only")

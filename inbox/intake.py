@@ -10,15 +10,16 @@ and never commits: the adapter's unit of work does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.utils import make_msgid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox import ledger, outbox
+from inbox.ack_limit import recent_acks, sender_key
 from inbox.acknowledgement import ACK_KIND, AckText, render_ack
 from inbox.answers import answer_by_reply
 from inbox.calendar import add_working_days
@@ -35,7 +36,6 @@ from inbox.models import (
     Direction,
     IntakeRecord,
     Message,
-    OutboxItem,
 )
 from inbox.personnummer import contains_personnummer
 from inbox.references import STOCKHOLM, next_reference, reference_pattern
@@ -138,9 +138,7 @@ async def receive(
 
     reason = None
     if new_case:
-        reason = await _no_ack_reason(
-            session, msg, contact=contact, policy=policy, now=now, count_recent=not new_contact
-        )
+        reason = await _no_ack_reason(session, msg, contact=contact, policy=policy, now=now)
         if reason is None:
             assert contact is not None
             await enqueue_ack(session, msg, case=case, contact=contact, policy=policy, now=now)
@@ -321,34 +319,36 @@ async def _no_ack_reason(
     contact: Contact | None,
     policy: IntakePolicy,
     now: datetime,
-    count_recent: bool = True,
 ) -> str | None:
     """Why no acknowledgement may go out, or None when one should."""
     if contact is None:
         return "no sender address"
     if msg.automated:
         return f"machine mail ({msg.automation})"
-    if msg.channel == Channel.EMAIL and contact.address in policy.own_addresses:
+    return await ack_refusal(session, contact=contact, policy=policy, now=now)
+
+
+async def ack_refusal(
+    session: AsyncSession, *, contact: Contact, policy: IntakePolicy, now: datetime
+) -> str | None:
+    """Why `contact` may not get an acknowledgement now, whoever opened the case; None if it may."""
+    if own_address(contact.channel, contact.address, policy):
         return "our own address"
     if contact.blocked:
         return "contact blocked"
-    if not count_recent:
-        return None
-    recent = (
-        await session.execute(
-            select(func.count())
-            .select_from(OutboxItem)
-            .where(
-                col(OutboxItem.kind) == ACK_KIND,
-                col(OutboxItem.channel) == contact.channel,
-                col(OutboxItem.recipient) == contact.address,
-                col(OutboxItem.created_at) > now - timedelta(hours=24),
-            )
-        )
-    ).scalar_one()
-    if recent >= policy.acks_per_sender_per_day:
+    key = sender_key(contact.channel, contact.address)
+    recent = await recent_acks(session, channel=contact.channel, keys=[key], now=now)
+    if recent[key] >= policy.acks_per_sender_per_day:
         return f"over {policy.acks_per_sender_per_day} acknowledgements in 24 hours"
     return None
+
+
+def own_address(channel: str, address: str, policy: IntakePolicy) -> bool:
+    """Whether `address` is one of ours (any spelling of it): we never acknowledge ourselves."""
+    if channel != Channel.EMAIL:
+        return False
+    ours = {sender_key(channel, own) for own in policy.own_addresses}
+    return sender_key(channel, address) in ours
 
 
 async def enqueue_ack(

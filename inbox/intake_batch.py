@@ -1,11 +1,12 @@
 """`receive_many()`: the worker's batch of messages, taken in as `receive()` would take each one.
 
-Most feedback comes from people writing for the first time: a new contact has no case to continue,
-no check-in to answer and no acknowledgements to count, so what `receive()` does for it is fixed
-from the message alone. Those messages are stored with a few multi-row Core inserts per batch
-instead of about ten statements each. Every other message (a known sender, a sender seen twice in
-the batch, no sender) goes through `receive()` itself, in its place in the batch, so threading,
-check-in answers and rate limits see exactly what they would one message at a time.
+Most feedback comes from people writing for the first time: a new contact has no case to continue
+and no check-in to answer, and the acknowledgements other spellings of its address already got are
+counted for the whole batch in one query, so what `receive()` does for it is fixed from the message
+and that count. Those messages are stored with a few multi-row Core inserts per batch instead of
+about ten statements each. Every other message (a known sender, a sender seen twice in the batch
+under any spelling, no sender) goes through `receive()` itself, in its place in the batch, so
+threading, check-in answers and rate limits see exactly what they would one message at a time.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox import ledger
+from inbox.ack_limit import recent_acks, sender_key
 from inbox.acknowledgement import ACK_KIND, render_ack
 from inbox.calendar import add_working_days
 from inbox.contacts import normalise_address
 from inbox.db import insert_ignoring_conflicts, upsert
-from inbox.inbound import Channel, InboundMessage
-from inbox.intake import IntakePolicy, ack_payload, receive
+from inbox.inbound import InboundMessage
+from inbox.intake import IntakePolicy, ack_payload, own_address, receive
 from inbox.models import (
     Attachment,
     AuditEvent,
@@ -52,6 +54,7 @@ class _New:
     msg: InboundMessage
     record: IntakeRecord
     address: str
+    recent_acks: int = 0  # to other spellings of the address, in the last 24 hours
     contact_id: int = 0
     case_id: int = 0
     reference: str = ""
@@ -74,17 +77,33 @@ async def receive_many(
     ]
     wanted = {key for key in keys if key is not None}
     known = await _known_contacts(session, wanted)
-    seen = Counter(keys)
+    # Two spellings of one mailbox in a batch share one acknowledgement limit: `receive()` counts.
+    senders = [(key[0], sender_key(*key)) if key is not None else None for key in keys]
+    seen = Counter(senders)
+    acked = await _recent_acks(session, {sender for sender in senders if sender is not None}, now)
     run: list[_New] = []
-    for (msg, record), key in zip(normalised, keys, strict=True):
-        if key is not None and key[1] and key not in known and seen[key] == 1:
-            run.append(_New(msg=msg, record=record, address=key[1]))
+    for (msg, record), key, sender in zip(normalised, keys, senders, strict=True):
+        if key is not None and key[1] and key not in known and seen[sender] == 1:
+            assert sender is not None
+            run.append(_New(msg=msg, record=record, address=key[1], recent_acks=acked[sender]))
             continue
         await _store_new(session, run, policy=policy, now=now)
         run = []
         await receive(session, msg, policy=policy, now=now, record=record)
     await _store_new(session, run, policy=policy, now=now)
     await session.flush()
+
+
+async def _recent_acks(
+    session: AsyncSession, senders: set[tuple[str, str]], now: datetime
+) -> Counter[tuple[str, str]]:
+    """Acknowledgements in the last 24 hours per (channel, sender key) of the batch."""
+    found: Counter[tuple[str, str]] = Counter()
+    for channel in sorted({channel for channel, _ in senders}):
+        keys = [key for ch, key in senders if ch == channel]
+        counts = await recent_acks(session, channel=channel, keys=keys, now=now)
+        found.update({(channel, key): n for key, n in counts.items()})
+    return found
 
 
 async def _known_contacts(
@@ -247,11 +266,13 @@ async def _store_messages(session: AsyncSession, run: list[_New], *, now: dateti
 
 
 def _no_ack_reason(new: _New, policy: IntakePolicy) -> str | None:
-    """`intake._no_ack_reason` for a contact created just now (not blocked, nothing to count)."""
+    """`intake._no_ack_reason` for a contact created just now (so not blocked)."""
     if new.msg.automated:
         return f"machine mail ({new.msg.automation})"
-    if new.msg.channel == Channel.EMAIL and new.address in policy.own_addresses:
+    if own_address(new.msg.channel, new.address, policy):
         return "our own address"
+    if new.recent_acks >= policy.acks_per_sender_per_day:
+        return f"over {policy.acks_per_sender_per_day} acknowledgements in 24 hours"
     return None
 
 

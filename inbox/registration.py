@@ -2,8 +2,8 @@
 
 The registrar writes down what was said; it becomes a case (origin `manual`) with one inbound
 message, a reference and a due date, like any other. Answers can go by email only when the person
-gave an email address; an acknowledgement goes out only when the registrar asks for one. Flushes,
-never commits.
+gave an email address; an acknowledgement goes out only when the registrar asks for one, and under
+the same per-sender limit as for mail (it counts there too). Flushes, never commits.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from inbox.access import Scope
 from inbox.calendar import add_working_days
 from inbox.contacts import find_or_create_contact
 from inbox.inbound import Channel, InboundMessage
-from inbox.intake import IntakePolicy, enqueue_ack
+from inbox.intake import IntakePolicy, ack_refusal, enqueue_ack
 from inbox.models import (
     Case,
     CaseKind,
@@ -149,6 +149,12 @@ async def register_case(
     )
     session.add(message)
     await session.flush()
+    refusal = None
+    if reg.acknowledge and contact is not None:
+        # The same rules and limit as an acknowledgement of mail: a token that may register cases
+        # must not be a way around them.
+        refusal = await ack_refusal(session, contact=contact, policy=policy, now=now)
+    acknowledged = reg.acknowledge and contact is not None and refusal is None
     audit(
         session,
         actor=actor,
@@ -157,9 +163,11 @@ async def register_case(
         now=now,
         channel=reg.channel,
         message_id=message.id,
-        acknowledged=reg.acknowledge,
+        acknowledged=acknowledged,
+        **({"no_ack_reason": refusal} if refusal else {}),
     )
-    if reg.acknowledge and contact is not None and not contact.blocked:
+    if acknowledged:
+        assert contact is not None
         # The same acknowledgement as for mail; there is no message of theirs to reply to.
         registered = InboundMessage(
             channel=Channel.EMAIL,

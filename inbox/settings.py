@@ -97,6 +97,25 @@ class Settings(BaseSettings):
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = None
     oidc_username_claim: str = "preferred_username"  # the claim that names a StaffUser.username
+    # The id_token signatures accepted, whatever the provider's discovery document offers.
+    oidc_algorithms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["RS256"])
+    # The API's documentation: Swagger UI at /docs (served from our origin) and /openapi.json.
+    api_docs: bool = True
+
+    @field_validator("oidc_algorithms", mode="before")
+    @classmethod
+    def _parse_algorithms(cls, value: object) -> object:
+        from inbox.web.oidc import SIGNING_ALGORITHMS
+
+        value = _split_list(value)
+        if isinstance(value, list):
+            wrong = [str(v) for v in value if v not in SIGNING_ALGORITHMS]
+            if wrong or not value:
+                raise ValueError(
+                    "SYNPUNKT_OIDC_ALGORITHMS must name public-key algorithms among "
+                    f"{', '.join(sorted(SIGNING_ALGORITHMS))} (not {', '.join(wrong) or 'none'})"
+                )
+        return value
 
     @field_validator("secret_key")
     @classmethod

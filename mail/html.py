@@ -1,8 +1,8 @@
 """Make e-mail HTML safe to show and readable as plain text.
 
-`sanitize_html` keeps layout and links but drops anything that runs or phones home through script
-(nh3, an allow-list sanitiser); `html_to_text` renders HTML the way a reader sees it (inscriptis,
-which keeps tables and lists readable). Both accept any input, however broken, and never raise.
+`sanitize_html` keeps layout and links but drops anything that runs or phones home (nh3, an
+allow-list sanitiser); `html_to_text` renders HTML the way a reader sees it (inscriptis, which
+keeps tables and lists readable). Both accept any input, however broken, and never raise.
 """
 
 from __future__ import annotations
@@ -21,6 +21,12 @@ MAX_HTML_CHARS = 500_000
 
 _URL_SCHEMES = frozenset({"http", "https", "mailto", "tel", "cid"})
 _GENERIC_ATTRIBUTES = frozenset({"title", "lang", "dir", "alt"})
+# Attributes a browser fetches by itself when it shows the element. Only `cid:` (a part of the
+# mail itself) may stay: anything else tells the sender when, where and by whom the mail was read.
+_FETCHED = frozenset({"src", "srcset", "background", "poster", "lowsrc", "dynsrc", "data"})
+_LINKS = frozenset({"a", "area"})
+# Browsers drop ASCII tabs and newlines inside URLs and ignore leading spaces and controls.
+_URL_NOISE = re.compile(r"[\x00-\x20]+")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 _DROP_BLOCKS = re.compile(
     r"<(script|style|head|title)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL
@@ -32,7 +38,15 @@ _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 
 
 def sanitize_html(html: str) -> str:
-    """Return `html` with scripts, styles, event handlers and unsafe URLs removed."""
+    """Return `html` with scripts, styles, event handlers, unsafe URLs and remote images removed.
+
+    Images stay only when they are parts of the mail (`cid:`). Remote ones (`http:`, `https:`,
+    protocol-relative `//host/x`, relative paths that would hit whoever shows the mail, `srcset`,
+    `background`) go, and styles, the other way to load a URL, are not kept at all. `data:` images
+    go too: they leak nothing, but mail clients send pictures as `cid:` parts (kept as
+    attachments), `data:` images in mail are mostly a way to slip past filters, and allowing the
+    scheme would also let `data:` links through.
+    """
     if not html.strip():
         return ""
     html = _XML_DECLARATION.sub("", html.replace("\x00", ""))
@@ -45,10 +59,18 @@ def sanitize_html(html: str) -> str:
         html,
         clean_content_tags={"script", "style", "title", "noscript", "template"},
         attributes=attributes,
+        attribute_filter=_no_remote_content,
         url_schemes=set(_URL_SCHEMES),
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
+
+
+def _no_remote_content(element: str, attribute: str, value: str) -> str | None:
+    """nh3's per-attribute hook: drops every URL the browser would fetch on its own but `cid:`."""
+    if attribute in _FETCHED or (attribute == "href" and element not in _LINKS):
+        return value if _URL_NOISE.sub("", value).lower().startswith("cid:") else None
+    return value
 
 
 def html_to_text(html: str) -> str:

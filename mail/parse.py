@@ -35,8 +35,6 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _ANGLE_ID = re.compile(r"<([^<>]*)>")
 # The language guess needs a few paragraphs, not a whole forwarded thread.
 _LANGUAGE_SAMPLE = 3000
-# Sender headers in order of trust when From has no usable mailbox.
-_FALLBACK_SENDERS = ("Reply-To", "Sender", "Return-Path")
 
 
 def message_key(raw: bytes) -> str:
@@ -142,17 +140,17 @@ def _references(value: str | None) -> tuple[str, ...]:
 
 
 def _sender(msg: Message, hint: str | None) -> tuple[str | None, str | None]:
-    """(name, address) of whoever should get an answer; (name, None) when nobody can."""
-    original = mailboxes(_all(msg, "X-Original-Sender"), hint=hint)
-    # Google-Groups-style lists put the group in From and the person in X-Original-Sender.
-    candidates = [m for m in original if usable_address(m[1])]
+    """(name, address) of the From mailbox that answers go to; (name, None) when it has none.
+
+    Only From counts. Reply-To, Sender, Return-Path and X-Original-Sender are whatever the sender
+    chose, checked by nobody, so trusting them would let anyone aim our acknowledgement (and the
+    case's contact) at a third party; From is at least what DMARC protects. They stay in `extra`
+    for staff to read.
+    """
     from_boxes = mailboxes(_all(msg, "From"), hint=hint)
-    candidates += [m for m in from_boxes if usable_address(m[1])]
-    for header in _FALLBACK_SENDERS:
-        candidates += [m for m in mailboxes(_all(msg, header), hint=hint) if usable_address(m[1])]
-    if candidates:
-        # The From name of a group mail is the group's, so it is not borrowed for the person.
-        name, address = candidates[0]
+    usable = [m for m in from_boxes if usable_address(m[1])]
+    if usable:
+        name, address = usable[0]
         return (name.strip() or None), address
     name = next((n for n, _ in from_boxes if n.strip()), "")
     return (name.strip() or None), None

@@ -227,3 +227,19 @@ async def test_unreadable_message_is_kept_for_staff_and_does_not_block_the_next(
     raw = await installation.api.get(failed[0]["raw_url"])
     assert raw.content == outlook_msg
     assert (await installation.api.get("/healthz")).json()["intake"] == {"done": 1, "failed": 1}
+
+
+async def test_acknowledgement_goes_to_from_whatever_other_sender_headers_say(
+    installation: Installation,
+) -> None:
+    await installation.deliver(
+        letter(
+            "Synpunkt",
+            "Hej! Jag vill lämna en synpunkt på väntetiden.",
+            X_Original_Sender="victim@example.org",
+            Reply_To="victim@example.org",
+            Sender="victim@example.org",
+        )
+    )
+    [ack] = installation.sent()
+    assert ack["To"] == "anna@example.se"

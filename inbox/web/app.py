@@ -31,6 +31,7 @@ from inbox.settings import secret_key_problem
 from inbox.signin import Throttle
 from inbox.web import actions, admin, auth, decision_pages, pages
 from inbox.web.api import router as api_router
+from inbox.web.api_docs import add_api_docs
 from inbox.web.checkin_pages import router as checkin_pages_router
 from inbox.web.decisions_api import router as decisions_router
 from inbox.web.oidc import OidcConfig
@@ -59,6 +60,7 @@ def create_app(
     throttle: Throttle | None = None,
     oidc: OidcConfig | None = None,
     passwords: Passwords | None = None,
+    api_docs: bool = True,
 ) -> FastAPI:
     problem = secret_key_problem(secret_key)
     if problem:  # no default and no placeholder: anyone knowing it could forge an admin's session
@@ -67,6 +69,11 @@ def create_app(
         title="Synpunkt",
         summary="Feedback intake and shared inbox for social services",
         version="0.1.0",
+        # FastAPI's own /docs and /redoc load scripts from a CDN: `add_api_docs` serves ours.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+        openapi_url="/openapi.json" if api_docs else None,
     )
     app.state.sessions = sessions
     # For requests that only read (lists, counts): on SQLite they do not queue behind writers.
@@ -100,6 +107,8 @@ def create_app(
     app.include_router(actions.router)
     app.include_router(admin.router)
     app.include_router(decision_pages.router)
+    if api_docs:
+        add_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders)
     # Outermost, so every page sees `request.session`: signed (itsdangerous), HttpOnly, Lax.

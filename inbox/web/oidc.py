@@ -1,19 +1,22 @@
 """Signing staff in through the municipality's OpenID Connect provider (authlib, code flow + PKCE).
 
 The provider vouches for who the person is; Synpunkt still decides who may come in: the id_token
-(issuer, audience, signature, expiry, nonce all checked) must name an existing, active staff user
-through one claim. Nobody is created here. Success starts the same session as a local password.
+(issuer, audience, `azp`, a signature in one of *our* algorithms, expiry, nonce all checked) must
+name an existing, active staff user through one claim. The first such sign-in binds the user to
+the provider's `sub`, which then decides: a username claim can change or be given to someone
+else, `sub` cannot. Nobody is created here. Success starts the same session as a local password.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from authlib.integrations.base_client import OAuthError
-from authlib.integrations.starlette_client import OAuth
+from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 from joserfc.errors import JoseError
@@ -36,6 +39,13 @@ FAILED = (
 UNAVAILABLE = "Kommunens inloggning svarar inte just nu. Försök igen om en stund."
 
 
+# Public-key signatures only: `none` proves nothing, and an HMAC "signed" with the provider's
+# public key (alg confusion) proves nothing either.
+SIGNING_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class OidcConfig:
     issuer: str
@@ -43,10 +53,33 @@ class OidcConfig:
     client_secret: str
     username_claim: str = "preferred_username"  # or "email": compared with StaffUser.username
     redirect_url: str | None = None  # the callback's public address; else from the request
+    algorithms: tuple[str, ...] = ("RS256",)  # the id_token signatures we accept
+
+    def __post_init__(self) -> None:
+        wrong = [alg for alg in self.algorithms if alg not in SIGNING_ALGORITHMS]
+        if wrong or not self.algorithms:
+            raise ValueError(
+                f"id_token algorithms must be among {', '.join(sorted(SIGNING_ALGORITHMS))}"
+            )
 
     @property
     def metadata_url(self) -> str:
         return f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
+
+
+class _PinnedClient(StarletteOAuth2App):
+    """authlib takes the id_token algorithms from the provider's discovery document; ours win."""
+
+    algorithms: tuple[str, ...] = ("RS256",)
+
+    async def load_server_metadata(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = await super().load_server_metadata()
+        metadata["id_token_signing_alg_values_supported"] = list(self.algorithms)
+        return metadata
+
+
+class _OAuth(OAuth):
+    oauth2_client_cls = _PinnedClient
 
 
 def _client(request: Request) -> tuple[OidcConfig, Any]:
@@ -55,14 +88,14 @@ def _client(request: Request) -> tuple[OidcConfig, Any]:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Inloggning via kommunen är inte på.")
     client = getattr(request.app.state, "oidc_client", None)
     if client is None:
-        oauth = OAuth()
-        client = oauth.register(
+        client = _OAuth().register(
             PROVIDER,
             client_id=config.client_id,
             client_secret=config.client_secret,
             server_metadata_url=config.metadata_url,
             client_kwargs={"scope": "openid profile email", "code_challenge_method": "S256"},
         )
+        client.algorithms = config.algorithms
         request.app.state.oidc_client = client
     return config, client
 
@@ -119,25 +152,69 @@ async def oidc_callback(request: Request, session: DbSession) -> Response:
     claims = token.get("userinfo")
     if not claims:  # no id_token in the answer: nothing vouches for the person
         return refuse("no-id-token", FAILED, 401)
-    value = claims.get(config.username_claim)
-    subject = str(claims.get("sub"))
-    if not isinstance(value, str) or not value.strip():
-        return refuse("no-claim", FAILED, 401, claim=config.username_claim, sub=subject)
-    value = value.strip()
-    if config.username_claim == "email" and claims.get("email_verified") is False:
-        return refuse("email-unverified", FAILED, 401, claim="email", value=value, sub=subject)
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        return refuse("no-sub", FAILED, 401)
+    problem = _audience_problem(claims, config.client_id)
+    if problem is not None:
+        return refuse("azp", FAILED, 401, error=problem, sub=subject)
     user = (
-        await session.execute(select(StaffUser).where(col(StaffUser.username) == value))
+        await session.execute(select(StaffUser).where(col(StaffUser.oidc_subject) == subject))
     ).scalar_one_or_none()
+    value = claims.get(config.username_claim)
+    value = value.strip() if isinstance(value, str) else ""
+    if user is None:  # not bound yet: the username claim may find the user, once
+        if not value:
+            return refuse("no-claim", FAILED, 401, claim=config.username_claim, sub=subject)
+        if config.username_claim == "email" and claims.get("email_verified") is not True:
+            # Many providers let people type any address into their profile.
+            return refuse("email-unverified", FAILED, 401, claim="email", value=value, sub=subject)
+        user = (
+            await session.execute(select(StaffUser).where(col(StaffUser.username) == value))
+        ).scalar_one_or_none()
+        if user is not None and user.oidc_subject is not None:
+            # Bound to another person at the provider: the claim was changed or given anew.
+            message = (
+                f"Kontot {value} i Synpunkt hör till en annan inloggning hos kommunen. "
+                "Be en administratör om hjälp."
+            )
+            return refuse(
+                "subject-mismatch",
+                message,
+                403,
+                claim=config.username_claim,
+                value=value,
+                sub=subject,
+            )
     if user is None or not user.active:
+        name = value or (user.username if user else subject)
         message = (
-            f"Du är inloggad hos kommunen som {value}, men har inget aktivt konto i Synpunkt. "
+            f"Du är inloggad hos kommunen som {name}, men har inget aktivt konto i Synpunkt. "
             "Be en administratör att lägga upp dig."
         )
         reason = "unknown-user" if user is None else "inactive-user"
         return refuse(reason, message, 403, claim=config.username_claim, value=value, sub=subject)
+    bound = user.oidc_subject is None
+    if bound:
+        user.oidc_subject = subject
     start_session(request, user)
     actor = Actor(name=f"user:{user.id}", user_id=user.id, remote_addr=client_addr(request))
-    audit(session, actor=actor, action="signin.oidc", case=None, now=now, sub=subject)
-    log.info("OIDC sign-in of %s (sub %s)", user.username, subject)
+    audit(session, actor=actor, action="signin.oidc", case=None, now=now, sub=subject, bound=bound)
+    log.info("OIDC sign-in of %s (sub %s%s)", user.username, subject, ", now bound" * bound)
     return RedirectResponse(next_url, status_code=303)
+
+
+def _audience_problem(claims: Mapping[str, Any], client_id: str) -> str | None:
+    """What is wrong with `azp` (OpenID Connect Core 3.1.3.7), if anything.
+
+    authlib checks this too; it is checked here as well so that a library change cannot quietly
+    let in a token issued to another client of the same provider.
+    """
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    azp = claims.get("azp")
+    if azp is not None and azp != client_id:
+        return "azp names another client"
+    if len(audiences) > 1 and azp is None:
+        return "several audiences and no azp"
+    return None

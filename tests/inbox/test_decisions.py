@@ -57,6 +57,44 @@ def test_bad_input_is_refused_with_the_reason(change: dict[str, str], why: str) 
         check_input(GOOD | change, now=NOW)
 
 
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "85-01-01-1236",
+        "850101 1236",
+        "19850101-1236",
+        "1985-01-01-1236",
+        "85.01.01-1236",
+        "85/01/01/1236",
+        "850101+1236",
+        "VUX-85-01-01-1236",
+        "BES_850101_1236",
+        "V:85:01:01:1236",
+        "12-850101-1236",
+        "85-01-61-1001",  # a samordningsnummer
+    ],
+)
+def test_a_personnummer_in_the_reference_is_refused_however_it_is_written(reference: str) -> None:
+    with pytest.raises(DecisionError, match="personnummer"):
+        check_input(GOOD | {"reference": reference}, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "VUX-2026/0042",
+        "SP-2026-0042",
+        "IFO-2026-03-0042",
+        "BIST/2026/123456",
+        "85-01-01-1237",  # the check digit does not add up
+        "85-13-01-1236",  # no such month
+        "2026.03.10",
+    ],
+)
+def test_references_that_only_look_numeric_are_accepted(reference: str) -> None:
+    assert check_input(GOOD | {"reference": reference}, now=NOW).reference == reference
+
+
 async def test_the_api_refuses_clearly_and_stores_nothing(env: Env) -> None:
     bad = await env.api.post("/api/decisions", json=GOOD | {"reference": "19850101-1236"})
     assert bad.status_code == 422 and "personnummer" in bad.json()["detail"]

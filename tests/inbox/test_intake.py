@@ -6,10 +6,12 @@ import asyncio
 
 from sqlalchemy import delete, func, select
 
+from inbox import ledger
 from inbox.db import unit_of_work
 from inbox.inbound import Automation, Channel, InboundAttachment, InboundMessage
 from inbox.intake import IntakePolicy, Receipt, receive
-from inbox.models import Attachment, Case, Message, OutboxItem
+from inbox.intake_batch import receive_many
+from inbox.models import Attachment, Case, IntakeRecord, Message, OutboxItem
 from tests.conftest import Clock, Database
 
 POLICY = IntakePolicy(
@@ -38,6 +40,20 @@ def mail(n: int, sender: str = "anna@example.se", **kwargs: object) -> InboundMe
 async def take(db: Database, msg: InboundMessage, clock: Clock) -> Receipt:
     async with unit_of_work(db.sessions) as session:
         return await receive(session, msg, policy=POLICY, now=clock())
+
+
+async def take_batch(db: Database, msgs: list[InboundMessage], clock: Clock) -> None:
+    """The worker's way in: ledger rows first, then one `receive_many()` for all of them."""
+    async with unit_of_work(db.sessions) as session:
+        items = []
+        for msg in msgs:
+            row_id = await ledger.record(
+                session, channel=msg.channel, external_id=msg.external_id, raw=msg.raw, now=clock()
+            )
+            row = await session.get(IntakeRecord, row_id)
+            assert row is not None
+            items.append((msg, row))
+        await receive_many(session, items, policy=POLICY, now=clock())
 
 
 async def ack_items(db: Database) -> list[OutboxItem]:
@@ -135,6 +151,70 @@ async def test_at_most_three_acknowledgements_per_sender_per_day(
     assert [r.acknowledged for r in receipts] == [True, True, True, False, False]
     clock.advance(hours=25)
     assert (await take(db, mail(6), clock)).acknowledged
+
+
+SPELLINGS = [
+    "Anna+x@Example.se",
+    "anna+y@example.se",
+    "ANNA@example.se",
+    "anna@EXAMPLE.se",
+    "anna+z+w@example.se",
+]
+
+
+async def test_spellings_of_one_mailbox_share_one_acknowledgement_limit(
+    db: Database, clock: Clock
+) -> None:
+    receipts = [
+        await take(db, mail(n, sender=sender), clock) for n, sender in enumerate(SPELLINGS, 1)
+    ]
+    assert [r.acknowledged for r in receipts] == [True, True, True, False, False]
+    assert receipts[3].no_ack_reason == "over 3 acknowledgements in 24 hours"
+
+
+async def test_spellings_of_one_mailbox_in_one_worker_batch_share_one_limit(
+    db: Database, clock: Clock
+) -> None:
+    others = [mail(10 + n, sender=f"person{n}@example.se") for n in range(3)]
+    await take_batch(db, [mail(n, sender=s) for n, s in enumerate(SPELLINGS, 1)] + others, clock)
+    recipients = sorted(item.recipient for item in await ack_items(db))
+    assert len(recipients) == 6
+    assert sorted(r for r in recipients if r.startswith("person")) == [
+        "person0@example.se",
+        "person1@example.se",
+        "person2@example.se",
+    ]
+
+
+async def test_a_new_spelling_in_a_later_batch_counts_what_the_mailbox_already_got(
+    db: Database, clock: Clock
+) -> None:
+    for n in range(1, 4):
+        await take(db, mail(n, sender="anna@example.se"), clock)
+    await take_batch(db, [mail(4, sender="Anna+ny@example.se")], clock)
+    assert len(await ack_items(db)) == 3
+    clock.advance(hours=25)
+    await take_batch(db, [mail(5, sender="anna+nyare@example.se")], clock)
+    assert len(await ack_items(db)) == 4
+
+
+async def test_other_mailboxes_that_look_alike_have_their_own_limit(
+    db: Database, clock: Clock
+) -> None:
+    for n in range(1, 4):
+        await take(db, mail(n, sender="anna@example.se"), clock)
+    lookalikes = ["anna@example.org", "annab@example.se", "anna_b@example.se", "a%na@example.se"]
+    receipts = [await take(db, mail(10 + n, sender=s), clock) for n, s in enumerate(lookalikes)]
+    assert all(r.acknowledged for r in receipts)
+
+
+async def test_a_tagged_spelling_of_our_own_address_is_never_acknowledged(
+    db: Database, clock: Clock
+) -> None:
+    receipt = await take(db, mail(1, sender="Synpunkt+loop@Synpunkt.example"), clock)
+    assert receipt.no_ack_reason == "our own address"
+    await take_batch(db, [mail(2, sender="synpunkt+batch@synpunkt.example")], clock)
+    assert await ack_items(db) == []
 
 
 async def test_attachments_are_stored_with_size_and_hash(db: Database, clock: Clock) -> None:

@@ -11,7 +11,8 @@ from inbox.access import EVERYTHING
 from inbox.calendar import add_working_days
 from inbox.cases import CaseFilter, get_case, list_cases
 from inbox.db import unit_of_work
-from inbox.intake import IntakePolicy
+from inbox.inbound import Channel, InboundMessage
+from inbox.intake import IntakePolicy, receive
 from inbox.models import AuditEvent, Contact, OutboxItem
 from inbox.registration import Registration, RegistrationError, register_case
 from inbox.replies import Actor
@@ -133,3 +134,40 @@ async def test_incomplete_registrations_are_refused_and_leave_nothing(
 async def test_a_future_time_is_refused(db: Database, clock: Clock) -> None:
     with pytest.raises(RegistrationError, match="framtiden"):
         await register(db, clock, received_at=clock() + timedelta(days=1))
+
+
+async def test_acknowledgements_of_hand_registered_cases_count_towards_the_mail_limit(
+    db: Database, clock: Clock
+) -> None:
+    for _ in range(3):
+        await register(db, clock, contact_email="Eva+tel@example.se", acknowledge=True)
+    mail = InboundMessage(
+        channel=Channel.EMAIL,
+        external_id="m1@example.se",
+        sender_address="EVA@example.se",
+        subject="Synpunkt",
+        text="Jag vill lämna en synpunkt.",
+    )
+    async with unit_of_work(db.sessions) as session:
+        receipt = await receive(session, mail, policy=POLICY, now=clock())
+    assert receipt.new_case and not receipt.acknowledged
+    assert receipt.no_ack_reason == "over 3 acknowledgements in 24 hours"
+    assert await outbox_count(db) == 3
+
+
+async def test_registering_by_hand_cannot_exceed_the_acknowledgement_limit(
+    db: Database, clock: Clock
+) -> None:
+    refs = [
+        await register(db, clock, contact_email=f"eva+{n}@example.se", acknowledge=True)
+        for n in range(5)
+    ]
+    assert await outbox_count(db) == 3
+    async with db.sessions() as session:
+        events = (await session.execute(select(AuditEvent))).scalars().all()
+    detail = {e.case_reference: e.detail for e in events}
+    assert [detail[ref]["acknowledged"] for ref in refs] == [True, True, True, False, False]
+    assert detail[refs[4]]["no_ack_reason"] == "over 3 acknowledgements in 24 hours"
+    clock.advance(hours=25)
+    await register(db, clock, contact_email="eva@example.se", acknowledge=True)
+    assert await outbox_count(db) == 4

@@ -86,6 +86,15 @@ OUR_RULES: dict[tuple[str, str], tuple[Any, str]] = {
         "finances8@firstfinanceloanfirm.example.com",
         "a whole address in quotes is the address a reader sees; Zammad keeps the quotes",
     ),
+    ("mail019", "from_email"): (
+        "",
+        "From is empty and only From is answered (Reply-To is the sender's unchecked claim, so it "
+        "could aim our acknowledgement at a third party); Zammad takes Reply-To",
+    ),
+    ("mail019", "from_display_name"): (
+        "我",
+        "the name in From is kept although From has no address; Zammad takes Reply-To's (none)",
+    ),
     ("mail053", "from_email"): (
         "",
         "`MAILER-DAEMON` has no domain, so nobody can be answered (None); Zammad keeps it",
@@ -162,10 +171,11 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("mail087", "att_md5"): "see OUR_RULES att_names",
     ("mail025", "att_md5"): "see OUR_RULES att_names",
 }
-# Matches reached on this corpus copy; raise them when the parser improves, never lower them.
+# Matches reached on this corpus copy; raise them when the parser improves, never lower them but
+# for a rule written down in OUR_RULES (from_email: mail019, From only).
 FLOORS = {
-    "from_email": 54,
-    "from_display_name": 55,
+    "from_email": 53,
+    "from_display_name": 54,
     "subject": 57,
     "to_cc": 57,
     "att_names": 52,
@@ -309,9 +319,10 @@ def test_zammad_automated_mail_is_recognised(stem: str, automation: Automation) 
     assert parsed(f"zammad/mail/{stem}.box").automation is automation
 
 
-def test_zammad_mail_without_usable_from_falls_back_to_next_mailbox_or_reply_to() -> None:
+def test_zammad_mail_with_an_unusable_from_takes_the_next_from_mailbox_never_reply_to() -> None:
     assert parsed("zammad/mail/mail017.box").sender_address == "ghgbwum@185.com.cn"
-    assert parsed("zammad/mail/mail019.box").sender_address == "vipyiming@126.com"
+    assert parsed("zammad/mail/mail019.box").sender_address is None
+    assert parsed("zammad/mail/mail019.box").extra["reply_to"] == "vipyiming@126.com"
     assert parsed("zammad/mail/mail059.box").sender_address == "ly@example.com"
 
 
@@ -390,9 +401,9 @@ def test_chatwoot_reply_has_text_and_two_attachments() -> None:
     assert len(message.attachments) == 2
 
 
-def test_chatwoot_group_mail_is_from_the_original_sender() -> None:
+def test_chatwoot_group_mail_is_answered_at_from_and_keeps_the_original_sender_for_staff() -> None:
     message = parsed("chatwoot/group_sender_support.eml")
-    assert message.sender_address == "jane@example.com"
+    assert message.sender_address == "acme_group@example.com"
     assert message.extra["original_sender"] == "jane@example.com"
 
 

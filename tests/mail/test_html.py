@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from mail.html import MAX_HTML_CHARS, html_to_text, sanitize_html
 
 
@@ -34,3 +38,49 @@ def test_huge_html_is_stripped_crudely_but_kept() -> None:
     assert text.startswith("Hej")
     assert "bad()" not in text
     assert sanitize_html(html).startswith("<pre>")
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<img src="https://tracker.example/open.gif?u=anna" alt="logo">',
+        '<img src="http://tracker.example/open.gif">',
+        '<img src="HTTPS://tracker.example/open.gif">',
+        '<img src="//tracker.example/open.gif">',
+        '<img src=" //tracker.example/open.gif">',
+        '<img src="ht&#9;tps://tracker.example/open.gif">',
+        '<img src="/api/cases?tracker.example">',
+        '<img src="open.gif">',
+        '<img src="data:image/png;base64,iVBORw0KGgo=">',
+        '<img src="cid:logo@x" srcset="https://tracker.example/2x.gif 2x">',
+        '<picture><source srcset="https://tracker.example/a.webp"><img src="cid:a@x"></picture>',
+        '<table background="https://tracker.example/bg.gif"><tr>'
+        '<td background="//tracker.example/td.gif">Hej</td></tr></table>',
+        '<body background="https://tracker.example/body.gif">Hej</body>',
+        '<p style="background-image: url(https://tracker.example/bg.gif)">Hej</p>',
+        "<style>p { background: url('https://tracker.example/s.gif') }</style><p>Hej</p>",
+        '<div style="background:u\\72l(//tracker.example/x)">Hej</div>',
+        '<video poster="https://tracker.example/v.gif"></video>',
+        '<svg><image href="https://tracker.example/i.gif"/></svg>',
+        '<input type="image" src="https://tracker.example/i.gif">',
+        '<link rel="stylesheet" href="https://tracker.example/s.css">',
+        '<iframe src="https://tracker.example/"></iframe>',
+        '<object data="https://tracker.example/o"></object>',
+    ],
+)
+def test_nothing_in_sanitised_html_loads_from_elsewhere(html: str) -> None:
+    clean = sanitize_html(html)
+    assert "tracker.example" not in clean
+    assert "data:" not in clean
+    assert not re.search(r"\b(srcset|background|style|poster)\b", clean)
+    for src in re.findall(r'src="([^"]*)"', clean):
+        assert src.startswith("cid:")
+
+
+def test_images_that_are_parts_of_the_mail_and_links_stay() -> None:
+    clean = sanitize_html(
+        '<p><img src="cid:logo@x" alt="Kommunens logga" width="80">'
+        '<a href="https://kommun.se/hjalp">Hjälp</a></p>'
+    )
+    assert '<img src="cid:logo@x" alt="Kommunens logga" width="80">' in clean
+    assert 'href="https://kommun.se/hjalp"' in clean

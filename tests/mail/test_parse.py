@@ -71,10 +71,24 @@ def test_in_reply_to_takes_the_first_id_and_references_keep_order() -> None:
     assert message.references == ("r1@x", "r2@x")
 
 
-def test_empty_from_falls_back_to_reply_to() -> None:
+def test_empty_from_does_not_fall_back_to_reply_to() -> None:
     message = parse_email(mail('From: "Someone" <>\nReply-To: real@example.se'))
-    assert message.sender_address == "real@example.se"
+    assert message.sender_address is None and message.sender_name == "Someone"
     assert message.extra["reply_to"] == "real@example.se"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "X-Original-Sender: victim@example.org",
+        "Reply-To: victim@example.org",
+        "Sender: victim@example.org",
+        "Return-Path: <victim@example.org>",
+    ],
+)
+def test_only_from_decides_who_is_answered(header: str) -> None:
+    message = parse_email(mail(f"From: Anna <anna@example.se>\n{header}"))
+    assert message.sender_address == "anna@example.se"
 
 
 def test_no_usable_sender_at_all_gives_none() -> None:

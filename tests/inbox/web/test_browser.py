@@ -214,3 +214,13 @@ async def test_register_by_hand_then_merge_and_split(world: World, page: Any) ->
     await page.get_by_text(f"Meddelandet är flyttat hit från {world.loose}.").wait_for()
     assert await page.locator("h1 .ref").inner_text() not in (reference, world.loose)
     assert page.csp_errors == []
+
+
+async def test_api_docs_render_offline_under_the_csp(page: Any, served: str) -> None:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    await page.goto("/docs")
+    await page.locator(".opblock-summary-path", has_text="/api/cases").first.wait_for()
+    assert await page.locator(".opblock").count() > 10
+    assert requested and all(url.startswith(served + "/") for url in requested), requested
+    assert page.csp_errors == []

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
+import json
 import secrets
 import socket
 import threading
@@ -18,7 +20,7 @@ import httpx
 import pytest
 import uvicorn
 from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -42,6 +44,7 @@ class FakeProvider:
 
     def __init__(self) -> None:
         self.key = RSAKey.generate_key(2048, parameters={"kid": "nyckel-1"})
+        self.ec_key = ECKey.generate_key("P-256", parameters={"kid": "nyckel-ec"})
         self.issuer = ""
         self.claims: dict[str, Any] = {}
         self.spoil: dict[str, Any] = {}
@@ -70,13 +73,14 @@ class FakeProvider:
                 "jwks_uri": f"{self.issuer}/jwks",
                 "response_types_supported": ["code"],
                 "subject_types_supported": ["public"],
-                "id_token_signing_alg_values_supported": ["RS256"],
+                "id_token_signing_alg_values_supported": self.spoil.get("offered", ["RS256"]),
                 "code_challenge_methods_supported": ["S256"],
             }
         )
 
     async def jwks(self, request: Request) -> Response:
-        return JSONResponse({"keys": [self.key.as_dict(private=False)]})
+        keys = [self.key.as_dict(private=False), self.ec_key.as_dict(private=False)]
+        return JSONResponse({"keys": keys})
 
     async def authorize(self, request: Request) -> Response:
         params = dict(request.query_params)
@@ -109,13 +113,33 @@ class FakeProvider:
             "exp": now + 300,
             "nonce": asked.get("nonce"),
             **self.claims,
-            **{k: v for k, v in self.spoil.items() if k in ("iss", "aud", "exp", "nonce")},
+            **{k: v for k, v in self.spoil.items() if k in ("iss", "aud", "azp", "exp", "nonce")},
         }
-        key = self.spoil.get("key", self.key)
-        id_token = jwt.encode({"alg": "RS256", "kid": "nyckel-1"}, claims, key)
+        id_token = self.sign(claims)
         return JSONResponse(
             {"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": id_token}
         )
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        """The id_token as `spoil` wants it: RS256 by default, or ES256, HS256 or unsigned."""
+        alg = self.spoil.get("alg", "RS256")
+        if alg == "ES256":
+            return jwt.encode({"alg": "ES256", "kid": "nyckel-ec"}, claims, self.ec_key)
+        if alg in ("none", "HS256"):
+            # Forged by hand: unsigned, or an HMAC keyed with the provider's *public* key.
+            header = {"alg": alg, "kid": "nyckel-1"}
+            head, body = (_b64(json.dumps(part).encode()) for part in (header, claims))
+            signing_input = f"{head}.{body}".encode()
+            public = self.key.as_pem(private=False)
+            mac = hmac.new(public, signing_input, hashlib.sha256).digest()
+            return f"{head}.{body}." + (_b64(mac) if alg == "HS256" else "")
+        return jwt.encode(
+            {"alg": "RS256", "kid": "nyckel-1"}, claims, self.spoil.get("key", self.key)
+        )
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 @pytest.fixture(scope="module")
@@ -299,13 +323,135 @@ async def test_email_can_be_the_claim_but_must_be_verified(
             unit_codes=["barn-och-familj"],
             now=clock(),
         )
-    provider.reset(preferred_username="karin", email="anna@kommun.example", email_verified=False)
-    async with app_client(world) as client:
-        assert (await round_trip(client)).status_code == 401
+    for unverified in ({"email_verified": False}, {}, {"email_verified": "true"}):
+        provider.reset(preferred_username="karin", email="anna@kommun.example", **unverified)
+        async with app_client(world) as client:
+            assert (await round_trip(client)).status_code == 401
     provider.reset(preferred_username="karin", email="anna@kommun.example", email_verified=True)
     async with app_client(world) as client:
         assert (await round_trip(client)).status_code == 303
         assert (await client.get(f"/cases/{world.barn}")).status_code == 200
+
+
+async def _user(world: World, username: str) -> StaffUser:
+    async with world.db.sessions() as session:
+        return (
+            await session.execute(select(StaffUser).where(StaffUser.username == username))
+        ).scalar_one()
+
+
+async def test_the_first_sign_in_binds_the_subject_which_decides_from_then_on(
+    oidc_world: tuple[World, FakeProvider],
+) -> None:
+    world, provider = oidc_world
+    assert (await _user(world, "karin")).oidc_subject is None
+    async with app_client(world) as client:
+        assert (await round_trip(client)).status_code == 303
+    assert (await _user(world, "karin")).oidc_subject == "a1b2c3"
+    # Renamed at the provider, or the old name now given to a colleague: `sub` still finds karin.
+    for claim in ("karin.andersson", "olle"):
+        provider.reset(preferred_username=claim)
+        async with app_client(world) as client:
+            assert (await round_trip(client)).status_code == 303
+            assert (await client.get(f"/cases/{world.barn}")).status_code == 200
+            assert (await client.get(f"/cases/{world.vuxen}")).status_code == 404  # not olle
+    events = await _events(world, "signin.oidc")
+    assert [e.detail["bound"] for e in events] == [True, False, False]
+    assert {e.actor for e in events} == {f"user:{await world.user_id('karin')}"}
+
+
+async def test_another_subject_with_a_bound_users_name_is_refused(
+    oidc_world: tuple[World, FakeProvider],
+) -> None:
+    world, provider = oidc_world
+    async with app_client(world) as client:
+        assert (await round_trip(client)).status_code == 303
+    provider.reset(preferred_username="karin", sub="someone-else")
+    async with app_client(world) as client:
+        refused = await round_trip(client)
+        assert refused.status_code == 403 and "hör till en annan inloggning" in refused.text
+        assert (await client.get(f"/cases/{world.barn}")).status_code == 303
+    [event] = await _events(world, "signin.oidc.refused")
+    assert (event.detail["reason"], event.detail["sub"]) == ("subject-mismatch", "someone-else")
+    assert (await _user(world, "karin")).oidc_subject == "a1b2c3"
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param({"alg": "none", "offered": ["RS256", "none"]}, id="unsigned"),
+        pytest.param({"alg": "HS256", "offered": ["RS256", "HS256"]}, id="hmac-with-public-key"),
+        pytest.param({"alg": "ES256", "offered": ["RS256", "ES256"]}, id="not-configured"),
+    ],
+)
+async def test_only_the_configured_signing_algorithms_are_accepted(
+    oidc_world: tuple[World, FakeProvider], spoil: dict[str, Any]
+) -> None:
+    world, provider = oidc_world
+    provider.spoil = spoil
+    async with app_client(world) as client:
+        refused = await round_trip(client)
+        assert refused.status_code == 401, refused.text
+        assert (await client.get(f"/cases/{world.barn}")).status_code == 303
+    [event] = await _events(world, "signin.oidc.refused")
+    assert event.detail["reason"] == "invalid"
+    assert (await _user(world, "karin")).oidc_subject is None
+
+
+async def test_es256_is_accepted_when_configured(
+    db: Database, clock: Clock, provider: FakeProvider
+) -> None:
+    config = OidcConfig(
+        issuer=provider.issuer,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        algorithms=("ES256",),
+    )
+    world = await build_world(db, clock, oidc=config)
+    provider.reset(preferred_username="karin")
+    provider.spoil = {"alg": "ES256", "offered": ["RS256", "ES256"]}
+    async with app_client(world) as client:
+        assert (await round_trip(client)).status_code == 303
+    provider.spoil = {}  # RS256 now: not what this installation accepts
+    async with app_client(world) as client:
+        assert (await round_trip(client)).status_code == 401
+
+
+@pytest.mark.parametrize("algorithms", [("none",), ("HS256",), ("RS256", "HS512"), ()])
+def test_symmetric_or_no_signatures_cannot_be_configured(algorithms: tuple[str, ...]) -> None:
+    with pytest.raises(ValueError, match="algorithms"):
+        OidcConfig(
+            issuer="https://id.example", client_id="a", client_secret="b", algorithms=algorithms
+        )
+    with pytest.raises(ValueError, match="SYNPUNKT_OIDC_ALGORITHMS"):
+        Settings(oidc_algorithms=",".join(algorithms))
+
+
+@pytest.mark.parametrize(
+    ("claims", "accepted"),
+    [
+        pytest.param({"azp": "en-annan-klient"}, False, id="azp-of-another-client"),
+        pytest.param({"aud": [CLIENT_ID, "en-annan-tjanst"]}, False, id="several-aud-no-azp"),
+        pytest.param(
+            {"aud": [CLIENT_ID, "en-annan-tjanst"], "azp": "en-annan-tjanst"},
+            False,
+            id="several-aud-foreign-azp",
+        ),
+        pytest.param({"aud": [CLIENT_ID, "en-annan-tjanst"], "azp": CLIENT_ID}, True, id="ok"),
+        pytest.param({"azp": CLIENT_ID}, True, id="azp-is-us"),
+    ],
+)
+async def test_azp_must_name_us_and_is_required_with_several_audiences(
+    oidc_world: tuple[World, FakeProvider], claims: dict[str, Any], accepted: bool
+) -> None:
+    world, provider = oidc_world
+    provider.spoil = claims
+    async with app_client(world) as client:
+        answer = await round_trip(client)
+        assert answer.status_code == (303 if accepted else 401), answer.text
+    refusals = await _events(world, "signin.oidc.refused")
+    assert len(refusals) == (0 if accepted else 1)
+    assert len(await _events(world, "signin.oidc")) == (1 if accepted else 0)
 
 
 async def test_without_settings_the_routes_are_absent_and_an_unreachable_provider_is_told(
