@@ -17,6 +17,7 @@ import pytest
 
 from bot.app import webhook_secret
 from tests.bot.fake_bot_api import TOKEN, FakeBotApi, callback_update, message_update
+from tests.conftest import SECRET_KEY
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,7 @@ class Serve:
             "SYNPUNKT_TELEGRAM_TOKEN": TOKEN,
             "SYNPUNKT_TELEGRAM_API_BASE": fake.url,
             "SYNPUNKT_PARSE_PROCESSES": "0",
-            "SYNPUNKT_SECRET_KEY": "test-secret",
+            "SYNPUNKT_SECRET_KEY": SECRET_KEY,
             **env,
         }
         self.cwd = tmp_path
@@ -201,7 +202,7 @@ async def test_serve_in_webhook_mode_sets_the_webhook_and_takes_updates(
         await serve.wait_web()
         await fake.wait_for(lambda: fake.webhook)
         assert fake.webhook["url"] == f"http://127.0.0.1:{web}/telegram/webhook"
-        secret = webhook_secret("test-secret")
+        secret = webhook_secret(SECRET_KEY)
         assert fake.webhook["secret_token"] == secret
         update = {"update_id": 77, **message_update(701, "Via webhook")}
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{web}") as telegram:

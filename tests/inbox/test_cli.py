@@ -388,3 +388,10 @@ async def _wait_until_up(client: httpx.AsyncClient, server: asyncio.subprocess.P
             pass
         await asyncio.sleep(0.1)
     raise AssertionError("synpunkt web did not start")
+
+
+def test_a_proxy_setting_that_is_no_address_stops_the_command(tmp_path: Path) -> None:
+    result = synpunkt(tmp_path, "web", SYNPUNKT_FORWARDED_ALLOW_IPS="10.0.0.5, proxy.example")
+    assert result.returncode == 78
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("synpunkt: SYNPUNKT_FORWARDED_ALLOW_IPS") and "proxy.example" in line
