@@ -35,7 +35,7 @@ class CheckinPolicy:
     delay_days: int = 3
     window: SendWindow = field(default_factory=SendWindow)
     public_url: str = "http://127.0.0.1:8000"
-    secret_key: str = "change-me"
+    secret_key: str | None = None  # signs the links; only what sends check-ins needs it
     mail_domain: str = "synpunkt.localhost"
     organisation: str = "Socialtjänsten"
     case_prefix: str = "SP"
@@ -44,6 +44,8 @@ class CheckinPolicy:
 
     @property
     def links(self) -> Links:
+        if not self.secret_key:
+            raise RuntimeError("check-in links need the installation's secret key")
         return Links(secret_key=self.secret_key, public_url=self.public_url)
 
 

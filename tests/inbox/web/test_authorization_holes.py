@@ -16,6 +16,7 @@ from inbox.db import unit_of_work
 from inbox.decisions import check_input, register_decision
 from inbox.models import Case, IntakeRecord, Message
 from inbox.tokens import create_token
+from tests.conftest import SECRET_KEY
 from tests.inbox.web.conftest import World
 
 ApiFor = Callable[[str, list[str]], Awaitable[httpx.AsyncClient]]
@@ -70,7 +71,7 @@ async def _barn_decision(world: World) -> int:
             session,
             data=check_input(DECISION, now=world.clock()),
             scope=EVERYTHING,
-            policy=CheckinPolicy(),
+            policy=CheckinPolicy(secret_key=SECRET_KEY),
             registered_by="test",
             now=world.clock(),
         )

@@ -13,6 +13,7 @@ from inbox.db import unit_of_work
 from inbox.decisions import check_input, register_decision
 from inbox.models import AuditEvent, CheckIn, Decision
 from inbox.references import STOCKHOLM
+from tests.conftest import SECRET_KEY
 from tests.inbox.web.conftest import SignIn, World, csrf_of
 
 FORM = {
@@ -107,7 +108,7 @@ async def test_statistics_show_only_units_in_scope_and_suppress_small_groups(
     world: World, as_user: SignIn
 ) -> None:
     now = world.clock()
-    policy = CheckinPolicy()
+    policy = CheckinPolicy(secret_key=SECRET_KEY)
     async with unit_of_work(world.db.sessions) as session:
         for unit, count in (("barn-och-familj", 6), ("vuxen", 6), ("mottagning", 2)):
             for n in range(count):

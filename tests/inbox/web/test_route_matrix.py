@@ -126,7 +126,7 @@ async def _fresh_decision(world: World, objects: Objects) -> int:
             session,
             data=check_input(_decision_body(objects), now=world.clock()),
             scope=EVERYTHING,
-            policy=CheckinPolicy(),
+            policy=CheckinPolicy(secret_key=SECRET_KEY),
             registered_by="test",
             now=world.clock(),
         )
