@@ -123,20 +123,23 @@ class Scope:
 EVERYTHING = Scope(role=Role.ADMIN, unit_ids=None, sees_unassigned=True)
 
 
+def granted(*, role: str, all_units: bool, unit_ids: set[int] | frozenset[int]) -> Scope:
+    """The one rule for users and tokens alike: every unit with `all_units`, else the units given;
+    registrars and admins also see the cases with no unit."""
+    return Scope(
+        role=role,
+        unit_ids=None if all_units else frozenset(unit_ids),
+        sees_unassigned=role in TRIAGE_ROLES,
+    )
+
+
 async def scope_for_user(session: AsyncSession, *, user: StaffUser) -> Scope:
-    """The user's role and units: every unit with `all_units`, else their `StaffUnit` rows."""
-    units = None
-    if not user.all_units:
-        rows = await session.execute(
-            select(col(StaffUnit.unit_id)).where(col(StaffUnit.user_id) == user.id)
-        )
-        units = frozenset(rows.scalars())
-    return Scope(role=user.role, unit_ids=units, sees_unassigned=user.role in TRIAGE_ROLES)
+    return (await scopes_for_users(session, users=[user]))[user.id or 0]
 
 
 async def scopes_for_users(session: AsyncSession, *, users: list[StaffUser]) -> dict[int, Scope]:
     """`scope_for_user` for many users in one query (the case page's list of assignees)."""
-    ids = [u.id for u in users if u.id is not None]
+    ids = [u.id for u in users if u.id is not None and not u.all_units]
     units: dict[int, set[int]] = {i: set() for i in ids}
     if ids:
         rows = await session.execute(
@@ -147,13 +150,8 @@ async def scopes_for_users(session: AsyncSession, *, users: list[StaffUser]) -> 
         for user_id, unit_id in rows.all():
             units[user_id].add(unit_id)
     return {
-        u.id: Scope(
-            role=u.role,
-            unit_ids=None if u.all_units else frozenset(units[u.id]),
-            sees_unassigned=u.role in TRIAGE_ROLES,
-        )
+        u.id or 0: granted(role=u.role, all_units=u.all_units, unit_ids=units.get(u.id or 0, set()))
         for u in users
-        if u.id is not None
     }
 
 
@@ -163,11 +161,10 @@ def may_be_assigned(scope: Scope, unit_id: int | None) -> bool:
 
 
 async def scope_for_token(session: AsyncSession, *, token: ApiToken) -> Scope:
-    """The same rule as for users: every unit with `all_units`, else its `ApiTokenUnit` rows."""
-    units = None
+    units: set[int] = set()
     if not token.all_units:
         rows = await session.execute(
             select(col(ApiTokenUnit.unit_id)).where(col(ApiTokenUnit.token_id) == token.id)
         )
-        units = frozenset(rows.scalars())
-    return Scope(role=token.role, unit_ids=units, sees_unassigned=token.role in TRIAGE_ROLES)
+        units = set(rows.scalars())
+    return granted(role=token.role, all_units=token.all_units, unit_ids=units)

@@ -569,32 +569,27 @@ def cmd_users_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_users_disable(settings: Settings, args: argparse.Namespace) -> int:
-    from inbox.replies import Actor
-    from inbox.staff import disable_user
+def cmd_users_active(active: bool) -> Callable[[Settings, argparse.Namespace], int]:
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        from inbox.replies import Actor
+        from inbox.staff import set_active
 
-    _in_session(
-        settings,
-        lambda s: disable_user(
-            s, username=args.name, actor=Actor(name=CLI_ACTOR_NAME), now=utcnow()
-        ),
-    )
-    print(f"disabled {args.name}; their sessions have ended")
-    return 0
+        _in_session(
+            settings,
+            lambda s: set_active(
+                s,
+                username=args.name,
+                active=active,
+                actor=Actor(name=CLI_ACTOR_NAME),
+                now=utcnow(),
+            ),
+        )
+        print(
+            f"enabled {args.name}" if active else f"disabled {args.name}; their sessions have ended"
+        )
+        return 0
 
-
-def cmd_users_enable(settings: Settings, args: argparse.Namespace) -> int:
-    from inbox.replies import Actor
-    from inbox.staff import enable_user
-
-    _in_session(
-        settings,
-        lambda s: enable_user(
-            s, username=args.name, actor=Actor(name=CLI_ACTOR_NAME), now=utcnow()
-        ),
-    )
-    print(f"enabled {args.name}")
-    return 0
+    return run
 
 
 def cmd_users_passwd(settings: Settings, args: argparse.Namespace) -> int:
@@ -866,8 +861,8 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_users_list
     )
     for verb, func, text in (
-        ("disable", cmd_users_disable, "stop a user signing in and end their sessions"),
-        ("enable", cmd_users_enable, "let a disabled user sign in again"),
+        ("disable", cmd_users_active(False), "stop a user signing in and end their sessions"),
+        ("enable", cmd_users_active(True), "let a disabled user sign in again"),
     ):
         toggle = users.add_parser(verb, help=text)
         toggle.add_argument("name")

@@ -26,6 +26,13 @@ def _split_list(value: object) -> object:
     return value
 
 
+# OpenID Connect id_token signatures: public-key ones only. `none` proves nothing, and an HMAC
+# "signed" with the provider's public key (algorithm confusion) proves nothing either.
+SIGNING_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SYNPUNKT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -105,8 +112,6 @@ class Settings(BaseSettings):
     @field_validator("oidc_algorithms", mode="before")
     @classmethod
     def _parse_algorithms(cls, value: object) -> object:
-        from inbox.web.oidc import SIGNING_ALGORITHMS
-
         value = _split_list(value)
         if isinstance(value, list):
             wrong = [str(v) for v in value if v not in SIGNING_ALGORITHMS]

@@ -167,24 +167,17 @@ async def set_password(
     return user
 
 
-async def disable_user(
-    session: AsyncSession, *, username: str, actor: Actor, now: datetime
+async def set_active(
+    session: AsyncSession, *, username: str, active: bool, actor: Actor, now: datetime
 ) -> StaffUser:
-    """The user can no longer sign in, and every session they have ends."""
+    """Disabled, the user can no longer sign in and every session they have ends; enabled, they
+    may sign in again."""
     user = await _existing_user(session, username)
-    user.active = False
-    _end_sessions(user)
-    audit(session, actor=actor, action="staff.disable", case=None, now=now, user=user.username)
-    await session.flush()
-    return user
-
-
-async def enable_user(
-    session: AsyncSession, *, username: str, actor: Actor, now: datetime
-) -> StaffUser:
-    user = await _existing_user(session, username)
-    user.active = True
-    audit(session, actor=actor, action="staff.enable", case=None, now=now, user=user.username)
+    user.active = active
+    if not active:
+        _end_sessions(user)
+    action = "staff.enable" if active else "staff.disable"
+    audit(session, actor=actor, action=action, case=None, now=now, user=user.username)
     await session.flush()
     return user
 

@@ -9,7 +9,7 @@ objects outside it. The route matrix test reads `need_of` to hold every route to
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -22,25 +22,15 @@ from inbox.db import unit_of_work
 from inbox.models import ApiToken
 from inbox.replies import Actor
 from inbox.tokens import authenticate, record_use, use_due
-from inbox.web.auth import Staff, page_session, staff_dep
+from inbox.web.auth import Staff, page_read_session, page_session, staff_dep
 
 bearer = HTTPBearer(auto_error=False, description="An API token from `synpunkt tokens create`")
 _NEED = "__synpunkt_need__"
 
 
-async def session_dep(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session, session.begin():
-        yield session
-
-
-async def read_session_dep(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session for endpoints that only read (see `inbox.db.read_sessions`): it must not write."""
-    async with request.app.state.read_sessions() as session, session.begin():
-        yield session
-
-
-Session = Annotated[AsyncSession, Depends(session_dep)]
-ReadSession = Annotated[AsyncSession, Depends(read_session_dep)]
+# Pages and API share the unit of work per request: one transaction, committed at the end.
+Session = Annotated[AsyncSession, Depends(page_session)]
+ReadSession = Annotated[AsyncSession, Depends(page_read_session)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
@@ -122,9 +112,7 @@ def _api(need: Need, *, read_only: bool = False) -> Any:
 
 
 def _staff(need: Need) -> Any:
-    async def staff(
-        request: Request, session: Annotated[AsyncSession, Depends(page_session)]
-    ) -> Staff:
+    async def staff(request: Request, session: Session) -> Staff:
         found = await staff_dep(request, session)
         found.scope.require(need)
         return found

@@ -14,11 +14,10 @@ from inbox.replies import Actor
 from inbox.staff import (
     StaffError,
     add_user,
-    disable_user,
-    enable_user,
     end_sessions,
     find_user,
     list_users,
+    set_active,
     set_password,
     update_user,
 )
@@ -104,7 +103,7 @@ async def _password(session: AsyncSession, clock: Clock) -> object:
 
 
 async def _disable(session: AsyncSession, clock: Clock) -> object:
-    return await disable_user(session, username="karin", actor=ADMIN, now=clock())
+    return await set_active(session, username="karin", active=False, actor=ADMIN, now=clock())
 
 
 async def _role(session: AsyncSession, clock: Clock) -> object:
@@ -161,12 +160,12 @@ async def test_changes_that_end_sessions_raise_the_version_and_are_audited(
 async def test_changes_that_take_nothing_away_keep_the_sessions(db: Database, clock: Clock) -> None:
     async with unit_of_work(db.sessions) as session:
         await _karin(session, clock)
-        await disable_user(session, username="karin", actor=ADMIN, now=clock())
+        await set_active(session, username="karin", active=False, actor=ADMIN, now=clock())
     async with unit_of_work(db.sessions) as session:
         found = await find_user(session, username="karin")
         assert found is not None
         before = found.session_version
-        await enable_user(session, username="karin", actor=ADMIN, now=clock())
+        await set_active(session, username="karin", active=True, actor=ADMIN, now=clock())
         await update_user(
             session, username="karin", display_name="Karin Karlsson", actor=ADMIN, now=clock()
         )
@@ -214,8 +213,8 @@ async def test_changes_to_unknown_users_and_empty_changes_are_refused(
 ) -> None:
     async with db.sessions() as session:
         for change in (
-            disable_user(session, username="nobody", actor=ADMIN, now=clock()),
-            enable_user(session, username="nobody", actor=ADMIN, now=clock()),
+            set_active(session, username="nobody", active=False, actor=ADMIN, now=clock()),
+            set_active(session, username="nobody", active=True, actor=ADMIN, now=clock()),
             update_user(session, username="nobody", role="viewer", actor=ADMIN, now=clock()),
         ):
             with pytest.raises(StaffError, match="no user 'nobody'"):

@@ -12,11 +12,15 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from inbox.access import EVERYTHING
+from inbox.checkins import CheckinPolicy
 from inbox.db import unit_of_work
+from inbox.decisions import check_input, register_decision
 from inbox.inbound import InboundAttachment
 from inbox.models import Case, StaffUser
 from inbox.replies import Actor
 from inbox.staff import add_user
+from inbox.tokens import create_token
 from inbox.triage import update_case
 from inbox.web.app import create_app
 from tests.conftest import CHEAP_PASSWORDS, SECRET_KEY, Clock, Database
@@ -153,3 +157,49 @@ async def form_post(client: Client, action: str, data: dict[str, str]) -> httpx.
     """Posts a form the way a browser would: with the session's CSRF token (from the inbox page)."""
     html = (await client.get("/")).text
     return await client.post(action, data={**data, "csrf_token": csrf_of(html)})
+
+
+ApiFor = Callable[[str, list[str]], Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def api_for(world: World) -> AsyncIterator[ApiFor]:
+    """Opens an API client with a token of this role and these units (none: every unit)."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def open_client(role: str, units: list[str]) -> httpx.AsyncClient:
+        async with unit_of_work(world.db.sessions) as session:
+            _row, token = await create_token(
+                session,
+                name=role,
+                now=world.clock(),
+                role=role,
+                unit_codes=units,
+                all_units=not units,
+            )
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=world.app),
+            base_url="http://test",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        clients.append(client)
+        return client
+
+    yield open_client
+    for client in clients:
+        await client.aclose()
+
+
+async def decision_in(world: World, data: dict[str, str]) -> int:
+    """A decision registered by the system (every unit), with its check-in scheduled."""
+    async with unit_of_work(world.db.sessions) as session:
+        decision, _ = await register_decision(
+            session,
+            data=check_input(data, now=world.clock()),
+            scope=EVERYTHING,
+            policy=CheckinPolicy(secret_key=SECRET_KEY),
+            registered_by="test",
+            now=world.clock(),
+        )
+    assert decision.id is not None
+    return decision.id

@@ -24,7 +24,7 @@ from inbox.passwords import Passwords
 from inbox.replies import Actor
 from inbox.settings import Settings
 from inbox.signin import Throttle
-from inbox.staff import disable_user, set_password, update_user
+from inbox.staff import set_active, set_password, update_user
 from inbox.web.app import create_app
 from tests.conftest import CHEAP_PASSWORDS, SECRET_KEY, Clock, Database
 from tests.inbox.web.conftest import PASSWORD, World, build_world, csrf_of, sign_in
@@ -157,7 +157,7 @@ async def _new_password(session: AsyncSession, now: datetime) -> object:
 
 
 async def _disable(session: AsyncSession, now: datetime) -> object:
-    return await disable_user(session, username="karin", actor=CLI, now=now)
+    return await set_active(session, username="karin", active=False, actor=CLI, now=now)
 
 
 async def _new_role(session: AsyncSession, now: datetime) -> object:

@@ -4,22 +4,12 @@ reaching into a unit it was not given, or a role doing what it may not. The rout
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-
-import httpx
-import pytest
 from sqlalchemy import select
 
-from inbox.access import EVERYTHING
-from inbox.checkins import CheckinPolicy
 from inbox.db import unit_of_work
-from inbox.decisions import check_input, register_decision
 from inbox.models import Case, IntakeRecord, Message
-from inbox.tokens import create_token
-from tests.conftest import SECRET_KEY
-from tests.inbox.web.conftest import World
+from tests.inbox.web.conftest import ApiFor, World, decision_in
 
-ApiFor = Callable[[str, list[str]], Awaitable[httpx.AsyncClient]]
 DECISION = {
     "unit": "barn-och-familj",
     "channel": "email",
@@ -28,28 +18,6 @@ DECISION = {
     "decided_on": "2026-03-02",
     "reference": "BOF-2026-17",
 }
-
-
-@pytest.fixture
-async def api_for(world: World) -> AsyncIterator[ApiFor]:
-    clients: list[httpx.AsyncClient] = []
-
-    async def open_client(role: str, units: list[str]) -> httpx.AsyncClient:
-        async with unit_of_work(world.db.sessions) as session:
-            _row, token = await create_token(
-                session, name=role, now=world.clock(), role=role, unit_codes=units
-            )
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=world.app),
-            base_url="http://test",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        clients.append(client)
-        return client
-
-    yield open_client
-    for client in clients:
-        await client.aclose()
 
 
 async def _barn_intake_id(world: World) -> int:
@@ -66,17 +34,7 @@ async def _barn_intake_id(world: World) -> int:
 
 
 async def _barn_decision(world: World) -> int:
-    async with unit_of_work(world.db.sessions) as session:
-        decision, _ = await register_decision(
-            session,
-            data=check_input(DECISION, now=world.clock()),
-            scope=EVERYTHING,
-            policy=CheckinPolicy(secret_key=SECRET_KEY),
-            registered_by="test",
-            now=world.clock(),
-        )
-    assert decision.id is not None
-    return decision.id
+    return await decision_in(world, DECISION)
 
 
 async def test_the_intake_ledger_is_for_registrars_and_only_of_their_units(

@@ -21,10 +21,8 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from sqlalchemy import select
 
-from inbox.access import EVERYTHING, NEEDS, Need
-from inbox.checkins import CheckinPolicy
+from inbox.access import NEEDS, Need
 from inbox.db import unit_of_work
-from inbox.decisions import check_input, register_decision
 from inbox.merging import merge_cases
 from inbox.models import Attachment, Case, IntakeRecord, Message, StaffUser
 from inbox.reply_templates import save_template
@@ -32,7 +30,15 @@ from inbox.staff import add_user
 from inbox.tokens import create_token
 from inbox.web.deps import need_of
 from tests.conftest import CHEAP_PASSWORDS, SECRET_KEY
-from tests.inbox.web.conftest import SYSTEM, World, _case, build_world, csrf_of, sign_in
+from tests.inbox.web.conftest import (
+    SYSTEM,
+    World,
+    _case,
+    build_world,
+    csrf_of,
+    decision_in,
+    sign_in,
+)
 
 IN, OUT = "barn-och-familj", "vuxen"  # every object lives in IN; "out" principals have OUT only
 ROLES = ("admin", "registrar", "caseworker", "viewer")
@@ -121,17 +127,7 @@ async def _fresh_split(world: World, objects: Objects) -> Call:
 
 
 async def _fresh_decision(world: World, objects: Objects) -> int:
-    async with unit_of_work(world.db.sessions) as session:
-        decision, _ = await register_decision(
-            session,
-            data=check_input(_decision_body(objects), now=world.clock()),
-            scope=EVERYTHING,
-            policy=CheckinPolicy(secret_key=SECRET_KEY),
-            registered_by="test",
-            now=world.clock(),
-        )
-    assert decision.id is not None
-    return decision.id
+    return await decision_in(world, _decision_body(objects))
 
 
 def _decision_body(objects: Objects) -> dict[str, str]:

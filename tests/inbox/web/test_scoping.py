@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import httpx
-import pytest
 from sqlalchemy import select
 
-from inbox.db import unit_of_work
 from inbox.models import Attachment, AuditEvent, Message
-from inbox.tokens import create_token
-from tests.inbox.web.conftest import SignIn, World, form_post
+from tests.inbox.web.conftest import ApiFor, SignIn, World, form_post
 
 
 async def _ids(world: World, reference: str) -> tuple[int, int]:
@@ -90,37 +84,10 @@ async def test_viewer_reads_but_cannot_act(world: World, as_user: SignIn) -> Non
     assert (await world.case(world.barn)).status == "new"
 
 
-@pytest.fixture
-async def api_for(world: World) -> AsyncIterator[object]:
-    clients: list[httpx.AsyncClient] = []
-
-    async def open_client(role: str, units: list[str]) -> httpx.AsyncClient:
-        async with unit_of_work(world.db.sessions) as session:
-            _row, token = await create_token(
-                session,
-                name=role,
-                now=world.clock(),
-                role=role,
-                unit_codes=units,
-                all_units=not units,
-            )
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=world.app),
-            base_url="http://test",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        clients.append(client)
-        return client
-
-    yield open_client
-    for client in clients:
-        await client.aclose()
-
-
 async def test_unit_restricted_token_cannot_reach_another_units_case(
-    world: World, api_for: object
+    world: World, api_for: ApiFor
 ) -> None:
-    api = await api_for("caseworker", ["barn-och-familj"])  # type: ignore[operator]
+    api = await api_for("caseworker", ["barn-och-familj"])
     items = (await api.get("/api/cases")).json()["items"]
     assert [i["reference"] for i in items] == [world.barn]
     assert (await api.get("/api/cases", params={"q": "Missbruksvården"})).json()["items"] == []
@@ -136,9 +103,9 @@ async def test_unit_restricted_token_cannot_reach_another_units_case(
 
 
 async def test_viewer_token_reads_only_and_audit_needs_an_admin_token(
-    world: World, api_for: object
+    world: World, api_for: ApiFor
 ) -> None:
-    viewer = await api_for("viewer", ["barn-och-familj"])  # type: ignore[operator]
+    viewer = await api_for("viewer", ["barn-och-familj"])
     assert (await viewer.get(f"/api/cases/{world.barn}")).status_code == 200
     assert (
         await viewer.post(f"/api/cases/{world.barn}/replies", json={"text": "x"})
@@ -147,7 +114,7 @@ async def test_viewer_token_reads_only_and_audit_needs_an_admin_token(
         await viewer.patch(f"/api/cases/{world.barn}", json={"priority": "high"})
     ).status_code == 403
     assert (await viewer.get("/api/audit")).status_code == 403
-    admin = await api_for("admin", [])  # type: ignore[operator]
+    admin = await api_for("admin", [])
     trail = (await admin.get("/api/audit", params={"case": world.barn})).json()["items"]
     assert trail and {e["case"] for e in trail} == {world.barn}
     assert {"case.read", "case.update"} <= {e["action"] for e in trail}
