@@ -124,6 +124,8 @@ async def run_parts(
                     max_size=settings.max_message_size,
                     clock=utcnow,
                     on_commit=wake,
+                    max_sessions=settings.smtp_max_sessions,
+                    idle_timeout=settings.smtp_timeout_seconds,
                 )
             )
             log.info(

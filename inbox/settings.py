@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     smtp_listen: str = "127.0.0.1:8025"
     smtp_hostname: str = "synpunkt.localhost"
     max_message_size: int = 25 * 1024 * 1024
+    # The SMTP edge: sessions at once, and how long one may stay idle.
+    smtp_max_sessions: int = Field(default=100, ge=1)
+    smtp_timeout_seconds: float = Field(default=300.0, gt=0)
     intake_addresses: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["synpunkt@synpunkt.localhost"]
     )
