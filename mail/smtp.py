@@ -14,6 +14,7 @@ import asyncio
 import collections
 import hashlib
 import logging
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -154,7 +155,7 @@ def _settle(
 
 
 class IntakeHandler:
-    """aiosmtpd handler: the recipient check at RCPT and the ledger commit at DATA."""
+    """aiosmtpd handler: what EHLO offers, the recipient check at RCPT, the ledger commit at DATA."""
 
     def __init__(
         self,
@@ -166,6 +167,19 @@ class IntakeHandler:
     ) -> None:
         self._addresses = frozenset(address.strip().lower() for address in intake_addresses)
         self._writer = LedgerWriter(sessions, clock=clock, on_commit=on_commit)
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        # After STARTTLS aiosmtpd offers AUTH (and refuses every attempt): an intake takes mail
+        # from anyone, nobody signs in to it, and an offer would only invite password guessing.
+        session.host_name = hostname
+        return [line for line in responses if not line.startswith("250-AUTH")]
 
     async def handle_RCPT(
         self,
@@ -325,6 +339,24 @@ class IntakeSMTP(SMTP):
         await super().push(status)
 
 
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """The listener's TLS context for STARTTLS; a ValueError naming the file that will not load."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(certfile=cert, keyfile=key)
+    except (OSError, ssl.SSLError) as exc:
+        # OpenSSL's own words ("[SSL] PEM lib (_ssl.c:3905)") tell an administrator little.
+        reason = (
+            "not a PEM certificate and its private key"
+            if isinstance(exc, ssl.SSLError)
+            else exc.strerror or str(exc)
+        )
+        raise ValueError(
+            f"cannot load the SMTP TLS certificate {cert!r} with key {key!r}: {reason}"
+        ) from exc
+    return context
+
+
 async def start_smtp_server(
     *,
     sessions: async_sessionmaker[AsyncSession],
@@ -337,11 +369,13 @@ async def start_smtp_server(
     on_commit: Callable[[], None] | None = None,
     max_sessions: int = DEFAULT_MAX_SESSIONS,
     idle_timeout: float = DEFAULT_TIMEOUT,
+    tls: ssl.SSLContext | None = None,
 ) -> asyncio.Server:
     """Listens on host:port on the running loop; `on_commit` is called after each new message.
 
     At most `max_sessions` sessions at once (an extra connection hears 421), each closed after
-    `idle_timeout` seconds without a command.
+    `idle_timeout` seconds without a command; with `tls`, STARTTLS is offered but never required (a
+    public MX must still take mail from servers that cannot encrypt).
     """
     handler = IntakeHandler(
         sessions=sessions, intake_addresses=intake_addresses, clock=clock, on_commit=on_commit
@@ -358,6 +392,7 @@ async def start_smtp_server(
             enable_SMTPUTF8=True,
             decode_data=False,
             timeout=idle_timeout,
+            tls_context=tls,
             loop=loop,
         ),
         host=host,
