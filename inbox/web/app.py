@@ -42,8 +42,11 @@ from inbox.web.schemas import Health
 from inbox.web.security import SecurityHeaders
 
 ChannelStatus = Callable[[], Mapping[str, Any]]
-# A channel's webhook: (request body, secret-token header) → (HTTP status, JSON body).
-Webhook = Callable[[bytes, str | None], Awaitable[tuple[int, dict[str, Any]]]]
+# A channel's webhook: (secret-token header, a way to read the body) → (HTTP status, JSON body).
+# It checks the secret before it reads the body.
+Webhook = Callable[
+    [str | None, Callable[[], Awaitable[bytes]]], Awaitable[tuple[int, dict[str, Any]]]
+]
 
 
 def create_app(
@@ -96,7 +99,7 @@ def create_app(
         @app.post("/telegram/webhook", include_in_schema=False)
         async def telegram(request: Request) -> JSONResponse:
             status, body = await telegram_webhook(
-                await request.body(), request.headers.get("X-Telegram-Bot-Api-Secret-Token")
+                request.headers.get("X-Telegram-Bot-Api-Secret-Token"), request.body
             )
             return JSONResponse(body, status_code=status)
 
