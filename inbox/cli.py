@@ -411,6 +411,8 @@ async def _serve_web(
         https_only=settings.session_https_only,
         oidc=oidc_config(settings),
         api_docs=settings.api_docs,
+        max_request_bytes=settings.max_request_bytes,
+        max_upload_bytes=settings.max_message_size,
     )
     server = _Server(web_server_config(settings, app))
     serving = asyncio.create_task(server.serve())
