@@ -206,7 +206,7 @@ async def run_parts(
 
 def smtp_tls_context(settings: Settings) -> ssl.SSLContext | None:
     """STARTTLS for the SMTP listener when certificate and key are set; a ConfigError otherwise."""
-    from mail.smtp import tls_context
+    from mail.smtp_session import tls_context
 
     cert, key = settings.smtp_tls_cert, settings.smtp_tls_key
     if not cert and not key:

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiosmtplib
 import pytest
 
-from mail.smtp import tls_context
+from mail.smtp_session import tls_context
 from tests.conftest import Clock, Database
 from tests.mail.certificates import Certificate, self_signed
 from tests.mail.test_smtp import INTAKE, SENDER, ledger_rows, mail, smtp_server
