@@ -1,9 +1,10 @@
 """The webhook: Telegram posts each update to the web app, which answers 200 only once it is stored.
 
-The web app (`create_app(telegram_webhook=...)`) hands the body and the secret-token header to a
-`WebhookEndpoint`; it checks the secret in constant time, validates the update, and handles it like
-a polled one. A failure answers 500, so Telegram delivers the update again (and dedupe makes the
-repeat harmless); a body that is not an update answers 400 and is not retried.
+The web app (`create_app(telegram_webhook=...)`) hands the secret-token header and a way to read
+the body to a `WebhookEndpoint`; it checks the secret in constant time before a byte of the body is
+read (anyone can post to the URL), validates the update, and handles it like a polled one. A failure
+answers 500, so Telegram delivers the update again (and dedupe makes the repeat harmless); a body
+that is not an update answers 400 and is not retried.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,10 +27,13 @@ class WebhookEndpoint:
         self._bot = bot
         self._secret = secret
 
-    async def __call__(self, body: bytes, secret: str | None) -> tuple[int, dict[str, Any]]:
+    async def __call__(
+        self, secret: str | None, read_body: Callable[[], Awaitable[bytes]]
+    ) -> tuple[int, dict[str, Any]]:
         """Returns the HTTP status and JSON body to answer Telegram with."""
         if secret is None or not hmac.compare_digest(secret.encode(), self._secret.encode()):
             return 401, {"ok": False, "error": "wrong or missing X-Telegram-Bot-Api-Secret-Token"}
+        body = await read_body()
         try:
             raw = json.loads(body)
             if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):

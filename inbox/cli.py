@@ -28,6 +28,8 @@ from inbox.intake import IntakePolicy
 from inbox.settings import Settings, load_secret_key, split_listen
 
 if TYPE_CHECKING:
+    import ssl
+
     import uvicorn
     from fastapi import FastAPI
 
@@ -91,6 +93,7 @@ async def run_parts(
     imap: bool = False,
 ) -> None:
     """Runs the chosen parts on this loop until SIGINT/SIGTERM."""
+    smtp_tls = smtp_tls_context(settings) if smtp else None  # before anything starts
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     stop = asyncio.Event()
@@ -124,10 +127,17 @@ async def run_parts(
                     max_size=settings.max_message_size,
                     clock=utcnow,
                     on_commit=wake,
+                    max_sessions=settings.smtp_max_sessions,
+                    idle_timeout=settings.smtp_timeout_seconds,
+                    tls=smtp_tls,
                 )
             )
             log.info(
-                "SMTP listener on %s:%s for %s", host, port, ", ".join(settings.intake_addresses)
+                "SMTP listener on %s:%s for %s%s",
+                host,
+                port,
+                ", ".join(settings.intake_addresses),
+                " (STARTTLS offered)" if smtp_tls else "",
             )
         if imap:
             from mail.imap import ImapPoller
@@ -192,6 +202,21 @@ async def run_parts(
         if pool is not None:
             pool.shutdown(cancel_futures=True)
         await engine.dispose()
+
+
+def smtp_tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """STARTTLS for the SMTP listener when certificate and key are set; a ConfigError otherwise."""
+    from mail.smtp_session import tls_context
+
+    cert, key = settings.smtp_tls_cert, settings.smtp_tls_key
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        raise ConfigError("set both SYNPUNKT_SMTP_TLS_CERT and SYNPUNKT_SMTP_TLS_KEY, or neither")
+    try:
+        return tls_context(cert, key)
+    except ValueError as exc:
+        raise ConfigError(f"SYNPUNKT_SMTP_TLS_CERT/SYNPUNKT_SMTP_TLS_KEY: {exc}") from exc
 
 
 def imap_config(settings: Settings) -> ImapConfig:
@@ -386,6 +411,8 @@ async def _serve_web(
         https_only=settings.session_https_only,
         oidc=oidc_config(settings),
         api_docs=settings.api_docs,
+        max_request_bytes=settings.max_request_bytes,
+        max_upload_bytes=settings.max_message_size,
     )
     server = _Server(web_server_config(settings, app))
     serving = asyncio.create_task(server.serve())

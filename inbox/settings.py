@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     smtp_listen: str = "127.0.0.1:8025"
     smtp_hostname: str = "synpunkt.localhost"
     max_message_size: int = 25 * 1024 * 1024
+    # HTTP request bodies; routes that take uploads allow SYNPUNKT_MAX_MESSAGE_SIZE instead.
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # The SMTP edge: sessions at once, how long one may stay idle, and STARTTLS when both are set.
+    smtp_max_sessions: int = Field(default=100, ge=1)
+    smtp_timeout_seconds: float = Field(default=300.0, gt=0)
+    smtp_tls_cert: str | None = None
+    smtp_tls_key: str | None = None
     intake_addresses: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["synpunkt@synpunkt.localhost"]
     )

@@ -2,14 +2,16 @@
 
 `SYNPUNKT_MAIL_TRANSPORT` picks the way out: `file://FOLDER` writes one `.eml` per item (the
 embedded default, for trying it out and for tests), `smtp://[user:pass@]host[:port]` hands mail to
-a relay (STARTTLS whenever offered), `smtps://…` speaks TLS from the start. SMTP replies are mapped
-to the worker's TemporaryFailure / PermanentFailure so it knows whether to retry.
+a relay (STARTTLS whenever offered, and required when there are credentials: they never cross the
+network in clear), `smtps://…` speaks TLS from the start. SMTP replies are mapped to the worker's
+TemporaryFailure / PermanentFailure so it knows whether to retry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +46,11 @@ class SmtpTransport:
     use_tls: bool = False
     username: str | None = None
     password: str | None = None
+
+    @property
+    def requires_tls(self) -> bool:
+        """Credentials go only over TLS (RFC 4954 §4: a password must not travel in clear)."""
+        return self.username is not None
 
 
 Transport = FileTransport | SmtpTransport
@@ -88,6 +95,7 @@ class EmailSender:
         clock: Callable[[], datetime],
         timeout: float = DEFAULT_TIMEOUT,
         local_hostname: str | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self._mail_from = mail_from
         # The envelope sender is our own address, not the null path RFC 3834 suggests for
@@ -100,6 +108,8 @@ class EmailSender:
         # aiosmtplib would ask socket.getfqdn() for the EHLO name, which can block for seconds on
         # a host without reverse DNS; our own mail domain is the honest name anyway.
         self._local_hostname = local_hostname or self._envelope_from.rpartition("@")[2] or None
+        # None: the system's trusted certificates, and the relay's name is checked.
+        self._tls_context = tls_context
 
     @property
     def transport(self) -> Transport:
@@ -130,19 +140,21 @@ class EmailSender:
     # SMTP transport ----------------------------------------------------------------------------
 
     async def _send_smtp(self, smtp: SmtpTransport, item: OutboxItem, data: bytes) -> None:
+        client = aiosmtplib.SMTP(
+            hostname=smtp.host,
+            port=smtp.port,
+            use_tls=smtp.use_tls,
+            start_tls=False,  # decided below, where a relay without STARTTLS can be refused
+            timeout=self._timeout,
+            local_hostname=self._local_hostname,
+            tls_context=self._tls_context,
+        )
         try:
-            await aiosmtplib.send(
-                data,
-                sender=self._envelope_from,
-                recipients=[item.recipient],
-                hostname=smtp.host,
-                port=smtp.port,
-                username=smtp.username,
-                password=smtp.password,
-                use_tls=smtp.use_tls,
-                timeout=self._timeout,
-                local_hostname=self._local_hostname,
-            )
+            async with client:  # connects; QUIT at the end
+                await self._secure(client, smtp)
+                if smtp.username is not None:
+                    await client.login(smtp.username, smtp.password or "")
+                await client.sendmail(self._envelope_from, [item.recipient], data)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise _recipient_failure(exc.recipients[0] if exc.recipients else None, exc) from exc
         except aiosmtplib.SMTPRecipientRefused as exc:
@@ -166,6 +178,24 @@ class EmailSender:
             raise TemporaryFailure(
                 f"cannot reach {smtp.host}:{smtp.port}: {_describe(exc)}"
             ) from exc
+
+    @staticmethod
+    async def _secure(client: aiosmtplib.SMTP, smtp: SmtpTransport) -> None:
+        """STARTTLS when the relay offers it (aiosmtplib then verifies its certificate); with
+        credentials, a relay that does not offer it (or whose offer was stripped on the way) gets
+        nothing more: no AUTH in clear."""
+        if smtp.use_tls:
+            return
+        await client.ehlo()
+        if client.supports_extension("starttls"):
+            await client.starttls()
+        elif smtp.requires_tls:
+            # Temporary: it is the relay or our configuration that is wrong, not this message,
+            # and the mail can go once someone fixes it (as when the relay refuses our login).
+            raise TemporaryFailure(
+                f"relay {smtp.host}:{smtp.port} does not offer STARTTLS, and the credentials are "
+                "never sent in clear: use a relay with STARTTLS, or smtps://"
+            )
 
 
 def write_atomically(folder: Path, name: str, data: bytes) -> Path:

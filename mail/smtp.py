@@ -3,7 +3,8 @@
 It does as little as Postfix's or Mailman's edge: reject unknown recipients at RCPT (`550`) and
 oversize mail (`552`), commit the raw bytes under their dedupe key, and only then answer `250`.
 Any failure before the commit is a `451`, so the sending server retries and dedupe makes the retry
-harmless; parsing, threading and the acknowledgement happen later, in the worker.
+harmless; parsing, threading and the acknowledgement happen later, in the worker. What one client
+may send and hear (line lengths, sessions at once, STARTTLS) is `mail.smtp_session`'s job.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from inbox import ledger
 from inbox.db import unit_of_work
 from mail.parse import message_key
+from mail.smtp_session import IntakeSMTP, SessionLimit
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,11 @@ _KEY_LIMIT = 998
 _ADDRESS_LIMIT = 320
 
 TEMPFAIL = "451 4.3.0 Could not store the message now; please try again later"
-TOO_BIG = "552 5.3.4 Message too big for this system"
+# The same for a new message and for a redelivery: a reply that told them apart, or carried the
+# ledger row's id, would tell anyone what is stored and how much arrives.
+ACCEPTED = "250 2.0.0 OK"
+DEFAULT_MAX_SESSIONS = 100
+DEFAULT_TIMEOUT = 300.0  # RFC 5321 §4.5.3.2.7: a server waits 5 minutes for the next command
 
 
 @dataclass(slots=True)
@@ -137,7 +143,7 @@ def _settle(
 
 
 class IntakeHandler:
-    """aiosmtpd handler: the recipient check at RCPT and the ledger commit at DATA."""
+    """aiosmtpd handler: what EHLO offers, the recipient check at RCPT, the ledger commit at DATA."""
 
     def __init__(
         self,
@@ -149,6 +155,19 @@ class IntakeHandler:
     ) -> None:
         self._addresses = frozenset(address.strip().lower() for address in intake_addresses)
         self._writer = LedgerWriter(sessions, clock=clock, on_commit=on_commit)
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        # After STARTTLS aiosmtpd offers AUTH (and refuses every attempt): an intake takes mail
+        # from anyone, nobody signs in to it, and an offer would only invite password guessing.
+        session.host_name = hostname
+        return [line for line in responses if not line.startswith("250-AUTH")]
 
     async def handle_RCPT(
         self,
@@ -178,26 +197,9 @@ class IntakeHandler:
                 "SMTP %s: could not store a message from %r", session.peer, envelope.mail_from
             )
             return TEMPFAIL
-        return f"250 2.0.0 OK {row_id if row_id is not None else 'duplicate'}"
-
-
-class IntakeSMTP(SMTP):
-    """aiosmtpd's SMTP session with two adjustments for an intake that must not lose mail."""
-
-    def __init__(self, handler: IntakeHandler, *, max_size: int, **kwargs: Any) -> None:
-        # Clients that end lines with a bare LF send a whole message as one "line", and aiosmtpd's
-        # RFC 5321 line limit (1001 octets) would answer big mail with a permanent "500 Line too
-        # long". Like Postfix, let only the size limit bound a message. It must be set before
-        # SMTP.__init__, which sizes its stream reader from it.
-        self.line_length_limit = max_size + 1024
-        super().__init__(handler, data_size_limit=max_size, **kwargs)
-
-    async def push(self, status: Any) -> None:
-        # aiosmtpd's own size rejections (SIZE= at MAIL FROM, too much DATA) carry no enhanced
-        # status code; bounces read better with the standard 5.3.4.
-        if isinstance(status, str) and status.startswith("552 Error"):
-            status = TOO_BIG
-        await super().push(status)
+        if row_id is None:
+            log.info("SMTP %s: a redelivery of a stored message", session.peer)
+        return ACCEPTED
 
 
 async def start_smtp_server(
@@ -210,20 +212,32 @@ async def start_smtp_server(
     max_size: int,
     clock: Callable[[], datetime],
     on_commit: Callable[[], None] | None = None,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
+    idle_timeout: float = DEFAULT_TIMEOUT,
+    tls: ssl.SSLContext | None = None,
 ) -> asyncio.Server:
-    """Listens on host:port on the running loop; `on_commit` is called after each new message."""
+    """Listens on host:port on the running loop; `on_commit` is called after each new message.
+
+    At most `max_sessions` sessions at once (an extra connection hears 421), each closed after
+    `idle_timeout` seconds without a command; with `tls`, STARTTLS is offered but never required (a
+    public MX must still take mail from servers that cannot encrypt).
+    """
     handler = IntakeHandler(
         sessions=sessions, intake_addresses=intake_addresses, clock=clock, on_commit=on_commit
     )
+    limit = SessionLimit(max_sessions)
     loop = asyncio.get_running_loop()
     return await loop.create_server(
         lambda: IntakeSMTP(
             handler,
             max_size=max_size,
+            sessions=limit,
             # Always explicit: without it aiosmtpd calls getfqdn(), which can block for seconds.
             hostname=hostname,
             enable_SMTPUTF8=True,
             decode_data=False,
+            timeout=idle_timeout,
+            tls_context=tls,
             loop=loop,
         ),
         host=host,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from mail.sender import (
     write_atomically,
 )
 from tests.conftest import Clock
+from tests.mail.certificates import Certificate, self_signed
 
 MAIL_FROM = "Socialtjänsten <synpunkt@synpunkt.example>"
 
@@ -153,6 +155,7 @@ class Relay:
     data_reply: str | None = None
     received: list[Envelope] = field(default_factory=list)
     logins: list[tuple[bytes, bytes]] = field(default_factory=list)
+    encrypted: list[bool] = field(default_factory=list)  # per login: over TLS or not
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -173,17 +176,30 @@ class Relay:
     ) -> AuthResult:
         assert isinstance(data, LoginPassword)
         self.logins.append((data.login, data.password))
+        assert server.transport is not None
+        self.encrypted.append(server.transport.get_extra_info("cipher") is not None)
         return AuthResult(success=data.password == b"hemligt:ord", handled=False)
 
 
 @asynccontextmanager
-async def relay_on_loopback(relay: Relay, *, with_auth: bool = False) -> AsyncIterator[int]:
+async def relay_on_loopback(
+    relay: Relay,
+    *,
+    with_auth: bool = False,
+    starttls: ssl.SSLContext | None = None,
+    implicit_tls: ssl.SSLContext | None = None,
+) -> AsyncIterator[int]:
+    """A relay on loopback: AUTH offered (over TLS or not), STARTTLS offered, or TLS from the start."""
     loop = asyncio.get_running_loop()
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"tls_context": starttls}
     if with_auth:
-        options = {"authenticator": relay.authenticate, "auth_require_tls": False}
+        # Offered in clear too, as a careless or tampered-with relay would: the sender must say no.
+        options |= {"authenticator": relay.authenticate, "auth_require_tls": False}
     server = await loop.create_server(
-        lambda: SMTP(relay, hostname="relay.test.local", **options), "127.0.0.1", 0
+        lambda: SMTP(relay, hostname="relay.test.local", **options),
+        "127.0.0.1",
+        0,
+        ssl=implicit_tls,
     )
     try:
         yield server.sockets[0].getsockname()[1]
@@ -192,10 +208,32 @@ async def relay_on_loopback(relay: Relay, *, with_auth: bool = False) -> AsyncIt
         await server.wait_closed()
 
 
-def smtp_sender(port: int, clock: Clock, *, userinfo: str = "") -> EmailSender:
+def smtp_sender(
+    port: int,
+    clock: Clock,
+    *,
+    userinfo: str = "",
+    scheme: str = "smtp",
+    trust: Certificate | None = None,
+) -> EmailSender:
     return EmailSender(
-        mail_from=MAIL_FROM, transport=f"smtp://{userinfo}127.0.0.1:{port}", clock=clock, timeout=10
+        mail_from=MAIL_FROM,
+        transport=f"{scheme}://{userinfo}127.0.0.1:{port}",
+        clock=clock,
+        timeout=10,
+        tls_context=trust.client_context() if trust is not None else None,
     )
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> Certificate:
+    return self_signed(tmp_path)
+
+
+def server_context(certificate: Certificate) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate.cert, certificate.key)
+    return context
 
 
 async def test_smtp_delivers_the_composed_message_to_the_relay(clock: Clock) -> None:
@@ -213,19 +251,78 @@ async def test_smtp_delivers_the_composed_message_to_the_relay(clock: Clock) -> 
     assert msg["Subject"] == "[SP-2026-0001] Vi har tagit emot ditt meddelande"
 
 
-async def test_smtp_credentials_from_the_url_are_used_to_log_in(clock: Clock) -> None:
+async def test_smtp_credentials_from_the_url_are_used_to_log_in_after_starttls(
+    clock: Clock, certificate: Certificate
+) -> None:
     relay = Relay()
-    async with relay_on_loopback(relay, with_auth=True) as port:
-        await smtp_sender(port, clock, userinfo="synpunkt:hemligt%3Aord@").send(ack())
+    tls = server_context(certificate)
+    async with relay_on_loopback(relay, with_auth=True, starttls=tls) as port:
+        sender = smtp_sender(port, clock, userinfo="synpunkt:hemligt%3Aord@", trust=certificate)
+        await sender.send(ack())
     assert relay.logins == [(b"synpunkt", b"hemligt:ord")]
+    assert relay.encrypted == [True]
     assert len(relay.received) == 1
 
 
-async def test_wrong_smtp_credentials_keep_the_item_for_a_retry(clock: Clock) -> None:
+async def test_smtps_credentials_are_used_over_tls_from_the_start(
+    clock: Clock, certificate: Certificate
+) -> None:
+    relay = Relay()
+    tls = server_context(certificate)
+    async with relay_on_loopback(relay, with_auth=True, implicit_tls=tls) as port:
+        sender = smtp_sender(
+            port, clock, userinfo="synpunkt:hemligt%3Aord@", scheme="smtps", trust=certificate
+        )
+        await sender.send(ack())
+    assert relay.encrypted == [True]
+    assert len(relay.received) == 1
+
+
+async def test_credentials_are_never_sent_to_a_relay_that_does_not_offer_starttls(
+    clock: Clock,
+) -> None:
+    # A relay that offers AUTH in clear, or whose STARTTLS a man in the middle has stripped.
     relay = Relay()
     async with relay_on_loopback(relay, with_auth=True) as port:
+        sender = smtp_sender(port, clock, userinfo="synpunkt:hemligt%3Aord@")
+        with pytest.raises(TemporaryFailure, match="does not offer STARTTLS") as failure:
+            await sender.send(ack())
+    assert "hemligt" not in str(failure.value)
+    assert relay.logins == []  # no AUTH command at all
+    assert relay.received == []
+
+
+async def test_credentials_are_not_sent_to_a_relay_whose_certificate_is_not_trusted(
+    clock: Clock, certificate: Certificate
+) -> None:
+    relay = Relay()
+    tls = server_context(certificate)
+    async with relay_on_loopback(relay, with_auth=True, starttls=tls) as port:
         with pytest.raises(TemporaryFailure):
-            await smtp_sender(port, clock, userinfo="synpunkt:fel@").send(ack())
+            await smtp_sender(port, clock, userinfo="synpunkt:hemligt%3Aord@").send(ack())
+    assert relay.logins == []
+    assert relay.received == []
+
+
+async def test_without_credentials_a_relay_without_starttls_gets_the_mail_in_plain(
+    clock: Clock,
+) -> None:
+    relay = Relay()
+    async with relay_on_loopback(relay) as port:
+        await smtp_sender(port, clock).send(ack())
+    assert len(relay.received) == 1
+
+
+async def test_wrong_smtp_credentials_keep_the_item_for_a_retry(
+    clock: Clock, certificate: Certificate
+) -> None:
+    relay = Relay()
+    tls = server_context(certificate)
+    async with relay_on_loopback(relay, with_auth=True, starttls=tls) as port:
+        with pytest.raises(TemporaryFailure):
+            await smtp_sender(port, clock, userinfo="synpunkt:fel@", trust=certificate).send(ack())
+    assert set(relay.logins) == {(b"synpunkt", b"fel")}  # one try per mechanism, all over TLS
+    assert all(relay.encrypted)
     assert relay.received == []
 
 

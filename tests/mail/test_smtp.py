@@ -49,7 +49,9 @@ async def smtp_server(
     *,
     max_size: int = 64 * 1024,
     on_commit: Callable[[], None] | None = None,
+    **options: Any,
 ) -> AsyncIterator[int]:
+    """The listener on an ephemeral loopback port; `options` go to `start_smtp_server`."""
     server = await start_smtp_server(
         sessions=sessions,
         intake_addresses=[INTAKE, "Second@Test.Example"],
@@ -59,6 +61,7 @@ async def smtp_server(
         max_size=max_size,
         clock=clock,
         on_commit=on_commit,
+        **options,
     )
     try:
         yield server.sockets[0].getsockname()[1]
@@ -94,7 +97,7 @@ async def test_accepted_mail_is_committed_raw_before_the_250(db: Database, clock
             await other.dispose()
     assert errors == {}
     assert len(rows) == 1
-    assert reply == f"2.0.0 OK {rows[0].id}"
+    assert reply == "2.0.0 OK"
     row = rows[0]
     assert (row.channel, row.external_id, row.status) == (
         "email",
@@ -158,7 +161,7 @@ async def test_oversize_data_without_a_declared_size_is_refused_with_552(
     assert [row.external_id for row in await ledger_rows(db.sessions)] == ["small@example.org"]
 
 
-async def test_redelivery_of_the_same_message_id_gets_250_and_is_stored_once(
+async def test_redelivery_of_the_same_message_id_gets_the_same_250_and_is_stored_once(
     db: Database, clock: Clock
 ) -> None:
     woken: list[None] = []
@@ -172,8 +175,8 @@ async def test_redelivery_of_the_same_message_id_gets_250_and_is_stored_once(
             _, reply2 = await smtp.sendmail(SENDER, [INTAKE], second)
     rows = await ledger_rows(db.sessions)
     assert [row.raw for row in rows] == [first]
-    assert reply1 == f"2.0.0 OK {rows[0].id}"
-    assert reply2 == "2.0.0 OK duplicate"
+    # The replies do not tell a redelivery from a new message, nor name the ledger row.
+    assert reply1 == reply2 == "2.0.0 OK"
     assert len(woken) == 1  # the worker is woken for new work only
 
 
