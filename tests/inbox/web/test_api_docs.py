@@ -10,14 +10,14 @@ import pytest
 
 from inbox.web.app import create_app
 from inbox.web.security import CSP
-from tests.conftest import Clock, Database
+from tests.conftest import SECRET_KEY, Clock, Database
 
 pytestmark = pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
 async def client(db: Database, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(sessions=db.sessions, clock=clock)
+    app = create_app(sessions=db.sessions, clock=clock, secret_key=SECRET_KEY)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as client:
@@ -61,7 +61,7 @@ async def test_fastapi_own_cdn_pages_are_gone(client: httpx.AsyncClient) -> None
 async def test_the_setting_turns_docs_and_the_openapi_document_off(
     db: Database, clock: Clock
 ) -> None:
-    app = create_app(sessions=db.sessions, clock=clock, api_docs=False)
+    app = create_app(sessions=db.sessions, clock=clock, secret_key=SECRET_KEY, api_docs=False)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as client:
