@@ -11,11 +11,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +29,7 @@ if TYPE_CHECKING:
     import uvicorn
     from fastapi import FastAPI
 
+    from inbox.parse_pool import Parsing
     from inbox.web.oidc import OidcConfig
     from mail.imap import ImapConfig
 
@@ -106,8 +105,9 @@ async def run_parts(
     pool = parse_pool(settings) if worker else None
     try:
         if worker:
-            the_worker = build_worker(settings, sessions, parse_executor=pool, closers=closers)
+            the_worker = build_worker(settings, sessions, parsing=pool, closers=closers)
             wake = the_worker.wake
+            status["worker"] = the_worker.status
             tasks.append(asyncio.create_task(the_worker.run(stop), name="worker"))
             log.info("worker running")
         if smtp:
@@ -190,7 +190,7 @@ async def run_parts(
             with contextlib.suppress(Exception):
                 await close()
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            pool.close()
         await engine.dispose()
 
 
@@ -235,12 +235,31 @@ async def _follow_imap_status(
             await asyncio.wait_for(stop.wait(), timeout=15)
 
 
-def parse_pool(settings: Settings) -> Executor | None:
-    """Processes for parsing mail (CPU-bound) beside the event loop; None parses in a thread."""
+def intake_parsers(settings: Settings) -> dict[str, Any]:
+    """Each channel's parser of raw messages (module-level functions: parse processes import them)."""
+    from mail.parse import parse_email
+
+    parsers: dict[str, Any] = {"email": parse_email}
+    if settings.telegram_token:
+        from bot.updates import parse_update
+
+        parsers["telegram"] = parse_update
+    return parsers
+
+
+def parse_pool(settings: Settings) -> Parsing:
+    """Processes for parsing mail (CPU-bound) beside the event loop, each parse within the budget
+    of SYNPUNKT_PARSE_TIMEOUT_SECONDS and SYNPUNKT_PARSE_MEMORY_MB. With SYNPUNKT_PARSE_PROCESSES=0,
+    threads: a parse past its time is failed but runs on, and no memory budget applies."""
+    from inbox.parse_pool import InlineParsing, ParsePool
+
     if settings.parse_processes <= 0:
-        return None
-    return ProcessPoolExecutor(
-        max_workers=settings.parse_processes, mp_context=multiprocessing.get_context("spawn")
+        return InlineParsing(timeout=settings.parse_timeout_seconds)
+    return ParsePool(
+        processes=settings.parse_processes,
+        timeout=settings.parse_timeout_seconds,
+        memory_mb=settings.parse_memory_mb,
+        preload=list(intake_parsers(settings).values()),
     )
 
 
@@ -248,11 +267,11 @@ def build_worker(
     settings: Settings,
     sessions: Any,
     *,
-    parse_executor: Executor | None = None,
+    parsing: Parsing | None = None,
     closers: list[Callable[[], Any]] | None = None,
 ) -> Any:
+    from inbox.parse_pool import InlineParsing
     from inbox.worker import Worker
-    from mail.parse import parse_email
     from mail.sender import EmailSender
 
     senders: dict[str, Any] = {
@@ -260,12 +279,11 @@ def build_worker(
             mail_from=settings.mail_from, transport=settings.mail_transport, clock=utcnow
         )
     }
-    parsers: dict[str, Any] = {"email": parse_email}
+    parsers = intake_parsers(settings)
     if settings.telegram_token:
         from bot.app import make_bot
         from bot.conversation import decorate
         from bot.sender import Pacer, TelegramSender
-        from bot.updates import parse_update
 
         sending_bot = make_bot(settings.telegram_token, settings.telegram_api_base)
         if closers is not None:
@@ -273,7 +291,6 @@ def build_worker(
         senders["telegram"] = TelegramSender(
             sending_bot, pacer=Pacer(rate=settings.telegram_rate), decorate=decorate
         )
-        parsers["telegram"] = parse_update
     return Worker(
         sessions,
         senders=senders,
@@ -282,7 +299,9 @@ def build_worker(
         clock=utcnow,
         max_attempts=settings.outbox_max_attempts,
         concurrency=settings.worker_concurrency,
-        parse_executor=parse_executor,
+        parsing=parsing or InlineParsing(timeout=settings.parse_timeout_seconds),
+        intake_batch_bytes=settings.intake_batch_mb * 1024 * 1024,
+        intake_max_attempts=settings.intake_max_attempts,
     )
 
 

@@ -223,6 +223,7 @@ class ParsePool:
         return {
             "mode": "processes",
             "processes": len(self._slots),
+            "pids": self.pids,
             "timeout_seconds": self._timeout,
             "memory_mb": self._memory_mb,
             "restarts": self._restart_total,
