@@ -14,7 +14,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from inbox.checkins import CheckinPolicy
 from inbox.db import create_engine, session_factory, unit_of_work
+from inbox.health import HealthPolicy
 from inbox.intake import IntakePolicy
 from inbox.settings import Settings, load_secret_key, split_listen
 
@@ -59,6 +60,15 @@ def intake_policy(settings: Settings) -> IntakePolicy:
         acks_per_sender_per_day=settings.acks_per_sender_per_day,
         organisation=settings.organisation_name,
         appeal_url=settings.appeal_info_url,
+    )
+
+
+def health_policy(settings: Settings) -> HealthPolicy:
+    return HealthPolicy(
+        failed_burst=settings.health_failed_burst,
+        window=timedelta(minutes=settings.health_window_minutes),
+        backlog=timedelta(minutes=settings.health_backlog_minutes),
+        max_attempts=settings.intake_max_attempts,
     )
 
 
@@ -405,6 +415,7 @@ async def _serve_web(
         https_only=settings.session_https_only,
         oidc=oidc_config(settings),
         api_docs=settings.api_docs,
+        health=health_policy(settings),
     )
     server = _Server(web_server_config(settings, app))
     serving = asyncio.create_task(server.serve())
