@@ -2,7 +2,8 @@
 
 Adapters record a message here first (the SMTP edge before its `250`), and the worker turns pending
 rows into cases. A row is keyed by channel and external id and outlives its case, which makes every
-redelivery harmless. A row whose raw form cannot be parsed is marked failed and kept for staff.
+redelivery harmless. A row whose raw form cannot be parsed is marked failed and kept for staff, and
+so is a row claimed `MAX_ATTEMPTS` times without finishing: no message holds the queue forever.
 """
 
 from __future__ import annotations

@@ -248,40 +248,47 @@ class InlineParsing:
     def __init__(self, *, timeout: float = PARSE_TIMEOUT_SECONDS, threads: int = 4) -> None:
         self._timeout = timeout
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="parse")
-        self._runaway = 0
+        # A parse's time starts when a thread is free for it; a runaway holds its thread.
+        self._free = asyncio.Semaphore(threads)
+        self._runaways: set[Future[InboundMessage]] = set()
 
     async def parse(self, parser: Parser, raw: bytes) -> InboundMessage:
+        await self._free.acquire()
+        loop = asyncio.get_running_loop()
         future: Future[InboundMessage] = self._threads.submit(parser, raw)
+        future.add_done_callback(lambda done: self._ended_in_thread(loop, done))
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
         except TimeoutError:
-            self._runaway += 1
-            loop = asyncio.get_running_loop()
-            future.add_done_callback(lambda _: self._ended_in_thread(loop))
+            if not future.done():
+                self._runaways.add(future)
             raise ParseTimedOut(
                 f"stopped waiting after {self._timeout:g} s (the parse time budget); without a "
                 "parse pool its thread cannot be stopped"
             ) from None
 
-    def _ended_in_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _ended_in_thread(
+        self, loop: asyncio.AbstractEventLoop, future: Future[InboundMessage]
+    ) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody asks any more
-            loop.call_soon_threadsafe(self._ended)
+            loop.call_soon_threadsafe(self._ended, future)
 
-    def _ended(self) -> None:
-        self._runaway -= 1
+    def _ended(self, future: Future[InboundMessage]) -> None:
+        self._runaways.discard(future)
+        self._free.release()
 
     def status(self) -> dict[str, Any]:
         problem = None
-        if self._runaway:
+        if self._runaways:
             problem = (
-                f"{self._runaway} parse thread(s) ran past the time budget and cannot be stopped "
+                f"{len(self._runaways)} parse thread(s) ran past the time budget and cannot be stopped "
                 "without a parse pool (SYNPUNKT_PARSE_PROCESSES): restart the worker"
             )
         return {
             "mode": "threads",
             "timeout_seconds": self._timeout,
             "memory_mb": None,
-            "runaway_threads": self._runaway,
+            "runaway_threads": len(self._runaways),
             "problem": problem,
         }
 

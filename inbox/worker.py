@@ -1,10 +1,10 @@
 """The worker: turns committed raw messages into cases, and sends what the outbox holds.
 
-Intake (`inbox.intake_runner`): claim pending ledger rows, parse each with its channel's parser under
-the parse budget (in processes beside the event loop, so it keeps answering SMTP), and store them as
-cases; a row that cannot be parsed is marked failed for staff and never blocks the rows after it.
-Outbox: claim due rows under a
-lease, re-check that each send is still wanted, hand it to its channel's sender, record the result.
+Intake (`inbox.intake_runner`): claim pending ledger rows, parse each with its channel's parser
+under the parse budget (in processes beside the event loop, so it keeps answering SMTP), and store
+them as cases; a row that cannot be parsed is marked failed for staff and never blocks the rows
+after it. Outbox: claim due rows under a lease, re-check that each send is still wanted, hand it to
+its channel's sender, record the result.
 """
 
 from __future__ import annotations
