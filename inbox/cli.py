@@ -11,12 +11,10 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +22,7 @@ from pydantic import ValidationError
 
 from inbox.checkins import CheckinPolicy
 from inbox.db import create_engine, session_factory, unit_of_work
+from inbox.health import HealthPolicy
 from inbox.intake import IntakePolicy
 from inbox.settings import Settings, load_secret_key, split_listen
 
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
     import uvicorn
     from fastapi import FastAPI
 
+    from inbox.parse_pool import Parsing
     from inbox.web.oidc import OidcConfig
     from mail.imap import ImapConfig
 
@@ -62,6 +62,15 @@ def intake_policy(settings: Settings) -> IntakePolicy:
         acks_per_sender_per_day=settings.acks_per_sender_per_day,
         organisation=settings.organisation_name,
         appeal_url=settings.appeal_info_url,
+    )
+
+
+def health_policy(settings: Settings) -> HealthPolicy:
+    return HealthPolicy(
+        failed_burst=settings.health_failed_burst,
+        window=timedelta(minutes=settings.health_window_minutes),
+        backlog=timedelta(minutes=settings.health_backlog_minutes),
+        max_attempts=settings.intake_max_attempts,
     )
 
 
@@ -109,8 +118,9 @@ async def run_parts(
     pool = parse_pool(settings) if worker else None
     try:
         if worker:
-            the_worker = build_worker(settings, sessions, parse_executor=pool, closers=closers)
+            the_worker = build_worker(settings, sessions, parsing=pool, closers=closers)
             wake = the_worker.wake
+            status["worker"] = the_worker.status
             tasks.append(asyncio.create_task(the_worker.run(stop), name="worker"))
             log.info("worker running")
         if smtp:
@@ -200,7 +210,7 @@ async def run_parts(
             with contextlib.suppress(Exception):
                 await close()
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            pool.close()
         await engine.dispose()
 
 
@@ -260,12 +270,31 @@ async def _follow_imap_status(
             await asyncio.wait_for(stop.wait(), timeout=15)
 
 
-def parse_pool(settings: Settings) -> Executor | None:
-    """Processes for parsing mail (CPU-bound) beside the event loop; None parses in a thread."""
+def intake_parsers(settings: Settings) -> dict[str, Any]:
+    """Each channel's parser of raw messages (module-level functions: parse processes import them)."""
+    from mail.parse import parse_email
+
+    parsers: dict[str, Any] = {"email": parse_email}
+    if settings.telegram_token:
+        from bot.updates import parse_update
+
+        parsers["telegram"] = parse_update
+    return parsers
+
+
+def parse_pool(settings: Settings) -> Parsing:
+    """Processes for parsing mail (CPU-bound) beside the event loop, each parse within the budget
+    of SYNPUNKT_PARSE_TIMEOUT_SECONDS and SYNPUNKT_PARSE_MEMORY_MB. With SYNPUNKT_PARSE_PROCESSES=0,
+    threads: a parse past its time is failed but runs on, and no memory budget applies."""
+    from inbox.parse_pool import InlineParsing, ParsePool
+
     if settings.parse_processes <= 0:
-        return None
-    return ProcessPoolExecutor(
-        max_workers=settings.parse_processes, mp_context=multiprocessing.get_context("spawn")
+        return InlineParsing(timeout=settings.parse_timeout_seconds)
+    return ParsePool(
+        processes=settings.parse_processes,
+        timeout=settings.parse_timeout_seconds,
+        memory_mb=settings.parse_memory_mb,
+        preload=list(intake_parsers(settings).values()),
     )
 
 
@@ -273,11 +302,11 @@ def build_worker(
     settings: Settings,
     sessions: Any,
     *,
-    parse_executor: Executor | None = None,
+    parsing: Parsing | None = None,
     closers: list[Callable[[], Any]] | None = None,
 ) -> Any:
+    from inbox.parse_pool import InlineParsing
     from inbox.worker import Worker
-    from mail.parse import parse_email
     from mail.sender import EmailSender
 
     senders: dict[str, Any] = {
@@ -285,12 +314,11 @@ def build_worker(
             mail_from=settings.mail_from, transport=settings.mail_transport, clock=utcnow
         )
     }
-    parsers: dict[str, Any] = {"email": parse_email}
+    parsers = intake_parsers(settings)
     if settings.telegram_token:
         from bot.app import make_bot
         from bot.conversation import decorate
         from bot.sender import Pacer, TelegramSender
-        from bot.updates import parse_update
 
         sending_bot = make_bot(settings.telegram_token, settings.telegram_api_base)
         if closers is not None:
@@ -298,7 +326,6 @@ def build_worker(
         senders["telegram"] = TelegramSender(
             sending_bot, pacer=Pacer(rate=settings.telegram_rate), decorate=decorate
         )
-        parsers["telegram"] = parse_update
     return Worker(
         sessions,
         senders=senders,
@@ -307,7 +334,9 @@ def build_worker(
         clock=utcnow,
         max_attempts=settings.outbox_max_attempts,
         concurrency=settings.worker_concurrency,
-        parse_executor=parse_executor,
+        parsing=parsing or InlineParsing(timeout=settings.parse_timeout_seconds),
+        intake_batch_bytes=settings.intake_batch_mb * 1024 * 1024,
+        intake_max_attempts=settings.intake_max_attempts,
     )
 
 
@@ -413,6 +442,7 @@ async def _serve_web(
         api_docs=settings.api_docs,
         max_request_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_message_size,
+        health=health_policy(settings),
     )
     server = _Server(web_server_config(settings, app))
     serving = asyncio.create_task(server.serve())

@@ -2,7 +2,8 @@
 
 Adapters record a message here first (the SMTP edge before its `250`), and the worker turns pending
 rows into cases. A row is keyed by channel and external id and outlives its case, which makes every
-redelivery harmless. A row whose raw form cannot be parsed is marked failed and kept for staff.
+redelivery harmless. A row whose raw form cannot be parsed is marked failed and kept for staff, and
+so is a row claimed `MAX_ATTEMPTS` times without finishing: no message holds the queue forever.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -22,7 +23,8 @@ from inbox.db import dialect_insert, for_update_skip_locked
 from inbox.models import Case, IntakeRecord, IntakeStatus
 
 LEASE = timedelta(minutes=2)
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 3  # claims of one row before it is given up (SYNPUNKT_INTAKE_MAX_ATTEMPTS)
+BATCH_BYTES = 32 * 1024 * 1024  # raw bytes claimed at once (SYNPUNKT_INTAKE_BATCH_MB)
 
 
 async def record(
@@ -107,24 +109,119 @@ async def find(
 
 
 async def claim_pending(
-    session: AsyncSession, *, now: datetime, limit: int = 20, lease: timedelta = LEASE
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int = 20,
+    max_bytes: int = BATCH_BYTES,
+    max_attempts: int = MAX_ATTEMPTS,
+    lease: timedelta = LEASE,
 ) -> Sequence[IntakeRecord]:
-    """Takes pending rows, oldest first, for one worker until `now + lease`."""
-    pending = (
-        select(IntakeRecord)
-        .where(
-            col(IntakeRecord.status) == IntakeStatus.PENDING,
-            or_(col(IntakeRecord.lease_until).is_(None), col(IntakeRecord.lease_until) <= now),
+    """Takes pending rows, oldest first, for one worker until `now + lease`.
+
+    A batch holds up to `limit` rows and `max_bytes` of raw message, whichever comes first, and
+    always at least one row. A row claimed before that did not finish (its worker died, or gave it
+    back) is taken alone: whatever killed the worker then counts against that message only. A row
+    already claimed `max_attempts` times is failed ("gave up after N attempts") instead, so one
+    message can never hold the queue across restarts.
+    """
+    table = IntakeRecord.__table__  # type: ignore[attr-defined]
+    candidates = (
+        await session.execute(
+            for_update_skip_locked(
+                session,
+                select(table.c.id, table.c.raw_size, table.c.attempts, table.c.error)
+                .where(
+                    table.c.status == IntakeStatus.PENDING,
+                    or_(table.c.lease_until.is_(None), table.c.lease_until <= now),
+                )
+                .order_by(table.c.received_at, table.c.id)
+                .limit(limit),
+            )
         )
-        .order_by(col(IntakeRecord.received_at), col(IntakeRecord.id))
-        .limit(limit)
+    ).all()
+    chosen: list[int] = []
+    size = 0
+    for candidate in candidates:
+        if candidate.attempts >= max_attempts:
+            reason = f"gave up after {candidate.attempts} attempts"
+            if candidate.error:
+                reason += f"; last: {candidate.error}"
+            await session.execute(
+                update(table)
+                .where(table.c.id == candidate.id)
+                .values(
+                    status=IntakeStatus.FAILED,
+                    error=reason[:4000],
+                    processed_at=now,
+                    lease_until=None,
+                )
+            )
+            continue
+        suspect = candidate.attempts > 0
+        if chosen and (suspect or size + candidate.raw_size > max_bytes):
+            break
+        chosen.append(candidate.id)
+        size += candidate.raw_size
+        if suspect:
+            break
+    if not chosen:
+        await session.flush()
+        return []
+    rows = (
+        (
+            await session.execute(
+                select(IntakeRecord)
+                .where(col(IntakeRecord.id).in_(chosen))
+                .order_by(col(IntakeRecord.received_at), col(IntakeRecord.id))
+                .execution_options(populate_existing=True)
+            )
+        )
+        .scalars()
+        .all()
     )
-    rows = (await session.execute(for_update_skip_locked(session, pending))).scalars().all()
     for row in rows:
         row.lease_until = now + lease
         row.attempts += 1
     await session.flush()
     return rows
+
+
+async def renew_leases(
+    session: AsyncSession, ids: Sequence[int], *, now: datetime, lease: timedelta = LEASE
+) -> None:
+    """Extends the claim on rows still being worked on (a parse queued behind slow ones)."""
+    if ids:
+        await session.execute(
+            update(IntakeRecord)
+            .where(col(IntakeRecord.id).in_(ids), col(IntakeRecord.status) == IntakeStatus.PENDING)
+            .values(lease_until=now + lease)
+        )
+
+
+async def release(session: AsyncSession, ids: Sequence[int]) -> None:
+    """Gives claimed rows back untouched, for a reason that is not theirs (the worker is stopping,
+    the parse pool cannot start): the claim does not count, and they are batched again at once."""
+    if ids:
+        await session.execute(
+            update(IntakeRecord)
+            .where(col(IntakeRecord.id).in_(ids), col(IntakeRecord.status) == IntakeStatus.PENDING)
+            .values(
+                lease_until=None,
+                attempts=case(
+                    (col(IntakeRecord.attempts) > 0, col(IntakeRecord.attempts) - 1), else_=0
+                ),
+            )
+        )
+
+
+async def note_error(session: AsyncSession, row_id: int, *, error: str) -> None:
+    """Keeps why a still-pending row did not finish, for the reason shown if it is given up."""
+    await session.execute(
+        update(IntakeRecord)
+        .where(col(IntakeRecord.id) == row_id, col(IntakeRecord.status) == IntakeStatus.PENDING)
+        .values(error=error[:4000])
+    )
 
 
 def mark_done(

@@ -78,6 +78,16 @@ class Settings(BaseSettings):
     acks_per_sender_per_day: int = 3
     worker_concurrency: int = 8
     parse_processes: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1))
+    # The parse budget (see the README): a parse past its time is stopped and its message failed;
+    # a parse process may use this much memory (0: no limit). Claims and batches of intake rows.
+    parse_timeout_seconds: float = Field(default=30.0, gt=0)
+    parse_memory_mb: int = Field(default=1024, ge=0)
+    intake_max_attempts: int = Field(default=3, ge=1)
+    intake_batch_mb: int = Field(default=32, ge=1)
+    # /healthz answers 503 for more failed messages than this in the window, or mail pending longer.
+    health_failed_burst: int = Field(default=10, ge=0)
+    health_window_minutes: int = Field(default=15, ge=1)
+    health_backlog_minutes: int = Field(default=15, ge=1)
     outbox_max_attempts: int = 8
     log_level: str = "INFO"
     # Telegram bot (see the README): the public base URL for the webhook, its secret (derived from

@@ -1,9 +1,10 @@
 """The worker: turns committed raw messages into cases, and sends what the outbox holds.
 
-Intake: claim pending ledger rows, parse each with its channel's parser (in a thread, so the event
-loop keeps answering SMTP), and `receive()` it in a transaction of its own; a row that cannot be
-parsed is marked failed for staff and never blocks the rows after it. Outbox: claim due rows under a
-lease, re-check that each send is still wanted, hand it to its channel's sender, record the result.
+Intake (`inbox.intake_runner`): claim pending ledger rows, parse each with its channel's parser
+under the parse budget (in processes beside the event loop, so it keeps answering SMTP), and store
+them as cases; a row that cannot be parsed is marked failed for staff and never blocks the rows
+after it. Outbox: claim due rows under a lease, re-check that each send is still wanted, hand it to
+its channel's sender, record the result.
 """
 
 from __future__ import annotations
@@ -11,26 +12,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import Executor
-from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col
 
 from inbox import checkins, ledger, outbox
 from inbox.contacts import find_contact
 from inbox.db import unit_of_work
 from inbox.delivery import PermanentFailure, Sender, TemporaryFailure
-from inbox.inbound import InboundMessage
 from inbox.intake import IntakePolicy
-from inbox.intake_batch import receive_many
-from inbox.models import IntakeRecord, IntakeStatus, OutboxItem, OutboxStatus
+from inbox.intake_runner import IntakeRunner
+from inbox.models import OutboxItem, OutboxStatus
+from inbox.parse_pool import InlineParsing, Parser, Parsing
 
 log = logging.getLogger(__name__)
 
-Parser = Callable[[bytes], InboundMessage]
 Clock = Callable[[], datetime]
 # A per-kind re-check before sending: why the row is no longer wanted, or None to send it.
 Recheck = Callable[[AsyncSession, OutboxItem, datetime], Awaitable[str | None]]
@@ -49,21 +46,32 @@ class Worker:
         batch_size: int = 50,
         concurrency: int = 8,
         poll_interval: float = 2.0,
-        parse_executor: Executor | None = None,
+        parsing: Parsing | None = None,
+        intake_batch_bytes: int = ledger.BATCH_BYTES,
+        intake_max_attempts: int = ledger.MAX_ATTEMPTS,
         rechecks: Mapping[str, Recheck] | None = None,
     ) -> None:
         self._sessions = sessions
         self._senders = senders
-        self._parsers = parsers
-        self._policy = policy
         self._clock = clock
         self._max_attempts = max_attempts
         self._batch_size = batch_size
         self._semaphore = asyncio.Semaphore(concurrency)
         self._poll_interval = poll_interval
-        # Parsing is CPU-bound: a process pool lets it run beside the event loop, not under it.
-        self._parse_executor = parse_executor
         self._wakeup = asyncio.Event()
+        # Parsing is CPU-bound: a pool of processes runs it beside the event loop, not under it
+        # (`synpunkt serve` and `worker` pass one); threads without one (tests, one-shot commands).
+        self._intake = IntakeRunner(
+            sessions,
+            parsers=parsers,
+            policy=policy,
+            clock=clock,
+            parsing=parsing or InlineParsing(),
+            batch_size=batch_size,
+            batch_bytes=intake_batch_bytes,
+            max_attempts=intake_max_attempts,
+            on_progress=self.wake,
+        )
         # On by default: a worker built without them would send check-ins that are no longer wanted.
         self._rechecks = checkins.RECHECKS if rechecks is None else rechecks
 
@@ -92,88 +100,26 @@ class Worker:
             )
             for waiter in waiters:
                 waiter.cancel()
+        await self._intake.close()
 
     async def run_once(self) -> int:
         """One round of intake and sending; returns how many rows it handled."""
         return await self.process_intake() + await self.process_outbox()
 
     async def drain(self) -> None:
-        """Works until nothing is due (for tests and one-shot runs)."""
-        while await self.run_once():
+        """Works until nothing is due and no parse runs (for tests and one-shot runs)."""
+        while await self.run_once() or self._intake.busy:
             pass
 
     # Intake -----------------------------------------------------------------------------------
 
     async def process_intake(self) -> int:
-        """Parses a batch of pending ledger rows side by side, then stores them in one transaction.
+        """Claims, parses and stores a batch of pending ledger rows (see `IntakeRunner`)."""
+        return await self._intake.run_once()
 
-        Should the database refuse one message, the batch is stored again one message at a time,
-        so only that message waits for its retry; a message that cannot be parsed is marked failed.
-        """
-        async with unit_of_work(self._sessions) as session:
-            rows = await ledger.claim_pending(session, now=self._clock(), limit=self._batch_size)
-            claimed = [(row.id, row.channel, row.external_id, row.raw or b"") for row in rows]
-            attempts = {row.id: row.attempts for row in rows}
-        if not claimed:
-            return 0
-        parsed = await asyncio.gather(
-            *(self._parse(channel, raw, external_id) for _id, channel, external_id, raw in claimed),
-            return_exceptions=True,
-        )
-        batch = [(row_id, result) for (row_id, *_), result in zip(claimed, parsed, strict=True)]
-        try:
-            await self._store(batch)
-        except Exception:
-            for one in batch:
-                try:
-                    await self._store([one])
-                except Exception as exc:
-                    row_id = one[0]
-                    log.exception(
-                        "intake %s: could not store (attempt %s)", row_id, attempts[row_id]
-                    )
-                    if attempts[row_id] >= ledger.MAX_ATTEMPTS:
-                        await self._fail_intake(
-                            row_id, f"cannot store: {type(exc).__name__}: {exc}"
-                        )
-        return len(claimed)
-
-    async def _store(self, batch: list[tuple[int | None, InboundMessage | BaseException]]) -> None:
-        async with unit_of_work(self._sessions) as session:
-            ids = [row_id for row_id, _ in batch]
-            locked = await session.execute(
-                select(IntakeRecord).where(col(IntakeRecord.id).in_(ids)).with_for_update()
-            )
-            by_id = {row.id: row for row in locked.scalars()}
-            now = self._clock()
-            ready: list[tuple[InboundMessage, IntakeRecord]] = []
-            for row_id, result in batch:
-                row = by_id.get(row_id)
-                if row is None or row.status != IntakeStatus.PENDING:
-                    continue
-                if isinstance(result, BaseException):
-                    # Any parser failure is final: the raw message is kept for staff.
-                    log.warning("intake %s: cannot parse: %s", row_id, result)
-                    error = f"cannot parse: {type(result).__name__}: {result}"
-                    ledger.mark_failed(row, error=error, now=now)
-                    continue
-                ready.append((result, row))
-            await receive_many(session, ready, policy=self._policy, now=now)
-
-    async def _parse(self, channel: str, raw: bytes, external_id: str) -> InboundMessage:
-        parser = self._parsers.get(channel)
-        if parser is None:
-            raise LookupError(f"no parser for channel {channel!r}")
-        # No executor given: the loop's default thread pool.
-        msg = await asyncio.get_running_loop().run_in_executor(self._parse_executor, parser, raw)
-        # The ledger row's key wins: the edge computed it before the full parse.
-        return msg if msg.external_id == external_id else replace(msg, external_id=external_id)
-
-    async def _fail_intake(self, row_id: int | None, error: str) -> None:
-        async with unit_of_work(self._sessions) as session:
-            row = await session.get(IntakeRecord, row_id)
-            if row is not None and row.status == IntakeStatus.PENDING:
-                ledger.mark_failed(row, error=error, now=self._clock())
+    def status(self) -> dict[str, Any]:
+        """What `/healthz` shows of this worker; a "problem" (the parse pool's) makes it 503."""
+        return self._intake.status()
 
     # Outbox -----------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ the app reads no settings of its own.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from inbox import ledger
 from inbox.access import Forbidden, NotFound
 from inbox.checkins import CheckinPolicy
 from inbox.db import read_sessions
+from inbox.health import HealthPolicy, intake_problems
 from inbox.intake import IntakePolicy
 from inbox.models import OutboxItem
 from inbox.passwords import DEFAULT_PASSWORDS, Passwords
@@ -71,6 +73,7 @@ def create_app(
     api_docs: bool = True,
     max_request_bytes: int = DEFAULT_LIMIT,
     max_upload_bytes: int = DEFAULT_LIMIT,
+    health: HealthPolicy | None = None,
 ) -> FastAPI:
     problem = secret_key_problem(secret_key)
     if problem:  # no default and no placeholder: anyone knowing it could forge an admin's session
@@ -90,6 +93,8 @@ def create_app(
     app.state.read_sessions = read_sessions(sessions)
     app.state.clock = clock
     app.state.channel_status = channel_status or (lambda: {})
+    app.state.health = health or HealthPolicy()  # what makes /healthz answer 503
+    app.state.health_probe = None  # the database check in progress, if it outlived a request
     app.state.policy = policy or IntakePolicy()
     # Called after a commit that queued something to send, so the worker need not wait to poll.
     app.state.wake_worker = wake_worker or (lambda: None)
@@ -172,33 +177,66 @@ def create_app(
         detail = str(exc) if api else "Din roll ger inte behörighet till detta."
         return await http_error(request, HTTPException(403, detail=detail))
 
-    @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness and queues")
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        tags=["health"],
+        summary="Liveness, queues and intake problems (503 when there are any)",
+        responses={503: {"model": Health, "description": "a problem, named in `problems`"}},
+    )
     async def healthz(request: Request) -> Any:
-        try:
-            async with sessions() as session:
-                await session.execute(text("SELECT 1"))
-                intake = await ledger.count_by_status(session)
-                outbox = dict(
-                    (
-                        await session.execute(
-                            select(col(OutboxItem.status), func.count()).group_by(
-                                col(OutboxItem.status)
-                            )
-                        )
-                    ).all()
-                )
-        except Exception as exc:  # report, don't raise: a health check must answer
-            return JSONResponse(
-                {
-                    "status": "error",
-                    "database": f"{type(exc).__name__}",
-                    "intake": {},
-                    "outbox": {},
-                },
-                status_code=503,
-            )
-        body = Health(status="ok", database="ok", intake=intake, outbox=outbox).model_dump()
-        body["channels"] = dict(request.app.state.channel_status())
-        return JSONResponse(body)
+        policy: HealthPolicy = request.app.state.health
+        probe = request.app.state.health_probe
+        if probe is None or probe.done():
+            # One database check at a time: while the database does not answer, later requests
+            # wait on the same check instead of piling up connections behind the same lock.
+            probe = asyncio.create_task(_database_health(sessions, policy, clock()))
+            request.app.state.health_probe = probe
+        done, _ = await asyncio.wait({probe}, timeout=policy.timeout)
+        channels = dict(request.app.state.channel_status())
+        problems = [
+            f"{name}: {status['problem']}"
+            for name, status in channels.items()
+            if isinstance(status, Mapping) and status.get("problem")
+        ]
+        if done:
+            database, intake, outbox, found = probe.result()
+        else:
+            database, intake, outbox = "busy", {}, {}
+            found = [f"database busy: no answer within {policy.timeout:g} s"]
+        problems = found + problems
+        body = Health(
+            status="error" if problems else "ok",
+            database=database,
+            intake=intake,
+            outbox=outbox,
+            problems=problems,
+        ).model_dump()
+        body["channels"] = channels
+        return JSONResponse(body, status_code=503 if problems else 200)
 
     return app
+
+
+async def _database_health(
+    sessions: async_sessionmaker[AsyncSession], policy: HealthPolicy, now: datetime
+) -> tuple[str, dict[str, int], dict[str, int], list[str]]:
+    """(database, intake counts, outbox counts, problems); reports errors, never raises."""
+    try:
+        async with sessions() as session:
+            await session.execute(text("SELECT 1"))
+            intake = await ledger.count_by_status(session)
+            outbox = dict(
+                (
+                    await session.execute(
+                        select(col(OutboxItem.status), func.count()).group_by(
+                            col(OutboxItem.status)
+                        )
+                    )
+                ).all()
+            )
+            problems = await intake_problems(session, policy=policy, now=now)
+    except Exception as exc:  # report, don't raise: a health check must answer
+        name = type(exc).__name__
+        return name, {}, {}, [f"database error: {name}"]
+    return "ok", intake, outbox, problems

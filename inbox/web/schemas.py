@@ -107,10 +107,11 @@ class IntakeOut(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
-    database: str
+    status: str  # "ok", or "error" with the reasons in `problems` (HTTP 503)
+    database: str  # "ok", "busy" (no answer in time) or the error's type
     intake: dict[str, int]
     outbox: dict[str, int]
+    problems: list[str] = []
 
 
 class ReplyIn(BaseModel):

@@ -23,10 +23,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from multiprocessing import get_context
 from pathlib import Path
 
 from imapclient import IMAPClient
@@ -35,6 +33,7 @@ from sqlalchemy import func, select
 from inbox.db import create_engine, session_factory
 from inbox.intake import IntakePolicy
 from inbox.models import Case, IntakeRecord
+from inbox.parse_pool import ParsePool
 from inbox.worker import Worker
 from mail.imap import ImapConfig, ImapPoller
 from mail.parse import parse_email
@@ -102,7 +101,7 @@ def config(server: Dovecot) -> ImapConfig:
     )
 
 
-async def ingest(server: Dovecot, url: str, *, pool: ProcessPoolExecutor | None) -> float:
+async def ingest(server: Dovecot, url: str, *, pool: ParsePool | None) -> float:
     """(b) without a pool (until committed to the ledger), (c) with one (until cases)."""
     engine = create_engine(url)
     sessions = session_factory(engine)
@@ -117,7 +116,7 @@ async def ingest(server: Dovecot, url: str, *, pool: ProcessPoolExecutor | None)
             parsers={"email": parse_email},
             policy=IntakePolicy(),
             clock=utcnow,
-            parse_executor=pool,
+            parsing=pool,
         )
         wake = worker.wake
         tasks.append(asyncio.create_task(worker.run(stop)))
@@ -146,9 +145,7 @@ async def ingest(server: Dovecot, url: str, *, pool: ProcessPoolExecutor | None)
     return elapsed
 
 
-async def measure(
-    server: Dovecot, backend: Backend, workdir: Path, pool: ProcessPoolExecutor
-) -> Row:
+async def measure(server: Dovecot, backend: Backend, workdir: Path, pool: ParsePool) -> Row:
     megabytes = await asyncio.to_thread(fill, server)
     bare = await asyncio.to_thread(bare_fetch, server)
     async with fresh_database(backend, workdir) as url:
@@ -180,9 +177,9 @@ async def _main() -> None:
         return
     server = Dovecot()
     server.start()
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+    pool = ParsePool(processes=1, preload=[parse_email])
     # Warm-up: the parse process and its language models are not timed.
-    await asyncio.get_running_loop().run_in_executor(pool, parse_email, build_message("warm-up", 0))
+    await pool.parse(parse_email, build_message("warm-up", 0))
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="synpunkt-bench-") as tmp:
         workdir = Path(tmp)
@@ -194,7 +191,7 @@ async def _main() -> None:
                 rows.append(await measure(server, backend, workdir, pool))
                 print(line(rows[-1]), flush=True)
         finally:
-            pool.shutdown()
+            pool.close()
             server.close()
             await drop_templates(backends)
     print()

@@ -41,6 +41,7 @@ from inbox.db import create_engine, session_factory
 from inbox.intake import IntakePolicy
 from inbox.migrate import upgrade
 from inbox.models import Case
+from inbox.parse_pool import ParsePool
 from inbox.worker import Worker
 from mail.parse import parse_email
 from mail.smtp import start_smtp_server
@@ -246,17 +247,15 @@ async def pipeline(url: str, *, worker: bool) -> AsyncIterator[tuple[int, Callab
     if worker:
         # As `synpunkt serve` does: parsing in a process beside the event loop. Warmed up first,
         # so the process start and the language models' load are not timed.
-        parse_pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
-        await asyncio.get_running_loop().run_in_executor(
-            parse_pool, parse_email, build_message("warm-up", 0)
-        )
+        parse_pool = ParsePool(processes=1, preload=[parse_email])
+        await parse_pool.parse(parse_email, build_message("warm-up", 0))
         the_worker = Worker(
             sessions,
             senders={},  # acknowledgements only need to be queued
             parsers={"email": parse_email},
             policy=IntakePolicy(),
             clock=utcnow,
-            parse_executor=parse_pool,
+            parsing=parse_pool,
         )
         wake = the_worker.wake
         task = asyncio.create_task(the_worker.run(stop))
@@ -284,7 +283,7 @@ async def pipeline(url: str, *, worker: bool) -> AsyncIterator[tuple[int, Callab
         if task is not None:
             await task
         if parse_pool is not None:
-            parse_pool.shutdown()
+            parse_pool.close()
         await engine.dispose()
 
 
