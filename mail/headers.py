@@ -2,7 +2,9 @@
 
 Mail in the wild mislabels charsets (GBK sent as GB2312), uses labels Python does not know
 (`iso-gb2312`, `unicode-1-1-utf-7`, `ks_c_5601-1987`), puts raw 8-bit or ISO-2022-JP bytes in
-headers, and builds addresses out of encoded words. These helpers decode all of it and never raise.
+headers, and builds addresses out of encoded words. These helpers decode all of it and never raise;
+a label that names no character encoding (`punycode`, `base64`, `undefined`) is treated as unknown,
+and every scan here is linear in its input.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import binascii
 import codecs
 import re
+from bisect import bisect_left
+from collections.abc import Iterator
 from email import quoprimime
 
 # Labels seen in real mail mapped to the codec that actually decodes them. The GB family maps to
@@ -56,22 +60,50 @@ _RELATED_CODECS = {
     "cp932": ("euc_jp",),
     "iso2022_kr": ("cp949",),
 }
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+?)\?([qQbB])\?(.*?)\?=", re.DOTALL)
+# Python codecs that are no character encoding of mail text, though `codecs.lookup` finds them:
+# transforms (base64, zlib, rot13 …) are caught by `_is_text_encoding`; these are not. Punycode
+# and IDNA are for domain names (and Python's punycode decoder is quadratic), `undefined` always
+# raises, the escape codecs read Python literals, and `charmap` without a table is Latin-1.
+_NOT_CHARSETS = frozenset(
+    {"punycode", "idna", "undefined", "unicode-escape", "raw-unicode-escape", "charmap"}
+)
+# A charset label is a short token (RFC 2978); anything else (NUL, spaces, a megabyte) is unknown.
+_LABEL = re.compile(r"[A-Za-z0-9!#$%&'+^_`{}~.:()-]{1,64}")
+# The start of an encoded word; its end is the first `?=` after it (see `encoded_words`).
+_WORD_OPEN = re.compile(r"=\?([^?\s]+)\?([qQbB])\?")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _ISO2022 = re.compile(r"\x1b[$(][@ABDJ]")
 
 
 def codec_for(charset: str | None) -> str | None:
-    """Return a Python codec name for a MIME charset label, or None when unknown."""
+    """Return a Python codec name for a MIME charset label, or None when unknown.
+
+    Only character encodings count: a label naming a transform or a codec that is not a charset
+    (`base64`, `punycode`, `undefined`) is unknown, so the text is decoded by the fallbacks.
+    """
     if not charset:
         return None
     label = charset.strip().strip("\"'").lower()
     label = label.split("*", 1)[0]  # RFC 2231 language suffix: "utf-8*de"
+    if not _LABEL.fullmatch(label):
+        return None
     label = _CHARSET_ALIASES.get(label, label)
     try:
-        return codecs.lookup(label).name
-    except LookupError:
+        info = codecs.lookup(label)
+    except (LookupError, ValueError):
         return None
+    if not info._is_text_encoding or info.name in _NOT_CHARSETS:
+        return None
+    return info.name
+
+
+def charset_defect(charset: str | None) -> str | None:
+    """Why a declared charset label cannot be used, as a defect to note on the message; else None."""
+    if charset is None or codec_for(charset) is not None:
+        return None
+    shown = charset if len(charset) <= 40 else charset[:40] + "…"
+    shown = "".join(ch if ch.isprintable() else "?" for ch in shown)
+    return f"unknown or unusable charset {shown!r}: decoded as UTF-8, else Windows-1252 or Latin-1"
 
 
 def decode_bytes(data: bytes, charset: str | None = None, *, hint: str | None = None) -> str:
@@ -100,9 +132,10 @@ def decode_bytes(data: bytes, charset: str | None = None, *, hint: str | None = 
                 return decoded
         try:
             return data.decode(codec)
-        except (UnicodeDecodeError, LookupError):
+        except (ValueError, LookupError):  # UnicodeError is a ValueError
             continue
-    return data.decode(candidates[0], errors="replace")
+    # Not reached (Latin-1 decodes any bytes); kept so that this function can never raise.
+    return data.decode("latin-1", errors="replace")
 
 
 def _jis_via_cp932(data: bytes) -> str | None:
@@ -127,6 +160,8 @@ def _jis_via_cp932(data: bytes) -> str | None:
         byte = data[index]
         if jis and 0x21 <= byte <= 0x7E and index + 1 < len(data):
             first, second = byte, data[index + 1]
+            if not 0x21 <= second <= 0x7E:
+                return None  # not a JIS pair: a broken sequence, decoded by the fallbacks
             if first & 1:
                 second += 0x1F + (1 if second >= 0x60 else 0)
             else:
@@ -152,6 +187,46 @@ def raw_header_bytes(value: str) -> bytes:
     return value.encode("utf-8", "surrogateescape")
 
 
+def encoded_words(value: str) -> Iterator[tuple[int, int, str, str, str]]:
+    """(start, end, charset, encoding, payload) of each RFC 2047 encoded word, left to right.
+
+    A word runs from `=?charset?q?` to the first `?=` after it, as the regex
+    `=\\?([^?\\s]+?)\\?([qQbB])\\?(.*?)\\?=` finds them, but in linear time: that regex scans to
+    the end of the value from every `=?` that has no end, which is quadratic.
+    """
+    closes = _closes(value)
+    position = 0
+    while True:
+        word = _word_at(value, _WORD_OPEN.search(value, position), closes)
+        if word is None:
+            return
+        yield word
+        position = word[1]
+
+
+def _closes(value: str) -> list[int]:
+    """Positions of every `?=` in `value` (they cannot overlap)."""
+    found: list[int] = []
+    position = value.find("?=")
+    while position != -1:
+        found.append(position)
+        position = value.find("?=", position + 2)
+    return found
+
+
+def _word_at(
+    value: str, opening: re.Match[str] | None, closes: list[int]
+) -> tuple[int, int, str, str, str] | None:
+    if opening is None:
+        return None
+    index = bisect_left(closes, opening.end())
+    if index == len(closes):
+        return None
+    close = closes[index]
+    charset, encoding = opening.group(1), opening.group(2)
+    return opening.start(), close + 2, charset, encoding, value[opening.end() : close]
+
+
 def decode_header_value(value: str, *, hint: str | None = None) -> str:
     """Decode an unstructured header value: encoded words, raw 8-bit and ISO-2022-JP text."""
     value = unfold(value)
@@ -173,9 +248,9 @@ def decode_header_value(value: str, *, hint: str | None = None) -> str:
         pending = bytearray()
         pending_charset = None
 
-    for match in _ENCODED_WORD.finditer(value):
-        between = value[position : match.start()]
-        charset, encoding, payload = match.group(1), match.group(2).lower(), match.group(3)
+    for start, end, charset, encoding, payload in encoded_words(value):
+        between = value[position:start]
+        encoding = encoding.lower()
         # Whitespace between two encoded words is folding, not content (RFC 2047 section 6.2).
         if between and not (between.isspace() and pending):
             flush()
@@ -185,7 +260,7 @@ def decode_header_value(value: str, *, hint: str | None = None) -> str:
             flush()
         pending_charset = charset
         pending.extend(data)
-        position = match.end()
+        position = end
     flush()
     pieces.append(value[position:])
     return "".join(pieces)
@@ -235,14 +310,14 @@ def _split_addresses(value: str) -> list[str]:
     quoted = False
     angle = comment = 0
     index = 0
+    closes = _closes(value)
     while index < len(value):
         char = value[index]
         if not quoted and value.startswith("=?", index):
-            end = value.find("?=", index + 2)
-            word = _ENCODED_WORD.match(value, index)
-            if word and end != -1:
-                current.append(word.group(0))
-                index = word.end()
+            word = _word_at(value, _WORD_OPEN.match(value, index), closes)
+            if word is not None:
+                current.append(value[index : word[1]])
+                index = word[1]
                 continue
         if char == "\\" and index + 1 < len(value):
             current.append(value[index : index + 2])

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from email.generator import BytesGenerator
 from email.message import Message
 from email.policy import compat32
+from email.utils import unquote
 from urllib.parse import unquote_to_bytes
 
 from inbox.inbound import InboundAttachment
@@ -38,12 +39,16 @@ _EXTENSIONS = {
     "application/pgp-signature": ".asc",
     "application/pgp-encrypted": ".asc",
 }
-_UUENCODED = re.compile(
-    r"^begin [0-7]{3,4} ([^\n]+)\n(.*?)^end[ \t]*$\n?", re.MULTILINE | re.DOTALL
-)
+# A uuencoded block opens with a `begin` line and ends at the first `end` line after it. The
+# lines are matched one at a time (see `_uudecode`): a regex spanning the block rescans the rest
+# of the text from every `begin` that has no `end`, which is quadratic.
+_UU_BEGIN = re.compile(r"begin [0-7]{3,4} (.+)")
+_UU_END = re.compile(r"end[ \t]*")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
 _BODY_TYPES = ("text/plain", "text/html")
-_EXTENDED_PARAM = re.compile(r"(?:file)?name\*=\s*([^']*)'[^']*'([^;]+)", re.IGNORECASE)
+# Charset and language are bounded: unbounded, every `name*=` without quotes after it rescans the
+# rest of the header.
+_EXTENDED_PARAM = re.compile(r"(?:file)?name\*=\s*([^']{0,64})'[^']{0,64}'([^;]+)", re.IGNORECASE)
 _PLAIN_PARAM = re.compile(r'(?:^|;)\s*(?:file)?name\s*=\s*(?:"([^"]*)"|([^;]+))', re.IGNORECASE)
 
 
@@ -145,17 +150,35 @@ class _Walker:
         return body
 
     def _uudecode(self, text: str, body: Body) -> str:
-        def replace(match: re.Match[str]) -> str:
-            data = _uu_lines(match.group(2))
-            if data is None:
-                return match.group(0)
-            self.count += 1
-            name = _safe_name(match.group(1).strip()) or f"attachment-{self.count}.bin"
-            ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
-            body.attachments.append(InboundAttachment(filename=name, content_type=ctype, data=data))
-            return ""
-
-        return _UUENCODED.sub(replace, text)
+        """Move each uuencoded block that decodes into an attachment; the rest stays text."""
+        lines = text.split("\n")
+        ends = [i for i, line in enumerate(lines) if _UU_END.fullmatch(line)]
+        kept: list[str] = []
+        next_end = 0  # index into `ends`; only moves forward, so the scan stays linear
+        index = 0
+        while index < len(lines):
+            begin = _UU_BEGIN.fullmatch(lines[index]) if lines[index][:6] == "begin " else None
+            # The begin line needs a line break after it, and an end line after that.
+            while begin and next_end < len(ends) and ends[next_end] <= index:
+                next_end += 1
+            if begin is None or index + 1 >= len(lines) or next_end == len(ends):
+                kept.append(lines[index])
+                index += 1
+                continue
+            end = ends[next_end]
+            data = _uu_lines(lines[index + 1 : end])
+            if data is None:  # not uuencoded after all: keep the block as text
+                kept.extend(lines[index : end + 1])
+            else:
+                self.count += 1
+                name = _safe_name(begin.group(1).strip()) or f"attachment-{self.count}.bin"
+                ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+                attachment = InboundAttachment(filename=name, content_type=ctype, data=data)
+                body.attachments.append(attachment)
+                if end == len(lines) - 1:
+                    kept.append("")  # the line break before `begin` stays, as the text's last
+            index = end + 1
+        return "\n".join(kept)
 
     def _attachment(self, part: Message, ctype: str) -> InboundAttachment:
         self.count += 1
@@ -172,7 +195,7 @@ class _Walker:
     def _filename(self, part: Message, ctype: str) -> str:
         name: str | None
         try:
-            name = part.get_filename()
+            name = self._param_filename(part)
         except Exception:  # broken RFC 2231 parameters; the generated name below still works
             name = None
         if not name or "\ufffd" in name or _has_surrogates(name):
@@ -180,7 +203,7 @@ class _Walker:
             name = self._raw_filename(part) or name
         if name:
             name = decode_header_value(str(name), hint=self.hint)
-        if not name and ctype == "message/rfc822":
+        if not name and ctype == "message/rfc822" and part.is_multipart():
             inner = part.get_payload()
             inner_message = inner[0] if isinstance(inner, list) and inner else None
             if isinstance(inner_message, Message):
@@ -198,6 +221,20 @@ class _Walker:
         elif ctype == "message/rfc822" and not name.lower().endswith(".eml"):
             name += ".eml"
         return name
+
+    def _param_filename(self, part: Message) -> str | None:
+        """`Message.get_filename()`, but an RFC 2231 value is decoded by `decode_bytes`: the stdlib
+        decodes it by whatever codec its charset names (punycode garbles, `undefined` raises)."""
+        for param, header in (("filename", "content-disposition"), ("name", "content-type")):
+            value = part.get_param(param, None, header)
+            if value is None:
+                continue
+            if isinstance(value, tuple):
+                charset, _language, text = value
+                data = bytes(str(text), "raw-unicode-escape")
+                return decode_bytes(data, str(charset or "us-ascii"), hint=self.hint).strip()
+            return unquote(str(value)).strip()
+        return None
 
     def _raw_filename(self, part: Message) -> str | None:
         for header in ("Content-Disposition", "Content-Type"):
@@ -262,6 +299,11 @@ def _payload(part: Message, linesep: str = "\n") -> bytes:
         data = None
     if isinstance(data, bytes):
         return data
+    if not part.is_multipart():
+        # The payload as the parser stored it. Not `get_payload()`: on 8-bit text that decodes by
+        # the declared charset, whatever codec it names (punycode is quadratic, `undefined` raises).
+        stored = getattr(part, "_payload", None)
+        return stored.encode("utf-8", "surrogateescape") if isinstance(stored, str) else b""
     payload = part.get_payload()
     if isinstance(payload, list):
         # message/rfc822 and delivery reports: keep the enclosed blocks as bytes, as written.
@@ -269,8 +311,6 @@ def _payload(part: Message, linesep: str = "\n") -> bytes:
         data = linesep.encode().join(blocks)
         doubled = linesep.encode() * 2
         return data[: -len(linesep)] if data.endswith(doubled) else data
-    if isinstance(payload, str):
-        return payload.encode("utf-8", "surrogateescape")
     return b""
 
 
@@ -285,11 +325,14 @@ def _message_bytes(message: Message, linesep: str) -> bytes:
         return str(message).encode("utf-8", "surrogateescape")
 
 
-def _uu_lines(block: str) -> bytes | None:
+def _uu_lines(lines: list[str]) -> bytes | None:
+    """The bytes of a uuencoded block's lines, or None when they are not uuencoded."""
     out = bytearray()
-    for line in block.split("\n"):
+    for line in lines:
         if not line.strip() or line.strip() == "`":
             continue
+        if not line.isascii():
+            return None  # a2b_uu raises ValueError (not binascii.Error) on other characters
         try:
             out.extend(binascii.a2b_uu(line))
         except binascii.Error:

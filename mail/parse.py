@@ -2,7 +2,9 @@
 
 `message_key` is the cheap dedupe key the SMTP edge takes before anything else; `parse_email`
 does the full work later, in the worker. Only input that is not an e-mail at all (an Outlook
-.msg file, binary junk) raises `UnparsableMessage`; everything else parses, however broken.
+.msg file, binary junk) raises `UnparsableMessage`; everything else parses, however broken, in
+time linear in its size: what had to be read in a simpler way (an unusable charset label, HTML too
+big to lay out, a MIME tree too deep) is noted in the message's `defects`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
+from email.policy import Compat32
 from email.utils import parsedate_to_datetime
 
 from inbox.inbound import Channel, InboundMessage, UnparsableMessage
@@ -20,13 +23,15 @@ from inbox.language import detect_language
 from mail import mime
 from mail.automation import classify
 from mail.headers import (
+    charset_defect,
     decode_header_value,
+    encoded_words,
     mailboxes,
     raw_header_bytes,
     unfold,
     usable_address,
 )
-from mail.html import sanitize_html
+from mail.html import budget_defect, sanitize_html
 from mail.quotes import strip_quotes
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -35,6 +40,33 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _ANGLE_ID = re.compile(r"<([^<>]*)>")
 # The language guess needs a few paragraphs, not a whole forwarded thread.
 _LANGUAGE_SAMPLE = 3000
+# The stdlib splits MIME parameters in quadratic time (`email.message._parseparam` copies the rest
+# of the header for each one), and every part's Content-Type is split again on each lookup. Real
+# headers are far shorter, long RFC 2231 file names included; longer ones are cut for parsing.
+MAX_MIME_HEADER_CHARS = 4096
+_MIME_HEADERS = frozenset({"content-type", "content-disposition"})
+# Deeper MIME trees (a message in a message in a message …) are read as one text part: the
+# stdlib parser and every walk of the tree recurse once per level.
+MAX_MIME_DEPTH = 50
+
+
+class _ParsePolicy(Compat32):
+    """compat32 (header values stay as written), with over-long MIME headers cut, noting which.
+
+    compat32 rather than `policy.default`: its header registry re-parses a header on every access
+    and is about ten times slower on the parameter lists that MIME headers carry.
+    """
+
+    cut: list[str] | None = None
+
+    def header_source_parse(self, sourcelines: list[str]) -> tuple[str, str]:
+        name, value = super().header_source_parse(sourcelines)
+        if len(value) > MAX_MIME_HEADER_CHARS and name.strip().lower() in _MIME_HEADERS:
+            if self.cut is not None:
+                self.cut.append(f"{name.strip()} header of {len(value):,} characters")
+            end = value.rfind(";", 0, MAX_MIME_HEADER_CHARS)  # whole parameters only
+            value = value[: end if end > 0 else MAX_MIME_HEADER_CHARS]
+        return name, value
 
 
 def message_key(raw: bytes) -> str:
@@ -50,10 +82,7 @@ def parse_email(raw: bytes) -> InboundMessage:
     """Parse `raw` into an `InboundMessage`; raise `UnparsableMessage` if it is not an e-mail."""
     _reject_non_messages(raw)
     source = raw.lstrip(b"\r\n\t ")
-    try:
-        msg: Message = BytesParser(policy=policy.default).parsebytes(source)
-    except Exception:  # some inputs break the modern policy; the legacy one reads anything
-        msg = BytesParser(policy=policy.compat32).parsebytes(source)
+    msg, notes = _parse_mime(source)
     hint = _charset_hint(msg)
 
     sender_name, sender_address = _sender(msg, hint)
@@ -66,6 +95,10 @@ def parse_email(raw: bytes) -> InboundMessage:
     html = body.html
     subject = _header(msg, "Subject")
     extra = _extra(msg, hint)
+    notes.extend(_charset_defects(msg))
+    html_note = budget_defect(html) if html else None
+    if html_note:
+        notes.append(html_note)
     references = _references(_header(msg, "References"))
     in_reply_to = _ids(_header(msg, "In-Reply-To"))
     return InboundMessage(
@@ -89,10 +122,43 @@ def parse_email(raw: bytes) -> InboundMessage:
             for _, address in mailboxes(_all(msg, "To") + _all(msg, "Cc"), hint=hint)
             if usable_address(address)
         ),
-        defects=_defects(msg),
+        defects=_defects(msg) + tuple(dict.fromkeys(notes)),
         raw=raw,
         extra=extra,
     )
+
+
+def _parse_mime(source: bytes) -> tuple[Message, list[str]]:
+    """The parsed message, and notes on what had to be read in a simpler way to parse it."""
+    cut: list[str] = []
+    parse_policy = _ParsePolicy().clone(cut=cut)  # type: ignore[call-arg]
+    notes: list[str] = []
+    msg: Message | None
+    try:
+        msg = BytesParser(policy=parse_policy).parsebytes(source)
+        if _depth(msg) > MAX_MIME_DEPTH:
+            msg = None
+    except RecursionError:
+        msg = None
+    if msg is None:
+        # Too deep to walk: only the top headers are parsed, the body stays as written.
+        cut.clear()
+        msg = BytesParser(policy=parse_policy).parsebytes(source, headersonly=True)
+        notes.append(f"MIME parts nested over {MAX_MIME_DEPTH} deep: the body is read as one part")
+    return msg, [f"{what}: cut to {MAX_MIME_HEADER_CHARS:,} for parsing" for what in cut] + notes
+
+
+def _depth(msg: Message) -> int:
+    """How deep the MIME tree goes, without recursion; stops counting past the limit."""
+    deepest = 0
+    stack = [(msg, 1)]
+    while stack and deepest <= MAX_MIME_DEPTH:
+        part, depth = stack.pop()
+        deepest = max(deepest, depth)
+        payload = part.get_payload() if part.is_multipart() else None  # a list, never decoded
+        if isinstance(payload, list):
+            stack.extend((child, depth + 1) for child in payload if isinstance(child, Message))
+    return deepest
 
 
 def _reject_non_messages(raw: bytes) -> None:
@@ -178,6 +244,30 @@ def _date(value: str | None) -> datetime | None:
     if sent is None:
         return None
     return sent if sent.tzinfo else sent.replace(tzinfo=UTC)
+
+
+def _charset_defects(msg: Message) -> list[str]:
+    """A note for each charset label, of a part or an encoded word, that could not be used."""
+    labels: dict[str, None] = {}
+    for part in _walk(msg):
+        try:
+            declared = part.get_param("charset")
+        except Exception:
+            declared = None
+        if isinstance(declared, str):
+            labels.setdefault(declared, None)
+        for _key, value in part.raw_items():
+            if "=?" in str(value):
+                for word in encoded_words(str(value)):
+                    labels.setdefault(word[2], None)
+    return [note for note in map(charset_defect, labels) if note]
+
+
+def _walk(msg: Message) -> list[Message]:
+    try:
+        return list(msg.walk())
+    except Exception:
+        return [msg]
 
 
 def _defects(msg: Message) -> tuple[str, ...]:

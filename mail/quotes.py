@@ -2,7 +2,9 @@
 
 mail-parser-reply knows the quote headers of Swedish, English and a dozen other languages; a small
 line-based pass adds the languages of our clients it lacks (Finnish, Arabic, Persian, Somali) and
-`>`-quoted blocks. The stored text is never changed: this only decides what staff see first.
+`>`-quoted blocks. The stored text is never changed: this only decides what staff see first. The
+library's patterns backtrack badly, so it only ever sees a bounded top of the text (see
+`LIBRARY_LINES`); everything here is linear in the text.
 """
 
 from __future__ import annotations
@@ -14,9 +16,17 @@ from lxml import etree
 from mailparser_reply.constants import MAIL_LANGUAGES
 from mailparser_reply.parser import EmailMessage
 
-# mail-parser-reply runs several multi-line regexes over the whole text; past this size (long
-# quoted threads, pasted logs) only the linear line-based pass runs, so time stays bounded.
-MAX_REGEX_CHARS = 200_000
+from mail.html import within_budget
+
+# mail-parser-reply's patterns are super-linear: 4,000 blank lines take it 2 s, and one 4,000-
+# character line of "Den skrev skrev …" 36 s. A reply's end (a quote header or a sign-off) is near
+# its top and is recognised by how a line starts, so the library sees only the first
+# LIBRARY_LINES lines, each cut to LIBRARY_LINE_CHARS characters (the cut-off rest is put back in
+# its result), which bounds its time. Past that the linear line pass below does the work alone.
+LIBRARY_LINES = 200
+LIBRARY_LINE_CHARS = 160
+# Stand-ins for the cut-off rest of a long line: private-use characters no pattern matches.
+_REST = re.compile("\ue000([0-9]+)\ue001")
 # A quote header ("On Mon, X wrote:") is sometimes wrapped over a few lines by the mail client.
 HEADER_MAX_LINES = 3
 
@@ -36,14 +46,17 @@ _ATTRIBUTION_ENDINGS = (
 )
 _ATTRIBUTION = re.compile(r"(?:" + "|".join(_ATTRIBUTION_ENDINGS) + r")\s*$", re.IGNORECASE)
 # The first line of an Outlook-style header block, in our clients' languages.
+# `\s*(?:\*\s*)?` rather than `\s*\*?\s*`: two adjacent `\s*` split a run of spaces in every
+# possible way before failing, which is quadratic in the run.
 _FROM_LINE = re.compile(
-    r"^\s*\*?(?:From|Från|Von|Lähettäjä|Lähetetty|من|از|Ka|Kimden|Od|От)\s*\*?\s*:\s*\*?\s*\S",
+    r"^\s*\*?(?:From|Från|Von|Lähettäjä|Lähetetty|من|از|Ka|Kimden|Od|От)"
+    r"\s*(?:\*\s*)?:\s*(?:\*\s*)?\S",
     re.IGNORECASE,
 )
 _HEADER_FIELD = re.compile(
     r"^\s*\*?(?:Sent|Skickat|Gesendet|Date|Datum|To|Till|An|Subject|Ämne|Betreff|Cc|Kopia"
     r"|Vastaanottaja|Aihe|Päivämäärä|تاريخ الإرسال|إلى|الموضوع|ارسال شده|به|موضوع"
-    r"|Loo diray|Mawduuca|Taariikh|Wysłano|Do|Temat|Отправлено|Кому|Тема)\s*\*?\s*:",
+    r"|Loo diray|Mawduuca|Taariikh|Wysłano|Do|Temat|Отправлено|Кому|Тема)\s*(?:\*\s*)?:",
     re.IGNORECASE,
 )
 _SEPARATOR = re.compile(
@@ -73,7 +86,7 @@ def strip_quotes(text: str, *, language_hint: str | None = None) -> str:
     if _interleaved(text):
         # Answers written between quoted lines: the line pass keeps them, the library would not.
         stripped = _strip_lines(text)
-    elif len(text) <= MAX_REGEX_CHARS:
+    else:
         stripped = _library_reply(text, language_hint) or text
     stripped = _strip_lines(stripped)
     if not stripped.strip():
@@ -83,37 +96,71 @@ def strip_quotes(text: str, *, language_hint: str | None = None) -> str:
 
 
 def _library_reply(text: str, language_hint: str | None) -> str | None:
+    """The reply as mail-parser-reply finds it in the top of `text`, or None to leave it to us."""
+    if "\ue000" in text or "\ue001" in text:
+        return None  # the stand-ins for cut-off lines would be ambiguous
+    lines = text.split("\n")
+    rests: list[str] = []
+    top: list[str] = []
+    for line in lines[:LIBRARY_LINES]:
+        line = line.strip()  # as the library does with every line
+        if len(line) > LIBRARY_LINE_CHARS:
+            top.append(f"{line[:LIBRARY_LINE_CHARS]}\ue000{len(rests)}\ue001")
+            rests.append(line[LIBRARY_LINE_CHARS:])
+        else:
+            top.append(line)
     languages = ["sv", "en"]
     if language_hint and language_hint in MAIL_LANGUAGES and language_hint not in languages:
         languages.append(language_hint)
     try:
-        message = EmailMessage(text=text, languages=languages, keep_hyphen_lists=True).read()
+        message = EmailMessage(text="\n".join(top), languages=languages, keep_hyphen_lists=True)
+        message.read()
     except Exception:  # a library failure must never lose the message text
         return None
     if not message.replies:
         return None
     first = message.replies[0]
+    if len(lines) > LIBRARY_LINES and len(message.replies) == 1 and not first.signatures:
+        # The reply goes on past what the library saw: the line pass finds its end. Lines are
+        # stripped as the library strips them, so long and short texts read alike.
+        return "\n".join(line.strip() for line in lines).strip() or None
     if first.headers and not first.content.replace(first.headers, "").strip():
         # Text begins with a quote header: a bottom-post, handled by the line pass instead.
         return None
-    return first.body or None
+    body = _REST.sub(lambda match: rests[int(match.group(1))], first.body)
+    return body or None
 
 
 def _strip_lines(text: str) -> str:
     """Linear pass: drop `>` blocks with their attribution, cut at headers and signatures."""
     lines = text.split("\n")
     kept: list[str] = []
+    # True while only blank lines were kept since `_drop_attribution` last found no attribution:
+    # it would find none again, and each try joins and searches the last kept lines, so trying
+    # again on every line of a long quote is quadratic. The blank lines are dropped all the same.
+    settled = False
+    # The last line of reply (not blank, not quoted): a header is a bottom-post's when one follows.
+    last_reply = max(
+        (i for i, line in enumerate(lines) if line.strip() and not _is_quoted(line)), default=-1
+    )
     index = 0
     while index < len(lines):
         line = lines[index]
+        if not line.strip():  # a blank line is neither quote, header nor signature
+            kept.append(line)
+            index += 1
+            continue
         if _is_quoted(line):
-            _drop_attribution(kept)
+            if settled:
+                _drop_blank_tail(kept)
+            else:
+                settled = not _drop_attribution(kept)
             index += 1
             continue
         header_end = _header_block_end(lines, index)
         if header_end is not None:
-            rest = lines[header_end:]
-            if any(_is_quoted(rest_line) for rest_line in rest[:3]) and _has_reply_after(rest):
+            after = lines[header_end : header_end + 3]
+            if any(_is_quoted(next_line) for next_line in after) and last_reply >= header_end:
                 # Bottom-posting: the header introduces a quote that the reply then follows.
                 index = header_end
                 continue
@@ -124,6 +171,7 @@ def _strip_lines(text: str) -> str:
             index += 1
             continue
         kept.append(line)
+        settled = False
         index += 1
     return "\n".join(kept).strip()
 
@@ -143,14 +191,22 @@ def _is_quoted(line: str) -> bool:
     return line.lstrip().startswith(">")
 
 
-def _drop_attribution(kept: list[str]) -> None:
-    # Remove blank lines and an "X wrote:" line right above a quote block.
-    while kept and not kept[-1].strip():
-        kept.pop()
+def _drop_attribution(kept: list[str]) -> bool:
+    """Remove blank lines and an "X wrote:" line right above a quote block; True if any went."""
+    dropped = _drop_blank_tail(kept)
     for size in range(1, HEADER_MAX_LINES + 1):
         if len(kept) >= size and _ATTRIBUTION.search(" ".join(kept[-size:]).strip()):
             del kept[-size:]
-            return
+            return True
+    return dropped
+
+
+def _drop_blank_tail(kept: list[str]) -> bool:
+    dropped = False
+    while kept and not kept[-1].strip():
+        kept.pop()
+        dropped = True
+    return dropped
 
 
 def _header_block_end(lines: list[str], index: int) -> int | None:
@@ -179,10 +235,6 @@ def _header_block_end(lines: list[str], index: int) -> int | None:
     return None
 
 
-def _has_reply_after(rest: list[str]) -> bool:
-    return any(line.strip() and not _is_quoted(line) for line in rest)
-
-
 # Where mail clients put the quoted message in HTML replies.
 _HTML_QUOTE_XPATH = (
     "//blockquote"
@@ -191,12 +243,16 @@ _HTML_QUOTE_XPATH = (
     " | //*[@id='OLK_SRC_BODY_SECTION'] | //*[@id='divRplyFwdMsg'] | //*[@id='appendonsend']"
 )
 _CUT_AFTER_IDS = ("OLK_SRC_BODY_SECTION", "divRplyFwdMsg", "appendonsend")
+# A rule that starts the quoted part is one of the first few; looking at what follows every rule
+# of a page of rules is quadratic. Only the start of what follows a rule is read.
+MAX_RULES = 20
+_FOLLOWING_CHARS = 300
 
 
 def remove_html_quotes(html: str) -> str:
     """Remove quoted history from an HTML reply (blockquotes, client quote blocks, after `<hr>`)."""
-    if not html.strip() or len(html) > MAX_REGEX_CHARS * 5:
-        return html
+    if not html.strip() or not within_budget(html):
+        return html  # too big to parse in bounded time; the plain-text pass still runs
     try:
         root = lxml.html.document_fromstring(html)
     except (etree.ParserError, ValueError):
@@ -208,9 +264,9 @@ def remove_html_quotes(html: str) -> str:
         if element.get("id") in _CUT_AFTER_IDS or element.tag == "hr":
             _drop_following(element)
         _drop(element)
-    for rule in root.xpath("//hr"):
+    for rule in root.xpath("//hr")[:MAX_RULES]:
         # A rule followed by a "From:" line starts Outlook's and Windows Mail's quoted part.
-        following = "".join(sibling.text_content() for sibling in rule.itersiblings())
+        following = _text_after(rule)
         if _FROM_LINE.match(following.strip()) or re.match(r"\s*\*?From:", following):
             changed = True
             _drop_following(rule)
@@ -223,6 +279,19 @@ def remove_html_quotes(html: str) -> str:
     return result
 
 
+def _text_after(rule: lxml.html.HtmlElement) -> str:
+    """The start of the text of the elements after `rule` in its parent (not their tails)."""
+    pieces: list[str] = []
+    size = 0
+    for sibling in rule.itersiblings():
+        text = sibling.text_content()
+        pieces.append(text)
+        size += len(text.strip())
+        if size > _FOLLOWING_CHARS:
+            break
+    return "".join(pieces)
+
+
 def _drop_following(element: lxml.html.HtmlElement) -> None:
     element.tail = None
     for sibling in list(element.itersiblings()):
@@ -233,11 +302,11 @@ def _drop(element: lxml.html.HtmlElement, *, keep_tail: bool = True) -> None:
     parent = element.getparent()
     if parent is None:
         return
-    # Keep the text that follows the element inside its parent (lxml stores it on the element).
+    # Keep the text that follows the element inside its parent (lxml stores it on the element):
+    # the element is emptied in place, as an inline `<span>` that renders as nothing. Moving the
+    # text onto the node before it would copy an ever longer string for each quote in a row.
     if keep_tail and element.tail and element.tail.strip():
-        previous = element.getprevious()
-        if previous is not None:
-            previous.tail = (previous.tail or "") + element.tail
-        else:
-            parent.text = (parent.text or "") + element.tail
+        element.clear(keep_tail=True)
+        element.tag = "span"
+        return
     parent.remove(element)
