@@ -35,6 +35,8 @@ from mail.compose import compose_email, to_bytes
 UNREACHABLE_CODES = frozenset({550, 551, 553})
 
 DEFAULT_TIMEOUT = 60.0
+# Once the relay has accepted a message, how long its goodbye may take.
+QUIT_TIMEOUT = 5.0
 
 # What a file name made from a Message-ID keeps; anything else (a `/`, a leading dot) is replaced.
 _FILE_SAFE = re.compile(r"[^A-Za-z0-9._@+=-]")
@@ -156,11 +158,7 @@ class EmailSender:
             tls_context=self._tls_context,
         )
         try:
-            async with client:  # connects; QUIT at the end
-                await self._secure(client, smtp)
-                if smtp.username is not None:
-                    await client.login(smtp.username, smtp.password or "")
-                await client.sendmail(self._envelope_from, [item.recipient], data)
+            await self._transact(client, smtp, item, data)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise _recipient_failure(exc.recipients[0] if exc.recipients else None, exc) from exc
         except aiosmtplib.SMTPRecipientRefused as exc:
@@ -184,6 +182,25 @@ class EmailSender:
             raise TemporaryFailure(
                 f"cannot reach {smtp.host}:{smtp.port}: {_describe(exc)}"
             ) from exc
+        await _quit(client)
+
+    async def _transact(
+        self, client: aiosmtplib.SMTP, smtp: SmtpTransport, item: OutboxItem, data: bytes
+    ) -> None:
+        """Connects and hands the message over; on any failure the connection is dropped."""
+        try:
+            await client.connect()
+            await self._secure(client, smtp)
+            if smtp.username is not None:
+                await client.login(smtp.username, smtp.password or "")
+            await client.sendmail(self._envelope_from, [item.recipient], data)
+        except BaseException:
+            # Not `async with client`: on the way out that sends QUIT and waits for its answer,
+            # which a relay still chewing on DATA gives only after that DATA, so a send the
+            # worker gives up on (its send timeout cancels us) would hang on for the full
+            # command timeout. A failed or abandoned session is simply closed.
+            client.close()
+            raise
 
     @staticmethod
     async def _secure(client: aiosmtplib.SMTP, smtp: SmtpTransport) -> None:
@@ -219,6 +236,17 @@ def eml_name(message_id: str) -> str:
         digest = hashlib.sha256(bare.encode("utf-8", "surrogateescape")).hexdigest()[:16]
         safe = f"{safe[:_MAX_NAME]}-{digest}"
     return f"{safe}.eml"
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    """Ends a session whose message the relay has accepted: nothing that happens now may turn the
+    send into a failure (a retry would deliver it twice), and it must not take long."""
+    try:
+        await client.quit(timeout=QUIT_TIMEOUT)
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        pass  # accepted is accepted; the relay closes its end itself
+    finally:
+        client.close()
 
 
 def write_atomically(folder: Path, name: str, data: bytes) -> Path:

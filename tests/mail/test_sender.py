@@ -198,6 +198,8 @@ class Relay:
 
     rcpt_reply: str | None = None
     data_reply: str | None = None
+    hold: asyncio.Event | None = None  # DATA is answered only once it is set
+    in_data: asyncio.Event = field(default_factory=asyncio.Event)  # DATA has come in
     received: list[Envelope] = field(default_factory=list)
     logins: list[tuple[bytes, bytes]] = field(default_factory=list)
     encrypted: list[bool] = field(default_factory=list)  # per login: over TLS or not
@@ -211,6 +213,9 @@ class Relay:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.in_data.set()
+        if self.hold is not None:
+            await self.hold.wait()
         if self.data_reply is not None:
             return self.data_reply
         self.received.append(envelope)
@@ -423,6 +428,28 @@ async def test_data_rejected_with_554_is_permanent_but_reachable(clock: Clock) -
         with pytest.raises(PermanentFailure) as failure:
             await smtp_sender(port, clock).send(ack())
     assert not failure.value.unreachable
+
+
+async def test_a_send_cut_short_drops_the_connection_at_once_instead_of_waiting_to_quit(
+    clock: Clock,
+) -> None:
+    # The worker's send timeout cancels a send whose DATA the relay has not answered: the sender
+    # must give up then, not wait (up to its own timeout) for an answer to QUIT behind that DATA.
+    relay = Relay(hold=asyncio.Event())
+    async with relay_on_loopback(relay) as port:
+        sender = EmailSender(
+            mail_from=MAIL_FROM, transport=f"smtp://127.0.0.1:{port}", clock=clock, timeout=600
+        )
+        sending = asyncio.create_task(sender.send(ack()))
+        try:
+            await asyncio.wait_for(relay.in_data.wait(), timeout=60)
+            sending.cancel()  # what the worker's send timeout does
+            # 60 s guards against hanging; giving up takes no time at all.
+            done, _ = await asyncio.wait({sending}, timeout=60)
+            assert sending in done and sending.cancelled()
+        finally:
+            relay.hold.set()  # type: ignore[union-attr]
+            await asyncio.gather(sending, return_exceptions=True)
 
 
 async def test_refused_connection_is_temporary(clock: Clock) -> None:
