@@ -1,7 +1,8 @@
 """`EmailSender`: the worker's sender for the email channel, over SMTP or into a folder of files.
 
-`SYNPUNKT_MAIL_TRANSPORT` picks the way out: `file://FOLDER` writes one `.eml` per item (the
-embedded default, for trying it out and for tests), `smtp://[user:pass@]host[:port]` hands mail to
+`SYNPUNKT_MAIL_TRANSPORT` picks the way out: `file://FOLDER` writes one `.eml` per message, named
+by its Message-ID so that a resend replaces the file (the embedded default, for trying it out and
+for tests), `smtp://[user:pass@]host[:port]` hands mail to
 a relay (STARTTLS whenever offered, and required when there are credentials: they never cross the
 network in clear), `smtps://…` speaks TLS from the start. SMTP replies are mapped to the worker's
 TemporaryFailure / PermanentFailure so it knows whether to retry.
@@ -10,7 +11,9 @@ TemporaryFailure / PermanentFailure so it knows whether to retry.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import re
 import ssl
 import tempfile
 from collections.abc import Callable
@@ -32,6 +35,12 @@ from mail.compose import compose_email, to_bytes
 UNREACHABLE_CODES = frozenset({550, 551, 553})
 
 DEFAULT_TIMEOUT = 60.0
+# Once the relay has accepted a message, how long its goodbye may take.
+QUIT_TIMEOUT = 5.0
+
+# What a file name made from a Message-ID keeps; anything else (a `/`, a leading dot) is replaced.
+_FILE_SAFE = re.compile(r"[^A-Za-z0-9._@+=-]")
+_MAX_NAME = 200  # bytes, well inside the usual 255, with room for `.eml` and a hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +132,14 @@ class EmailSender:
             # The same item will fail the same way on every retry.
             raise PermanentFailure(f"cannot compose the message: {exc}") from exc
         if isinstance(self._transport, FileTransport):
-            await self._write_file(item, data)
+            await self._write_file(eml_name(str(msg["Message-ID"])), data)
         else:
             await self._send_smtp(self._transport, item, data)
 
     # File transport ----------------------------------------------------------------------------
 
-    async def _write_file(self, item: OutboxItem, data: bytes) -> None:
+    async def _write_file(self, name: str, data: bytes) -> None:
         assert isinstance(self._transport, FileTransport)
-        name = f"{self._clock():%Y%m%dT%H%M%S%fZ}-{item.id}.eml"
         try:
             await asyncio.to_thread(write_atomically, self._transport.folder, name, data)
         except OSError as exc:  # a full disk or a permission fixed later: try again
@@ -150,11 +158,7 @@ class EmailSender:
             tls_context=self._tls_context,
         )
         try:
-            async with client:  # connects; QUIT at the end
-                await self._secure(client, smtp)
-                if smtp.username is not None:
-                    await client.login(smtp.username, smtp.password or "")
-                await client.sendmail(self._envelope_from, [item.recipient], data)
+            await self._transact(client, smtp, item, data)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise _recipient_failure(exc.recipients[0] if exc.recipients else None, exc) from exc
         except aiosmtplib.SMTPRecipientRefused as exc:
@@ -178,6 +182,25 @@ class EmailSender:
             raise TemporaryFailure(
                 f"cannot reach {smtp.host}:{smtp.port}: {_describe(exc)}"
             ) from exc
+        await _quit(client)
+
+    async def _transact(
+        self, client: aiosmtplib.SMTP, smtp: SmtpTransport, item: OutboxItem, data: bytes
+    ) -> None:
+        """Connects and hands the message over; on any failure the connection is dropped."""
+        try:
+            await client.connect()
+            await self._secure(client, smtp)
+            if smtp.username is not None:
+                await client.login(smtp.username, smtp.password or "")
+            await client.sendmail(self._envelope_from, [item.recipient], data)
+        except BaseException:
+            # Not `async with client`: on the way out that sends QUIT and waits for its answer,
+            # which a relay still chewing on DATA gives only after that DATA, so a send the
+            # worker gives up on (its send timeout cancels us) would hang on for the full
+            # command timeout. A failed or abandoned session is simply closed.
+            client.close()
+            raise
 
     @staticmethod
     async def _secure(client: aiosmtplib.SMTP, smtp: SmtpTransport) -> None:
@@ -196,6 +219,34 @@ class EmailSender:
                 f"relay {smtp.host}:{smtp.port} does not offer STARTTLS, and the credentials are "
                 "never sent in clear: use a relay with STARTTLS, or smtps://"
             )
+
+
+def eml_name(message_id: str) -> str:
+    """The file a message is written to: its Message-ID, so that sending it again (after a crash
+    between the write and marking the row sent) replaces the file instead of adding a second one.
+
+    A Message-ID may hold characters a file name must not (`/`, a leading dot): those are replaced,
+    and a hash of the whole Message-ID keeps two ids that differ only there apart.
+    """
+    bare = message_id.strip().strip("<>").strip()
+    safe = _FILE_SAFE.sub("_", bare)
+    if safe.startswith("."):
+        safe = "_" + safe[1:]
+    if safe != bare or len(safe) > _MAX_NAME or not safe:
+        digest = hashlib.sha256(bare.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        safe = f"{safe[:_MAX_NAME]}-{digest}"
+    return f"{safe}.eml"
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    """Ends a session whose message the relay has accepted: nothing that happens now may turn the
+    send into a failure (a retry would deliver it twice), and it must not take long."""
+    try:
+        await client.quit(timeout=QUIT_TIMEOUT)
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        pass  # accepted is accepted; the relay closes its end itself
+    finally:
+        client.close()
 
 
 def write_atomically(folder: Path, name: str, data: bytes) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,10 +60,12 @@ class Env:
     web: httpx.AsyncClient  # no token: the public pages
 
     def mails(self) -> list[email.message.EmailMessage]:
-        return [
+        # Files are named by Message-ID; the Date header (the injected clock) gives the order.
+        messages = [
             email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
             for p in sorted(self.outbox.glob("*.eml"))
         ]
+        return sorted(messages, key=lambda m: email.utils.parsedate_to_datetime(m["Date"]))
 
     async def register(self, **fields: Any) -> dict[str, Any]:
         body = {

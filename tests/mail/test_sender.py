@@ -64,6 +64,11 @@ def eml_files(folder: Path) -> list[Path]:
     return sorted(path for path in folder.iterdir() if path.suffix == ".eml")
 
 
+def names(folder: Path) -> list[str]:
+    """Everything in the folder, temporary files included."""
+    return sorted(path.name for path in folder.iterdir())
+
+
 # Transport URLs ---------------------------------------------------------------------------------
 
 
@@ -93,7 +98,7 @@ def test_unknown_transport_scheme_is_refused() -> None:
 # File transport ---------------------------------------------------------------------------------
 
 
-async def test_file_transport_writes_one_parseable_eml_per_item(
+async def test_file_transport_writes_one_parseable_eml_per_item_named_by_its_message_id(
     tmp_path: Path, clock: Clock
 ) -> None:
     folder = tmp_path / "not" / "there" / "yet"
@@ -102,8 +107,8 @@ async def test_file_transport_writes_one_parseable_eml_per_item(
     await sender.send(ack(2))
     files = eml_files(folder)
     assert [f.name for f in files] == [
-        "20260310T093000000000Z-1.eml",
-        "20260310T093000000000Z-2.eml",
+        "sp-2026-0001.1.2@synpunkt.example.eml",
+        "sp-2026-0002.1.2@synpunkt.example.eml",
     ]
     first = read_eml(files[0])
     assert first["Message-ID"] == "<sp-2026-0001.1.2@synpunkt.example>"
@@ -112,13 +117,53 @@ async def test_file_transport_writes_one_parseable_eml_per_item(
     assert "Tack för att du hörde av dig." in first.get_content()
 
 
-async def test_a_retried_item_is_the_same_message(tmp_path: Path, clock: Clock) -> None:
+async def test_a_resent_item_replaces_its_file_rather_than_adding_one(
+    tmp_path: Path, clock: Clock
+) -> None:
+    # A worker wrote the file and died before marking the row sent; the next one sends it again.
     sender = EmailSender(mail_from=MAIL_FROM, transport=f"file://{tmp_path}", clock=clock)
     await sender.send(ack(1))
     clock.advance(minutes=5)
     await sender.send(ack(1))
-    ids = {read_eml(path)["Message-ID"] for path in eml_files(tmp_path)}
-    assert ids == {"<sp-2026-0001.1.2@synpunkt.example>"}
+    [only] = eml_files(tmp_path)
+    assert read_eml(only)["Message-ID"] == "<sp-2026-0001.1.2@synpunkt.example>"
+    assert read_eml(only)["Date"] == "Tue, 10 Mar 2026 09:35:00 +0000"  # the resend
+    assert names(tmp_path) == [only.name]  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    "message_id",
+    [
+        "<../../escape@synpunkt.example>",
+        "<a/b@synpunkt.example>",
+        "<.hidden@x>",
+        f"<{'x' * 300}@x>",
+    ],
+)
+async def test_a_message_id_unfit_for_a_file_name_still_gives_one_file_inside_the_folder(
+    tmp_path: Path, clock: Clock, message_id: str
+) -> None:
+    folder = tmp_path / "out"
+    sender = EmailSender(mail_from=MAIL_FROM, transport=f"file://{folder}", clock=clock)
+    item = ack()
+    item.payload = {**item.payload, "message_id": message_id}
+    await sender.send(item)
+    await sender.send(item)
+    [only] = eml_files(folder)
+    assert only.parent == folder and not only.name.startswith(".") and len(only.name) <= 255
+    assert read_eml(only)["Message-ID"] == message_id
+    assert names(tmp_path) == ["out"]
+
+
+async def test_message_ids_that_differ_only_in_unsafe_characters_get_different_files(
+    tmp_path: Path, clock: Clock
+) -> None:
+    sender = EmailSender(mail_from=MAIL_FROM, transport=f"file://{tmp_path}", clock=clock)
+    for message_id in ("<a/b@x>", "<a|b@x>", "<a_b@x>"):
+        item = ack()
+        item.payload = {**item.payload, "message_id": message_id}
+        await sender.send(item)
+    assert len(eml_files(tmp_path)) == 3
 
 
 def test_a_failed_write_leaves_no_file_behind(tmp_path: Path) -> None:
@@ -153,6 +198,8 @@ class Relay:
 
     rcpt_reply: str | None = None
     data_reply: str | None = None
+    hold: asyncio.Event | None = None  # DATA is answered only once it is set
+    in_data: asyncio.Event = field(default_factory=asyncio.Event)  # DATA has come in
     received: list[Envelope] = field(default_factory=list)
     logins: list[tuple[bytes, bytes]] = field(default_factory=list)
     encrypted: list[bool] = field(default_factory=list)  # per login: over TLS or not
@@ -166,6 +213,9 @@ class Relay:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.in_data.set()
+        if self.hold is not None:
+            await self.hold.wait()
         if self.data_reply is not None:
             return self.data_reply
         self.received.append(envelope)
@@ -249,6 +299,21 @@ async def test_smtp_delivers_the_composed_message_to_the_relay(clock: Clock) -> 
     assert msg["In-Reply-To"] == "<m1@example.se>"
     assert msg["X-Auto-Response-Suppress"] == "All"
     assert msg["Subject"] == "[SP-2026-0001] Vi har tagit emot ditt meddelande"
+
+
+async def test_a_resent_item_reaches_the_relay_with_the_same_message_id(clock: Clock) -> None:
+    # The relay accepted the first copy but the worker died before marking the row sent: the
+    # resend is the same message, so the receiving side can drop it as a repeat.
+    relay = Relay()
+    async with relay_on_loopback(relay) as port:
+        sender = smtp_sender(port, clock)
+        await sender.send(ack())
+        clock.advance(minutes=5)
+        await sender.send(ack())
+    ids = [
+        message_from_bytes(e.content, policy=policy.default)["Message-ID"] for e in relay.received
+    ]  # type: ignore[arg-type]
+    assert ids == ["<sp-2026-0001.1.2@synpunkt.example>"] * 2
 
 
 async def test_smtp_credentials_from_the_url_are_used_to_log_in_after_starttls(
@@ -363,6 +428,28 @@ async def test_data_rejected_with_554_is_permanent_but_reachable(clock: Clock) -
         with pytest.raises(PermanentFailure) as failure:
             await smtp_sender(port, clock).send(ack())
     assert not failure.value.unreachable
+
+
+async def test_a_send_cut_short_drops_the_connection_at_once_instead_of_waiting_to_quit(
+    clock: Clock,
+) -> None:
+    # The worker's send timeout cancels a send whose DATA the relay has not answered: the sender
+    # must give up then, not wait (up to its own timeout) for an answer to QUIT behind that DATA.
+    relay = Relay(hold=asyncio.Event())
+    async with relay_on_loopback(relay) as port:
+        sender = EmailSender(
+            mail_from=MAIL_FROM, transport=f"smtp://127.0.0.1:{port}", clock=clock, timeout=600
+        )
+        sending = asyncio.create_task(sender.send(ack()))
+        try:
+            await asyncio.wait_for(relay.in_data.wait(), timeout=60)
+            sending.cancel()  # what the worker's send timeout does
+            # 60 s guards against hanging; giving up takes no time at all.
+            done, _ = await asyncio.wait({sending}, timeout=60)
+            assert sending in done and sending.cancelled()
+        finally:
+            relay.hold.set()  # type: ignore[union-attr]
+            await asyncio.gather(sending, return_exceptions=True)
 
 
 async def test_refused_connection_is_temporary(clock: Clock) -> None:
