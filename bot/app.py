@@ -4,6 +4,10 @@ Polling is our own small loop around `getUpdates` rather than aiogram's: an upda
 (the offset moves past it) only after it was handled, so an update whose handling failed (the
 database down, a file download broken) comes again instead of being lost. Updates of different
 chats are handled side by side; one chat's updates in order.
+
+`getUpdates` is read as raw JSON and each update decoded on its own (aiogram decodes a batch all or
+nothing), so one malformed update cannot hold back the others: what cannot be decoded is kept in the
+ledger as a failed row for staff, and one whose handling keeps failing is kept so after a few tries.
 """
 
 from __future__ import annotations
@@ -12,14 +16,15 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import json
 import logging
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.methods import GetUpdates
+from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 from pydantic import ValidationError
 
@@ -34,6 +39,7 @@ from inbox.models import IntakeRecord, IntakeStatus
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/telegram/webhook"
+GIVE_UP_AFTER = 5  # failed tries of one update before it is kept as a failed ledger row
 ALLOWED_UPDATES = [
     "message",
     "edited_message",
@@ -42,6 +48,18 @@ ALLOWED_UPDATES = [
     "callback_query",
     "my_chat_member",
 ]
+
+
+class RawGetUpdates(TelegramMethod[list[Any]]):
+    """`getUpdates` whose result stays raw JSON: each update is decoded on its own."""
+
+    __returning__: ClassVar[Any] = list[Any]
+    __api_method__: ClassVar[str] = "getUpdates"
+
+    offset: int | None = None
+    limit: int | None = None
+    timeout: int | None = None
+    allowed_updates: list[str] | None = None
 
 
 def make_bot(token: str, api_base: str) -> Bot:
@@ -91,25 +109,54 @@ def lenient(value: Any) -> Any:
 
 
 def _chat_of(raw: dict[str, Any]) -> Any:
+    """The chat an update belongs to, for ordering; None when it names none it can be read from."""
     for value in raw.values():
         if isinstance(value, dict):
-            chat = value.get("chat") or (value.get("message") or {}).get("chat")
-            if isinstance(chat, dict):
-                return chat.get("id")
+            for holder in (value, value.get("message")):
+                chat = holder.get("chat") if isinstance(holder, dict) else None
+                if isinstance(chat, dict) and isinstance(chat.get("id"), int | str):
+                    return chat["id"]
             person = value.get("from")
-            if isinstance(person, dict):
-                return person.get("id")
+            if isinstance(person, dict) and isinstance(person.get("id"), int | str):
+                return person["id"]
     return None
+
+
+def update_id_of(raw: Any) -> int | None:
+    """The update's id, when it has a usable one (a JSON integer, not a boolean)."""
+    if isinstance(raw, dict):
+        value = raw.get("update_id")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _external_id(raw: Any) -> str:
+    """The ledger key: the update id, or for an update without one a digest of its JSON."""
+    update_id = update_id_of(raw)
+    if update_id is not None:
+        return str(update_id)
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+    return f"invalid-{digest[:32]}"
 
 
 class TelegramBot:
     """One bot: handles updates from polling or the webhook with the same dispatcher."""
 
-    def __init__(self, bot: Bot, context: BotContext, *, polling_timeout: int = 25) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        context: BotContext,
+        *,
+        polling_timeout: int = 25,
+        give_up_after: int = GIVE_UP_AFTER,
+    ) -> None:
         self.bot = bot
         self.context = context
         self.dispatcher = build_dispatcher(context)
         self._polling_timeout = polling_timeout
+        self._give_up_after = give_up_after
+        self._tries: dict[str, int] = {}  # failed tries per update, while it keeps failing
 
     @property
     def status(self) -> dict[str, Any]:
@@ -123,35 +170,63 @@ class TelegramBot:
         """Handles one update; raises when it must come again (nothing was confirmed)."""
         await self.dispatcher.feed_update(self.bot, update, raw_update=raw)
 
-    async def handle_raw(self, raw: dict[str, Any]) -> None:
-        """Handles an update as received; one aiogram cannot read is kept in the ledger as failed."""
+    async def handle_raw(self, raw: Any) -> None:
+        """Handles an update as received; raises only when it must come again (nothing confirmed).
+
+        One aiogram cannot read is kept as feedback when our own parser reads it, else as a
+        failed ledger row; one whose handling fails `GIVE_UP_AFTER` times in a row is kept as a
+        failed row too (if even that cannot be stored, it raises and comes again).
+        """
+        key = _external_id(raw)
+        try:
+            await self._handle_raw(raw)
+        except Exception as exc:
+            tries = self._tries.get(key, 0) + 1
+            if tries < self._give_up_after:
+                if len(self._tries) >= 10_000:  # a bound, not a cache: forget the oldest
+                    self._tries.pop(next(iter(self._tries)))
+                self._tries[key] = tries
+                raise
+            log.warning("telegram update %s failed %d times; kept as failed", key, tries)
+            await self.keep_failed(
+                raw, error=f"handling failed {tries} times: {type(exc).__name__}: {exc}"
+            )
+        self._tries.pop(key, None)
+
+    async def _handle_raw(self, raw: Any) -> None:
+        if update_id_of(raw) is None:
+            await self.keep_failed(raw, error="not a Telegram update: no update_id")
+            return
         try:
             update = Update.model_validate(lenient(raw), context={"bot": self.bot})
         except ValidationError as exc:
-            log.warning("telegram update %s is not valid: %s", raw.get("update_id"), exc)
+            log.warning(
+                "telegram update %s is not valid (%d errors)", raw["update_id"], exc.error_count()
+            )
             if is_feedback(raw):  # our parser reads what aiogram will not: keep it as feedback
                 if await self._first_time(raw):
                     await feedback.store_feedback(self.bot, raw, state=None, context=self.context)
                 return
-            async with unit_of_work(self.context.sessions) as session:
-                row = await ledger.record(
-                    session,
-                    channel=feedback.CHANNEL,
-                    external_id=str(raw.get("update_id")),
-                    raw=feedback.encode(raw),
-                    now=self.context.clock(),
-                    status=IntakeStatus.FAILED,
-                )
-                if row is not None:
-                    record = await session.get(IntakeRecord, row)
-                    assert record is not None
-                    ledger.mark_failed(
-                        record,
-                        error=f"not a valid Telegram update: {exc}",
-                        now=self.context.clock(),
-                    )
+            await self.keep_failed(raw, error=f"not a valid Telegram update: {exc}")
             return
         await self.handle(update, raw)
+
+    async def keep_failed(self, raw: Any, *, error: str) -> None:
+        """Stores the update as it came as a failed ledger row, for staff; once per update."""
+        now = self.context.clock()
+        async with unit_of_work(self.context.sessions) as session:
+            row = await ledger.record(
+                session,
+                channel=feedback.CHANNEL,
+                external_id=_external_id(raw),
+                raw=feedback.encode(raw),
+                now=now,
+                status=IntakeStatus.FAILED,
+            )
+            if row is not None:
+                record = await session.get(IntakeRecord, row)
+                assert record is not None
+                ledger.mark_failed(record, error=error, now=now)
 
     async def _first_time(self, raw: dict[str, Any]) -> bool:
         async with self.context.sessions() as session:
@@ -160,13 +235,13 @@ class TelegramBot:
             )
         return seen is None
 
-    async def handle_batch(self, raws: list[dict[str, Any]]) -> None:
+    async def handle_batch(self, raws: list[Any]) -> None:
         """Chats side by side, each chat's updates in order; raises if any update failed."""
-        by_chat: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+        by_chat: dict[Any, list[Any]] = defaultdict(list)
         for raw in raws:
-            by_chat[_chat_of(raw)].append(raw)
+            by_chat[_chat_of(raw) if isinstance(raw, dict) else None].append(raw)
 
-        async def one_chat(items: list[dict[str, Any]]) -> None:
+        async def one_chat(items: list[Any]) -> None:
             for raw in items:
                 await self.handle_raw(raw)
 
@@ -185,10 +260,10 @@ class TelegramBot:
         delay = 1.0
         while not stop.is_set():
             try:
-                updates = await self._until(
+                raws = await self._until(
                     stop,
                     self.bot(
-                        GetUpdates(
+                        RawGetUpdates(
                             offset=offset,
                             timeout=self._polling_timeout,
                             allowed_updates=ALLOWED_UPDATES,
@@ -196,13 +271,15 @@ class TelegramBot:
                         request_timeout=self._polling_timeout + 10,
                     ),
                 )
-                if updates is None:
+                if raws is None:
                     return
                 self.context.status.last_ok_at = self.context.clock()
-                if updates:
-                    raws = [feedback.update_json(u) for u in updates]
+                if raws:
+                    ids = [i for i in map(update_id_of, raws) if i is not None]
                     await self.handle_batch(raws)
-                    offset = max(u.update_id for u in updates) + 1
+                    if not ids:
+                        raise ValueError("getUpdates answered updates without update ids")
+                    offset = max(ids) + 1
                 delay = 1.0
             except Exception as exc:
                 log.warning(

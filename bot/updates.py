@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import mimetypes
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,21 @@ _DEFAULT_TYPES = {
     "document": ("document", "application/octet-stream", ".bin"),
     "sticker": ("sticker", "image/webp", ".webp"),
 }
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_LAST_DAY = datetime(9999, 12, 31, tzinfo=UTC).timestamp()
+
+
+def _storable(value: Any) -> Any:
+    """The update with every string (keys too) cleared of what no database column takes."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("", value)
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +109,9 @@ def file_refs(message: dict[str, Any]) -> list[FileRef]:
             continue
         prefix, default_type, default_ext = _DEFAULT_TYPES[kind]
         file_id = item["file_id"]
-        content_type = item.get("mime_type") or default_type
+        mime_type = item.get("mime_type")
+        known_type = isinstance(mime_type, str) and "/" in mime_type
+        content_type = str(mime_type).strip() if known_type else default_type
         if kind == "sticker" and item.get("is_video"):
             content_type = "video/webm"
         name = item.get("file_name")
@@ -104,7 +122,7 @@ def file_refs(message: dict[str, Any]) -> list[FileRef]:
                 name = f"{item['set_name']}{ext}"
             else:
                 name = f"{prefix}-{file_id}{ext}"
-        elif "mime_type" not in item:
+        elif not known_type:
             content_type = mimetypes.guess_type(name)[0] or default_type
         size = item.get("file_size")
         refs.append(
@@ -166,6 +184,7 @@ def parse_update(raw: bytes) -> InboundMessage:
         update = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UnparsableMessage(f"not a Telegram update: invalid JSON ({exc})") from exc
+    update = _storable(update)
     if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
         raise UnparsableMessage("not a Telegram update: no update_id")
     found = message_of(update)
@@ -204,7 +223,11 @@ def parse_update(raw: bytes) -> InboundMessage:
         message_id=f"{message.get('message_id')}.{chat_id}@telegram",
         chat_id=chat_id,
         language=_language(update, message),
-        sent_at=datetime.fromtimestamp(date, UTC) if isinstance(date, int) else None,
+        sent_at=(
+            datetime.fromtimestamp(date, UTC)
+            if isinstance(date, int) and 0 <= date <= _LAST_DAY
+            else None
+        ),
         defects=defects,
         raw=raw,
         extra=extra,

@@ -2,9 +2,10 @@
 
 The web app (`create_app(telegram_webhook=...)`) hands the secret-token header and a way to read
 the body to a `WebhookEndpoint`; it checks the secret in constant time before a byte of the body is
-read (anyone can post to the URL), validates the update, and handles it like a polled one. A failure
-answers 500, so Telegram delivers the update again (and dedupe makes the repeat harmless); a body
-that is not an update answers 400 and is not retried.
+read (anyone can post to the URL), and handles the update like a polled one: one aiogram cannot
+decode is kept as feedback or as a failed ledger row and answered 200 like any other. A failure
+answers 500, so Telegram delivers the update again (and dedupe makes the repeat harmless) until the
+bot gives up on it and keeps it as failed; a body that is not an update answers 400.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
-
-from pydantic import ValidationError
 
 from bot.app import TelegramBot
 
@@ -42,8 +41,6 @@ class WebhookEndpoint:
             return 400, {"ok": False, "error": f"not a Telegram update: {exc}"}
         try:
             await self._bot.handle_raw(raw)
-        except ValidationError as exc:
-            return 400, {"ok": False, "error": f"not a Telegram update: {exc.error_count()} errors"}
         except Exception as exc:
             log.exception("telegram webhook: update %s failed", raw.get("update_id"))
             self._bot._failed("webhook", exc)

@@ -173,7 +173,11 @@ def callback_data(checkin_id: int, question: str, answer: str) -> str:
 
 def parse_callback_data(data: str) -> tuple[int, str, str] | None:
     parts = data.split(":")
-    if len(parts) != 4 or parts[0] != "ci" or not parts[1].isdigit():
+    # Only ASCII digits within the id column's range: `int("²")` raises, and PostgreSQL refuses
+    # an id past 2**31 - 1; the data comes from the client, so either is a button press to ignore.
+    if len(parts) != 4 or parts[0] != "ci" or not (parts[1].isascii() and parts[1].isdigit()):
+        return None
+    if len(parts[1]) > 10 or int(parts[1]) > 2**31 - 1:
         return None
     return int(parts[1]), parts[2], parts[3]
 

@@ -116,3 +116,20 @@ async def test_every_sample_is_accepted_by_the_webhook_route(
     pending = {r.external_id for r in rows if r.status == "pending"}
     expected = [p for p in SAMPLES if p.name not in NOT_FEEDBACK and not is_command(p)]
     assert len(pending) == len(expected)
+
+
+def test_what_no_database_column_takes_is_dropped_and_an_odd_date_ignored() -> None:
+    update = {
+        "update_id": 9,
+        "message": {
+            "message_id": 1,
+            "date": 10**20,
+            "chat": {"id": 5, "type": "private"},
+            "from": {"id": 5, "first_name": "An\u0000na"},
+            "text": "Hej\u0000 d\ud800är",
+        },
+    }
+    msg = parse_update(json.dumps(update).encode())
+    assert msg.text == "Hej där" and msg.sender_name == "Anna"
+    assert msg.sent_at is None
+    assert b"\\u0000" in msg.raw  # the original is kept as it came
