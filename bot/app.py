@@ -32,9 +32,9 @@ from bot import checkin, conversation, feedback
 from bot.context import BotContext
 from bot.storage import SQLStorage
 from bot.updates import is_feedback
-from inbox import ledger
-from inbox.db import unit_of_work
-from inbox.models import IntakeRecord, IntakeStatus
+from inbox.core.db import unit_of_work
+from inbox.core.models import IntakeRecord, IntakeStatus
+from inbox.intake import ledger
 
 log = logging.getLogger(__name__)
 

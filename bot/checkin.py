@@ -1,7 +1,7 @@
 """The check-in conversation in Telegram: a tap on a `ci:` button records the answer, and the same
 message is edited to show what was answered and ask the next question; then an optional comment.
 
-Answers go through `inbox.answers.record_answer`, checked against the chat the buttons were sent to.
+Answers go through `inbox.checkins.answers.record_answer`, checked against the chat the buttons were sent to.
 After the last question the chat's state (in `telegram_fsm`) waits for a comment: the next text
 message within the check-in's open period is stored as the comment, not as new feedback.
 """
@@ -19,17 +19,17 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from bot import feedback
 from bot.context import BotContext
 from bot.conversation import language
-from inbox import ledger
-from inbox.answers import AnswerResult, Outcome, record_answer
-from inbox.checkin_texts import (
+from inbox.checkins.answers import AnswerResult, Outcome, record_answer
+from inbox.checkins.texts import (
     answered_line,
     appeal_explanation,
     chat_text,
     parse_callback_data,
     telegram_question,
 )
-from inbox.db import unit_of_work
-from inbox.models import CheckIn, IntakeStatus
+from inbox.core.db import unit_of_work
+from inbox.core.models import CheckIn, IntakeStatus
+from inbox.intake import ledger
 
 _REFUSED = {
     Outcome.UNCHANGED: "unchanged",

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.checkins import CheckinPolicy
+from inbox.checkins.plan import CheckinPolicy
 
 
 @dataclass

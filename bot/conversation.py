@@ -25,13 +25,13 @@ from sqlmodel import col
 
 from bot.context import BotContext
 from bot.texts import LANGUAGES, guess_language, text
-from inbox.acknowledgement import ACK_KIND
-from inbox.checkins import opt_out
-from inbox.contacts import find_contact, find_or_create_contact
-from inbox.db import unit_of_work
-from inbox.models import Case, CaseKind, Contact, OutboxItem, SubmitterRole, Unit
-from inbox.replies import Actor, audit
-from inbox.triage import TriageError, update_case
+from inbox.cases.contacts import find_contact, find_or_create_contact
+from inbox.cases.triage import TriageError, update_case
+from inbox.checkins.plan import opt_out
+from inbox.core.audit import Actor, audit
+from inbox.core.db import unit_of_work
+from inbox.core.models import Case, CaseKind, Contact, OutboxItem, SubmitterRole, Unit
+from inbox.intake.acknowledgement import ACK_KIND
 
 KINDS = (CaseKind.COMPLAINT, CaseKind.PRAISE, CaseKind.SUGGESTION, CaseKind.QUESTION)
 ROLES = (

@@ -21,9 +21,9 @@ from aiogram.types import Message, TelegramObject, Update
 from bot.context import BotContext
 from bot.conversation import Conversation
 from bot.updates import OURS, file_refs, is_feedback, message_of
-from inbox import ledger
-from inbox.db import unit_of_work
-from inbox.models import IntakeStatus
+from inbox.core.db import unit_of_work
+from inbox.core.models import IntakeStatus
+from inbox.intake import ledger
 
 CHANNEL = "telegram"
 

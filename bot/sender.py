@@ -28,8 +28,8 @@ from aiogram.exceptions import (
 )
 from aiogram.types import InlineKeyboardMarkup
 
-from inbox.delivery import PermanentFailure, TemporaryFailure
-from inbox.models import OutboxItem
+from inbox.core.models import OutboxItem
+from inbox.runners.delivery import PermanentFailure, TemporaryFailure
 
 # A send that would wait longer than this for its chat's turn gives its worker slot back instead.
 MAX_WAIT = 5.0

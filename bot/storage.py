@@ -14,8 +14,8 @@ from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.db import unit_of_work, upsert
-from inbox.models import TelegramConversation
+from inbox.core.db import unit_of_work, upsert
+from inbox.core.models import TelegramConversation
 
 _KEY = ("bot_id", "chat_id", "user_id", "thread_id", "destiny")
 

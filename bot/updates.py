@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from inbox.inbound import Channel, InboundAttachment, InboundMessage, UnparsableMessage
+from inbox.core.inbound import Channel, InboundAttachment, InboundMessage, UnparsableMessage
 
 OURS = "synpunkt"  # the key under which the bot adds its own data to a stored update
 MESSAGE_KEYS = ("message", "edited_message", "channel_post", "edited_channel_post")

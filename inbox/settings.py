@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     @field_validator("checkin_send_window")
     @classmethod
     def _check_window(cls, value: str) -> str:
-        from inbox.schedule import parse_window
+        from inbox.checkins.schedule import parse_window
 
         parse_window(value)  # raises a clear error at start-up
         return value

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from inbox.inbound import Automation
+from inbox.core.inbound import Automation
 from mail.headers import decode_header_value
 
 _DAEMON = re.compile(

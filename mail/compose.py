@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from inbox.models import OutboxItem
+from inbox.core.models import OutboxItem
 
 # Written by staff: a person answers, so no Auto-Submitted (the citizen's vacation responder may
 # answer it, and their mail client must not file it away as machine mail).

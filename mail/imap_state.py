@@ -26,9 +26,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from inbox import ledger
-from inbox.db import dialect_insert, unit_of_work
-from inbox.models import ImapMailbox, IntakeRecord, IntakeStatus
+from inbox.core.db import dialect_insert, unit_of_work
+from inbox.core.models import ImapMailbox, IntakeRecord, IntakeStatus
+from inbox.intake import ledger
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from email.policy import compat32
 from email.utils import unquote
 from urllib.parse import unquote_to_bytes
 
-from inbox.inbound import InboundAttachment
+from inbox.core.inbound import InboundAttachment
 from mail.headers import decode_bytes, decode_header_value, unfold
 from mail.html import html_to_text
 from mail.quotes import remove_html_quotes

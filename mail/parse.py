@@ -18,8 +18,8 @@ from email.parser import BytesHeaderParser, BytesParser
 from email.policy import Compat32
 from email.utils import parsedate_to_datetime
 
-from inbox.inbound import Channel, InboundMessage, UnparsableMessage
-from inbox.language import detect_language
+from inbox.core.inbound import Channel, InboundMessage, UnparsableMessage
+from inbox.core.language import detect_language
 from mail import mime
 from mail.automation import classify
 from mail.headers import (

@@ -25,8 +25,8 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from inbox.delivery import PermanentFailure, TemporaryFailure
-from inbox.models import OutboxItem
+from inbox.core.models import OutboxItem
+from inbox.runners.delivery import PermanentFailure, TemporaryFailure
 from mail.compose import compose_email, to_bytes
 
 # Replies to RCPT that say the mailbox itself is not there (RFC 5321 §4.2.2/§3.4): no such user,

@@ -20,8 +20,8 @@ from datetime import datetime
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox import ledger
-from inbox.db import unit_of_work
+from inbox.core.db import unit_of_work
+from inbox.intake import ledger
 from mail.parse import message_key
 from mail.smtp_session import IntakeSMTP, SessionLimit
 

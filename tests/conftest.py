@@ -20,9 +20,9 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from inbox.db import create_engine, session_factory
-from inbox.migrate import upgrade
-from inbox.passwords import Passwords
+from inbox.core.db import create_engine, session_factory
+from inbox.core.migrate import upgrade
+from inbox.staff.passwords import Passwords
 
 POSTGRES_URL = os.environ.get("SYNPUNKT_TEST_POSTGRES_URL")
 IN_CI = bool(os.environ.get("CI"))

@@ -17,11 +17,11 @@ import aiosmtplib
 import httpx
 import pytest
 
-from inbox.db import unit_of_work
-from inbox.intake import IntakePolicy
-from inbox.tokens import create_token
+from inbox.core.db import unit_of_work
+from inbox.intake.receive import IntakePolicy
+from inbox.runners.worker import Worker
+from inbox.staff.tokens import create_token
 from inbox.web.app import create_app
-from inbox.worker import Worker
 from mail.parse import parse_email
 from mail.sender import EmailSender
 from mail.smtp import start_smtp_server

@@ -8,8 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import inbox.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from inbox.db import create_engine
+import inbox.core.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from inbox.core.db import create_engine
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -38,7 +38,7 @@ async def _run_async(url: str) -> None:
 
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
-    assert url, "sqlalchemy.url must be set by inbox.migrate"
+    assert url, "sqlalchemy.url must be set by inbox.core.migrate"
     connection = config.attributes.get("connection")
     if connection is not None:
         _run(connection)

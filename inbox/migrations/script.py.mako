@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import inbox.db
+import inbox.core.db
 ${imports if imports else ""}
 
 revision: str = ${repr(up_revision)}

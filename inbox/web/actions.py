@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 
-from inbox.cases import find_case
-from inbox.merging import MergeError, merge_cases, split_message
-from inbox.models import Case
-from inbox.replies import ReplyError, add_note, add_reply
-from inbox.triage import TRIAGE_FLAGS, TriageError, update_case
+from inbox.cases.merging import MergeError, merge_cases, split_message
+from inbox.cases.queries import find_case
+from inbox.cases.replies import ReplyError, add_note, add_reply
+from inbox.cases.triage import TRIAGE_FLAGS, TriageError, update_case
+from inbox.core.models import Case
 from inbox.web.auth import DbSession, Staff
 from inbox.web.deps import StaffWriter
 from inbox.web.pages import case_page

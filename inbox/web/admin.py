@@ -15,22 +15,22 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from inbox.audit_trail import list_events
-from inbox.ledger import get_record, list_records
-from inbox.models import (
-    Case,
-    IntakeStatus,
-    OutboxItem,
-    OutboxStatus,
-    StaffUser,
-)
-from inbox.reply_templates import (
+from inbox.cases.audit_trail import list_events
+from inbox.cases.templates import (
     PLACEHOLDERS,
     TemplateError,
     delete_template,
     list_templates,
     save_template,
 )
+from inbox.core.models import (
+    Case,
+    IntakeStatus,
+    OutboxItem,
+    OutboxStatus,
+    StaffUser,
+)
+from inbox.intake.ledger import get_record, list_records
 from inbox.web.auth import DbSession, Staff
 from inbox.web.deps import StaffAdmin, StaffRegistrar
 from inbox.web.pages import download

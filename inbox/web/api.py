@@ -20,9 +20,10 @@ from fastapi import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import EVERYTHING, Scope
-from inbox.audit_trail import list_events
-from inbox.cases import (
+from inbox.cases.access import EVERYTHING, Scope
+from inbox.cases.audit_trail import list_events
+from inbox.cases.merging import MergeError, merge_cases, split_message
+from inbox.cases.queries import (
     ROW_FLAGS,
     CaseDetail,
     CaseFilter,
@@ -34,12 +35,11 @@ from inbox.cases import (
     get_case,
     list_cases,
 )
-from inbox.ledger import get_record, list_records
-from inbox.merging import MergeError, merge_cases, split_message
-from inbox.models import Attachment, AuditEvent, Case, IntakeRecord, Message
-from inbox.registration import Registration, RegistrationError, register_case
-from inbox.replies import ReplyError, add_reply
-from inbox.triage import TriageError, update_case
+from inbox.cases.replies import ReplyError, add_reply
+from inbox.cases.triage import TriageError, update_case
+from inbox.core.models import Attachment, AuditEvent, Case, IntakeRecord, Message
+from inbox.intake.ledger import get_record, list_records
+from inbox.intake.registration import Registration, RegistrationError, register_case
 from inbox.web.deps import (
     ApiAdmin,
     ApiListReader,

@@ -21,16 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 from starlette.middleware.sessions import SessionMiddleware
 
-from inbox import ledger
-from inbox.access import Forbidden, NotFound
-from inbox.checkins import CheckinPolicy
-from inbox.db import read_sessions
-from inbox.health import HealthPolicy, intake_problems
-from inbox.intake import IntakePolicy
-from inbox.models import OutboxItem
-from inbox.passwords import DEFAULT_PASSWORDS, Passwords
+from inbox.cases.access import Forbidden, NotFound
+from inbox.checkins.plan import CheckinPolicy
+from inbox.core.db import read_sessions
+from inbox.core.models import OutboxItem
+from inbox.intake import ledger
+from inbox.intake.receive import IntakePolicy
+from inbox.runners.health import HealthPolicy, intake_problems
 from inbox.settings import secret_key_problem
-from inbox.signin import Throttle
+from inbox.staff.passwords import DEFAULT_PASSWORDS, Passwords
+from inbox.staff.signin import Throttle
 from inbox.web import actions, admin, auth, decision_pages, pages
 from inbox.web.api import router as api_router
 from inbox.web.api_docs import add_api_docs

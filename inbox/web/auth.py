@@ -3,7 +3,7 @@
 The session (Starlette's `SessionMiddleware`, signed with itsdangerous) holds only the user's id,
 their `session_version` and the CSRF token. Every request loads the user again and refuses a session
 whose version is not the user's: signing out, a new password, deactivation and a change of role or
-units raise the version (`inbox.staff`), which ends every session of that user at once.
+units raise the version (`inbox.staff.users`), which ends every session of that user at once.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Scope, scope_for_user
-from inbox.models import StaffUser
-from inbox.replies import Actor
-from inbox.signin import SignInRefused, SignInThrottled, sign_in
-from inbox.staff import end_sessions
+from inbox.cases.access import Scope, scope_for_user
+from inbox.core.audit import Actor
+from inbox.core.models import StaffUser
+from inbox.staff.signin import SignInRefused, SignInThrottled, sign_in
+from inbox.staff.users import end_sessions
 from inbox.web.render import page
 from inbox.web.security import safe_next, verify_csrf
 
@@ -44,7 +44,7 @@ async def page_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 async def page_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """For pages that only read (see `inbox.db.read_sessions`): nothing may be written in it."""
+    """For pages that only read (see `inbox.core.db.read_sessions`): nothing may be written in it."""
     async with request.app.state.read_sessions() as session, session.begin():
         yield session
 

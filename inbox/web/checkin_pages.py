@@ -18,9 +18,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import update
 from sqlmodel import col
 
-from inbox.answers import AnswerError, Outcome, record_answers, validate
-from inbox.checkin_links import LinkError
-from inbox.checkin_texts import (
+from inbox.checkins.answers import AnswerError, Outcome, record_answers, validate
+from inbox.checkins.links import LinkError
+from inbox.checkins.plan import CheckinPolicy, opt_out
+from inbox.checkins.texts import (
     CHOICES,
     QUESTIONS,
     appeal_explanation,
@@ -28,9 +29,8 @@ from inbox.checkin_texts import (
     language_of,
     question_text,
 )
-from inbox.checkins import CheckinPolicy, opt_out
-from inbox.db import unit_of_work
-from inbox.models import CheckIn, Contact, Decision, DecisionStatus, Unit
+from inbox.core.db import unit_of_work
+from inbox.core.models import CheckIn, Contact, Decision, DecisionStatus, Unit
 
 router = APIRouter(tags=["public"], include_in_schema=False)
 HERE = Path(__file__).parent

@@ -2,7 +2,7 @@
 per unit and month (`/checkins`), both limited to the units in the signed-in user's scope.
 
 The form uses the same checks and service as the API; its error messages are shown in Swedish.
-Statistics come from `inbox.checkin_reports`, so small groups are suppressed exactly as in the API.
+Statistics come from `inbox.checkins.reports`, so small groups are suppressed exactly as in the API.
 """
 
 from __future__ import annotations
@@ -15,10 +15,15 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from inbox.checkin_reports import MIN_GROUP, checkin_stats
-from inbox.decisions import DecisionError, DuplicateDecision, check_input, register_decision
-from inbox.models import Unit
-from inbox.replies import audit
+from inbox.checkins.decisions import (
+    DecisionError,
+    DuplicateDecision,
+    check_input,
+    register_decision,
+)
+from inbox.checkins.reports import MIN_GROUP, checkin_stats
+from inbox.core.audit import audit
+from inbox.core.models import Unit
 from inbox.web.auth import DbSession, Staff
 from inbox.web.deps import StaffReader, StaffWriter
 from inbox.web.render import page

@@ -1,6 +1,6 @@
 """The check-in part of the JSON API: register, read and withdraw decisions; check-in statistics.
 
-Thin endpoints over `inbox.decisions`, `inbox.checkin_reports`; same bearer tokens as the rest.
+Thin endpoints over `inbox.checkins.decisions`, `inbox.checkins.reports`; same bearer tokens as the rest.
 Every decision and statistic is limited to the token's units by the core functions.
 """
 
@@ -13,9 +13,8 @@ from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request, s
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
 
-from inbox.access import Scope
-from inbox.checkin_reports import MIN_GROUP, checkin_stats, decision_view
-from inbox.decisions import (
+from inbox.cases.access import Scope
+from inbox.checkins.decisions import (
     DecisionError,
     DuplicateDecision,
     check_input,
@@ -23,7 +22,8 @@ from inbox.decisions import (
     register_decision,
     withdraw_decision,
 )
-from inbox.replies import audit
+from inbox.checkins.reports import MIN_GROUP, checkin_stats, decision_view
+from inbox.core.audit import audit
 from inbox.web.deps import ApiReader, ApiWriter, Session
 
 router = APIRouter(prefix="/api", tags=["check-ins"])

@@ -2,7 +2,7 @@
 
 An API endpoint takes `ApiReader`, `ApiWriter`, `ApiRegistrar` or `ApiAdmin` (a bearer token); a
 staff page takes `StaffReader`, `StaffWriter`, `StaffRegistrar` or `StaffAdmin` (the signed-in
-user). Each checks the role against `inbox.access.NEEDS` before the endpoint runs, so a route
+user). Each checks the role against `inbox.cases.access.NEEDS` before the endpoint runs, so a route
 cannot forget the role check; the scope it carries is what the core functions use to refuse
 objects outside it. The route matrix test reads `need_of` to hold every route to its table.
 """
@@ -17,11 +17,11 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Need, Scope, scope_for_token
-from inbox.db import unit_of_work
-from inbox.models import ApiToken
-from inbox.replies import Actor
-from inbox.tokens import authenticate, record_use, use_due
+from inbox.cases.access import Need, Scope, scope_for_token
+from inbox.core.audit import Actor
+from inbox.core.db import unit_of_work
+from inbox.core.models import ApiToken
+from inbox.staff.tokens import authenticate, record_use, use_due
 from inbox.web.auth import Staff, page_read_session, page_session, staff_dep
 
 bearer = HTTPBearer(auto_error=False, description="An API token from `synpunkt tokens create`")

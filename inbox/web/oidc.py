@@ -30,8 +30,8 @@ from joserfc.errors import JoseError
 from sqlalchemy import select
 from sqlmodel import col
 
-from inbox.models import StaffUser
-from inbox.replies import Actor, audit
+from inbox.core.audit import Actor, audit
+from inbox.core.models import StaffUser
 from inbox.settings import SIGNING_ALGORITHMS
 from inbox.web.auth import DbSession, client_addr, sign_in_page, start_session
 from inbox.web.security import safe_next

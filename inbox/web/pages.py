@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from inbox.access import may_be_assigned, scopes_for_users
-from inbox.cases import (
+from inbox.cases.access import may_be_assigned, scopes_for_users
+from inbox.cases.queries import (
     CaseFilter,
     CaseRow,
     InvalidFilter,
@@ -26,10 +26,10 @@ from inbox.cases import (
     get_case,
     list_cases,
 )
-from inbox.models import Case, IntakeRecord, StaffUser, Unit
-from inbox.references import STOCKHOLM
-from inbox.replies import audit
-from inbox.reply_templates import list_templates, render
+from inbox.cases.templates import list_templates, render
+from inbox.core.audit import audit
+from inbox.core.models import Case, IntakeRecord, StaffUser, Unit
+from inbox.core.time import STOCKHOLM
 from inbox.web.auth import (
     DbSession,
     ReadDbSession,

@@ -1,6 +1,6 @@
 """Registering a case by hand at `/cases/new`: what came by phone, letter, visit or from IVO.
 
-The form is a thin layer over `inbox.registration.register_case` (which audits); a registrar, admin
+The form is a thin layer over `inbox.intake.registration.register_case` (which audits); a registrar, admin
 or caseworker may use it, a viewer may not. The unit must be one the user can see, so the new case
 the form redirects to is always theirs to open. Bad input re-renders the form with what was typed.
 """
@@ -15,10 +15,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from inbox.access import Forbidden
-from inbox.models import Unit
-from inbox.references import STOCKHOLM
-from inbox.registration import MANUAL_CHANNELS, Registration, RegistrationError, register_case
+from inbox.cases.access import Forbidden
+from inbox.core.models import Unit
+from inbox.core.time import STOCKHOLM
+from inbox.intake.registration import (
+    MANUAL_CHANNELS,
+    Registration,
+    RegistrationError,
+    register_case,
+)
 from inbox.web.auth import DbSession, Staff
 from inbox.web.deps import StaffWriter
 from inbox.web.render import page

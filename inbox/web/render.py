@@ -13,7 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from inbox.references import STOCKHOLM
+from inbox.core.time import STOCKHOLM
 from inbox.web.security import csrf_token
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -26,15 +26,15 @@ from sqlmodel import col
 
 from bot.app import make_bot
 from bot.sender import Pacer, TelegramSender
-from inbox.checkins import CheckinPolicy
-from inbox.db import create_engine, session_factory, unit_of_work
-from inbox.decision_import import import_decisions
-from inbox.intake import IntakePolicy
-from inbox.migrate import upgrade
-from inbox.models import CheckIn, Contact, Decision
-from inbox.tokens import create_token
+from inbox.checkins.csv_import import import_decisions
+from inbox.checkins.plan import CheckinPolicy
+from inbox.core.db import create_engine, session_factory, unit_of_work
+from inbox.core.migrate import upgrade
+from inbox.core.models import CheckIn, Contact, Decision
+from inbox.intake.receive import IntakePolicy
+from inbox.runners.worker import Worker
+from inbox.staff.tokens import create_token
 from inbox.web.app import create_app
-from inbox.worker import Worker
 from tests.bot.fake_bot_api import TOKEN, FakeBotApi
 from tests.conftest import SECRET_KEY
 

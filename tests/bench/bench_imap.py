@@ -30,11 +30,11 @@ from pathlib import Path
 from imapclient import IMAPClient
 from sqlalchemy import func, select
 
-from inbox.db import create_engine, session_factory
-from inbox.intake import IntakePolicy
-from inbox.models import Case, IntakeRecord
-from inbox.parse_pool import ParsePool
-from inbox.worker import Worker
+from inbox.core.db import create_engine, session_factory
+from inbox.core.models import Case, IntakeRecord
+from inbox.intake.receive import IntakePolicy
+from inbox.runners.parse_pool import ParsePool
+from inbox.runners.worker import Worker
 from mail.imap import ImapConfig, ImapPoller
 from mail.parse import parse_email
 from tests.bench.bench_smtp import (

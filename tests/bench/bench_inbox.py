@@ -32,13 +32,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
-from inbox.access import EVERYTHING
-from inbox.cases import CaseFilter, list_cases
-from inbox.db import create_engine, session_factory, unit_of_work
-from inbox.migrate import upgrade
-from inbox.models import StaffUser
-from inbox.staff import add_user
-from inbox.tokens import create_token
+from inbox.cases.access import EVERYTHING
+from inbox.cases.queries import CaseFilter, list_cases
+from inbox.core.db import create_engine, session_factory, unit_of_work
+from inbox.core.migrate import upgrade
+from inbox.core.models import StaffUser
+from inbox.staff.tokens import create_token
+from inbox.staff.users import add_user
 from inbox.web.app import create_app
 from tests.conftest import SECRET_KEY
 

@@ -18,7 +18,7 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from multiprocessing import get_context
 
-from inbox.parse_pool import PARSE_MEMORY_MB, PARSE_TIMEOUT_SECONDS, ParsePool
+from inbox.runners.parse_pool import PARSE_MEMORY_MB, PARSE_TIMEOUT_SECONDS, ParsePool
 from mail.parse import parse_email
 from tests.bench.bench_smtp import build_message
 

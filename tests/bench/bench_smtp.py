@@ -37,12 +37,12 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from inbox.db import create_engine, session_factory
-from inbox.intake import IntakePolicy
-from inbox.migrate import upgrade
-from inbox.models import Case
-from inbox.parse_pool import ParsePool
-from inbox.worker import Worker
+from inbox.core.db import create_engine, session_factory
+from inbox.core.migrate import upgrade
+from inbox.core.models import Case
+from inbox.intake.receive import IntakePolicy
+from inbox.runners.parse_pool import ParsePool
+from inbox.runners.worker import Worker
 from mail.parse import parse_email
 from mail.smtp import start_smtp_server
 

@@ -20,12 +20,12 @@ from bot.context import BotContext
 from bot.conversation import decorate
 from bot.sender import Pacer, TelegramSender
 from bot.updates import parse_update
-from inbox import outbox
-from inbox.db import create_engine, session_factory, unit_of_work
-from inbox.intake import IntakePolicy
-from inbox.migrate import upgrade
-from inbox.models import Case
-from inbox.worker import Worker
+from inbox.core import outbox
+from inbox.core.db import create_engine, session_factory, unit_of_work
+from inbox.core.migrate import upgrade
+from inbox.core.models import Case
+from inbox.intake.receive import IntakePolicy
+from inbox.runners.worker import Worker
 from tests.bot.fake_bot_api import TOKEN, FakeBotApi, message_update
 
 UPDATES = 300

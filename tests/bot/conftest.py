@@ -15,12 +15,12 @@ from bot.context import BotContext
 from bot.conversation import decorate
 from bot.sender import Pacer, TelegramSender
 from bot.updates import parse_update
-from inbox.db import unit_of_work
-from inbox.intake import IntakePolicy
-from inbox.models import Case, Contact, OutboxItem
-from inbox.tokens import create_token
+from inbox.core.db import unit_of_work
+from inbox.core.models import Case, Contact, OutboxItem
+from inbox.intake.receive import IntakePolicy
+from inbox.runners.worker import Worker
+from inbox.staff.tokens import create_token
 from inbox.web.app import create_app
-from inbox.worker import Worker
 from tests.bot.fake_bot_api import TOKEN, FakeBotApi
 from tests.conftest import SECRET_KEY, Clock, Database
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from inbox.models import Case, OutboxItem, OutboxStatus
+from inbox.core.models import Case, OutboxItem, OutboxStatus
 from tests.bot.conftest import Telegram
 from tests.bot.fake_bot_api import callback_update, message_update
 

@@ -11,7 +11,7 @@ import pytest
 from aiogram.exceptions import TelegramServerError
 from sqlalchemy import select
 
-from inbox.models import Attachment, AuditEvent, IntakeRecord, Message, OutboxStatus
+from inbox.core.models import Attachment, AuditEvent, IntakeRecord, Message, OutboxStatus
 from tests.bot.conftest import Telegram
 from tests.bot.fake_bot_api import callback_update, message_update
 
@@ -332,8 +332,8 @@ async def test_polling_confirms_updates_only_after_handling(telegram: Telegram) 
 async def test_the_unit_button_places_the_case_through_triage(telegram: Telegram) -> None:
     """The unit a client picks goes through triage: a new due date from the unit's target, an
     inactive unit refused, and a case staff have already placed is not moved by the client."""
-    from inbox.db import unit_of_work
-    from inbox.models import Case, Unit
+    from inbox.core.db import unit_of_work
+    from inbox.core.models import Case, Unit
 
     await telegram.feed(message_update(CHAT, "Hemtjänsten kommer alltid sent."))
     [case] = await telegram.cases()

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bot.app import TelegramBot
 from bot.webhook import WebhookEndpoint
-from inbox.models import Case, IntakeRecord, IntakeStatus
+from inbox.core.models import Case, IntakeRecord, IntakeStatus
 from inbox.web.app import create_app
 from tests.bot.conftest import Telegram
 from tests.bot.fake_bot_api import callback_update, message_update

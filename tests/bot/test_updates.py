@@ -14,8 +14,8 @@ from bot.app import TelegramBot, make_bot
 from bot.context import BotContext
 from bot.updates import OURS, parse_update
 from bot.webhook import WebhookEndpoint
-from inbox.inbound import UnparsableMessage
-from inbox.models import IntakeRecord
+from inbox.core.inbound import UnparsableMessage
+from inbox.core.models import IntakeRecord
 from inbox.web.app import create_app
 from tests.bot.fake_bot_api import TOKEN, FakeBotApi
 from tests.conftest import CORPORA, SECRET_KEY, Clock, Database

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.app import TelegramBot, make_bot
 from bot.context import BotContext
 from bot.webhook import WebhookEndpoint
-from inbox.models import IntakeRecord
+from inbox.core.models import IntakeRecord
 from inbox.web.app import create_app
 from tests.bot.fake_bot_api import TOKEN, FakeBotApi, message_update
 from tests.conftest import SECRET_KEY, Clock, Database

@@ -15,27 +15,32 @@ from typing import Any
 import httpx
 import pytest
 
-from inbox.checkins import CheckinPolicy
-from inbox.db import unit_of_work
-from inbox.intake import IntakePolicy
-from inbox.models import OutboxItem
-from inbox.tokens import create_token
+from inbox.checkins.answers import reply_claim
+from inbox.checkins.plan import CheckinPolicy
+from inbox.core.db import unit_of_work
+from inbox.core.models import OutboxItem
+from inbox.intake.receive import IntakePolicy
+from inbox.runners.worker import Worker
+from inbox.staff.tokens import create_token
 from inbox.web.app import create_app
-from inbox.worker import Worker
 from mail.parse import parse_email
 from mail.sender import EmailSender
 from tests.conftest import SECRET_KEY, Clock, Database
 
 INTAKE = "synpunkt@kommun.example"
-POLICY = IntakePolicy(
-    case_prefix="SP", mail_domain="kommun.example", own_addresses=frozenset({INTAKE})
-)
 CHECKINS = CheckinPolicy(
     public_url="https://synpunkt.kommun.example",
     secret_key="test-secret",
     mail_domain="kommun.example",
     organisation="Socialtjänsten i Exempelstad",
     case_prefix="SP",
+)
+# As the CLI wires it: intake hands short replies to check-in mails to the check-in feature.
+POLICY = IntakePolicy(
+    case_prefix="SP",
+    mail_domain="kommun.example",
+    own_addresses=frozenset({INTAKE}),
+    claims=(reply_claim(CHECKINS),),
 )
 
 

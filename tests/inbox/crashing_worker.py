@@ -12,9 +12,9 @@ import asyncio
 import sys
 from datetime import datetime
 
-from inbox.db import create_engine, session_factory
-from inbox.intake import IntakePolicy
-from inbox.worker import Worker
+from inbox.core.db import create_engine, session_factory
+from inbox.intake.receive import IntakePolicy
+from inbox.runners.worker import Worker
 from tests.inbox import faulty_parser
 
 

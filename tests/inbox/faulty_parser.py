@@ -18,7 +18,7 @@ import signal
 import time
 from pathlib import Path
 
-from inbox.inbound import Channel, InboundMessage, UnparsableMessage
+from inbox.core.inbound import Channel, InboundMessage, UnparsableMessage
 
 
 def parse(raw: bytes) -> InboundMessage:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 
-from inbox.inbound import InboundMessage
+from inbox.core.inbound import InboundMessage
 from tests.inbox import faulty_parser
 
 if multiprocessing.parent_process() is not None:

@@ -1,4 +1,4 @@
-"""inbox.cases: the list cursor holds up against whatever a client sends back."""
+"""inbox.cases.queries: the list cursor holds up against whatever a client sends back."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from inbox.cases import InvalidCursor, decode_cursor, encode_cursor
+from inbox.cases.queries import InvalidCursor, decode_cursor, encode_cursor
 
 AT = datetime(2026, 3, 10, 9, 30, 0, 123456, tzinfo=UTC)
 

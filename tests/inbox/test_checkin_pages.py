@@ -9,10 +9,10 @@ from email.utils import make_msgid
 
 from sqlalchemy import func, select
 
-from inbox.checkin_links import Links
-from inbox.db import unit_of_work
-from inbox.intake import receive
-from inbox.models import Case
+from inbox.checkins.links import Links
+from inbox.core.db import unit_of_work
+from inbox.core.models import Case
+from inbox.intake.receive import receive
 from mail.parse import parse_email
 from tests.inbox.checkin_env import INTAKE, POLICY, Env, at
 from tests.inbox.checkin_env import env as env

@@ -7,11 +7,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from inbox.answers import Outcome, record_answer
-from inbox.checkins import opt_out
-from inbox.contacts import find_contact
-from inbox.db import unit_of_work
-from inbox.models import Case, CheckIn, Contact, OutboxItem
+from inbox.cases.contacts import find_contact
+from inbox.checkins.answers import Outcome, record_answer
+from inbox.checkins.plan import opt_out
+from inbox.core.db import unit_of_work
+from inbox.core.models import Case, CheckIn, Contact, OutboxItem
 from tests.inbox.checkin_env import CHECKINS, Env, at
 from tests.inbox.checkin_env import env as env
 

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import select
 
 from inbox.cli import ConfigError, secret_key
-from inbox.db import create_engine, session_factory
-from inbox.models import AuditEvent, StaffUnit, StaffUser, Unit
-from inbox.passwords import DEFAULT_PASSWORDS
+from inbox.core.db import create_engine, session_factory
+from inbox.core.models import AuditEvent, StaffUnit, StaffUser, Unit
 from inbox.settings import Settings
-from inbox.tokens import authenticate
+from inbox.staff.passwords import DEFAULT_PASSWORDS
+from inbox.staff.tokens import authenticate
 from tests.conftest import Clock
 from tests.inbox.web.test_auth import forged_session
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from inbox.contacts import find_or_create_contact
-from inbox.db import unit_of_work
-from inbox.decision_import import import_decisions
-from inbox.decisions import DecisionError, check_input
-from inbox.models import Contact, Decision, OutboxItem
+from inbox.cases.contacts import find_or_create_contact
+from inbox.checkins.csv_import import import_decisions
+from inbox.checkins.decisions import DecisionError, check_input
+from inbox.core.db import unit_of_work
+from inbox.core.models import Contact, Decision, OutboxItem
 from tests.inbox.checkin_env import CHECKINS, Env, at
 from tests.inbox.checkin_env import env as env
 

@@ -6,12 +6,12 @@ import asyncio
 
 from sqlalchemy import delete, func, select
 
-from inbox import ledger
-from inbox.db import unit_of_work
-from inbox.inbound import Automation, Channel, InboundAttachment, InboundMessage
-from inbox.intake import IntakePolicy, Receipt, receive
-from inbox.intake_batch import receive_many
-from inbox.models import Attachment, Case, IntakeRecord, Message, OutboxItem
+from inbox.core.db import unit_of_work
+from inbox.core.inbound import Automation, Channel, InboundAttachment, InboundMessage
+from inbox.core.models import Attachment, Case, IntakeRecord, Message, OutboxItem
+from inbox.intake import ledger
+from inbox.intake.receive import IntakePolicy, Receipt, receive
+from inbox.intake.receive_batch import receive_many
 from tests.conftest import Clock, Database
 
 POLICY = IntakePolicy(

@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from inbox import ledger
-from inbox.db import unit_of_work
-from inbox.intake import IntakePolicy
-from inbox.models import Case, IntakeRecord, IntakeStatus
-from inbox.parse_pool import ParsePool
-from inbox.worker import Worker
+from inbox.core.db import unit_of_work
+from inbox.core.models import Case, IntakeRecord, IntakeStatus
+from inbox.intake import ledger
+from inbox.intake.receive import IntakePolicy
+from inbox.runners.parse_pool import ParsePool
+from inbox.runners.worker import Worker
 from tests.conftest import Clock, Database
 from tests.inbox import faulty_parser, parent_only
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inbox.language import detect_language
+from inbox.core.language import detect_language
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ Everything goes through `ledger.record` and `ledger.claim_pending` on both backe
 
 from __future__ import annotations
 
-from inbox import ledger
-from inbox.db import unit_of_work
-from inbox.models import IntakeRecord, IntakeStatus
+from inbox.core.db import unit_of_work
+from inbox.core.models import IntakeRecord, IntakeStatus
+from inbox.intake import ledger
 from tests.conftest import Clock, Database
 
 MB = 1024 * 1024

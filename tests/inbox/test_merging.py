@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from inbox.access import EVERYTHING
-from inbox.cases import CaseFilter, get_case, list_cases
-from inbox.db import unit_of_work
-from inbox.merging import MergeError, merge_cases, split_message
-from inbox.models import AuditEvent, Case, OutboxItem
-from inbox.replies import Actor
+from inbox.cases.access import EVERYTHING
+from inbox.cases.merging import MergeError, merge_cases, split_message
+from inbox.cases.queries import CaseFilter, get_case, list_cases
+from inbox.core.audit import Actor
+from inbox.core.db import unit_of_work
+from inbox.core.models import AuditEvent, Case, OutboxItem
 from tests.conftest import Clock, Database
 from tests.inbox.test_intake import mail, take
 

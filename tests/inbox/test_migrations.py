@@ -10,8 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import inbox.models  # noqa: F401  (registers every table on SQLModel.metadata)
-from inbox.migrate import upgrade
+import inbox.core.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from inbox.core.migrate import upgrade
 from tests.conftest import Database
 
 # Kept by raw SQL and maintained by triggers, not by models: the SQLite FTS5 index (and its shadow

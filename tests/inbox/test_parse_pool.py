@@ -16,8 +16,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from inbox.inbound import InboundMessage, UnparsableMessage
-from inbox.parse_pool import (
+from inbox.core.inbound import InboundMessage, UnparsableMessage
+from inbox.runners.parse_pool import (
     InlineParsing,
     ParseOutOfMemory,
     ParsePool,

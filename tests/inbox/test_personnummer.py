@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inbox.personnummer import contains_personnummer, find_personnummer, mask_personnummer
+from inbox.core.personnummer import contains_personnummer, find_personnummer, mask_personnummer
 
 WRITTEN = [
     ("19850101-1236", "19850101-****"),

@@ -7,15 +7,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from inbox.access import EVERYTHING
-from inbox.calendar import add_working_days
-from inbox.cases import CaseFilter, get_case, list_cases
-from inbox.db import unit_of_work
-from inbox.inbound import Channel, InboundMessage
-from inbox.intake import IntakePolicy, receive
-from inbox.models import AuditEvent, Contact, OutboxItem
-from inbox.registration import Registration, RegistrationError, register_case
-from inbox.replies import Actor
+from inbox.cases.access import EVERYTHING
+from inbox.cases.queries import CaseFilter, get_case, list_cases
+from inbox.core.audit import Actor
+from inbox.core.db import unit_of_work
+from inbox.core.inbound import Channel, InboundMessage
+from inbox.core.models import AuditEvent, Contact, OutboxItem
+from inbox.core.time import add_working_days
+from inbox.intake.receive import IntakePolicy, receive
+from inbox.intake.registration import Registration, RegistrationError, register_case
 from tests.conftest import Clock, Database
 
 POLICY = IntakePolicy(case_prefix="SP", mail_domain="synpunkt.example")

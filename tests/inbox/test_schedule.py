@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from inbox.schedule import SendWindow, WindowError, parse_window, plan_checkin
+from inbox.checkins.schedule import SendWindow, WindowError, parse_window, plan_checkin
 
 WINDOW = SendWindow()  # 09:00-18:00 Stockholm, working days
 

@@ -9,20 +9,21 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlmodel import col
 
-from inbox.access import EVERYTHING, Scope
-from inbox.cases import (
+from inbox.cases.access import EVERYTHING, Scope
+from inbox.cases.queries import (
     CaseFilter,
     InvalidCursor,
     InvalidFilter,
     count_by_status,
     list_cases,
 )
-from inbox.db import unit_of_work
-from inbox.models import Case, Message, Unit
-from inbox.personnummer import mask_personnummer
-from inbox.replies import Actor, add_note
-from inbox.search import fts5_match, parse_query, tsquery_text
-from inbox.staff import add_user
+from inbox.cases.replies import add_note
+from inbox.cases.search import fts5_match, parse_query, tsquery_text
+from inbox.core.audit import Actor
+from inbox.core.db import unit_of_work
+from inbox.core.models import Case, Message, Unit
+from inbox.core.personnummer import mask_personnummer
+from inbox.staff.users import add_user
 from tests.conftest import Clock, Database
 from tests.inbox.test_intake import mail, take
 

@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from inbox.db import unit_of_work
-from inbox.passwords import Passwords
-from inbox.signin import SignInRefused, SignInThrottled, Throttle, client_key, sign_in
-from inbox.staff import add_user
+from inbox.core.db import unit_of_work
+from inbox.staff.passwords import Passwords
+from inbox.staff.signin import SignInRefused, SignInThrottled, Throttle, client_key, sign_in
+from inbox.staff.users import add_user
 from tests.conftest import CHEAP_PASSWORDS, Clock, Database
 
 PASSWORD = "rätt-lösenord-123"

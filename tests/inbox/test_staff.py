@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.db import unit_of_work
-from inbox.models import AuditEvent, StaffUser
-from inbox.replies import Actor
-from inbox.staff import (
+from inbox.core.audit import Actor
+from inbox.core.db import unit_of_work
+from inbox.core.models import AuditEvent, StaffUser
+from inbox.staff.users import (
     StaffError,
     add_user,
     end_sessions,

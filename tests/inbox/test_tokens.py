@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from inbox.db import unit_of_work
-from inbox.models import ApiToken, AuditEvent
-from inbox.replies import Actor
-from inbox.staff import StaffError
-from inbox.tokens import authenticate, create_token, list_tokens, revoke_tokens
+from inbox.core.audit import Actor
+from inbox.core.db import unit_of_work
+from inbox.core.models import ApiToken, AuditEvent
+from inbox.staff.tokens import authenticate, create_token, list_tokens, revoke_tokens
+from inbox.staff.users import StaffError
 from tests.conftest import Clock, Database
 
 

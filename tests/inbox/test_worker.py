@@ -15,14 +15,15 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlmodel import col
 
-from inbox import ledger, outbox
-from inbox.contacts import find_contact
-from inbox.db import create_engine, session_factory, unit_of_work
-from inbox.delivery import PermanentFailure, TemporaryFailure
-from inbox.inbound import Channel, InboundMessage, UnparsableMessage
-from inbox.intake import IntakePolicy, Receipt, receive
-from inbox.models import Case, IntakeRecord, Message, OutboxItem
-from inbox.worker import Parser, Worker
+from inbox.cases.contacts import find_contact
+from inbox.core import outbox
+from inbox.core.db import create_engine, session_factory, unit_of_work
+from inbox.core.inbound import Channel, InboundMessage, UnparsableMessage
+from inbox.core.models import Case, IntakeRecord, Message, OutboxItem
+from inbox.intake import ledger
+from inbox.intake.receive import IntakePolicy, Receipt, receive
+from inbox.runners.delivery import PermanentFailure, TemporaryFailure
+from inbox.runners.worker import Parser, Worker
 from tests.conftest import Clock, Database
 
 POLICY = IntakePolicy(case_prefix="SP", mail_domain="synpunkt.example")

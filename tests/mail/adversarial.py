@@ -18,13 +18,13 @@ from typing import cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.updates import parse_update
-from inbox.access import EVERYTHING
-from inbox.decisions import DecisionError, check_input
-from inbox.inbound import InboundMessage
-from inbox.intake import IntakePolicy
-from inbox.personnummer import contains_personnummer, find_personnummer, mask_personnummer
-from inbox.registration import Registration, RegistrationError, register_case
-from inbox.replies import Actor
+from inbox.cases.access import EVERYTHING
+from inbox.checkins.decisions import DecisionError, check_input
+from inbox.core.audit import Actor
+from inbox.core.inbound import InboundMessage
+from inbox.core.personnummer import contains_personnummer, find_personnummer, mask_personnummer
+from inbox.intake.receive import IntakePolicy
+from inbox.intake.registration import Registration, RegistrationError, register_case
 from mail.html import html_to_text, sanitize_html
 from mail.parse import message_key, parse_email
 from mail.quotes import remove_html_quotes, strip_quotes

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from inbox.inbound import Automation
+from inbox.core.inbound import Automation
 from mail.automation import classify
 
 FLUFL = Path(__file__).resolve().parents[1] / "corpora" / "email" / "flufl.bounce"

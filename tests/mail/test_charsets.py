@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from inbox.inbound import InboundMessage
+from inbox.core.inbound import InboundMessage
 from mail.headers import charset_defect, codec_for, decode_bytes
 from mail.parse import parse_email
 

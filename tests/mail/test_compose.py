@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from inbox.models import OutboxItem
+from inbox.core.models import OutboxItem
 from mail.compose import ComposeError, compose_email, to_bytes
 
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)

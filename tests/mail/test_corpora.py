@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from inbox.inbound import Automation, InboundMessage, UnparsableMessage
+from inbox.core.inbound import Automation, InboundMessage, UnparsableMessage
 from mail.headers import mailboxes, usable_address
 from mail.html import html_to_text
 from mail.parse import message_key, parse_email

@@ -21,12 +21,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from inbox.db import unit_of_work
-from inbox.intake import IntakePolicy
-from inbox.models import Case, ImapMailbox, IntakeRecord, IntakeStatus
-from inbox.tokens import create_token
+from inbox.core.db import unit_of_work
+from inbox.core.models import Case, ImapMailbox, IntakeRecord, IntakeStatus
+from inbox.intake.receive import IntakePolicy
+from inbox.runners.worker import Worker
+from inbox.staff.tokens import create_token
 from inbox.web.app import create_app
-from inbox.worker import Worker
 from mail import imap_state
 from mail.imap import ImapConfig, ImapPoller, config_from_url
 from mail.parse import parse_email

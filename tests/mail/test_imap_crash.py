@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from inbox.intake import IntakePolicy
-from inbox.models import Case, IntakeRecord
-from inbox.worker import Worker
+from inbox.core.models import Case, IntakeRecord
+from inbox.intake.receive import IntakePolicy
+from inbox.runners.worker import Worker
 from mail.parse import parse_email
 from tests.conftest import Database
 from tests.mail.dovecot import PASSWORD, USER, Dovecot

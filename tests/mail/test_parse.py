@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from inbox.inbound import Automation, Channel, UnparsableMessage
+from inbox.core.inbound import Automation, Channel, UnparsableMessage
 from mail.parse import message_key, parse_email
 
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from inbox.delivery import PermanentFailure, TemporaryFailure
-from inbox.models import OutboxItem
+from inbox.core.models import OutboxItem
+from inbox.runners.delivery import PermanentFailure, TemporaryFailure
 from mail.sender import (
     EmailSender,
     FileTransport,

@@ -18,8 +18,8 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from inbox.db import create_engine, session_factory
-from inbox.models import IntakeRecord, IntakeStatus
+from inbox.core.db import create_engine, session_factory
+from inbox.core.models import IntakeRecord, IntakeStatus
 from mail.smtp import start_smtp_server
 from tests.conftest import Clock, Database
 

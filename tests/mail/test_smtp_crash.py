@@ -21,7 +21,7 @@ import aiosmtplib
 import pytest
 from sqlalchemy import select
 
-from inbox.models import IntakeRecord
+from inbox.core.models import IntakeRecord
 from tests.conftest import Database
 
 INTAKE = "intake@test.example"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.db import create_engine, session_factory
+from inbox.core.db import create_engine, session_factory
 from tests.conftest import Clock
 from tests.mail.test_smtp import INTAKE, SENDER, ledger_rows, mail, smtp_server
 

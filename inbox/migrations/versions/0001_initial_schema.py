@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import inbox.db
+import inbox.core.db
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -27,16 +27,16 @@ def upgrade() -> None:
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
         sa.Column("token_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("created_at", inbox.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_used_at", inbox.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("revoked_at", inbox.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", inbox.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", inbox.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", inbox.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("token_hash"),
     )
     op.create_table(
         "audit_events",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("at", inbox.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", inbox.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
         sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("case_id", sa.Integer(), nullable=True),
@@ -57,9 +57,9 @@ def upgrade() -> None:
         sa.Column("language", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
         sa.Column("opted_out", sa.Boolean(), nullable=False),
         sa.Column("blocked", sa.Boolean(), nullable=False),
-        sa.Column("unreachable_at", inbox.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("unreachable_at", inbox.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("unreachable_reason", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("created_at", inbox.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", inbox.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("channel", "address"),
     )
@@ -75,10 +75,10 @@ def upgrade() -> None:
         sa.Column("envelope_recipients", sa.JSON(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("lease_until", inbox.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_until", inbox.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("received_at", inbox.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("processed_at", inbox.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("received_at", inbox.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("processed_at", inbox.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("case_id", sa.Integer(), nullable=True),
         sa.Column("case_reference", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.PrimaryKeyConstraint("id"),
@@ -102,7 +102,7 @@ def upgrade() -> None:
         sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("password_hash", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", inbox.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", inbox.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("username"),
     )
@@ -131,10 +131,10 @@ def upgrade() -> None:
         sa.Column("priority", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("language", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
         sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("received_at", inbox.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", inbox.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("due_on", sa.Date(), nullable=True),
-        sa.Column("first_response_at", inbox.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("closed_at", inbox.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("first_response_at", inbox.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", inbox.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("flag_lex_sarah", sa.Boolean(), nullable=False),
         sa.Column("flag_child_at_risk", sa.Boolean(), nullable=False),
@@ -142,7 +142,7 @@ def upgrade() -> None:
         sa.Column("flag_appeal_intent", sa.Boolean(), nullable=False),
         sa.Column("flag_personnummer", sa.Boolean(), nullable=False),
         sa.Column("flag_automated", sa.Boolean(), nullable=False),
-        sa.Column("updated_at", inbox.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", inbox.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["assignee_id"],
             ["staff_users.id"],
@@ -198,9 +198,9 @@ def upgrade() -> None:
         sa.Column("intake_id", sa.Integer(), nullable=True),
         sa.Column("author_id", sa.Integer(), nullable=True),
         sa.Column("delivery", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
-        sa.Column("delivered_at", inbox.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", inbox.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("delivery_error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("created_at", inbox.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", inbox.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["author_id"],
             ["staff_users.id"],
@@ -229,12 +229,12 @@ def upgrade() -> None:
         sa.Column("message_id", sa.Integer(), nullable=True),
         sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("run_at", inbox.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("run_at", inbox.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("lease_until", inbox.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_until", inbox.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("created_at", inbox.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", inbox.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", inbox.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", inbox.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("idempotency_key"),

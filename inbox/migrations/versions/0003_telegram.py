@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import inbox.db
+import inbox.core.db
 
 revision: str = "0003_telegram"
 down_revision: str | None = "0001"
@@ -28,7 +28,7 @@ def upgrade() -> None:
         sa.Column("destiny", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("data", sa.JSON(), nullable=False),
-        sa.Column("updated_at", inbox.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", inbox.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("bot_id", "chat_id", "user_id", "thread_id", "destiny"),
     )
     # Plain ADD COLUMN: a batch copy of `cases` on SQLite would cascade-delete its messages.

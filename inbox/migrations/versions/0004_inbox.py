@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import inbox.db
+import inbox.core.db
 
 revision: str = "0004_inbox"
 down_revision: str | None = "0003_telegram"
@@ -23,7 +23,7 @@ def upgrade() -> None:
         "sign_in_failures",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("at", inbox.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", inbox.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("sign_in_failures", schema=None) as batch_op:
@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
         sa.Column("body", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("updated_at", inbox.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", inbox.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
     )

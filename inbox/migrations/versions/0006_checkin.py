@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import inbox.db
+import inbox.core.db
 
 revision: str = '0006_checkin'
 down_revision: str | None = "0005_search"
@@ -30,9 +30,9 @@ def upgrade() -> None:
     sa.Column('decided_on', sa.Date(), nullable=False),
     sa.Column('reference', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('registered_at', inbox.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('registered_at', inbox.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('registered_by', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-    sa.Column('withdrawn_at', inbox.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('withdrawn_at', inbox.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], ),
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -51,24 +51,24 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('skip_reason', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('period', sqlmodel.sql.sqltypes.AutoString(length=7), nullable=False),
-    sa.Column('ask_at', inbox.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('reminder_at', inbox.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('closes_at', inbox.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ask_at', inbox.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reminder_at', inbox.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closes_at', inbox.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('ask_outbox_id', sa.Integer(), nullable=True),
     sa.Column('reminder_outbox_id', sa.Integer(), nullable=True),
     sa.Column('ask_rfc_id', sqlmodel.sql.sqltypes.AutoString(length=998), nullable=True),
     sa.Column('reminder_rfc_id', sqlmodel.sql.sqltypes.AutoString(length=998), nullable=True),
-    sa.Column('token_used_at', inbox.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('token_used_at', inbox.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('understood', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
     sa.Column('knows_appeal', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
     sa.Column('rating', sa.Integer(), nullable=True),
     sa.Column('wants_contact', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
     sa.Column('comment', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('first_answer_at', inbox.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_answer_at', inbox.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('first_answer_at', inbox.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_answer_at', inbox.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('answered_via', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
     sa.Column('case_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', inbox.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', inbox.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], ),
     sa.ForeignKeyConstraint(['decision_id'], ['decisions.id'], ),

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import inbox.db
+import inbox.core.db
 
 revision: str = "0007_imap"
 down_revision: str | None = "0006_checkin"
@@ -26,10 +26,10 @@ def upgrade() -> None:
         sa.Column("mailbox_key", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
         sa.Column("uidvalidity", sa.BigInteger(), nullable=True),
         sa.Column("last_uid", sa.BigInteger(), nullable=False),
-        sa.Column("last_poll_at", inbox.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_poll_at", inbox.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("last_error_at", inbox.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("updated_at", inbox.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_error_at", inbox.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", inbox.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("mailbox_key"),
     )

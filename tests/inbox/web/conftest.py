@@ -12,16 +12,16 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from inbox.access import EVERYTHING
-from inbox.checkins import CheckinPolicy
-from inbox.db import unit_of_work
-from inbox.decisions import check_input, register_decision
-from inbox.inbound import InboundAttachment
-from inbox.models import Case, StaffUser
-from inbox.replies import Actor
-from inbox.staff import add_user
-from inbox.tokens import create_token
-from inbox.triage import update_case
+from inbox.cases.access import EVERYTHING
+from inbox.cases.triage import update_case
+from inbox.checkins.decisions import check_input, register_decision
+from inbox.checkins.plan import CheckinPolicy
+from inbox.core.audit import Actor
+from inbox.core.db import unit_of_work
+from inbox.core.inbound import InboundAttachment
+from inbox.core.models import Case, StaffUser
+from inbox.staff.tokens import create_token
+from inbox.staff.users import add_user
 from inbox.web.app import create_app
 from tests.conftest import CHEAP_PASSWORDS, SECRET_KEY, Clock, Database
 from tests.inbox.test_intake import mail, take

@@ -8,10 +8,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from inbox.db import unit_of_work
-from inbox.inbound import InboundAttachment
-from inbox.models import ApiToken, AuditEvent, Contact, OutboxItem
-from inbox.tokens import create_token
+from inbox.core.db import unit_of_work
+from inbox.core.inbound import InboundAttachment
+from inbox.core.models import ApiToken, AuditEvent, Contact, OutboxItem
+from inbox.staff.tokens import create_token
 from inbox.web.app import create_app
 from tests.conftest import SECRET_KEY, Clock, Database
 from tests.inbox.test_intake import mail, take

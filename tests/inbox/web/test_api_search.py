@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from inbox.db import unit_of_work
-from inbox.models import Role
-from inbox.tokens import create_token
+from inbox.core.db import unit_of_work
+from inbox.core.models import Role
+from inbox.staff.tokens import create_token
 from inbox.web.app import create_app
 from tests.conftest import SECRET_KEY, Clock, Database
 from tests.inbox.test_intake import mail, take

@@ -18,13 +18,13 @@ from itsdangerous import TimestampSigner
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.cli import web_server_config
-from inbox.db import unit_of_work
-from inbox.models import StaffUser
-from inbox.passwords import Passwords
-from inbox.replies import Actor
+from inbox.core.audit import Actor
+from inbox.core.db import unit_of_work
+from inbox.core.models import StaffUser
 from inbox.settings import Settings
-from inbox.signin import Throttle
-from inbox.staff import set_active, set_password, update_user
+from inbox.staff.passwords import Passwords
+from inbox.staff.signin import Throttle
+from inbox.staff.users import set_active, set_password, update_user
 from inbox.web.app import create_app
 from tests.conftest import CHEAP_PASSWORDS, SECRET_KEY, Clock, Database
 from tests.inbox.web.conftest import PASSWORD, World, build_world, csrf_of, sign_in

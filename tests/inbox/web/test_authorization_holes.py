@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from inbox.db import unit_of_work
-from inbox.models import Case, IntakeRecord, Message
+from inbox.core.db import unit_of_work
+from inbox.core.models import Case, IntakeRecord, Message
 from tests.inbox.web.conftest import ApiFor, World, decision_in
 
 DECISION = {

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from inbox.worker import Worker
+from inbox.runners.worker import Worker
 from mail.sender import EmailSender
 from tests.conftest import Database, require_component
 from tests.inbox.test_intake import POLICY

@@ -8,8 +8,8 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import func, select
 
-from inbox.models import AuditEvent, Case, Message, OutboxItem
-from inbox.references import STOCKHOLM
+from inbox.core.models import AuditEvent, Case, Message, OutboxItem
+from inbox.core.time import STOCKHOLM
 from tests.inbox.web.conftest import SignIn, World, _case, form_post
 
 

@@ -7,12 +7,12 @@ from datetime import UTC
 import httpx
 from sqlalchemy import select
 
-from inbox.access import EVERYTHING
-from inbox.checkins import CheckinPolicy
-from inbox.db import unit_of_work
-from inbox.decisions import check_input, register_decision
-from inbox.models import AuditEvent, CheckIn, Decision
-from inbox.references import STOCKHOLM
+from inbox.cases.access import EVERYTHING
+from inbox.checkins.decisions import check_input, register_decision
+from inbox.checkins.plan import CheckinPolicy
+from inbox.core.db import unit_of_work
+from inbox.core.models import AuditEvent, CheckIn, Decision
+from inbox.core.time import STOCKHOLM
 from tests.conftest import SECRET_KEY
 from tests.inbox.web.conftest import SignIn, World, csrf_of
 

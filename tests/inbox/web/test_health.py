@@ -14,13 +14,13 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from inbox import ledger
-from inbox.db import unit_of_work
-from inbox.health import HealthPolicy
-from inbox.intake import IntakePolicy
-from inbox.parse_pool import ParsePool
+from inbox.core.db import unit_of_work
+from inbox.intake import ledger
+from inbox.intake.receive import IntakePolicy
+from inbox.runners.health import HealthPolicy
+from inbox.runners.parse_pool import ParsePool
+from inbox.runners.worker import Worker
 from inbox.web.app import create_app
-from inbox.worker import Worker
 from tests.conftest import CHEAP_PASSWORDS, SECRET_KEY, Clock, Database
 from tests.inbox import faulty_parser
 

@@ -18,7 +18,7 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from inbox.db import create_engine, session_factory
+from inbox.core.db import create_engine, session_factory
 from inbox.web.app import create_app
 from inbox.web.limits import BodyLimit
 from tests.conftest import SECRET_KEY, Clock

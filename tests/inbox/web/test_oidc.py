@@ -28,10 +28,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from inbox.cli import oidc_config
-from inbox.db import unit_of_work
-from inbox.models import AuditEvent, StaffUser
+from inbox.core.db import unit_of_work
+from inbox.core.models import AuditEvent, StaffUser
 from inbox.settings import Settings
-from inbox.staff import add_user
+from inbox.staff.users import add_user
 from inbox.web.oidc import OidcConfig
 from tests.conftest import Clock, Database
 from tests.inbox.web.conftest import World, build_world

@@ -8,10 +8,10 @@ from datetime import date
 import httpx
 from sqlalchemy import select
 
-from inbox.db import unit_of_work
-from inbox.models import AuditEvent, Case, IntakeRecord, Message, OutboxItem
-from inbox.tokens import create_token
-from inbox.triage import update_case
+from inbox.cases.triage import update_case
+from inbox.core.db import unit_of_work
+from inbox.core.models import AuditEvent, Case, IntakeRecord, Message, OutboxItem
+from inbox.staff.tokens import create_token
 from tests.inbox.test_intake import mail, take
 from tests.inbox.web.conftest import SYSTEM, SignIn, World, form_post
 

@@ -21,13 +21,13 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from sqlalchemy import select
 
-from inbox.access import NEEDS, Need
-from inbox.db import unit_of_work
-from inbox.merging import merge_cases
-from inbox.models import Attachment, Case, IntakeRecord, Message, StaffUser
-from inbox.reply_templates import save_template
-from inbox.staff import add_user
-from inbox.tokens import create_token
+from inbox.cases.access import NEEDS, Need
+from inbox.cases.merging import merge_cases
+from inbox.cases.templates import save_template
+from inbox.core.db import unit_of_work
+from inbox.core.models import Attachment, Case, IntakeRecord, Message, StaffUser
+from inbox.staff.tokens import create_token
+from inbox.staff.users import add_user
 from inbox.web.deps import need_of
 from tests.conftest import CHEAP_PASSWORDS, SECRET_KEY
 from tests.inbox.web.conftest import (
@@ -348,7 +348,7 @@ def needs_in(dependant: Dependant | None) -> set[Need]:
 
 
 def test_every_route_is_in_the_matrix_and_checks_the_role_it_declares() -> None:
-    from inbox.db import create_engine, session_factory
+    from inbox.core.db import create_engine, session_factory
     from inbox.web.app import create_app
 
     engine = create_engine("sqlite+aiosqlite:///:memory:")

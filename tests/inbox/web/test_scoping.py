@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from inbox.models import Attachment, AuditEvent, Message
+from inbox.core.models import Attachment, AuditEvent, Message
 from tests.inbox.web.conftest import ApiFor, SignIn, World, form_post
 
 

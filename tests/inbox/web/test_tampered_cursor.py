@@ -6,8 +6,8 @@ import base64
 
 import httpx
 
-from inbox.db import unit_of_work
-from inbox.tokens import create_token
+from inbox.core.db import unit_of_work
+from inbox.staff.tokens import create_token
 from tests.inbox.web.conftest import SignIn, World
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from markupsafe import escape
 
-from inbox.db import unit_of_work
-from inbox.inbound import InboundAttachment
-from inbox.models import Case
-from inbox.replies import Actor
-from inbox.triage import update_case
+from inbox.cases.triage import update_case
+from inbox.core.audit import Actor
+from inbox.core.db import unit_of_work
+from inbox.core.inbound import InboundAttachment
+from inbox.core.models import Case
 from tests.inbox.test_intake import mail, take
 from tests.inbox.web.conftest import SignIn, World
 
@@ -72,7 +72,7 @@ async def test_payloads_are_shown_as_text_and_never_run(world: World, as_user: S
 async def _attachment(world: World, message_id: int | None) -> int:
     from sqlalchemy import select
 
-    from inbox.models import Attachment
+    from inbox.core.models import Attachment
 
     async with world.db.sessions() as session:
         found = (

@@ -1,0 +1,158 @@
+"""Staff answers and internal notes on a case: one outbound message and one outbox row, together.
+
+An answer goes back through the channel the case came in on: by email in the thread of the last
+inbound message (In-Reply-To/References, the case reference in the subject), by Telegram into the
+contact's chat. The page and the API both call `add_reply`; the worker delivers it and the message
+shows its delivery on the case. A note is never sent anywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.utils import make_msgid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from inbox.core import outbox
+from inbox.core.audit import Actor, audit
+from inbox.core.models import (
+    Case,
+    CaseStatus,
+    Contact,
+    Delivery,
+    Direction,
+    Message,
+)
+
+REPLY_KIND = "case.reply"
+MAX_REPLY_LENGTH = 20_000
+# Telegram refuses longer texts in one message (Bot API sendMessage: 1-4096 characters).
+TELEGRAM_MAX_TEXT = 4096
+
+_SUBJECT = {"sv": "Svar på ditt meddelande", "en": "Reply to your message"}
+
+
+class ReplyError(Exception):
+    """The answer cannot be sent as asked (empty, too long, nobody to send it to)."""
+
+
+def _clean(text: str) -> str:
+    text = text.replace("\r\n", "\n").strip()
+    if not text:
+        raise ReplyError("the answer is empty")
+    if len(text) > MAX_REPLY_LENGTH:
+        raise ReplyError(f"the answer is longer than {MAX_REPLY_LENGTH} characters")
+    return text
+
+
+async def add_reply(
+    session: AsyncSession,
+    *,
+    case: Case,
+    text: str,
+    actor: Actor,
+    now: datetime,
+    mail_domain: str,
+) -> Message:
+    """Queues `text` to the case's contact through the case's channel; flushes, never commits."""
+    text = _clean(text)
+    if case.id is None or case.contact_id is None:
+        raise ReplyError("the case has no contact to answer (registered by hand?)")
+    contact = await session.get(Contact, case.contact_id)
+    if contact is None:
+        raise ReplyError("the case has no contact to answer")
+    if contact.blocked or contact.unreachable_at is not None:
+        reason = contact.unreachable_reason or "blocked"
+        raise ReplyError(f"the contact cannot be reached ({reason})")
+    if contact.channel == "telegram" and len(text) > TELEGRAM_MAX_TEXT:
+        raise ReplyError(f"a Telegram answer can be at most {TELEGRAM_MAX_TEXT} characters")
+
+    language = "en" if (case.language or contact.language) == "en" else "sv"
+    subject = f"[{case.reference}] {_SUBJECT[language]}"
+    payload: dict[str, Any] = {"text": text, "languages": [language]}
+    rfc_id: str | None = None
+    if contact.channel == "email":
+        last = (
+            await session.execute(
+                select(Message)
+                .where(
+                    col(Message.case_id) == case.id,
+                    col(Message.direction) == Direction.INBOUND,
+                    col(Message.rfc_message_id).is_not(None),
+                )
+                .order_by(col(Message.created_at).desc(), col(Message.id).desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        rfc_id = make_msgid(idstring=f"{case.reference.lower()}.reply", domain=mail_domain)
+        payload |= {
+            "subject": subject,
+            "message_id": rfc_id,
+            "in_reply_to": f"<{last.rfc_message_id}>" if last else None,
+            "references": [f"<{last.rfc_message_id}>"] if last else [],
+        }
+    else:
+        payload["chat_id"] = contact.address
+
+    message = Message(
+        case_id=case.id,
+        direction=Direction.OUTBOUND,
+        channel=contact.channel,
+        kind=REPLY_KIND,
+        rfc_message_id=rfc_id.strip("<>") if rfc_id else None,
+        recipient=contact.address,
+        subject=subject if contact.channel == "email" else "",
+        text=text,
+        display_text=text,
+        language=language,
+        author_id=actor.user_id,
+        delivery=Delivery.QUEUED,
+        created_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    await outbox.enqueue(
+        session,
+        kind=REPLY_KIND,
+        channel=contact.channel,
+        recipient=contact.address,
+        payload=payload,
+        idempotency_key=f"{REPLY_KIND}:{message.id}",
+        case_id=case.id,
+        message_id=message.id,
+        now=now,
+    )
+    if case.first_response_at is None:
+        case.first_response_at = now
+    if case.status == CaseStatus.NEW:
+        case.status = CaseStatus.OPEN
+    case.updated_at = now
+    audit(session, actor=actor, action="case.reply", case=case, now=now, message_id=message.id)
+    await session.flush()
+    return message
+
+
+async def add_note(
+    session: AsyncSession, *, case: Case, text: str, actor: Actor, now: datetime
+) -> Message:
+    """An internal note on the case: seen by staff, never sent."""
+    text = _clean(text)
+    assert case.id is not None
+    message = Message(
+        case_id=case.id,
+        direction=Direction.NOTE,
+        channel="internal",
+        kind="case.note",
+        text=text,
+        display_text=text,
+        author_id=actor.user_id,
+        created_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    case.updated_at = now
+    audit(session, actor=actor, action="case.note", case=case, now=now, message_id=message.id)
+    return message

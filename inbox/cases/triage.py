@@ -1,0 +1,188 @@
+"""Triage: changing a case's kind, unit, submitter role, priority, assignee, flags and status.
+
+`update_case` is the one way pages and the API change these fields. It validates everything before
+it writes anything, writes only what changed, records each change (before → after) in the audit
+trail and recomputes the due date when the unit changes. Closing needs an outcome; reopening clears
+it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from inbox.cases.access import may_be_assigned, scope_for_user
+from inbox.core.audit import Actor, audit
+from inbox.core.models import (
+    Case,
+    CaseKind,
+    CaseStatus,
+    Outcome,
+    StaffUser,
+    SubmitterRole,
+    Unit,
+)
+from inbox.core.time import STOCKHOLM, add_working_days
+
+PRIORITIES = ("low", "normal", "high", "urgent")
+TRIAGE_FLAGS = ("lex_sarah", "child_at_risk", "decision_not_executed", "appeal_intent")
+FIELDS = frozenset(
+    {"kind", "unit", "submitter_role", "priority", "assignee", "flags", "status", "outcome"}
+)
+
+
+class TriageError(ValueError):
+    """A change that cannot be made, with a message that names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def _choice(field: str, value: Any, allowed: Any) -> str:
+    values = [str(v) for v in allowed]
+    if not isinstance(value, str) or value not in values:
+        raise TriageError(field, f"must be one of {', '.join(values)}")
+    return value
+
+
+async def _validated(session: AsyncSession, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Case attribute → new value, for every requested change; raises before anything is written."""
+    unknown = set(changes) - FIELDS
+    if unknown:
+        raise TriageError(sorted(unknown)[0], "unknown field")
+    values: dict[str, Any] = {}
+    if "kind" in changes:
+        values["kind"] = _choice("kind", changes["kind"], CaseKind)
+    if "submitter_role" in changes:
+        values["submitter_role"] = _choice(
+            "submitter_role", changes["submitter_role"], SubmitterRole
+        )
+    if "priority" in changes:
+        values["priority"] = _choice("priority", changes["priority"], PRIORITIES)
+    if "status" in changes:
+        values["status"] = _choice("status", changes["status"], CaseStatus)
+    if "outcome" in changes and changes["outcome"] is not None:
+        values["outcome"] = _choice("outcome", changes["outcome"], Outcome)
+    elif "outcome" in changes:
+        values["outcome"] = None
+    if "unit" in changes:
+        code = changes["unit"]
+        if code is None:
+            values["unit_id"] = None
+        else:
+            unit = (
+                await session.execute(select(Unit).where(col(Unit.code) == code))
+            ).scalar_one_or_none()
+            if unit is None or not unit.active:
+                raise TriageError("unit", f"no active unit {code!r}")
+            values["unit_id"] = unit.id
+    if "assignee" in changes:
+        name = changes["assignee"]
+        if name is None:
+            values["assignee_id"] = None
+        else:
+            user = (
+                await session.execute(select(StaffUser).where(col(StaffUser.username) == name))
+            ).scalar_one_or_none()
+            if user is None or not user.active:
+                raise TriageError("assignee", f"no active staff user {name!r}")
+            values["assignee_id"] = user.id
+    if "flags" in changes:
+        flags = changes["flags"]
+        if not isinstance(flags, Mapping):
+            raise TriageError("flags", "must be an object of booleans")
+        for name, on in flags.items():
+            if name not in TRIAGE_FLAGS or not isinstance(on, bool):
+                raise TriageError("flags", f"{name!r} must be one of {', '.join(TRIAGE_FLAGS)}")
+            values[f"flag_{name}"] = on
+    return values
+
+
+async def update_case(
+    session: AsyncSession,
+    *,
+    case: Case,
+    changes: Mapping[str, Any],
+    actor: Actor,
+    now: datetime,
+) -> dict[str, tuple[Any, Any]]:
+    """Applies `changes` (API field names); returns what changed as field → (before, after)."""
+    values = await _validated(session, changes)
+    closing = values.get("status") == CaseStatus.CLOSED and case.status != CaseStatus.CLOSED
+    reopening = (
+        "status" in values
+        and values["status"] != CaseStatus.CLOSED
+        and case.status == CaseStatus.CLOSED
+    )
+    if closing and not (values.get("outcome") or case.outcome):
+        raise TriageError("outcome", "closing a case needs an outcome")
+    if values.get("outcome") and values.get("status", case.status) != CaseStatus.CLOSED:
+        raise TriageError("outcome", "only a closed case has an outcome")
+    await _check_assignee(session, case=case, values=values)
+    if closing:
+        values["closed_at"] = now
+    if reopening:
+        values["closed_at"] = None
+        values["outcome"] = None
+    changed: dict[str, tuple[Any, Any]] = {}
+    for name, value in values.items():
+        before = getattr(case, name)
+        if before != value:
+            changed[name] = (before, value)
+            setattr(case, name, value)
+    if "unit_id" in changed and case.unit_id is not None:
+        unit = await session.get(Unit, case.unit_id)
+        assert unit is not None
+        due = add_working_days(case.received_at.astimezone(STOCKHOLM).date(), unit.response_days)
+        if due != case.due_on:
+            changed["due_on"] = (case.due_on, due)
+            case.due_on = due
+    if not changed:
+        return changed
+    case.updated_at = now
+    for name, (before, after) in changed.items():
+        audit(
+            session,
+            actor=actor,
+            action="case.update",
+            case=case,
+            now=now,
+            field=name,
+            before=_plain(before),
+            after=_plain(after),
+        )
+    await session.flush()
+    return changed
+
+
+async def _check_assignee(session: AsyncSession, *, case: Case, values: dict[str, Any]) -> None:
+    """A case is assigned only to someone who sees it and may act on it (not a viewer); moving it
+    out of its assignee's units leaves it unassigned."""
+    unit_id = values.get("unit_id", case.unit_id)
+    assignee_id = values.get("assignee_id", case.assignee_id)
+    if assignee_id is None or ("assignee_id" not in values and "unit_id" not in values):
+        return
+    user = await session.get(StaffUser, assignee_id)
+    allowed = False
+    if user is not None and user.active:
+        allowed = may_be_assigned(await scope_for_user(session, user=user), unit_id)
+    if allowed:
+        return
+    if "assignee_id" in values:
+        raise TriageError(
+            "assignee", "the user cannot see this case in its unit, or may only read cases"
+        )
+    values["assignee_id"] = None
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly form for the audit detail."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)

@@ -1,0 +1,452 @@
+"""The tables: cases and their messages, contacts, units, the intake ledger, the outbox, staff.
+
+Rows refer to each other by id and are loaded with explicit queries (no lazy relationships, which
+async sessions cannot follow). Every datetime column is `UTCDateTime`. Enumerations are stored as
+their string values so that adding a value needs no schema change.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from inbox.core.db import UTCDateTime
+
+
+class CaseKind(StrEnum):
+    COMPLAINT = "complaint"
+    PRAISE = "praise"
+    SUGGESTION = "suggestion"
+    QUESTION = "question"
+    OTHER = "other"
+
+
+class CaseStatus(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    WAITING = "waiting"
+    CLOSED = "closed"
+
+
+class SubmitterRole(StrEnum):
+    CLIENT = "client"  # brukare
+    RELATIVE = "relative"  # anhörig
+    CITIZEN = "citizen"  # medborgare
+    PROFESSIONAL = "professional"  # yrkesperson/myndighet
+    STAFF = "staff"  # egen personal
+    ORGANISATION = "organisation"
+    VIA_IVO = "via-ivo"
+    UNKNOWN = "unknown"  # okänd
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"  # besvarad
+    REMEDIED = "remedied"  # åtgärdad
+    PARTLY_REMEDIED = "partly-remedied"  # delvis åtgärdad
+    NO_ACTION = "no-action"  # ingen åtgärd
+    FORWARDED = "forwarded"  # vidarebefordrad
+    REFERRED_TO_APPEAL = "referred-to-appeal"  # hänvisad till överklagande
+    DEVIATION_REPORTED = "deviation-reported"  # avvikelse upprättad
+    LEX_SARAH_REPORTED = "lex-sarah-reported"  # lex Sarah-rapport upprättad
+    ANONYMOUS = "anonymous"  # anonym
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    NOTE = "note"
+
+
+class Delivery(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+class IntakeStatus(StrEnum):
+    PENDING = "pending"  # raw message committed, not yet turned into a case
+    DONE = "done"
+    FAILED = "failed"  # could not be parsed: kept raw for staff to inspect
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    REGISTRAR = "registrar"
+    CASEWORKER = "caseworker"
+    VIEWER = "viewer"
+
+
+def _utc(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+class Unit(SQLModel, table=True):
+    __tablename__ = "units"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=64)
+    name: str = Field(max_length=200)
+    response_days: int = 10
+    active: bool = True
+    checkin_delay_days: int | None = None  # working days before a check-in; None: the setting
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=320)  # email lower-cased; Telegram chat id
+    display_name: str | None = Field(default=None, max_length=200)
+    language: str | None = Field(default=None, max_length=8)
+    opted_out: bool = False  # no check-ins
+    blocked: bool = False
+    unreachable_at: datetime | None = _utc(default=None)
+    unreachable_reason: str | None = None
+    created_at: datetime = _utc()
+
+
+class ReferenceCounter(SQLModel, table=True):
+    __tablename__ = "reference_counters"
+    prefix: str = Field(primary_key=True, max_length=16)
+    year: int = Field(primary_key=True)
+    last: int = 0
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_status_unit_received", "status", "unit_id", "received_at", "id"),
+        Index("ix_cases_received", "received_at", "id"),
+        # The inbox list's common filters, each served in order by an index (migration 0005).
+        Index("ix_cases_status_received", "status", "received_at", "id"),
+        Index("ix_cases_unit_received", "unit_id", "received_at", "id"),
+        Index("ix_cases_assignee_received", "assignee_id", "received_at", "id"),
+        Index("ix_cases_kind_received", "kind", "received_at", "id"),
+        # Open cases only, for the overdue filter (migration 0008).
+        Index(
+            "ix_cases_not_closed_received",
+            "received_at",
+            "id",
+            "due_on",
+            sqlite_where=text("status <> 'closed'"),
+            postgresql_where=text("status <> 'closed'"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(unique=True, max_length=32)
+    kind: str = Field(default=CaseKind.OTHER, max_length=16)
+    status: str = Field(default=CaseStatus.NEW, max_length=16)
+    channel: str = Field(max_length=16)
+    origin: str = Field(default="channel", max_length=16)  # channel, manual, checkin
+    contact_id: int | None = Field(default=None, foreign_key="contacts.id", index=True)
+    submitter_role: str = Field(default=SubmitterRole.UNKNOWN, max_length=16)
+    unit_id: int | None = Field(default=None, foreign_key="units.id")
+    assignee_id: int | None = Field(default=None, foreign_key="staff_users.id", index=True)
+    priority: str = Field(default="normal", max_length=16)
+    language: str | None = Field(default=None, max_length=8)
+    subject: str = ""
+    received_at: datetime = _utc()
+    due_on: date | None = None
+    first_response_at: datetime | None = _utc(default=None)
+    closed_at: datetime | None = _utc(default=None)
+    outcome: str | None = Field(default=None, max_length=32)
+    flag_lex_sarah: bool = False
+    flag_child_at_risk: bool = False
+    flag_decision_not_executed: bool = False
+    flag_appeal_intent: bool = False
+    flag_personnummer: bool = False
+    flag_automated: bool = False  # opened by machine mail (auto-reply, bounce, list)
+    wants_reply: bool | None = None  # asked in the Telegram conversation; None: not answered
+    flag_callback: bool = False  # a check-in answer asks a caseworker to call back
+    updated_at: datetime = _utc()
+    # Search (issue 5): set when the case was merged into another; it is then closed.
+    merged_into_id: int | None = Field(default=None, foreign_key="cases.id")
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_case", "case_id", "created_at", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", ondelete="CASCADE")
+    direction: str = Field(max_length=16)
+    channel: str = Field(max_length=16)
+    kind: str | None = Field(default=None, max_length=32)  # for outbound: case.ack, case.reply …
+    rfc_message_id: str | None = Field(default=None, index=True, max_length=998)
+    in_reply_to: str | None = Field(default=None, max_length=998)
+    sender_address: str | None = Field(default=None, max_length=320)
+    sender_name: str | None = Field(default=None, max_length=200)
+    recipient: str | None = Field(default=None, max_length=320)
+    subject: str = ""
+    text: str = ""
+    display_text: str = ""
+    html: str | None = None
+    language: str | None = Field(default=None, max_length=8)
+    automation: str = Field(default="none", max_length=16)
+    defects: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    intake_id: int | None = Field(default=None, foreign_key="intake_ledger.id")
+    author_id: int | None = Field(default=None, foreign_key="staff_users.id")
+    delivery: str | None = Field(default=None, max_length=16)
+    delivered_at: datetime | None = _utc(default=None)
+    delivery_error: str | None = None
+    created_at: datetime = _utc()
+
+
+class Attachment(SQLModel, table=True):
+    __tablename__ = "attachments"
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="messages.id", index=True, ondelete="CASCADE")
+    filename: str = Field(max_length=255)
+    content_type: str = Field(max_length=255)
+    size: int
+    sha256: str = Field(max_length=64)
+    content_id: str | None = Field(default=None, max_length=998)
+    inline: bool = False
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class IntakeRecord(SQLModel, table=True):
+    """The intake ledger: every message ever received, by channel and external id.
+
+    It outlives the case (no foreign key to it), so a message delivered again after its case was
+    closed or removed by retention is recognised and not ingested twice.
+    """
+
+    __tablename__ = "intake_ledger"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index("ix_intake_status", "status", "received_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=998)
+    raw: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    raw_size: int = 0
+    raw_sha256: str = Field(max_length=64)
+    envelope_sender: str | None = Field(default=None, max_length=320)
+    envelope_recipients: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    status: str = Field(default=IntakeStatus.PENDING, max_length=16)
+    attempts: int = 0
+    lease_until: datetime | None = _utc(default=None)
+    error: str | None = None
+    received_at: datetime = _utc()
+    processed_at: datetime | None = _utc(default=None)
+    case_id: int | None = None
+    case_reference: str | None = Field(default=None, max_length=32)
+
+
+class ImapMailbox(SQLModel, table=True):
+    """Where the IMAP poller stands in one mailbox: written in the same transaction as the ledger
+    rows of the messages it fetched, so a crash can never skip or repeat a message.
+
+    `last_uid` counts only under `uidvalidity`; when the server reports another UIDVALIDITY the
+    mailbox is read again from the start and the ledger's key drops what it already holds.
+    """
+
+    __tablename__ = "imap_mailboxes"
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox_key: str = Field(unique=True, max_length=500)  # user@host:port/mailbox
+    # UIDVALIDITY and UIDs are unsigned 32-bit numbers: too big for PostgreSQL's integer.
+    uidvalidity: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    last_uid: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    last_poll_at: datetime | None = _utc(default=None)
+    last_error: str | None = None
+    last_error_at: datetime | None = _utc(default=None)
+    updated_at: datetime = _utc()
+
+
+class OutboxItem(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "run_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)  # case.ack, case.reply, followup.checkin …
+    channel: str = Field(max_length=16)
+    recipient: str = Field(max_length=320)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    case_id: int | None = Field(default=None, foreign_key="cases.id", ondelete="SET NULL")
+    message_id: int | None = Field(default=None)  # the outbound Message row shown on the case
+    idempotency_key: str = Field(unique=True, max_length=200)
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
+    run_at: datetime = _utc()
+    attempts: int = 0
+    lease_until: datetime | None = _utc(default=None)
+    last_error: str | None = None
+    created_at: datetime = _utc()
+    sent_at: datetime | None = _utc(default=None)
+
+
+class StaffUser(SQLModel, table=True):
+    __tablename__ = "staff_users"
+    __table_args__ = (Index("ux_staff_users_oidc_subject", "oidc_subject", unique=True),)
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, max_length=100)
+    display_name: str = Field(default="", max_length=200)
+    role: str = Field(max_length=16)
+    password_hash: str | None = None
+    active: bool = True
+    created_at: datetime = _utc()
+    # Every unit (and, as registrar or admin, the cases with none); else only `StaffUnit` rows.
+    all_units: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    # Raised to end every session of this user at once; the session cookie carries the version.
+    session_version: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    # The identity provider's `sub`, bound at the first OpenID Connect sign-in.
+    oidc_subject: str | None = Field(default=None, max_length=255)
+
+
+class StaffUnit(SQLModel, table=True):
+    __tablename__ = "staff_units"
+    user_id: int = Field(foreign_key="staff_users.id", primary_key=True, ondelete="CASCADE")
+    unit_id: int = Field(foreign_key="units.id", primary_key=True, ondelete="CASCADE")
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    token_hash: str = Field(unique=True, max_length=64)
+    role: str = Field(default=Role.REGISTRAR, max_length=16)
+    created_at: datetime = _utc()
+    last_used_at: datetime | None = _utc(default=None)
+    revoked_at: datetime | None = _utc(default=None)
+    # Every unit; else only the `ApiTokenUnit` rows (see `StaffUser.all_units`).
+    all_units: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only: who read or changed what, when and from where."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_case", "case_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc()
+    actor: str = Field(max_length=100)  # user:<id>, token:<id>, system
+    action: str = Field(max_length=64)
+    case_id: int | None = None  # no foreign key: the trail outlives the case
+    case_reference: str | None = Field(default=None, max_length=32)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    remote_addr: str | None = Field(default=None, max_length=64)
+
+
+# Telegram bot ------------------------------------------------------------------------------------
+
+
+class TelegramConversation(SQLModel, table=True):
+    """The bot's conversation state per chat and user (aiogram FSM), so it survives restarts."""
+
+    __tablename__ = "telegram_fsm"
+    bot_id: int = Field(primary_key=True, sa_type=BigInteger)
+    chat_id: int = Field(primary_key=True, sa_type=BigInteger)
+    user_id: int = Field(primary_key=True, sa_type=BigInteger)
+    thread_id: int = Field(default=0, primary_key=True, sa_type=BigInteger)
+    destiny: str = Field(default="default", primary_key=True, max_length=64)
+    state: str | None = Field(default=None, max_length=200)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = _utc()
+
+
+# Check-ins after decisions ---------------------------------------------------------------------
+
+
+class DecisionStatus(StrEnum):
+    REGISTERED = "registered"
+    WITHDRAWN = "withdrawn"
+
+
+class Decision(SQLModel, table=True):
+    """A decision (beslut) registered for a check-in; `reference` is the case system's id only."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (UniqueConstraint("unit_id", "reference"),)
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="units.id")
+    contact_id: int = Field(foreign_key="contacts.id", index=True)
+    channel: str = Field(max_length=16)
+    language: str = Field(max_length=8)
+    decided_on: date
+    reference: str = Field(max_length=64)
+    status: str = Field(default=DecisionStatus.REGISTERED, max_length=16)
+    registered_at: datetime = _utc()
+    registered_by: str = Field(max_length=100)  # token:<id>, user:<id>, import
+    withdrawn_at: datetime | None = _utc(default=None)
+
+
+class CheckIn(SQLModel, table=True):
+    """One check-in per decision: when it is asked, its single-use link, and the answers.
+
+    The answers are feedback about the service, not part of anyone's case file; `case_id` is the
+    case opened for a caseworker to call back, when an answer asked for that.
+    """
+
+    __tablename__ = "checkins"
+    __table_args__ = (Index("ix_checkins_period", "period", "unit_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: int = Field(foreign_key="decisions.id", unique=True)
+    unit_id: int = Field(foreign_key="units.id")
+    contact_id: int = Field(foreign_key="contacts.id", index=True)
+    channel: str = Field(max_length=16)
+    language: str = Field(max_length=8)
+    status: str = Field(default="scheduled", max_length=16)  # scheduled, skipped, cancelled
+    skip_reason: str | None = Field(default=None, max_length=200)
+    period: str = Field(max_length=7)  # YYYY-MM (Stockholm) of the planned ask, for statistics
+    ask_at: datetime | None = _utc(default=None)
+    reminder_at: datetime | None = _utc(default=None)
+    closes_at: datetime = _utc()  # answers (and the link) are accepted until then
+    ask_outbox_id: int | None = Field(default=None, index=True)
+    reminder_outbox_id: int | None = Field(default=None)
+    ask_rfc_id: str | None = Field(default=None, index=True, max_length=998)
+    reminder_rfc_id: str | None = Field(default=None, index=True, max_length=998)
+    token_used_at: datetime | None = _utc(default=None)
+    understood: str | None = Field(default=None, max_length=8)  # yes, partly, no
+    knows_appeal: str | None = Field(default=None, max_length=8)  # yes, no
+    rating: int | None = None  # 1-5
+    wants_contact: str | None = Field(default=None, max_length=8)  # yes, no
+    comment: str | None = None
+    first_answer_at: datetime | None = _utc(default=None)
+    last_answer_at: datetime | None = _utc(default=None)
+    answered_via: str | None = Field(default=None, max_length=16)  # web, telegram, email-reply
+    case_id: int | None = Field(default=None, foreign_key="cases.id", ondelete="SET NULL")
+    created_at: datetime = _utc()
+
+
+# Staff inbox: sign-in throttling, token unit restrictions, reply templates -----------------------
+
+
+class SignInFailure(SQLModel, table=True):
+    """One failed sign-in, counted per username and per address to throttle guessing."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_key", "key", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200)  # user:<name> or addr:<ip>
+    at: datetime = _utc()
+
+
+class ApiTokenUnit(SQLModel, table=True):
+    """The units a token may see, unless it has `all_units`."""
+
+    __tablename__ = "api_token_units"
+    token_id: int = Field(foreign_key="api_tokens.id", primary_key=True, ondelete="CASCADE")
+    unit_id: int = Field(foreign_key="units.id", primary_key=True, ondelete="CASCADE")
+
+
+class ReplyTemplate(SQLModel, table=True):
+    """A reusable answer with placeholders such as `{referens}` and `{namn}`, kept by admins."""
+
+    __tablename__ = "reply_templates"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=100)
+    body: str
+    updated_at: datetime = _utc()

@@ -1,0 +1,284 @@
+"""The intake ledger: the raw form of every message received, committed before it is answered.
+
+Adapters record a message here first (the SMTP edge before its `250`), and the worker turns pending
+rows into cases. A row is keyed by channel and external id and outlives its case, which makes every
+redelivery harmless. A row whose raw form cannot be parsed is marked failed and kept for staff, and
+so is a row claimed `MAX_ATTEMPTS` times without finishing: no message holds the queue forever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from inbox.cases.access import NotFound, Scope
+from inbox.core.db import dialect_insert, for_update_skip_locked
+from inbox.core.models import Case, IntakeRecord, IntakeStatus
+
+LEASE = timedelta(minutes=2)
+MAX_ATTEMPTS = 3  # claims of one row before it is given up (SYNPUNKT_INTAKE_MAX_ATTEMPTS)
+BATCH_BYTES = 32 * 1024 * 1024  # raw bytes claimed at once (SYNPUNKT_INTAKE_BATCH_MB)
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    channel: str,
+    external_id: str,
+    raw: bytes,
+    now: datetime,
+    envelope_sender: str | None = None,
+    envelope_recipients: Sequence[str] = (),
+    status: IntakeStatus = IntakeStatus.PENDING,
+) -> int | None:
+    """Adds a ledger row and returns its id, or None when the message was received before."""
+    result = await session.execute(
+        _insert_statement(session.get_bind().dialect.name),
+        {
+            "channel": channel,
+            "external_id": external_id,
+            "raw": raw,
+            "raw_size": len(raw),
+            "raw_sha256": hashlib.sha256(raw).hexdigest(),
+            "envelope_sender": envelope_sender,
+            "envelope_recipients": list(envelope_recipients),
+            "status": status,
+            "attempts": 0,
+            "received_at": now,
+        },
+    )
+    return result.scalar_one_or_none()
+
+
+async def record_many(
+    session: AsyncSession,
+    *,
+    channel: str,
+    messages: Sequence[tuple[str, bytes]],
+    now: datetime,
+) -> int:
+    """Adds ledger rows for (external id, raw) pairs in as few statements as the driver allows
+    (a batch of an IMAP fetch); returns how many are new, the others having been received before."""
+    if not messages:
+        return 0
+    result = await session.execute(
+        _insert_statement(session.get_bind().dialect.name),
+        [
+            {
+                "channel": channel,
+                "external_id": external_id,
+                "raw": raw,
+                "raw_size": len(raw),
+                "raw_sha256": hashlib.sha256(raw).hexdigest(),
+                "envelope_sender": None,
+                "envelope_recipients": [],
+                "status": IntakeStatus.PENDING,
+                "attempts": 0,
+                "received_at": now,
+            }
+            for external_id, raw in messages
+        ],
+    )
+    return len(result.all())
+
+
+@cache
+def _insert_statement(dialect: str) -> Any:
+    """Built once per dialect: the SMTP edge records every message through it, so it is hot."""
+    table = IntakeRecord.__table__  # type: ignore[attr-defined]
+    return dialect_insert(dialect, table).on_conflict_do_nothing().returning(table.c.id)
+
+
+async def find(
+    session: AsyncSession, *, channel: str, external_id: str, lock: bool = False
+) -> IntakeRecord | None:
+    """The ledger row of a message; with `lock`, held until commit so no one else ingests it."""
+    query = select(IntakeRecord).where(
+        col(IntakeRecord.channel) == channel, col(IntakeRecord.external_id) == external_id
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def claim_pending(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int = 20,
+    max_bytes: int = BATCH_BYTES,
+    max_attempts: int = MAX_ATTEMPTS,
+    lease: timedelta = LEASE,
+) -> Sequence[IntakeRecord]:
+    """Takes pending rows, oldest first, for one worker until `now + lease`.
+
+    A batch holds up to `limit` rows and `max_bytes` of raw message, whichever comes first, and
+    always at least one row. A row claimed before that did not finish (its worker died, or gave it
+    back) is taken alone: whatever killed the worker then counts against that message only. A row
+    already claimed `max_attempts` times is failed ("gave up after N attempts") instead, so one
+    message can never hold the queue across restarts.
+    """
+    table = IntakeRecord.__table__  # type: ignore[attr-defined]
+    candidates = (
+        await session.execute(
+            for_update_skip_locked(
+                session,
+                select(table.c.id, table.c.raw_size, table.c.attempts, table.c.error)
+                .where(
+                    table.c.status == IntakeStatus.PENDING,
+                    or_(table.c.lease_until.is_(None), table.c.lease_until <= now),
+                )
+                .order_by(table.c.received_at, table.c.id)
+                .limit(limit),
+            )
+        )
+    ).all()
+    chosen: list[int] = []
+    size = 0
+    for candidate in candidates:
+        if candidate.attempts >= max_attempts:
+            reason = f"gave up after {candidate.attempts} attempts"
+            if candidate.error:
+                reason += f"; last: {candidate.error}"
+            await session.execute(
+                update(table)
+                .where(table.c.id == candidate.id)
+                .values(
+                    status=IntakeStatus.FAILED,
+                    error=reason[:4000],
+                    processed_at=now,
+                    lease_until=None,
+                )
+            )
+            continue
+        suspect = candidate.attempts > 0
+        if chosen and (suspect or size + candidate.raw_size > max_bytes):
+            break
+        chosen.append(candidate.id)
+        size += candidate.raw_size
+        if suspect:
+            break
+    if not chosen:
+        await session.flush()
+        return []
+    rows = (
+        (
+            await session.execute(
+                select(IntakeRecord)
+                .where(col(IntakeRecord.id).in_(chosen))
+                .order_by(col(IntakeRecord.received_at), col(IntakeRecord.id))
+                .execution_options(populate_existing=True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for row in rows:
+        row.lease_until = now + lease
+        row.attempts += 1
+    await session.flush()
+    return rows
+
+
+async def renew_leases(
+    session: AsyncSession, ids: Sequence[int], *, now: datetime, lease: timedelta = LEASE
+) -> None:
+    """Extends the claim on rows still being worked on (a parse queued behind slow ones)."""
+    if ids:
+        await session.execute(
+            update(IntakeRecord)
+            .where(col(IntakeRecord.id).in_(ids), col(IntakeRecord.status) == IntakeStatus.PENDING)
+            .values(lease_until=now + lease)
+        )
+
+
+async def release(session: AsyncSession, ids: Sequence[int]) -> None:
+    """Gives claimed rows back untouched, for a reason that is not theirs (the worker is stopping,
+    the parse pool cannot start): the claim does not count, and they are batched again at once."""
+    if ids:
+        await session.execute(
+            update(IntakeRecord)
+            .where(col(IntakeRecord.id).in_(ids), col(IntakeRecord.status) == IntakeStatus.PENDING)
+            .values(
+                lease_until=None,
+                attempts=case(
+                    (col(IntakeRecord.attempts) > 0, col(IntakeRecord.attempts) - 1), else_=0
+                ),
+            )
+        )
+
+
+async def note_error(session: AsyncSession, row_id: int, *, error: str) -> None:
+    """Keeps why a still-pending row did not finish, for the reason shown if it is given up."""
+    await session.execute(
+        update(IntakeRecord)
+        .where(col(IntakeRecord.id) == row_id, col(IntakeRecord.status) == IntakeStatus.PENDING)
+        .values(error=error[:4000])
+    )
+
+
+def mark_done(
+    row: IntakeRecord, *, case_id: int | None, case_reference: str | None, now: datetime
+) -> None:
+    row.status = IntakeStatus.DONE
+    row.case_id = case_id
+    row.case_reference = case_reference
+    row.processed_at = now
+    row.lease_until = None
+    row.error = None
+
+
+def mark_failed(row: IntakeRecord, *, error: str, now: datetime) -> None:
+    """Kept raw and shown to staff; never retried again and never blocks the rows after it."""
+    row.status = IntakeStatus.FAILED
+    row.error = error[:4000]
+    row.processed_at = now
+    row.lease_until = None
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(
+        select(col(IntakeRecord.status), func.count()).group_by(col(IntakeRecord.status))
+    )
+    return {status: count for status, count in rows.all()}
+
+
+def _in_scope(scope: Scope) -> Any:
+    """Rows whose case is in scope; rows with no case (failed, not yet parsed, or whose case is
+    gone) go with the unit-less cases, to registrars and admins."""
+    return scope.condition(col(Case.unit_id))
+
+
+async def list_records(
+    session: AsyncSession, *, scope: Scope, status: str, limit: int
+) -> list[IntakeRecord]:
+    """The newest ledger rows with `status` that `scope` may see."""
+    rows = await session.execute(
+        select(IntakeRecord)
+        .outerjoin(Case, col(Case.id) == IntakeRecord.case_id)
+        .where(col(IntakeRecord.status) == status, _in_scope(scope))
+        .order_by(col(IntakeRecord.received_at).desc(), col(IntakeRecord.id).desc())
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+async def get_record(session: AsyncSession, *, scope: Scope, record_id: int) -> IntakeRecord:
+    """One ledger row with its raw form, or `NotFound` when missing, removed or out of scope."""
+    row = (
+        await session.execute(
+            select(IntakeRecord)
+            .outerjoin(Case, col(Case.id) == IntakeRecord.case_id)
+            .where(col(IntakeRecord.id) == record_id, _in_scope(scope))
+        )
+    ).scalar_one_or_none()
+    if row is None or row.raw is None:
+        raise NotFound("no such intake record")
+    return row

@@ -1,0 +1,183 @@
+"""Registering a case by hand: feedback given by phone, by letter, at a visit, or forwarded by IVO.
+
+The registrar writes down what was said; it becomes a case (origin `manual`) with one inbound
+message, a reference and a due date, like any other. Answers can go by email only when the person
+gave an email address; an acknowledgement goes out only when the registrar asks for one, and under
+the same per-sender limit as for mail (it counts there too). Flushes, never commits.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from inbox.cases.access import Scope
+from inbox.cases.contacts import find_or_create_contact
+from inbox.core.audit import Actor, audit
+from inbox.core.inbound import Channel, InboundMessage
+from inbox.core.models import (
+    Case,
+    CaseKind,
+    CaseStatus,
+    Direction,
+    Message,
+    SubmitterRole,
+    Unit,
+)
+from inbox.core.personnummer import contains_personnummer
+from inbox.core.references import next_reference
+from inbox.core.time import STOCKHOLM, add_working_days
+from inbox.intake.receive import IntakePolicy, ack_refusal, enqueue_ack
+
+MANUAL_CHANNELS = ("phone", "letter", "visit", "ivo")
+MAX_TEXT = 50_000
+# The last label has no dot: with one allowed, `\.` and the label after it could split a run of
+# dots in every possible way, which is quadratic ("a@" and a megabyte of dots took minutes).
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>.]+$")
+MAX_EMAIL = 320  # RFC 5321: 64 for the local part, 255 for the domain
+
+
+class RegistrationError(ValueError):
+    """The registration is incomplete or contradictory; the message says what to fix (Swedish)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    channel: str  # phone, letter, visit, ivo
+    subject: str
+    text: str
+    kind: str = CaseKind.OTHER
+    unit: str | None = None  # unit code
+    submitter_role: str = SubmitterRole.UNKNOWN  # always via-ivo for IVO
+    contact_name: str | None = None
+    contact_email: str | None = None
+    contact_phone: str | None = None
+    received_at: datetime | None = None  # when the call, letter or visit came; default now
+    acknowledge: bool = False  # send the acknowledgement to contact_email
+
+
+def _check(reg: Registration, now: datetime) -> None:
+    if reg.channel not in MANUAL_CHANNELS:
+        raise RegistrationError(f"Okänd kanal {reg.channel!r}; välj {', '.join(MANUAL_CHANNELS)}.")
+    if not reg.subject.strip():
+        raise RegistrationError("Ange en rubrik.")
+    if not reg.text.strip():
+        raise RegistrationError("Skriv vad synpunkten gäller.")
+    if len(reg.text) > MAX_TEXT or len(reg.subject) > 500:
+        raise RegistrationError("Texten är för lång.")
+    if reg.kind not in set(CaseKind):
+        raise RegistrationError(f"Okänd ärendetyp {reg.kind!r}.")
+    if reg.submitter_role not in set(SubmitterRole):
+        raise RegistrationError(f"Okänd avsändarroll {reg.submitter_role!r}.")
+    email = (reg.contact_email or "").strip()
+    if email and (len(email) > MAX_EMAIL or not _EMAIL.match(email)):
+        raise RegistrationError("E-postadressen ser inte ut att stämma.")
+    if reg.acknowledge and not reg.contact_email:
+        raise RegistrationError("En bekräftelse kan bara skickas till en e-postadress.")
+    if reg.received_at is not None:
+        if reg.received_at.tzinfo is None:
+            raise RegistrationError("Ange tidpunkten med tidszon.")
+        if reg.received_at > now:
+            raise RegistrationError("Tidpunkten ligger i framtiden.")
+
+
+async def register_case(
+    session: AsyncSession,
+    *,
+    registration: Registration,
+    scope: Scope,
+    actor: Actor,
+    policy: IntakePolicy,
+    now: datetime,
+) -> Case:
+    """A case written down by staff, in a unit of `scope` (`Forbidden` for another unit); without
+    a unit only for those who see unit-less cases, since nobody else could find it again."""
+    reg = registration
+    _check(reg, now)
+    unit = None
+    if reg.unit:
+        unit = (
+            await session.execute(select(Unit).where(col(Unit.code) == reg.unit))
+        ).scalar_one_or_none()
+        if unit is None or not unit.active:
+            raise RegistrationError(f"Okänd verksamhet {reg.unit!r}.")
+        scope.require_unit(unit.id)
+    elif not scope.sees_unassigned:
+        raise RegistrationError("Välj en av dina verksamheter.")
+    contact = None
+    if reg.contact_email:
+        contact, _new = await find_or_create_contact(
+            session,
+            channel="email",
+            address=reg.contact_email,
+            display_name=(reg.contact_name or "").strip() or None,
+            now=now,
+        )
+    received = reg.received_at or now
+    days = unit.response_days if unit else policy.response_days
+    subject, text = reg.subject.strip(), reg.text.strip()
+    case = Case(
+        reference=await next_reference(session, prefix=policy.case_prefix, now=now),
+        kind=reg.kind,
+        status=CaseStatus.NEW,
+        channel=reg.channel,
+        origin="manual",
+        contact_id=contact.id if contact else None,
+        submitter_role=SubmitterRole.VIA_IVO if reg.channel == "ivo" else reg.submitter_role,
+        unit_id=unit.id if unit else None,
+        subject=subject,
+        received_at=received,
+        due_on=add_working_days(received.astimezone(STOCKHOLM).date(), days),
+        flag_personnummer=contains_personnummer(f"{subject}\n{text}"),
+        updated_at=now,
+    )
+    session.add(case)
+    await session.flush()
+    assert case.id is not None
+    message = Message(
+        case_id=case.id,
+        direction=Direction.INBOUND,
+        channel=reg.channel,
+        sender_address=(reg.contact_email or reg.contact_phone or "").strip() or None,
+        sender_name=(reg.contact_name or "").strip() or None,
+        subject=subject,
+        text=text,
+        display_text=text,
+        author_id=actor.user_id,  # who wrote it down
+        created_at=received,
+    )
+    session.add(message)
+    await session.flush()
+    refusal = None
+    if reg.acknowledge and contact is not None:
+        # The same rules and limit as an acknowledgement of mail: a token that may register cases
+        # must not be a way around them.
+        refusal = await ack_refusal(session, contact=contact, policy=policy, now=now)
+    acknowledged = reg.acknowledge and contact is not None and refusal is None
+    audit(
+        session,
+        actor=actor,
+        action="case.registered",
+        case=case,
+        now=now,
+        channel=reg.channel,
+        message_id=message.id,
+        acknowledged=acknowledged,
+        **({"no_ack_reason": refusal} if refusal else {}),
+    )
+    if acknowledged:
+        assert contact is not None
+        # The same acknowledgement as for mail; there is no message of theirs to reply to.
+        registered = InboundMessage(
+            channel=Channel.EMAIL,
+            external_id=f"manual:{case.reference}",
+            sender_address=contact.address,
+        )
+        await enqueue_ack(session, registered, case=case, contact=contact, policy=policy, now=now)
+    await session.flush()
+    return case
