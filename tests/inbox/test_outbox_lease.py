@@ -14,9 +14,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -26,9 +28,11 @@ from inbox.delivery import TemporaryFailure
 from inbox.inbound import Channel, InboundMessage
 from inbox.intake import IntakePolicy
 from inbox.models import Case, OutboxItem
+from inbox.settings import Settings
 from inbox.worker import Worker
 from mail.sender import EmailSender
 from tests.conftest import Clock, Database
+from tests.inbox.test_cli import synpunkt
 
 POLICY = IntakePolicy(case_prefix="SP", mail_domain="synpunkt.example")
 MAIL_FROM = "Socialtjänsten <synpunkt@synpunkt.example>"
@@ -368,3 +372,26 @@ async def test_a_late_failure_leaves_the_row_to_the_worker_now_sending_it(
     await asyncio.wait_for(prompt_worker.wait_for_sends(), timeout=GUARD)
     [row] = await items(db)
     assert row.status == "sent" and len(prompt.sent) == 1
+
+
+# Settings ---------------------------------------------------------------------------------------
+
+
+def test_the_send_timeout_must_be_at_most_half_the_lease() -> None:
+    settings = Settings(_env_file=None)
+    assert (settings.outbox_lease_seconds, settings.outbox_send_timeout_seconds) == (300, 120)
+    Settings(_env_file=None, outbox_lease_seconds=60, outbox_send_timeout_seconds=30)
+    with pytest.raises(ValidationError, match=r"SYNPUNKT_OUTBOX_SEND_TIMEOUT_SECONDS \(31\)"):
+        Settings(_env_file=None, outbox_lease_seconds=60, outbox_send_timeout_seconds=31)
+
+
+def test_a_send_timeout_too_close_to_the_lease_stops_the_worker_command(tmp_path: Path) -> None:
+    result = synpunkt(
+        tmp_path,
+        "worker",
+        SYNPUNKT_OUTBOX_LEASE_SECONDS="100",
+        SYNPUNKT_OUTBOX_SEND_TIMEOUT_SECONDS="90",
+    )
+    assert result.returncode == 78, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("synpunkt: SYNPUNKT_OUTBOX_SEND_TIMEOUT_SECONDS (90) must be at most")
