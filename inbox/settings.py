@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -89,12 +89,26 @@ class Settings(BaseSettings):
     health_window_minutes: int = Field(default=15, ge=1)
     health_backlog_minutes: int = Field(default=15, ge=1)
     outbox_max_attempts: int = 8
+    # A claimed outbox row's lease (renewed while its send runs), and the most one send may take:
+    # at most half the lease, so that a send ends in time even when a renewal cannot get through.
+    outbox_lease_seconds: float = Field(default=300.0, gt=0)
+    outbox_send_timeout_seconds: float = Field(default=120.0, gt=0)
     log_level: str = "INFO"
     # Telegram bot (see the README): the public base URL for the webhook, its secret (derived from
     # SYNPUNKT_SECRET_KEY when unset) and the sending pace (messages a second, all chats together).
     public_url: str | None = None
     telegram_webhook_secret: str | None = None
     telegram_rate: float = 29.0
+
+    @model_validator(mode="after")
+    def _check_send_timeout(self) -> Settings:
+        if self.outbox_send_timeout_seconds > self.outbox_lease_seconds / 2:
+            raise ValueError(
+                f"SYNPUNKT_OUTBOX_SEND_TIMEOUT_SECONDS ({self.outbox_send_timeout_seconds:g}) must "
+                "be at most half of SYNPUNKT_OUTBOX_LEASE_SECONDS "
+                f"({self.outbox_lease_seconds:g}): a send that outlasts its lease is sent twice"
+            )
+        return self
 
     @field_validator("telegram_mode")
     @classmethod

@@ -340,6 +340,8 @@ def build_worker(
         clock=utcnow,
         max_attempts=settings.outbox_max_attempts,
         concurrency=settings.worker_concurrency,
+        lease=timedelta(seconds=settings.outbox_lease_seconds),
+        send_timeout=timedelta(seconds=settings.outbox_send_timeout_seconds),
         parsing=parsing or InlineParsing(timeout=settings.parse_timeout_seconds),
         intake_batch_bytes=settings.intake_batch_mb * 1024 * 1024,
         intake_max_attempts=settings.intake_max_attempts,

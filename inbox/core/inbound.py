@@ -1,7 +1,7 @@
 """The one normalised shape every channel adapter produces for the hub.
 
 Adapters (mail, bot) turn whatever arrived into an `InboundMessage` with pure functions and hand it
-to `inbox.intake.receive()`; nothing in the hub knows how an email or a Telegram update looks.
+to `inbox.intake.receive.receive()`; nothing in the hub knows how an email or a Telegram update looks.
 """
 
 from __future__ import annotations

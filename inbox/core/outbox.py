@@ -1,17 +1,19 @@
 """The outbox: everything that leaves the system is a row written in the same transaction as its reason.
 
-Workers claim due rows under a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL), send them, and mark
-them sent, retried with exponential backoff, or dead. The idempotency key makes a second enqueue of
-the same thing a no-op; the outbound `Message` row linked to an item shows its delivery on the case.
+Workers claim due rows under a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL), renew it while they
+send, and mark them sent, retried with exponential backoff, or dead. Each claim counts an attempt,
+and that count tells one claim of a row from the next: a worker renews only the leases it still
+holds. The idempotency key makes a second enqueue of the same thing a no-op; the outbound `Message`
+row linked to an item shows its delivery on the case.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -90,6 +92,36 @@ async def claim_due(
         item.attempts += 1
     await session.flush()
     return items
+
+
+async def renew_leases(
+    session: AsyncSession,
+    claims: Mapping[int, int],
+    *,
+    now: datetime,
+    lease: timedelta = LEASE,
+) -> set[int]:
+    """Extends to `now + lease` the leases of rows still being sent; returns the ids it extended.
+
+    `claims` maps each row to the attempt count its claim set. A row claimed again since (its lease
+    ran out and another worker took it: one attempt more) or finished (no longer pending, or its
+    lease cleared for a retry) is left alone, so a renewal never takes a row from under a newer
+    claim.
+    """
+    if not claims:
+        return set()
+    renewed = await session.execute(
+        update(OutboxItem)
+        .where(
+            tuple_(col(OutboxItem.id), col(OutboxItem.attempts)).in_(list(claims.items())),
+            col(OutboxItem.status) == OutboxStatus.PENDING,
+            col(OutboxItem.lease_until).is_not(None),
+        )
+        .values(lease_until=now + lease)
+        .returning(col(OutboxItem.id))
+        .execution_options(synchronize_session=False)
+    )
+    return {item_id for item_id in renewed.scalars() if item_id is not None}
 
 
 async def mark_sent(session: AsyncSession, item: OutboxItem, *, now: datetime) -> None:

@@ -3,36 +3,32 @@
 Intake (`inbox.runners.intake_runner`): claim pending ledger rows, parse each with its channel's parser
 under the parse budget (in processes beside the event loop, so it keeps answering SMTP), and store
 them as cases; a row that cannot be parsed is marked failed for staff and never blocks the rows
-after it. Outbox: claim due rows under a lease, re-check that each send is still wanted, hand it to
-its channel's sender, record the result.
+after it. Outbox (`inbox.runners.outbox_runner`): claim due rows for the free send slots and send them
+beside intake, each under a lease renewed while it runs and within the send timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.cases.contacts import find_contact
-from inbox.checkins import plan as checkins
+from inbox.checkins.plan import RECHECKS
 from inbox.core import outbox
-from inbox.core.db import unit_of_work
-from inbox.core.models import OutboxItem, OutboxStatus
 from inbox.intake import ledger
 from inbox.intake.receive import IntakePolicy
-from inbox.runners.delivery import PermanentFailure, Sender, TemporaryFailure
+from inbox.runners.delivery import Sender
 from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import SEND_TIMEOUT, OutboxRunner, Recheck
 from inbox.runners.parse_pool import InlineParsing, Parser, Parsing
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-# A per-kind re-check before sending: why the row is no longer wanted, or None to send it.
-Recheck = Callable[[AsyncSession, OutboxItem, datetime], Awaitable[str | None]]
 
 
 class Worker:
@@ -47,18 +43,14 @@ class Worker:
         max_attempts: int = 8,
         batch_size: int = 50,
         concurrency: int = 8,
+        lease: timedelta = outbox.LEASE,
+        send_timeout: timedelta = SEND_TIMEOUT,
         poll_interval: float = 2.0,
         parsing: Parsing | None = None,
         intake_batch_bytes: int = ledger.BATCH_BYTES,
         intake_max_attempts: int = ledger.MAX_ATTEMPTS,
         rechecks: Mapping[str, Recheck] | None = None,
     ) -> None:
-        self._sessions = sessions
-        self._senders = senders
-        self._clock = clock
-        self._max_attempts = max_attempts
-        self._batch_size = batch_size
-        self._semaphore = asyncio.Semaphore(concurrency)
         self._poll_interval = poll_interval
         self._wakeup = asyncio.Event()
         # Parsing is CPU-bound: a pool of processes runs it beside the event loop, not under it
@@ -74,20 +66,33 @@ class Worker:
             max_attempts=intake_max_attempts,
             on_progress=self.wake,
         )
-        # On by default: a worker built without them would send check-ins that are no longer wanted.
-        self._rechecks = checkins.RECHECKS if rechecks is None else rechecks
+        self._outbox = OutboxRunner(
+            sessions,
+            senders=senders,
+            clock=clock,
+            # On by default: a worker built without them would send unwanted check-ins.
+            rechecks=RECHECKS if rechecks is None else rechecks,
+            max_attempts=max_attempts,
+            batch_size=batch_size,
+            concurrency=concurrency,
+            lease=lease,
+            send_timeout=send_timeout,
+            on_progress=self.wake,
+        )
 
     def wake(self) -> None:
         """Called by an in-process adapter right after it committed something to do."""
         self._wakeup.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Rounds of intake and sending until `stop`; then waits for the sends in flight."""
         while not stop.is_set():
             # Cleared before the round, not after it: a wake() that arrives while the round runs
             # (after its claim query) must start another round instead of being lost.
             self._wakeup.clear()
             try:
-                done = await self.run_once()
+                # Not run_once: the sends this starts run on beside the next rounds' intake.
+                done = await self.process_intake() + await self.process_outbox()
             except Exception:
                 log.exception("worker round failed; retrying after the poll interval")
                 done = 0
@@ -102,14 +107,21 @@ class Worker:
             )
             for waiter in waiters:
                 waiter.cancel()
+        await self.wait_for_sends()
         await self._intake.close()
 
     async def run_once(self) -> int:
-        """One round of intake and sending; returns how many rows it handled."""
-        return await self.process_intake() + await self.process_outbox()
+        """One round of intake and sending, its sends finished; returns how many rows it handled.
+
+        For tests and one-shot runs: `run` does not wait for sends, so intake goes on beside them.
+        """
+        handled = await self.process_intake() + await self.process_outbox()
+        await self.wait_for_sends()
+        return handled
 
     async def drain(self) -> None:
-        """Works until nothing is due and no parse runs (for tests and one-shot runs)."""
+        """Works until nothing is due, no send is in flight and no parse runs (for tests and
+        one-shot runs)."""
         while await self.run_once() or self._intake.busy:
             pass
 
@@ -126,96 +138,15 @@ class Worker:
     # Outbox -----------------------------------------------------------------------------------
 
     async def process_outbox(self) -> int:
-        async with unit_of_work(self._sessions) as session:
-            claimed = list(
-                await outbox.claim_due(
-                    session, now=self._clock(), limit=self._batch_size, channels=self._senders
-                )
-            )
-        await asyncio.gather(*(self._deliver(item) for item in claimed))
-        return len(claimed)
+        """Claims due rows for the free send slots and starts sending them (see `OutboxRunner`);
+        returns how many it claimed, without waiting for the sends."""
+        return await self._outbox.run_once()
 
-    async def _deliver(self, item: OutboxItem) -> None:
-        async with self._semaphore:
-            reason = await self._unwanted(item)
-            if reason is not None:
-                await self._finish(item, cancelled=reason)
-                return
-            sender = self._senders.get(item.channel)
-            if sender is None:
-                await self._finish(
-                    item, temporary=TemporaryFailure(f"no sender for {item.channel}")
-                )
-                return
-            try:
-                await sender.send(item)
-            except TemporaryFailure as exc:
-                await self._finish(item, temporary=exc)
-            except PermanentFailure as exc:
-                await self._finish(item, permanent=exc)
-            except Exception as exc:  # an unexpected bug in a sender must not kill the worker
-                log.exception("outbox %s: sender raised", item.id)
-                await self._finish(item, temporary=TemporaryFailure(f"{type(exc).__name__}: {exc}"))
-            else:
-                await self._finish(item)
+    @property
+    def sending(self) -> int:
+        """How many sends are in flight."""
+        return self._outbox.sending
 
-    async def _unwanted(self, item: OutboxItem) -> str | None:
-        """The re-check before sending: is this still wanted now?"""
-        async with self._sessions() as session:
-            fresh = await session.get(OutboxItem, item.id)
-            if fresh is None or fresh.status != OutboxStatus.PENDING:
-                return "no longer pending"
-            contact = await find_contact(session, channel=item.channel, address=item.recipient)
-            if contact is not None and contact.blocked:
-                return "contact blocked"
-            if contact is not None and contact.unreachable_at is not None:
-                return f"contact unreachable: {contact.unreachable_reason}"
-            recheck = self._rechecks.get(fresh.kind)
-            if recheck is not None:
-                return await recheck(session, fresh, self._clock())
-        return None
-
-    async def _finish(
-        self,
-        item: OutboxItem,
-        *,
-        temporary: TemporaryFailure | None = None,
-        permanent: PermanentFailure | None = None,
-        cancelled: str | None = None,
-    ) -> None:
-        now = self._clock()
-        async with unit_of_work(self._sessions) as session:
-            fresh = await session.get(OutboxItem, item.id)
-            if fresh is None:
-                return
-            failed = temporary is not None or permanent is not None
-            if failed and fresh.status != OutboxStatus.PENDING:
-                # A late failure from a send whose lease expired: another worker has since taken
-                # the row and recorded its outcome (sent, say), which this must not overwrite.
-                log.info("outbox %s: ignoring a late failure; row is %s", item.id, fresh.status)
-                return
-            if cancelled is not None:
-                if fresh.status == OutboxStatus.PENDING:
-                    await outbox.mark_cancelled(session, fresh, reason=cancelled, now=now)
-            elif temporary is not None:
-                log.info("outbox %s: temporary failure: %s", item.id, temporary)
-                await outbox.mark_retry(
-                    session,
-                    fresh,
-                    error=str(temporary),
-                    now=now,
-                    max_attempts=self._max_attempts,
-                    retry_after=temporary.retry_after,
-                )
-            elif permanent is not None:
-                log.warning("outbox %s: permanent failure: %s", item.id, permanent)
-                await outbox.mark_dead(session, fresh, error=str(permanent), now=now)
-                if permanent.unreachable:
-                    contact = await find_contact(
-                        session, channel=fresh.channel, address=fresh.recipient
-                    )
-                    if contact is not None:
-                        contact.unreachable_at = now
-                        contact.unreachable_reason = str(permanent)[:500]
-            else:
-                await outbox.mark_sent(session, fresh, now=now)
+    async def wait_for_sends(self) -> None:
+        """Returns once no send is in flight (each ends within the send timeout)."""
+        await self._outbox.wait()
