@@ -14,12 +14,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from inbox.cases.opening import Opening, open_case
 from inbox.cases.queries import FLAGS
 from inbox.core.audit import Actor, audit
 from inbox.core.models import Case, CaseStatus, Direction, Message, OutboxItem, Unit
-from inbox.core.personnummer import contains_personnummer
-from inbox.core.references import next_reference
-from inbox.core.time import STOCKHOLM, add_working_days
 
 
 class MergeError(Exception):
@@ -122,22 +120,23 @@ async def split_message(
         unit = await session.get(Unit, case.unit_id)
         days = unit.response_days if unit else days
     received = message.created_at
-    new = Case(
-        reference=await next_reference(session, prefix=prefix, now=now),
-        channel=case.channel,
-        origin=case.origin,
-        contact_id=case.contact_id,
-        submitter_role=case.submitter_role,
-        unit_id=case.unit_id,
-        language=message.language or case.language,
-        subject=(message.subject or case.subject)[:500],
-        received_at=received,
-        due_on=add_working_days(received.astimezone(STOCKHOLM).date(), days),
-        flag_personnummer=contains_personnummer(f"{message.subject}\n{message.text}"),
-        updated_at=now,
+    new = await open_case(
+        session,
+        Opening(
+            channel=case.channel,
+            subject=message.subject or case.subject,
+            text=message.text,
+            received_at=received,
+            response_days=days,
+            contact_id=case.contact_id,
+            unit_id=case.unit_id,
+            origin=case.origin,
+            submitter_role=case.submitter_role,
+            language=message.language or case.language,
+        ),
+        prefix=prefix,
+        now=now,
     )
-    session.add(new)
-    await session.flush()
     assert new.id is not None
     message.case_id = new.id
     case.updated_at = now

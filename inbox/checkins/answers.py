@@ -20,13 +20,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from inbox.cases.opening import Opening, open_case
 from inbox.checkins.plan import CheckinPolicy, opt_out
 from inbox.checkins.texts import CHOICES, QUESTIONS
+from inbox.core.audit import SYSTEM, audit
 from inbox.core.inbound import Channel, InboundMessage
 from inbox.core.models import (
-    AuditEvent,
     Case,
-    CaseKind,
     CheckIn,
     Contact,
     Decision,
@@ -36,8 +36,6 @@ from inbox.core.models import (
     Unit,
 )
 from inbox.core.personnummer import contains_personnummer
-from inbox.core.references import next_reference
-from inbox.core.time import STOCKHOLM, add_working_days
 
 MAX_COMMENT = 2000
 
@@ -223,24 +221,23 @@ async def _follow_up(
     unit = await session.get(Unit, checkin.unit_id)
     decision = await session.get(Decision, checkin.decision_id)
     assert unit is not None and decision is not None
-    today = now.astimezone(STOCKHOLM).date()
-    case = Case(
-        reference=await next_reference(session, prefix=policy.case_prefix, now=now),
-        kind=CaseKind.OTHER,
-        channel=checkin.channel,
-        origin="checkin",
-        contact_id=checkin.contact_id,
-        unit_id=checkin.unit_id,
-        language=checkin.language,
-        subject=f"Uppföljning efter beslut: {', '.join(reasons)}",
-        received_at=now,
-        due_on=add_working_days(today, unit.response_days),
-        flag_callback=True,
-        flag_personnummer=bool(checkin.comment and contains_personnummer(checkin.comment)),
-        updated_at=now,
+    case = await open_case(
+        session,
+        Opening(
+            channel=checkin.channel,
+            subject=f"Uppföljning efter beslut: {', '.join(reasons)}",
+            text=checkin.comment or "",
+            received_at=now,
+            response_days=unit.response_days,
+            contact_id=checkin.contact_id,
+            unit_id=checkin.unit_id,
+            origin="checkin",
+            language=checkin.language,
+            callback=True,
+        ),
+        prefix=policy.case_prefix,
+        now=now,
     )
-    session.add(case)
-    await session.flush()
     checkin.case_id = case.id
     text = (
         f"Svar på uppföljningen efter ett beslut från {unit.name}. Ring upp: {', '.join(reasons)}.\n"
@@ -248,15 +245,14 @@ async def _follow_up(
         f"{decision.decided_on:%Y-%m-%d}).\n\n{answers_text(checkin)}"
     )
     _add_message(session, case, checkin, text, now)
-    session.add(
-        AuditEvent(
-            at=now,
-            actor="system",
-            action="case.created",
-            case_id=case.id,
-            case_reference=case.reference,
-            detail={"origin": "checkin", "checkin_id": checkin.id},
-        )
+    audit(
+        session,
+        actor=SYSTEM,
+        action="case.created",
+        case=case,
+        now=now,
+        origin="checkin",
+        checkin_id=checkin.id,
     )
     return case.reference
 

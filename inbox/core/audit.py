@@ -24,6 +24,30 @@ class Actor:
     remote_addr: str | None = None
 
 
+SYSTEM = Actor("system")
+
+
+def audit_row(
+    *,
+    actor: Actor,
+    action: str,
+    case_id: int | None,
+    case_reference: str | None,
+    now: datetime,
+    detail: dict[str, Any],
+) -> dict[str, Any]:
+    """The values of one audit event: `audit()` adds it, batch intake inserts many at once."""
+    return {
+        "at": now,
+        "actor": actor.name,
+        "action": action,
+        "case_id": case_id,
+        "case_reference": case_reference,
+        "detail": detail,
+        "remote_addr": actor.remote_addr,
+    }
+
+
 def audit(
     session: AsyncSession,
     *,
@@ -33,14 +57,16 @@ def audit(
     now: datetime,
     **detail: Any,
 ) -> None:
+    """Records what `actor` did to `case` (or to no case) in the caller's transaction."""
     session.add(
         AuditEvent(
-            at=now,
-            actor=actor.name,
-            action=action,
-            case_id=case.id if case else None,
-            case_reference=case.reference if case else None,
-            detail=detail,
-            remote_addr=actor.remote_addr,
+            **audit_row(
+                actor=actor,
+                action=action,
+                case_id=case.id if case else None,
+                case_reference=case.reference if case else None,
+                now=now,
+                detail=detail,
+            )
         )
     )

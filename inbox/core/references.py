@@ -26,14 +26,27 @@ def reference_pattern(prefix: str) -> re.Pattern[str]:
     return re.compile(rf"\[?\b({re.escape(prefix)}-\d{{4}}-\d{{4,}})\b\]?", re.IGNORECASE)
 
 
-async def next_reference(session: AsyncSession, *, prefix: str, now: datetime) -> str:
+async def reserve_references(
+    session: AsyncSession, *, prefix: str, now: datetime, count: int
+) -> list[str]:
+    """The next `count` references of the year, in order, reserved by one counter update.
+
+    They must all be used in this transaction; a rollback returns them, so none is skipped.
+    """
     year = now.astimezone(STOCKHOLM).year
     table = ReferenceCounter.__table__  # type: ignore[attr-defined]
     statement = (
         upsert(session, ReferenceCounter)
-        .values(prefix=prefix, year=year, last=1)
-        .on_conflict_do_update(index_elements=["prefix", "year"], set_={"last": table.c.last + 1})
+        .values(prefix=prefix, year=year, last=count)
+        .on_conflict_do_update(
+            index_elements=["prefix", "year"], set_={"last": table.c.last + count}
+        )
         .returning(table.c.last)
     )
-    number = (await session.execute(statement)).scalar_one()
-    return format_reference(prefix, year, number)
+    last = (await session.execute(statement)).scalar_one()
+    return [format_reference(prefix, year, n) for n in range(last - count + 1, last + 1)]
+
+
+async def next_reference(session: AsyncSession, *, prefix: str, now: datetime) -> str:
+    (reference,) = await reserve_references(session, prefix=prefix, now=now, count=1)
+    return reference

@@ -20,11 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.cases.contacts import find_or_create_contact, normalise_address
+from inbox.cases.opening import Opening, open_case
 from inbox.core import outbox
+from inbox.core.audit import SYSTEM, audit
 from inbox.core.inbound import Channel, InboundMessage
 from inbox.core.models import (
     Attachment,
-    AuditEvent,
     Case,
     CaseStatus,
     Contact,
@@ -34,8 +35,7 @@ from inbox.core.models import (
     Message,
 )
 from inbox.core.personnummer import contains_personnummer
-from inbox.core.references import next_reference, reference_pattern
-from inbox.core.time import STOCKHOLM, add_working_days
+from inbox.core.references import reference_pattern
 from inbox.intake import ledger
 from inbox.intake.ack_limit import recent_acks, sender_key
 from inbox.intake.acknowledgement import ACK_KIND, AckText, render_ack
@@ -120,7 +120,12 @@ async def receive(
     case = None if new_contact else await _thread(session, msg, contact=contact, policy=policy)
     new_case = case is None
     if case is None:
-        case = await _open_case(session, msg, contact=contact, policy=policy, now=now)
+        case = await open_case(
+            session,
+            opening(msg, contact_id=contact.id if contact else None, policy=policy, now=now),
+            prefix=policy.case_prefix,
+            now=now,
+        )
     elif case.status in (CaseStatus.CLOSED, CaseStatus.WAITING):
         case.status = CaseStatus.OPEN
         case.closed_at = None
@@ -130,15 +135,14 @@ async def receive(
 
     message = await _store_message(session, msg, case=case, record=record, now=now)
     ledger.mark_done(record, case_id=case.id, case_reference=case.reference, now=now)
-    session.add(
-        AuditEvent(
-            at=now,
-            actor="system",
-            action="case.created" if new_case else "message.received",
-            case_id=case.id,
-            case_reference=case.reference,
-            detail={"channel": str(msg.channel), "message_id": message.id},
-        )
+    audit(
+        session,
+        actor=SYSTEM,
+        action="case.created" if new_case else "message.received",
+        case=case,
+        now=now,
+        channel=str(msg.channel),
+        message_id=message.id,
     )
 
     reason = None
@@ -241,29 +245,20 @@ async def _thread(
     return None
 
 
-async def _open_case(
-    session: AsyncSession,
-    msg: InboundMessage,
-    *,
-    contact: Contact | None,
-    policy: IntakePolicy,
-    now: datetime,
-) -> Case:
-    reference = await next_reference(session, prefix=policy.case_prefix, now=now)
-    case = Case(
-        reference=reference,
+def opening(
+    msg: InboundMessage, *, contact_id: int | None, policy: IntakePolicy, now: datetime
+) -> Opening:
+    """The case a message from a channel opens (`receive` and `receive_many` alike)."""
+    return Opening(
         channel=msg.channel,
-        contact_id=contact.id if contact else None,
-        language=msg.language,
-        subject=(msg.subject or "")[:500],
+        subject=msg.subject or "",
+        text=msg.text,
         received_at=now,
-        due_on=add_working_days(now.astimezone(STOCKHOLM).date(), policy.response_days),
-        flag_automated=msg.automated,
-        updated_at=now,
+        response_days=policy.response_days,
+        contact_id=contact_id,
+        language=msg.language,
+        automated=msg.automated,
     )
-    session.add(case)
-    await session.flush()
-    return case
 
 
 async def _store_message(

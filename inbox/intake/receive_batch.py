@@ -23,12 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.cases.contacts import normalise_address
-from inbox.core.db import insert_ignoring_conflicts, upsert
+from inbox.cases.opening import open_cases
+from inbox.core.audit import SYSTEM, audit_row
+from inbox.core.db import insert_ignoring_conflicts
 from inbox.core.inbound import InboundMessage
 from inbox.core.models import (
     Attachment,
     AuditEvent,
-    Case,
     Contact,
     Delivery,
     Direction,
@@ -36,15 +37,12 @@ from inbox.core.models import (
     Message,
     OutboxItem,
     OutboxStatus,
-    ReferenceCounter,
 )
-from inbox.core.personnummer import contains_personnummer
-from inbox.core.references import format_reference
 from inbox.core.time import STOCKHOLM, add_working_days
 from inbox.intake import ledger
 from inbox.intake.ack_limit import recent_acks, sender_key
 from inbox.intake.acknowledgement import ACK_KIND, render_ack
-from inbox.intake.receive import IntakePolicy, ack_payload, own_address, receive
+from inbox.intake.receive import IntakePolicy, ack_payload, opening, own_address, receive
 
 
 @dataclass(slots=True)
@@ -161,45 +159,14 @@ async def _store_new(
 async def _open_cases(
     session: AsyncSession, run: list[_New], *, policy: IntakePolicy, now: datetime
 ) -> None:
-    # One counter update reserves the run's numbers; they are all used in this transaction, and a
-    # rollback returns them, so references stay free of gaps as with `next_reference()`.
-    local = now.astimezone(STOCKHOLM)
-    table = ReferenceCounter.__table__  # type: ignore[attr-defined]
-    last = (
-        await session.execute(
-            upsert(session, ReferenceCounter)
-            .values(prefix=policy.case_prefix, year=local.year, last=len(run))
-            .on_conflict_do_update(
-                index_elements=["prefix", "year"], set_={"last": table.c.last + len(run)}
-            )
-            .returning(table.c.last)
-        )
-    ).scalar_one()
-    first = last - len(run) + 1
-    due_on = add_working_days(local.date(), policy.response_days)
-    for number, new in enumerate(run, start=first):
-        new.reference = format_reference(policy.case_prefix, local.year, number)
-    cases = await session.execute(
-        insert(Case).returning(col(Case.id), col(Case.reference)),
-        [
-            {
-                "reference": new.reference,
-                "channel": new.msg.channel,
-                "contact_id": new.contact_id,
-                "language": new.msg.language,
-                "subject": (new.msg.subject or "")[:500],
-                "received_at": now,
-                "due_on": due_on,
-                "flag_automated": new.msg.automated,
-                "flag_personnummer": contains_personnummer(f"{new.msg.subject}\n{new.msg.text}"),
-                "updated_at": now,
-            }
-            for new in run
-        ],
+    opened = await open_cases(
+        session,
+        [opening(new.msg, contact_id=new.contact_id, policy=policy, now=now) for new in run],
+        prefix=policy.case_prefix,
+        now=now,
     )
-    by_reference: dict[str, int] = {row.reference: row.id for row in cases.all()}
-    for new in run:
-        new.case_id = by_reference[new.reference]
+    for new, (case_id, reference) in zip(run, opened, strict=True):
+        new.case_id, new.reference = case_id, reference
 
 
 async def _store_messages(session: AsyncSession, run: list[_New], *, now: datetime) -> None:
@@ -247,17 +214,17 @@ async def _store_messages(session: AsyncSession, run: list[_New], *, now: dateti
     await session.execute(
         insert(AuditEvent),
         [
-            {
-                "at": now,
-                "actor": "system",
-                "action": "case.created",
-                "case_id": new.case_id,
-                "case_reference": new.reference,
-                "detail": {
+            audit_row(
+                actor=SYSTEM,
+                action="case.created",
+                case_id=new.case_id,
+                case_reference=new.reference,
+                now=now,
+                detail={
                     "channel": str(new.msg.channel),
                     "message_id": message_ids[new.record.id],
                 },
-            }
+            )
             for new in run
         ],
     )

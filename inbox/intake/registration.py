@@ -18,20 +18,17 @@ from sqlmodel import col
 
 from inbox.cases.access import Scope
 from inbox.cases.contacts import find_or_create_contact
+from inbox.cases.opening import Opening, open_case
 from inbox.core.audit import Actor, audit
 from inbox.core.inbound import Channel, InboundMessage
 from inbox.core.models import (
     Case,
     CaseKind,
-    CaseStatus,
     Direction,
     Message,
     SubmitterRole,
     Unit,
 )
-from inbox.core.personnummer import contains_personnummer
-from inbox.core.references import next_reference
-from inbox.core.time import STOCKHOLM, add_working_days
 from inbox.intake.receive import IntakePolicy, ack_refusal, enqueue_ack
 
 MANUAL_CHANNELS = ("phone", "letter", "visit", "ivo")
@@ -121,23 +118,23 @@ async def register_case(
     received = reg.received_at or now
     days = unit.response_days if unit else policy.response_days
     subject, text = reg.subject.strip(), reg.text.strip()
-    case = Case(
-        reference=await next_reference(session, prefix=policy.case_prefix, now=now),
-        kind=reg.kind,
-        status=CaseStatus.NEW,
-        channel=reg.channel,
-        origin="manual",
-        contact_id=contact.id if contact else None,
-        submitter_role=SubmitterRole.VIA_IVO if reg.channel == "ivo" else reg.submitter_role,
-        unit_id=unit.id if unit else None,
-        subject=subject,
-        received_at=received,
-        due_on=add_working_days(received.astimezone(STOCKHOLM).date(), days),
-        flag_personnummer=contains_personnummer(f"{subject}\n{text}"),
-        updated_at=now,
+    case = await open_case(
+        session,
+        Opening(
+            channel=reg.channel,
+            subject=subject,
+            text=text,
+            received_at=received,
+            response_days=days,
+            contact_id=contact.id if contact else None,
+            unit_id=unit.id if unit else None,
+            kind=reg.kind,
+            origin="manual",
+            submitter_role=SubmitterRole.VIA_IVO if reg.channel == "ivo" else reg.submitter_role,
+        ),
+        prefix=policy.case_prefix,
+        now=now,
     )
-    session.add(case)
-    await session.flush()
     assert case.id is not None
     message = Message(
         case_id=case.id,

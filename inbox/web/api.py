@@ -37,7 +37,8 @@ from inbox.cases.queries import (
 )
 from inbox.cases.replies import ReplyError, add_reply
 from inbox.cases.triage import TriageError, update_case
-from inbox.core.models import Attachment, AuditEvent, Case, IntakeRecord, Message
+from inbox.core.audit import audit
+from inbox.core.models import Attachment, Case, IntakeRecord, Message
 from inbox.intake.ledger import get_record, list_records
 from inbox.intake.registration import Registration, RegistrationError, register_case
 from inbox.web.deps import (
@@ -83,16 +84,14 @@ def _audit(
     case: Case,
     **detail: object,
 ) -> None:
-    session.add(
-        AuditEvent(
-            at=request.app.state.clock(),
-            actor=token.actor.name,
-            action=action,
-            case_id=case.id,
-            case_reference=case.reference,
-            detail={"token": token.name, **detail},
-            remote_addr=token.actor.remote_addr,
-        )
+    audit(
+        session,
+        actor=token.actor,
+        action=action,
+        case=case,
+        now=request.app.state.clock(),
+        token=token.name,
+        **detail,
     )
 
 

@@ -1,0 +1,94 @@
+"""Opening a case: the one place a `Case` is built, whatever brought it.
+
+A message from a channel, a letter or call registered by staff, a message split off into a case of
+its own, a check-in answer that asks to be called back: each describes what it knows in an
+`Opening`, and the rules every case follows are applied here once. The reference is the next of
+the year, the due date counts the unit's response time in working days from when the matter
+arrived, the subject is bounded, and a personnummer in the subject or text flags the case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from inbox.core.models import Case, CaseKind, CaseStatus, SubmitterRole
+from inbox.core.personnummer import contains_personnummer
+from inbox.core.references import reserve_references
+from inbox.core.time import STOCKHOLM, add_working_days
+
+MAX_SUBJECT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """What is known about a new case when it is opened; the rest starts empty."""
+
+    channel: str
+    subject: str
+    text: str  # read for a personnummer, with the subject; stored on the case's message
+    received_at: datetime
+    response_days: int
+    contact_id: int | None = None
+    unit_id: int | None = None
+    kind: str = CaseKind.OTHER
+    origin: str = "channel"  # channel, manual, checkin
+    submitter_role: str = SubmitterRole.UNKNOWN
+    language: str | None = None
+    automated: bool = False
+    callback: bool = False
+
+    def values(self, *, reference: str, now: datetime) -> dict[str, Any]:
+        """The new case's columns."""
+        arrived = self.received_at.astimezone(STOCKHOLM).date()
+        return {
+            "reference": reference,
+            "kind": self.kind,
+            "status": CaseStatus.NEW,
+            "channel": self.channel,
+            "origin": self.origin,
+            "contact_id": self.contact_id,
+            "submitter_role": self.submitter_role,
+            "unit_id": self.unit_id,
+            "language": self.language,
+            "subject": self.subject[:MAX_SUBJECT],
+            "received_at": self.received_at,
+            "due_on": add_working_days(arrived, self.response_days),
+            "flag_automated": self.automated,
+            "flag_callback": self.callback,
+            "flag_personnummer": contains_personnummer(f"{self.subject}\n{self.text}"),
+            "updated_at": now,
+        }
+
+
+async def open_case(session: AsyncSession, opening: Opening, *, prefix: str, now: datetime) -> Case:
+    """Opens one case in the caller's transaction; it has its id when this returns."""
+    (reference,) = await reserve_references(session, prefix=prefix, now=now, count=1)
+    case = Case(**opening.values(reference=reference, now=now))
+    session.add(case)
+    await session.flush()
+    return case
+
+
+async def open_cases(
+    session: AsyncSession, openings: Sequence[Opening], *, prefix: str, now: datetime
+) -> list[tuple[int, str]]:
+    """Opens many cases with one counter update and one insert (batch intake): their ids and
+    references, in the order of `openings`."""
+    if not openings:
+        return []
+    references = await reserve_references(session, prefix=prefix, now=now, count=len(openings))
+    rows = (
+        await session.execute(
+            insert(Case).returning(col(Case.id), col(Case.reference)),
+            [o.values(reference=r, now=now) for o, r in zip(openings, references, strict=True)],
+        )
+    ).all()
+    by_reference: dict[str, int] = {row.reference: row.id for row in rows}
+    return [(by_reference[r], r) for r in references]
