@@ -30,6 +30,7 @@ from inbox.cases.triage import TriageError, update_case
 from inbox.checkins.plan import opt_out
 from inbox.core.audit import Actor, audit
 from inbox.core.db import unit_of_work
+from inbox.core.inbound import Channel
 from inbox.core.models import Case, CaseKind, Contact, OutboxItem, SubmitterRole, Unit
 from inbox.intake.acknowledgement import ACK_KIND
 
@@ -134,7 +135,7 @@ async def on_stop(message: Message, state: FSMContext, context: BotContext) -> N
     async with unit_of_work(context.sessions) as session:
         contact, _ = await find_or_create_contact(
             session,
-            channel="telegram",
+            channel=Channel.TELEGRAM,
             address=str(message.chat.id),
             display_name=user.full_name if user else None,
             language=lang,
@@ -178,7 +179,7 @@ async def on_answer(query: CallbackQuery, state: FSMContext, context: BotContext
     chat = query.message.chat.id if query.message else query.from_user.id
     now = context.clock()
     async with unit_of_work(context.sessions) as session:
-        contact = await find_contact(session, channel="telegram", address=str(chat))
+        contact = await find_contact(session, channel=Channel.TELEGRAM, address=str(chat))
         case = await session.get(Case, case_id)
         if case is None or contact is None or case.contact_id != contact.id:
             await query.answer(text(lang, "not_yours"), show_alert=True)
@@ -195,7 +196,7 @@ async def on_answer(query: CallbackQuery, state: FSMContext, context: BotContext
                     now=now,
                     field=changed[0],
                     value=changed[1],
-                    channel="telegram",
+                    channel=Channel.TELEGRAM,
                 )
         units = [
             (u.id, u.name)
@@ -260,7 +261,7 @@ async def on_membership(event: ChatMemberUpdated, context: BotContext) -> None:
     now = context.clock()
     async with unit_of_work(context.sessions) as session:
         contact: Contact | None = await find_contact(
-            session, channel="telegram", address=str(event.chat.id)
+            session, channel=Channel.TELEGRAM, address=str(event.chat.id)
         )
         if contact is None:
             return

@@ -22,10 +22,11 @@ from bot.context import BotContext
 from bot.conversation import Conversation
 from bot.updates import OURS, file_refs, is_feedback, message_of
 from inbox.core.db import unit_of_work
+from inbox.core.inbound import Channel
 from inbox.core.models import IntakeStatus
 from inbox.intake import ledger
 
-CHANNEL = "telegram"
+CHANNEL = Channel.TELEGRAM
 
 
 def update_json(update: Update) -> dict[str, Any]:

@@ -27,12 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlmodel import col
 
 from inbox.core.db import dialect_insert, unit_of_work
+from inbox.core.inbound import Channel
 from inbox.core.models import ImapMailbox, IntakeRecord, IntakeStatus
 from inbox.intake import ledger
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "email"
+CHANNEL = Channel.EMAIL
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,13 +21,14 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.core.db import unit_of_work
+from inbox.core.inbound import Channel
 from inbox.intake import ledger
 from mail.parse import message_key
 from mail.smtp_session import IntakeSMTP, SessionLimit
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "email"
+CHANNEL = Channel.EMAIL
 # Column widths of the ledger (IntakeRecord.external_id, envelope_sender): a value that does not
 # fit would fail the insert on PostgreSQL every time, and a 451 for ever is worse than a hash.
 _KEY_LIMIT = 998

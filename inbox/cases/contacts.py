@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.core.db import insert_ignoring_conflicts
+from inbox.core.inbound import Channel
 from inbox.core.models import Contact
 
 
 def normalise_address(channel: str, address: str) -> str:
     address = address.strip()
-    return address.lower() if channel == "email" else address
+    return address.lower() if channel == Channel.EMAIL else address
 
 
 async def find_contact(session: AsyncSession, *, channel: str, address: str) -> Contact | None:

@@ -18,6 +18,7 @@ from sqlmodel import col
 
 from inbox.core import outbox
 from inbox.core.audit import Actor, audit
+from inbox.core.inbound import Channel
 from inbox.core.models import (
     Case,
     CaseStatus,
@@ -67,14 +68,14 @@ async def add_reply(
     if contact.blocked or contact.unreachable_at is not None:
         reason = contact.unreachable_reason or "blocked"
         raise ReplyError(f"the contact cannot be reached ({reason})")
-    if contact.channel == "telegram" and len(text) > TELEGRAM_MAX_TEXT:
+    if contact.channel == Channel.TELEGRAM and len(text) > TELEGRAM_MAX_TEXT:
         raise ReplyError(f"a Telegram answer can be at most {TELEGRAM_MAX_TEXT} characters")
 
     language = "en" if (case.language or contact.language) == "en" else "sv"
     subject = f"[{case.reference}] {_SUBJECT[language]}"
     payload: dict[str, Any] = {"text": text, "languages": [language]}
     rfc_id: str | None = None
-    if contact.channel == "email":
+    if contact.channel == Channel.EMAIL:
         last = (
             await session.execute(
                 select(Message)
@@ -104,7 +105,7 @@ async def add_reply(
         kind=REPLY_KIND,
         rfc_message_id=rfc_id.strip("<>") if rfc_id else None,
         recipient=contact.address,
-        subject=subject if contact.channel == "email" else "",
+        subject=subject if contact.channel == Channel.EMAIL else "",
         text=text,
         display_text=text,
         language=language,

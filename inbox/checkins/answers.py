@@ -97,7 +97,7 @@ async def record_answer(
     channel_address: str,
     now: datetime,
     policy: CheckinPolicy,
-    via: str = "telegram",
+    via: str = Channel.TELEGRAM,
 ) -> AnswerResult:
     """One answer from a chat (or a mail address): the Telegram bot calls this for each button.
 

@@ -21,6 +21,7 @@ from inbox.cases.access import NotFound, Scope
 from inbox.cases.contacts import find_or_create_contact, normalise_address
 from inbox.checkins.plan import CheckinPolicy, cancel_pending, schedule_checkin
 from inbox.checkins.texts import LANGUAGES
+from inbox.core.inbound import Channel
 from inbox.core.models import CheckIn, Decision, DecisionStatus, Unit
 from inbox.core.personnummer import contains_personnummer
 from inbox.core.time import STOCKHOLM
@@ -56,12 +57,12 @@ def check_input(raw: Mapping[str, object], *, now: datetime) -> DecisionInput:
     if missing:
         raise DecisionError(f"missing {', '.join(missing)}")
     channel = values["channel"].lower()
-    if channel not in ("email", "telegram"):
+    if channel not in (Channel.EMAIL, Channel.TELEGRAM):
         raise DecisionError(f"channel must be email or telegram, not {values['channel']!r}")
     address = values["address"]
-    if channel == "email" and (len(address) > 320 or not _EMAIL.match(address)):
+    if channel == Channel.EMAIL and (len(address) > 320 or not _EMAIL.match(address)):
         raise DecisionError("address is not an email address")
-    if channel == "telegram" and not _CHAT_ID.match(address):
+    if channel == Channel.TELEGRAM and not _CHAT_ID.match(address):
         raise DecisionError("address must be a Telegram chat id (a positive number)")
     language = values["language"].lower()
     if language not in LANGUAGES:

@@ -21,6 +21,7 @@ from inbox.checkins.links import Links
 from inbox.checkins.schedule import SendWindow, local_date, plan_checkin
 from inbox.checkins.texts import checkin_mail, telegram_ask
 from inbox.core import outbox
+from inbox.core.inbound import Channel
 from inbox.core.models import (
     CheckIn,
     Contact,
@@ -146,7 +147,7 @@ def checkin_payload(
     """The outbox payload of a check-in's ask (or reminder), and the mail's Message-ID if any."""
     assert checkin.id is not None
     kind = REMINDER_KIND if reminder else ASK_KIND
-    if checkin.channel != "email":
+    if checkin.channel != Channel.EMAIL:
         payload = telegram_ask(
             checkin_id=checkin.id,
             chat_id=address,

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from inbox.checkins.answers import reply_claim
 from inbox.checkins.plan import CheckinPolicy
 from inbox.core.db import create_engine, session_factory, unit_of_work
+from inbox.core.inbound import Channel
 from inbox.intake.receive import IntakePolicy
 from inbox.runners.health import HealthPolicy
 from inbox.settings import Settings, load_secret_key, split_listen
@@ -280,11 +281,11 @@ def intake_parsers(settings: Settings) -> dict[str, Any]:
     """Each channel's parser of raw messages (module-level functions: parse processes import them)."""
     from mail.parse import parse_email
 
-    parsers: dict[str, Any] = {"email": parse_email}
+    parsers: dict[str, Any] = {Channel.EMAIL: parse_email}
     if settings.telegram_token:
         from bot.updates import parse_update
 
-        parsers["telegram"] = parse_update
+        parsers[Channel.TELEGRAM] = parse_update
     return parsers
 
 
@@ -316,7 +317,7 @@ def build_worker(
     from mail.sender import EmailSender
 
     senders: dict[str, Any] = {
-        "email": EmailSender(
+        Channel.EMAIL: EmailSender(
             mail_from=settings.mail_from, transport=settings.mail_transport, clock=utcnow
         )
     }
@@ -329,7 +330,7 @@ def build_worker(
         sending_bot = make_bot(settings.telegram_token, settings.telegram_api_base)
         if closers is not None:
             closers.append(sending_bot.session.close)
-        senders["telegram"] = TelegramSender(
+        senders[Channel.TELEGRAM] = TelegramSender(
             sending_bot, pacer=Pacer(rate=settings.telegram_rate), decorate=decorate
         )
     return Worker(

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.cases.contacts import normalise_address
+from inbox.core.inbound import Channel
 from inbox.core.models import OutboxItem
 from inbox.intake.acknowledgement import ACK_KIND
 
@@ -26,7 +27,7 @@ WINDOW = timedelta(hours=24)
 def sender_key(channel: str, address: str) -> str:
     """The address the limit counts: an e-mail address lower-cased, without a `+tag`."""
     address = normalise_address(channel, address)
-    if channel != "email":
+    if channel != Channel.EMAIL:
         return address
     local, at, domain = address.rpartition("@")
     base = local.split("+", 1)[0]
@@ -57,7 +58,7 @@ async def recent_acks(
 
 def _spellings(channel: str, key: str) -> ColumnElement[bool]:
     """Recipients that may have `key` as their sender key (a superset; checked in Python)."""
-    if channel != "email":
+    if channel != Channel.EMAIL:
         return col(OutboxItem.recipient) == key
     recipient = func.lower(col(OutboxItem.recipient))
     local, _, domain = key.rpartition("@")

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from inbox.core.inbound import Channel
+
 ACK_KIND = "case.ack"
 
 _SV = """Hej!
@@ -114,7 +116,7 @@ def render_ack(
     due: date,
     appeal_url: str,
     message_language: str | None,
-    channel: str = "email",
+    channel: str = Channel.EMAIL,
 ) -> AckText:
     languages = ack_languages(message_language)
     values = {
@@ -124,7 +126,9 @@ def render_ack(
         "due": due.isoformat(),
         "appeal_url": appeal_url,
     }
-    bodies = {"sv": _CHAT_SV, "en": _CHAT_EN} if channel == "telegram" else {"sv": _SV, "en": _EN}
+    bodies = (
+        {"sv": _CHAT_SV, "en": _CHAT_EN} if channel == Channel.TELEGRAM else {"sv": _SV, "en": _EN}
+    )
     text = "\n---\n\n".join(bodies[lang].format(**values) for lang in languages)
     subject = f"[{reference}] " + " / ".join(_SUBJECT[lang] for lang in languages)
     return AckText(subject=subject, text=text, languages=languages)

@@ -110,7 +110,7 @@ async def register_case(
     if reg.contact_email:
         contact, _new = await find_or_create_contact(
             session,
-            channel="email",
+            channel=Channel.EMAIL,
             address=reg.contact_email,
             display_name=(reg.contact_name or "").strip() or None,
             now=now,

@@ -38,6 +38,7 @@ from inbox.cases.queries import (
 from inbox.cases.replies import ReplyError, add_reply
 from inbox.cases.triage import TriageError, update_case
 from inbox.core.audit import audit
+from inbox.core.inbound import Channel
 from inbox.core.models import Attachment, Case, IntakeRecord, Message
 from inbox.intake.ledger import get_record, list_records
 from inbox.intake.registration import Registration, RegistrationError, register_case
@@ -309,7 +310,9 @@ async def message_original(
         )
     _audit(request, session, token, "message.original.read", case, message_id=message_id)
     suffix, media_type = (
-        (".eml", "message/rfc822") if record.channel == "email" else (".json", "application/json")
+        (".eml", "message/rfc822")
+        if record.channel == Channel.EMAIL
+        else (".json", "application/json")
     )
     return _download(
         record.raw, filename=f"{case.reference}-{message_id}{suffix}", media_type=media_type

@@ -23,6 +23,7 @@ from inbox.checkins.decisions import (
 )
 from inbox.checkins.reports import MIN_GROUP, checkin_stats
 from inbox.core.audit import audit
+from inbox.core.inbound import Channel
 from inbox.core.models import Unit
 from inbox.web.auth import DbSession, Staff
 from inbox.web.deps import StaffReader, StaffWriter
@@ -83,7 +84,7 @@ def _form_page(
     status_code: int = 200,
 ) -> Response:
     now = request.app.state.clock()
-    defaults = {"channel": "email", "language": "sv", "decided_on": f"{now:%Y-%m-%d}"}
+    defaults = {"channel": Channel.EMAIL, "language": "sv", "decided_on": f"{now:%Y-%m-%d}"}
     return page(
         request,
         "decisions.html",

@@ -28,6 +28,7 @@ from inbox.cases.queries import (
 )
 from inbox.cases.templates import list_templates, render
 from inbox.core.audit import audit
+from inbox.core.inbound import Channel
 from inbox.core.models import Case, IntakeRecord, StaffUser, Unit
 from inbox.core.time import STOCKHOLM
 from inbox.web.auth import (
@@ -245,7 +246,9 @@ async def message_original(
         message_id=message_id,
     )
     suffix, media_type = (
-        (".eml", "message/rfc822") if record.channel == "email" else (".json", "application/json")
+        (".eml", "message/rfc822")
+        if record.channel == Channel.EMAIL
+        else (".json", "application/json")
     )
     return download(
         record.raw, filename=f"{case.reference}-{message_id}{suffix}", media_type=media_type

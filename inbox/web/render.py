@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from inbox.core.inbound import Channel
 from inbox.core.time import STOCKHOLM
 from inbox.web.security import csrf_token
 
@@ -65,8 +66,8 @@ LABELS: dict[str, dict[str, str]] = {
         "viewer": "Läsare",
     },
     "channel": {
-        "email": "E-post",
-        "telegram": "Telegram",
+        Channel.EMAIL: "E-post",
+        Channel.TELEGRAM: "Telegram",
         "phone": "Telefon",
         "letter": "Brev",
         "visit": "Besök",
