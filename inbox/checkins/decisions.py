@@ -1,6 +1,6 @@
 """Decisions (beslut) registered for a check-in: validated, stored with their check-in, withdrawn.
 
-The API, the CSV import and (later) the staff form share `check_input` and `register_decision`.
+The API, the CSV import and the staff form share `check_input` and `register_decision`.
 The reference is the case-management system's id and nothing else: it must look like one (letters,
 digits and `-_./:`, with a digit) and is refused when it contains a personnummer, written in any
 way (`85-01-01-1236`, `850101 1236`, `19850101-1236`).

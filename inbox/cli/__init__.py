@@ -1,5 +1,5 @@
 """The `synpunkt` command and the composition root: the one place that reads settings and wires
-the hub to its adapters (mail over SMTP and IMAP today; the Telegram bot later).
+the hub to its adapters (mail over SMTP and IMAP, the Telegram bot).
 
 Every long-running command runs its parts on one event loop and stops them cleanly on SIGINT or
 SIGTERM; `serve` runs all of them in one process on the configured database.

@@ -171,7 +171,7 @@ class Case(SQLModel, table=True):
     wants_reply: bool | None = None  # asked in the Telegram conversation; None: not answered
     flag_callback: bool = False  # a check-in answer asks a caseworker to call back
     updated_at: datetime = _utc()
-    # Search (issue 5): set when the case was merged into another; it is then closed.
+    # Set when the case was merged into another; it is then closed.
     merged_into_id: int | None = Field(default=None, foreign_key="cases.id")
 
 

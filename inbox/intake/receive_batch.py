@@ -233,7 +233,7 @@ async def _store_messages(session: AsyncSession, run: list[_New], *, now: dateti
 
 
 def _no_ack_reason(new: _New, policy: IntakePolicy) -> str | None:
-    """`intake._no_ack_reason` for a contact created just now (so not blocked)."""
+    """`receive._no_ack_reason` for a contact created just now (so not blocked)."""
     if new.msg.automated:
         return f"machine mail ({new.msg.automation})"
     if own_address(new.msg.channel, new.address, policy):

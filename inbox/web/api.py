@@ -387,7 +387,7 @@ async def case_patch(
     return _case_out(detail)
 
 
-# Search counts, merge, split, registration by hand, the audit trail (issue 5, second half) -------
+# Search counts, merge, split, registration by hand, the audit trail ---------------------------------
 
 
 @router.get("/counts", response_model=dict[str, int], summary="Cases per status for a list")

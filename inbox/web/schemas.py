@@ -132,7 +132,7 @@ class TriageIn(BaseModel):
     outcome: str | None = None
 
 
-# Search, merge, split, registration and the audit trail (issue 5, second half) --------------------
+# Search, merge, split, registration and the audit trail --------------------------------------------
 
 
 class CaseRef(BaseModel):

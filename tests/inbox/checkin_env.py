@@ -45,7 +45,7 @@ POLICY = IntakePolicy(
 
 
 class RecordingTelegram:
-    """Stands in for the Telegram sender (built on another branch): records what it is handed."""
+    """Stands in for the Telegram sender: records what it is handed."""
 
     def __init__(self) -> None:
         self.sent: list[OutboxItem] = []
