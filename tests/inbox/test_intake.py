@@ -7,53 +7,10 @@ import asyncio
 from sqlalchemy import delete, func, select
 
 from inbox.core.db import unit_of_work
-from inbox.core.inbound import Automation, Channel, InboundAttachment, InboundMessage
-from inbox.core.models import Attachment, Case, IntakeRecord, Message, OutboxItem
-from inbox.intake import ledger
-from inbox.intake.receive import IntakePolicy, Receipt, receive
-from inbox.intake.receive_batch import receive_many
+from inbox.core.inbound import Automation, InboundAttachment
+from inbox.core.models import Attachment, Case, Message, OutboxItem
 from tests.conftest import Clock, Database
-
-POLICY = IntakePolicy(
-    case_prefix="SP",
-    mail_domain="synpunkt.example",
-    own_addresses=frozenset({"synpunkt@synpunkt.example"}),
-)
-
-
-def mail(n: int, sender: str = "anna@example.se", **kwargs: object) -> InboundMessage:
-    fields: dict[str, object] = {
-        "channel": Channel.EMAIL,
-        "external_id": f"m{n}@example.se",
-        "message_id": f"<m{n}@example.se>",
-        "sender_address": sender,
-        "sender_name": "Anna",
-        "subject": f"Synpunkt {n}",
-        "text": "Jag vill lämna en synpunkt på bemötandet.",
-        "language": "sv",
-        "raw": b"raw",
-    }
-    fields.update(kwargs)
-    return InboundMessage(**fields)  # type: ignore[arg-type]
-
-
-async def take(db: Database, msg: InboundMessage, clock: Clock) -> Receipt:
-    async with unit_of_work(db.sessions) as session:
-        return await receive(session, msg, policy=POLICY, now=clock())
-
-
-async def take_batch(db: Database, msgs: list[InboundMessage], clock: Clock) -> None:
-    """The worker's way in: ledger rows first, then one `receive_many()` for all of them."""
-    async with unit_of_work(db.sessions) as session:
-        items = []
-        for msg in msgs:
-            row_id = await ledger.record(
-                session, channel=msg.channel, external_id=msg.external_id, raw=msg.raw, now=clock()
-            )
-            row = await session.get(IntakeRecord, row_id)
-            assert row is not None
-            items.append((msg, row))
-        await receive_many(session, items, policy=POLICY, now=clock())
+from tests.factories import mail, take, take_batch
 
 
 async def ack_items(db: Database) -> list[OutboxItem]:

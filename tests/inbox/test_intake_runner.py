@@ -27,20 +27,12 @@ from inbox.intake.receive import IntakePolicy
 from inbox.runners.parse_pool import ParsePool
 from inbox.runners.worker import Worker
 from tests.conftest import Clock, Database
+from tests.factories import eventually
 from tests.inbox import faulty_parser, parent_only
 
 POLICY = IntakePolicy(case_prefix="SP", mail_domain="synpunkt.example")
 DEADLINE = 90.0  # a guard against hanging, never a measurement
 ROOT = Path(__file__).resolve().parents[2]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE
-    while not await check():
-        if loop.time() > deadline:
-            pytest.fail(f"timed out waiting until {what}")
-        await asyncio.sleep(0.05)
 
 
 async def record(db: Database, clock: Clock, name: str, subject: str = "Hej") -> int:

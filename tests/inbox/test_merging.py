@@ -12,7 +12,7 @@ from inbox.core.audit import Actor
 from inbox.core.db import unit_of_work
 from inbox.core.models import AuditEvent, Case, OutboxItem
 from tests.conftest import Clock, Database
-from tests.inbox.test_intake import mail, take
+from tests.factories import mail, take
 
 ACTOR = Actor("user:1", user_id=None)
 

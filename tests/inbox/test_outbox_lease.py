@@ -33,6 +33,7 @@ from inbox.runners.worker import Worker
 from inbox.settings import Settings
 from mail.sender import EmailSender
 from tests.conftest import Clock, Database
+from tests.factories import eventually
 from tests.inbox.test_cli import synpunkt
 
 POLICY = IntakePolicy(case_prefix="SP", mail_domain="synpunkt.example")
@@ -42,16 +43,6 @@ GUARD = 60.0  # seconds; only against hanging, never a measurement
 
 def real_clock() -> datetime:
     return datetime.now(UTC)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Polls `check` until it holds (failing after the guard against hanging)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + GUARD
-    while not await check():
-        if loop.time() > deadline:
-            pytest.fail(f"timed out waiting until {what}")
-        await asyncio.sleep(0.02)
 
 
 def holds(condition: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:

@@ -10,7 +10,7 @@ import asyncio
 import os
 import signal
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psutil
@@ -25,6 +25,7 @@ from inbox.runners.parse_pool import (
     ParseTimedOut,
     PoolUnavailable,
 )
+from tests.factories import eventually
 from tests.inbox import faulty_parser, parent_only
 
 DEADLINE = 60.0  # a guard against hanging, never a measurement
@@ -32,15 +33,6 @@ DEADLINE = 60.0  # a guard against hanging, never a measurement
 
 def mail(subject: str, n: int = 1) -> bytes:
     return f"m{n}@example.se|anna@example.se|{subject}".encode()
-
-
-async def eventually(condition: Callable[[], bool], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE
-    while not condition():
-        if loop.time() > deadline:
-            pytest.fail(f"timed out waiting until {what}")
-        await asyncio.sleep(0.02)
 
 
 def gone(pid: int) -> bool:

@@ -25,7 +25,7 @@ from inbox.core.models import Case, Message, Unit
 from inbox.core.personnummer import mask_personnummer
 from inbox.staff.users import add_user
 from tests.conftest import Clock, Database
-from tests.inbox.test_intake import mail, take
+from tests.factories import mail, take
 
 
 async def refs(db: Database, clock: Clock, filters: CaseFilter, **kwargs: object) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -32,10 +31,10 @@ from mail.imap import ImapConfig, ImapPoller, config_from_url
 from mail.parse import parse_email
 from mail.smtp import ledger_key
 from tests.conftest import SECRET_KEY, Database, require_component
+from tests.factories import eventually
 from tests.mail.dovecot import PASSWORD, USER, Dovecot, available, free_port
 
 PROCESSED = "Synpunkt.Behandlat"  # "Synpunkt/Behandlat" with Dovecot's maildir separator
-DEADLINE = 30.0
 
 
 def utcnow() -> datetime:
@@ -100,16 +99,6 @@ async def running(
     finally:
         stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], what: str, seconds: float = DEADLINE
-) -> None:
-    deadline = time.monotonic() + seconds
-    while not await check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting until {what}")
-        await asyncio.sleep(0.05)
 
 
 async def count(db: Database, model: Any, *where: Any) -> int:
@@ -263,7 +252,11 @@ async def test_server_dropping_the_connection_loses_and_doubles_nothing(
             return poller.status.state == "reconnecting"
 
         await eventually(failing, "the poller notices")
-        await asyncio.sleep(2)  # several reconnect attempts, each failing
+
+        async def retried() -> bool:
+            return poller.status.failed_attempts >= 3
+
+        await eventually(retried, "several reconnect attempts have failed")
         await asyncio.to_thread(dovecot.start)
         await asyncio.to_thread(dovecot.append, [letter(n) for n in range(11, 16)])
         await eventually(ledger_has(15), "the poller is back and stored five more")
@@ -293,9 +286,11 @@ async def test_unreachable_server_is_retried_with_growing_delays_and_logged_once
         backoff_max=0.8,
     )
     async with running(db, nobody, worker=False) as poller:
-        await asyncio.sleep(3)  # delays 0.1, 0.2, 0.4, 0.8, 0.8 …: about six attempts
-        attempts = poller.status.failed_attempts
-    assert 3 <= attempts <= 8, attempts
+
+        async def retried() -> bool:
+            return poller.status.failed_attempts >= 5  # delays 0.1, 0.2, 0.4, 0.8, 0.8
+
+        await eventually(retried, "five attempts have failed")
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "ConnectionRefusedError" in warnings[0].getMessage()
     assert poller.status.as_dict()["ok"] is False

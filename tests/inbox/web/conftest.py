@@ -24,7 +24,7 @@ from inbox.staff.tokens import create_token
 from inbox.staff.users import add_user
 from inbox.web.app import create_app
 from tests.conftest import CHEAP_PASSWORDS, SECRET_KEY, Clock, Database
-from tests.inbox.test_intake import mail, take
+from tests.factories import mail, take
 
 PASSWORD = "rätt-lösenord-123"
 SYSTEM = Actor(name="system")

@@ -12,7 +12,7 @@ from inbox.core.models import Role
 from inbox.staff.tokens import create_token
 from inbox.web.app import create_app
 from tests.conftest import SECRET_KEY, Clock, Database
-from tests.inbox.test_intake import mail, take
+from tests.factories import mail, take
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import uvicorn
 from inbox.runners.worker import Worker
 from mail.sender import EmailSender
 from tests.conftest import Database, require_component
-from tests.inbox.test_intake import POLICY
+from tests.factories import POLICY
 from tests.inbox.web.conftest import PASSWORD, World
 
 CHROMIUM = "/usr/bin/chromium"

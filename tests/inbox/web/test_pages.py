@@ -12,7 +12,7 @@ from inbox.cases.triage import update_case
 from inbox.core.db import unit_of_work
 from inbox.core.models import AuditEvent, Case, IntakeRecord, Message, OutboxItem
 from inbox.staff.tokens import create_token
-from tests.inbox.test_intake import mail, take
+from tests.factories import mail, take
 from tests.inbox.web.conftest import SYSTEM, SignIn, World, form_post
 
 

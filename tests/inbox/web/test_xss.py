@@ -10,7 +10,7 @@ from inbox.core.audit import Actor
 from inbox.core.db import unit_of_work
 from inbox.core.inbound import InboundAttachment
 from inbox.core.models import Case
-from tests.inbox.test_intake import mail, take
+from tests.factories import mail, take
 from tests.inbox.web.conftest import SignIn, World
 
 PAYLOADS = [

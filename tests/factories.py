@@ -1,0 +1,83 @@
+"""What many tests build: an intake policy, a message, a message taken in, and `eventually()`.
+
+One place for them, so that a test module never imports another test module for its helpers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from inbox.core.db import unit_of_work
+from inbox.core.inbound import Channel, InboundMessage
+from inbox.core.models import IntakeRecord
+from inbox.intake import ledger
+from inbox.intake.receive import IntakePolicy, Receipt, receive
+from inbox.intake.receive_batch import receive_many
+from tests.conftest import Clock, Database
+
+POLICY = IntakePolicy(
+    case_prefix="SP",
+    mail_domain="synpunkt.example",
+    own_addresses=frozenset({"synpunkt@synpunkt.example"}),
+)
+
+# Only a guard against a test that hangs, never a measurement: a wait normally ends in moments.
+GUARD = 60.0
+
+
+def mail(n: int, sender: str = "anna@example.se", **kwargs: object) -> InboundMessage:
+    """The `n`th e-mail from `sender`: Swedish feedback with its own Message-ID."""
+    fields: dict[str, object] = {
+        "channel": Channel.EMAIL,
+        "external_id": f"m{n}@example.se",
+        "message_id": f"<m{n}@example.se>",
+        "sender_address": sender,
+        "sender_name": "Anna",
+        "subject": f"Synpunkt {n}",
+        "text": "Jag vill lämna en synpunkt på bemötandet.",
+        "language": "sv",
+        "raw": b"raw",
+    }
+    fields.update(kwargs)
+    return InboundMessage(**fields)  # type: ignore[arg-type]
+
+
+async def take(db: Database, msg: InboundMessage, clock: Clock) -> Receipt:
+    """`msg` taken in by `receive()`, committed."""
+    async with unit_of_work(db.sessions) as session:
+        return await receive(session, msg, policy=POLICY, now=clock())
+
+
+async def take_batch(db: Database, msgs: list[InboundMessage], clock: Clock) -> None:
+    """The worker's way in: ledger rows first, then one `receive_many()` for all of them."""
+    async with unit_of_work(db.sessions) as session:
+        items = []
+        for msg in msgs:
+            row_id = await ledger.record(
+                session, channel=msg.channel, external_id=msg.external_id, raw=msg.raw, now=clock()
+            )
+            row = await session.get(IntakeRecord, row_id)
+            assert row is not None
+            items.append((msg, row))
+        await receive_many(session, items, policy=POLICY, now=clock())
+
+
+async def eventually(
+    check: Callable[[], bool | Awaitable[bool]], what: str, *, seconds: float = GUARD
+) -> None:
+    """Polls `check` (plain or async) until it holds; fails the test after `seconds`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            pytest.fail(f"timed out waiting until {what}")
+        await asyncio.sleep(0.02)
