@@ -26,9 +26,9 @@ from sqlmodel import col
 from bot.context import BotContext
 from bot.texts import LANGUAGES, guess_language, text
 from inbox.cases.contacts import find_contact, find_or_create_contact
-from inbox.cases.triage import TriageError, update_case
+from inbox.cases.triage import SENDER_FIELDS, TriageError, update_case
 from inbox.checkins.plan import opt_out
-from inbox.core.audit import Actor, audit
+from inbox.core.audit import Actor
 from inbox.core.db import unit_of_work
 from inbox.core.inbound import Channel
 from inbox.core.models import Case, CaseKind, Contact, OutboxItem, SubmitterRole, Unit
@@ -186,18 +186,7 @@ async def on_answer(query: CallbackQuery, state: FSMContext, context: BotContext
             return
         if value != "-":
             actor = Actor(name=f"contact:{contact.id}")
-            changed = await _apply(session, case, step, value, actor=actor, now=now)
-            if changed is not None:
-                audit(
-                    session,
-                    actor=actor,
-                    action="case.classified",
-                    case=case,
-                    now=now,
-                    field=changed[0],
-                    value=changed[1],
-                    channel=Channel.TELEGRAM,
-                )
+            await _apply(session, case, step, value, actor=actor, now=now)
         units = [
             (u.id, u.name)
             for u in (
@@ -221,33 +210,38 @@ async def on_answer(query: CallbackQuery, state: FSMContext, context: BotContext
 
 async def _apply(
     session: Any, case: Case, step: str, value: str, *, actor: Actor, now: Any
-) -> tuple[str, Any] | None:
-    """Stores one answer on the case; returns the field and value changed, or None if invalid.
+) -> bool:
+    """Stores one answer on the case through triage (the rules staff changes follow, audited as
+    the sender's classification); False when the answer is not valid.
 
-    The unit goes through triage like any other move (an active unit, a new due date), and only
-    while staff have not placed the case themselves."""
-    if step == "k" and value in set(KINDS):
-        case.kind = value
-        field: tuple[str, Any] = ("kind", value)
+    The unit only while staff have not placed the case themselves."""
+    changes: dict[str, Any]
+    if step == "k" and value in set(KINDS):  # only the choices the bot offers
+        changes = {"kind": value}
     elif step == "r" and value in set(ROLES):
-        case.submitter_role = value
-        field = ("submitter_role", value)
+        changes = {"submitter_role": value}
     elif step == "u" and value.isdigit():
         unit = await session.get(Unit, int(value))
         if unit is None or case.unit_id is not None:
-            return None
-        try:
-            await update_case(session, case=case, changes={"unit": unit.code}, actor=actor, now=now)
-        except TriageError:
-            return None
-        field = ("unit_id", unit.id)
+            return False
+        changes = {"unit": unit.code}
     elif step == "w" and value in ("0", "1"):
-        case.wants_reply = value == "1"
-        field = ("wants_reply", case.wants_reply)
+        changes = {"wants_reply": value == "1"}
     else:
-        return None
-    case.updated_at = now
-    return field
+        return False
+    try:
+        await update_case(
+            session,
+            case=case,
+            changes=changes,
+            actor=actor,
+            now=now,
+            fields=SENDER_FIELDS,
+            action="case.classified",
+        )
+    except TriageError:
+        return False
+    return True
 
 
 async def on_other_button(query: CallbackQuery) -> None:

@@ -34,6 +34,9 @@ TRIAGE_FLAGS = ("lex_sarah", "child_at_risk", "decision_not_executed", "appeal_i
 FIELDS = frozenset(
     {"kind", "unit", "submitter_role", "priority", "assignee", "flags", "status", "outcome"}
 )
+# What the sender may say about their own case (the Telegram bot's questions), under the same
+# rules as a change by staff, and recorded in the audit trail as their classification.
+SENDER_FIELDS = frozenset({"kind", "unit", "submitter_role", "wants_reply"})
 
 
 class TriageError(ValueError):
@@ -51,12 +54,18 @@ def _choice(field: str, value: Any, allowed: Any) -> str:
     return value
 
 
-async def _validated(session: AsyncSession, changes: Mapping[str, Any]) -> dict[str, Any]:
+async def _validated(
+    session: AsyncSession, changes: Mapping[str, Any], fields: frozenset[str]
+) -> dict[str, Any]:
     """Case attribute → new value, for every requested change; raises before anything is written."""
-    unknown = set(changes) - FIELDS
+    unknown = set(changes) - fields
     if unknown:
         raise TriageError(sorted(unknown)[0], "unknown field")
     values: dict[str, Any] = {}
+    if "wants_reply" in changes:
+        if not isinstance(changes["wants_reply"], bool):
+            raise TriageError("wants_reply", "must be true or false")
+        values["wants_reply"] = changes["wants_reply"]
     if "kind" in changes:
         values["kind"] = _choice("kind", changes["kind"], CaseKind)
     if "submitter_role" in changes:
@@ -111,9 +120,14 @@ async def update_case(
     changes: Mapping[str, Any],
     actor: Actor,
     now: datetime,
+    fields: frozenset[str] = FIELDS,
+    action: str = "case.update",
 ) -> dict[str, tuple[Any, Any]]:
-    """Applies `changes` (API field names); returns what changed as field → (before, after)."""
-    values = await _validated(session, changes)
+    """Applies `changes` (API field names); returns what changed as field → (before, after).
+
+    Staff may change any of `FIELDS`; a sender classifying their own case passes `SENDER_FIELDS`
+    and the action `case.classified`. Each change is one audit event."""
+    values = await _validated(session, changes, fields)
     closing = values.get("status") == CaseStatus.CLOSED and case.status != CaseStatus.CLOSED
     reopening = (
         "status" in values
@@ -150,7 +164,7 @@ async def update_case(
         audit(
             session,
             actor=actor,
-            action="case.update",
+            action=action,
             case=case,
             now=now,
             field=name,
