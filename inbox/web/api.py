@@ -50,6 +50,7 @@ from inbox.web.deps import (
     ReadSession,
     Session,
 )
+from inbox.web.inputs import Id
 from inbox.web.schemas import (
     AttachmentOut,
     AuditEventOut,
@@ -297,7 +298,7 @@ async def _case_or_404(session: AsyncSession, reference: str, scope: Scope) -> C
 
 @router.get("/cases/{reference}/messages/{message_id}/original", summary="The original message")
 async def message_original(
-    reference: str, message_id: int, request: Request, session: Session, token: ApiReader
+    reference: str, message_id: Id, request: Request, session: Session, token: ApiReader
 ) -> Response:
     case = await _case_or_404(session, reference, token.scope)
     message = await find_message(session, case=case, message_id=message_id)
@@ -319,7 +320,7 @@ async def message_original(
 
 @router.get("/cases/{reference}/attachments/{attachment_id}", summary="Download an attachment")
 async def attachment_download(
-    reference: str, attachment_id: int, request: Request, session: Session, token: ApiReader
+    reference: str, attachment_id: Id, request: Request, session: Session, token: ApiReader
 ) -> Response:
     case = await _case_or_404(session, reference, token.scope)
     row = await find_attachment(session, case=case, attachment_id=attachment_id)
@@ -355,7 +356,7 @@ async def intake_index(
 
 
 @router.get("/intake/{record_id}/raw", summary="The raw form of an intake ledger row")
-async def intake_raw(record_id: int, session: Session, token: ApiRegistrar) -> Response:
+async def intake_raw(record_id: Id, session: Session, token: ApiRegistrar) -> Response:
     row = await get_record(session, scope=token.scope, record_id=record_id)
     assert row.raw is not None
     return _download(
@@ -475,7 +476,7 @@ async def case_merge(
 )
 async def message_split(
     reference: str,
-    message_id: int,
+    message_id: Id,
     request: Request,
     response: Response,
     session: Session,
@@ -508,7 +509,7 @@ async def audit_index(
         str | None, Query(min_length=1, max_length=32, description="A case reference")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="An event id from `next_before`")] = None,
+    before: Annotated[Id | None, Query(description="An event id from `next_before`")] = None,
 ) -> AuditList:
     """Events of cases in the token's units; events of no case only for all-units tokens."""
     trail = await list_events(

@@ -25,6 +25,7 @@ from inbox.decisions import (
 )
 from inbox.replies import audit
 from inbox.web.deps import ApiReader, ApiWriter, Session
+from inbox.web.inputs import Id
 
 router = APIRouter(prefix="/api", tags=["check-ins"])
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -88,7 +89,7 @@ async def decision_create(
 
 @router.get("/decisions/{decision_id}", summary="A decision with its check-in's state and answers")
 async def decision_show(
-    decision_id: int, request: Request, session: Session, caller: ApiReader
+    decision_id: Id, request: Request, session: Session, caller: ApiReader
 ) -> dict[str, Any]:
     return await _view(request, session, caller.scope, decision_id)  # type: ignore[no-any-return]
 
@@ -97,7 +98,7 @@ async def decision_show(
     "/decisions/{decision_id}/withdraw", summary="Withdraw a decision; its check-in is cancelled"
 )
 async def decision_withdraw(
-    decision_id: int, request: Request, session: Session, caller: ApiWriter
+    decision_id: Id, request: Request, session: Session, caller: ApiWriter
 ) -> dict[str, Any]:
     decision = await find_decision(session, scope=caller.scope, decision_id=decision_id)
     now = request.app.state.clock()
