@@ -52,6 +52,7 @@ from inbox.web.deps import (
 )
 from inbox.web.inputs import Id
 from inbox.web.schemas import (
+    REFUSED,
     AttachmentOut,
     AuditEventOut,
     AuditList,
@@ -276,6 +277,11 @@ async def case_reply(
     return _message_out(case, message, [])
 
 
+def _download_doc(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI description of a download: a file in one of these media types."""
+    return {200: {"description": "A download", "content": {t: {} for t in media_types}}}
+
+
 def _download(data: bytes, *, filename: str, media_type: str) -> Response:
     safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename) or "download"
     return Response(
@@ -296,7 +302,12 @@ async def _case_or_404(session: AsyncSession, reference: str, scope: Scope) -> C
     return case
 
 
-@router.get("/cases/{reference}/messages/{message_id}/original", summary="The original message")
+@router.get(
+    "/cases/{reference}/messages/{message_id}/original",
+    summary="The original message",
+    response_class=Response,
+    responses=_download_doc("message/rfc822", "application/json"),
+)
 async def message_original(
     reference: str, message_id: Id, request: Request, session: Session, token: ApiReader
 ) -> Response:
@@ -318,7 +329,12 @@ async def message_original(
     )
 
 
-@router.get("/cases/{reference}/attachments/{attachment_id}", summary="Download an attachment")
+@router.get(
+    "/cases/{reference}/attachments/{attachment_id}",
+    summary="Download an attachment",
+    response_class=Response,
+    responses=_download_doc("application/octet-stream"),
+)
 async def attachment_download(
     reference: str, attachment_id: Id, request: Request, session: Session, token: ApiReader
 ) -> Response:
@@ -355,7 +371,12 @@ async def intake_index(
     ]
 
 
-@router.get("/intake/{record_id}/raw", summary="The raw form of an intake ledger row")
+@router.get(
+    "/intake/{record_id}/raw",
+    summary="The raw form of an intake ledger row",
+    response_class=Response,
+    responses=_download_doc("application/octet-stream"),
+)
 async def intake_raw(record_id: Id, session: Session, token: ApiRegistrar) -> Response:
     row = await get_record(session, scope=token.scope, record_id=record_id)
     assert row.raw is not None
@@ -424,6 +445,7 @@ async def case_counts(
     response_model=CaseRef,
     status_code=status.HTTP_201_CREATED,
     summary="Register a case by hand (phone, letter, visit, IVO)",
+    responses=REFUSED,
 )
 async def case_register(
     body: RegistrationIn,
