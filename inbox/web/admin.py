@@ -62,7 +62,9 @@ async def health(request: Request, session: DbSession, staff: StaffRegistrar) ->
         channels = dict(request.app.state.channel_status())
     except Exception as exc:  # the page must render even when a channel's report fails
         channels = {"kanalstatus": {"fel": f"{type(exc).__name__}: {exc}"}}
-    failed = await list_records(session, scope=staff.scope, status=IntakeStatus.FAILED, limit=50)
+    failed = (
+        await list_records(session, scope=staff.scope, status=IntakeStatus.FAILED, limit=50)
+    ).records
     dead = (
         await session.execute(
             select(OutboxItem, col(Case.reference))

@@ -346,15 +346,41 @@ async def attachment_download(
     return _download(row.data, filename=row.filename, media_type="application/octet-stream")
 
 
-@router.get("/intake", response_model=list[IntakeOut], summary="Intake ledger rows (e.g. failed)")
+@router.get(
+    "/intake",
+    response_model=list[IntakeOut],
+    summary="Intake ledger rows (e.g. failed), newest first",
+    responses={
+        200: {
+            "headers": {
+                "Link": {
+                    "description": 'The next (older) page, `<…&before=ID>; rel="next"`, when '
+                    "there is one",
+                    "schema": {"type": "string"},
+                }
+            }
+        }
+    },
+)
 async def intake_index(
+    request: Request,
+    response: Response,
     session: Session,
     token: ApiRegistrar,
     status_: Annotated[str, Query(alias="status")] = "failed",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[Id | None, Query(description="A row id: only older rows")] = None,
 ) -> list[IntakeOut]:
-    """Rows whose case is in the token's units; rows with no case go with the unit-less cases."""
-    rows = await list_records(session, scope=token.scope, status=status_, limit=limit)
+    """Rows whose case is in the token's units; rows with no case go with the unit-less cases.
+
+    The list stays a plain array; the next page is in the `Link` header (as `before`).
+    """
+    page = await list_records(
+        session, scope=token.scope, status=status_, limit=limit, before=before
+    )
+    if page.next_before is not None:
+        following = request.url.include_query_params(before=page.next_before)
+        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
     return [
         IntakeOut(
             id=r.id or 0,
@@ -367,7 +393,7 @@ async def intake_index(
             case_reference=r.case_reference,
             raw_url=f"/api/intake/{r.id}/raw",
         )
-        for r in rows
+        for r in page.records
     ]
 
 

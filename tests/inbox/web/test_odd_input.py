@@ -47,6 +47,7 @@ async def test_ids_past_the_integer_columns_are_refused_in_the_api(
             ("GET", f"/api/decisions/{big}"),
             ("POST", f"/api/decisions/{big}/withdraw"),
             ("GET", f"/api/audit?before={big}"),
+            ("GET", f"/api/intake?before={big}"),
         ]:
             reason = _refused(await api.request(method, url))
             assert f"less than or equal to {MAX_ID}" in reason, url
