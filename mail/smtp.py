@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import ssl
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -193,14 +194,27 @@ class IntakeHandler:
                 sender=_clean_address(envelope.mail_from),
                 recipients=[_clean_address(r) or "" for r in envelope.rcpt_tos],
             )
-        except Exception:
-            log.exception(
-                "SMTP %s: could not store a message from %r", session.peer, envelope.mail_from
+        except Exception as exc:
+            # No addresses in the log (the README promises it), and no exception text either: a
+            # database error's text carries the statement's parameters, the envelope among them.
+            log.warning(
+                "SMTP %s: could not store a message (%s); answered 451", session.peer, _kind(exc)
             )
+            log.debug("where it failed:\n%s", "".join(traceback.format_tb(exc.__traceback__)))
             return TEMPFAIL
         if row_id is None:
             log.info("SMTP %s: a redelivery of a stored message", session.peer)
         return ACCEPTED
+
+
+def _kind(exc: BaseException) -> str:
+    """The exception's class and those of its causes, e.g. `DBAPIError <- ConnectionRefusedError`."""
+    kinds = [type(exc).__name__]
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and len(kinds) < 4:
+        kinds.append(type(cause).__name__)
+        cause = cause.__cause__ or cause.__context__
+    return " <- ".join(kinds)
 
 
 async def start_smtp_server(

@@ -161,6 +161,13 @@ def _check(filters: CaseFilter) -> None:
     unknown = [name for name in filters.flags if name not in FLAGS]
     if unknown:
         raise InvalidFilter(f"unknown flag {unknown[0]!r}; known: {', '.join(FLAGS)}")
+    # Digits name a user id, which `int` would read in any script ('٣') or not at all ('³').
+    assignee = filters.assignee
+    if isinstance(assignee, str) and assignee.isdigit():
+        if not _CURSOR_ID.fullmatch(assignee) or int(assignee) > _MAX_ID:
+            raise InvalidFilter(
+                f"assignee {assignee!r}: a user id is 1 to {_MAX_ID} in ASCII digits"
+            )
 
 
 def _visible(scope: Scope) -> list[ColumnElement[bool]]:

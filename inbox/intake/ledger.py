@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 from sqlmodel import col
 
 from inbox.cases.access import NotFound, Scope
@@ -256,18 +258,30 @@ def _in_scope(scope: Scope) -> Any:
     return scope.condition(col(Case.unit_id))
 
 
+@dataclass(frozen=True, slots=True)
+class RecordPage:
+    records: list[IntakeRecord]  # without their raw form (`get_record` has it)
+    next_before: int | None  # pass as `before` for the next (older) page
+
+
 async def list_records(
-    session: AsyncSession, *, scope: Scope, status: str, limit: int
-) -> list[IntakeRecord]:
-    """The newest ledger rows with `status` that `scope` may see."""
-    rows = await session.execute(
+    session: AsyncSession, *, scope: Scope, status: str, limit: int, before: int | None = None
+) -> RecordPage:
+    """The newest ledger rows with `status` that `scope` may see, older than the id `before`."""
+    query = (
         select(IntakeRecord)
         .outerjoin(Case, col(Case.id) == IntakeRecord.case_id)
         .where(col(IntakeRecord.status) == status, _in_scope(scope))
-        .order_by(col(IntakeRecord.received_at).desc(), col(IntakeRecord.id).desc())
-        .limit(limit)
+        .options(defer(IntakeRecord.raw, raiseload=True))  # type: ignore[arg-type]
+        .order_by(col(IntakeRecord.id).desc())
+        .limit(limit + 1)
     )
-    return list(rows.scalars())
+    if before is not None:
+        query = query.where(col(IntakeRecord.id) < before)
+    rows = list((await session.execute(query)).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return RecordPage(records=rows, next_before=rows[-1].id if more and rows else None)
 
 
 async def get_record(session: AsyncSession, *, scope: Scope, record_id: int) -> IntakeRecord:

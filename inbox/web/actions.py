@@ -18,6 +18,7 @@ from inbox.cases.triage import TRIAGE_FLAGS, TriageError, update_case
 from inbox.core.models import Case
 from inbox.web.auth import DbSession, Staff
 from inbox.web.deps import StaffWriter
+from inbox.web.inputs import Id
 from inbox.web.pages import case_page
 from inbox.web.security import verify_csrf
 
@@ -194,7 +195,7 @@ async def merge(
 
 @router.post("/cases/{reference}/messages/{message_id}/split")
 async def split(
-    reference: str, message_id: int, request: Request, session: DbSession, staff: StaffWriter
+    reference: str, message_id: Id, request: Request, session: DbSession, staff: StaffWriter
 ) -> Response:
     """Moves one inbound message to a new case of its own and opens that case."""
     case = await _writable_case(session, staff, reference)

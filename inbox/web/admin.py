@@ -33,6 +33,7 @@ from inbox.core.models import (
 from inbox.intake.ledger import get_record, list_records
 from inbox.web.auth import DbSession, Staff
 from inbox.web.deps import StaffAdmin, StaffRegistrar
+from inbox.web.inputs import Id, parse_id
 from inbox.web.pages import download
 from inbox.web.render import page
 from inbox.web.security import verify_csrf
@@ -61,7 +62,9 @@ async def health(request: Request, session: DbSession, staff: StaffRegistrar) ->
         channels = dict(request.app.state.channel_status())
     except Exception as exc:  # the page must render even when a channel's report fails
         channels = {"kanalstatus": {"fel": f"{type(exc).__name__}: {exc}"}}
-    failed = await list_records(session, scope=staff.scope, status=IntakeStatus.FAILED, limit=50)
+    failed = (
+        await list_records(session, scope=staff.scope, status=IntakeStatus.FAILED, limit=50)
+    ).records
     dead = (
         await session.execute(
             select(OutboxItem, col(Case.reference))
@@ -88,7 +91,7 @@ async def health(request: Request, session: DbSession, staff: StaffRegistrar) ->
 
 @router.get("/intake/{record_id}/raw")
 async def intake_raw(
-    record_id: int, request: Request, session: DbSession, staff: StaffRegistrar
+    record_id: Id, request: Request, session: DbSession, staff: StaffRegistrar
 ) -> Response:
     row = await get_record(session, scope=staff.scope, record_id=record_id)
     assert row.raw is not None  # get_record finds only rows that still have it
@@ -103,7 +106,7 @@ async def audit_page(
     session: DbSession,
     staff: StaffAdmin,
     case: str = "",
-    before: int | None = None,
+    before: Id | None = None,
 ) -> Response:
     trail = await list_events(
         session, scope=staff.scope, case_reference=case, before=before, limit=AUDIT_PAGE
@@ -157,13 +160,12 @@ async def templates_save(request: Request, session: DbSession, staff: StaffAdmin
     form = await request.form()
     raw_id = str(form.get("id", "")).strip()
     name, body = str(form.get("name", "")), str(form.get("body", ""))
+    template_id = parse_id(raw_id) if raw_id else None
     try:
+        if raw_id and template_id is None:
+            raise TemplateError("Mallen finns inte.")
         await save_template(
-            session,
-            template_id=int(raw_id) if raw_id.isdigit() else None,
-            name=name,
-            body=body,
-            now=request.app.state.clock(),
+            session, template_id=template_id, name=name, body=body, now=request.app.state.clock()
         )
     except TemplateError as exc:
         draft = {"id": raw_id, "name": name, "body": body}
@@ -174,7 +176,7 @@ async def templates_save(request: Request, session: DbSession, staff: StaffAdmin
 
 @router.post("/templates/{template_id}/delete")
 async def templates_delete(
-    template_id: int, request: Request, session: DbSession, staff: StaffAdmin
+    template_id: Id, request: Request, session: DbSession, staff: StaffAdmin
 ) -> Response:
     await delete_template(session, template_id=template_id)
     request.session["flash"] = "Mallen är borttagen."

@@ -52,7 +52,9 @@ from inbox.web.deps import (
     ReadSession,
     Session,
 )
+from inbox.web.inputs import Id
 from inbox.web.schemas import (
+    REFUSED,
     AttachmentOut,
     AuditEventOut,
     AuditList,
@@ -275,6 +277,11 @@ async def case_reply(
     return _message_out(case, message, [])
 
 
+def _download_doc(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI description of a download: a file in one of these media types."""
+    return {200: {"description": "A download", "content": {t: {} for t in media_types}}}
+
+
 def _download(data: bytes, *, filename: str, media_type: str) -> Response:
     safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename) or "download"
     return Response(
@@ -295,9 +302,14 @@ async def _case_or_404(session: AsyncSession, reference: str, scope: Scope) -> C
     return case
 
 
-@router.get("/cases/{reference}/messages/{message_id}/original", summary="The original message")
+@router.get(
+    "/cases/{reference}/messages/{message_id}/original",
+    summary="The original message",
+    response_class=Response,
+    responses=_download_doc("message/rfc822", "application/json"),
+)
 async def message_original(
-    reference: str, message_id: int, request: Request, session: Session, token: ApiReader
+    reference: str, message_id: Id, request: Request, session: Session, token: ApiReader
 ) -> Response:
     case = await _case_or_404(session, reference, token.scope)
     message = await find_message(session, case=case, message_id=message_id)
@@ -319,9 +331,14 @@ async def message_original(
     )
 
 
-@router.get("/cases/{reference}/attachments/{attachment_id}", summary="Download an attachment")
+@router.get(
+    "/cases/{reference}/attachments/{attachment_id}",
+    summary="Download an attachment",
+    response_class=Response,
+    responses=_download_doc("application/octet-stream"),
+)
 async def attachment_download(
-    reference: str, attachment_id: int, request: Request, session: Session, token: ApiReader
+    reference: str, attachment_id: Id, request: Request, session: Session, token: ApiReader
 ) -> Response:
     case = await _case_or_404(session, reference, token.scope)
     row = await find_attachment(session, case=case, attachment_id=attachment_id)
@@ -331,15 +348,41 @@ async def attachment_download(
     return _download(row.data, filename=row.filename, media_type="application/octet-stream")
 
 
-@router.get("/intake", response_model=list[IntakeOut], summary="Intake ledger rows (e.g. failed)")
+@router.get(
+    "/intake",
+    response_model=list[IntakeOut],
+    summary="Intake ledger rows (e.g. failed), newest first",
+    responses={
+        200: {
+            "headers": {
+                "Link": {
+                    "description": 'The next (older) page, `<…&before=ID>; rel="next"`, when '
+                    "there is one",
+                    "schema": {"type": "string"},
+                }
+            }
+        }
+    },
+)
 async def intake_index(
+    request: Request,
+    response: Response,
     session: Session,
     token: ApiRegistrar,
     status_: Annotated[str, Query(alias="status")] = "failed",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[Id | None, Query(description="A row id: only older rows")] = None,
 ) -> list[IntakeOut]:
-    """Rows whose case is in the token's units; rows with no case go with the unit-less cases."""
-    rows = await list_records(session, scope=token.scope, status=status_, limit=limit)
+    """Rows whose case is in the token's units; rows with no case go with the unit-less cases.
+
+    The list stays a plain array; the next page is in the `Link` header (as `before`).
+    """
+    page = await list_records(
+        session, scope=token.scope, status=status_, limit=limit, before=before
+    )
+    if page.next_before is not None:
+        following = request.url.include_query_params(before=page.next_before)
+        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
     return [
         IntakeOut(
             id=r.id or 0,
@@ -352,12 +395,17 @@ async def intake_index(
             case_reference=r.case_reference,
             raw_url=f"/api/intake/{r.id}/raw",
         )
-        for r in rows
+        for r in page.records
     ]
 
 
-@router.get("/intake/{record_id}/raw", summary="The raw form of an intake ledger row")
-async def intake_raw(record_id: int, session: Session, token: ApiRegistrar) -> Response:
+@router.get(
+    "/intake/{record_id}/raw",
+    summary="The raw form of an intake ledger row",
+    response_class=Response,
+    responses=_download_doc("application/octet-stream"),
+)
+async def intake_raw(record_id: Id, session: Session, token: ApiRegistrar) -> Response:
     row = await get_record(session, scope=token.scope, record_id=record_id)
     assert row.raw is not None
     return _download(
@@ -425,6 +473,7 @@ async def case_counts(
     response_model=CaseRef,
     status_code=status.HTTP_201_CREATED,
     summary="Register a case by hand (phone, letter, visit, IVO)",
+    responses=REFUSED,
 )
 async def case_register(
     body: RegistrationIn,
@@ -477,7 +526,7 @@ async def case_merge(
 )
 async def message_split(
     reference: str,
-    message_id: int,
+    message_id: Id,
     request: Request,
     response: Response,
     session: Session,
@@ -510,7 +559,7 @@ async def audit_index(
         str | None, Query(min_length=1, max_length=32, description="A case reference")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="An event id from `next_before`")] = None,
+    before: Annotated[Id | None, Query(description="An event id from `next_before`")] = None,
 ) -> AuditList:
     """Events of cases in the token's units; events of no case only for all-units tokens."""
     trail = await list_events(

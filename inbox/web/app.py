@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -36,6 +36,7 @@ from inbox.web.api import router as api_router
 from inbox.web.api_docs import add_api_docs
 from inbox.web.checkin_pages import router as checkin_pages_router
 from inbox.web.decisions_api import router as decisions_router
+from inbox.web.inputs import refuse_unstorable_text
 from inbox.web.limits import DEFAULT_LIMIT, BodyLimit
 from inbox.web.oidc import OidcConfig
 from inbox.web.oidc import router as oidc_router
@@ -101,10 +102,13 @@ def create_app(
     app.state.throttle = throttle or Throttle()
     app.state.passwords = passwords or DEFAULT_PASSWORDS  # argon2 parameters (tests: cheap ones)
     app.state.oidc = oidc  # OpenID Connect sign-in, when the municipality's provider is set
-    app.include_router(api_router)
+    # Every router that takes input refuses text the database cannot store (the Telegram webhook
+    # does not: an update is the bot adapter's to clean, and a 422 would only be retried).
+    storable = [Depends(refuse_unstorable_text)]
+    app.include_router(api_router, dependencies=storable)
     app.state.checkins = checkins or CheckinPolicy(secret_key=secret_key)
-    app.include_router(decisions_router)
-    app.include_router(checkin_pages_router)
+    app.include_router(decisions_router, dependencies=storable)
+    app.include_router(checkin_pages_router, dependencies=storable)
 
     if telegram_webhook is not None:
 
@@ -115,13 +119,14 @@ def create_app(
             )
             return JSONResponse(body, status_code=status)
 
-    app.include_router(auth.router)
-    app.include_router(oidc_router)
-    app.include_router(registration_router)  # before pages: `/cases/new` is no reference
-    app.include_router(pages.router)
-    app.include_router(actions.router)
-    app.include_router(admin.router)
-    app.include_router(decision_pages.router)
+    app.include_router(auth.router, dependencies=storable)
+    app.include_router(oidc_router, dependencies=storable)
+    # Before pages: `/cases/new` is no reference.
+    app.include_router(registration_router, dependencies=storable)
+    app.include_router(pages.router, dependencies=storable)
+    app.include_router(actions.router, dependencies=storable)
+    app.include_router(admin.router, dependencies=storable)
+    app.include_router(decision_pages.router, dependencies=storable)
     if api_docs:
         add_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -6,7 +6,6 @@ Every decision and statistic is limited to the token's units by the core functio
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request, status
@@ -25,9 +24,11 @@ from inbox.checkins.decisions import (
 from inbox.checkins.reports import MIN_GROUP, checkin_stats, decision_view
 from inbox.core.audit import audit
 from inbox.web.deps import ApiReader, ApiWriter, Session
+from inbox.web.inputs import Id
+from inbox.web.schemas import REFUSED
 
 router = APIRouter(prefix="/api", tags=["check-ins"])
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 
 class DecisionIn(BaseModel):
@@ -50,6 +51,7 @@ async def _view(request: Request, session: Session, scope: Scope, decision_id: i
     "/decisions",
     status_code=status.HTTP_201_CREATED,
     summary="Register a decision; its check-in is scheduled",
+    responses=REFUSED,
 )
 async def decision_create(
     body: DecisionIn,
@@ -88,7 +90,7 @@ async def decision_create(
 
 @router.get("/decisions/{decision_id}", summary="A decision with its check-in's state and answers")
 async def decision_show(
-    decision_id: int, request: Request, session: Session, caller: ApiReader
+    decision_id: Id, request: Request, session: Session, caller: ApiReader
 ) -> dict[str, Any]:
     return await _view(request, session, caller.scope, decision_id)  # type: ignore[no-any-return]
 
@@ -97,7 +99,7 @@ async def decision_show(
     "/decisions/{decision_id}/withdraw", summary="Withdraw a decision; its check-in is cancelled"
 )
 async def decision_withdraw(
-    decision_id: int, request: Request, session: Session, caller: ApiWriter
+    decision_id: Id, request: Request, session: Session, caller: ApiWriter
 ) -> dict[str, Any]:
     decision = await find_decision(session, scope=caller.scope, decision_id=decision_id)
     now = request.app.state.clock()
@@ -120,11 +122,10 @@ async def stats(
     session: Session,
     caller: ApiReader,
     unit: str | None = None,
-    from_: Annotated[str | None, Query(alias="from", description="first month, YYYY-MM")] = None,
-    to: Annotated[str | None, Query(description="last month, YYYY-MM")] = None,
+    from_: Annotated[
+        str | None, Query(alias="from", pattern=_MONTH, description="first month, YYYY-MM")
+    ] = None,
+    to: Annotated[str | None, Query(pattern=_MONTH, description="last month, YYYY-MM")] = None,
 ) -> dict[str, Any]:
-    for value in (from_, to):
-        if value is not None and not _MONTH.match(value):
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="months are YYYY-MM")
     groups = await checkin_stats(session, scope=caller.scope, unit=unit, start=from_, end=to)
     return {"min_group_size": MIN_GROUP, "groups": groups}

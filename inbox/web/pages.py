@@ -39,6 +39,7 @@ from inbox.web.auth import (
     signed_in,
 )
 from inbox.web.deps import StaffReader
+from inbox.web.inputs import Id
 from inbox.web.render import LABELS, page
 from inbox.web.security import verify_csrf
 
@@ -228,7 +229,7 @@ def download(data: bytes, *, filename: str, media_type: str) -> Response:
 
 @router.get("/cases/{reference}/messages/{message_id}/original")
 async def message_original(
-    reference: str, message_id: int, request: Request, session: DbSession, staff: StaffReader
+    reference: str, message_id: Id, request: Request, session: DbSession, staff: StaffReader
 ) -> Response:
     case = await find_case(session, reference=reference, scope=staff.scope)
     message = await find_message(session, case=case, message_id=message_id) if case else None
@@ -257,7 +258,7 @@ async def message_original(
 
 @router.get("/cases/{reference}/attachments/{attachment_id}")
 async def attachment_download(
-    reference: str, attachment_id: int, request: Request, session: DbSession, staff: StaffReader
+    reference: str, attachment_id: Id, request: Request, session: DbSession, staff: StaffReader
 ) -> Response:
     case = await find_case(session, reference=reference, scope=staff.scope)
     found = await find_attachment(session, case=case, attachment_id=attachment_id) if case else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -112,6 +113,18 @@ class Health(BaseModel):
     intake: dict[str, int]
     outbox: dict[str, int]
     problems: list[str] = []
+
+
+class Problem(BaseModel):
+    """Why a request was refused: a sentence, or (for malformed fields) a list naming each one."""
+
+    detail: str | list[dict[str, Any]]
+
+
+# For routes whose own rules refuse input with a sentence, beside FastAPI's field errors.
+REFUSED: dict[int | str, dict[str, Any]] = {
+    422: {"model": Problem, "description": "The input was refused; `detail` says why"}
+}
 
 
 class ReplyIn(BaseModel):

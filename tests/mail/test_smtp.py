@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -320,3 +321,31 @@ async def test_a_message_the_database_refuses_does_not_fail_the_others_committed
     assert dict(zip(ids, codes, strict=True)) == {**{i: 250 for i in ids[:-1]}, ids[-1]: 451}
     stored = sorted(row.external_id for row in await ledger_rows(db.sessions))
     assert stored == sorted(ids[:-1])
+
+
+async def test_a_451_logs_one_line_without_any_address(
+    db: Database, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = create_engine(db.url)
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def refuse(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        # As a database error does, this one quotes the statement's parameters.
+        raise OSError(f"the database is away; parameters {params!r}")
+
+    caplog.set_level(logging.DEBUG)
+    try:
+        async with smtp_server(session_factory(engine), clock) as port, client(port) as smtp:
+            with pytest.raises(aiosmtplib.SMTPDataError) as failed:
+                await smtp.sendmail(SENDER, [INTAKE], mail("away@example.org"))
+    finally:
+        await engine.dispose()
+    assert failed.value.code == 451
+    # aiosmtpd's own logger ("mail.log") echoes the SMTP commands; the CLI keeps it at WARNING.
+    ours = [r for r in caplog.records if r.name.startswith("mail.") and r.name != "mail.log"]
+    [warning] = [r for r in ours if r.levelno >= logging.WARNING]
+    assert "OSError" in warning.getMessage() and "451" in warning.getMessage()
+    shown = ours + [r for r in caplog.records if r.levelno >= logging.WARNING]
+    logged = "\n".join(caplog.handler.format(record) for record in shown)
+    for address in (SENDER, INTAKE, "away@example.org"):
+        assert address not in logged
