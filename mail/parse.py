@@ -4,7 +4,7 @@
 does the full work later, in the worker. Only input that is not an e-mail at all (an Outlook
 .msg file, binary junk) raises `UnparsableMessage`; everything else parses, however broken, in
 time linear in its size: what had to be read in a simpler way (an unusable charset label, HTML too
-big to lay out, a MIME tree too deep) is noted in the message's `defects`.
+big to lay out, a MIME tree too deep or with too many parts) is noted in the message's `defects`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import hashlib
 import re
 from datetime import UTC, datetime
 from email import policy
+from email.feedparser import FeedParser
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.policy import Compat32
@@ -48,6 +49,12 @@ _MIME_HEADERS = frozenset({"content-type", "content-disposition"})
 # Deeper MIME trees (a message in a message in a message …) are read as one text part: the
 # stdlib parser and every walk of the tree recurse once per level.
 MAX_MIME_DEPTH = 50
+# Parts read of one message. The parser builds an object for each part and every step after it
+# looks at each one, so a message of tiny parts (25 MB holds a million) costs time and memory in
+# proportion to its parts, not its bytes. Real mail has tens; the rest of a message with more is
+# kept in the raw message only. Attachments kept as files are capped in `mime.MAX_ATTACHMENTS`.
+MAX_MIME_PARTS = 2_000
+_FEED_CHARS = 8192  # what `email.parser.Parser` feeds at once
 
 
 class _ParsePolicy(Compat32):
@@ -88,6 +95,11 @@ def parse_email(raw: bytes) -> InboundMessage:
     sender_name, sender_address = _sender(msg, hint)
     linesep = "\r\n" if b"\r\n" in source[:4096] else "\n"
     body = mime.extract(msg, hint=hint, linesep=linesep)
+    if body.skipped:
+        notes.append(
+            f"{body.skipped:,} attachments over the first {mime.MAX_ATTACHMENTS:,}: not kept as"
+            " files, only in the original message"
+        )
     text = body.text
     quote_free = body.text_without_html_quotes
     language = detect_language(text[:_LANGUAGE_SAMPLE]) if text else None
@@ -135,7 +147,12 @@ def _parse_mime(source: bytes) -> tuple[Message, list[str]]:
     notes: list[str] = []
     msg: Message | None
     try:
-        msg = BytesParser(policy=parse_policy).parsebytes(source)
+        msg, stopped = _feed(source, parse_policy)
+        if stopped:
+            notes.append(
+                f"more than {MAX_MIME_PARTS:,} MIME parts: the first {MAX_MIME_PARTS:,} are read,"
+                " the rest is only in the original message"
+            )
         if _depth(msg) > MAX_MIME_DEPTH:
             msg = None
     except RecursionError:
@@ -143,9 +160,52 @@ def _parse_mime(source: bytes) -> tuple[Message, list[str]]:
     if msg is None:
         # Too deep to walk: only the top headers are parsed, the body stays as written.
         cut.clear()
+        notes.clear()
         msg = BytesParser(policy=parse_policy).parsebytes(source, headersonly=True)
         notes.append(f"MIME parts nested over {MAX_MIME_DEPTH} deep: the body is read as one part")
     return msg, [f"{what}: cut to {MAX_MIME_HEADER_CHARS:,} for parsing" for what in cut] + notes
+
+
+def _feed(source: bytes, parse_policy: Compat32) -> tuple[Message, bool]:
+    """What `BytesParser.parsebytes` gives, but read no further than `MAX_MIME_PARTS` parts; and
+    whether it stopped there (the parts beyond are dropped, the one cut off among them)."""
+    parts: list[Message] = []
+
+    def factory(policy: Compat32 = parse_policy) -> Message:
+        part = Message(policy)
+        parts.append(part)
+        return part
+
+    parser = FeedParser(factory, policy=parse_policy)
+    parts.clear()  # the parser makes one to try the factory
+    text = source.decode("ascii", "surrogateescape")
+    stopped = False
+    for start in range(0, len(text), _FEED_CHARS):
+        parser.feed(text[start : start + _FEED_CHARS])
+        if len(parts) > MAX_MIME_PARTS:
+            stopped = True
+            break
+    if not stopped:
+        return parser.close(), False
+    kept = parts[:MAX_MIME_PARTS]
+    found = [len(part.defects) for part in kept]
+    msg: Message = parser.close()
+    # What the parser finds missing now (closing boundaries) is missing only because it stopped.
+    for part, count in zip(kept, found, strict=True):
+        del part.defects[count:]
+    _drop(msg, {id(part) for part in parts[MAX_MIME_PARTS:]})
+    return msg, True
+
+
+def _drop(msg: Message, unwanted: set[int]) -> None:
+    """Removes the parts in `unwanted` (by id) from the tree, without recursion."""
+    stack = [msg]
+    while stack:
+        part = stack.pop()
+        payload = part.get_payload() if part.is_multipart() else None
+        if isinstance(payload, list):
+            payload[:] = [child for child in payload if id(child) not in unwanted]
+            stack.extend(child for child in payload if isinstance(child, Message))
 
 
 def _depth(msg: Message) -> int:

@@ -97,7 +97,24 @@ def _mails() -> dict[str, Callable[[], object]]:
         "message in a message, deeply": lambda: parsed(mail(repeat(nested), ctype=nested[14:])),
         "multipart in a multipart, deeply": lambda: parsed(mail(_nested_multipart(), ctype=_MIXED)),
         "two thousand text parts": lambda: parsed(mail(repeat(part), ctype=_MIXED)),
+        "ten thousand attachments": lambda: parsed(attachments(10_000)),
+        "a megabyte of tiny parts": lambda: parsed(
+            mail(repeat("--b\n\nx\n") + "--b--\n", ctype=_MIXED)
+        ),
     }
+
+
+def attachments(count: int, size: int = 100) -> bytes:
+    """A short text and `count` PDF attachments of about `size` bytes each (base64)."""
+    data = repeat("QUFB", size * 4 // 3)
+    parts = ["--b\nContent-Type: text/plain; charset=utf-8\n\nHej, se bilagorna.\n"]
+    parts += (
+        f'--b\nContent-Type: application/pdf; name="bilaga-{i}.pdf"\n'
+        f'Content-Disposition: attachment; filename="bilaga-{i}.pdf"\n'
+        f"Content-Transfer-Encoding: base64\n\n{data}\n"
+        for i in range(count)
+    )
+    return mail("".join(parts) + "--b--\n", "MIME-Version: 1.0\n", ctype=_MIXED)
 
 
 _MIXED = "multipart/mixed; boundary=b"
