@@ -50,6 +50,7 @@ _BODY_TYPES = ("text/plain", "text/html")
 # has a handful; each one kept is a row and a file for staff to scroll past. The rest are counted
 # (`Body.skipped`) and stay in the raw message, which is always kept.
 MAX_ATTACHMENTS = 1_000
+MAX_FILENAME_CHARS = 255  # the attachment table's column
 # Charset and language are bounded: unbounded, every `name*=` without quotes after it rescans the
 # rest of the header.
 _EXTENDED_PARAM = re.compile(r"(?:file)?name\*=\s*([^']{0,64})'[^']{0,64}'([^;]+)", re.IGNORECASE)
@@ -187,7 +188,8 @@ class _Walker:
                 kept.extend(lines[index : end + 1])
             else:
                 if self._keep():
-                    name = _safe_name(begin.group(1).strip()) or f"attachment-{self.count}.bin"
+                    name = _fit_name(_safe_name(begin.group(1).strip()))
+                    name = name or f"attachment-{self.count}.bin"
                     ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
                     attachment = InboundAttachment(filename=name, content_type=ctype, data=data)
                     body.attachments.append(attachment)
@@ -239,7 +241,7 @@ class _Walker:
             name += extension
         elif ctype == "message/rfc822" and not name.lower().endswith(".eml"):
             name += ".eml"
-        return name
+        return _fit_name(name)
 
     def _param_filename(self, part: Message) -> str | None:
         """`Message.get_filename()`, but an RFC 2231 value is decoded by `decode_bytes`: the stdlib
@@ -362,6 +364,15 @@ def _uu_lines(lines: list[str]) -> bytes | None:
             except (binascii.Error, IndexError):
                 return None
     return bytes(out)
+
+
+def _fit_name(name: str) -> str:
+    """`name` cut to `MAX_FILENAME_CHARS` (the column's size), its extension kept."""
+    if len(name) <= MAX_FILENAME_CHARS:
+        return name
+    match = _EXTENSION.search(name)
+    extension = match.group() if match else ""
+    return name[: MAX_FILENAME_CHARS - len(extension) - 1].rstrip() + "…" + extension
 
 
 def _safe_name(name: str) -> str:

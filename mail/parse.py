@@ -5,6 +5,8 @@ does the full work later, in the worker. Only input that is not an e-mail at all
 .msg file, binary junk) raises `UnparsableMessage`; everything else parses, however broken, in
 time linear in its size: what had to be read in a simpler way (an unusable charset label, HTML too
 big to lay out, a MIME tree too deep or with too many parts) is noted in the message's `defects`.
+Every string it returns fits the database column it goes to (no NUL, no lone surrogate, ids and
+addresses no longer than their columns): whatever the input, the message can be stored.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from email.parser import BytesHeaderParser, BytesParser
 from email.policy import Compat32
 from email.utils import parsedate_to_datetime
 
-from inbox.inbound import Channel, InboundMessage, UnparsableMessage
+from inbox.inbound import Channel, InboundAttachment, InboundMessage, UnparsableMessage
 from inbox.language import detect_language
 from mail import mime
 from mail.automation import classify
@@ -37,6 +39,7 @@ from mail.quotes import strip_quotes
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+[ \t]*:")
+_FIRST_LINES = re.compile(rb"\r\n|\r|\n")  # line ends as the MIME parser sees them
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _ANGLE_ID = re.compile(r"<([^<>]*)>")
 # The language guess needs a few paragraphs, not a whole forwarded thread.
@@ -55,6 +58,11 @@ MAX_MIME_DEPTH = 50
 # kept in the raw message only. Attachments kept as files are capped in `mime.MAX_ATTACHMENTS`.
 MAX_MIME_PARTS = 2_000
 _FEED_CHARS = 8192  # what `email.parser.Parser` feeds at once
+# The columns a parsed message goes to (inbox/models.py): a longer Message-ID or Content-ID is no
+# id any reply could quote (RFC 5322 lines end at 998), a longer name is cut.
+MAX_ID_CHARS = 998
+MAX_NAME_CHARS = 200
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class _ParsePolicy(Compat32):
@@ -111,32 +119,77 @@ def parse_email(raw: bytes) -> InboundMessage:
     html_note = budget_defect(html) if html else None
     if html_note:
         notes.append(html_note)
+    message_id = _message_id(msg)
     references = _references(_header(msg, "References"))
     in_reply_to = _ids(_header(msg, "In-Reply-To"))
+    threading = [message_id, *in_reply_to[:1], *references]
+    ids = [i for i in threading if i and len(_storable(i)) > MAX_ID_CHARS]
+    if ids:
+        notes.append(
+            f"{len(ids)} Message-ID{'s' if len(ids) > 1 else ''} over {MAX_ID_CHARS} characters:"
+            " not used for threading"
+        )
     return InboundMessage(
         channel=Channel.EMAIL,
         external_id=message_key(raw),
-        sender_address=sender_address,
-        sender_name=sender_name,
-        subject=decode_header_value(subject, hint=hint) if subject is not None else "",
-        text=text,
-        display_text=display_text or text,
-        html=sanitize_html(html) if html else None,
-        attachments=tuple(body.attachments),
-        message_id=_message_id(msg),
-        in_reply_to=in_reply_to[0] if in_reply_to else None,
-        references=references,
+        sender_address=_storable(sender_address) if sender_address else None,
+        sender_name=_cut(_storable(sender_name), MAX_NAME_CHARS) if sender_name else None,
+        subject=_storable(decode_header_value(subject, hint=hint)) if subject is not None else "",
+        text=_storable(text),
+        display_text=_storable(display_text or text),
+        html=_storable(sanitize_html(html)) if html else None,
+        attachments=tuple(map(_storable_attachment, body.attachments)),
+        message_id=_id(message_id),
+        in_reply_to=_id(in_reply_to[0]) if in_reply_to else None,
+        references=tuple(i for i in map(_id, references) if i),
         language=language,
         automation=classify(msg, sender_address),
         sent_at=_date(_header(msg, "Date")),
         recipients=tuple(
-            address
+            _storable(address)
             for _, address in mailboxes(_all(msg, "To") + _all(msg, "Cc"), hint=hint)
             if usable_address(address)
         ),
-        defects=_defects(msg) + tuple(dict.fromkeys(notes)),
+        defects=tuple(map(_storable, _defects(msg) + tuple(dict.fromkeys(notes)))),
         raw=raw,
-        extra=extra,
+        extra={_storable(k): _storable(v) for k, v in extra.items()},
+    )
+
+
+def _storable(text: str) -> str:
+    """`text` as a database column takes it: NUL dropped, a lone surrogate (an undecoded byte of a
+    header) shown as U+FFFD."""
+    if not _UNSTORABLE.search(text):
+        return text
+    return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _id(value: str | None) -> str | None:
+    """A Message-ID as stored, or None for one no column (and no reply) can hold."""
+    if value is None:
+        return None
+    value = _storable(value)
+    return value if value and len(value) <= MAX_ID_CHARS else None
+
+
+def _storable_attachment(part: InboundAttachment) -> InboundAttachment:
+    content_id = _id(part.content_id)
+    if (
+        content_id == part.content_id
+        and _storable(part.filename) == part.filename
+        and _storable(part.content_type) == part.content_type
+    ):
+        return part
+    return InboundAttachment(
+        filename=_storable(part.filename) or "attachment.bin",
+        content_type=_storable(part.content_type),
+        data=part.data,
+        content_id=content_id,
+        inline=part.inline,
     )
 
 
@@ -224,12 +277,15 @@ def _depth(msg: Message) -> int:
 def _reject_non_messages(raw: bytes) -> None:
     if raw.startswith(_OLE_MAGIC[:4]):
         raise UnparsableMessage("an Outlook .msg (OLE compound file), not an RFC 5322 message")
-    head = raw[:4096]
-    if not head.strip() or head.count(b"\x00") * 10 > len(head):
-        raise UnparsableMessage("binary data, not an RFC 5322 message")
-    lines = raw.lstrip(b"\r\n\t ").splitlines()
-    first = lines[1] if lines and lines[0].startswith(b"From ") and len(lines) > 1 else lines[0]
+    source = raw.lstrip(b"\r\n\t ")
+    if not source.strip():
+        raise UnparsableMessage("empty: not an RFC 5322 message")
+    lines = _FIRST_LINES.split(source[:65536], maxsplit=2)  # only the first two lines count
+    first = lines[1] if lines[0].startswith(b"From ") and len(lines) > 1 else lines[0]
     if not _HEADER_LINE.match(first):
+        # A NUL later in a header line is a defect of that header; before its colon, junk.
+        if b"\x00" in first:
+            raise UnparsableMessage("binary data, not an RFC 5322 message")
         raise UnparsableMessage("no header lines: not an RFC 5322 message")
 
 
