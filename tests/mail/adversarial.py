@@ -17,10 +17,10 @@ from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.updates import parse_update
+from bot.updates import loads, parse_update, too_deep
 from inbox.access import EVERYTHING
 from inbox.decisions import DecisionError, check_input
-from inbox.inbound import InboundMessage
+from inbox.inbound import InboundMessage, UnparsableMessage
 from inbox.intake import IntakePolicy
 from inbox.personnummer import contains_personnummer, find_personnummer, mask_personnummer
 from inbox.registration import Registration, RegistrationError, register_case
@@ -175,6 +175,11 @@ def _forms() -> dict[str, Callable[[], object]]:
         "Telegram: many photo sizes": lambda: _telegram(
             {"caption": "x", "photo": [{"file_id": str(i), "width": i} for i in range(50_000)]}
         ),
+        "Telegram: arrays nested deeply": lambda: _too_deep("[", "", "]", MB // 2),
+        "Telegram: objects nested deeply": lambda: _too_deep('{"a":', "1", "}", MB // 6),
+        "Telegram: brackets in a string": lambda: _telegram({"text": repeat("[{")}),
+        "Telegram: escaped quotes in a string": lambda: _telegram({"text": repeat('\\"[')}),
+        "Telegram: a string that never ends": lambda: _invalid('{"a": "' + repeat("[\\")),
     }
 
 
@@ -218,6 +223,28 @@ def _decision(address: str, reference: str = "VUX-2026-1") -> None:
 def _telegram(message: dict[str, object]) -> None:
     update = {"update_id": 1, "message": {"message_id": 1, "date": 1, "chat": {"id": 5}, **message}}
     assert parse_update(json.dumps(update).encode()).chat_id == "5"
+
+
+def _too_deep(opening: str, inner: str, closing: str, levels: int) -> None:
+    """An update whose text is a value nested `levels` deep; and the same never closed."""
+    head = '{"update_id": 1, "message": {"message_id": 1, "date": 1, "chat": {"id": 5}, "text": '
+    _invalid(head + opening * levels)
+    raw = head + opening * levels + inner + closing * levels + "}}"
+    assert too_deep(loads(raw))
+    try:
+        parse_update(raw.encode())
+    except UnparsableMessage as exc:
+        assert "nested deeper than" in str(exc)
+        return
+    raise AssertionError("an update nested that deep is not one")
+
+
+def _invalid(raw: str) -> None:
+    try:
+        loads(raw)
+    except ValueError:
+        return
+    raise AssertionError("that is not JSON")
 
 
 def _warm_up() -> None:
