@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from bot import checkin, conversation, feedback
 from bot.context import BotContext
 from bot.storage import SQLStorage
-from bot.updates import is_feedback
+from bot.updates import NESTED_TOO_DEEP, is_feedback, loads, too_deep
 from inbox.core.db import unit_of_work
 from inbox.core.models import IntakeRecord, IntakeStatus
 from inbox.intake import ledger
@@ -64,7 +64,10 @@ class RawGetUpdates(TelegramMethod[list[Any]]):
 
 def make_bot(token: str, api_base: str) -> Bot:
     """A bot talking to any Bot API server: Telegram's, a self-hosted one, or a test fake."""
-    session = AiohttpSession(api=TelegramAPIServer.from_base(api_base.rstrip("/")))
+    # `loads`: an update nested too deep must not make the whole getUpdates answer unreadable.
+    session = AiohttpSession(
+        api=TelegramAPIServer.from_base(api_base.rstrip("/")), json_loads=loads
+    )
     return Bot(token=token, session=session)
 
 
@@ -196,6 +199,9 @@ class TelegramBot:
     async def _handle_raw(self, raw: Any) -> None:
         if update_id_of(raw) is None:
             await self.keep_failed(raw, error="not a Telegram update: no update_id")
+            return
+        if too_deep(raw):  # decoded by `loads`, which cut it short: nobody could read it
+            await self.keep_failed(raw, error=NESTED_TOO_DEEP)
             return
         try:
             update = Update.model_validate(lenient(raw), context={"bot": self.bot})

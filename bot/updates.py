@@ -4,6 +4,12 @@ The bot stores each feedback update as it came, plus one key of its own, `synpun
 the handler added before the ledger commit: downloaded files (base64), the chat's language choice
 and the "new case" marker. Anything that is not feedback (commands, button presses, membership
 changes, inline queries) raises `UnparsableMessage` with a clear reason; nothing else raises.
+
+Every JSON the Telegram path reads (getUpdates answers, webhook bodies, stored updates) is decoded
+by `loads`, which never nests deeper than `MAX_JSON_DEPTH`: what lies deeper is kept as its text
+under `TOO_DEEP`, and an update holding that is kept as a failed ledger row. Deeper JSON would make
+`json`, pydantic and every walk of the update recurse once per level (a `RecursionError` at about a
+thousand); real updates nest a dozen levels at most.
 """
 
 from __future__ import annotations
@@ -35,6 +41,60 @@ _DEFAULT_TYPES = {
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+MAX_JSON_DEPTH = 64
+NESTED_TOO_DEEP = f"not a Telegram update: JSON nested deeper than {MAX_JSON_DEPTH} levels"
+TOO_DEEP = "synpunkt:nested-too-deep"  # the key of what stands in for JSON nested deeper
+# A JSON string (skipped whole, brackets inside it are text) or a bracket.
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+
+
+def loads(data: bytes | str) -> Any:
+    """`json.loads`, but what nests deeper than `MAX_JSON_DEPTH` becomes `{TOO_DEEP: its text}`.
+
+    Linear in the input: one scan of its strings and brackets, and only when it has more brackets
+    than the limit. Raises what `json.loads` raises on invalid JSON (`ValueError`).
+    """
+    text = (
+        data.decode(json.detect_encoding(data), "surrogatepass")
+        if isinstance(data, bytes)
+        else data
+    )
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return json.loads(text)
+    pieces: list[str] = []
+    position = depth = start = 0
+    for token in _JSON_TOKEN.finditer(text):
+        bracket = token.group()
+        if bracket in ("[", "{"):
+            depth += 1
+            if depth == MAX_JSON_DEPTH + 1:
+                start = token.start()
+        elif bracket in ("]", "}") and depth:
+            if depth == MAX_JSON_DEPTH + 1:
+                pieces += (text[position:start], json.dumps({TOO_DEEP: text[start : token.end()]}))
+                position = token.end()
+            depth -= 1
+    if depth > MAX_JSON_DEPTH:  # never closed: invalid JSON, as json.loads will say
+        pieces += (text[position:start], json.dumps({TOO_DEEP: text[start:]}))
+        position = len(text)
+    pieces.append(text[position:])
+    return json.loads("".join(pieces))
+
+
+def too_deep(value: Any) -> bool:
+    """Whether `loads` had to cut `value` short (without recursion)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if TOO_DEEP in item:
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 _LAST_DAY = datetime(9999, 12, 31, tzinfo=UTC).timestamp()
 
 
@@ -181,9 +241,11 @@ def _attachments(
 def parse_update(raw: bytes) -> InboundMessage:
     """The feedback in a stored update, or `UnparsableMessage` saying why it is not feedback."""
     try:
-        update = json.loads(raw)
+        update = loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UnparsableMessage(f"not a Telegram update: invalid JSON ({exc})") from exc
+    if too_deep(update):
+        raise UnparsableMessage(NESTED_TOO_DEEP)
     update = _storable(update)
     if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
         raise UnparsableMessage("not a Telegram update: no update_id")

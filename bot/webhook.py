@@ -11,12 +11,12 @@ bot gives up on it and keeps it as failed; a body that is not an update answers 
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.app import TelegramBot
+from bot.updates import loads
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class WebhookEndpoint:
             return 401, {"ok": False, "error": "wrong or missing X-Telegram-Bot-Api-Secret-Token"}
         body = await read_body()
         try:
-            raw = json.loads(body)
+            raw = loads(body)  # JSON nested too deep is cut short, and kept as a failed row
             if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
                 raise ValueError("no update_id")
         except (ValueError, UnicodeDecodeError) as exc:

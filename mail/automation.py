@@ -52,6 +52,10 @@ _BOUNCE_TEXT = re.compile(
     r"|message you sent|this message was undeliverable|invalid recipient|bad address",
     re.IGNORECASE,
 )
+# Phrases that make any mail a bounce, whoever sent it.
+_SURE_BOUNCE_TEXT = re.compile(
+    r"qmail-send program|mail delivery software|permanent fatal errors", re.IGNORECASE
+)
 _AUTO_REPLY_SUBJECT = re.compile(
     r"^\s*(?:auto(?:matic)?(?:matiskt)? ?(?:reply|response|svar|antwort)\b|auto:|autosvar"
     r"|out of (?:the )?office|frånvaro|abwesenheit|automaattinen vastaus|poissa"
@@ -96,11 +100,10 @@ def _is_bounce(msg: Message, sender: str | None, subject: str) -> bool:
     if (daemon and _DSN_SUBJECT.search(subject)) or _STRONG_DSN_SUBJECT.search(subject):
         return True
     text = _first_text(msg)
-    if _BOUNCE_TEXT.search(text) and (daemon or _DSN_SUBJECT.search(subject) or not sender):
+    # The long pattern last: most mail is from a person with an ordinary subject.
+    if (daemon or _DSN_SUBJECT.search(subject) or not sender) and _BOUNCE_TEXT.search(text):
         return True
-    return bool(
-        re.search(r"qmail-send program|mail delivery software|permanent fatal errors", text, re.I)
-    )
+    return bool(_SURE_BOUNCE_TEXT.search(text))
 
 
 def _is_auto_reply(msg: Message, subject: str) -> bool:

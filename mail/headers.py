@@ -73,6 +73,9 @@ _LABEL = re.compile(r"[A-Za-z0-9!#$%&'+^_`{}~.:()-]{1,64}")
 _WORD_OPEN = re.compile(r"=\?([^?\s]+)\?([qQbB])\?")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _ISO2022 = re.compile(r"\x1b[$(][@ABDJ]")
+# The longest address a mailbox can have (RFC 5321: 64 + 1 + 255), and the contact column's size.
+MAX_ADDRESS_CHARS = 320
+_NOT_IN_ADDRESS = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def codec_for(charset: str | None) -> str | None:
@@ -298,7 +301,10 @@ def mailboxes(raw_values: list[str], *, hint: str | None = None) -> list[tuple[s
 
 
 def usable_address(address: str) -> bool:
-    """Whether a reply could be addressed to `address` (a local part and a domain, no brackets)."""
+    """Whether a reply could be addressed to `address`: a local part and a domain, no brackets,
+    no control characters or undecoded bytes, and no longer than an address can be."""
+    if len(address) > MAX_ADDRESS_CHARS or _NOT_IN_ADDRESS.search(address):
+        return False
     local, _, domain = address.rpartition("@")
     return bool(local.strip().strip('"') and domain.strip() and "<" not in address)
 

@@ -46,6 +46,11 @@ _UU_BEGIN = re.compile(r"begin [0-7]{3,4} (.+)")
 _UU_END = re.compile(r"end[ \t]*")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
 _BODY_TYPES = ("text/plain", "text/html")
+# Attachments kept as files of one message (MIME parts and uuencoded blocks together). Real mail
+# has a handful; each one kept is a row and a file for staff to scroll past. The rest are counted
+# (`Body.skipped`) and stay in the raw message, which is always kept.
+MAX_ATTACHMENTS = 1_000
+MAX_FILENAME_CHARS = 255  # the attachment table's column
 # Charset and language are bounded: unbounded, every `name*=` without quotes after it rescans the
 # rest of the header.
 _EXTENDED_PARAM = re.compile(r"(?:file)?name\*=\s*([^']{0,64})'[^']{0,64}'([^;]+)", re.IGNORECASE)
@@ -59,6 +64,7 @@ class Body:
     # (kind, text): "plain", "html", or "alt-html" (an HTML alternative shown but not the text).
     segments: list[tuple[str, str]] = field(default_factory=list)
     attachments: list[InboundAttachment] = field(default_factory=list)
+    skipped: int = 0  # attachments over `MAX_ATTACHMENTS`, not kept (set on the whole message)
 
     def extend(self, other: Body) -> None:
         self.segments.extend(other.segments)
@@ -92,20 +98,31 @@ class Body:
 def extract(message: Message, *, hint: str | None, linesep: str = "\n") -> Body:
     """Body segments and attachments of `message`, attachments numbered from 1."""
     walker = _Walker(hint, linesep)
-    return walker.walk(message)
+    body = walker.walk(message)
+    body.skipped = walker.skipped
+    return body
 
 
 class _Walker:
     def __init__(self, hint: str | None, linesep: str) -> None:
         self.hint = hint
         self.linesep = linesep
-        self.count = 0
+        self.count = 0  # attachments seen, for generated names
+        self.skipped = 0  # attachments seen over MAX_ATTACHMENTS
+
+    def _keep(self) -> bool:
+        """Counts one more attachment; whether it is still within `MAX_ATTACHMENTS`."""
+        self.count += 1
+        if self.count > MAX_ATTACHMENTS:
+            self.skipped += 1
+            return False
+        return True
 
     def walk(self, part: Message) -> Body:
         ctype = _content_type(part)
         if ctype.startswith("message/"):
             # Forwarded mails and delivery reports are kept whole, never read as our body.
-            return Body(attachments=[self._attachment(part, ctype)])
+            return self._attachment(part, ctype)
         if part.is_multipart():
             payload = part.get_payload()
             if not isinstance(payload, list):
@@ -120,7 +137,7 @@ class _Walker:
         if ctype.startswith("multipart/") or (ctype in _BODY_TYPES and not _is_attachment(part)):
             # A multipart without a usable boundary is read as text, like mail clients do.
             return self._text(part, "html" if ctype == "text/html" else "plain")
-        return Body(attachments=[self._attachment(part, ctype)])
+        return self._attachment(part, ctype)
 
     def _alternative(self, children: list[Message]) -> Body:
         bodies = [self.walk(child) for child in children]
@@ -170,27 +187,31 @@ class _Walker:
             if data is None:  # not uuencoded after all: keep the block as text
                 kept.extend(lines[index : end + 1])
             else:
-                self.count += 1
-                name = _safe_name(begin.group(1).strip()) or f"attachment-{self.count}.bin"
-                ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
-                attachment = InboundAttachment(filename=name, content_type=ctype, data=data)
-                body.attachments.append(attachment)
+                if self._keep():
+                    name = _fit_name(_safe_name(begin.group(1).strip()))
+                    name = name or f"attachment-{self.count}.bin"
+                    ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+                    attachment = InboundAttachment(filename=name, content_type=ctype, data=data)
+                    body.attachments.append(attachment)
                 if end == len(lines) - 1:
                     kept.append("")  # the line break before `begin` stays, as the text's last
             index = end + 1
         return "\n".join(kept)
 
-    def _attachment(self, part: Message, ctype: str) -> InboundAttachment:
-        self.count += 1
+    def _attachment(self, part: Message, ctype: str) -> Body:
+        """A body holding `part` as its one attachment, or none over `MAX_ATTACHMENTS`."""
+        if not self._keep():
+            return Body()
         data = _payload(part, self.linesep)
         name = self._filename(part, ctype)
         content_id = _header(part, "Content-ID")
         content_id = content_id.strip().strip("<>").strip() or None if content_id else None
         disposition = (_header(part, "Content-Disposition") or "").split(";", 1)[0].strip().lower()
         inline = disposition == "inline" or (not disposition and content_id is not None)
-        return InboundAttachment(
+        attachment = InboundAttachment(
             filename=name, content_type=ctype, data=data, content_id=content_id, inline=inline
         )
+        return Body(attachments=[attachment])
 
     def _filename(self, part: Message, ctype: str) -> str:
         name: str | None
@@ -220,7 +241,7 @@ class _Walker:
             name += extension
         elif ctype == "message/rfc822" and not name.lower().endswith(".eml"):
             name += ".eml"
-        return name
+        return _fit_name(name)
 
     def _param_filename(self, part: Message) -> str | None:
         """`Message.get_filename()`, but an RFC 2231 value is decoded by `decode_bytes`: the stdlib
@@ -343,6 +364,15 @@ def _uu_lines(lines: list[str]) -> bytes | None:
             except (binascii.Error, IndexError):
                 return None
     return bytes(out)
+
+
+def _fit_name(name: str) -> str:
+    """`name` cut to `MAX_FILENAME_CHARS` (the column's size), its extension kept."""
+    if len(name) <= MAX_FILENAME_CHARS:
+        return name
+    match = _EXTENSION.search(name)
+    extension = match.group() if match else ""
+    return name[: MAX_FILENAME_CHARS - len(extension) - 1].rstrip() + "…" + extension
 
 
 def _safe_name(name: str) -> str:

@@ -4,7 +4,9 @@
 does the full work later, in the worker. Only input that is not an e-mail at all (an Outlook
 .msg file, binary junk) raises `UnparsableMessage`; everything else parses, however broken, in
 time linear in its size: what had to be read in a simpler way (an unusable charset label, HTML too
-big to lay out, a MIME tree too deep) is noted in the message's `defects`.
+big to lay out, a MIME tree too deep or with too many parts) is noted in the message's `defects`.
+Every string it returns fits the database column it goes to (no NUL, no lone surrogate, ids and
+addresses no longer than their columns): whatever the input, the message can be stored.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import hashlib
 import re
 from datetime import UTC, datetime
 from email import policy
+from email.feedparser import FeedParser
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.policy import Compat32
 from email.utils import parsedate_to_datetime
 
-from inbox.core.inbound import Channel, InboundMessage, UnparsableMessage
+from inbox.core.inbound import Channel, InboundAttachment, InboundMessage, UnparsableMessage
 from inbox.core.language import detect_language
 from mail import mime
 from mail.automation import classify
@@ -36,6 +39,7 @@ from mail.quotes import strip_quotes
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+[ \t]*:")
+_FIRST_LINES = re.compile(rb"\r\n|\r|\n")  # line ends as the MIME parser sees them
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _ANGLE_ID = re.compile(r"<([^<>]*)>")
 # The language guess needs a few paragraphs, not a whole forwarded thread.
@@ -48,6 +52,17 @@ _MIME_HEADERS = frozenset({"content-type", "content-disposition"})
 # Deeper MIME trees (a message in a message in a message …) are read as one text part: the
 # stdlib parser and every walk of the tree recurse once per level.
 MAX_MIME_DEPTH = 50
+# Parts read of one message. The parser builds an object for each part and every step after it
+# looks at each one, so a message of tiny parts (25 MB holds a million) costs time and memory in
+# proportion to its parts, not its bytes. Real mail has tens; the rest of a message with more is
+# kept in the raw message only. Attachments kept as files are capped in `mime.MAX_ATTACHMENTS`.
+MAX_MIME_PARTS = 2_000
+_FEED_CHARS = 8192  # what `email.parser.Parser` feeds at once
+# The columns a parsed message goes to (inbox/core/models.py): a longer Message-ID or Content-ID is no
+# id any reply could quote (RFC 5322 lines end at 998), a longer name is cut.
+MAX_ID_CHARS = 998
+MAX_NAME_CHARS = 200
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class _ParsePolicy(Compat32):
@@ -88,6 +103,11 @@ def parse_email(raw: bytes) -> InboundMessage:
     sender_name, sender_address = _sender(msg, hint)
     linesep = "\r\n" if b"\r\n" in source[:4096] else "\n"
     body = mime.extract(msg, hint=hint, linesep=linesep)
+    if body.skipped:
+        notes.append(
+            f"{body.skipped:,} attachments over the first {mime.MAX_ATTACHMENTS:,}: not kept as"
+            " files, only in the original message"
+        )
     text = body.text
     quote_free = body.text_without_html_quotes
     language = detect_language(text[:_LANGUAGE_SAMPLE]) if text else None
@@ -99,32 +119,77 @@ def parse_email(raw: bytes) -> InboundMessage:
     html_note = budget_defect(html) if html else None
     if html_note:
         notes.append(html_note)
+    message_id = _message_id(msg)
     references = _references(_header(msg, "References"))
     in_reply_to = _ids(_header(msg, "In-Reply-To"))
+    threading = [message_id, *in_reply_to[:1], *references]
+    ids = [i for i in threading if i and len(_storable(i)) > MAX_ID_CHARS]
+    if ids:
+        notes.append(
+            f"{len(ids)} Message-ID{'s' if len(ids) > 1 else ''} over {MAX_ID_CHARS} characters:"
+            " not used for threading"
+        )
     return InboundMessage(
         channel=Channel.EMAIL,
         external_id=message_key(raw),
-        sender_address=sender_address,
-        sender_name=sender_name,
-        subject=decode_header_value(subject, hint=hint) if subject is not None else "",
-        text=text,
-        display_text=display_text or text,
-        html=sanitize_html(html) if html else None,
-        attachments=tuple(body.attachments),
-        message_id=_message_id(msg),
-        in_reply_to=in_reply_to[0] if in_reply_to else None,
-        references=references,
+        sender_address=_storable(sender_address) if sender_address else None,
+        sender_name=_cut(_storable(sender_name), MAX_NAME_CHARS) if sender_name else None,
+        subject=_storable(decode_header_value(subject, hint=hint)) if subject is not None else "",
+        text=_storable(text),
+        display_text=_storable(display_text or text),
+        html=_storable(sanitize_html(html)) if html else None,
+        attachments=tuple(map(_storable_attachment, body.attachments)),
+        message_id=_id(message_id),
+        in_reply_to=_id(in_reply_to[0]) if in_reply_to else None,
+        references=tuple(i for i in map(_id, references) if i),
         language=language,
         automation=classify(msg, sender_address),
         sent_at=_date(_header(msg, "Date")),
         recipients=tuple(
-            address
+            _storable(address)
             for _, address in mailboxes(_all(msg, "To") + _all(msg, "Cc"), hint=hint)
             if usable_address(address)
         ),
-        defects=_defects(msg) + tuple(dict.fromkeys(notes)),
+        defects=tuple(map(_storable, _defects(msg) + tuple(dict.fromkeys(notes)))),
         raw=raw,
-        extra=extra,
+        extra={_storable(k): _storable(v) for k, v in extra.items()},
+    )
+
+
+def _storable(text: str) -> str:
+    """`text` as a database column takes it: NUL dropped, a lone surrogate (an undecoded byte of a
+    header) shown as U+FFFD."""
+    if not _UNSTORABLE.search(text):
+        return text
+    return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _id(value: str | None) -> str | None:
+    """A Message-ID as stored, or None for one no column (and no reply) can hold."""
+    if value is None:
+        return None
+    value = _storable(value)
+    return value if value and len(value) <= MAX_ID_CHARS else None
+
+
+def _storable_attachment(part: InboundAttachment) -> InboundAttachment:
+    content_id = _id(part.content_id)
+    if (
+        content_id == part.content_id
+        and _storable(part.filename) == part.filename
+        and _storable(part.content_type) == part.content_type
+    ):
+        return part
+    return InboundAttachment(
+        filename=_storable(part.filename) or "attachment.bin",
+        content_type=_storable(part.content_type),
+        data=part.data,
+        content_id=content_id,
+        inline=part.inline,
     )
 
 
@@ -135,7 +200,12 @@ def _parse_mime(source: bytes) -> tuple[Message, list[str]]:
     notes: list[str] = []
     msg: Message | None
     try:
-        msg = BytesParser(policy=parse_policy).parsebytes(source)
+        msg, stopped = _feed(source, parse_policy)
+        if stopped:
+            notes.append(
+                f"more than {MAX_MIME_PARTS:,} MIME parts: the first {MAX_MIME_PARTS:,} are read,"
+                " the rest is only in the original message"
+            )
         if _depth(msg) > MAX_MIME_DEPTH:
             msg = None
     except RecursionError:
@@ -143,9 +213,52 @@ def _parse_mime(source: bytes) -> tuple[Message, list[str]]:
     if msg is None:
         # Too deep to walk: only the top headers are parsed, the body stays as written.
         cut.clear()
+        notes.clear()
         msg = BytesParser(policy=parse_policy).parsebytes(source, headersonly=True)
         notes.append(f"MIME parts nested over {MAX_MIME_DEPTH} deep: the body is read as one part")
     return msg, [f"{what}: cut to {MAX_MIME_HEADER_CHARS:,} for parsing" for what in cut] + notes
+
+
+def _feed(source: bytes, parse_policy: Compat32) -> tuple[Message, bool]:
+    """What `BytesParser.parsebytes` gives, but read no further than `MAX_MIME_PARTS` parts; and
+    whether it stopped there (the parts beyond are dropped, the one cut off among them)."""
+    parts: list[Message] = []
+
+    def factory(policy: Compat32 = parse_policy) -> Message:
+        part = Message(policy)
+        parts.append(part)
+        return part
+
+    parser = FeedParser(factory, policy=parse_policy)
+    parts.clear()  # the parser makes one to try the factory
+    text = source.decode("ascii", "surrogateescape")
+    stopped = False
+    for start in range(0, len(text), _FEED_CHARS):
+        parser.feed(text[start : start + _FEED_CHARS])
+        if len(parts) > MAX_MIME_PARTS:
+            stopped = True
+            break
+    if not stopped:
+        return parser.close(), False
+    kept = parts[:MAX_MIME_PARTS]
+    found = [len(part.defects) for part in kept]
+    msg: Message = parser.close()
+    # What the parser finds missing now (closing boundaries) is missing only because it stopped.
+    for part, count in zip(kept, found, strict=True):
+        del part.defects[count:]
+    _drop(msg, {id(part) for part in parts[MAX_MIME_PARTS:]})
+    return msg, True
+
+
+def _drop(msg: Message, unwanted: set[int]) -> None:
+    """Removes the parts in `unwanted` (by id) from the tree, without recursion."""
+    stack = [msg]
+    while stack:
+        part = stack.pop()
+        payload = part.get_payload() if part.is_multipart() else None
+        if isinstance(payload, list):
+            payload[:] = [child for child in payload if id(child) not in unwanted]
+            stack.extend(child for child in payload if isinstance(child, Message))
 
 
 def _depth(msg: Message) -> int:
@@ -164,12 +277,15 @@ def _depth(msg: Message) -> int:
 def _reject_non_messages(raw: bytes) -> None:
     if raw.startswith(_OLE_MAGIC[:4]):
         raise UnparsableMessage("an Outlook .msg (OLE compound file), not an RFC 5322 message")
-    head = raw[:4096]
-    if not head.strip() or head.count(b"\x00") * 10 > len(head):
-        raise UnparsableMessage("binary data, not an RFC 5322 message")
-    lines = raw.lstrip(b"\r\n\t ").splitlines()
-    first = lines[1] if lines and lines[0].startswith(b"From ") and len(lines) > 1 else lines[0]
+    source = raw.lstrip(b"\r\n\t ")
+    if not source.strip():
+        raise UnparsableMessage("empty: not an RFC 5322 message")
+    lines = _FIRST_LINES.split(source[:65536], maxsplit=2)  # only the first two lines count
+    first = lines[1] if lines[0].startswith(b"From ") and len(lines) > 1 else lines[0]
     if not _HEADER_LINE.match(first):
+        # A NUL later in a header line is a defect of that header; before its colon, junk.
+        if b"\x00" in first:
+            raise UnparsableMessage("binary data, not an RFC 5322 message")
         raise UnparsableMessage("no header lines: not an RFC 5322 message")
 
 

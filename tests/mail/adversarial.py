@@ -17,11 +17,11 @@ from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.updates import parse_update
+from bot.updates import loads, parse_update, too_deep
 from inbox.cases.access import EVERYTHING
 from inbox.checkins.decisions import DecisionError, check_input
 from inbox.core.audit import Actor
-from inbox.core.inbound import InboundMessage
+from inbox.core.inbound import InboundMessage, UnparsableMessage
 from inbox.core.personnummer import contains_personnummer, find_personnummer, mask_personnummer
 from inbox.intake.receive import IntakePolicy
 from inbox.intake.registration import Registration, RegistrationError, register_case
@@ -97,7 +97,24 @@ def _mails() -> dict[str, Callable[[], object]]:
         "message in a message, deeply": lambda: parsed(mail(repeat(nested), ctype=nested[14:])),
         "multipart in a multipart, deeply": lambda: parsed(mail(_nested_multipart(), ctype=_MIXED)),
         "two thousand text parts": lambda: parsed(mail(repeat(part), ctype=_MIXED)),
+        "ten thousand attachments": lambda: parsed(attachments(10_000)),
+        "a megabyte of tiny parts": lambda: parsed(
+            mail(repeat("--b\n\nx\n") + "--b--\n", ctype=_MIXED)
+        ),
     }
+
+
+def attachments(count: int, size: int = 100) -> bytes:
+    """A short text and `count` PDF attachments of about `size` bytes each (base64)."""
+    data = repeat("QUFB", size * 4 // 3)
+    parts = ["--b\nContent-Type: text/plain; charset=utf-8\n\nHej, se bilagorna.\n"]
+    parts += (
+        f'--b\nContent-Type: application/pdf; name="bilaga-{i}.pdf"\n'
+        f'Content-Disposition: attachment; filename="bilaga-{i}.pdf"\n'
+        f"Content-Transfer-Encoding: base64\n\n{data}\n"
+        for i in range(count)
+    )
+    return mail("".join(parts) + "--b--\n", "MIME-Version: 1.0\n", ctype=_MIXED)
 
 
 _MIXED = "multipart/mixed; boundary=b"
@@ -158,6 +175,11 @@ def _forms() -> dict[str, Callable[[], object]]:
         "Telegram: many photo sizes": lambda: _telegram(
             {"caption": "x", "photo": [{"file_id": str(i), "width": i} for i in range(50_000)]}
         ),
+        "Telegram: arrays nested deeply": lambda: _too_deep("[", "", "]", MB // 2),
+        "Telegram: objects nested deeply": lambda: _too_deep('{"a":', "1", "}", MB // 6),
+        "Telegram: brackets in a string": lambda: _telegram({"text": repeat("[{")}),
+        "Telegram: escaped quotes in a string": lambda: _telegram({"text": repeat('\\"[')}),
+        "Telegram: a string that never ends": lambda: _invalid('{"a": "' + repeat("[\\")),
     }
 
 
@@ -201,6 +223,28 @@ def _decision(address: str, reference: str = "VUX-2026-1") -> None:
 def _telegram(message: dict[str, object]) -> None:
     update = {"update_id": 1, "message": {"message_id": 1, "date": 1, "chat": {"id": 5}, **message}}
     assert parse_update(json.dumps(update).encode()).chat_id == "5"
+
+
+def _too_deep(opening: str, inner: str, closing: str, levels: int) -> None:
+    """An update whose text is a value nested `levels` deep; and the same never closed."""
+    head = '{"update_id": 1, "message": {"message_id": 1, "date": 1, "chat": {"id": 5}, "text": '
+    _invalid(head + opening * levels)
+    raw = head + opening * levels + inner + closing * levels + "}}"
+    assert too_deep(loads(raw))
+    try:
+        parse_update(raw.encode())
+    except UnparsableMessage as exc:
+        assert "nested deeper than" in str(exc)
+        return
+    raise AssertionError("an update nested that deep is not one")
+
+
+def _invalid(raw: str) -> None:
+    try:
+        loads(raw)
+    except ValueError:
+        return
+    raise AssertionError("that is not JSON")
 
 
 def _warm_up() -> None:

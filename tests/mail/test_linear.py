@@ -9,7 +9,10 @@ machine; quadratic code needs minutes to hours (before this the uuencode detecto
 400 KB, the HTML tag strip over 500 s for 600 KB), so the bound tells the two apart without
 measuring either.
 
-The second half checks that the linear scans that replaced backtracking regexes find exactly
+A message of many parts is bounded by structure, not time: the parser builds at most
+`MAX_MIME_PARTS` parts of it and keeps at most `MAX_ATTACHMENTS` files, however many it has.
+
+The last part checks that the linear scans that replaced backtracking regexes find exactly
 what those regexes found, on inputs small enough for the regexes.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import binascii
 import re
 from collections.abc import Iterator
+from email.message import Message
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -26,9 +30,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mail import parse
 from mail.headers import encoded_words
-from mail.parse import parse_email
-from tests.mail.adversarial import CASES, serve
+from mail.mime import MAX_ATTACHMENTS
+from mail.parse import _FEED_CHARS, MAX_MIME_PARTS, parse_email
+from tests.mail.adversarial import CASES, attachments, serve
 
 BOUND = 30.0
 
@@ -77,6 +83,67 @@ def test_entry_point_finishes_on_a_megabyte_of_adversarial_input(worker: Worker,
     outcome = worker.run(name)
     assert outcome is not None, f"not finished after {BOUND:.0f} s: super-linear somewhere"
     assert outcome == ""
+
+
+# --- Many parts: a bounded number is read -----------------------------------------------------
+
+
+@pytest.fixture
+def parts_built(monkeypatch: pytest.MonkeyPatch) -> list[Message]:
+    """Every MIME part the parser builds, in order."""
+    built: list[Message] = []
+
+    class Counted(Message):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            built.append(self)
+
+    monkeypatch.setattr(parse, "Message", Counted)
+    return built
+
+
+@pytest.mark.parametrize("count", [10_000, 30_000])
+def test_a_message_of_many_attachments_is_read_to_a_bounded_number_of_parts(
+    parts_built: list[Message], count: int
+) -> None:
+    raw = attachments(count, size=20)
+    message = parse_email(raw)
+    # The parser stops within one fed chunk after the limit (at least 100 bytes a part here).
+    assert MAX_MIME_PARTS < len(parts_built) <= MAX_MIME_PARTS + _FEED_CHARS // 100
+    read = MAX_MIME_PARTS - 2  # the whole message and its text part are parts too
+    assert len(message.attachments) == MAX_ATTACHMENTS
+    assert [a.filename for a in message.attachments[:2]] == ["bilaga-0.pdf", "bilaga-1.pdf"]
+    assert message.text == "Hej, se bilagorna."
+    assert message.defects == (
+        f"more than {MAX_MIME_PARTS:,} MIME parts: the first {MAX_MIME_PARTS:,} are read, the"
+        " rest is only in the original message",
+        f"{read - MAX_ATTACHMENTS:,} attachments over the first {MAX_ATTACHMENTS:,}: not kept as"
+        " files, only in the original message",
+    )  # and no missing closing boundary: that is where the parser stopped, not the message
+    assert message.raw == raw
+
+
+def test_attachments_under_the_part_limit_are_read_and_kept_to_the_attachment_limit(
+    parts_built: list[Message],
+) -> None:
+    message = parse_email(attachments(MAX_ATTACHMENTS + 5))
+    # The message, its text, the attachments, and one the parser makes to try its factory.
+    assert len(parts_built) == 1 + 1 + MAX_ATTACHMENTS + 5 + 1
+    assert len(message.attachments) == MAX_ATTACHMENTS
+    assert message.attachments[-1].filename == f"bilaga-{MAX_ATTACHMENTS - 1}.pdf"
+    assert message.defects == (
+        f"5 attachments over the first {MAX_ATTACHMENTS:,}: not kept as files, only in the"
+        " original message",
+    )
+    assert not parse_email(attachments(MAX_ATTACHMENTS)).defects
+
+
+def test_uuencoded_files_count_towards_the_attachment_limit() -> None:
+    block = binascii.b2a_uu(b"Hej").decode()
+    text = "Hej\n" + "".join(f"begin 644 f{i}.txt\n{block}`\nend\n" for i in range(1_200))
+    message = parse_email(f"From: a@example.se\nSubject: x\n\n{text}".encode())
+    assert len(message.attachments) == MAX_ATTACHMENTS
+    assert any(d.startswith("200 attachments over the first") for d in message.defects)
 
 
 # --- The linear scans find what the regexes they replaced found --------------------------------
