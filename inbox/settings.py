@@ -38,23 +38,55 @@ class Settings(BaseSettings):
         env_prefix="SYNPUNKT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
+    # The database and the log ---------------------------------------------------------------------
     database_url: str = "sqlite+aiosqlite:///var/synpunkt.db"
+    log_level: str = "INFO"
+
+    # The organisation and its cases ---------------------------------------------------------------
+    case_prefix: str = "SP"
+    organisation_name: str = "Socialtjänsten"
+    appeal_info_url: str = "https://www.domstol.se/forvaltningsratt/"
+    acks_per_sender_per_day: int = 3
+
+    # The web inbox and the API --------------------------------------------------------------------
     web_listen: str = "127.0.0.1:8000"
-    smtp_listen: str = "127.0.0.1:8025"
-    smtp_hostname: str = "synpunkt.localhost"
-    max_message_size: int = 25 * 1024 * 1024
+    # Where people reach the web app: check-in links, the Telegram webhook, the OpenID Connect
+    # redirect; https here makes the session cookie Secure (unless `secure_cookies` says otherwise).
+    public_url: str | None = None
     # HTTP request bodies; routes that take uploads allow SYNPUNKT_MAX_MESSAGE_SIZE instead.
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
-    # The SMTP edge: sessions at once, how long one may stay idle, and STARTTLS when both are set.
+    # Proxies whose X-Forwarded-For is believed (addresses or networks; `*` for any). Empty: the
+    # client is the address that connected, whatever headers it sends.
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Signs session cookies and check-in links. Unset: a random key kept in `secret_key_file`.
+    secret_key: str | None = None
+    secret_key_file: str = "var/secret_key"
+    secure_cookies: bool | None = None
+    # The API's documentation: Swagger UI at /docs (served from our origin) and /openapi.json.
+    api_docs: bool = True
+
+    # Staff sign-in with OpenID Connect ------------------------------------------------------------
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_username_claim: str = "preferred_username"  # the claim that names a StaffUser.username
+    # The id_token signatures accepted, whatever the provider's discovery document offers.
+    oidc_algorithms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["RS256"])
+
+    # Mail in: the SMTP listener -------------------------------------------------------------------
+    smtp_listen: str = "127.0.0.1:8025"
+    smtp_hostname: str = "synpunkt.localhost"
+    intake_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["synpunkt@synpunkt.localhost"]
+    )
+    max_message_size: int = 25 * 1024 * 1024  # one message, by SMTP, IMAP or upload
+    # Sessions at once, how long one may stay idle, and STARTTLS when both are set.
     smtp_max_sessions: int = Field(default=100, ge=1)
     smtp_timeout_seconds: float = Field(default=300.0, gt=0)
     smtp_tls_cert: str | None = None
     smtp_tls_key: str | None = None
-    intake_addresses: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["synpunkt@synpunkt.localhost"]
-    )
-    mail_from: str = "Synpunkt <synpunkt@synpunkt.localhost>"
-    mail_transport: str = "file://var/outbox"
+
+    # Mail in: the IMAP poller ---------------------------------------------------------------------
     imap_url: str | None = None
     imap_password: str | None = None
     imap_processed_folder: str = "Synpunkt/Behandlat"
@@ -63,20 +95,21 @@ class Settings(BaseSettings):
     imap_poll_seconds: float = 60.0
     imap_timeout_seconds: float = 60.0
     imap_batch_size: int = 200
+
+    # Mail out -------------------------------------------------------------------------------------
+    mail_from: str = "Synpunkt <synpunkt@synpunkt.localhost>"
+    mail_transport: str = "file://var/outbox"
+
+    # The Telegram bot (see the README) ------------------------------------------------------------
     telegram_token: str | None = None
     telegram_api_base: str = "https://api.telegram.org"
     telegram_mode: str = "polling"
-    # Signs session cookies and check-in links. Unset: a random key kept in `secret_key_file`.
-    secret_key: str | None = None
-    secret_key_file: str = "var/secret_key"
-    # Proxies whose X-Forwarded-For is believed (addresses or networks; `*` for any). Empty: the
-    # client is the address that connected, whatever headers it sends.
-    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    case_prefix: str = "SP"
-    organisation_name: str = "Socialtjänsten"
-    appeal_info_url: str = "https://www.domstol.se/forvaltningsratt/"
-    acks_per_sender_per_day: int = 3
-    worker_concurrency: int = 8
+    # The webhook's secret (derived from SYNPUNKT_SECRET_KEY when unset; the webhook's URL is
+    # SYNPUNKT_PUBLIC_URL's) and the sending pace (messages a second, all chats together).
+    telegram_webhook_secret: str | None = None
+    telegram_rate: float = 29.0
+
+    # The worker: intake (parsing under a budget) --------------------------------------------------
     parse_processes: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1))
     # The parse budget (see the README): a parse past its time is stopped and its message failed;
     # a parse process may use this much memory (0: no limit). Claims and batches of intake rows.
@@ -84,22 +117,26 @@ class Settings(BaseSettings):
     parse_memory_mb: int = Field(default=1024, ge=0)
     intake_max_attempts: int = Field(default=3, ge=1)
     intake_batch_mb: int = Field(default=32, ge=1)
-    # /healthz answers 503 for more failed messages than this in the window, or mail pending longer.
-    health_failed_burst: int = Field(default=10, ge=0)
-    health_window_minutes: int = Field(default=15, ge=1)
-    health_backlog_minutes: int = Field(default=15, ge=1)
+
+    # The worker: the outbox -----------------------------------------------------------------------
+    worker_concurrency: int = 8  # sends at once
     outbox_max_attempts: int = 8
     # A claimed outbox row's lease (renewed while its send runs), and the most one send may take:
     # at most half the lease, so that a send ends in time even when a renewal cannot get through.
     outbox_lease_seconds: float = Field(default=300.0, gt=0)
     outbox_send_timeout_seconds: float = Field(default=120.0, gt=0)
-    log_level: str = "INFO"
-    # Telegram bot (see the README): the public base URL for the webhook, its secret (derived from
-    # SYNPUNKT_SECRET_KEY when unset) and the sending pace (messages a second, all chats together).
-    public_url: str | None = None
-    telegram_webhook_secret: str | None = None
-    telegram_rate: float = 29.0
 
+    # Health ---------------------------------------------------------------------------------------
+    # /healthz answers 503 for more failed messages than this in the window, or mail pending longer.
+    health_failed_burst: int = Field(default=10, ge=0)
+    health_window_minutes: int = Field(default=15, ge=1)
+    health_backlog_minutes: int = Field(default=15, ge=1)
+
+    # Check-ins after decisions (their links point to SYNPUNKT_PUBLIC_URL) -------------------------
+    checkin_delay_days: int = Field(default=3, ge=0, le=10)
+    checkin_send_window: str = "09:00-18:00"  # Stockholm time on working days, or `always`
+
+    # Checks ---------------------------------------------------------------------------------------
     @model_validator(mode="after")
     def _check_send_timeout(self) -> Settings:
         if self.outbox_send_timeout_seconds > self.outbox_lease_seconds / 2:
@@ -117,10 +154,6 @@ class Settings(BaseSettings):
             raise ValueError("SYNPUNKT_TELEGRAM_MODE must be polling or webhook")
         return value
 
-    # Check-ins after decisions (their links point to SYNPUNKT_PUBLIC_URL)
-    checkin_delay_days: int = Field(default=3, ge=0, le=10)
-    checkin_send_window: str = "09:00-18:00"  # Stockholm time on working days, or `always`
-
     @field_validator("checkin_send_window")
     @classmethod
     def _check_window(cls, value: str) -> str:
@@ -128,17 +161,6 @@ class Settings(BaseSettings):
 
         parse_window(value)  # raises a clear error at start-up
         return value
-
-    # Staff inbox (https in SYNPUNKT_PUBLIC_URL makes the session cookie Secure) and OpenID Connect.
-    secure_cookies: bool | None = None
-    oidc_issuer: str | None = None
-    oidc_client_id: str | None = None
-    oidc_client_secret: str | None = None
-    oidc_username_claim: str = "preferred_username"  # the claim that names a StaffUser.username
-    # The id_token signatures accepted, whatever the provider's discovery document offers.
-    oidc_algorithms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["RS256"])
-    # The API's documentation: Swagger UI at /docs (served from our origin) and /openapi.json.
-    api_docs: bool = True
 
     @field_validator("oidc_algorithms", mode="before")
     @classmethod

@@ -1,4 +1,5 @@
-"""Sample feedback for `synpunkt demo`: realistic mails sent through the real SMTP path.
+"""`synpunkt demo`: realistic sample mails sent through the real SMTP path — to the running
+listener, or else through a listener and a worker of the command's own.
 
 The people and addresses are invented (example.se is reserved for examples); the texts are the kind
 of feedback social services receive, so a new user sees a working inbox at once.
@@ -6,11 +7,17 @@ of feedback social services receive, so a new user sees a working inbox at once.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 import aiosmtplib
+
+from inbox.cli.wiring import build_worker, utcnow
+from inbox.core.db import create_engine, session_factory
+from inbox.settings import Settings, split_listen
 
 SAMPLES: list[dict[str, str]] = [
     {
@@ -78,3 +85,50 @@ async def send_demo_mails(*, host: str, port: int, to: str, count: int) -> int:
             await smtp.sendmail(sender, [to], raw)
             sent += 1
     return sent
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Sends samples to the running listener; without one, through a listener of its own."""
+    host, port = split_listen(settings.smtp_listen, 8025)
+    to = settings.intake_addresses[0]
+    try:
+        sent = asyncio.run(send_demo_mails(host=host, port=port, to=to, count=args.count))
+        print(f"sent {sent} sample messages to {to} via the listener on {host}:{port}")
+    except OSError:
+        from inbox.core.migrate import upgrade
+
+        upgrade(settings.database_url)
+        sent = asyncio.run(_demo_in_process(settings, count=args.count))
+        print(
+            f"no listener on {host}:{port}; delivered {sent} sample messages to {to} through a "
+            "temporary SMTP listener of this command and processed them"
+        )
+    return 0
+
+
+async def _demo_in_process(settings: Settings, *, count: int) -> int:
+    from mail.smtp import start_smtp_server
+
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    worker = build_worker(settings, sessions)
+    server = await start_smtp_server(
+        sessions=sessions,
+        intake_addresses=settings.intake_addresses,
+        hostname=settings.smtp_hostname,
+        host="127.0.0.1",
+        port=0,
+        max_size=settings.max_message_size,
+        clock=utcnow,
+    )
+    try:
+        port = server.sockets[0].getsockname()[1]
+        sent = await send_demo_mails(
+            host="127.0.0.1", port=port, to=settings.intake_addresses[0], count=count
+        )
+        await worker.drain()
+        return sent
+    finally:
+        server.close()
+        await server.wait_closed()
+        await engine.dispose()

@@ -55,7 +55,7 @@ ReadDbSession = Annotated[AsyncSession, Depends(page_read_session)]
 
 def client_addr(request: Request) -> str | None:
     """The peer's address; a proxy's X-Forwarded-For counts only from SYNPUNKT_FORWARDED_ALLOW_IPS
-    (uvicorn rewrites the client address for those, see `inbox.cli.web_server_config`)."""
+    (uvicorn rewrites the client address for those, see `inbox.cli.wiring.web_server_config`)."""
     return request.client.host if request.client else None
 
 

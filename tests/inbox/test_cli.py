@@ -15,7 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from inbox.cli import ConfigError, secret_key
+from inbox.cli.errors import ConfigError
+from inbox.cli.wiring import secret_key
 from inbox.core.db import create_engine, session_factory
 from inbox.core.models import AuditEvent, StaffUnit, StaffUser, Unit
 from inbox.settings import Settings

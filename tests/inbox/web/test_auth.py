@@ -17,7 +17,7 @@ import pytest
 from itsdangerous import TimestampSigner
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.cli import web_server_config
+from inbox.cli.wiring import web_server_config
 from inbox.core.audit import Actor
 from inbox.core.db import unit_of_work
 from inbox.core.models import StaffUser

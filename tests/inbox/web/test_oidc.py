@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from inbox.cli import oidc_config
+from inbox.cli.wiring import oidc_config
 from inbox.core.db import unit_of_work
 from inbox.core.models import AuditEvent, StaffUser
 from inbox.settings import Settings

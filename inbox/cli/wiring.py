@@ -1,0 +1,331 @@
+"""Wiring: the parts of Synpunkt built from `Settings` — policies, parsers, senders, the worker,
+the Telegram bot, the web app and its server — and nothing that runs them (see `run`).
+
+The adapters (`mail`, `bot`) and the web face are imported inside the functions that need them, so
+that an admin command does not pay for loading aiogram, uvicorn or FastAPI.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from inbox.checkins.answers import reply_claim
+from inbox.checkins.plan import CheckinPolicy
+from inbox.checkins.schedule import parse_window
+from inbox.cli.errors import ConfigError, UserError
+from inbox.core.inbound import Channel
+from inbox.intake.receive import IntakePolicy
+from inbox.runners.delivery import Sender
+from inbox.runners.health import HealthPolicy
+from inbox.runners.parse_pool import InlineParsing, ParsePool, Parser, Parsing
+from inbox.runners.worker import Worker
+from inbox.settings import Settings, load_secret_key, split_listen
+
+if TYPE_CHECKING:
+    import ssl
+
+    import uvicorn
+    from fastapi import FastAPI
+
+    from bot.app import TelegramBot
+    from bot.webhook import WebhookEndpoint
+    from inbox.web.app import ChannelStatus, Webhook
+    from inbox.web.oidc import OidcConfig
+    from mail.imap import ImapConfig
+
+log = logging.getLogger("synpunkt")
+
+Sessions = async_sessionmaker[AsyncSession]
+# What a long-running command awaits on its way out (a bot's HTTP session, say).
+Closer = Callable[[], Awaitable[None]]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def secret_key(settings: Settings) -> str:
+    """SYNPUNKT_SECRET_KEY, else the key kept in SYNPUNKT_SECRET_KEY_FILE (made at first start)."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = Path(settings.secret_key_file)
+    try:
+        return load_secret_key(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"SYNPUNKT_SECRET_KEY is unset and {exc}") from exc
+
+
+# Policies ----------------------------------------------------------------------------------------
+
+
+def intake_policy(settings: Settings) -> IntakePolicy:
+    return IntakePolicy(
+        case_prefix=settings.case_prefix,
+        mail_domain=settings.mail_domain,
+        own_addresses=settings.own_addresses,
+        acks_per_sender_per_day=settings.acks_per_sender_per_day,
+        organisation=settings.organisation_name,
+        appeal_url=settings.appeal_info_url,
+        claims=(
+            reply_claim(
+                CheckinPolicy(case_prefix=settings.case_prefix, mail_domain=settings.mail_domain)
+            ),
+        ),
+    )
+
+
+def health_policy(settings: Settings) -> HealthPolicy:
+    return HealthPolicy(
+        failed_burst=settings.health_failed_burst,
+        window=timedelta(minutes=settings.health_window_minutes),
+        backlog=timedelta(minutes=settings.health_backlog_minutes),
+        max_attempts=settings.intake_max_attempts,
+    )
+
+
+def checkin_policy(settings: Settings) -> CheckinPolicy:
+    return CheckinPolicy(
+        delay_days=settings.checkin_delay_days,
+        window=parse_window(settings.checkin_send_window),
+        public_url=settings.public_base_url,
+        secret_key=secret_key(settings),
+        mail_domain=settings.mail_domain,
+        organisation=settings.organisation_name,
+        case_prefix=settings.case_prefix,
+        appeal_url=settings.appeal_info_url,
+    )
+
+
+# Mail --------------------------------------------------------------------------------------------
+
+
+def smtp_tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """STARTTLS for the SMTP listener when certificate and key are set; a ConfigError otherwise."""
+    from mail.smtp_session import tls_context
+
+    cert, key = settings.smtp_tls_cert, settings.smtp_tls_key
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        raise ConfigError("set both SYNPUNKT_SMTP_TLS_CERT and SYNPUNKT_SMTP_TLS_KEY, or neither")
+    try:
+        return tls_context(cert, key)
+    except ValueError as exc:
+        raise ConfigError(f"SYNPUNKT_SMTP_TLS_CERT/SYNPUNKT_SMTP_TLS_KEY: {exc}") from exc
+
+
+def imap_config(settings: Settings) -> ImapConfig:
+    """The IMAP poller's configuration from the settings; a UserError when it is incomplete."""
+    from mail.imap import config_from_url
+
+    if not settings.imap_url:
+        raise UserError("SYNPUNKT_IMAP_URL is not set (imaps://user:password@host:993/INBOX)")
+    try:
+        return config_from_url(
+            settings.imap_url,
+            password=settings.imap_password,
+            processed_folder=settings.imap_processed_folder.strip() or None,
+            require_tls=settings.imap_require_tls,
+            idle_seconds=settings.imap_idle_seconds,
+            poll_seconds=settings.imap_poll_seconds,
+            timeout=settings.imap_timeout_seconds,
+            batch_size=max(1, settings.imap_batch_size),
+            max_message_size=settings.max_message_size,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+
+
+# The worker --------------------------------------------------------------------------------------
+
+
+def intake_parsers(settings: Settings) -> Mapping[str, Parser]:
+    """Each channel's parser of raw messages (module-level functions: parse processes import them)."""
+    from mail.parse import parse_email
+
+    parsers: dict[str, Parser] = {Channel.EMAIL: parse_email}
+    if settings.telegram_token:
+        from bot.updates import parse_update
+
+        parsers[Channel.TELEGRAM] = parse_update
+    return parsers
+
+
+def parse_pool(settings: Settings) -> Parsing:
+    """Processes for parsing mail (CPU-bound) beside the event loop, each parse within the budget
+    of SYNPUNKT_PARSE_TIMEOUT_SECONDS and SYNPUNKT_PARSE_MEMORY_MB. With SYNPUNKT_PARSE_PROCESSES=0,
+    threads: a parse past its time is failed but runs on, and no memory budget applies."""
+    if settings.parse_processes <= 0:
+        return InlineParsing(timeout=settings.parse_timeout_seconds)
+    return ParsePool(
+        processes=settings.parse_processes,
+        timeout=settings.parse_timeout_seconds,
+        memory_mb=settings.parse_memory_mb,
+        preload=list(intake_parsers(settings).values()),
+    )
+
+
+def senders(settings: Settings, *, closers: list[Closer] | None = None) -> Mapping[str, Sender]:
+    """Each channel's sender; a Telegram bot's HTTP session is added to `closers`."""
+    from mail.sender import EmailSender
+
+    by_channel: dict[str, Sender] = {
+        Channel.EMAIL: EmailSender(
+            mail_from=settings.mail_from, transport=settings.mail_transport, clock=utcnow
+        )
+    }
+    if settings.telegram_token:
+        from bot.app import make_bot
+        from bot.conversation import decorate
+        from bot.sender import Pacer, TelegramSender
+
+        sending_bot = make_bot(settings.telegram_token, settings.telegram_api_base)
+        if closers is not None:
+            closers.append(sending_bot.session.close)
+        by_channel[Channel.TELEGRAM] = TelegramSender(
+            sending_bot, pacer=Pacer(rate=settings.telegram_rate), decorate=decorate
+        )
+    return by_channel
+
+
+def build_worker(
+    settings: Settings,
+    sessions: Sessions,
+    *,
+    parsing: Parsing | None = None,
+    closers: list[Closer] | None = None,
+) -> Worker:
+    return Worker(
+        sessions,
+        senders=senders(settings, closers=closers),
+        parsers=intake_parsers(settings),
+        policy=intake_policy(settings),
+        clock=utcnow,
+        max_attempts=settings.outbox_max_attempts,
+        concurrency=settings.worker_concurrency,
+        lease=timedelta(seconds=settings.outbox_lease_seconds),
+        send_timeout=timedelta(seconds=settings.outbox_send_timeout_seconds),
+        parsing=parsing or InlineParsing(timeout=settings.parse_timeout_seconds),
+        intake_batch_bytes=settings.intake_batch_mb * 1024 * 1024,
+        intake_max_attempts=settings.intake_max_attempts,
+    )
+
+
+# The Telegram bot --------------------------------------------------------------------------------
+
+
+def build_telegram_bot(
+    settings: Settings, sessions: Sessions, *, wake: Callable[[], None] | None
+) -> TelegramBot:
+    from bot.app import TelegramBot, make_bot
+    from bot.context import BotContext
+
+    assert settings.telegram_token
+    context = BotContext(
+        sessions=sessions,
+        clock=utcnow,
+        wake=wake or (lambda: None),
+        organisation=settings.organisation_name,
+        response_days=intake_policy(settings).response_days,
+        appeal_url=settings.appeal_info_url,
+        email=settings.intake_addresses[0] if settings.intake_addresses else "",
+        web_url=settings.public_url,
+        checkins=checkin_policy(settings),
+    )
+    return TelegramBot(make_bot(settings.telegram_token, settings.telegram_api_base), context)
+
+
+def telegram_webhook_secret(settings: Settings) -> str:
+    """SYNPUNKT_TELEGRAM_WEBHOOK_SECRET, else one derived from the secret key."""
+    from bot.app import webhook_secret
+
+    return settings.telegram_webhook_secret or webhook_secret(secret_key(settings))
+
+
+def telegram_webhook_endpoint(settings: Settings, the_bot: TelegramBot) -> WebhookEndpoint:
+    from bot.webhook import WebhookEndpoint
+
+    return WebhookEndpoint(the_bot, secret=telegram_webhook_secret(settings))
+
+
+# The web app -------------------------------------------------------------------------------------
+
+
+def oidc_config(settings: Settings) -> OidcConfig | None:
+    """OpenID Connect sign-in when issuer, client id and secret are all set (else None)."""
+    from inbox.web.oidc import OidcConfig
+
+    values = (settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret)
+    if not all(values):
+        if any(values):
+            log.warning(
+                "OpenID Connect is off: set all of SYNPUNKT_OIDC_ISSUER, "
+                "SYNPUNKT_OIDC_CLIENT_ID and SYNPUNKT_OIDC_CLIENT_SECRET"
+            )
+        return None
+    issuer, client_id, secret = (str(v) for v in values)
+    return OidcConfig(
+        issuer=issuer,  # exactly as the provider writes it in `iss`
+        client_id=client_id,
+        client_secret=secret,
+        username_claim=settings.oidc_username_claim,
+        algorithms=tuple(settings.oidc_algorithms),
+        redirect_url=(
+            settings.public_url.rstrip("/") + "/auth/oidc/callback" if settings.public_url else None
+        ),
+    )
+
+
+def build_app(
+    settings: Settings,
+    sessions: Sessions,
+    *,
+    wake: Callable[[], None] | None,
+    channel_status: ChannelStatus,
+    webhook: Webhook | None,
+) -> FastAPI:
+    from inbox.web.app import create_app
+
+    return create_app(
+        sessions=sessions,
+        clock=utcnow,
+        policy=intake_policy(settings),
+        wake_worker=wake,
+        channel_status=channel_status,
+        telegram_webhook=webhook,
+        checkins=checkin_policy(settings),
+        secret_key=secret_key(settings),
+        https_only=settings.session_https_only,
+        oidc=oidc_config(settings),
+        api_docs=settings.api_docs,
+        max_request_bytes=settings.max_request_bytes,
+        max_upload_bytes=settings.max_message_size,
+        health=health_policy(settings),
+    )
+
+
+def web_server_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
+    """uvicorn's configuration; X-Forwarded-For/-Proto count only from SYNPUNKT_FORWARDED_ALLOW_IPS.
+
+    uvicorn would otherwise believe them from 127.0.0.1 (or $FORWARDED_ALLOW_IPS), so a client on
+    the same host could pick the address that sign-in throttling counts.
+    """
+    import uvicorn
+
+    host, port = split_listen(settings.web_listen, 8000)
+    proxies = list(settings.forwarded_allow_ips)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies,
+    )
