@@ -7,6 +7,7 @@ mailbox in practice), so they are stored lower-cased.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +21,29 @@ from inbox.core.models import Contact
 def normalise_address(channel: str, address: str) -> str:
     address = address.strip()
     return address.lower() if channel == Channel.EMAIL else address
+
+
+def contact_row(
+    *,
+    channel: str,
+    address: str,
+    now: datetime,
+    display_name: str | None = None,
+    language: str | None = None,
+) -> dict[str, Any]:
+    """The values of a new contact: `find_or_create_contact` adds one, batch intake and the
+    decision import insert many at once."""
+    return {
+        "channel": channel,
+        "address": normalise_address(channel, address),
+        "display_name": display_name,
+        "language": language,
+        "opted_out": False,
+        "blocked": False,
+        "unreachable_at": None,
+        "unreachable_reason": None,
+        "created_at": now,
+    }
 
 
 async def find_contact(session: AsyncSession, *, channel: str, address: str) -> Contact | None:
@@ -48,13 +72,13 @@ async def find_or_create_contact(
         inserted = await session.execute(
             insert_ignoring_conflicts(session, Contact)
             .values(
-                channel=channel,
-                address=address,
-                display_name=display_name,
-                language=language,
-                opted_out=False,
-                blocked=False,
-                created_at=now,
+                **contact_row(
+                    channel=channel,
+                    address=address,
+                    now=now,
+                    display_name=display_name,
+                    language=language,
+                )
             )
             .returning(Contact)
         )
