@@ -17,8 +17,7 @@ from inbox.core.db import unit_of_work
 from inbox.core.inbound import Channel, InboundMessage
 from inbox.core.models import IntakeRecord
 from inbox.intake import ledger
-from inbox.intake.receive import IntakePolicy, Receipt, receive
-from inbox.intake.receive_batch import receive_many
+from inbox.intake.receive import IntakePolicy, Receipt, receive, receive_many
 from tests.conftest import CORPORA, Clock, Database
 
 POLICY = IntakePolicy(

@@ -5,7 +5,8 @@ Beside the real e-mails the set has what the corpora lack: one person writing ag
 spellings, replies threading onto an earlier case of the set by Message-ID, by the reference in
 the subject and by the Telegram chat, a stranger quoting that reference, a check-in style claim,
 messages from us and from nobody, a redelivery, and, in a second round after staff closed a case
-and blocked a contact, a reply that reopens the case and acknowledgements over the daily limit.
+and blocked a contact, a reply that reopens the case and acknowledgements over the daily limit,
+to a known sender and to new spellings of one new mailbox in one batch.
 """
 
 from __future__ import annotations
@@ -37,8 +38,7 @@ from inbox.core.models import (
     ReferenceCounter,
 )
 from inbox.intake import ledger
-from inbox.intake.receive import IntakePolicy, Receipt, receive
-from inbox.intake.receive_batch import receive_many
+from inbox.intake.receive import IntakePolicy, Receipt, receive, receive_many
 from mail.parse import parse_email
 from tests.conftest import Clock, Database
 from tests.factories import POLICY, UNPARSABLE, corpus_id, mail, message_files
@@ -113,7 +113,9 @@ def reply_to(msg: InboundMessage, n: int) -> InboundMessage:
     )
 
 
-def interleave(corpus: Sequence[InboundMessage], ours: Sequence[InboundMessage]) -> list:
+def interleave(
+    corpus: Sequence[InboundMessage], ours: Sequence[InboundMessage]
+) -> list[InboundMessage]:
     """`ours` spread in order among the corpus messages, so each batch mixes both kinds."""
     step = max(1, len(corpus) // (len(ours) + 1))
     out: list[InboundMessage] = []
@@ -163,6 +165,9 @@ def rounds() -> tuple[list[InboundMessage], list[InboundMessage]]:
             mail(2, in_reply_to="<m1@example.se>", references=("<m1@example.se>",)),
         ],
     )
+    # Four new spellings of one new mailbox in a row: one run, and the fourth is over the limit.
+    spellings = ["bo@example.se", "Bo+1@example.se", "bo+2@Example.se", "bo+3@example.se"]
+    second += [mail(30 + n, sender=sender) for n, sender in enumerate(spellings)]
     return [mail(1), *first], second
 
 
@@ -175,7 +180,7 @@ async def one_by_one(db: Database, msgs: list[InboundMessage], clock: Clock) -> 
     return receipts
 
 
-async def as_batch(db: Database, msgs: list[InboundMessage], clock: Clock) -> None:
+async def as_batch(db: Database, msgs: list[InboundMessage], clock: Clock) -> list[Receipt]:
     """The worker's way: each message recorded in the ledger first (where a redelivery stops),
     then one `receive_many()` for the rows."""
     async with unit_of_work(db.sessions) as session:
@@ -188,7 +193,7 @@ async def as_batch(db: Database, msgs: list[InboundMessage], clock: Clock) -> No
                 row = await session.get(IntakeRecord, row_id)
                 assert row is not None
                 items.append((msg, row))
-        await receive_many(session, items, policy=PARITY_POLICY, now=clock())
+        return await receive_many(session, items, policy=PARITY_POLICY, now=clock())
 
 
 async def staff_changes(db: Database, clock: Clock) -> None:
@@ -282,12 +287,12 @@ async def test_receive_and_receive_many_write_the_same_rows(
 ) -> None:
     first, second = rounds()
     receipts = await one_by_one(db, first, clock)
-    await as_batch(other_db, first, clock)
+    batch_receipts = await as_batch(other_db, first, clock)
     clock.advance(hours=1)
     for database in (db, other_db):
         await staff_changes(database, clock)
     receipts += await one_by_one(db, second, clock)
-    await as_batch(other_db, second, clock)
+    batch_receipts += await as_batch(other_db, second, clock)
 
     # The set reaches every rule it is meant to compare.
     reasons = {r.no_ack_reason for r in receipts}
@@ -302,6 +307,14 @@ async def test_receive_and_receive_many_write_the_same_rows(
     } <= reasons
     assert any(reason and reason.startswith("machine mail") for reason in reasons)
     assert sum(not r.new_case and not r.duplicate and r.case_id is not None for r in receipts) >= 6
+
+    # What each message became; a redelivery never reaches the batch (the ledger stops it), and
+    # message ids differ legitimately (a run stores its messages before their acknowledgements).
+    def outcome(r: Receipt) -> tuple[Any, ...]:
+        return (r.case_id, r.reference, r.new_case, r.acknowledged, r.no_ack_reason)
+
+    assert [outcome(r) for r in receipts if not r.duplicate] == [outcome(r) for r in batch_receipts]
+    assert not any(r.duplicate for r in batch_receipts)
 
     one, other = await dump(db), await dump(other_db)
     assert one["messages"] and one["attachments"] and one["outbox"]
