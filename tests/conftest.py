@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -118,15 +119,13 @@ async def _upgrade_in_thread(url: str) -> None:
     await asyncio.to_thread(upgrade, url)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    sqlite_template: Path,
-    postgres_template: str | None,
+@asynccontextmanager
+async def fresh_database(
+    backend: str, path: Path, sqlite_template: Path, postgres_template: str | None
 ) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        path = tmp_path / "synpunkt.db"
+    """A migrated database of its own on `backend` ("sqlite" or "postgres"), dropped afterwards;
+    on SQLite the file `path`."""
+    if backend == "sqlite":
         shutil.copyfile(sqlite_template, path)
         url = f"sqlite+aiosqlite:///{path}"
         engine = create_engine(url)
@@ -146,6 +145,31 @@ async def db(
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    postgres_template: str | None,
+) -> AsyncIterator[Database]:
+    async with fresh_database(
+        request.param, tmp_path / "synpunkt.db", sqlite_template, postgres_template
+    ) as one:
+        yield one
+
+
+@pytest.fixture
+async def other_db(
+    db: Database, tmp_path: Path, sqlite_template: Path, postgres_template: str | None
+) -> AsyncIterator[Database]:
+    """A second fresh database on `db`'s backend, for comparing two ways of doing one thing."""
+    backend = "sqlite" if db.backend == "sqlite" else "postgres"
+    async with fresh_database(
+        backend, tmp_path / "other.db", sqlite_template, postgres_template
+    ) as other:
+        yield other
 
 
 @pytest.fixture

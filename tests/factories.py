@@ -1,4 +1,5 @@
-"""What many tests build: an intake policy, a message, a message taken in, and `eventually()`.
+"""What many tests build: an intake policy, a message, a message taken in, the corpus e-mails,
+and `eventually()`.
 
 One place for them, so that a test module never imports another test module for its helpers.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -15,15 +17,40 @@ from inbox.core.db import unit_of_work
 from inbox.core.inbound import Channel, InboundMessage
 from inbox.core.models import IntakeRecord
 from inbox.intake import ledger
-from inbox.intake.receive import IntakePolicy, Receipt, receive
-from inbox.intake.receive_batch import receive_many
-from tests.conftest import Clock, Database
+from inbox.intake.receive import IntakePolicy, Receipt, receive, receive_many
+from tests.conftest import CORPORA, Clock, Database
 
 POLICY = IntakePolicy(
     case_prefix="SP",
     mail_domain="synpunkt.example",
     own_addresses=frozenset({"synpunkt@synpunkt.example"}),
 )
+
+EMAIL_CORPORA = CORPORA / "email"
+# Folders whose files are whole messages. The reply-parser corpora, talon's HTML and signature
+# samples and Zammad's signature-detection set are message bodies, not messages.
+MESSAGE_GLOBS = (
+    "zammad/mail/*.box",
+    "cpython-test_email/msg_*.txt",
+    "chatwoot/*.eml",
+    "flufl.bounce/*.txt",
+    "mail-parser/mail_*",
+    "talon/standard_replies/*.eml",
+    "talon/*.eml",
+)
+# Not RFC 5322 at all: an Outlook .msg file, and CPython's expected text of a digest (no headers).
+UNPARSABLE = {"mail-parser/mail_outlook_1", "cpython-test_email/msg_19.txt"}
+
+
+def message_files() -> list[Path]:
+    """The whole messages of the e-mail corpora, in a fixed order."""
+    return sorted({path for pattern in MESSAGE_GLOBS for path in EMAIL_CORPORA.glob(pattern)})
+
+
+def corpus_id(path: Path) -> str:
+    """A corpus file's name for test ids and lists: its path below tests/corpora/email."""
+    return path.relative_to(EMAIL_CORPORA).as_posix()
+
 
 # Only a guard against a test that hangs, never a measurement: a wait normally ends in moments.
 GUARD = 60.0

@@ -1,4 +1,4 @@
-"""Contacts: one per channel and address, found or created at intake.
+"""Contacts: one per channel and address, found or created at intake (many at once for a batch).
 
 Email addresses are compared case-insensitively (`Support@X` and `support@x` are one person's
 mailbox in practice), so they are stored lower-cased.
@@ -6,9 +6,12 @@ mailbox in practice), so they are stored lower-cased.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -22,6 +25,29 @@ def normalise_address(channel: str, address: str) -> str:
     return address.lower() if channel == Channel.EMAIL else address
 
 
+def contact_row(
+    *,
+    channel: str,
+    address: str,
+    now: datetime,
+    display_name: str | None = None,
+    language: str | None = None,
+) -> dict[str, Any]:
+    """The values of a new contact: `find_or_create_contact` adds one, batch intake and the
+    decision import insert many at once."""
+    return {
+        "channel": channel,
+        "address": normalise_address(channel, address),
+        "display_name": display_name,
+        "language": language,
+        "opted_out": False,
+        "blocked": False,
+        "unreachable_at": None,
+        "unreachable_reason": None,
+        "created_at": now,
+    }
+
+
 async def find_contact(session: AsyncSession, *, channel: str, address: str) -> Contact | None:
     address = normalise_address(channel, address)
     return (
@@ -29,6 +55,21 @@ async def find_contact(session: AsyncSession, *, channel: str, address: str) -> 
             select(Contact).where(col(Contact.channel) == channel, col(Contact.address) == address)
         )
     ).scalar_one_or_none()
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who wrote, as a contact to find or create: a channel's address, and what they said of
+    themselves (kept on the contact when it knows nothing better)."""
+
+    channel: str
+    address: str
+    display_name: str | None = None
+    language: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (str(self.channel), normalise_address(self.channel, self.address))
 
 
 async def find_or_create_contact(
@@ -41,30 +82,60 @@ async def find_or_create_contact(
     language: str | None = None,
 ) -> tuple[Contact, bool]:
     """The contact, and whether it was created just now (then it has no history to look up)."""
-    address = normalise_address(channel, address)
-    contact = await find_contact(session, channel=channel, address=address)
-    created = False
-    if contact is None:
+    sender = Sender(channel=channel, address=address, display_name=display_name, language=language)
+    [found] = await find_or_create_contacts(session, [sender], now=now)
+    return found
+
+
+async def find_or_create_contacts(
+    session: AsyncSession, senders: Sequence[Sender], *, now: datetime
+) -> list[tuple[Contact, bool]]:
+    """Each sender's contact, in order, and whether it was created just now for that sender: the
+    known ones in one query, the others in one insert. A contact is created for the first sender
+    that names it; later ones find it known, as they would one at a time."""
+    keys = [sender.key for sender in senders]
+    contacts = await _contacts(session, set(keys))
+    firsts: dict[tuple[str, str], int] = {}  # the first sender of each unknown contact
+    for i, key in enumerate(keys):
+        if key not in contacts:
+            firsts.setdefault(key, i)
+    created: set[tuple[str, str]] = set()
+    if firsts:
         inserted = await session.execute(
-            insert_ignoring_conflicts(session, Contact)
-            .values(
-                channel=channel,
-                address=address,
-                display_name=display_name,
-                language=language,
-                opted_out=False,
-                blocked=False,
-                created_at=now,
-            )
-            .returning(Contact)
+            insert_ignoring_conflicts(session, Contact).returning(Contact),
+            [
+                contact_row(
+                    channel=channel,
+                    address=address,
+                    display_name=senders[i].display_name,
+                    language=senders[i].language,
+                    now=now,
+                )
+                for (channel, address), i in firsts.items()
+            ],
         )
-        contact = inserted.scalar_one_or_none()
-        created = contact is not None
-        if contact is None:  # a concurrent intake created the same contact a moment ago
-            contact = await find_contact(session, channel=channel, address=address)
-    assert contact is not None
-    if display_name and not contact.display_name:
-        contact.display_name = display_name
-    if language and not contact.language:
-        contact.language = language
-    return contact, created
+        for contact in inserted.scalars():
+            contacts[(contact.channel, contact.address)] = contact
+            created.add((contact.channel, contact.address))
+        # A concurrent intake created one of these a moment ago: then it is known, not new.
+        contacts |= await _contacts(session, firsts.keys() - created)
+    found = []
+    for i, (sender, key) in enumerate(zip(senders, keys, strict=True)):
+        contact = contacts[key]
+        if sender.display_name and not contact.display_name:
+            contact.display_name = sender.display_name
+        if sender.language and not contact.language:
+            contact.language = sender.language
+        found.append((contact, key in created and firsts[key] == i))
+    return found
+
+
+async def _contacts(
+    session: AsyncSession, keys: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], Contact]:
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(Contact).where(tuple_(col(Contact.channel), col(Contact.address)).in_(sorted(keys)))
+    )
+    return {(contact.channel, contact.address): contact for contact in rows.scalars()}

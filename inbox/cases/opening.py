@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert
@@ -44,9 +44,13 @@ class Opening:
     automated: bool = False
     callback: bool = False
 
+    @property
+    def due_on(self) -> date:
+        """The response time in working days, counted from the day the matter arrived."""
+        return add_working_days(self.received_at.astimezone(STOCKHOLM).date(), self.response_days)
+
     def values(self, *, reference: str, now: datetime) -> dict[str, Any]:
         """The new case's columns."""
-        arrived = self.received_at.astimezone(STOCKHOLM).date()
         return {
             "reference": reference,
             "kind": self.kind,
@@ -59,7 +63,7 @@ class Opening:
             "language": self.language,
             "subject": self.subject[:MAX_SUBJECT],
             "received_at": self.received_at,
-            "due_on": add_working_days(arrived, self.response_days),
+            "due_on": self.due_on,
             "flag_automated": self.automated,
             "flag_callback": self.callback,
             "flag_personnummer": contains_personnummer(f"{self.subject}\n{self.text}"),

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.cases.contacts import contact_row
 from inbox.checkins.decisions import DecisionInput
 from inbox.checkins.plan import (
     ASK_KIND,
@@ -24,7 +25,8 @@ from inbox.checkins.plan import (
     checkin_payload,
 )
 from inbox.core.db import insert_ignoring_conflicts
-from inbox.core.models import CheckIn, Contact, Decision, OutboxItem, OutboxStatus, Unit
+from inbox.core.models import CheckIn, Contact, Decision, OutboxItem, Unit
+from inbox.core.outbox import outbox_row
 
 CHUNK = 2000
 _DECISIONS: Table = Decision.__table__  # type: ignore[attr-defined]
@@ -55,15 +57,7 @@ async def _contacts(
 
     known = await found()
     missing = [
-        {
-            "channel": channel,
-            "address": address,
-            "language": language,
-            "display_name": None,
-            "opted_out": False,
-            "blocked": False,
-            "created_at": now,
-        }
+        contact_row(channel=channel, address=address, language=language, now=now)
         for (channel, address), language in wanted.items()
         if (channel, address) not in known
     ]
@@ -155,17 +149,15 @@ async def _chunk(
                 reminder=reminder,
             )
             rows.append(
-                {
-                    "kind": kind,
-                    "channel": checkin.channel,
-                    "recipient": data.address,
-                    "payload": payload,
-                    "idempotency_key": f"{kind}:{checkin_id}",
-                    "status": OutboxStatus.PENDING,
-                    "run_at": run_at,
-                    "attempts": 0,
-                    "created_at": now,
-                }
+                outbox_row(
+                    kind=kind,
+                    channel=checkin.channel,
+                    recipient=data.address,
+                    payload=payload,
+                    idempotency_key=f"{kind}:{checkin_id}",
+                    run_at=run_at,
+                    now=now,
+                )
             )
             owners.append((checkin, reminder, rfc_id.strip("<>") if rfc_id else None))
     outbox_ids = await _insert(session, _OUTBOX, rows)

@@ -25,6 +25,35 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=6)
 
 
+def outbox_row(
+    *,
+    kind: str,
+    channel: str,
+    recipient: str,
+    payload: dict[str, Any],
+    idempotency_key: str,
+    now: datetime,
+    run_at: datetime | None = None,
+    case_id: int | None = None,
+    message_id: int | None = None,
+) -> dict[str, Any]:
+    """The values of a new outbox row, due at `run_at` (default now): `enqueue()` adds one,
+    batch intake and the decision import insert many at once."""
+    return {
+        "kind": kind,
+        "channel": channel,
+        "recipient": recipient,
+        "payload": payload,
+        "idempotency_key": idempotency_key,
+        "status": OutboxStatus.PENDING,
+        "run_at": run_at or now,
+        "attempts": 0,
+        "case_id": case_id,
+        "message_id": message_id,
+        "created_at": now,
+    }
+
+
 async def enqueue(
     session: AsyncSession,
     *,
@@ -42,17 +71,17 @@ async def enqueue(
     inserted = await session.execute(
         insert_ignoring_conflicts(session, OutboxItem)
         .values(
-            kind=kind,
-            channel=channel,
-            recipient=recipient,
-            payload=payload,
-            idempotency_key=idempotency_key,
-            status=OutboxStatus.PENDING,
-            run_at=run_at or now,
-            attempts=0,
-            case_id=case_id,
-            message_id=message_id,
-            created_at=now,
+            **outbox_row(
+                kind=kind,
+                channel=channel,
+                recipient=recipient,
+                payload=payload,
+                idempotency_key=idempotency_key,
+                now=now,
+                run_at=run_at,
+                case_id=case_id,
+                message_id=message_id,
+            )
         )
         .returning(OutboxItem)
     )

@@ -5,14 +5,28 @@ reference, the promised response time, and what a public authority must say: the
 public record, feedback is not an appeal (and how to appeal), and no sensitive details by email.
 It deliberately repeats nothing the sender wrote (not their name, not their subject): the From
 address of a mail can be forged, and an acknowledgement must not carry a stranger's words.
+
+Queued, it is an outbound message on the case (staff see it and its delivery) and an outbox row
+whose Message-ID is fixed now, so that a reply to it threads onto the case.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from email.utils import make_msgid
+from typing import Any
 
-from inbox.core.inbound import Channel
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from inbox.core.db import insert_ignoring_conflicts
+from inbox.core.inbound import Channel, InboundMessage
+from inbox.core.models import Delivery, Direction, Message, OutboxItem
+from inbox.core.outbox import outbox_row
+from inbox.intake.policy import IntakePolicy
 
 ACK_KIND = "case.ack"
 
@@ -132,3 +146,94 @@ def render_ack(
     text = "\n---\n\n".join(bodies[lang].format(**values) for lang in languages)
     subject = f"[{reference}] " + " / ".join(_SUBJECT[lang] for lang in languages)
     return AckText(subject=subject, text=text, languages=languages)
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """An acknowledgement to queue: the message it answers, the case it opened, and to whom."""
+
+    msg: InboundMessage
+    case_id: int
+    reference: str
+    due_on: date
+    address: str
+
+
+async def enqueue_acks(
+    session: AsyncSession, acks: Sequence[Ack], *, policy: IntakePolicy, now: datetime
+) -> None:
+    """Queues the acknowledgements, one per case: two multi-row statements for any number."""
+    if not acks:
+        return
+    texts = [
+        render_ack(
+            reference=ack.reference,
+            organisation=policy.organisation,
+            response_days=policy.response_days,
+            due=ack.due_on,
+            appeal_url=policy.appeal_url,
+            message_language=ack.msg.language,
+            channel=ack.msg.channel,
+        )
+        for ack in acks
+    ]
+    rfc_ids = [
+        make_msgid(idstring=ack.reference.lower(), domain=policy.mail_domain) for ack in acks
+    ]
+    stored = await session.execute(
+        insert(Message).returning(col(Message.id), col(Message.case_id)),
+        [
+            {
+                "case_id": ack.case_id,
+                "direction": Direction.OUTBOUND,
+                "channel": ack.msg.channel,
+                "kind": ACK_KIND,
+                "rfc_message_id": rfc_id.strip("<>"),
+                "in_reply_to": ack.msg.message_id,
+                "recipient": ack.address,
+                "subject": text.subject,
+                "text": text.text,
+                "display_text": text.text,
+                "language": text.languages[0],
+                "delivery": Delivery.QUEUED,
+                "defects": [],
+                "created_at": now,
+            }
+            for ack, text, rfc_id in zip(acks, texts, rfc_ids, strict=True)
+        ],
+    )
+    message_ids = {case_id: id_ for id_, case_id in stored.all()}
+    await session.execute(
+        insert_ignoring_conflicts(session, OutboxItem),
+        [
+            outbox_row(
+                kind=ACK_KIND,
+                channel=ack.msg.channel,
+                recipient=ack.address,
+                payload=ack_payload(ack.msg, text, rfc_id=rfc_id, address=ack.address),
+                idempotency_key=f"{ACK_KIND}:{ack.reference}",
+                case_id=ack.case_id,
+                message_id=message_ids[ack.case_id],
+                now=now,
+            )
+            for ack, text, rfc_id in zip(acks, texts, rfc_ids, strict=True)
+        ],
+    )
+
+
+def ack_payload(msg: InboundMessage, ack: AckText, *, rfc_id: str, address: str) -> dict[str, Any]:
+    """The outbox payload of the acknowledgement of `msg` to the contact at `address`."""
+    payload: dict[str, Any] = {"text": ack.text, "languages": list(ack.languages)}
+    if msg.channel == Channel.TELEGRAM:
+        payload["chat_id"] = msg.chat_id or address
+    else:
+        references = [*msg.references, msg.message_id] if msg.message_id else list(msg.references)
+        payload |= {
+            "subject": ack.subject,
+            "message_id": rfc_id,
+            "in_reply_to": f"<{msg.message_id}>" if msg.message_id else None,
+            "references": [f"<{mid}>" for mid in references][-20:],
+            "auto_submitted": "auto-replied",
+            "chat_id": msg.chat_id,
+        }
+    return payload

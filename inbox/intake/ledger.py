@@ -43,18 +43,15 @@ async def record(
     """Adds a ledger row and returns its id, or None when the message was received before."""
     result = await session.execute(
         _insert_statement(session.get_bind().dialect.name),
-        {
-            "channel": channel,
-            "external_id": external_id,
-            "raw": raw,
-            "raw_size": len(raw),
-            "raw_sha256": hashlib.sha256(raw).hexdigest(),
-            "envelope_sender": envelope_sender,
-            "envelope_recipients": list(envelope_recipients),
-            "status": status,
-            "attempts": 0,
-            "received_at": now,
-        },
+        _row(
+            channel=channel,
+            external_id=external_id,
+            raw=raw,
+            now=now,
+            envelope_sender=envelope_sender,
+            envelope_recipients=envelope_recipients,
+            status=status,
+        ),
     )
     return result.scalar_one_or_none()
 
@@ -73,22 +70,36 @@ async def record_many(
     result = await session.execute(
         _insert_statement(session.get_bind().dialect.name),
         [
-            {
-                "channel": channel,
-                "external_id": external_id,
-                "raw": raw,
-                "raw_size": len(raw),
-                "raw_sha256": hashlib.sha256(raw).hexdigest(),
-                "envelope_sender": None,
-                "envelope_recipients": [],
-                "status": IntakeStatus.PENDING,
-                "attempts": 0,
-                "received_at": now,
-            }
+            _row(channel=channel, external_id=external_id, raw=raw, now=now)
             for external_id, raw in messages
         ],
     )
     return len(result.all())
+
+
+def _row(
+    *,
+    channel: str,
+    external_id: str,
+    raw: bytes,
+    now: datetime,
+    envelope_sender: str | None = None,
+    envelope_recipients: Sequence[str] = (),
+    status: IntakeStatus = IntakeStatus.PENDING,
+) -> dict[str, Any]:
+    """The values of a new ledger row (`record` adds one, `record_many` many)."""
+    return {
+        "channel": channel,
+        "external_id": external_id,
+        "raw": raw,
+        "raw_size": len(raw),
+        "raw_sha256": hashlib.sha256(raw).hexdigest(),
+        "envelope_sender": envelope_sender,
+        "envelope_recipients": list(envelope_recipients),
+        "status": status,
+        "attempts": 0,
+        "received_at": now,
+    }
 
 
 @cache

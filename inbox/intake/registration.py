@@ -29,7 +29,9 @@ from inbox.core.models import (
     SubmitterRole,
     Unit,
 )
-from inbox.intake.receive import IntakePolicy, ack_refusal, enqueue_ack
+from inbox.intake.ack_rules import no_ack_reasons
+from inbox.intake.acknowledgement import Ack, enqueue_acks
+from inbox.intake.policy import IntakePolicy
 
 MANUAL_CHANNELS = ("phone", "letter", "visit", "ivo")
 MAX_TEXT = 50_000
@@ -151,11 +153,17 @@ async def register_case(
     session.add(message)
     await session.flush()
     refusal = None
+    registered = None
     if reg.acknowledge and contact is not None:
-        # The same rules and limit as an acknowledgement of mail: a token that may register cases
-        # must not be a way around them.
-        refusal = await ack_refusal(session, contact=contact, policy=policy, now=now)
-    acknowledged = reg.acknowledge and contact is not None and refusal is None
+        # The same acknowledgement as for mail, under the same rules and limit: a token that may
+        # register cases must not be a way around them. There is no message of theirs to answer.
+        registered = InboundMessage(
+            channel=Channel.EMAIL,
+            external_id=f"manual:{case.reference}",
+            sender_address=contact.address,
+        )
+        (refusal,) = await no_ack_reasons(session, [(registered, contact)], policy=policy, now=now)
+    acknowledged = registered is not None and refusal is None
     audit(
         session,
         actor=actor,
@@ -168,13 +176,20 @@ async def register_case(
         **({"no_ack_reason": refusal} if refusal else {}),
     )
     if acknowledged:
-        assert contact is not None
-        # The same acknowledgement as for mail; there is no message of theirs to reply to.
-        registered = InboundMessage(
-            channel=Channel.EMAIL,
-            external_id=f"manual:{case.reference}",
-            sender_address=contact.address,
+        assert registered is not None and contact is not None and case.due_on is not None
+        await enqueue_acks(
+            session,
+            [
+                Ack(
+                    msg=registered,
+                    case_id=case.id,
+                    reference=case.reference,
+                    due_on=case.due_on,
+                    address=contact.address,
+                )
+            ],
+            policy=policy,
+            now=now,
         )
-        await enqueue_ack(session, registered, case=case, contact=contact, policy=policy, now=now)
     await session.flush()
     return case

@@ -28,8 +28,7 @@ from inbox.core.db import unit_of_work
 from inbox.core.inbound import InboundMessage
 from inbox.core.models import IntakeRecord, IntakeStatus
 from inbox.intake import ledger
-from inbox.intake.receive import IntakePolicy
-from inbox.intake.receive_batch import receive_many
+from inbox.intake.receive import IntakePolicy, receive_many
 from inbox.runners.parse_pool import ParseCrashed, Parser, Parsing, PoolUnavailable
 
 log = logging.getLogger(__name__)

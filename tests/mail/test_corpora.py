@@ -20,31 +20,10 @@ from mail.headers import mailboxes, usable_address
 from mail.html import html_to_text
 from mail.parse import message_key, parse_email
 from tests.conftest import MATCH_RATES
+from tests.factories import UNPARSABLE, corpus_id, message_files
 
 CORPORA = Path(__file__).resolve().parents[1] / "corpora" / "email"
 ZAMMAD = CORPORA / "zammad" / "mail"
-
-# Folders whose files are whole messages. The reply-parser corpora, talon's HTML and signature
-# samples and Zammad's signature-detection set are message bodies, not messages.
-MESSAGE_GLOBS = (
-    "zammad/mail/*.box",
-    "cpython-test_email/msg_*.txt",
-    "chatwoot/*.eml",
-    "flufl.bounce/*.txt",
-    "mail-parser/mail_*",
-    "talon/standard_replies/*.eml",
-    "talon/*.eml",
-)
-# Not RFC 5322 at all: an Outlook .msg file, and CPython's expected text of a digest (no headers).
-UNPARSABLE = {"mail-parser/mail_outlook_1", "cpython-test_email/msg_19.txt"}
-
-
-def message_files() -> list[Path]:
-    return sorted({path for pattern in MESSAGE_GLOBS for path in CORPORA.glob(pattern)})
-
-
-def corpus_id(path: Path) -> str:
-    return path.relative_to(CORPORA).as_posix()
 
 
 def as_crlf(raw: bytes) -> bytes:
