@@ -32,17 +32,19 @@ from inbox.settings import secret_key_problem
 from inbox.staff.passwords import DEFAULT_PASSWORDS, Passwords
 from inbox.staff.signin import Throttle
 from inbox.web import actions, admin, auth, decision_pages, pages
-from inbox.web.api import router as api_router
-from inbox.web.api_docs import add_api_docs
+from inbox.web.api import audit as audit_api
+from inbox.web.api import cases as cases_api
+from inbox.web.api import decisions as decisions_api
+from inbox.web.api import intake as intake_api
+from inbox.web.api.docs import add_api_docs
+from inbox.web.api.schemas import Health
 from inbox.web.checkin_pages import router as checkin_pages_router
-from inbox.web.decisions_api import router as decisions_router
 from inbox.web.inputs import refuse_unstorable_text
 from inbox.web.limits import DEFAULT_LIMIT, BodyLimit
 from inbox.web.oidc import OidcConfig
 from inbox.web.oidc import router as oidc_router
 from inbox.web.registration_pages import router as registration_router
 from inbox.web.render import STATIC, env
-from inbox.web.schemas import Health
 from inbox.web.security import SecurityHeaders
 
 ChannelStatus = Callable[[], Mapping[str, Any]]
@@ -105,9 +107,10 @@ def create_app(
     # Every router that takes input refuses text the database cannot store (the Telegram webhook
     # does not: an update is the bot adapter's to clean, and a 422 would only be retried).
     storable = [Depends(refuse_unstorable_text)]
-    app.include_router(api_router, dependencies=storable)
+    for api in (cases_api, intake_api, audit_api):
+        app.include_router(api.router, dependencies=storable)
     app.state.checkins = checkins or CheckinPolicy(secret_key=secret_key)
-    app.include_router(decisions_router, dependencies=storable)
+    app.include_router(decisions_api.router, dependencies=storable)
     app.include_router(checkin_pages_router, dependencies=storable)
 
     if telegram_webhook is not None:

@@ -23,9 +23,9 @@ from inbox.checkins.decisions import (
 )
 from inbox.checkins.reports import MIN_GROUP, checkin_stats, decision_view
 from inbox.core.audit import audit
+from inbox.web.api.schemas import REFUSED
 from inbox.web.deps import ApiReader, ApiWriter, Session
 from inbox.web.inputs import Id
-from inbox.web.schemas import REFUSED
 
 router = APIRouter(prefix="/api", tags=["check-ins"])
 _MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"

@@ -1,4 +1,5 @@
-"""The JSON API under `/api`: thin endpoints over the core, authenticated with bearer tokens.
+"""`/api/cases`: lists and counts, one case with its thread, replies, triage, merge, split,
+registration by hand, and the downloads of originals and attachments.
 
 Every read of a case is an audit event. Originals and attachments are served on their own, always
 as downloads (`Content-Disposition: attachment`, `nosniff`), never inside the case JSON.
@@ -6,7 +7,6 @@ as downloads (`Content-Disposition: attachment`, `nosniff`), never inside the ca
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import (
@@ -21,11 +21,8 @@ from fastapi import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.cases.access import EVERYTHING, Scope
-from inbox.cases.audit_trail import list_events
 from inbox.cases.merging import MergeError, merge_cases, split_message
 from inbox.cases.queries import (
-    ROW_FLAGS,
-    CaseDetail,
     CaseFilter,
     InvalidFilter,
     count_by_status,
@@ -39,44 +36,36 @@ from inbox.cases.replies import ReplyError, add_reply
 from inbox.cases.triage import TriageError, update_case
 from inbox.core.audit import audit
 from inbox.core.inbound import Channel
-from inbox.core.models import Attachment, Case, IntakeRecord, Message
-from inbox.intake.ledger import get_record, list_records
+from inbox.core.models import Case, IntakeRecord
 from inbox.intake.registration import Registration, RegistrationError, register_case
+from inbox.web.api.schemas import (
+    REFUSED,
+    CaseList,
+    CaseOut,
+    CaseRef,
+    CaseSummary,
+    MergeIn,
+    MergeOut,
+    MessageOut,
+    RegistrationIn,
+    ReplyIn,
+    TriageIn,
+    case_out,
+    download_doc,
+    message_out,
+)
 from inbox.web.deps import (
-    ApiAdmin,
     ApiListReader,
     ApiReader,
-    ApiRegistrar,
     ApiWriter,
     Caller,
     ReadSession,
     Session,
 )
+from inbox.web.downloads import download
 from inbox.web.inputs import Id
-from inbox.web.schemas import (
-    REFUSED,
-    AttachmentOut,
-    AuditEventOut,
-    AuditList,
-    CaseList,
-    CaseOut,
-    CaseRef,
-    CaseSummary,
-    IntakeOut,
-    MergeIn,
-    MergeOut,
-    MessageOut,
-    OutboxOut,
-    RegistrationIn,
-    ReplyIn,
-    TriageIn,
-)
 
 router = APIRouter(prefix="/api", tags=["api"])
-
-
-def _flags(case: Case) -> list[str]:
-    return [name for name in ROW_FLAGS if getattr(case, f"flag_{name}")]
 
 
 def _audit(
@@ -165,86 +154,7 @@ async def case_show(
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such case")
     _audit(request, session, token, "case.read", detail.case)
-    return _case_out(detail)
-
-
-def _case_out(detail: CaseDetail) -> CaseOut:
-    case = detail.case
-    messages = [
-        _message_out(case, m, detail.attachments.get(m.id or 0, [])) for m in detail.messages
-    ]
-    contact = detail.contact
-    return CaseOut(
-        reference=case.reference,
-        kind=case.kind,
-        status=case.status,
-        channel=case.channel,
-        origin=case.origin,
-        unit=detail.unit_code,
-        submitter_role=case.submitter_role,
-        priority=case.priority,
-        language=case.language,
-        subject=case.subject,
-        contact=contact.address if contact else None,
-        contact_name=contact.display_name if contact else None,
-        contact_unreachable=bool(contact and contact.unreachable_at),
-        received_at=case.received_at,
-        due_on=case.due_on,
-        first_response_at=case.first_response_at,
-        closed_at=case.closed_at,
-        outcome=case.outcome,
-        flags=_flags(case),
-        messages=messages,
-        outbox=[
-            OutboxOut(
-                id=o.id or 0,
-                kind=o.kind,
-                channel=o.channel,
-                status=o.status,
-                attempts=o.attempts,
-                run_at=o.run_at,
-                sent_at=o.sent_at,
-                last_error=o.last_error,
-            )
-            for o in detail.outbox
-        ],
-    )
-
-
-def _message_out(case: Case, m: Message, attachments: Sequence[Attachment]) -> MessageOut:
-    base = f"/api/cases/{case.reference}"
-    return MessageOut(
-        id=m.id or 0,
-        direction=m.direction,
-        channel=m.channel,
-        kind=m.kind,
-        sender=m.sender_address,
-        sender_name=m.sender_name,
-        recipient=m.recipient,
-        subject=m.subject,
-        text=m.text,
-        display_text=m.display_text,
-        html=m.html,
-        language=m.language,
-        automation=m.automation,
-        created_at=m.created_at,
-        delivery=m.delivery,
-        delivered_at=m.delivered_at,
-        delivery_error=m.delivery_error,
-        attachments=[
-            AttachmentOut(
-                id=a.id or 0,
-                filename=a.filename,
-                content_type=a.content_type,
-                size=a.size,
-                sha256=a.sha256,
-                inline=a.inline,
-                url=f"{base}/attachments/{a.id}",
-            )
-            for a in attachments
-        ],
-        original_url=f"{base}/messages/{m.id}/original" if m.intake_id else None,
-    )
+    return case_out(detail)
 
 
 @router.post(
@@ -274,25 +184,7 @@ async def case_reply(
     except ReplyError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     background.add_task(request.app.state.wake_worker)  # runs after the commit
-    return _message_out(case, message, [])
-
-
-def _download_doc(*media_types: str) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI description of a download: a file in one of these media types."""
-    return {200: {"description": "A download", "content": {t: {} for t in media_types}}}
-
-
-def _download(data: bytes, *, filename: str, media_type: str) -> Response:
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename) or "download"
-    return Response(
-        content=data,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{safe}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
-    )
+    return message_out(case, message, [])
 
 
 async def _case_or_404(session: AsyncSession, reference: str, scope: Scope) -> Case:
@@ -306,7 +198,7 @@ async def _case_or_404(session: AsyncSession, reference: str, scope: Scope) -> C
     "/cases/{reference}/messages/{message_id}/original",
     summary="The original message",
     response_class=Response,
-    responses=_download_doc("message/rfc822", "application/json"),
+    responses=download_doc("message/rfc822", "application/json"),
 )
 async def message_original(
     reference: str, message_id: Id, request: Request, session: Session, token: ApiReader
@@ -326,7 +218,7 @@ async def message_original(
         if record.channel == Channel.EMAIL
         else (".json", "application/json")
     )
-    return _download(
+    return download(
         record.raw, filename=f"{case.reference}-{message_id}{suffix}", media_type=media_type
     )
 
@@ -335,7 +227,7 @@ async def message_original(
     "/cases/{reference}/attachments/{attachment_id}",
     summary="Download an attachment",
     response_class=Response,
-    responses=_download_doc("application/octet-stream"),
+    responses=download_doc("application/octet-stream"),
 )
 async def attachment_download(
     reference: str, attachment_id: Id, request: Request, session: Session, token: ApiReader
@@ -345,72 +237,7 @@ async def attachment_download(
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such attachment")
     _audit(request, session, token, "attachment.read", case, attachment_id=attachment_id)
-    return _download(row.data, filename=row.filename, media_type="application/octet-stream")
-
-
-@router.get(
-    "/intake",
-    response_model=list[IntakeOut],
-    summary="Intake ledger rows (e.g. failed), newest first",
-    responses={
-        200: {
-            "headers": {
-                "Link": {
-                    "description": 'The next (older) page, `<…&before=ID>; rel="next"`, when '
-                    "there is one",
-                    "schema": {"type": "string"},
-                }
-            }
-        }
-    },
-)
-async def intake_index(
-    request: Request,
-    response: Response,
-    session: Session,
-    token: ApiRegistrar,
-    status_: Annotated[str, Query(alias="status")] = "failed",
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[Id | None, Query(description="A row id: only older rows")] = None,
-) -> list[IntakeOut]:
-    """Rows whose case is in the token's units; rows with no case go with the unit-less cases.
-
-    The list stays a plain array; the next page is in the `Link` header (as `before`).
-    """
-    page = await list_records(
-        session, scope=token.scope, status=status_, limit=limit, before=before
-    )
-    if page.next_before is not None:
-        following = request.url.include_query_params(before=page.next_before)
-        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
-    return [
-        IntakeOut(
-            id=r.id or 0,
-            channel=r.channel,
-            external_id=r.external_id,
-            status=r.status,
-            received_at=r.received_at,
-            raw_size=r.raw_size,
-            error=r.error,
-            case_reference=r.case_reference,
-            raw_url=f"/api/intake/{r.id}/raw",
-        )
-        for r in page.records
-    ]
-
-
-@router.get(
-    "/intake/{record_id}/raw",
-    summary="The raw form of an intake ledger row",
-    response_class=Response,
-    responses=_download_doc("application/octet-stream"),
-)
-async def intake_raw(record_id: Id, session: Session, token: ApiRegistrar) -> Response:
-    row = await get_record(session, scope=token.scope, record_id=record_id)
-    assert row.raw is not None
-    return _download(
-        row.raw, filename=f"intake-{record_id}.eml", media_type="application/octet-stream"
-    )
+    return download(row.data, filename=row.filename, media_type="application/octet-stream")
 
 
 @router.patch("/cases/{reference}", response_model=CaseOut, summary="Triage a case")
@@ -432,10 +259,10 @@ async def case_patch(
     # The case may have just left the token's units: answer with what was done to it all the same.
     detail = await get_case(session, reference=case.reference, scope=EVERYTHING)
     assert detail is not None
-    return _case_out(detail)
+    return case_out(detail)
 
 
-# Search counts, merge, split, registration by hand, the audit trail ---------------------------------
+# Search counts, merge, split, registration by hand ------------------------------------------------
 
 
 @router.get("/counts", response_model=dict[str, int], summary="Cases per status for a list")
@@ -549,32 +376,3 @@ async def message_split(
     url = f"/api/cases/{new.reference}"
     response.headers["Location"] = url
     return CaseRef(reference=new.reference, url=url)
-
-
-@router.get("/audit", response_model=AuditList, summary="The audit trail, newest first")
-async def audit_index(
-    session: Session,
-    token: ApiAdmin,
-    case: Annotated[
-        str | None, Query(min_length=1, max_length=32, description="A case reference")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[Id | None, Query(description="An event id from `next_before`")] = None,
-) -> AuditList:
-    """Events of cases in the token's units; events of no case only for all-units tokens."""
-    trail = await list_events(
-        session, scope=token.scope, case_reference=case, before=before, limit=limit
-    )
-    items = [
-        AuditEventOut(
-            id=e.id or 0,
-            at=e.at,
-            actor=e.actor,
-            action=e.action,
-            case=e.case_reference,
-            detail=e.detail,
-            remote_addr=e.remote_addr,
-        )
-        for e in trail.events
-    ]
-    return AuditList(items=items, next_before=trail.next_before)
