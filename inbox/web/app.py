@@ -31,19 +31,18 @@ from inbox.runners.health import HealthPolicy, intake_problems
 from inbox.settings import secret_key_problem
 from inbox.staff.passwords import DEFAULT_PASSWORDS, Passwords
 from inbox.staff.signin import Throttle
-from inbox.web import actions, admin, auth, decision_pages, pages
+from inbox.web import auth
 from inbox.web.api import audit as audit_api
 from inbox.web.api import cases as cases_api
 from inbox.web.api import decisions as decisions_api
 from inbox.web.api import intake as intake_api
 from inbox.web.api.docs import add_api_docs
 from inbox.web.api.schemas import Health
-from inbox.web.checkin_pages import router as checkin_pages_router
 from inbox.web.inputs import refuse_unstorable_text
 from inbox.web.limits import DEFAULT_LIMIT, BodyLimit
 from inbox.web.oidc import OidcConfig
 from inbox.web.oidc import router as oidc_router
-from inbox.web.registration_pages import router as registration_router
+from inbox.web.pages import actions, admin, cases, checkin, decisions, registration
 from inbox.web.render import STATIC, env
 from inbox.web.security import SecurityHeaders
 
@@ -111,7 +110,7 @@ def create_app(
         app.include_router(api.router, dependencies=storable)
     app.state.checkins = checkins or CheckinPolicy(secret_key=secret_key)
     app.include_router(decisions_api.router, dependencies=storable)
-    app.include_router(checkin_pages_router, dependencies=storable)
+    app.include_router(checkin.router, dependencies=storable)
 
     if telegram_webhook is not None:
 
@@ -125,11 +124,8 @@ def create_app(
     app.include_router(auth.router, dependencies=storable)
     app.include_router(oidc_router, dependencies=storable)
     # Before pages: `/cases/new` is no reference.
-    app.include_router(registration_router, dependencies=storable)
-    app.include_router(pages.router, dependencies=storable)
-    app.include_router(actions.router, dependencies=storable)
-    app.include_router(admin.router, dependencies=storable)
-    app.include_router(decision_pages.router, dependencies=storable)
+    for pages in (registration, cases, actions, admin, decisions):
+        app.include_router(pages.router, dependencies=storable)
     if api_docs:
         add_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

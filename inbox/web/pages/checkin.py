@@ -9,7 +9,6 @@ with legends, the page's language, visible focus, sufficient contrast.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, status
@@ -31,12 +30,10 @@ from inbox.checkins.texts import (
 )
 from inbox.core.db import unit_of_work
 from inbox.core.models import CheckIn, Contact, Decision, DecisionStatus, Unit
+from inbox.web.render import STATIC, TEMPLATES
 
 router = APIRouter(tags=["public"], include_in_schema=False)
-HERE = Path(__file__).parent
-_env = Environment(
-    loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True)
-)
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
@@ -265,7 +262,7 @@ async def stop_submit(token: str, request: Request) -> HTMLResponse:
 @router.get("/static/public.css")
 async def stylesheet() -> FileResponse:
     return FileResponse(
-        HERE / "static" / "public.css",
+        STATIC / "public.css",
         media_type="text/css",
         headers={"Cache-Control": "max-age=3600"},
     )

@@ -39,6 +39,7 @@ from inbox.web.auth import (
     signed_in,
 )
 from inbox.web.deps import StaffReader
+from inbox.web.downloads import download
 from inbox.web.inputs import Id
 from inbox.web.render import LABELS, page
 from inbox.web.security import verify_csrf
@@ -212,19 +213,6 @@ async def case_show(
     reference: str, request: Request, session: DbSession, staff: StaffReader
 ) -> Response:
     return await case_page(request, session, staff, reference)
-
-
-def download(data: bytes, *, filename: str, media_type: str) -> Response:
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename) or "download"
-    return Response(
-        content=data,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{safe}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
-    )
 
 
 @router.get("/cases/{reference}/messages/{message_id}/original")

@@ -33,8 +33,8 @@ from inbox.core.models import (
 from inbox.intake.ledger import get_record, list_records
 from inbox.web.auth import DbSession, Staff
 from inbox.web.deps import StaffAdmin, StaffRegistrar
+from inbox.web.downloads import download
 from inbox.web.inputs import Id, parse_id
-from inbox.web.pages import download
 from inbox.web.render import page
 from inbox.web.security import verify_csrf
 

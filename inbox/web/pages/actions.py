@@ -19,7 +19,7 @@ from inbox.core.models import Case
 from inbox.web.auth import DbSession, Staff
 from inbox.web.deps import StaffWriter
 from inbox.web.inputs import Id
-from inbox.web.pages import case_page
+from inbox.web.pages.cases import case_page
 from inbox.web.security import verify_csrf
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
