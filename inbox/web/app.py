@@ -31,17 +31,18 @@ from inbox.runners.health import HealthPolicy, intake_problems
 from inbox.settings import secret_key_problem
 from inbox.staff.passwords import DEFAULT_PASSWORDS, Passwords
 from inbox.staff.signin import Throttle
-from inbox.web import auth
 from inbox.web.api import audit as audit_api
 from inbox.web.api import cases as cases_api
 from inbox.web.api import decisions as decisions_api
 from inbox.web.api import intake as intake_api
 from inbox.web.api.docs import add_api_docs
 from inbox.web.api.schemas import Health
+from inbox.web.auth import oidc as oidc_signin
+from inbox.web.auth import signin
+from inbox.web.auth.sessions import SignInRequired
 from inbox.web.inputs import refuse_unstorable_text
 from inbox.web.limits import DEFAULT_LIMIT, BodyLimit
 from inbox.web.oidc import OidcConfig
-from inbox.web.oidc import router as oidc_router
 from inbox.web.pages import actions, admin, cases, checkin, decisions, registration
 from inbox.web.render import STATIC, env
 from inbox.web.security import SecurityHeaders
@@ -121,8 +122,8 @@ def create_app(
             )
             return JSONResponse(body, status_code=status)
 
-    app.include_router(auth.router, dependencies=storable)
-    app.include_router(oidc_router, dependencies=storable)
+    app.include_router(signin.router, dependencies=storable)
+    app.include_router(oidc_signin.router, dependencies=storable)
     # Before pages: `/cases/new` is no reference.
     for pages in (registration, cases, actions, admin, decisions):
         app.include_router(pages.router, dependencies=storable)
@@ -145,8 +146,8 @@ def create_app(
         https_only=https_only,
     )
 
-    @app.exception_handler(auth.SignInRequired)
-    async def sign_in_first(request: Request, exc: auth.SignInRequired) -> Response:
+    @app.exception_handler(SignInRequired)
+    async def sign_in_first(request: Request, exc: SignInRequired) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse("/?" + urlencode({"next": target}), status_code=303)
 

@@ -22,7 +22,7 @@ from inbox.core.audit import Actor
 from inbox.core.db import unit_of_work
 from inbox.core.models import ApiToken
 from inbox.staff.tokens import authenticate, record_use, use_due
-from inbox.web.auth import Staff, page_read_session, page_session, staff_dep
+from inbox.web.auth.sessions import Staff, page_read_session, page_session, staff_dep
 
 bearer = HTTPBearer(auto_error=False, description="An API token from `synpunkt tokens create`")
 _NEED = "__synpunkt_need__"

@@ -16,11 +16,11 @@ from inbox.cases.queries import find_case
 from inbox.cases.replies import ReplyError, add_note, add_reply
 from inbox.cases.triage import TRIAGE_FLAGS, TriageError, update_case
 from inbox.core.models import Case
-from inbox.web.auth import DbSession, Staff
+from inbox.web.auth.csrf import verify_csrf
+from inbox.web.auth.sessions import DbSession, Staff
 from inbox.web.deps import StaffWriter
 from inbox.web.inputs import Id
 from inbox.web.pages.cases import case_page
-from inbox.web.security import verify_csrf
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 

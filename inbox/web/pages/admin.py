@@ -31,12 +31,12 @@ from inbox.core.models import (
     StaffUser,
 )
 from inbox.intake.ledger import get_record, list_records
-from inbox.web.auth import DbSession, Staff
+from inbox.web.auth.csrf import verify_csrf
+from inbox.web.auth.sessions import DbSession, Staff
 from inbox.web.deps import StaffAdmin, StaffRegistrar
 from inbox.web.downloads import download
 from inbox.web.inputs import Id, parse_id
 from inbox.web.render import page
-from inbox.web.security import verify_csrf
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 AUDIT_PAGE = 100

@@ -31,18 +31,13 @@ from inbox.core.audit import audit
 from inbox.core.inbound import Channel
 from inbox.core.models import Case, IntakeRecord, StaffUser, Unit
 from inbox.core.time import STOCKHOLM
-from inbox.web.auth import (
-    DbSession,
-    ReadDbSession,
-    Staff,
-    sign_in_page,
-    signed_in,
-)
+from inbox.web.auth.csrf import verify_csrf
+from inbox.web.auth.sessions import DbSession, ReadDbSession, Staff, signed_in
+from inbox.web.auth.signin import sign_in_page
 from inbox.web.deps import StaffReader
 from inbox.web.downloads import download
 from inbox.web.inputs import Id
 from inbox.web.render import LABELS, page
-from inbox.web.security import verify_csrf
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 

@@ -25,10 +25,10 @@ from inbox.checkins.reports import MIN_GROUP, checkin_stats
 from inbox.core.audit import audit
 from inbox.core.inbound import Channel
 from inbox.core.models import Unit
-from inbox.web.auth import DbSession, Staff
+from inbox.web.auth.csrf import verify_csrf
+from inbox.web.auth.sessions import DbSession, Staff
 from inbox.web.deps import StaffReader, StaffWriter
 from inbox.web.render import page
-from inbox.web.security import verify_csrf
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 

@@ -24,10 +24,10 @@ from inbox.intake.registration import (
     RegistrationError,
     register_case,
 )
-from inbox.web.auth import DbSession, Staff
+from inbox.web.auth.csrf import verify_csrf
+from inbox.web.auth.sessions import DbSession, Staff
 from inbox.web.deps import StaffWriter
 from inbox.web.render import page
-from inbox.web.security import verify_csrf
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
