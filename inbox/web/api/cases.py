@@ -7,6 +7,7 @@ as downloads (`Content-Disposition: attachment`, `nosniff`), never inside the ca
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import (
@@ -14,7 +15,6 @@ from fastapi import (
     BackgroundTasks,
     HTTPException,
     Query,
-    Request,
     Response,
     status,
 )
@@ -64,16 +64,17 @@ from inbox.web.deps import (
 )
 from inbox.web.downloads import download
 from inbox.web.inputs import Id
+from inbox.web.state import Clock, Policy, WakeWorker
 
 router = APIRouter(prefix="/api", tags=["api"])
 
 
 def _audit(
-    request: Request,
     session: AsyncSession,
     token: Caller,
     action: str,
     case: Case,
+    now: datetime,
     **detail: object,
 ) -> None:
     audit(
@@ -81,7 +82,7 @@ def _audit(
         actor=token.actor,
         action=action,
         case=case,
-        now=request.app.state.clock(),
+        now=now,
         token=token.name,
         **detail,
     )
@@ -89,7 +90,7 @@ def _audit(
 
 @router.get("/cases", response_model=CaseList, summary="List cases, newest first")
 async def cases_index(
-    request: Request,
+    clock: Clock,
     session: ReadSession,
     token: ApiListReader,
     status_: Annotated[str | None, Query(alias="status")] = None,
@@ -122,7 +123,7 @@ async def cases_index(
             scope=token.scope,
             limit=limit,
             cursor=cursor,
-            now=request.app.state.clock(),
+            now=clock(),
         )
     except InvalidFilter as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
@@ -147,13 +148,11 @@ async def cases_index(
 
 
 @router.get("/cases/{reference}", response_model=CaseOut, summary="One case with its thread")
-async def case_show(
-    reference: str, request: Request, session: Session, token: ApiReader
-) -> CaseOut:
+async def case_show(reference: str, clock: Clock, session: Session, token: ApiReader) -> CaseOut:
     detail = await get_case(session, reference=reference, scope=token.scope)
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such case")
-    _audit(request, session, token, "case.read", detail.case)
+    _audit(session, token, "case.read", detail.case, clock())
     return case_out(detail)
 
 
@@ -166,7 +165,9 @@ async def case_show(
 async def case_reply(
     reference: str,
     body: ReplyIn,
-    request: Request,
+    clock: Clock,
+    policy: Policy,
+    wake_worker: WakeWorker,
     session: Session,
     token: ApiWriter,
     background: BackgroundTasks,
@@ -178,12 +179,12 @@ async def case_reply(
             case=case,
             text=body.text,
             actor=token.actor,
-            now=request.app.state.clock(),
-            mail_domain=request.app.state.policy.mail_domain,
+            now=clock(),
+            mail_domain=policy.mail_domain,
         )
     except ReplyError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-    background.add_task(request.app.state.wake_worker)  # runs after the commit
+    background.add_task(wake_worker)  # runs after the commit
     return message_out(case, message, [])
 
 
@@ -201,7 +202,7 @@ async def _case_or_404(session: AsyncSession, reference: str, scope: Scope) -> C
     responses=download_doc("message/rfc822", "application/json"),
 )
 async def message_original(
-    reference: str, message_id: Id, request: Request, session: Session, token: ApiReader
+    reference: str, message_id: Id, clock: Clock, session: Session, token: ApiReader
 ) -> Response:
     case = await _case_or_404(session, reference, token.scope)
     message = await find_message(session, case=case, message_id=message_id)
@@ -212,7 +213,7 @@ async def message_original(
         raise HTTPException(
             status.HTTP_410_GONE, detail="The original has been removed by retention"
         )
-    _audit(request, session, token, "message.original.read", case, message_id=message_id)
+    _audit(session, token, "message.original.read", case, clock(), message_id=message_id)
     suffix, media_type = (
         (".eml", "message/rfc822")
         if record.channel == Channel.EMAIL
@@ -230,27 +231,25 @@ async def message_original(
     responses=download_doc("application/octet-stream"),
 )
 async def attachment_download(
-    reference: str, attachment_id: Id, request: Request, session: Session, token: ApiReader
+    reference: str, attachment_id: Id, clock: Clock, session: Session, token: ApiReader
 ) -> Response:
     case = await _case_or_404(session, reference, token.scope)
     row = await find_attachment(session, case=case, attachment_id=attachment_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such attachment")
-    _audit(request, session, token, "attachment.read", case, attachment_id=attachment_id)
+    _audit(session, token, "attachment.read", case, clock(), attachment_id=attachment_id)
     return download(row.data, filename=row.filename, media_type="application/octet-stream")
 
 
 @router.patch("/cases/{reference}", response_model=CaseOut, summary="Triage a case")
 async def case_patch(
-    reference: str, body: TriageIn, request: Request, session: Session, token: ApiWriter
+    reference: str, body: TriageIn, clock: Clock, session: Session, token: ApiWriter
 ) -> CaseOut:
     """Changes only the fields sent; each change is audited (before → after)."""
     case = await _case_or_404(session, reference, token.scope)
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     try:
-        await update_case(
-            session, case=case, changes=changes, actor=token.actor, now=request.app.state.clock()
-        )
+        await update_case(session, case=case, changes=changes, actor=token.actor, now=clock())
     except TriageError as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -267,7 +266,7 @@ async def case_patch(
 
 @router.get("/counts", response_model=dict[str, int], summary="Cases per status for a list")
 async def case_counts(
-    request: Request,
+    clock: Clock,
     session: ReadSession,
     token: ApiListReader,
     kind: str | None = None,
@@ -288,9 +287,7 @@ async def case_counts(
         q=q,
     )
     try:
-        return await count_by_status(
-            session, filters=filters, scope=token.scope, now=request.app.state.clock()
-        )
+        return await count_by_status(session, filters=filters, scope=token.scope, now=clock())
     except InvalidFilter as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
 
@@ -304,7 +301,8 @@ async def case_counts(
 )
 async def case_register(
     body: RegistrationIn,
-    request: Request,
+    clock: Clock,
+    policy: Policy,
     response: Response,
     session: Session,
     token: ApiWriter,
@@ -316,8 +314,8 @@ async def case_register(
             registration=registration,
             scope=token.scope,
             actor=token.actor,
-            policy=request.app.state.policy,
-            now=request.app.state.clock(),
+            policy=policy,
+            now=clock(),
         )
     except RegistrationError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
@@ -328,7 +326,7 @@ async def case_register(
 
 @router.post("/cases/{reference}/merge", response_model=MergeOut, summary="Merge into another case")
 async def case_merge(
-    reference: str, body: MergeIn, request: Request, session: Session, token: ApiWriter
+    reference: str, body: MergeIn, clock: Clock, session: Session, token: ApiWriter
 ) -> MergeOut:
     source = await _case_or_404(session, reference, token.scope)
     target = await _case_or_404(session, body.into.strip(), token.scope)
@@ -338,7 +336,7 @@ async def case_merge(
             source=source,
             target=target,
             actor=token.actor,
-            now=request.app.state.clock(),
+            now=clock(),
         )
     except MergeError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
@@ -354,20 +352,20 @@ async def case_merge(
 async def message_split(
     reference: str,
     message_id: Id,
-    request: Request,
+    clock: Clock,
+    policy: Policy,
     response: Response,
     session: Session,
     token: ApiWriter,
 ) -> CaseRef:
     case = await _case_or_404(session, reference, token.scope)
-    policy = request.app.state.policy
     try:
         new = await split_message(
             session,
             case=case,
             message_id=message_id,
             actor=token.actor,
-            now=request.app.state.clock(),
+            now=clock(),
             prefix=policy.case_prefix,
             response_days=policy.response_days,
         )

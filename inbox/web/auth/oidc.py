@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 from authlib.integrations.base_client import OAuthError
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from joserfc.errors import JoseError
 from sqlalchemy import select
@@ -25,7 +25,8 @@ from inbox.core.audit import Actor, audit
 from inbox.core.models import StaffUser
 from inbox.web.auth.sessions import DbSession, client_addr, start_session
 from inbox.web.auth.signin import safe_next, sign_in_page
-from inbox.web.oidc import OidcConfig, client_for
+from inbox.web.oidc import OidcConfig
+from inbox.web.state import Clock, OidcProvider
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -35,17 +36,6 @@ FAILED = (
     "Inloggningen via kommunens inloggning misslyckades. Försök igen eller logga in med lösenord."
 )
 UNAVAILABLE = "Kommunens inloggning svarar inte just nu. Försök igen om en stund."
-
-
-def _client(request: Request) -> tuple[OidcConfig, Any]:
-    config: OidcConfig | None = request.app.state.oidc
-    if config is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Inloggning via kommunen är inte på.")
-    client = getattr(request.app.state, "oidc_client", None)
-    if client is None:
-        client = client_for(config)
-        request.app.state.oidc_client = client
-    return config, client
 
 
 def _claims_options(config: OidcConfig) -> dict[str, dict[str, Any]]:
@@ -59,23 +49,25 @@ def _claims_options(config: OidcConfig) -> dict[str, dict[str, Any]]:
 
 
 @router.get("/auth/oidc/login")
-async def oidc_login(request: Request, next: str = "/") -> Response:
-    config, client = _client(request)
+async def oidc_login(request: Request, provider: OidcProvider, next: str = "/") -> Response:
+    config, client = provider
     request.session[NEXT_KEY] = safe_next(next)
     redirect_uri = config.redirect_url or str(request.url_for("oidc_callback"))
     try:
         response: Response = await client.authorize_redirect(request, redirect_uri)
     except (httpx.HTTPError, OAuthError, ValueError, RuntimeError) as exc:
         log.warning("OIDC provider %s unreachable: %s", config.issuer, exc)
-        return sign_in_page(request, next_url=next, error=UNAVAILABLE, status_code=502)
+        return sign_in_page(request, oidc=True, next_url=next, error=UNAVAILABLE, status_code=502)
     return response
 
 
 @router.get("/auth/oidc/callback", name="oidc_callback")
-async def oidc_callback(request: Request, session: DbSession) -> Response:
-    config, client = _client(request)
+async def oidc_callback(
+    request: Request, session: DbSession, provider: OidcProvider, clock: Clock
+) -> Response:
+    config, client = provider
     next_url = safe_next(request.session.pop(NEXT_KEY, "/"))
-    now = request.app.state.clock()
+    now = clock()
     anonymous = Actor(name="oidc", remote_addr=client_addr(request))
 
     def refuse(reason: str, message: str, code: int, **detail: Any) -> Response:
@@ -89,7 +81,7 @@ async def oidc_callback(request: Request, session: DbSession) -> Response:
             reason=reason,
             **detail,
         )
-        return sign_in_page(request, next_url=next_url, error=message, status_code=code)
+        return sign_in_page(request, oidc=True, next_url=next_url, error=message, status_code=code)
 
     try:
         token = await client.authorize_access_token(request, claims_options=_claims_options(config))

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.cases.access import Scope, scope_for_user
 from inbox.core.audit import Actor
 from inbox.core.models import StaffUser
+from inbox.web.state import ReadSessions, Sessions
 
 
 class SignInRequired(Exception):
@@ -33,14 +34,14 @@ class Staff:
     actor: Actor
 
 
-async def page_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session, session.begin():
+async def page_session(sessions: Sessions) -> AsyncIterator[AsyncSession]:
+    async with sessions() as session, session.begin():
         yield session
 
 
-async def page_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+async def page_read_session(read_sessions: ReadSessions) -> AsyncIterator[AsyncSession]:
     """For pages that only read (see `inbox.core.db.read_sessions`): nothing may be written in it."""
-    async with request.app.state.read_sessions() as session, session.begin():
+    async with read_sessions() as session, session.begin():
         yield session
 
 

@@ -17,6 +17,7 @@ from inbox.staff.users import end_sessions
 from inbox.web.auth.csrf import verify_csrf
 from inbox.web.auth.sessions import DbSession, client_addr, signed_in, start_session
 from inbox.web.render import page
+from inbox.web.state import Clock, Oidc, PasswordHashing, Sessions, SignInThrottle
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
@@ -32,8 +33,14 @@ def safe_next(value: str | None, default: str = "/") -> str:
 
 
 def sign_in_page(
-    request: Request, *, next_url: str = "/", error: str | None = None, status_code: int = 200
+    request: Request,
+    *,
+    oidc: bool,
+    next_url: str = "/",
+    error: str | None = None,
+    status_code: int = 200,
 ) -> Response:
+    """The sign-in form; `oidc` offers the municipality's sign-in beside the password."""
     return page(
         request,
         "signin.html",
@@ -41,35 +48,43 @@ def sign_in_page(
             "next_url": safe_next(next_url),
             "error": error,
             "username": "",
-            "oidc": request.app.state.oidc is not None,
+            "oidc": oidc,
         },
         status_code=status_code,
     )
 
 
 @router.get("/signin")
-async def signin_form(request: Request, next: str = "/") -> Response:
-    return sign_in_page(request, next_url=next)
+async def signin_form(request: Request, oidc: Oidc, next: str = "/") -> Response:
+    return sign_in_page(request, oidc=oidc is not None, next_url=next)
 
 
 @router.post("/signin")
-async def signin_submit(request: Request) -> Response:
+async def signin_submit(
+    request: Request,
+    sessions: Sessions,
+    clock: Clock,
+    throttle: SignInThrottle,
+    passwords: PasswordHashing,
+    oidc: Oidc,
+) -> Response:
     form = await request.form()
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     next_url = safe_next(str(form.get("next", "/")))
     try:
         user = await sign_in(
-            request.app.state.sessions,
+            sessions,
             username=username,
             password=password,
             remote_addr=client_addr(request),
-            now=request.app.state.clock(),
-            throttle=request.app.state.throttle,
-            passwords=request.app.state.passwords,
+            now=clock(),
+            throttle=throttle,
+            passwords=passwords,
         )
     except SignInThrottled:
         return sign_in_page(
             request,
+            oidc=oidc is not None,
             next_url=next_url,
             error="För många misslyckade inloggningar. Vänta en stund och försök igen.",
             status_code=429,
@@ -77,6 +92,7 @@ async def signin_submit(request: Request) -> Response:
     except SignInRefused:
         return sign_in_page(
             request,
+            oidc=oidc is not None,
             next_url=next_url,
             error="Fel användarnamn eller lösenord.",
             status_code=401,
@@ -86,12 +102,10 @@ async def signin_submit(request: Request) -> Response:
 
 
 @router.post("/signout")
-async def signout(request: Request, session: DbSession) -> Response:
+async def signout(request: Request, session: DbSession, clock: Clock) -> Response:
     """Ends this user's sessions everywhere, not only this cookie: a copy of it stops working too."""
     staff = await signed_in(request, session)
     if staff is not None:
-        await end_sessions(
-            session, user=staff.user, actor=staff.actor, now=request.app.state.clock()
-        )
+        await end_sessions(session, user=staff.user, actor=staff.actor, now=clock())
     request.session.clear()
     return RedirectResponse("/", status_code=303)
