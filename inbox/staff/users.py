@@ -3,7 +3,8 @@
 Passwords are hashed with argon2 (`inbox.staff.passwords`); a user may have no password when they sign in
 through the municipality's identity provider instead. Whatever ends someone's right to what they
 could see — a new password, deactivation, another role or other units — raises the user's
-`session_version`, which ends every session they have at once (`inbox.web.auth` compares it).
+`session_version`, which ends every session they have at once (`inbox.web.auth.sessions`
+compares it).
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """The web application: the JSON API, `/healthz` and the staff pages, over one core.
 
 `create_app` receives its collaborators (sessions, clock, channel status) from the composition root;
-the app reads no settings of its own.
+the app reads no settings of its own. It keeps them on `app.state`, which only `inbox.web.state`
+reads back: routes take them as typed dependencies.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -16,36 +16,34 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col
 from starlette.middleware.sessions import SessionMiddleware
 
 from inbox.cases.access import Forbidden, NotFound
 from inbox.checkins.plan import CheckinPolicy
 from inbox.core.db import read_sessions
-from inbox.core.models import OutboxItem
-from inbox.intake import ledger
 from inbox.intake.receive import IntakePolicy
-from inbox.runners.health import HealthPolicy, intake_problems
+from inbox.runners.health import HealthPolicy
 from inbox.settings import secret_key_problem
 from inbox.staff.passwords import DEFAULT_PASSWORDS, Passwords
 from inbox.staff.signin import Throttle
-from inbox.web import actions, admin, auth, decision_pages, pages
-from inbox.web.api import router as api_router
-from inbox.web.api_docs import add_api_docs
-from inbox.web.checkin_pages import router as checkin_pages_router
-from inbox.web.decisions_api import router as decisions_router
+from inbox.web.api import audit as audit_api
+from inbox.web.api import cases as cases_api
+from inbox.web.api import decisions as decisions_api
+from inbox.web.api import health as health_api
+from inbox.web.api import intake as intake_api
+from inbox.web.api.docs import add_api_docs
+from inbox.web.auth import oidc as oidc_signin
+from inbox.web.auth import signin
+from inbox.web.auth.sessions import SignInRequired
 from inbox.web.inputs import refuse_unstorable_text
 from inbox.web.limits import DEFAULT_LIMIT, BodyLimit
 from inbox.web.oidc import OidcConfig
-from inbox.web.oidc import router as oidc_router
-from inbox.web.registration_pages import router as registration_router
+from inbox.web.pages import actions, admin, cases, checkin, decisions, registration
 from inbox.web.render import STATIC, env
-from inbox.web.schemas import Health
 from inbox.web.security import SecurityHeaders
+from inbox.web.state import ChannelStatus, HealthProbe
 
-ChannelStatus = Callable[[], Mapping[str, Any]]
 # A channel's webhook: (secret-token header, a way to read the body) → (HTTP status, JSON body).
 # It checks the secret before it reads the body.
 Webhook = Callable[
@@ -95,20 +93,22 @@ def create_app(
     app.state.clock = clock
     app.state.channel_status = channel_status or (lambda: {})
     app.state.health = health or HealthPolicy()  # what makes /healthz answer 503
-    app.state.health_probe = None  # the database check in progress, if it outlived a request
+    app.state.health_probe = HealthProbe()  # one database check at a time
     app.state.policy = policy or IntakePolicy()
     # Called after a commit that queued something to send, so the worker need not wait to poll.
     app.state.wake_worker = wake_worker or (lambda: None)
     app.state.throttle = throttle or Throttle()
     app.state.passwords = passwords or DEFAULT_PASSWORDS  # argon2 parameters (tests: cheap ones)
     app.state.oidc = oidc  # OpenID Connect sign-in, when the municipality's provider is set
+    app.state.oidc_client = None  # (config, our client for it), made at the first sign-in
+    app.state.checkins = checkins or CheckinPolicy(secret_key=secret_key)
     # Every router that takes input refuses text the database cannot store (the Telegram webhook
     # does not: an update is the bot adapter's to clean, and a 422 would only be retried).
     storable = [Depends(refuse_unstorable_text)]
-    app.include_router(api_router, dependencies=storable)
-    app.state.checkins = checkins or CheckinPolicy(secret_key=secret_key)
-    app.include_router(decisions_router, dependencies=storable)
-    app.include_router(checkin_pages_router, dependencies=storable)
+    for api in (cases_api, intake_api, audit_api):
+        app.include_router(api.router, dependencies=storable)
+    app.include_router(decisions_api.router, dependencies=storable)
+    app.include_router(checkin.router, dependencies=storable)
 
     if telegram_webhook is not None:
 
@@ -119,14 +119,11 @@ def create_app(
             )
             return JSONResponse(body, status_code=status)
 
-    app.include_router(auth.router, dependencies=storable)
-    app.include_router(oidc_router, dependencies=storable)
+    app.include_router(signin.router, dependencies=storable)
+    app.include_router(oidc_signin.router, dependencies=storable)
     # Before pages: `/cases/new` is no reference.
-    app.include_router(registration_router, dependencies=storable)
-    app.include_router(pages.router, dependencies=storable)
-    app.include_router(actions.router, dependencies=storable)
-    app.include_router(admin.router, dependencies=storable)
-    app.include_router(decision_pages.router, dependencies=storable)
+    for pages in (registration, cases, actions, admin, decisions):
+        app.include_router(pages.router, dependencies=storable)
     if api_docs:
         add_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -146,8 +143,8 @@ def create_app(
         https_only=https_only,
     )
 
-    @app.exception_handler(auth.SignInRequired)
-    async def sign_in_first(request: Request, exc: auth.SignInRequired) -> Response:
+    @app.exception_handler(SignInRequired)
+    async def sign_in_first(request: Request, exc: SignInRequired) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse("/?" + urlencode({"next": target}), status_code=303)
 
@@ -182,66 +179,5 @@ def create_app(
         detail = str(exc) if api else "Din roll ger inte behörighet till detta."
         return await http_error(request, HTTPException(403, detail=detail))
 
-    @app.get(
-        "/healthz",
-        response_model=Health,
-        tags=["health"],
-        summary="Liveness, queues and intake problems (503 when there are any)",
-        responses={503: {"model": Health, "description": "a problem, named in `problems`"}},
-    )
-    async def healthz(request: Request) -> Any:
-        policy: HealthPolicy = request.app.state.health
-        probe = request.app.state.health_probe
-        if probe is None or probe.done():
-            # One database check at a time: while the database does not answer, later requests
-            # wait on the same check instead of piling up connections behind the same lock.
-            probe = asyncio.create_task(_database_health(sessions, policy, clock()))
-            request.app.state.health_probe = probe
-        done, _ = await asyncio.wait({probe}, timeout=policy.timeout)
-        channels = dict(request.app.state.channel_status())
-        problems = [
-            f"{name}: {status['problem']}"
-            for name, status in channels.items()
-            if isinstance(status, Mapping) and status.get("problem")
-        ]
-        if done:
-            database, intake, outbox, found = probe.result()
-        else:
-            database, intake, outbox = "busy", {}, {}
-            found = [f"database busy: no answer within {policy.timeout:g} s"]
-        problems = found + problems
-        body = Health(
-            status="error" if problems else "ok",
-            database=database,
-            intake=intake,
-            outbox=outbox,
-            problems=problems,
-        ).model_dump()
-        body["channels"] = channels
-        return JSONResponse(body, status_code=503 if problems else 200)
-
+    app.include_router(health_api.router)  # it takes no input to check
     return app
-
-
-async def _database_health(
-    sessions: async_sessionmaker[AsyncSession], policy: HealthPolicy, now: datetime
-) -> tuple[str, dict[str, int], dict[str, int], list[str]]:
-    """(database, intake counts, outbox counts, problems); reports errors, never raises."""
-    try:
-        async with sessions() as session:
-            await session.execute(text("SELECT 1"))
-            intake = await ledger.count_by_status(session)
-            outbox = dict(
-                (
-                    await session.execute(
-                        select(col(OutboxItem.status), func.count()).group_by(
-                            col(OutboxItem.status)
-                        )
-                    )
-                ).all()
-            )
-            problems = await intake_problems(session, policy=policy, now=now)
-    except Exception as exc:  # report, don't raise: a health check must answer
-        name = type(exc).__name__
-        return name, {}, {}, [f"database error: {name}"]
-    return "ok", intake, outbox, problems

@@ -5,24 +5,28 @@ staff page takes `StaffReader`, `StaffWriter`, `StaffRegistrar` or `StaffAdmin` 
 user). Each checks the role against `inbox.cases.access.NEEDS` before the endpoint runs, so a route
 cannot forget the role check; the scope it carries is what the core functions use to refuse
 objects outside it. The route matrix test reads `need_of` to hold every route to its table.
+What the app was given rather than who is asking (the clock, the policies, the sessions) a route
+takes from `inbox.web.state`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.cases.access import Need, Scope, scope_for_token
 from inbox.core.audit import Actor
 from inbox.core.db import unit_of_work
 from inbox.core.models import ApiToken
 from inbox.staff.tokens import authenticate, record_use, use_due
-from inbox.web.auth import Staff, page_read_session, page_session, staff_dep
+from inbox.web.auth.sessions import Staff, page_read_session, page_session, staff_dep
+from inbox.web.state import Clock, Sessions
 
 bearer = HTTPBearer(auto_error=False, description="An API token from `synpunkt tokens create`")
 _NEED = "__synpunkt_need__"
@@ -60,10 +64,12 @@ async def _caller(
     session: AsyncSession,
     credentials: HTTPAuthorizationCredentials | None,
     *,
+    clock: Callable[[], datetime],
+    sessions: async_sessionmaker[AsyncSession],
     read_only: bool,
 ) -> Caller:
     token = None
-    now = request.app.state.clock()
+    now = clock()
     if credentials is not None and credentials.scheme.lower() == "bearer":
         token = await authenticate(
             session, token=credentials.credentials, now=now, touch=not read_only
@@ -77,7 +83,7 @@ async def _caller(
     if read_only and token.id is not None and use_due(token, now=now):
         # The read session must not write, so the (at most once a minute) use is recorded in a
         # short write transaction of its own.
-        async with unit_of_work(request.app.state.sessions) as writer:
+        async with unit_of_work(sessions) as writer:
             await record_use(writer, token_id=token.id, now=now)
     return Caller(
         token=token,
@@ -95,16 +101,30 @@ def _api(need: Need, *, read_only: bool = False) -> Any:
     if read_only:
 
         async def read_caller(
-            request: Request, session: ReadSession, credentials: Credentials
+            request: Request,
+            session: ReadSession,
+            credentials: Credentials,
+            clock: Clock,
+            sessions: Sessions,
         ) -> Caller:
-            caller = await _caller(request, session, credentials, read_only=True)
+            caller = await _caller(
+                request, session, credentials, clock=clock, sessions=sessions, read_only=True
+            )
             caller.scope.require(need)
             return caller
 
         return _mark(read_caller, need)
 
-    async def caller(request: Request, session: Session, credentials: Credentials) -> Caller:
-        found = await _caller(request, session, credentials, read_only=False)
+    async def caller(
+        request: Request,
+        session: Session,
+        credentials: Credentials,
+        clock: Clock,
+        sessions: Sessions,
+    ) -> Caller:
+        found = await _caller(
+            request, session, credentials, clock=clock, sessions=sessions, read_only=False
+        )
         found.scope.require(need)
         return found
 

@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from inbox.core.inbound import Channel
 from inbox.core.time import STOCKHOLM
-from inbox.web.security import csrf_token
+from inbox.web.auth.csrf import csrf_token
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"

@@ -1,17 +1,11 @@
-"""Browser-facing safety: security headers with a strict CSP, CSRF tokens, and safe redirects.
+"""Browser-facing safety on every response: security headers with a strict CSP.
 
-The CSRF token is a synchronizer token kept in the signed session; forms send it as the field
-`csrf_token`, htmx requests as the header `X-CSRF-Token` (set by `static/app.js` from a meta tag).
-Every unsafe request to the staff pages is checked; the bearer-token API is not (no cookies).
+The CSRF tokens of the staff pages are in `inbox.web.auth.csrf`, the check of a redirect target
+after sign-in in `inbox.web.auth.signin`.
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
-from urllib.parse import urlsplit
-
-from fastapi import HTTPException, Request, status
 from starlette.datastructures import URL, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,9 +14,6 @@ CSP = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "object-src 'none'"
 )
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "x-csrf-token"
 
 
 class SecurityHeaders:
@@ -55,38 +46,3 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-def csrf_token(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not isinstance(token, str):
-        token = secrets.token_urlsafe(32)
-        request.session["csrf"] = token
-    return token
-
-
-async def verify_csrf(request: Request) -> None:
-    """A dependency of every page router: refuses unsafe requests without the session's token."""
-    if request.method in SAFE_METHODS:
-        return
-    expected = request.session.get("csrf")
-    sent = request.headers.get(CSRF_HEADER)
-    if sent is None:
-        form = await request.form()
-        value = form.get(CSRF_FIELD)
-        sent = value if isinstance(value, str) else None
-    if not isinstance(expected, str) or not sent or not hmac.compare_digest(expected, sent):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            detail="Formuläret saknar en giltig säkerhetskod. Ladda om sidan och försök igen.",
-        )
-
-
-def safe_next(value: str | None, default: str = "/") -> str:
-    """A redirect target only when it is a path on this site (no scheme, host or `//`)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return default
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc or any(ord(ch) < 32 for ch in value):
-        return default
-    return value

@@ -6,9 +6,10 @@ Every decision and statistic is limited to the token's units by the core functio
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, status
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
 
@@ -23,9 +24,10 @@ from inbox.checkins.decisions import (
 )
 from inbox.checkins.reports import MIN_GROUP, checkin_stats, decision_view
 from inbox.core.audit import audit
+from inbox.web.api.schemas import REFUSED
 from inbox.web.deps import ApiReader, ApiWriter, Session
 from inbox.web.inputs import Id
-from inbox.web.schemas import REFUSED
+from inbox.web.state import Checkins, Clock, WakeWorker
 
 router = APIRouter(prefix="/api", tags=["check-ins"])
 _MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
@@ -40,10 +42,8 @@ class DecisionIn(BaseModel):
     reference: str = Field(description="the case-management system's id (no personal data)")
 
 
-async def _view(request: Request, session: Session, scope: Scope, decision_id: int) -> Any:
-    view = await decision_view(
-        session, scope=scope, decision_id=decision_id, now=request.app.state.clock()
-    )
+async def _view(session: Session, scope: Scope, decision_id: int, now: datetime) -> Any:
+    view = await decision_view(session, scope=scope, decision_id=decision_id, now=now)
     return jsonable_encoder(view)
 
 
@@ -55,19 +55,21 @@ async def _view(request: Request, session: Session, scope: Scope, decision_id: i
 )
 async def decision_create(
     body: DecisionIn,
-    request: Request,
+    clock: Clock,
+    checkins: Checkins,
+    wake_worker: WakeWorker,
     session: Session,
     caller: ApiWriter,
     background: BackgroundTasks,
 ) -> dict[str, Any]:
-    now = request.app.state.clock()
+    now = clock()
     try:
         data = check_input(body.model_dump(), now=now)
         decision, _checkin = await register_decision(
             session,
             data=data,
             scope=caller.scope,
-            policy=request.app.state.checkins,
+            policy=checkins,
             registered_by=caller.actor.name,
             now=now,
         )
@@ -83,26 +85,26 @@ async def decision_create(
         now=now,
         decision_id=decision.id,
     )
-    background.add_task(request.app.state.wake_worker)
+    background.add_task(wake_worker)
     assert decision.id is not None
-    return await _view(request, session, caller.scope, decision.id)  # type: ignore[no-any-return]
+    return await _view(session, caller.scope, decision.id, clock())  # type: ignore[no-any-return]
 
 
 @router.get("/decisions/{decision_id}", summary="A decision with its check-in's state and answers")
 async def decision_show(
-    decision_id: Id, request: Request, session: Session, caller: ApiReader
+    decision_id: Id, clock: Clock, session: Session, caller: ApiReader
 ) -> dict[str, Any]:
-    return await _view(request, session, caller.scope, decision_id)  # type: ignore[no-any-return]
+    return await _view(session, caller.scope, decision_id, clock())  # type: ignore[no-any-return]
 
 
 @router.post(
     "/decisions/{decision_id}/withdraw", summary="Withdraw a decision; its check-in is cancelled"
 )
 async def decision_withdraw(
-    decision_id: Id, request: Request, session: Session, caller: ApiWriter
+    decision_id: Id, clock: Clock, session: Session, caller: ApiWriter
 ) -> dict[str, Any]:
     decision = await find_decision(session, scope=caller.scope, decision_id=decision_id)
-    now = request.app.state.clock()
+    now = clock()
     await withdraw_decision(session, decision=decision, now=now)
     audit(
         session,
@@ -112,7 +114,7 @@ async def decision_withdraw(
         now=now,
         decision_id=decision_id,
     )
-    return await _view(request, session, caller.scope, decision_id)  # type: ignore[no-any-return]
+    return await _view(session, caller.scope, decision_id, clock())  # type: ignore[no-any-return]
 
 
 @router.get(

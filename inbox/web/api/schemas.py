@@ -1,11 +1,16 @@
-"""The JSON shapes of the API, which are also its OpenAPI documentation at `/docs`."""
+"""The JSON shapes of the API, which are also its OpenAPI documentation at `/docs`, and how the
+core's objects are put into them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from inbox.cases.queries import ROW_FLAGS, CaseDetail
+from inbox.core.models import Attachment, Case, Message
 
 
 class CaseSummary(BaseModel):
@@ -95,6 +100,89 @@ class CaseOut(BaseModel):
     outbox: list[OutboxOut]
 
 
+def case_out(detail: CaseDetail) -> CaseOut:
+    case = detail.case
+    messages = [
+        message_out(case, m, detail.attachments.get(m.id or 0, [])) for m in detail.messages
+    ]
+    contact = detail.contact
+    return CaseOut(
+        reference=case.reference,
+        kind=case.kind,
+        status=case.status,
+        channel=case.channel,
+        origin=case.origin,
+        unit=detail.unit_code,
+        submitter_role=case.submitter_role,
+        priority=case.priority,
+        language=case.language,
+        subject=case.subject,
+        contact=contact.address if contact else None,
+        contact_name=contact.display_name if contact else None,
+        contact_unreachable=bool(contact and contact.unreachable_at),
+        received_at=case.received_at,
+        due_on=case.due_on,
+        first_response_at=case.first_response_at,
+        closed_at=case.closed_at,
+        outcome=case.outcome,
+        flags=_flags(case),
+        messages=messages,
+        outbox=[
+            OutboxOut(
+                id=o.id or 0,
+                kind=o.kind,
+                channel=o.channel,
+                status=o.status,
+                attempts=o.attempts,
+                run_at=o.run_at,
+                sent_at=o.sent_at,
+                last_error=o.last_error,
+            )
+            for o in detail.outbox
+        ],
+    )
+
+
+def message_out(case: Case, m: Message, attachments: Sequence[Attachment]) -> MessageOut:
+    base = f"/api/cases/{case.reference}"
+    return MessageOut(
+        id=m.id or 0,
+        direction=m.direction,
+        channel=m.channel,
+        kind=m.kind,
+        sender=m.sender_address,
+        sender_name=m.sender_name,
+        recipient=m.recipient,
+        subject=m.subject,
+        text=m.text,
+        display_text=m.display_text,
+        html=m.html,
+        language=m.language,
+        automation=m.automation,
+        created_at=m.created_at,
+        delivery=m.delivery,
+        delivered_at=m.delivered_at,
+        delivery_error=m.delivery_error,
+        attachments=[
+            AttachmentOut(
+                id=a.id or 0,
+                filename=a.filename,
+                content_type=a.content_type,
+                size=a.size,
+                sha256=a.sha256,
+                inline=a.inline,
+                url=f"{base}/attachments/{a.id}",
+            )
+            for a in attachments
+        ],
+        original_url=f"{base}/messages/{m.id}/original" if m.intake_id else None,
+    )
+
+
+def _flags(case: Case) -> list[str]:
+    return [name for name in ROW_FLAGS if getattr(case, f"flag_{name}")]
+
+
 class IntakeOut(BaseModel):
     id: int
     channel: str
@@ -125,6 +213,11 @@ class Problem(BaseModel):
 REFUSED: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem, "description": "The input was refused; `detail` says why"}
 }
+
+
+def download_doc(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI description of a download: a file in one of these media types."""
+    return {200: {"description": "A download", "content": {t: {} for t in media_types}}}
 
 
 class ReplyIn(BaseModel):

@@ -31,12 +31,13 @@ from inbox.core.models import (
     StaffUser,
 )
 from inbox.intake.ledger import get_record, list_records
-from inbox.web.auth import DbSession, Staff
+from inbox.web.auth.csrf import verify_csrf
+from inbox.web.auth.sessions import DbSession, Staff
 from inbox.web.deps import StaffAdmin, StaffRegistrar
+from inbox.web.downloads import download
 from inbox.web.inputs import Id, parse_id
-from inbox.web.pages import download
 from inbox.web.render import page
-from inbox.web.security import verify_csrf
+from inbox.web.state import Channels, Clock
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 AUDIT_PAGE = 100
@@ -57,9 +58,11 @@ def _text(value: Any) -> str:
 
 
 @router.get("/health", response_class=HTMLResponse)
-async def health(request: Request, session: DbSession, staff: StaffRegistrar) -> Response:
+async def health(
+    request: Request, session: DbSession, staff: StaffRegistrar, channel_status: Channels
+) -> Response:
     try:
-        channels = dict(request.app.state.channel_status())
+        channels = dict(channel_status())
     except Exception as exc:  # the page must render even when a channel's report fails
         channels = {"kanalstatus": {"fel": f"{type(exc).__name__}: {exc}"}}
     failed = (
@@ -156,7 +159,9 @@ async def _templates(
 
 
 @router.post("/templates")
-async def templates_save(request: Request, session: DbSession, staff: StaffAdmin) -> Response:
+async def templates_save(
+    request: Request, session: DbSession, staff: StaffAdmin, clock: Clock
+) -> Response:
     form = await request.form()
     raw_id = str(form.get("id", "")).strip()
     name, body = str(form.get("name", "")), str(form.get("body", ""))
@@ -164,9 +169,7 @@ async def templates_save(request: Request, session: DbSession, staff: StaffAdmin
     try:
         if raw_id and template_id is None:
             raise TemplateError("Mallen finns inte.")
-        await save_template(
-            session, template_id=template_id, name=name, body=body, now=request.app.state.clock()
-        )
+        await save_template(session, template_id=template_id, name=name, body=body, now=clock())
     except TemplateError as exc:
         draft = {"id": raw_id, "name": name, "body": body}
         return await _templates(request, session, staff, error=str(exc), draft=draft)

@@ -6,12 +6,16 @@ answer as a case that does not exist.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.cases.access import may_be_assigned, scopes_for_users
@@ -31,17 +35,15 @@ from inbox.core.audit import audit
 from inbox.core.inbound import Channel
 from inbox.core.models import Case, IntakeRecord, StaffUser, Unit
 from inbox.core.time import STOCKHOLM
-from inbox.web.auth import (
-    DbSession,
-    ReadDbSession,
-    Staff,
-    sign_in_page,
-    signed_in,
-)
+from inbox.intake.receive import IntakePolicy
+from inbox.web.auth.csrf import verify_csrf
+from inbox.web.auth.sessions import DbSession, ReadDbSession, Staff, signed_in
+from inbox.web.auth.signin import sign_in_page
 from inbox.web.deps import StaffReader
+from inbox.web.downloads import download
 from inbox.web.inputs import Id
 from inbox.web.render import LABELS, page
-from inbox.web.security import verify_csrf
+from inbox.web.state import Clock, Oidc, Policy
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
@@ -79,11 +81,14 @@ def _filters(params: dict[str, str], staff: Staff) -> CaseFilter:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def inbox_list(request: Request, session: ReadDbSession) -> Response:
+async def inbox_list(
+    request: Request, session: ReadDbSession, clock: Clock, oidc: Oidc
+) -> Response:
     staff = await signed_in(request, session)
     if staff is None:
-        return sign_in_page(request, next_url=str(request.query_params.get("next", "/")))
-    now = request.app.state.clock()
+        next_url = str(request.query_params.get("next", "/"))
+        return sign_in_page(request, next_url=next_url, oidc=oidc is not None)
+    now = clock()
     params = {k: request.query_params.get(k, "").strip() for k in LIST_FIELDS}
     users = await _staff_users(session)
     filters = _filters(params, staff)
@@ -143,22 +148,66 @@ def _overdue(case: Case | CaseRow, now: Any) -> bool:
     return bool(case.due_on and case.due_on < today and case.status != "closed")
 
 
-async def case_page(
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    """Renders one case for a staff member, an audited view; a form re-renders it with its error.
+
+    A route that shows the case takes it as `case_page: CasePage` and calls it.
+    """
+
+    request: Request
+    session: AsyncSession
+    clock: Callable[[], datetime]
+    policy: IntakePolicy
+
+    async def __call__(
+        self,
+        staff: Staff,
+        reference: str,
+        *,
+        reply_text: str = "",
+        note_text: str = "",
+        error: str | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        return await _case_page(
+            self.request,
+            self.session,
+            staff,
+            reference,
+            now=self.clock(),
+            organisation=self.policy.organisation,
+            reply_text=reply_text,
+            note_text=note_text,
+            error=error,
+            status_code=status_code,
+        )
+
+
+async def case_view(request: Request, session: DbSession, clock: Clock, policy: Policy) -> CaseView:
+    return CaseView(request=request, session=session, clock=clock, policy=policy)
+
+
+CasePage = Annotated[CaseView, Depends(case_view)]
+
+
+async def _case_page(
     request: Request,
-    session: DbSession,
+    session: AsyncSession,
     staff: Staff,
     reference: str,
     *,
-    reply_text: str = "",
-    note_text: str = "",
-    error: str | None = None,
-    status_code: int = 200,
+    now: datetime,
+    organisation: str,
+    reply_text: str,
+    note_text: str,
+    error: str | None,
+    status_code: int,
 ) -> Response:
     detail = await get_case(session, reference=reference, scope=staff.scope)
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Ärendet finns inte.")
     case = detail.case
-    now = request.app.state.clock()
     audit(session, actor=staff.actor, action="case.read", case=case, now=now, via="page")
     users = await _staff_users(session)
     templates = await list_templates(session) if staff.scope.can_write else []
@@ -174,7 +223,7 @@ async def case_page(
                     "namn": (detail.contact.display_name or "") if detail.contact else "",
                     "enhet": unit.name if unit else "",
                     "handläggare": staff.user.display_name or staff.user.username,
-                    "organisation": request.app.state.policy.organisation,
+                    "organisation": organisation,
                 },
             )
     names = {u.id: u.display_name or u.username for u in users}
@@ -208,28 +257,13 @@ async def case_page(
 
 
 @router.get("/cases/{reference}", response_class=HTMLResponse)
-async def case_show(
-    reference: str, request: Request, session: DbSession, staff: StaffReader
-) -> Response:
-    return await case_page(request, session, staff, reference)
-
-
-def download(data: bytes, *, filename: str, media_type: str) -> Response:
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename) or "download"
-    return Response(
-        content=data,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{safe}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
-    )
+async def case_show(reference: str, staff: StaffReader, case_page: CasePage) -> Response:
+    return await case_page(staff, reference)
 
 
 @router.get("/cases/{reference}/messages/{message_id}/original")
 async def message_original(
-    reference: str, message_id: Id, request: Request, session: DbSession, staff: StaffReader
+    reference: str, message_id: Id, clock: Clock, session: DbSession, staff: StaffReader
 ) -> Response:
     case = await find_case(session, reference=reference, scope=staff.scope)
     message = await find_message(session, case=case, message_id=message_id) if case else None
@@ -243,7 +277,7 @@ async def message_original(
         actor=staff.actor,
         action="message.original.read",
         case=case,
-        now=request.app.state.clock(),
+        now=clock(),
         message_id=message_id,
     )
     suffix, media_type = (
@@ -258,7 +292,7 @@ async def message_original(
 
 @router.get("/cases/{reference}/attachments/{attachment_id}")
 async def attachment_download(
-    reference: str, attachment_id: Id, request: Request, session: DbSession, staff: StaffReader
+    reference: str, attachment_id: Id, clock: Clock, session: DbSession, staff: StaffReader
 ) -> Response:
     case = await find_case(session, reference=reference, scope=staff.scope)
     found = await find_attachment(session, case=case, attachment_id=attachment_id) if case else None
@@ -269,7 +303,7 @@ async def attachment_download(
         actor=staff.actor,
         action="attachment.read",
         case=case,
-        now=request.app.state.clock(),
+        now=clock(),
         attachment_id=attachment_id,
     )
     return download(found.data, filename=found.filename, media_type="application/octet-stream")

@@ -9,7 +9,8 @@ with legends, the page's language, visible focus, sufficient contrast.
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, status
@@ -31,12 +32,11 @@ from inbox.checkins.texts import (
 )
 from inbox.core.db import unit_of_work
 from inbox.core.models import CheckIn, Contact, Decision, DecisionStatus, Unit
+from inbox.web.render import STATIC, TEMPLATES
+from inbox.web.state import Checkins, Clock, Sessions
 
 router = APIRouter(tags=["public"], include_in_schema=False)
-HERE = Path(__file__).parent
-_env = Environment(
-    loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True)
-)
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
@@ -104,14 +104,12 @@ def _message(kind: str, *, language: str = "sv", status_code: int) -> HTMLRespon
     )
 
 
-def _policy(request: Request) -> CheckinPolicy:
-    return request.app.state.checkins  # type: ignore[no-any-return]
-
-
-async def _load(request: Request, session: Any, token: str) -> CheckIn | HTMLResponse:
-    now = request.app.state.clock()
+async def _load(
+    session: Any, token: str, *, clock: Callable[[], datetime], checkins: CheckinPolicy
+) -> CheckIn | HTMLResponse:
+    now = clock()
     try:
-        checkin_id = _policy(request).links.read_answer_token(token, now=now)
+        checkin_id = checkins.links.read_answer_token(token, now=now)
     except LinkError as exc:
         return _message(
             "expired" if exc.expired else "invalid",
@@ -168,22 +166,26 @@ async def _form(
 
 
 @router.get("/checkin/{token}")
-async def checkin_form(token: str, request: Request) -> HTMLResponse:
-    async with unit_of_work(request.app.state.sessions) as session:
-        loaded = await _load(request, session, token)
+async def checkin_form(
+    token: str, sessions: Sessions, clock: Clock, checkins: Checkins
+) -> HTMLResponse:
+    async with unit_of_work(sessions) as session:
+        loaded = await _load(session, token, clock=clock, checkins=checkins)
         if isinstance(loaded, HTMLResponse):
             return loaded
         return await _form(session, loaded, token=token, values={}, errors=[])
 
 
 @router.post("/checkin/{token}")
-async def checkin_submit(token: str, request: Request) -> HTMLResponse:
+async def checkin_submit(
+    token: str, request: Request, sessions: Sessions, clock: Clock, checkins: Checkins
+) -> HTMLResponse:
     form = await request.form()
     values = {name: str(form.get(name) or "") for name in (*QUESTIONS, "comment")}
     values = {name: value for name, value in values.items() if value.strip()}
-    now = request.app.state.clock()
-    async with unit_of_work(request.app.state.sessions) as session:
-        loaded = await _load(request, session, token)
+    now = clock()
+    async with unit_of_work(sessions) as session:
+        loaded = await _load(session, token, clock=clock, checkins=checkins)
         if isinstance(loaded, HTMLResponse):
             return loaded
         checkin = loaded
@@ -210,7 +212,7 @@ async def checkin_submit(token: str, request: Request) -> HTMLResponse:
             return _message("used", language=lang, status_code=status.HTTP_410_GONE)
         await session.refresh(checkin)
         results = await record_answers(
-            session, checkin=checkin, answers=values, now=now, policy=_policy(request), via="web"
+            session, checkin=checkin, answers=values, now=now, policy=checkins, via="web"
         )
         if any(r.outcome in (Outcome.CLOSED, Outcome.WITHDRAWN) for r in results):
             return _message("withdrawn", language=lang, status_code=status.HTTP_410_GONE)
@@ -219,19 +221,19 @@ async def checkin_submit(token: str, request: Request) -> HTMLResponse:
             language=lang,
             title=T[lang]["thanks_title"],
             callback=checkin.case_id is not None,
-            appeal=appeal_explanation(lang, appeal_url=_policy(request).appeal_url)
+            appeal=appeal_explanation(lang, appeal_url=checkins.appeal_url)
             if checkin.knows_appeal == "no"
             else None,
         )
 
 
 @router.get("/checkin/stopp/{token}")
-async def stop_form(token: str, request: Request) -> HTMLResponse:
+async def stop_form(token: str, sessions: Sessions, checkins: Checkins) -> HTMLResponse:
     try:
-        contact_id = _policy(request).links.read_stop_token(token)
+        contact_id = checkins.links.read_stop_token(token)
     except LinkError:
         return _message("invalid", status_code=status.HTTP_404_NOT_FOUND)
-    async with request.app.state.sessions() as session:
+    async with sessions() as session:
         contact = await session.get(Contact, contact_id)
     if contact is None:
         return _message("invalid", status_code=status.HTTP_404_NOT_FOUND)
@@ -246,16 +248,18 @@ async def stop_form(token: str, request: Request) -> HTMLResponse:
 
 
 @router.post("/checkin/stopp/{token}")
-async def stop_submit(token: str, request: Request) -> HTMLResponse:
+async def stop_submit(
+    token: str, sessions: Sessions, clock: Clock, checkins: Checkins
+) -> HTMLResponse:
     try:
-        contact_id = _policy(request).links.read_stop_token(token)
+        contact_id = checkins.links.read_stop_token(token)
     except LinkError:
         return _message("invalid", status_code=status.HTTP_404_NOT_FOUND)
-    async with unit_of_work(request.app.state.sessions) as session:
+    async with unit_of_work(sessions) as session:
         contact = await session.get(Contact, contact_id)
         if contact is None:
             return _message("invalid", status_code=status.HTTP_404_NOT_FOUND)
-        await opt_out(session, contact=contact, now=request.app.state.clock())
+        await opt_out(session, contact=contact, now=clock())
         language = language_of(contact.language)
     return _page(
         "stop.html", language=language, title=T[language]["stop_title"], action="", done=True
@@ -265,7 +269,7 @@ async def stop_submit(token: str, request: Request) -> HTMLResponse:
 @router.get("/static/public.css")
 async def stylesheet() -> FileResponse:
     return FileResponse(
-        HERE / "static" / "public.css",
+        STATIC / "public.css",
         media_type="text/css",
         headers={"Cache-Control": "max-age=3600"},
     )

@@ -6,7 +6,8 @@ the user typed, so nothing is lost.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
@@ -16,11 +17,12 @@ from inbox.cases.queries import find_case
 from inbox.cases.replies import ReplyError, add_note, add_reply
 from inbox.cases.triage import TRIAGE_FLAGS, TriageError, update_case
 from inbox.core.models import Case
-from inbox.web.auth import DbSession, Staff
+from inbox.web.auth.csrf import verify_csrf
+from inbox.web.auth.sessions import DbSession, Staff
 from inbox.web.deps import StaffWriter
 from inbox.web.inputs import Id
-from inbox.web.pages import case_page
-from inbox.web.security import verify_csrf
+from inbox.web.pages.cases import CasePage, CaseView
+from inbox.web.state import Clock, Policy, WakeWorker
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
@@ -47,6 +49,10 @@ async def reply(
     request: Request,
     session: DbSession,
     staff: StaffWriter,
+    case_page: CasePage,
+    clock: Clock,
+    policy: Policy,
+    wake_worker: WakeWorker,
     background: BackgroundTasks,
 ) -> Response:
     case = await _writable_case(session, staff, reference)
@@ -57,32 +63,31 @@ async def reply(
             case=case,
             text=text,
             actor=staff.actor,
-            now=request.app.state.clock(),
-            mail_domain=request.app.state.policy.mail_domain,
+            now=clock(),
+            mail_domain=policy.mail_domain,
         )
     except ReplyError as exc:
         message = _REPLY_ERRORS.get(str(exc), f"Svaret kunde inte skickas: {exc}.")
-        return await case_page(
-            request, session, staff, reference, reply_text=text, error=message, status_code=422
-        )
-    background.add_task(request.app.state.wake_worker)
+        return await case_page(staff, reference, reply_text=text, error=message, status_code=422)
+    background.add_task(wake_worker)
     return _back(request, case, "Svaret är köat och skickas strax.")
 
 
 @router.post("/cases/{reference}/note")
 async def note(
-    reference: str, request: Request, session: DbSession, staff: StaffWriter
+    reference: str,
+    request: Request,
+    session: DbSession,
+    staff: StaffWriter,
+    case_page: CasePage,
+    clock: Clock,
 ) -> Response:
     case = await _writable_case(session, staff, reference)
     text = str((await request.form()).get("text", ""))
     try:
-        await add_note(
-            session, case=case, text=text, actor=staff.actor, now=request.app.state.clock()
-        )
+        await add_note(session, case=case, text=text, actor=staff.actor, now=clock())
     except ReplyError:
         return await case_page(
-            request,
-            session,
             staff,
             reference,
             note_text=text,
@@ -99,16 +104,17 @@ async def _update(
     reference: str,
     changes: Mapping[str, object],
     done: str,
+    *,
+    case_page: CaseView,
+    clock: Callable[[], datetime],
 ) -> Response:
     case = await _writable_case(session, staff, reference)
     try:
         changed = await update_case(
-            session, case=case, changes=changes, actor=staff.actor, now=request.app.state.clock()
+            session, case=case, changes=changes, actor=staff.actor, now=clock()
         )
     except TriageError as exc:
         return await case_page(
-            request,
-            session,
             staff,
             reference,
             error=f"Ändringen kunde inte sparas ({exc}).",
@@ -119,7 +125,12 @@ async def _update(
 
 @router.post("/cases/{reference}/triage")
 async def triage(
-    reference: str, request: Request, session: DbSession, staff: StaffWriter
+    reference: str,
+    request: Request,
+    session: DbSession,
+    staff: StaffWriter,
+    case_page: CasePage,
+    clock: Clock,
 ) -> Response:
     form = await request.form()
 
@@ -139,33 +150,73 @@ async def triage(
     for required in ("kind", "submitter_role", "priority", "status"):
         if changes[required] is None:
             del changes[required]
-    return await _update(request, session, staff, reference, changes, "Ärendet är uppdaterat.")
+    return await _update(
+        request,
+        session,
+        staff,
+        reference,
+        changes,
+        "Ärendet är uppdaterat.",
+        case_page=case_page,
+        clock=clock,
+    )
 
 
 @router.post("/cases/{reference}/close")
 async def close(
-    reference: str, request: Request, session: DbSession, staff: StaffWriter
+    reference: str,
+    request: Request,
+    session: DbSession,
+    staff: StaffWriter,
+    case_page: CasePage,
+    clock: Clock,
 ) -> Response:
     outcome = str((await request.form()).get("outcome", "")).strip() or None
     if outcome is None:
-        return await case_page(
-            request, session, staff, reference, error="Välj ett utfall.", status_code=422
-        )
+        return await case_page(staff, reference, error="Välj ett utfall.", status_code=422)
     changes = {"status": "closed", "outcome": outcome}
-    return await _update(request, session, staff, reference, changes, "Ärendet är avslutat.")
+    return await _update(
+        request,
+        session,
+        staff,
+        reference,
+        changes,
+        "Ärendet är avslutat.",
+        case_page=case_page,
+        clock=clock,
+    )
 
 
 @router.post("/cases/{reference}/reopen")
 async def reopen(
-    reference: str, request: Request, session: DbSession, staff: StaffWriter
+    reference: str,
+    request: Request,
+    session: DbSession,
+    staff: StaffWriter,
+    case_page: CasePage,
+    clock: Clock,
 ) -> Response:
     changes = {"status": "open"}
-    return await _update(request, session, staff, reference, changes, "Ärendet är öppnat igen.")
+    return await _update(
+        request,
+        session,
+        staff,
+        reference,
+        changes,
+        "Ärendet är öppnat igen.",
+        case_page=case_page,
+        clock=clock,
+    )
 
 
 @router.post("/cases/{reference}/merge")
 async def merge(
-    reference: str, request: Request, session: DbSession, staff: StaffWriter
+    reference: str,
+    request: Request,
+    session: DbSession,
+    staff: StaffWriter,
+    case_page: CasePage,
+    clock: Clock,
 ) -> Response:
     """Merges this case into the one named in the form (which the user must be able to see)."""
     source = await _writable_case(session, staff, reference)
@@ -173,8 +224,6 @@ async def merge(
     target = await find_case(session, reference=into, scope=staff.scope) if into else None
     if target is None:
         return await case_page(
-            request,
-            session,
             staff,
             reference,
             error=f"Det finns inget ärende {into or '(tomt)'} som du har tillgång till.",
@@ -182,10 +231,10 @@ async def merge(
         )
     try:
         moved = await merge_cases(
-            session, source=source, target=target, actor=staff.actor, now=request.app.state.clock()
+            session, source=source, target=target, actor=staff.actor, now=clock()
         )
     except MergeError as exc:
-        return await case_page(request, session, staff, reference, error=str(exc), status_code=422)
+        return await case_page(staff, reference, error=str(exc), status_code=422)
     return _back(
         request,
         target,
@@ -195,21 +244,27 @@ async def merge(
 
 @router.post("/cases/{reference}/messages/{message_id}/split")
 async def split(
-    reference: str, message_id: Id, request: Request, session: DbSession, staff: StaffWriter
+    reference: str,
+    message_id: Id,
+    request: Request,
+    session: DbSession,
+    staff: StaffWriter,
+    case_page: CasePage,
+    clock: Clock,
+    policy: Policy,
 ) -> Response:
     """Moves one inbound message to a new case of its own and opens that case."""
     case = await _writable_case(session, staff, reference)
-    policy = request.app.state.policy
     try:
         new = await split_message(
             session,
             case=case,
             message_id=message_id,
             actor=staff.actor,
-            now=request.app.state.clock(),
+            now=clock(),
             prefix=policy.case_prefix,
             response_days=policy.response_days,
         )
     except MergeError as exc:
-        return await case_page(request, session, staff, reference, error=str(exc), status_code=422)
+        return await case_page(staff, reference, error=str(exc), status_code=422)
     return _back(request, new, f"Meddelandet är flyttat hit från {case.reference}.")

@@ -24,10 +24,11 @@ from inbox.intake.registration import (
     RegistrationError,
     register_case,
 )
-from inbox.web.auth import DbSession, Staff
+from inbox.web.auth.csrf import verify_csrf
+from inbox.web.auth.sessions import DbSession, Staff
 from inbox.web.deps import StaffWriter
 from inbox.web.render import page
-from inbox.web.security import verify_csrf
+from inbox.web.state import Clock, Policy, WakeWorker
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
@@ -95,13 +96,19 @@ async def register_form(request: Request, session: DbSession, staff: StaffWriter
 
 @router.post("/cases/new")
 async def register_submit(
-    request: Request, session: DbSession, staff: StaffWriter, background: BackgroundTasks
+    request: Request,
+    session: DbSession,
+    staff: StaffWriter,
+    clock: Clock,
+    policy: Policy,
+    wake_worker: WakeWorker,
+    background: BackgroundTasks,
 ) -> Response:
     form = await request.form()
     values: dict[str, Any] = {f: str(form.get(f, "")).strip() for f in FIELDS}
     values["text"] = str(form.get("text", "")).replace("\r\n", "\n")
     values["acknowledge"] = form.get("acknowledge") == "on"
-    now = request.app.state.clock()
+    now = clock()
     try:
         registration = Registration(
             channel=values["channel"],
@@ -121,7 +128,7 @@ async def register_submit(
             registration=registration,
             scope=staff.scope,
             actor=staff.actor,
-            policy=request.app.state.policy,
+            policy=policy,
             now=now,
         )
     except RegistrationError as exc:
@@ -130,6 +137,6 @@ async def register_submit(
         error = "Du kan bara registrera ärenden för verksamheter du har tillgång till."
         return await _form(request, session, staff, values, error=error, status_code=422)
     if registration.acknowledge:
-        background.add_task(request.app.state.wake_worker)  # after the commit: send the receipt
+        background.add_task(wake_worker)  # after the commit: send the receipt
     request.session["flash"] = f"Ärendet {case.reference} är registrerat."
     return RedirectResponse(f"/cases/{case.reference}", status_code=303)

@@ -8,6 +8,7 @@ Statistics come from `inbox.checkins.reports`, so small groups are suppressed ex
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -25,10 +26,11 @@ from inbox.checkins.reports import MIN_GROUP, checkin_stats
 from inbox.core.audit import audit
 from inbox.core.inbound import Channel
 from inbox.core.models import Unit
-from inbox.web.auth import DbSession, Staff
+from inbox.web.auth.csrf import verify_csrf
+from inbox.web.auth.sessions import DbSession, Staff
 from inbox.web.deps import StaffReader, StaffWriter
 from inbox.web.render import page
-from inbox.web.security import verify_csrf
+from inbox.web.state import Checkins, Clock, WakeWorker
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
@@ -80,10 +82,10 @@ def _form_page(
     *,
     values: dict[str, str] | None = None,
     error: str | None = None,
+    now: datetime,
     registered: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> Response:
-    now = request.app.state.clock()
     defaults = {"channel": Channel.EMAIL, "language": "sv", "decided_on": f"{now:%Y-%m-%d}"}
     return page(
         request,
@@ -100,20 +102,31 @@ def _form_page(
 
 
 @router.get("/decisions/new", response_class=HTMLResponse)
-async def decision_form(request: Request, session: DbSession, staff: StaffWriter) -> Response:
-    return _form_page(request, staff, await units_in_scope(session, staff))
+async def decision_form(
+    request: Request, session: DbSession, staff: StaffWriter, clock: Clock
+) -> Response:
+    return _form_page(request, staff, await units_in_scope(session, staff), now=clock())
 
 
 @router.post("/decisions/new", response_class=HTMLResponse)
-async def decision_submit(request: Request, session: DbSession, staff: StaffWriter) -> Response:
+async def decision_submit(
+    request: Request,
+    session: DbSession,
+    staff: StaffWriter,
+    clock: Clock,
+    checkins: Checkins,
+    wake_worker: WakeWorker,
+) -> Response:
     units = await units_in_scope(session, staff)
     form = await request.form()
     values = {name: str(form.get(name, "")).strip() for name in FORM_FIELDS}
     by_code = {u.code: u for u in units}
-    now = request.app.state.clock()
+    now = clock()
 
     def refused(message: str) -> Response:
-        return _form_page(request, staff, units, values=values, error=message, status_code=422)
+        return _form_page(
+            request, staff, units, values=values, error=message, now=clock(), status_code=422
+        )
 
     if values["unit"] not in by_code:
         return refused("Välj en av dina verksamheter.")
@@ -123,7 +136,7 @@ async def decision_submit(request: Request, session: DbSession, staff: StaffWrit
             session,
             data=data,
             scope=staff.scope,
-            policy=request.app.state.checkins,
+            policy=checkins,
             registered_by=staff.actor.name,
             now=now,
             units=by_code,
@@ -145,8 +158,8 @@ async def decision_submit(request: Request, session: DbSession, staff: StaffWrit
         "reminder_at": checkin.reminder_at,
         "skip_reason": checkin.skip_reason,
     }
-    request.app.state.wake_worker()
-    return _form_page(request, staff, units, registered=registered)
+    wake_worker()
+    return _form_page(request, staff, units, registered=registered, now=clock())
 
 
 @router.get("/checkins", response_class=HTMLResponse)

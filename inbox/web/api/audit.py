@@ -1,0 +1,43 @@
+"""`/api/audit`: the audit trail for admin tokens, newest first, paged by event id."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from inbox.cases.audit_trail import list_events
+from inbox.web.api.schemas import AuditEventOut, AuditList
+from inbox.web.deps import ApiAdmin, Session
+from inbox.web.inputs import Id
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+@router.get("/audit", response_model=AuditList, summary="The audit trail, newest first")
+async def audit_index(
+    session: Session,
+    token: ApiAdmin,
+    case: Annotated[
+        str | None, Query(min_length=1, max_length=32, description="A case reference")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[Id | None, Query(description="An event id from `next_before`")] = None,
+) -> AuditList:
+    """Events of cases in the token's units; events of no case only for all-units tokens."""
+    trail = await list_events(
+        session, scope=token.scope, case_reference=case, before=before, limit=limit
+    )
+    items = [
+        AuditEventOut(
+            id=e.id or 0,
+            at=e.at,
+            actor=e.actor,
+            action=e.action,
+            case=e.case_reference,
+            detail=e.detail,
+            remote_addr=e.remote_addr,
+        )
+        for e in trail.events
+    ]
+    return AuditList(items=items, next_before=trail.next_before)
