@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mail import imap_state
 from mail.imap_state import Fetched, MailboxLock, mailbox_lock
-from mail.smtp import ledger_key
+from mail.keys import ledger_key
 
 log = logging.getLogger(__name__)
 
