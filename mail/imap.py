@@ -1,18 +1,18 @@
 """IMAP intake: read a mailbox on another mail server (Exchange, Dovecot, …) and hand every
 message to the intake ledger exactly once, the same way the SMTP edge does.
 
-imapclient is blocking, so each mailbox has one thread of its own that holds the IMAP session; the
-database work runs on the event loop (`asyncio.run_coroutine_threadsafe`). The thread:
+imapclient is blocking, so each mailbox has one thread of its own that holds the IMAP session
+(`mail.imap_session`); the database work (`mail.imap_state`) runs on the event loop
+(`asyncio.run_coroutine_threadsafe`). The thread:
 
-1. connects (`imaps://`: TLS from the start; `imap://`: STARTTLS when offered, required unless
-   `require_tls` is off), logs in and selects the mailbox;
+1. connects (TLS from the start, or STARTTLS), logs in and selects the mailbox;
 2. compares UIDVALIDITY with the stored one: the same, it resumes after the stored last UID and
    first moves away any message at or below it that is still there (a crash between commit and
    move); different, it reads the whole mailbox again (the ledger key drops what it holds);
 3. fetches new messages in batches (`UID FETCH … BODY.PEEK[]`) and commits each batch to the
    ledger together with the new last UID, in one transaction;
-4. only after that commit moves the batch to the processed folder (MOVE, or COPY + `\\Deleted` +
-   UID EXPUNGE), or flags it `\\Seen` and `$Synpunkt` when no processed folder is set;
+4. only after that commit moves the batch to the processed folder, or flags it when no processed
+   folder is set;
 5. waits in IDLE (re-issued every `idle_seconds`, under 10 minutes) or, without IDLE, polls every
    `poll_seconds`, and goes back to 3.
 
@@ -25,156 +25,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
-import ssl
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TypeVar
-from urllib.parse import unquote, urlsplit
+from typing import Any, TypeVar
 
-from imapclient import IMAPClient
-from imapclient.imapclient import SocketTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mail import imap_state
+from mail.imap_config import ImapConfig, config_from_url
+from mail.imap_session import ImapSession
 from mail.imap_state import Fetched, MailboxLock, mailbox_lock
-from mail.smtp import ledger_key
+from mail.imap_status import MailboxStatus
+
+__all__ = ["ImapConfig", "ImapPoller", "MailboxStatus", "config_from_url"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
 
-DEFAULT_PROCESSED_FOLDER = "Synpunkt/Behandlat"
-PROCESSED_KEYWORD = b"$Synpunkt"
-SEEN = b"\\Seen"
-DELETED = b"\\Deleted"
-# imapclient writes UID sets out one by one; servers limit a command line (Dovecot: 64 KB).
-_UIDS_PER_COMMAND = 1000
-
-
-class ImapError(Exception):
-    """A problem with the IMAP server or its configuration that a reconnect may cure."""
-
-
-class ConnectionDropped(ImapError):
-    pass
-
-
-@dataclass(frozen=True)
-class ImapConfig:
-    host: str
-    user: str
-    password: str = field(repr=False)
-    port: int = 993
-    mailbox: str = "INBOX"
-    tls: Literal["imaps", "starttls"] = "imaps"
-    require_tls: bool = True
-    # Levels separated by "/"; the server's own personal-namespace prefix and separator are
-    # applied. None: leave messages in the mailbox, flagged \Seen and $Synpunkt.
-    processed_folder: str | None = DEFAULT_PROCESSED_FOLDER
-    idle_seconds: float = 540.0  # IDLE is re-issued this often (RFC 2177: under 29 minutes)
-    poll_seconds: float = 60.0  # without IDLE
-    timeout: float = 60.0  # socket timeout for connecting and for every command
-    batch_size: int = 200  # messages per UID FETCH and per transaction
-    batch_bytes: int = 32 * 1024 * 1024
-    max_message_size: int = 25 * 1024 * 1024  # larger: only the header is kept, marked failed
-    backoff_initial: float = 1.0
-    backoff_max: float = 300.0
-    stable_seconds: float = 30.0  # a session this long resets the backoff
-    lock_retry_seconds: float = 10.0
-    lock_check_seconds: float = 15.0
-    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def key(self) -> str:
-        """Names the mailbox in the database, the lock and the log (never the password)."""
-        return f"{self.user}@{self.host.lower()}:{self.port}/{self.mailbox}"
-
-
-def config_from_url(url: str, *, password: str | None = None, **options: Any) -> ImapConfig:
-    """`imaps://user:password@host:993/INBOX` or `imap://…` (STARTTLS); `password` (from
-    `SYNPUNKT_IMAP_PASSWORD`) takes precedence over one in the URL."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("imap", "imaps"):
-        raise ValueError("SYNPUNKT_IMAP_URL must start with imaps:// or imap://")
-    try:
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError("SYNPUNKT_IMAP_URL has an invalid port") from exc
-    if not parts.hostname:
-        raise ValueError("SYNPUNKT_IMAP_URL names no host")
-    if not parts.username:
-        raise ValueError("SYNPUNKT_IMAP_URL names no user (imaps://user:password@host/INBOX)")
-    secret = password if password else unquote(parts.password or "")
-    if not secret:
-        raise ValueError("no IMAP password: put it in the URL or in SYNPUNKT_IMAP_PASSWORD")
-    mailbox = unquote(parts.path.lstrip("/")) or "INBOX"
-    return ImapConfig(
-        host=parts.hostname,
-        port=port or (993 if scheme == "imaps" else 143),
-        user=unquote(parts.username),
-        password=secret,
-        mailbox=mailbox,
-        tls="imaps" if scheme == "imaps" else "starttls",
-        **options,
-    )
-
 
 @dataclass
-class MailboxStatus:
-    """What `/healthz` shows about the mailbox; written by the poller's thread."""
-
-    mailbox: str
-    state: str = "starting"  # waiting-for-lock, connecting, idle, polling, fetching, reconnecting
-    idle: bool | None = None  # whether the server offers IDLE
-    last_poll_at: datetime | None = None  # the last poll that completed
-    last_error: str | None = None
-    last_error_at: datetime | None = None
-    ingested: int = 0  # new ledger rows since this process started
-    failed_attempts: int = 0  # in the current outage
-    uidvalidity: int | None = None
-    last_uid: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        healthy = self.last_poll_at is not None and (
-            self.last_error_at is None or self.last_poll_at >= self.last_error_at
-        )
-        return {
-            "mailbox": self.mailbox,
-            "state": self.state,
-            "ok": healthy,
-            "idle": self.idle,
-            "last_poll_at": _iso(self.last_poll_at),
-            "last_error": self.last_error,
-            "last_error_at": _iso(self.last_error_at),
-            "ingested": self.ingested,
-            "failed_attempts": self.failed_attempts,
-            "uidvalidity": self.uidvalidity,
-            "last_uid": self.last_uid,
-        }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-@dataclass
-class _Selected:
-    """The selected mailbox in the current session."""
+class _Position:
+    """Where this session stands: every message up to `last_uid` is committed."""
 
     uidvalidity: int
     last_uid: int
-    idle: bool
-    move: bool
-    uidplus: bool
-    keywords: bool
-    processed: str | None
 
 
 class ImapPoller:
@@ -256,6 +136,30 @@ class ImapPoller:
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
+    async def _store(
+        self,
+        previous: Future[int] | None,
+        position: _Position,
+        last_uid: int,
+        messages: Sequence[Fetched],
+    ) -> int:
+        if previous is not None:
+            await asyncio.wrap_future(previous)  # raises if it failed: then this is not stored
+        new = await imap_state.store_batch(
+            self._sessions,
+            key=self.config.key,
+            uidvalidity=position.uidvalidity,
+            last_uid=last_uid,
+            messages=messages,
+            now=self._clock(),
+        )
+        if new and self._on_commit is not None:
+            try:
+                self._on_commit()
+            except Exception:  # committed already: a failed wake-up only delays the worker
+                log.exception("on_commit callback failed")
+        return new
+
     # The thread's side --------------------------------------------------------------------------
 
     def _thread_main(self, halt: threading.Event) -> None:
@@ -263,14 +167,14 @@ class ImapPoller:
         outage_since: float | None = None
         attempts = 0
         while not halt.is_set():
-            client: IMAPClient | None = None
+            session: ImapSession | None = None
             graceful = False
             healthy_since: float | None = None
             try:
                 self.status.state = "connecting"
-                client = self._connect()
-                selected = self._open(client)
-                self._sync(client, selected, halt)
+                session = self._connect()
+                position = self._open(session)
+                self._sync(session, position, halt)
                 if outage_since is not None:
                     log.info(
                         "IMAP %s: working again after %d failed attempts in %.0f s",
@@ -281,7 +185,7 @@ class ImapPoller:
                 outage_since, attempts = None, 0
                 self.status.failed_attempts = 0
                 healthy_since = time.monotonic()
-                self._watch(client, selected, halt)
+                self._watch(session, position, halt)
                 graceful = True
             except Exception as exc:
                 if halt.is_set():
@@ -298,12 +202,14 @@ class ImapPoller:
                 if outage_since is None:
                     outage_since = time.monotonic()
                 self.status.state = "reconnecting"
-                _close(client, graceful=False)
-                client = None
+                if session is not None:
+                    session.close(graceful=False)
+                session = None
                 halt.wait(backoff)
                 backoff = min(backoff * 2, self.config.backoff_max)
             finally:
-                _close(client, graceful=graceful)
+                if session is not None:
+                    session.close(graceful=graceful)
 
     def _note_error(self, exc: BaseException, *, log_it: bool) -> None:
         error = f"{type(exc).__name__}: {exc}"
@@ -326,303 +232,107 @@ class ImapPoller:
                     )
                 )
 
-    def _connect(self) -> IMAPClient:
-        config = self.config
-        timeout = SocketTimeout(connect=config.timeout, read=config.timeout)
-        context = config.ssl_context or ssl.create_default_context()
-        if config.tls == "imaps":
-            client = IMAPClient(
-                config.host, port=config.port, ssl=True, ssl_context=context, timeout=timeout
+    def _connect(self) -> ImapSession:
+        session = ImapSession.connect(self.config)
+        if not session.encrypted and not self._warned_cleartext:
+            log.warning(
+                "IMAP %s: the server offers no STARTTLS; logging in without TLS", self.config.key
             )
-        else:
-            client = IMAPClient(config.host, port=config.port, ssl=False, timeout=timeout)
-            try:
-                if b"STARTTLS" in client.capabilities():
-                    client.starttls(context)
-                elif config.require_tls:
-                    raise ImapError(
-                        "the server offers no STARTTLS and TLS is required "
-                        "(use imaps://, or set SYNPUNKT_IMAP_REQUIRE_TLS=false)"
-                    )
-                elif not self._warned_cleartext:
-                    log.warning(
-                        "IMAP %s: the server offers no STARTTLS; logging in without TLS",
-                        config.key,
-                    )
-                    self._warned_cleartext = True
-            except BaseException:
-                _close(client, graceful=False)
-                raise
-        # Notices a peer that vanished without closing the connection, even while in IDLE.
-        with contextlib.suppress(OSError):
-            client.socket().setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        return client
+            self._warned_cleartext = True
+        return session
 
-    def _open(self, client: IMAPClient) -> _Selected:
-        """Logs in, prepares the processed folder, selects the mailbox, settles the position."""
+    def _open(self, session: ImapSession) -> _Position:
+        """Logs in, selects the mailbox and settles where to go on from."""
         config = self.config
-        client.login(config.user, config.password)
-        capabilities = set(client.capabilities())
-        processed = self._processed_folder(client) if config.processed_folder else None
-        if processed is not None and processed.upper() == config.mailbox.upper():
-            raise ImapError("the processed folder is the mailbox itself; choose another one")
-        info = client.select_folder(config.mailbox)
-        uidvalidity = int(info[b"UIDVALIDITY"])
+        selected = session.open()
         stored = self._db(imap_state.load_position(self._sessions, config.key)).result()
-        selected = _Selected(
-            uidvalidity=uidvalidity,
-            last_uid=0,
-            idle=b"IDLE" in capabilities,
-            move=b"MOVE" in capabilities,
-            uidplus=b"UIDPLUS" in capabilities,
-            keywords=b"\\*" in tuple(info.get(b"PERMANENTFLAGS", ())),
-            processed=processed,
-        )
+        position = _Position(uidvalidity=selected.uidvalidity, last_uid=0)
         self.status.idle = selected.idle
-        self.status.uidvalidity = uidvalidity
-        if stored.uidvalidity is not None and stored.uidvalidity != uidvalidity:
+        self.status.uidvalidity = selected.uidvalidity
+        if stored.uidvalidity is not None and stored.uidvalidity != selected.uidvalidity:
             log.warning(
                 "IMAP %s: UIDVALIDITY changed from %s to %s; reading the whole mailbox again "
                 "(messages stored before are recognised and not taken in twice)",
                 config.key,
                 stored.uidvalidity,
-                uidvalidity,
+                selected.uidvalidity,
             )
         elif stored.uidvalidity is not None and stored.last_uid:
-            selected.last_uid = stored.last_uid
-            self._settle_committed(client, selected)
-        self.status.last_uid = selected.last_uid
-        return selected
+            position.last_uid = stored.last_uid
+            self._settle_committed(session, position)
+        self.status.last_uid = position.last_uid
+        return position
 
-    def _settle_committed(self, client: IMAPClient, selected: _Selected) -> None:
+    def _settle_committed(self, session: ImapSession, position: _Position) -> None:
         """Messages at or below the stored last UID are in the ledger (the UID was committed with
         them); any still here were not moved because the process stopped after the commit."""
-        criteria: list[Any] = ["UID", f"1:{selected.last_uid}"]
-        if selected.processed is None and selected.keywords:
-            criteria += ["NOT", "KEYWORD", PROCESSED_KEYWORD.decode()]
-        left = sorted(uid for uid in client.search(criteria) if uid <= selected.last_uid)
+        left = session.not_done(position.last_uid)
         if left:
             log.info(
                 "IMAP %s: %d committed messages were not yet moved; moving them now",
                 self.config.key,
                 len(left),
             )
-            self._done(client, selected, left)
+            session.done(left)
 
-    def _processed_folder(self, client: IMAPClient) -> str:
-        """The processed folder's name on this server, created if missing."""
-        wanted = self.config.processed_folder or DEFAULT_PROCESSED_FOLDER
-        if client.folder_exists(wanted):
-            return wanted
-        prefix, delimiter = "", "/"
-        with contextlib.suppress(Exception):
-            namespace = client.namespace()
-            if namespace.personal:
-                prefix, delimiter = namespace.personal[0]
-        if isinstance(prefix, bytes):
-            prefix = prefix.decode()
-        if isinstance(delimiter, bytes):
-            delimiter = delimiter.decode()
-        parts = [part for part in wanted.split("/") if part]
-        name = (prefix or "") + (delimiter or "/").join(parts)
-        if not client.folder_exists(name):
-            log.info("IMAP %s: creating the processed folder %r", self.config.key, name)
-            client.create_folder(name)
-            with contextlib.suppress(Exception):
-                client.subscribe_folder(name)
-        return name
-
-    def _sync(self, client: IMAPClient, selected: _Selected, halt: threading.Event) -> None:
+    def _sync(self, session: ImapSession, position: _Position, halt: threading.Event) -> None:
         """Takes in everything after the last UID, one committed batch at a time."""
-        config = self.config
-        # `UID n:*` always matches the highest UID, even when it is below n: filter.
-        uids = sorted(
-            uid
-            for uid in client.search(["UID", f"{selected.last_uid + 1}:*"])
-            if uid > selected.last_uid
-        )
+        uids = session.new_uids(after=position.last_uid)
         if not uids:
             self._db(
                 imap_state.mark_polled(
                     self._sessions,
-                    key=config.key,
-                    uidvalidity=selected.uidvalidity,
-                    last_uid=selected.last_uid,
+                    key=self.config.key,
+                    uidvalidity=position.uidvalidity,
+                    last_uid=position.last_uid,
                     now=self._clock(),
                 )
             ).result()
             self._polled()
             return
         self.status.state = "fetching"
-        sizes: dict[int, int] = {}
-        for chunk in _chunks(uids, _UIDS_PER_COMMAND):  # a command line has a length limit
-            for uid, data in client.fetch(chunk, [b"RFC822.SIZE"]).items():
-                sizes[uid] = int(data.get(b"RFC822.SIZE", 0))
+        sizes = session.sizes(uids)
         uids = [uid for uid in uids if uid in sizes]  # the others were expunged meanwhile
         # One batch is fetched while the one before commits; each commit waits for the one
         # before it, so a failed batch can never be skipped by a later one that succeeds.
         pending: tuple[Future[int], list[int]] | None = None
         try:
-            for batch in _batches(uids, sizes, config.batch_size, config.batch_bytes):
+            for batch in session.batches(uids, sizes):
                 if halt.is_set():
                     break
-                messages = self._fetch(client, batch, sizes)
+                messages = session.fetch(batch, sizes)
                 previous = pending[0] if pending else None
-                future = self._db(self._store(previous, selected, batch[-1], messages))
+                future = self._db(self._store(previous, position, batch[-1], messages))
                 before, pending = pending, (future, batch)
                 if before is not None:
-                    self._finish(client, selected, *before)
+                    self._finish(session, position, *before)
         finally:
             if pending is not None:
-                self._finish(client, selected, *pending)
+                self._finish(session, position, *pending)
         self._polled()
 
-    async def _store(
-        self,
-        previous: Future[int] | None,
-        selected: _Selected,
-        last_uid: int,
-        messages: Sequence[Fetched],
-    ) -> int:
-        if previous is not None:
-            await asyncio.wrap_future(previous)  # raises if it failed: then this is not stored
-        new = await imap_state.store_batch(
-            self._sessions,
-            key=self.config.key,
-            uidvalidity=selected.uidvalidity,
-            last_uid=last_uid,
-            messages=messages,
-            now=self._clock(),
-        )
-        if new and self._on_commit is not None:
-            try:
-                self._on_commit()
-            except Exception:  # committed already: a failed wake-up only delays the worker
-                log.exception("on_commit callback failed")
-        return new
-
     def _finish(
-        self, client: IMAPClient, selected: _Selected, future: Future[int], batch: list[int]
+        self, session: ImapSession, position: _Position, future: Future[int], batch: list[int]
     ) -> None:
         """After the batch's commit: remember the position, then move (or flag) the messages."""
         new = future.result()
-        selected.last_uid = batch[-1]
-        self.status.last_uid = selected.last_uid
+        position.last_uid = batch[-1]
+        self.status.last_uid = position.last_uid
         self.status.ingested += new
-        self._done(client, selected, batch)
-
-    def _fetch(self, client: IMAPClient, batch: list[int], sizes: dict[int, int]) -> list[Fetched]:
-        limit = self.config.max_message_size
-        small = [uid for uid in batch if sizes[uid] <= limit]
-        large = [uid for uid in batch if sizes[uid] > limit]
-        found: dict[int, Fetched] = {}
-        if small:
-            for uid, data in client.fetch(small, [b"BODY.PEEK[]"]).items():
-                raw = data.get(b"BODY[]")
-                if isinstance(raw, bytes):
-                    found[uid] = Fetched(uid, ledger_key(raw), raw)
-        if large:
-            for uid, data in client.fetch(large, [b"BODY.PEEK[HEADER]"]).items():
-                header = data.get(b"BODY[HEADER]")
-                if isinstance(header, bytes):
-                    error = (
-                        f"too large to take in ({sizes[uid]} bytes; the limit is {limit}): "
-                        "only its header is kept; the message itself is in the processed folder "
-                        "of the mailbox"
-                    )
-                    found[uid] = Fetched(uid, ledger_key(header), header, error)
-        return [found[uid] for uid in batch if uid in found]
-
-    def _done(self, client: IMAPClient, selected: _Selected, uids: list[int]) -> None:
-        """Moves committed messages to the processed folder, or flags them."""
-        for chunk in _chunks(uids, _UIDS_PER_COMMAND):
-            if selected.processed is None:
-                flags = [SEEN, PROCESSED_KEYWORD] if selected.keywords else [SEEN]
-                client.add_flags(chunk, flags, silent=True)
-            elif selected.move:
-                client.move(chunk, selected.processed)
-            else:
-                client.copy(chunk, selected.processed)
-                client.add_flags(chunk, [DELETED], silent=True)
-                if selected.uidplus:
-                    client.uid_expunge(chunk)
-                else:
-                    client.expunge()
+        session.done(batch)
 
     def _polled(self) -> None:
         self.status.last_poll_at = self._clock()
         self.status.state = "polling"
 
-    def _watch(self, client: IMAPClient, selected: _Selected, halt: threading.Event) -> None:
+    def _watch(self, session: ImapSession, position: _Position, halt: threading.Event) -> None:
         """Waits for new mail (IDLE, or polling) and takes it in, until halted."""
         while not halt.is_set():
-            if selected.idle:
-                self.status.state = "idle"
-                self._idle(client, halt)
-            else:
-                self.status.state = "polling"
-                if halt.wait(self.config.poll_seconds):
-                    return
-                client.noop()
+            self.status.state = "idle" if session.selected.idle else "polling"
+            session.wait(halt)
             if halt.is_set():
                 return
-            self._sync(client, selected, halt)
-
-    def _idle(self, client: IMAPClient, halt: threading.Event) -> None:
-        """Returns when the mailbox may have changed, the IDLE is due again, or on halt."""
-        client.idle()
-        deadline = time.monotonic() + self.config.idle_seconds
-        try:
-            while not halt.is_set():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                window = min(1.0, remaining)
-                started = time.monotonic()
-                responses = client.idle_check(timeout=window)
-                for response in responses:
-                    if response and response[0] == b"BYE":
-                        raise ConnectionDropped(f"the server closed the session: {response!r}")
-                if any(not response or response[0] != b"OK" for response in responses):
-                    return  # EXISTS, EXPUNGE, FETCH …: look
-                if not responses and time.monotonic() - started < window / 2:
-                    # Readable but no line: imapclient swallows an EOF here. IDLE DONE below
-                    # raises if the connection is gone; if not, a sync does no harm.
-                    return
-        finally:
-            client.idle_done()
-
-
-def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
-
-
-def _batches(
-    uids: Sequence[int], sizes: dict[int, int], count: int, limit: int
-) -> Iterator[list[int]]:
-    batch: list[int] = []
-    total = 0
-    for uid in uids:
-        size = sizes.get(uid, 0)
-        if batch and (len(batch) >= count or total + size > limit):
-            yield batch
-            batch, total = [], 0
-        batch.append(uid)
-        total += size
-    if batch:
-        yield batch
-
-
-def _close(client: IMAPClient | None, *, graceful: bool) -> None:
-    if client is None:
-        return
-    if graceful:
-        with contextlib.suppress(Exception):
-            client.logout()
-            return
-    with contextlib.suppress(Exception):
-        client.shutdown()
+            self._sync(session, position, halt)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -10,7 +10,6 @@ may send and hear (line lengths, sessions at once, STARTTLS) is `mail.smtp_sessi
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import ssl
 import traceback
@@ -24,15 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from inbox.core.db import unit_of_work
 from inbox.core.inbound import Channel
 from inbox.intake import ledger
-from mail.parse import message_key
+from mail.keys import ledger_key
 from mail.smtp_session import IntakeSMTP, SessionLimit
 
 log = logging.getLogger(__name__)
 
 CHANNEL = Channel.EMAIL
-# Column widths of the ledger (IntakeRecord.external_id, envelope_sender): a value that does not
-# fit would fail the insert on PostgreSQL every time, and a 451 for ever is worse than a hash.
-_KEY_LIMIT = 998
+# The ledger's column width for envelope_sender: a value that does not fit would fail the insert
+# on PostgreSQL every time, and a 451 for ever is worse than a cut address.
 _ADDRESS_LIMIT = 320
 
 TEMPFAIL = "451 4.3.0 Could not store the message now; please try again later"
@@ -268,19 +266,6 @@ def raw_bytes(envelope: Envelope) -> bytes:
     if isinstance(content, str):
         return content.encode("utf-8", errors="surrogateescape")
     return bytes(content or b"")
-
-
-def ledger_key(raw: bytes) -> str:
-    """The ledger key of a raw message: its Message-ID, else a hash (shared with IMAP intake)."""
-    try:
-        key = message_key(raw)
-    except Exception:  # a broken header block must not become a 451 for ever
-        log.exception("message_key failed; keying the message by its hash")
-        return "sha256:" + hashlib.sha256(raw).hexdigest()
-    if len(key) > _KEY_LIMIT or "\x00" in key:
-        # Keyed by a hash of the Message-ID, not of the bytes, so redeliveries still dedupe.
-        return "sha256-id:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-    return key
 
 
 def _clean_address(address: str | None) -> str | None:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from bot.webhook import WebhookEndpoint
     from inbox.web.app import ChannelStatus, Webhook
     from inbox.web.oidc import OidcConfig
-    from mail.imap import ImapConfig
+    from mail.imap_config import ImapConfig
 
 log = logging.getLogger("synpunkt")
 
@@ -122,7 +122,7 @@ def smtp_tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 def imap_config(settings: Settings) -> ImapConfig:
     """The IMAP poller's configuration from the settings; a UserError when it is incomplete."""
-    from mail.imap import config_from_url
+    from mail.imap_config import config_from_url
 
     if not settings.imap_url:
         raise UserError("SYNPUNKT_IMAP_URL is not set (imaps://user:password@host:993/INBOX)")

@@ -33,8 +33,8 @@ from inbox.core.models import Case, IntakeRecord, IntakeStatus
 from inbox.intake import ledger
 from inbox.intake.receive import IntakePolicy
 from inbox.runners.worker import Worker
+from mail.keys import ledger_key
 from mail.parse import MAX_MIME_DEPTH, message_key, parse_email
-from mail.smtp import ledger_key
 from tests.conftest import Clock, Database
 from tests.mail.test_corpora import UNPARSABLE, corpus_id, message_files
 

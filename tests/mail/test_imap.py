@@ -28,8 +28,8 @@ from inbox.staff.tokens import create_token
 from inbox.web.app import create_app
 from mail import imap_state
 from mail.imap import ImapConfig, ImapPoller, config_from_url
+from mail.keys import ledger_key
 from mail.parse import parse_email
-from mail.smtp import ledger_key
 from tests.conftest import SECRET_KEY, Database, require_component
 from tests.factories import eventually
 from tests.mail.dovecot import PASSWORD, USER, Dovecot, available, free_port
