@@ -20,11 +20,10 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     Message,
 )
-from sqlalchemy import select
-from sqlmodel import col
 
 from bot.context import BotContext
 from bot.texts import LANGUAGES, guess_language, text
+from inbox.cases.access import active_units
 from inbox.cases.contacts import find_contact, find_or_create_contact
 from inbox.cases.triage import SENDER_FIELDS, TriageError, update_case
 from inbox.checkins.plan import opt_out
@@ -187,13 +186,7 @@ async def on_answer(query: CallbackQuery, state: FSMContext, context: BotContext
         if value != "-":
             actor = Actor(name=f"contact:{contact.id}")
             await _apply(session, case, step, value, actor=actor, now=now)
-        units = [
-            (u.id, u.name)
-            for u in (
-                await session.execute(select(Unit).where(col(Unit.active)).order_by(col(Unit.name)))
-            ).scalars()
-            if u.id is not None
-        ]
+        units = [(u.id, u.name) for u in await active_units(session) if u.id is not None]
     await query.answer()
     following = STEPS[STEPS.index(step) + 1 :]
     if following and following[0] == "u" and not units:

@@ -18,7 +18,7 @@ from sqlalchemy import and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from inbox.core.models import ApiToken, ApiTokenUnit, Case, Role, StaffUnit, StaffUser
+from inbox.core.models import ApiToken, ApiTokenUnit, Case, Role, StaffUnit, StaffUser, Unit
 
 TRIAGE_ROLES = frozenset({Role.ADMIN, Role.REGISTRAR})
 WRITE_ROLES = frozenset({Role.ADMIN, Role.REGISTRAR, Role.CASEWORKER})
@@ -168,3 +168,11 @@ async def scope_for_token(session: AsyncSession, *, token: ApiToken) -> Scope:
         )
         units = set(rows.scalars())
     return granted(role=token.role, all_units=token.all_units, unit_ids=units)
+
+
+async def active_units(session: AsyncSession, scope: Scope | None = None) -> list[Unit]:
+    """The active units by name; with `scope`, only those it may act in (forms, the bot)."""
+    rows = await session.execute(
+        select(Unit).where(col(Unit.active).is_(True)).order_by(col(Unit.name))
+    )
+    return [u for u in rows.scalars() if scope is None or scope.allows_unit(u.id)]

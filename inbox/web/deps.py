@@ -25,16 +25,13 @@ from inbox.core.audit import Actor
 from inbox.core.db import unit_of_work
 from inbox.core.models import ApiToken
 from inbox.staff.tokens import authenticate, record_use, use_due
-from inbox.web.auth.sessions import Staff, page_read_session, page_session, staff_dep
+from inbox.web.auth.sessions import ReadSession, Session, Staff, client_addr, staff_dep
 from inbox.web.state import Clock, Sessions
 
 bearer = HTTPBearer(auto_error=False, description="An API token from `synpunkt tokens create`")
 _NEED = "__synpunkt_need__"
 
 
-# Pages and API share the unit of work per request: one transaction, committed at the end.
-Session = Annotated[AsyncSession, Depends(page_session)]
-ReadSession = Annotated[AsyncSession, Depends(page_read_session)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
@@ -53,10 +50,6 @@ class Caller:
     @property
     def name(self) -> str:
         return self.token.name
-
-
-def client_host(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 async def _caller(
@@ -88,7 +81,7 @@ async def _caller(
     return Caller(
         token=token,
         scope=await scope_for_token(session, token=token),
-        actor=Actor(name=f"token:{token.id}", remote_addr=client_host(request)),
+        actor=Actor(name=f"token:{token.id}", remote_addr=client_addr(request)),
     )
 
 

@@ -23,7 +23,7 @@ from sqlmodel import col
 
 from inbox.core.audit import Actor, audit
 from inbox.core.models import StaffUser
-from inbox.web.auth.sessions import DbSession, client_addr, start_session
+from inbox.web.auth.sessions import Session, client_addr, start_session
 from inbox.web.auth.signin import safe_next, sign_in_page
 from inbox.web.oidc import OidcConfig
 from inbox.web.state import Clock, OidcProvider
@@ -63,7 +63,7 @@ async def oidc_login(request: Request, provider: OidcProvider, next: str = "/") 
 
 @router.get("/auth/oidc/callback", name="oidc_callback")
 async def oidc_callback(
-    request: Request, session: DbSession, provider: OidcProvider, clock: Clock
+    request: Request, session: Session, provider: OidcProvider, clock: Clock
 ) -> Response:
     config, client = provider
     next_url = safe_next(request.session.pop(NEXT_KEY, "/"))

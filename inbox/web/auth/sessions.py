@@ -45,8 +45,9 @@ async def page_read_session(read_sessions: ReadSessions) -> AsyncIterator[AsyncS
         yield session
 
 
-DbSession = Annotated[AsyncSession, Depends(page_session)]
-ReadDbSession = Annotated[AsyncSession, Depends(page_read_session)]
+# Pages and API share the unit of work per request: one transaction, committed at the end.
+Session = Annotated[AsyncSession, Depends(page_session)]
+ReadSession = Annotated[AsyncSession, Depends(page_read_session)]
 
 
 def client_addr(request: Request) -> str | None:
@@ -72,7 +73,7 @@ async def signed_in(request: Request, session: AsyncSession) -> Staff | None:
     )
 
 
-async def staff_dep(request: Request, session: DbSession) -> Staff:
+async def staff_dep(request: Request, session: Session) -> Staff:
     staff = await signed_in(request, session)
     if staff is None:
         raise SignInRequired()

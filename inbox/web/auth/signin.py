@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from inbox.staff.signin import SignInRefused, SignInThrottled, sign_in
 from inbox.staff.users import end_sessions
 from inbox.web.auth.csrf import verify_csrf
-from inbox.web.auth.sessions import DbSession, client_addr, signed_in, start_session
+from inbox.web.auth.sessions import Session, client_addr, signed_in, start_session
 from inbox.web.render import page
 from inbox.web.state import Clock, Oidc, PasswordHashing, Sessions, SignInThrottle
 
@@ -102,7 +102,7 @@ async def signin_submit(
 
 
 @router.post("/signout")
-async def signout(request: Request, session: DbSession, clock: Clock) -> Response:
+async def signout(request: Request, session: Session, clock: Clock) -> Response:
     """Ends this user's sessions everywhere, not only this cookie: a copy of it stops working too."""
     staff = await signed_in(request, session)
     if staff is not None:

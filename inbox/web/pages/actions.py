@@ -18,7 +18,7 @@ from inbox.cases.replies import ReplyError, add_note, add_reply
 from inbox.cases.triage import TRIAGE_FLAGS, TriageError, update_case
 from inbox.core.models import Case
 from inbox.web.auth.csrf import verify_csrf
-from inbox.web.auth.sessions import DbSession, Staff
+from inbox.web.auth.sessions import Session, Staff
 from inbox.web.deps import StaffWriter
 from inbox.web.inputs import Id
 from inbox.web.pages.cases import CasePage, CaseView
@@ -31,7 +31,7 @@ _REPLY_ERRORS = {
 }
 
 
-async def _writable_case(session: DbSession, staff: Staff, reference: str) -> Case:
+async def _writable_case(session: Session, staff: Staff, reference: str) -> Case:
     case = await find_case(session, reference=reference, scope=staff.scope)
     if case is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Ärendet finns inte.")
@@ -47,7 +47,7 @@ def _back(request: Request, case: Case, message: str) -> Response:
 async def reply(
     reference: str,
     request: Request,
-    session: DbSession,
+    session: Session,
     staff: StaffWriter,
     case_page: CasePage,
     clock: Clock,
@@ -77,7 +77,7 @@ async def reply(
 async def note(
     reference: str,
     request: Request,
-    session: DbSession,
+    session: Session,
     staff: StaffWriter,
     case_page: CasePage,
     clock: Clock,
@@ -99,7 +99,7 @@ async def note(
 
 async def _update(
     request: Request,
-    session: DbSession,
+    session: Session,
     staff: Staff,
     reference: str,
     changes: Mapping[str, object],
@@ -127,7 +127,7 @@ async def _update(
 async def triage(
     reference: str,
     request: Request,
-    session: DbSession,
+    session: Session,
     staff: StaffWriter,
     case_page: CasePage,
     clock: Clock,
@@ -166,7 +166,7 @@ async def triage(
 async def close(
     reference: str,
     request: Request,
-    session: DbSession,
+    session: Session,
     staff: StaffWriter,
     case_page: CasePage,
     clock: Clock,
@@ -191,7 +191,7 @@ async def close(
 async def reopen(
     reference: str,
     request: Request,
-    session: DbSession,
+    session: Session,
     staff: StaffWriter,
     case_page: CasePage,
     clock: Clock,
@@ -213,7 +213,7 @@ async def reopen(
 async def merge(
     reference: str,
     request: Request,
-    session: DbSession,
+    session: Session,
     staff: StaffWriter,
     case_page: CasePage,
     clock: Clock,
@@ -247,7 +247,7 @@ async def split(
     reference: str,
     message_id: Id,
     request: Request,
-    session: DbSession,
+    session: Session,
     staff: StaffWriter,
     case_page: CasePage,
     clock: Clock,

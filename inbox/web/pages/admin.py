@@ -32,7 +32,7 @@ from inbox.core.models import (
 )
 from inbox.intake.ledger import get_record, list_records
 from inbox.web.auth.csrf import verify_csrf
-from inbox.web.auth.sessions import DbSession, Staff
+from inbox.web.auth.sessions import Session, Staff
 from inbox.web.deps import StaffAdmin, StaffRegistrar
 from inbox.web.downloads import download
 from inbox.web.inputs import Id, parse_id
@@ -59,7 +59,7 @@ def _text(value: Any) -> str:
 
 @router.get("/health", response_class=HTMLResponse)
 async def health(
-    request: Request, session: DbSession, staff: StaffRegistrar, channel_status: Channels
+    request: Request, session: Session, staff: StaffRegistrar, channel_status: Channels
 ) -> Response:
     try:
         channels = dict(channel_status())
@@ -94,7 +94,7 @@ async def health(
 
 @router.get("/intake/{record_id}/raw")
 async def intake_raw(
-    record_id: Id, request: Request, session: DbSession, staff: StaffRegistrar
+    record_id: Id, request: Request, session: Session, staff: StaffRegistrar
 ) -> Response:
     row = await get_record(session, scope=staff.scope, record_id=record_id)
     assert row.raw is not None  # get_record finds only rows that still have it
@@ -106,7 +106,7 @@ async def intake_raw(
 @router.get("/audit", response_class=HTMLResponse)
 async def audit_page(
     request: Request,
-    session: DbSession,
+    session: Session,
     staff: StaffAdmin,
     case: str = "",
     before: Id | None = None,
@@ -131,14 +131,14 @@ async def audit_page(
 
 @router.get("/templates", response_class=HTMLResponse)
 async def templates_page(
-    request: Request, session: DbSession, staff: StaffAdmin, error: str | None = None
+    request: Request, session: Session, staff: StaffAdmin, error: str | None = None
 ) -> Response:
     return await _templates(request, session, staff)
 
 
 async def _templates(
     request: Request,
-    session: DbSession,
+    session: Session,
     staff: Staff,
     *,
     error: str | None = None,
@@ -160,7 +160,7 @@ async def _templates(
 
 @router.post("/templates")
 async def templates_save(
-    request: Request, session: DbSession, staff: StaffAdmin, clock: Clock
+    request: Request, session: Session, staff: StaffAdmin, clock: Clock
 ) -> Response:
     form = await request.form()
     raw_id = str(form.get("id", "")).strip()
@@ -179,7 +179,7 @@ async def templates_save(
 
 @router.post("/templates/{template_id}/delete")
 async def templates_delete(
-    template_id: Id, request: Request, session: DbSession, staff: StaffAdmin
+    template_id: Id, request: Request, session: Session, staff: StaffAdmin
 ) -> Response:
     await delete_template(session, template_id=template_id)
     request.session["flash"] = "Mallen är borttagen."

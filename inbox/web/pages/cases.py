@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from inbox.cases.access import may_be_assigned, scopes_for_users
+from inbox.cases.access import active_units, may_be_assigned, scopes_for_users
 from inbox.cases.queries import (
     CaseFilter,
     CaseRow,
@@ -33,11 +33,11 @@ from inbox.cases.queries import (
 from inbox.cases.templates import list_templates, render
 from inbox.core.audit import audit
 from inbox.core.inbound import Channel
-from inbox.core.models import Case, IntakeRecord, StaffUser, Unit
+from inbox.core.models import Case, IntakeRecord, StaffUser
 from inbox.core.time import STOCKHOLM
 from inbox.intake.receive import IntakePolicy
 from inbox.web.auth.csrf import verify_csrf
-from inbox.web.auth.sessions import DbSession, ReadDbSession, Staff, signed_in
+from inbox.web.auth.sessions import ReadSession, Session, Staff, signed_in
 from inbox.web.auth.signin import sign_in_page
 from inbox.web.deps import StaffReader
 from inbox.web.downloads import download
@@ -50,16 +50,9 @@ router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 LIST_FIELDS = ("q", "status", "kind", "unit", "channel", "assignee", "overdue", "flag")
 
 
-async def _staff_users(session: DbSession) -> list[StaffUser]:
+async def _staff_users(session: Session) -> list[StaffUser]:
     rows = await session.execute(
         select(StaffUser).where(col(StaffUser.active).is_(True)).order_by(col(StaffUser.username))
-    )
-    return list(rows.scalars())
-
-
-async def _units(session: DbSession) -> list[Unit]:
-    rows = await session.execute(
-        select(Unit).where(col(Unit.active).is_(True)).order_by(col(Unit.name))
     )
     return list(rows.scalars())
 
@@ -81,9 +74,7 @@ def _filters(params: dict[str, str], staff: Staff) -> CaseFilter:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def inbox_list(
-    request: Request, session: ReadDbSession, clock: Clock, oidc: Oidc
-) -> Response:
+async def inbox_list(request: Request, session: ReadSession, clock: Clock, oidc: Oidc) -> Response:
     staff = await signed_in(request, session)
     if staff is None:
         next_url = str(request.query_params.get("next", "/"))
@@ -129,7 +120,7 @@ async def inbox_list(
         "staff": staff,
         "rows": rows,
         "params": params,
-        "units": await _units(session),
+        "units": await active_units(session),
         "users": users,
         "counts": counts,
         "self_url": "/" + (f"?{urlencode(kept)}" if kept else ""),
@@ -184,7 +175,7 @@ class CaseView:
         )
 
 
-async def case_view(request: Request, session: DbSession, clock: Clock, policy: Policy) -> CaseView:
+async def case_view(request: Request, session: Session, clock: Clock, policy: Policy) -> CaseView:
     return CaseView(request=request, session=session, clock=clock, policy=policy)
 
 
@@ -215,7 +206,7 @@ async def _case_page(
     if template_id and not reply_text:
         chosen = [t for t in templates if str(t.id) == template_id]
         if chosen:
-            unit = next((u for u in await _units(session) if u.id == case.unit_id), None)
+            unit = next((u for u in await active_units(session) if u.id == case.unit_id), None)
             reply_text = render(
                 chosen[0].body,
                 {
@@ -239,7 +230,7 @@ async def _case_page(
             "detail": detail,
             "names": names,
             "users": assignable,
-            "units": await _units(session),
+            "units": await active_units(session),
             "templates": templates,
             "overdue": _overdue(case, now),
             "first_response": (
@@ -263,7 +254,7 @@ async def case_show(reference: str, staff: StaffReader, case_page: CasePage) -> 
 
 @router.get("/cases/{reference}/messages/{message_id}/original")
 async def message_original(
-    reference: str, message_id: Id, clock: Clock, session: DbSession, staff: StaffReader
+    reference: str, message_id: Id, clock: Clock, session: Session, staff: StaffReader
 ) -> Response:
     case = await find_case(session, reference=reference, scope=staff.scope)
     message = await find_message(session, case=case, message_id=message_id) if case else None
@@ -292,7 +283,7 @@ async def message_original(
 
 @router.get("/cases/{reference}/attachments/{attachment_id}")
 async def attachment_download(
-    reference: str, attachment_id: Id, clock: Clock, session: DbSession, staff: StaffReader
+    reference: str, attachment_id: Id, clock: Clock, session: Session, staff: StaffReader
 ) -> Response:
     case = await find_case(session, reference=reference, scope=staff.scope)
     found = await find_attachment(session, case=case, attachment_id=attachment_id) if case else None

@@ -13,9 +13,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
-from sqlmodel import col
 
+from inbox.cases.access import active_units
 from inbox.checkins.decisions import (
     DecisionError,
     DuplicateDecision,
@@ -27,7 +26,7 @@ from inbox.core.audit import audit
 from inbox.core.inbound import Channel
 from inbox.core.models import Unit
 from inbox.web.auth.csrf import verify_csrf
-from inbox.web.auth.sessions import DbSession, Staff
+from inbox.web.auth.sessions import Session, Staff
 from inbox.web.deps import StaffReader, StaffWriter
 from inbox.web.render import page
 from inbox.web.state import Checkins, Clock, WakeWorker
@@ -68,13 +67,6 @@ def swedish(error: DecisionError) -> str:
     return "Beslutet kunde inte registreras."
 
 
-async def units_in_scope(session: DbSession, staff: Staff) -> list[Unit]:
-    rows = await session.execute(
-        select(Unit).where(col(Unit.active).is_(True)).order_by(col(Unit.name))
-    )
-    return [u for u in rows.scalars() if u.id is not None and staff.scope.allows_unit(u.id)]
-
-
 def _form_page(
     request: Request,
     staff: Staff,
@@ -103,21 +95,21 @@ def _form_page(
 
 @router.get("/decisions/new", response_class=HTMLResponse)
 async def decision_form(
-    request: Request, session: DbSession, staff: StaffWriter, clock: Clock
+    request: Request, session: Session, staff: StaffWriter, clock: Clock
 ) -> Response:
-    return _form_page(request, staff, await units_in_scope(session, staff), now=clock())
+    return _form_page(request, staff, await active_units(session, staff.scope), now=clock())
 
 
 @router.post("/decisions/new", response_class=HTMLResponse)
 async def decision_submit(
     request: Request,
-    session: DbSession,
+    session: Session,
     staff: StaffWriter,
     clock: Clock,
     checkins: Checkins,
     wake_worker: WakeWorker,
 ) -> Response:
-    units = await units_in_scope(session, staff)
+    units = await active_units(session, staff.scope)
     form = await request.form()
     values = {name: str(form.get(name, "")).strip() for name in FORM_FIELDS}
     by_code = {u.code: u for u in units}
@@ -163,8 +155,8 @@ async def decision_submit(
 
 
 @router.get("/checkins", response_class=HTMLResponse)
-async def checkin_statistics(request: Request, session: DbSession, staff: StaffReader) -> Response:
-    units = await units_in_scope(session, staff)
+async def checkin_statistics(request: Request, session: Session, staff: StaffReader) -> Response:
+    units = await active_units(session, staff.scope)
     names = {u.code: u.name for u in units}
     start = request.query_params.get("from", "").strip()
     end = request.query_params.get("to", "").strip()

@@ -12,11 +12,8 @@ from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
-from sqlmodel import col
 
-from inbox.cases.access import Forbidden
-from inbox.core.models import Unit
+from inbox.cases.access import Forbidden, active_units
 from inbox.core.time import STOCKHOLM
 from inbox.intake.registration import (
     MANUAL_CHANNELS,
@@ -25,7 +22,7 @@ from inbox.intake.registration import (
     register_case,
 )
 from inbox.web.auth.csrf import verify_csrf
-from inbox.web.auth.sessions import DbSession, Staff
+from inbox.web.auth.sessions import Session, Staff
 from inbox.web.deps import StaffWriter
 from inbox.web.render import page
 from inbox.web.state import Clock, Policy, WakeWorker
@@ -47,16 +44,9 @@ FIELDS = (
 DEFAULTS = {"channel": "phone", "kind": "other", "submitter_role": "unknown"}
 
 
-async def _units(session: DbSession, staff: Staff) -> list[Unit]:
-    rows = await session.execute(
-        select(Unit).where(col(Unit.active).is_(True)).order_by(col(Unit.name))
-    )
-    return [u for u in rows.scalars() if staff.scope.allows_unit(u.id)]
-
-
 async def _form(
     request: Request,
-    session: DbSession,
+    session: Session,
     staff: Staff,
     values: dict[str, Any],
     *,
@@ -69,7 +59,7 @@ async def _form(
         {
             "staff": staff,
             "values": values,
-            "units": await _units(session, staff),
+            "units": await active_units(session, staff.scope),
             "channels": MANUAL_CHANNELS,
             "error": error,
         },
@@ -89,7 +79,7 @@ def _received_at(value: str) -> datetime | None:
 
 
 @router.get("/cases/new", response_class=HTMLResponse)
-async def register_form(request: Request, session: DbSession, staff: StaffWriter) -> Response:
+async def register_form(request: Request, session: Session, staff: StaffWriter) -> Response:
     blank: dict[str, Any] = {**{f: "" for f in FIELDS}, **DEFAULTS, "acknowledge": False}
     return await _form(request, session, staff, blank)
 
@@ -97,7 +87,7 @@ async def register_form(request: Request, session: DbSession, staff: StaffWriter
 @router.post("/cases/new")
 async def register_submit(
     request: Request,
-    session: DbSession,
+    session: Session,
     staff: StaffWriter,
     clock: Clock,
     policy: Policy,
