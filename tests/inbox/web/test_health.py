@@ -22,7 +22,7 @@ from inbox.runners.parse_pool import ParsePool
 from inbox.runners.worker import Worker
 from inbox.web.app import create_app
 from tests.conftest import CHEAP_PASSWORDS, SECRET_KEY, Clock, Database
-from tests.inbox import faulty_parser
+from tests.inbox.runners import faulty_parser
 
 DEADLINE = 60.0  # a guard against hanging, never a measurement
 POLICY = IntakePolicy(case_prefix="SP", mail_domain="synpunkt.example")

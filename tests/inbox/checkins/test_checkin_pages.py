@@ -14,8 +14,8 @@ from inbox.core.db import unit_of_work
 from inbox.core.models import Case
 from inbox.intake.receive import receive
 from mail.parse import parse_email
-from tests.inbox.checkin_env import INTAKE, POLICY, Env, at
-from tests.inbox.checkin_env import env as env
+from tests.inbox.checkins.checkin_env import INTAKE, POLICY, Env, at
+from tests.inbox.checkins.checkin_env import env as env
 
 LINK = re.compile(r"https://synpunkt\.kommun\.example(/checkin/(?!stopp)[^\s]+)")
 STOP = re.compile(r"https://synpunkt\.kommun\.example(/checkin/stopp/[^\s]+)")

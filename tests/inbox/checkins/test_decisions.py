@@ -16,8 +16,8 @@ from inbox.checkins.csv_import import import_decisions
 from inbox.checkins.decisions import DecisionError, check_input
 from inbox.core.db import unit_of_work
 from inbox.core.models import Contact, Decision, OutboxItem
-from tests.inbox.checkin_env import CHECKINS, Env, at
-from tests.inbox.checkin_env import env as env
+from tests.inbox.checkins.checkin_env import CHECKINS, Env, at
+from tests.inbox.checkins.checkin_env import env as env
 
 NOW = at(2026, 3, 12, 14, 0)
 GOOD = {

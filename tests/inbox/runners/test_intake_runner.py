@@ -2,7 +2,7 @@
 message, the mail beside and behind it becomes cases, and a message that kills its worker is given
 up after a few claims, across restarts.
 
-Real parse processes (`ParsePool`) run `tests.inbox.faulty_parser`, which misbehaves on command;
+Real parse processes (`ParsePool`) run `tests.inbox.runners.faulty_parser`, which misbehaves on command;
 the worker runs as `synpunkt worker` runs it (`Worker.run`) or a round at a time.
 """
 
@@ -28,11 +28,11 @@ from inbox.runners.parse_pool import ParsePool
 from inbox.runners.worker import Worker
 from tests.conftest import Clock, Database
 from tests.factories import eventually
-from tests.inbox import faulty_parser, parent_only
+from tests.inbox.runners import faulty_parser, parent_only
 
 POLICY = IntakePolicy(case_prefix="SP", mail_domain="synpunkt.example")
 DEADLINE = 90.0  # a guard against hanging, never a measurement
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]  # the repository
 
 
 async def record(db: Database, clock: Clock, name: str, subject: str = "Hej") -> int:
@@ -250,7 +250,7 @@ async def test_a_stopping_worker_gives_back_the_rows_it_was_still_parsing(
 
 def run_crashing_worker(db: Database, clock: Clock) -> int:
     result = subprocess.run(
-        [sys.executable, "-m", "tests.inbox.crashing_worker", db.url, clock().isoformat()],
+        [sys.executable, "-m", "tests.inbox.runners.crashing_worker", db.url, clock().isoformat()],
         cwd=ROOT,
         capture_output=True,
         timeout=DEADLINE,

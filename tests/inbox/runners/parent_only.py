@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 
 from inbox.core.inbound import InboundMessage
-from tests.inbox import faulty_parser
+from tests.inbox.runners import faulty_parser
 
 if multiprocessing.parent_process() is not None:
     raise ImportError("not importable in a parse process")

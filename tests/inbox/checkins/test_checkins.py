@@ -12,8 +12,8 @@ from inbox.checkins.answers import Outcome, record_answer
 from inbox.checkins.plan import opt_out
 from inbox.core.db import unit_of_work
 from inbox.core.models import Case, CheckIn, Contact, OutboxItem
-from tests.inbox.checkin_env import CHECKINS, Env, at
-from tests.inbox.checkin_env import env as env
+from tests.inbox.checkins.checkin_env import CHECKINS, Env, at
+from tests.inbox.checkins.checkin_env import env as env
 
 
 async def test_email_check_in_goes_out_on_the_third_working_day_then_one_reminder(env: Env) -> None:

@@ -1,7 +1,7 @@
-"""`python -m tests.inbox.crashing_worker DATABASE_URL NOW`: one worker run until nothing is left.
+"""`python -m tests.inbox.runners.crashing_worker DATABASE_URL NOW`: one worker run until nothing is left.
 
 It parses in its own threads (no pool), as a worker with SYNPUNKT_PARSE_PROCESSES=0 does, so a
-message whose parse kills the process (`die`, see `tests.inbox.faulty_parser`) kills this worker:
+message whose parse kills the process (`die`, see `tests.inbox.runners.faulty_parser`) kills this worker:
 the test runs it again and again, as a supervisor restarts a crashed worker. `NOW` (ISO 8601) is
 its clock, so the test decides when the dead worker's leases have run out.
 """
@@ -15,7 +15,7 @@ from datetime import datetime
 from inbox.core.db import create_engine, session_factory
 from inbox.intake.receive import IntakePolicy
 from inbox.runners.worker import Worker
-from tests.inbox import faulty_parser
+from tests.inbox.runners import faulty_parser
 
 
 async def run(url: str, now: datetime) -> None:

@@ -1,7 +1,7 @@
 """The parse budget: real pool processes that are killed (SIGKILL), run out of time or memory, and
 are replaced; and parsing in threads when there is no pool.
 
-The misbehaving parser is `tests.inbox.faulty_parser`, imported by the spawned processes.
+The misbehaving parser is `tests.inbox.runners.faulty_parser`, imported by the spawned processes.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from inbox.runners.parse_pool import (
     PoolUnavailable,
 )
 from tests.factories import eventually
-from tests.inbox import faulty_parser, parent_only
+from tests.inbox.runners import faulty_parser, parent_only
 
 DEADLINE = 60.0  # a guard against hanging, never a measurement
 
