@@ -45,8 +45,6 @@ _HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+[ \t]*:")
 _FIRST_LINES = re.compile(rb"\r\n|\r|\n")  # line ends as the MIME parser sees them
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _ANGLE_ID = re.compile(r"<([^<>]*)>")
-# The language guess needs a few paragraphs, not a whole forwarded thread.
-_LANGUAGE_SAMPLE = 3000
 # The stdlib splits MIME parameters in quadratic time (`email.message._parseparam` copies the rest
 # of the header for each one), and every part's Content-Type is split again on each lookup. Real
 # headers are far shorter, long RFC 2231 file names included; longer ones are cut for parsing.
@@ -120,7 +118,7 @@ def parse_email(raw: bytes) -> InboundMessage:
         )
     text = body.text
     quote_free = body.text_without_html_quotes
-    language = detect_language(text[:_LANGUAGE_SAMPLE]) if text else None
+    language = detect_language(text) if text else None  # reads the opening only
     display_text = strip_quotes(quote_free, language_hint=language) if quote_free else ""
     html = body.html
     subject = first(headers, "subject")
