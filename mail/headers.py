@@ -16,6 +16,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from email import quoprimime
 from email.message import Message
+from functools import lru_cache
 
 # Labels seen in real mail mapped to the codec that actually decodes them. The GB family maps to
 # gb18030, a strict superset, because "GB2312" mail is nearly always GBK in practice.
@@ -89,6 +90,17 @@ def codec_for(charset: str | None) -> str | None:
     """
     if not charset:
         return None
+    # A message asks about its few labels a dozen times (each part, each encoded word, each
+    # decode); the answers are kept for short labels (longer ones are rare, and mostly junk).
+    return _known_codec(charset) if len(charset) <= 64 else _codec(charset)
+
+
+@lru_cache(maxsize=256)
+def _known_codec(charset: str) -> str | None:
+    return _codec(charset)
+
+
+def _codec(charset: str) -> str | None:
     label = charset.strip().strip("\"'").lower()
     label = label.split("*", 1)[0]  # RFC 2231 language suffix: "utf-8*de"
     if not _LABEL.fullmatch(label):

@@ -214,7 +214,8 @@ class _SignatureSearch:
 
 # Given to the library in place of a pattern that cannot match a text, which it would otherwise
 # search from every position (its header pattern alone is a third of a normal parse's quote time).
-_NEVER = re.compile(r"(?!)")
+# Anchored, so that its search gives up at the first position instead of trying them all.
+_NEVER = re.compile(r"\A(?!)")
 # Languages whose quote headers in the library all contain a colon ("skrev:", "From:", "Am …
 # schrieb …:") or are a line of dashes ("-----Original Message-----"). Not Chinese, for one: its
 # header ends in a full-width colon.
