@@ -2,7 +2,8 @@
 
 Bounces, auto-replies, list and bulk mail still become cases when they arrive; the verdict here
 only stops the acknowledgement. Header evidence comes first (RFC 3834, RFC 2369, RFC 3464);
-the text of classic MTA bounces is checked only as a last resort.
+the text of classic MTA bounces is checked only as a last resort, with the long pattern only when
+sender or subject could be a bounce's.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 from email.message import Message
 
 from inbox.core.inbound import Automation
-from mail.headers import decode_header_value
+from mail.headers import Headers, decode_header_value, first, header_table
 
 _DAEMON = re.compile(
     r"^(?:mailer[-_]?daemon|mail[-_]?daemon|postmaster|mail[-_]?delivery[-_]?system|"
@@ -53,9 +54,11 @@ _BOUNCE_TEXT = re.compile(
     re.IGNORECASE,
 )
 # Phrases that make any mail a bounce, whoever sent it.
-_SURE_BOUNCE_TEXT = re.compile(
-    r"qmail-send program|mail delivery software|permanent fatal errors", re.IGNORECASE
-)
+_SURE_BOUNCE_PHRASES = ("qmail-send program", "mail delivery software", "permanent fatal errors")
+_SURE_BOUNCE_TEXT = re.compile("|".join(map(re.escape, _SURE_BOUNCE_PHRASES)), re.IGNORECASE)
+# `re.IGNORECASE` matches İ and ı to "i" and ſ to "s", which `str.lower` leaves as they are; in a
+# text without them, a lower-cased `in` finds exactly what the pattern finds, several times faster.
+_CASE_TRAPS = re.compile("[\u0130\u0131\u017f]")
 _AUTO_REPLY_SUBJECT = re.compile(
     r"^\s*(?:auto(?:matic)?(?:matiskt)? ?(?:reply|response|svar|antwort)\b|auto:|autosvar"
     r"|out of (?:the )?office|frånvaro|abwesenheit|automaattinen vastaus|poissa"
@@ -65,54 +68,75 @@ _AUTO_REPLY_SUBJECT = re.compile(
 _TEXT_SAMPLE = 8000
 
 
-def classify(msg: Message, sender: str | None) -> Automation:
-    """Why `msg` looks machine-made, or `Automation.NONE` when a person seems to have written it."""
-    subject = decode_header_value(_get(msg, "Subject"))
-    if _is_bounce(msg, sender, subject):
+def classify(
+    msg: Message,
+    sender: str | None,
+    *,
+    headers: Headers | None = None,
+    parts: list[Message] | None = None,
+) -> Automation:
+    """Why `msg` looks machine-made, or `Automation.NONE` when a person seems to have written it.
+
+    `headers` (`mail.headers.header_table(msg)`) and `parts` (`msg.walk()` as a list) spare
+    reading them again when the caller has them.
+    """
+    headers = header_table(msg) if headers is None else headers
+    parts = _walk(msg) if parts is None else parts
+    subject = decode_header_value(_get(headers, "subject"))
+    if _is_bounce(msg, headers, parts, sender, subject):
         return Automation.BOUNCE
-    if _is_auto_reply(msg, subject):
+    if _is_auto_reply(msg, headers, subject):
         return Automation.AUTO_REPLY
-    precedence = (_get(msg, "Precedence") or _get(msg, "X-Precedence")).strip().lower()
+    precedence = (_get(headers, "precedence") or _get(headers, "x-precedence")).strip().lower()
     if precedence == "list" or any(
-        _get(msg, name) for name in ("List-Id", "List-Unsubscribe", "List-Post", "Mailing-List")
+        _get(headers, name) for name in ("list-id", "list-unsubscribe", "list-post", "mailing-list")
     ):
         return Automation.LIST
     if precedence in ("bulk", "junk"):
         return Automation.BULK
-    return_path = _header(msg, "Return-Path")
+    return_path = first(headers, "return-path")
     if return_path is not None and return_path.strip() in ("<>", "", '<"">'):
         # A null sender alone is not a bounce (spam uses it too), but nobody can answer it.
         return Automation.NULL_SENDER
     return Automation.NONE
 
 
-def _is_bounce(msg: Message, sender: str | None, subject: str) -> bool:
-    if _get(msg, "X-Failed-Recipients"):
+def _is_bounce(
+    msg: Message, headers: Headers, parts: list[Message], sender: str | None, subject: str
+) -> bool:
+    if _get(headers, "x-failed-recipients"):
         return True
     content_type = _content_type(msg)
     report_type = _param(msg, "report-type").lower()
     if content_type == "multipart/report" and report_type != "disposition-notification":
         return True
-    if any(_content_type(part) == "message/delivery-status" for part in _walk(msg)):
+    if any(_content_type(part) == "message/delivery-status" for part in parts):
         return True
-    from_header = _get(msg, "From")
+    from_header = _get(headers, "from")
     daemon = bool(sender and _DAEMON.match(sender)) or bool(_DAEMON_NAME.search(from_header))
     if (daemon and _DSN_SUBJECT.search(subject)) or _STRONG_DSN_SUBJECT.search(subject):
         return True
-    text = _first_text(msg)
+    text = _first_text(parts)
     # The long pattern last: most mail is from a person with an ordinary subject.
     if (daemon or _DSN_SUBJECT.search(subject) or not sender) and _BOUNCE_TEXT.search(text):
         return True
-    return bool(_SURE_BOUNCE_TEXT.search(text))
+    return _has_sure_bounce_phrase(text)
 
 
-def _is_auto_reply(msg: Message, subject: str) -> bool:
-    auto_submitted = _get(msg, "Auto-Submitted").strip().lower()
+def _has_sure_bounce_phrase(text: str) -> bool:
+    if _CASE_TRAPS.search(text):
+        return _SURE_BOUNCE_TEXT.search(text) is not None
+    lowered = text.lower()
+    return any(phrase in lowered for phrase in _SURE_BOUNCE_PHRASES)
+
+
+def _is_auto_reply(msg: Message, headers: Headers, subject: str) -> bool:
+    auto_submitted = _get(headers, "auto-submitted").strip().lower()
     if auto_submitted and not auto_submitted.startswith("no"):
         return True
-    if any(_get(msg, name) for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder")):
+    if any(_get(headers, name) for name in ("x-autoreply", "x-autorespond", "x-autoresponder")):
         return True
-    suppress = _get(msg, "X-Auto-Response-Suppress").lower()
+    suppress = _get(headers, "x-auto-response-suppress").lower()
     if "all" in suppress or "oof" in suppress:
         return True
     if _content_type(msg) == "multipart/report":
@@ -120,17 +144,10 @@ def _is_auto_reply(msg: Message, subject: str) -> bool:
     return bool(_AUTO_REPLY_SUBJECT.search(subject))
 
 
-def _get(msg: Message, name: str) -> str:
-    return _header(msg, name) or ""
-
-
-def _header(msg: Message, name: str) -> str | None:
-    """A header's raw text; the registry-backed accessor can raise on broken headers."""
-    lowered = name.lower()
-    for key, value in msg.raw_items():
-        if key.lower() == lowered:
-            return str(value)
-    return None
+def _get(headers: Headers, name: str) -> str:
+    """A header's first raw value, or "" (raw: the registry-backed accessor can raise on broken
+    headers)."""
+    return first(headers, name) or ""
 
 
 def _content_type(part: Message) -> str:
@@ -155,8 +172,8 @@ def _walk(msg: Message) -> list[Message]:
         return [msg]
 
 
-def _first_text(msg: Message) -> str:
-    for part in _walk(msg):
+def _first_text(parts: list[Message]) -> str:
+    for part in parts:
         if part.is_multipart() or _content_type(part) not in ("text/plain", "text/html"):
             continue
         try:

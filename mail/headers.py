@@ -15,6 +15,8 @@ import re
 from bisect import bisect_left
 from collections.abc import Iterator
 from email import quoprimime
+from email.message import Message
+from functools import lru_cache
 
 # Labels seen in real mail mapped to the codec that actually decodes them. The GB family maps to
 # gb18030, a strict superset, because "GB2312" mail is nearly always GBK in practice.
@@ -76,6 +78,8 @@ _ISO2022 = re.compile(r"\x1b[$(][@ABDJ]")
 # The longest address a mailbox can have (RFC 5321: 64 + 1 + 255), and the contact column's size.
 MAX_ADDRESS_CHARS = 320
 _NOT_IN_ADDRESS = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+# An 8-bit byte the parser could not decode, kept as a lone surrogate (`raw_header_bytes`).
+_UNDECODED = re.compile("[\udc80-\udcff]")
 
 
 def codec_for(charset: str | None) -> str | None:
@@ -86,6 +90,17 @@ def codec_for(charset: str | None) -> str | None:
     """
     if not charset:
         return None
+    # A message asks about its few labels a dozen times (each part, each encoded word, each
+    # decode); the answers are kept for short labels (longer ones are rare, and mostly junk).
+    return _known_codec(charset) if len(charset) <= 64 else _codec(charset)
+
+
+@lru_cache(maxsize=256)
+def _known_codec(charset: str) -> str | None:
+    return _codec(charset)
+
+
+def _codec(charset: str) -> str | None:
     label = charset.strip().strip("\"'").lower()
     label = label.split("*", 1)[0]  # RFC 2231 language suffix: "utf-8*de"
     if not _LABEL.fullmatch(label):
@@ -181,6 +196,24 @@ def _jis_via_cp932(data: bytes) -> str | None:
         return None
 
 
+Headers = dict[str, list[str]]
+
+
+def header_table(msg: Message) -> Headers:
+    """Every header of `msg` by lower-case name, its raw values in order: read once, so that each
+    lookup after it is a dict access instead of a walk over all headers."""
+    table: Headers = {}
+    for key, value in msg.raw_items():
+        table.setdefault(key.lower(), []).append(str(value))
+    return table
+
+
+def first(headers: Headers, name: str) -> str | None:
+    """The first raw value of the header `name` (lower case), or None."""
+    values = headers.get(name)
+    return values[0] if values else None
+
+
 def unfold(value: str) -> str:
     return _FOLD.sub("", value)
 
@@ -233,7 +266,7 @@ def _word_at(
 def decode_header_value(value: str, *, hint: str | None = None) -> str:
     """Decode an unstructured header value: encoded words, raw 8-bit and ISO-2022-JP text."""
     value = unfold(value)
-    if any("\udc80" <= ch <= "\udcff" for ch in value) or "\x1b" in value:
+    if _UNDECODED.search(value) or "\x1b" in value:
         value = decode_bytes(raw_header_bytes(value), None, hint=hint)
     if "=?" not in value:
         return value
@@ -291,7 +324,7 @@ def mailboxes(raw_values: list[str], *, hint: str | None = None) -> list[tuple[s
     found: list[tuple[str, str]] = []
     for raw in raw_values:
         value = unfold(raw).replace("\r", " ").replace("\n", " ")
-        if any("\udc80" <= ch <= "\udcff" for ch in value):
+        if _UNDECODED.search(value):
             value = decode_bytes(raw_header_bytes(value), None, hint=hint)
         for chunk in _split_addresses(value):
             mailbox = _mailbox(chunk, hint)
@@ -311,6 +344,8 @@ def usable_address(address: str) -> bool:
 
 def _split_addresses(value: str) -> list[str]:
     """Split on commas outside quotes, angle brackets, comments and encoded words."""
+    if "," not in value:  # nothing to split on (the common case: one mailbox)
+        return [value.strip()] if value.strip() else []
     chunks: list[str] = []
     current: list[str] = []
     quoted = False

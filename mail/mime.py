@@ -45,6 +45,7 @@ _EXTENSIONS = {
 _UU_BEGIN = re.compile(r"begin [0-7]{3,4} (.+)")
 _UU_END = re.compile(r"end[ \t]*")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+_UNDECODED = re.compile("[\udc80-\udcff]")  # an 8-bit byte kept as a lone surrogate
 _BODY_TYPES = ("text/plain", "text/html")
 # Attachments kept as files of one message (MIME parts and uuencoded blocks together). Real mail
 # has a handful; each one kept is a row and a file for staff to scroll past. The rest are counted
@@ -273,7 +274,7 @@ class _Walker:
 
 
 def _has_surrogates(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    return _UNDECODED.search(text) is not None
 
 
 def _has(body: Body, kind: str) -> bool:

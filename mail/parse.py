@@ -26,9 +26,12 @@ from inbox.core.language import detect_language
 from mail import mime
 from mail.automation import classify
 from mail.headers import (
+    Headers,
     charset_defect,
     decode_header_value,
     encoded_words,
+    first,
+    header_table,
     mailboxes,
     raw_header_bytes,
     unfold,
@@ -42,8 +45,6 @@ _HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+[ \t]*:")
 _FIRST_LINES = re.compile(rb"\r\n|\r|\n")  # line ends as the MIME parser sees them
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _ANGLE_ID = re.compile(r"<([^<>]*)>")
-# The language guess needs a few paragraphs, not a whole forwarded thread.
-_LANGUAGE_SAMPLE = 3000
 # The stdlib splits MIME parameters in quadratic time (`email.message._parseparam` copies the rest
 # of the header for each one), and every part's Content-Type is split again on each lookup. Real
 # headers are far shorter, long RFC 2231 file names included; longer ones are cut for parsing.
@@ -90,7 +91,11 @@ def message_key(raw: bytes) -> str:
     match = _HEADER_END.search(source)
     head = source[: match.end()] if match else source
     headers = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
-    return _message_id(headers) or "sha256:" + hashlib.sha256(raw).hexdigest()
+    return _key(_message_id(header_table(headers)), raw)
+
+
+def _key(message_id: str | None, raw: bytes) -> str:
+    return message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 def parse_email(raw: bytes) -> InboundMessage:
@@ -98,9 +103,12 @@ def parse_email(raw: bytes) -> InboundMessage:
     _reject_non_messages(raw)
     source = raw.lstrip(b"\r\n\t ")
     msg, notes = _parse_mime(source)
-    hint = _charset_hint(msg)
+    headers = header_table(msg)  # the top headers, read once
+    walked, complete = _walk(msg)
+    parts = walked if complete else [msg]  # for the steps that read a failed walk as one part
+    hint = _charset_hint(walked)
 
-    sender_name, sender_address = _sender(msg, hint)
+    sender_name, sender_address = _sender(headers, hint)
     linesep = "\r\n" if b"\r\n" in source[:4096] else "\n"
     body = mime.extract(msg, hint=hint, linesep=linesep)
     if body.skipped:
@@ -110,18 +118,20 @@ def parse_email(raw: bytes) -> InboundMessage:
         )
     text = body.text
     quote_free = body.text_without_html_quotes
-    language = detect_language(text[:_LANGUAGE_SAMPLE]) if text else None
+    language = detect_language(text) if text else None  # reads the opening only
     display_text = strip_quotes(quote_free, language_hint=language) if quote_free else ""
     html = body.html
-    subject = _header(msg, "Subject")
-    extra = _extra(msg, hint)
-    notes.extend(_charset_defects(msg))
+    subject = first(headers, "subject")
+    extra = _extra(headers, hint)
+    notes.extend(_charset_defects(parts))
     html_note = budget_defect(html) if html else None
     if html_note:
         notes.append(html_note)
-    message_id = _message_id(msg)
-    references = _references(_header(msg, "References"))
-    in_reply_to = _ids(_header(msg, "In-Reply-To"))
+    # The same headers `message_key` reads from the top of the raw message: its key, without
+    # parsing them again.
+    message_id = _message_id(headers)
+    references = _references(first(headers, "references"))
+    in_reply_to = _ids(first(headers, "in-reply-to"))
     threading = [message_id, *in_reply_to[:1], *references]
     ids = [i for i in threading if i and len(_storable(i)) > MAX_ID_CHARS]
     if ids:
@@ -131,7 +141,7 @@ def parse_email(raw: bytes) -> InboundMessage:
         )
     return InboundMessage(
         channel=Channel.EMAIL,
-        external_id=message_key(raw),
+        external_id=_key(message_id, raw),
         sender_address=_storable(sender_address) if sender_address else None,
         sender_name=_cut(_storable(sender_name), MAX_NAME_CHARS) if sender_name else None,
         subject=_storable(decode_header_value(subject, hint=hint)) if subject is not None else "",
@@ -143,14 +153,14 @@ def parse_email(raw: bytes) -> InboundMessage:
         in_reply_to=_id(in_reply_to[0]) if in_reply_to else None,
         references=tuple(i for i in map(_id, references) if i),
         language=language,
-        automation=classify(msg, sender_address),
-        sent_at=_date(_header(msg, "Date")),
+        automation=classify(msg, sender_address, headers=headers, parts=parts),
+        sent_at=_date(first(headers, "date")),
         recipients=tuple(
             _storable(address)
-            for _, address in mailboxes(_all(msg, "To") + _all(msg, "Cc"), hint=hint)
+            for _, address in mailboxes(headers.get("to", []) + headers.get("cc", []), hint=hint)
             if usable_address(address)
         ),
-        defects=tuple(map(_storable, _defects(msg) + tuple(dict.fromkeys(notes)))),
+        defects=tuple(map(_storable, _defects(walked) + tuple(dict.fromkeys(notes)))),
         raw=raw,
         extra={_storable(k): _storable(v) for k, v in extra.items()},
     )
@@ -289,20 +299,8 @@ def _reject_non_messages(raw: bytes) -> None:
         raise UnparsableMessage("no header lines: not an RFC 5322 message")
 
 
-def _header(msg: Message, name: str) -> str | None:
-    """The first raw value of a header; the header registry can raise on broken input."""
-    values = _all(msg, name)
-    return values[0] if values else None
-
-
-def _all(msg: Message, name: str) -> list[str]:
-    lowered = name.lower()
-    return [str(value) for key, value in msg.raw_items() if key.lower() == lowered]
-
-
-def _message_id(msg: Message) -> str | None:
-    value = _header(msg, "Message-ID")
-    ids = _ids(value)
+def _message_id(headers: Headers) -> str | None:
+    ids = _ids(first(headers, "message-id"))
     return ids[0] if ids else None
 
 
@@ -321,7 +319,7 @@ def _references(value: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_ids(value)))
 
 
-def _sender(msg: Message, hint: str | None) -> tuple[str | None, str | None]:
+def _sender(headers: Headers, hint: str | None) -> tuple[str | None, str | None]:
     """(name, address) of the From mailbox that answers go to; (name, None) when it has none.
 
     Only From counts. Reply-To, Sender, Return-Path and X-Original-Sender are whatever the sender
@@ -329,7 +327,7 @@ def _sender(msg: Message, hint: str | None) -> tuple[str | None, str | None]:
     case's contact) at a third party; From is at least what DMARC protects. They stay in `extra`
     for staff to read.
     """
-    from_boxes = mailboxes(_all(msg, "From"), hint=hint)
+    from_boxes = mailboxes(headers.get("from", []), hint=hint)
     usable = [m for m in from_boxes if usable_address(m[1])]
     if usable:
         name, address = usable[0]
@@ -338,10 +336,10 @@ def _sender(msg: Message, hint: str | None) -> tuple[str | None, str | None]:
     return (name.strip() or None), None
 
 
-def _charset_hint(msg: Message) -> str | None:
+def _charset_hint(parts: list[Message]) -> str | None:
     """The first declared charset in the message, for guessing undeclared 8-bit headers."""
     try:
-        for part in msg.walk():
+        for part in parts:
             charset = part.get_param("charset")
             if isinstance(charset, str) and charset.strip():
                 return charset
@@ -362,10 +360,10 @@ def _date(value: str | None) -> datetime | None:
     return sent if sent.tzinfo else sent.replace(tzinfo=UTC)
 
 
-def _charset_defects(msg: Message) -> list[str]:
+def _charset_defects(parts: list[Message]) -> list[str]:
     """A note for each charset label, of a part or an encoded word, that could not be used."""
     labels: dict[str, None] = {}
-    for part in _walk(msg):
+    for part in parts:
         try:
             declared = part.get_param("charset")
         except Exception:
@@ -379,28 +377,30 @@ def _charset_defects(msg: Message) -> list[str]:
     return [note for note in map(charset_defect, labels) if note]
 
 
-def _walk(msg: Message) -> list[Message]:
-    try:
-        return list(msg.walk())
-    except Exception:
-        return [msg]
-
-
-def _defects(msg: Message) -> tuple[str, ...]:
-    names: dict[str, None] = {}
+def _walk(msg: Message) -> tuple[list[Message], bool]:
+    """The parts of the tree, walked once for every step that looks at them, and whether the
+    walk got to the end (the parts before a failure, if not)."""
+    parts: list[Message] = []
     try:
         for part in msg.walk():
-            for defect in part.defects:
-                names.setdefault(type(defect).__name__, None)
+            parts.append(part)
     except Exception:
-        pass
+        return parts, False
+    return parts, True
+
+
+def _defects(parts: list[Message]) -> tuple[str, ...]:
+    names: dict[str, None] = {}
+    for part in parts:
+        for defect in part.defects:
+            names.setdefault(type(defect).__name__, None)
     return tuple(names)
 
 
-def _extra(msg: Message, hint: str | None) -> dict[str, str]:
+def _extra(headers: Headers, hint: str | None) -> dict[str, str]:
     extra: dict[str, str] = {}
-    for key, header in (("reply_to", "Reply-To"), ("original_sender", "X-Original-Sender")):
-        addresses = [a for _, a in mailboxes(_all(msg, header), hint=hint) if a]
+    for key, header in (("reply_to", "reply-to"), ("original_sender", "x-original-sender")):
+        addresses = [a for _, a in mailboxes(headers.get(header, []), hint=hint) if a]
         if addresses:
             extra[key] = ", ".join(addresses)
     return extra

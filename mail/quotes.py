@@ -4,16 +4,24 @@ mail-parser-reply knows the quote headers of Swedish, English and a dozen other 
 line-based pass adds the languages of our clients it lacks (Finnish, Arabic, Persian, Somali) and
 `>`-quoted blocks. The stored text is never changed: this only decides what staff see first. The
 library's patterns backtrack badly, so it only ever sees a bounded top of the text (see
-`LIBRARY_LINES`); everything here is linear in the text.
+`LIBRARY_LINES`); everything here is linear in the text. Its patterns are built once, not per
+message, and searched only where they can match: the same result, in a fraction of the time.
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
+from typing import Any
 
 import lxml.html
 from lxml import etree
-from mailparser_reply.constants import MAIL_LANGUAGES
+from mailparser_reply.constants import (
+    MAIL_LANGUAGES,
+    NOLIST_SIGNATURE_REGEX,
+    OUTLOOK_MAIL_SEPARATOR,
+    QUOTED_MATCH_INCLUDE,
+)
 from mailparser_reply.parser import EmailMessage
 
 from mail.html import within_budget
@@ -112,8 +120,17 @@ def _library_reply(text: str, language_hint: str | None) -> str | None:
     languages = ["sv", "en"]
     if language_hint and language_hint in MAIL_LANGUAGES and language_hint not in languages:
         languages.append(language_hint)
+    top_text = "\n".join(top)
     try:
-        message = EmailMessage(text="\n".join(top), languages=languages, keep_hyphen_lists=True)
+        header, disclaimer, signature = _library_patterns(tuple(languages))
+        message = EmailMessage(
+            text=top_text,
+            languages=languages,
+            keep_hyphen_lists=True,
+            _header_regex=header if _may_have_header(top_text, languages) else _NEVER,
+            _disclaimers_regex=disclaimer if _may_have_disclaimer(top_text) else _NEVER,
+            _signature_regex=signature,
+        )
         message.read()
     except Exception:  # a library failure must never lose the message text
         return None
@@ -129,6 +146,96 @@ def _library_reply(text: str, language_hint: str | None) -> str | None:
         return None
     body = _REST.sub(lambda match: rests[int(match.group(1))], first.body)
     return body or None
+
+
+# The library builds its three patterns for each message it reads; they depend only on the
+# languages, so they are built once per set of languages and handed to it.
+@cache
+def _library_patterns(languages: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str], Any]:
+    probe = EmailMessage(text="", languages=list(languages), keep_hyphen_lists=True)
+    signature = _SignatureSearch.of(probe) or probe.SIGNATURE_REGEX
+    return probe.HEADER_REGEX, probe.DISCLAIMERS_REGEX, signature
+
+
+class _SignatureSearch:
+    """The library's signature pattern, searched from the first place a match can start.
+
+    Searched from the top, that pattern tries its four alternatives at every character of the
+    text, which makes it most of the library's time. Every match starts at a line that opens with
+    a signature delimiter, a "Sent from" line or a greeting ("Med vänliga hälsningar"), or in the
+    whitespace just before such a line, or at a blank line before a rule of underscores. `opening`
+    finds the first such line quickly (it fails at once anywhere but a line start or a newline), and
+    the pattern is searched from the whitespace before it: the same match as from the top.
+    """
+
+    def __init__(self, pattern: re.Pattern[str], opening: re.Pattern[str]) -> None:
+        self.pattern = pattern
+        self.opening = opening
+
+    @classmethod
+    def of(cls, probe: EmailMessage) -> _SignatureSearch | None:
+        """The faster search for `probe`'s signature pattern, or None if the pattern is not built
+        the way this reasons about (another version of the library)."""
+        sent_from, signatures = (
+            "|".join(
+                part
+                for language in probe.languages
+                if (part := probe._get_language_regex(language=language, regex_key=key))
+            )
+            for key in ("sent_from", "signatures")
+        )
+        # The library's own construction, character for character (its `{1,3}` is an f-string
+        # field, so the pattern says "(1, 3)").
+        expected = (
+            rf"(({NOLIST_SIGNATURE_REGEX}|{OUTLOOK_MAIL_SEPARATOR}|"
+            rf"\s*^{QUOTED_MATCH_INCLUDE}(?:{sent_from}) ?(?:(?:[\w.<>:// ]+)|(?:\w+ )(1, 3))$|"
+            rf"(?<!\A)^{QUOTED_MATCH_INCLUDE}(?:{signatures}))(.|\s)*)"
+        )
+        pattern = probe.SIGNATURE_REGEX
+        flags = re.MULTILINE | re.IGNORECASE
+        if pattern.pattern != expected or pattern.flags & flags != flags:
+            return None
+        opening = re.compile(
+            rf"^{QUOTED_MATCH_INCLUDE}(?:[-_]{{2}}\n|(?:{sent_from})|(?:{signatures}))"
+            rf"|\n{{2,}} ?[_-]{{32,}}",
+            flags,
+        )
+        return cls(pattern, opening)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        opening = self.opening.search(text)
+        if opening is None:
+            return None  # no match can start anywhere
+        start = opening.start()
+        while start and text[start - 1].isspace():  # what `\s*` before the line start takes
+            start -= 1
+        return self.pattern.search(text, start)
+
+
+# Given to the library in place of a pattern that cannot match a text, which it would otherwise
+# search from every position (its header pattern alone is a third of a normal parse's quote time).
+# Anchored, so that its search gives up at the first position instead of trying them all.
+_NEVER = re.compile(r"\A(?!)")
+# Languages whose quote headers in the library all contain a colon ("skrev:", "From:", "Am …
+# schrieb …:") or are a line of dashes ("-----Original Message-----"). Not Chinese, for one: its
+# header ends in a full-width colon.
+_COLON_HEADER_LANGUAGES = frozenset({"sv", "en", "de", "da", "es", "pl"})
+# `re.IGNORECASE` matches İ and ı to "i" and ſ to "s", which `str.lower` leaves as they are: in a
+# text with one of them a lower-cased search can miss what the library's patterns find.
+_CASE_TRAPS = re.compile("[\u0130\u0131\u017f]")
+
+
+def _may_have_header(text: str, languages: list[str]) -> bool:
+    """False only when none of the library's quote headers can be in `text`."""
+    if not _COLON_HEADER_LANGUAGES.issuperset(languages):
+        return True
+    return ":" in text or "-----" in text
+
+
+def _may_have_disclaimer(text: str) -> bool:
+    """False only when the library's disclaimer pattern cannot match: each of its matches has the
+    word "mail" in it, in any case."""
+    return "mail" in text.lower() or _CASE_TRAPS.search(text) is not None
 
 
 def _strip_lines(text: str) -> str:
@@ -195,10 +302,16 @@ def _drop_attribution(kept: list[str]) -> bool:
     """Remove blank lines and an "X wrote:" line right above a quote block; True if any went."""
     dropped = _drop_blank_tail(kept)
     for size in range(1, HEADER_MAX_LINES + 1):
-        if len(kept) >= size and _ATTRIBUTION.search(" ".join(kept[-size:]).strip()):
+        if len(kept) >= size and _is_attribution(" ".join(kept[-size:]).strip()):
             del kept[-size:]
             return True
     return dropped
+
+
+def _is_attribution(text: str) -> bool:
+    # Every attribution ends in a colon: a line without one needs no search with the pattern (from
+    # every position, which is most of this pass's time on ordinary text).
+    return ":" in text and _ATTRIBUTION.search(text) is not None
 
 
 def _drop_blank_tail(kept: list[str]) -> bool:
@@ -227,7 +340,7 @@ def _header_block_end(lines: list[str], index: int) -> int | None:
     joined = stripped
     wrapped_lines = HEADER_MAX_LINES if _OPENER.match(stripped) else 1
     for extra in range(wrapped_lines):
-        if _ATTRIBUTION.search(joined):
+        if _is_attribution(joined):
             return index + 1 + extra
         if index + extra + 1 >= len(lines) or not lines[index + extra + 1].strip():
             return None

@@ -149,3 +149,48 @@ def test_quoted_history_is_only_stripped_for_display() -> None:
 
 def test_broken_date_gives_none() -> None:
     assert parse_email(mail("From: a@example.se\nDate: yesterday-ish")).sent_at is None
+
+
+# --- The language: the opening decides, Swedish and English settled cheaply, lingua for the rest
+
+
+SWEDISH = (
+    "Hej! Jag vill lämna en synpunkt på hur min ansökan hanterades. Det tog flera månader innan "
+    "någon hörde av sig, och när jag väl fick svar var det svårt att förstå vad beslutet innebar "
+    "för oss. Vi har ringt många gånger men inte fått någon hjälp. "
+)
+ENGLISH = (
+    "Hello, I would like to complain about the way my application was handled. It took several "
+    "months before anyone got in touch, and when they did it was hard to understand what the "
+    "decision meant for us. We have called many times but this has not been answered. "
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "language"),
+    [
+        (SWEDISH * 2, "sv"),
+        (ENGLISH * 2, "en"),
+        (SWEDISH + '"The patient should not be left alone at any time." ' + SWEDISH, "sv"),
+        (
+            "Hej, jeg vil gerne klage over den måde min sagsbehandler behandlede mig på i sidste "
+            "uge. Jeg har ringet flere gange, men ingen har svaret, og jeg er meget utilfreds med "
+            "det. Det er ikke i orden at man skal vente så længe på et svar fra kommunen.",
+            "da",
+        ),
+        (
+            "Guten Tag, ich möchte mich über die Behandlung durch das Sozialamt beschweren. Ich "
+            "habe mehrmals angerufen, aber niemand hat geantwortet, und ich bin sehr unzufrieden.",
+            "de",
+        ),
+    ],
+    ids=["swedish", "english", "swedish-quoting-english", "danish", "german"],
+)
+def test_the_language_of_a_mail_is_guessed(body: str, language: str) -> None:
+    assert parse_email(mail("From: a@example.se", body)).language == language
+
+
+def test_only_the_opening_of_a_long_mail_decides_its_language() -> None:
+    # A Swedish reply above a long forwarded English thread is a Swedish mail.
+    body = SWEDISH * 3 + "\n\n---------- Forwarded message ----------\n" + ENGLISH * 40
+    assert parse_email(mail("From: a@example.se", body)).language == "sv"

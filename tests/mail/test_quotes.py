@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import random
 import re
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from mailparser_reply.parser import EmailMessage as LibraryMessage
 
 from mail.html import html_to_text
-from mail.quotes import remove_html_quotes, strip_quotes
+from mail.quotes import (
+    _library_patterns,
+    _may_have_disclaimer,
+    _may_have_header,
+    _SignatureSearch,
+    remove_html_quotes,
+    strip_quotes,
+)
 
 CORPORA = Path(__file__).resolve().parents[1] / "corpora" / "email"
 TALON = CORPORA / "talon"
@@ -166,3 +175,81 @@ def test_huge_text_is_stripped_by_the_linear_pass() -> None:
 def test_html_reply_without_quotes_is_returned_unchanged() -> None:
     html = "<p>Hej</p>"
     assert remove_html_quotes(html) is html
+
+
+# --- The library's patterns, searched only where they can match, find what it finds itself -----
+
+# Pieces of what the patterns look for, and of what surrounds it.
+_PIECES = [
+    "\n",
+    "\n\n",
+    " ",
+    "\t",
+    "\u00a0",
+    "-- ",
+    "--\n",
+    "__",
+    "_" * 33,
+    "-----",
+    "-----Original Message-----",
+    "> ",
+    ">> ",
+    "Sent from my iPhone",
+    "Skickat från min iPhone",
+    "Get Outlook for iOS",
+    "Gesendet von",
+    "Med vänliga hälsningar",
+    "Mvh",
+    "Thanks,",
+    "Best regards",
+    "Mit freundlichen Grüßen",
+    "Pozdrawiam",
+    "Saludos,",
+    "Hilsen",
+    "/usr/bin",
+    "Hej",
+    "text",
+    "mail",
+    "MAİL",
+    "Disclaimer:",
+    "Från: Anna",
+    "From: Anna",
+    "Den 12 mars skrev Anna:",
+    "On Mon, Anna wrote:",
+    ":",
+]
+
+
+def _library_texts() -> list[str]:
+    """Every e-mail of the corpora (up to 64 KB) as the library reads it, and 1,000 texts built
+    from the pieces above (a fixed seed)."""
+    texts = [
+        path.read_bytes().decode("utf-8", "replace")
+        for path in sorted(CORPORA.rglob("*"))
+        if path.is_file() and path.stat().st_size <= 64 * 1024
+    ]
+    pick = random.Random(12)
+    texts += [
+        "".join(pick.choice(_PIECES) for _ in range(pick.randint(1, 12))) for _ in range(1_000)
+    ]
+    return [LibraryMessage(text=text).text for text in texts] + texts
+
+
+@pytest.mark.parametrize(
+    "languages",
+    [("sv", "en"), ("sv", "en", "de"), ("sv", "en", "da"), ("sv", "en", "es"), ("sv", "en", "pl")],
+    ids="+".join,
+)
+def test_the_library_patterns_match_only_where_a_full_search_matches(
+    languages: tuple[str, ...],
+) -> None:
+    library = LibraryMessage(text="", languages=list(languages), keep_hyphen_lists=True)
+    signature = _library_patterns(languages)[2]
+    assert isinstance(signature, _SignatureSearch)  # this version of the library is understood
+    for text in _library_texts():
+        fast, full = signature.search(text), library.SIGNATURE_REGEX.search(text)
+        assert (fast and (fast.span(), fast.group())) == (full and (full.span(), full.group()))
+        if not _may_have_header(text, list(languages)):
+            assert not library.HEADER_REGEX.search(text), text
+        if not _may_have_disclaimer(text):
+            assert not library.DISCLAIMERS_REGEX.search(text), text
