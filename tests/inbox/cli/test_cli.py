@@ -23,7 +23,7 @@ from inbox.settings import Settings
 from inbox.staff.passwords import DEFAULT_PASSWORDS
 from inbox.staff.tokens import authenticate
 from tests.conftest import Clock
-from tests.inbox.web.test_auth import forged_session
+from tests.inbox.web.auth.test_auth import forged_session
 
 DEFAULT_UNITS = {
     "mottagning",
