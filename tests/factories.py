@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -108,3 +111,26 @@ async def eventually(
         if loop.time() > deadline:
             pytest.fail(f"timed out waiting until {what}")
         await asyncio.sleep(0.02)
+
+
+def cli_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """The environment of a `synpunkt` command on a SQLite database in `tmp_path`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNPUNKT_")}
+    return {**env, "SYNPUNKT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db", **settings}
+
+
+def synpunkt(
+    tmp_path: Path, *args: str, stdin: str = "", **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """Runs `synpunkt ARGS` as a subprocess, as an operator would (`python -m inbox.cli`)."""
+    env = cli_env(tmp_path, **settings)
+    return subprocess.run(
+        [sys.executable, "-m", "inbox.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+        timeout=120,
+    )

@@ -36,7 +36,7 @@ from inbox.runners.worker import Worker
 from mail.keys import ledger_key
 from mail.parse import MAX_MIME_DEPTH, message_key, parse_email
 from tests.conftest import Clock, Database
-from tests.mail.test_corpora import UNPARSABLE, corpus_id, message_files
+from tests.factories import UNPARSABLE, corpus_id, message_files
 
 # --- The seeds: real messages -----------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.core.db import create_engine, session_factory
 from tests.conftest import Clock
-from tests.mail.test_smtp import INTAKE, SENDER, ledger_rows, mail, smtp_server
+from tests.mail.smtp_env import INTAKE, SENDER, ledger_rows, mail, smtp_server
 
 # Guards against a hang when a server does not answer; no test waits for them to pass.
 HANG = 30

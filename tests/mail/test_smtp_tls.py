@@ -14,7 +14,7 @@ import pytest
 from mail.smtp_session import tls_context
 from tests.conftest import Clock, Database
 from tests.mail.certificates import Certificate, self_signed
-from tests.mail.test_smtp import INTAKE, SENDER, ledger_rows, mail, smtp_server
+from tests.mail.smtp_env import INTAKE, SENDER, ledger_rows, mail, smtp_server
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ from inbox.settings import Settings
 from inbox.staff.passwords import DEFAULT_PASSWORDS
 from inbox.staff.tokens import authenticate
 from tests.conftest import Clock
-from tests.inbox.web.auth.test_auth import forged_session
+from tests.factories import cli_env, synpunkt
+from tests.inbox.web.conftest import forged_session
 
 DEFAULT_UNITS = {
     "mottagning",
@@ -33,27 +34,6 @@ DEFAULT_UNITS = {
     "funktionsstod",
     "aldreomsorg",
 }
-
-
-def cli_env(tmp_path: Path, **settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNPUNKT_")}
-    return {**env, "SYNPUNKT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db", **settings}
-
-
-def synpunkt(
-    tmp_path: Path, *args: str, stdin: str = "", **settings: str
-) -> subprocess.CompletedProcess[str]:
-    env = cli_env(tmp_path, **settings)
-    return subprocess.run(
-        [sys.executable, "-m", "inbox.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        check=False,
-        timeout=120,
-    )
 
 
 @pytest.fixture

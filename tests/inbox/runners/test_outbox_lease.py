@@ -33,8 +33,7 @@ from inbox.runners.worker import Worker
 from inbox.settings import Settings
 from mail.sender import EmailSender
 from tests.conftest import Clock, Database
-from tests.factories import eventually
-from tests.inbox.cli.test_cli import synpunkt
+from tests.factories import eventually, synpunkt
 
 POLICY = IntakePolicy(case_prefix="SP", mail_domain="synpunkt.example")
 MAIL_FROM = "Socialtjänsten <synpunkt@synpunkt.example>"

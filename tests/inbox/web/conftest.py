@@ -3,6 +3,8 @@ clients that sign in through the real sign-in form (CSRF token included)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from fastapi import FastAPI
+from itsdangerous import TimestampSigner
 from sqlalchemy import select
 
 from inbox.cases.access import EVERYTHING
@@ -203,3 +206,20 @@ async def decision_in(world: World, data: dict[str, str]) -> int:
         )
     assert decision.id is not None
     return decision.id
+
+
+def forged_session(secret_key: str, session: dict[str, object]) -> str:
+    """A cookie as Starlette's SessionMiddleware signs it: base64 JSON, itsdangerous timestamp."""
+    data = base64.b64encode(json.dumps(session).encode())
+    return TimestampSigner(secret_key).sign(data).decode()
+
+
+# A decision as the API takes it, in unit barn-och-familj.
+DECISION = {
+    "unit": "barn-och-familj",
+    "channel": "email",
+    "address": "klient@example.se",
+    "language": "sv",
+    "decided_on": "2026-03-02",
+    "reference": "BOF-2026-17",
+}

@@ -8,16 +8,7 @@ from sqlalchemy import select
 
 from inbox.core.db import unit_of_work
 from inbox.core.models import Case, IntakeRecord, Message
-from tests.inbox.web.conftest import ApiFor, World, decision_in
-
-DECISION = {
-    "unit": "barn-och-familj",
-    "channel": "email",
-    "address": "klient@example.se",
-    "language": "sv",
-    "decided_on": "2026-03-02",
-    "reference": "BOF-2026-17",
-}
+from tests.inbox.web.conftest import DECISION, ApiFor, World, decision_in
 
 
 async def _barn_intake_id(world: World) -> int:

@@ -16,8 +16,7 @@ from sqlalchemy import func, select
 
 from inbox.core.models import Message
 from inbox.web.inputs import MAX_ID
-from tests.inbox.web.conftest import ApiFor, SignIn, World, decision_in, form_post
-from tests.inbox.web.test_authorization_holes import DECISION
+from tests.inbox.web.conftest import DECISION, ApiFor, SignIn, World, decision_in, form_post
 
 BIG = (2**31, 2**63)  # past PostgreSQL's INTEGER; past SQLite's
 ODD = (str(2**31), str(2**63), "³", "٣", "a\x00b", "\ud800")

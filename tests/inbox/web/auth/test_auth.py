@@ -5,8 +5,6 @@ redirects."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -14,7 +12,6 @@ from datetime import datetime
 
 import httpx
 import pytest
-from itsdangerous import TimestampSigner
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.cli.wiring import web_server_config
@@ -27,7 +24,7 @@ from inbox.staff.signin import Throttle
 from inbox.staff.users import set_active, set_password, update_user
 from inbox.web.app import create_app
 from tests.conftest import CHEAP_PASSWORDS, SECRET_KEY, Clock, Database
-from tests.inbox.web.conftest import PASSWORD, World, build_world, csrf_of, sign_in
+from tests.inbox.web.conftest import PASSWORD, World, build_world, csrf_of, forged_session, sign_in
 
 
 def client_for(
@@ -86,12 +83,6 @@ async def test_forged_or_stale_sessions_are_not_accepted(world: World) -> None:
     ) as client:
         client.cookies.set("synpunkt_session", stolen)
         assert (await client.get(f"/cases/{world.barn}")).status_code == 303
-
-
-def forged_session(secret_key: str, session: dict[str, object]) -> str:
-    """A cookie as Starlette's SessionMiddleware signs it: base64 JSON, itsdangerous timestamp."""
-    data = base64.b64encode(json.dumps(session).encode())
-    return TimestampSigner(secret_key).sign(data).decode()
 
 
 async def test_an_admin_cookie_forged_with_the_old_default_key_signs_nobody_in(
