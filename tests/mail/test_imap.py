@@ -347,7 +347,7 @@ async def test_unparsable_message_is_kept_failed_moved_and_not_fetched_again(
         await eventually(failed, "the message is marked failed")
         await asyncio.to_thread(dovecot.append, [letter(1)])
         await eventually(cases_are(db, 1), "the next message is a case")
-        assert poller.status.ingested == 2
+        await eventually(lambda: poller.status.ingested == 2, "the poller counts both")
     # Staff see it, with its raw bytes, as they see SMTP mail that could not be read.
     async with unit_of_work(db.sessions) as session:
         _row, token = await create_token(session, name="staff", now=utcnow(), all_units=True)
@@ -563,7 +563,9 @@ async def test_second_poller_waits_for_the_lock_and_takes_over_when_the_first_st
             await asyncio.to_thread(dovecot.append, [letter(1)])
 
             async def one() -> bool:
-                return await count(db, IntakeRecord) == 1 and await server_count(dovecot) == 0
+                # The poller counts a message once its commit has returned: the row is seen first.
+                stored = await count(db, IntakeRecord) == 1 and await server_count(dovecot) == 0
+                return stored and first.status.ingested == 1
 
             await eventually(one, "the first poller stores the message")
             assert (first.status.ingested, second.status.ingested) == (1, 0)
@@ -574,7 +576,7 @@ async def test_second_poller_waits_for_the_lock_and_takes_over_when_the_first_st
             await asyncio.to_thread(dovecot.append, [letter(2)])
 
             async def two() -> bool:
-                return await count(db, IntakeRecord) == 2
+                return await count(db, IntakeRecord) == 2 and second.status.ingested == 1
 
             await eventually(two, "the second poller stores the next message")
             assert second.status.ingested == 1
