@@ -45,8 +45,3 @@ async def reserve_references(
     )
     last = (await session.execute(statement)).scalar_one()
     return [format_reference(prefix, year, n) for n in range(last - count + 1, last + 1)]
-
-
-async def next_reference(session: AsyncSession, *, prefix: str, now: datetime) -> str:
-    (reference,) = await reserve_references(session, prefix=prefix, now=now, count=1)
-    return reference
