@@ -19,6 +19,8 @@ import pytest
 
 from inbox.core.db import unit_of_work
 from inbox.intake.receive import IntakePolicy
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.worker import Worker
 from inbox.staff.tokens import create_token
 from inbox.web.app import create_app
@@ -72,15 +74,18 @@ class Installation:
 async def installation(db: Database, clock: Clock, tmp_path: Path) -> AsyncIterator[Installation]:
     outbox = tmp_path / "outbox"
     worker = Worker(
-        db.sessions,
-        senders={
-            "email": EmailSender(
-                mail_from=f"Socialtjänsten <{INTAKE}>", transport=f"file://{outbox}", clock=clock
-            )
-        },
-        parsers={"email": parse_email},
-        policy=POLICY,
-        clock=clock,
+        IntakeRunner(db.sessions, parsers={"email": parse_email}, policy=POLICY, clock=clock),
+        OutboxRunner(
+            db.sessions,
+            senders={
+                "email": EmailSender(
+                    mail_from=f"Socialtjänsten <{INTAKE}>",
+                    transport=f"file://{outbox}",
+                    clock=clock,
+                )
+            },
+            clock=clock,
+        ),
     )
     server = await start_smtp_server(
         sessions=db.sessions,

@@ -23,6 +23,8 @@ from inbox.core.inbound import Channel
 from inbox.intake.receive import IntakePolicy
 from inbox.runners.delivery import Sender
 from inbox.runners.health import HealthPolicy
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.parse_pool import InlineParsing, ParsePool, Parser, Parsing
 from inbox.runners.worker import Worker
 from inbox.settings import Settings, load_secret_key, split_listen
@@ -202,18 +204,24 @@ def build_worker(
     closers: list[Closer] | None = None,
 ) -> Worker:
     return Worker(
-        sessions,
-        senders=senders(settings, closers=closers),
-        parsers=intake_parsers(settings),
-        policy=intake_policy(settings),
-        clock=utcnow,
-        max_attempts=settings.outbox_max_attempts,
-        concurrency=settings.worker_concurrency,
-        lease=timedelta(seconds=settings.outbox_lease_seconds),
-        send_timeout=timedelta(seconds=settings.outbox_send_timeout_seconds),
-        parsing=parsing or InlineParsing(timeout=settings.parse_timeout_seconds),
-        intake_batch_bytes=settings.intake_batch_mb * 1024 * 1024,
-        intake_max_attempts=settings.intake_max_attempts,
+        IntakeRunner(
+            sessions,
+            parsers=intake_parsers(settings),
+            policy=intake_policy(settings),
+            clock=utcnow,
+            parsing=parsing or InlineParsing(timeout=settings.parse_timeout_seconds),
+            batch_bytes=settings.intake_batch_mb * 1024 * 1024,
+            max_attempts=settings.intake_max_attempts,
+        ),
+        OutboxRunner(
+            sessions,
+            senders=senders(settings, closers=closers),
+            clock=utcnow,
+            max_attempts=settings.outbox_max_attempts,
+            concurrency=settings.worker_concurrency,
+            lease=timedelta(seconds=settings.outbox_lease_seconds),
+            send_timeout=timedelta(seconds=settings.outbox_send_timeout_seconds),
+        ),
     )
 
 

@@ -29,7 +29,13 @@ from inbox.core.inbound import InboundMessage
 from inbox.core.models import IntakeRecord, IntakeStatus
 from inbox.intake import ledger
 from inbox.intake.receive import IntakePolicy, receive_many
-from inbox.runners.parse_pool import ParseCrashed, Parser, Parsing, PoolUnavailable
+from inbox.runners.parse_pool import (
+    InlineParsing,
+    ParseCrashed,
+    Parser,
+    Parsing,
+    PoolUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,23 +65,25 @@ class IntakeRunner:
         parsers: Mapping[str, Parser],
         policy: IntakePolicy,
         clock: Callable[[], datetime],
-        parsing: Parsing,
+        parsing: Parsing | None = None,
         batch_size: int = 50,
         batch_bytes: int = ledger.BATCH_BYTES,
         max_attempts: int = ledger.MAX_ATTEMPTS,
         settle: float = SETTLE_SECONDS,
-        on_progress: Callable[[], None] = lambda: None,
     ) -> None:
         self._sessions = sessions
         self._parsers = parsers
         self._policy = policy
         self._clock = clock
-        self._parsing = parsing
+        # Parsing is CPU-bound: a pool of processes runs it beside the event loop, not under it
+        # (`synpunkt serve` and `worker` pass one); threads without one (tests, one-shot commands).
+        self._parsing = parsing or InlineParsing()
         self._batch_size = batch_size
         self._batch_bytes = batch_bytes
         self._max_attempts = max_attempts
         self._settle = settle
-        self._on_progress = on_progress  # a parse finished: another round can store it
+        # A parse finished, so another round can store it: the worker listens (`Worker`).
+        self.on_progress: Callable[[], None] = lambda: None
         self._parses: dict[int, _Parse] = {}
         self._paused_until = 0.0  # monotonic; while the parse pool cannot start processes
 
@@ -130,7 +138,7 @@ class IntakeRunner:
             ]
         for row_id, channel, external_id, raw, raw_size, attempts in claimed:
             task = asyncio.create_task(self._parse(channel, raw, external_id))
-            task.add_done_callback(lambda _: self._on_progress())
+            task.add_done_callback(lambda _: self.on_progress())
             self._parses[row_id] = _Parse(row_id, raw_size, attempts, task)
 
     async def _finished(self) -> list[_Parse]:

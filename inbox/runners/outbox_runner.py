@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.cases.contacts import find_contact
+from inbox.checkins.plan import RECHECKS
 from inbox.core import outbox
 from inbox.core.db import unit_of_work
 from inbox.core.models import OutboxItem, OutboxStatus
@@ -49,26 +50,27 @@ class OutboxRunner:
         *,
         senders: Mapping[str, Sender],
         clock: Callable[[], datetime],
-        rechecks: Mapping[str, Recheck],
+        rechecks: Mapping[str, Recheck] | None = None,
         max_attempts: int = 8,
         batch_size: int = 50,
         concurrency: int = 8,
         lease: timedelta = outbox.LEASE,
         send_timeout: timedelta = SEND_TIMEOUT,
-        on_progress: Callable[[], None] = lambda: None,
     ) -> None:
         if concurrency < 1 or lease <= timedelta(0) or send_timeout <= timedelta(0):
             raise ValueError("the outbox needs a send slot, a lease and a send timeout")
         self._sessions = sessions
         self._senders = senders
         self._clock = clock
-        self._rechecks = rechecks
+        # On by default: a runner built without them would send unwanted check-ins.
+        self._rechecks = RECHECKS if rechecks is None else rechecks
         self._max_attempts = max_attempts
         self._batch_size = batch_size
         self._concurrency = concurrency
         self._lease = lease
         self._send_timeout = send_timeout
-        self._on_progress = on_progress  # a send ended: a slot is free for the next round
+        # A send ended, so a slot is free for the next round: the worker listens (`Worker`).
+        self.on_progress: Callable[[], None] = lambda: None
         self._sends: dict[int, _Send] = {}
         self._no_sends = asyncio.Event()  # set while nothing is in flight: the heartbeat stops
         self._no_sends.set()
@@ -129,7 +131,7 @@ class OutboxRunner:
             log.error("outbox %s: could not check or record the send", item_id, exc_info=exc)
         if not self._sends:
             self._no_sends.set()
-        self._on_progress()  # a free slot: the next round may claim another row
+        self.on_progress()  # a free slot: the next round may claim another row
 
     async def _keep_leases(self) -> None:
         """The heartbeat: renews the leases of the sends in flight every third of the lease."""

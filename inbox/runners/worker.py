@@ -11,74 +11,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from inbox.checkins.plan import RECHECKS
-from inbox.core import outbox
-from inbox.intake import ledger
-from inbox.intake.receive import IntakePolicy
-from inbox.runners.delivery import Sender
 from inbox.runners.intake_runner import IntakeRunner
-from inbox.runners.outbox_runner import SEND_TIMEOUT, OutboxRunner, Recheck
-from inbox.runners.parse_pool import InlineParsing, Parser, Parsing
+from inbox.runners.outbox_runner import OutboxRunner
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
-
 
 class Worker:
+    """Rounds of the two runners, woken by either of them and by in-process adapters.
+
+    The composition root builds the runners (each with its own collaborators and limits) and
+    hands them over; the worker only decides when a round runs.
+    """
+
     def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        *,
-        senders: Mapping[str, Sender],
-        parsers: Mapping[str, Parser],
-        policy: IntakePolicy,
-        clock: Clock,
-        max_attempts: int = 8,
-        batch_size: int = 50,
-        concurrency: int = 8,
-        lease: timedelta = outbox.LEASE,
-        send_timeout: timedelta = SEND_TIMEOUT,
-        poll_interval: float = 2.0,
-        parsing: Parsing | None = None,
-        intake_batch_bytes: int = ledger.BATCH_BYTES,
-        intake_max_attempts: int = ledger.MAX_ATTEMPTS,
-        rechecks: Mapping[str, Recheck] | None = None,
+        self, intake: IntakeRunner, outbox: OutboxRunner, *, poll_interval: float = 2.0
     ) -> None:
+        self._intake = intake
+        self._outbox = outbox
         self._poll_interval = poll_interval
         self._wakeup = asyncio.Event()
-        # Parsing is CPU-bound: a pool of processes runs it beside the event loop, not under it
-        # (`synpunkt serve` and `worker` pass one); threads without one (tests, one-shot commands).
-        self._intake = IntakeRunner(
-            sessions,
-            parsers=parsers,
-            policy=policy,
-            clock=clock,
-            parsing=parsing or InlineParsing(),
-            batch_size=batch_size,
-            batch_bytes=intake_batch_bytes,
-            max_attempts=intake_max_attempts,
-            on_progress=self.wake,
-        )
-        self._outbox = OutboxRunner(
-            sessions,
-            senders=senders,
-            clock=clock,
-            # On by default: a worker built without them would send unwanted check-ins.
-            rechecks=RECHECKS if rechecks is None else rechecks,
-            max_attempts=max_attempts,
-            batch_size=batch_size,
-            concurrency=concurrency,
-            lease=lease,
-            send_timeout=send_timeout,
-            on_progress=self.wake,
-        )
+        intake.on_progress = outbox.on_progress = self.wake
 
     def wake(self) -> None:
         """Called by an in-process adapter right after it committed something to do."""

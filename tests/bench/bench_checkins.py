@@ -32,6 +32,8 @@ from inbox.core.db import create_engine, session_factory, unit_of_work
 from inbox.core.migrate import upgrade
 from inbox.core.models import CheckIn, Contact, Decision
 from inbox.intake.receive import IntakePolicy
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.worker import Worker
 from inbox.staff.tokens import create_token
 from inbox.web.app import create_app
@@ -193,11 +195,12 @@ async def dispatch(url: str, count: int) -> tuple[float, int]:
     await fake.start()
     sending = make_bot(TOKEN, fake.url)
     worker = Worker(
-        sessions,
-        senders={"telegram": TelegramSender(sending, pacer=Pacer())},
-        parsers={},
-        policy=IntakePolicy(),
-        clock=lambda: due,
+        IntakeRunner(sessions, parsers={}, policy=IntakePolicy(), clock=lambda: due),
+        OutboxRunner(
+            sessions,
+            senders={"telegram": TelegramSender(sending, pacer=Pacer())},
+            clock=lambda: due,
+        ),
         poll_interval=0.05,
     )
     try:

@@ -33,6 +33,8 @@ from sqlalchemy import func, select
 from inbox.core.db import create_engine, session_factory
 from inbox.core.models import Case, IntakeRecord
 from inbox.intake.receive import IntakePolicy
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.parse_pool import ParsePool
 from inbox.runners.worker import Worker
 from mail.imap import ImapConfig, ImapPoller
@@ -111,12 +113,14 @@ async def ingest(server: Dovecot, url: str, *, pool: ParsePool | None) -> float:
     target = IntakeRecord if pool is None else Case
     if pool is not None:
         worker = Worker(
-            sessions,
-            senders={},  # acknowledgements only need to be queued
-            parsers={"email": parse_email},
-            policy=IntakePolicy(),
-            clock=utcnow,
-            parsing=pool,
+            IntakeRunner(
+                sessions,
+                parsers={"email": parse_email},
+                policy=IntakePolicy(),
+                clock=utcnow,
+                parsing=pool,
+            ),
+            OutboxRunner(sessions, senders={}, clock=utcnow),
         )
         wake = worker.wake
         tasks.append(asyncio.create_task(worker.run(stop)))

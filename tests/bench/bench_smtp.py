@@ -41,6 +41,8 @@ from inbox.core.db import create_engine, session_factory
 from inbox.core.migrate import upgrade
 from inbox.core.models import Case
 from inbox.intake.receive import IntakePolicy
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.parse_pool import ParsePool
 from inbox.runners.worker import Worker
 from mail.parse import parse_email
@@ -250,12 +252,14 @@ async def pipeline(url: str, *, worker: bool) -> AsyncIterator[tuple[int, Callab
         parse_pool = ParsePool(processes=1, preload=[parse_email])
         await parse_pool.parse(parse_email, build_message("warm-up", 0))
         the_worker = Worker(
-            sessions,
-            senders={},  # acknowledgements only need to be queued
-            parsers={"email": parse_email},
-            policy=IntakePolicy(),
-            clock=utcnow,
-            parsing=parse_pool,
+            IntakeRunner(
+                sessions,
+                parsers={"email": parse_email},
+                policy=IntakePolicy(),
+                clock=utcnow,
+                parsing=parse_pool,
+            ),
+            OutboxRunner(sessions, senders={}, clock=utcnow),
         )
         wake = the_worker.wake
         task = asyncio.create_task(the_worker.run(stop))

@@ -25,6 +25,8 @@ from inbox.core.db import create_engine, session_factory, unit_of_work
 from inbox.core.migrate import upgrade
 from inbox.core.models import Case
 from inbox.intake.receive import IntakePolicy
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.worker import Worker
 from tests.bot.fake_bot_api import TOKEN, FakeBotApi, message_update
 
@@ -53,11 +55,16 @@ async def intake_rate(url: str, fake: FakeBotApi) -> float:
     sessions = session_factory(engine)
     sending = make_bot(TOKEN, fake.url)
     worker = Worker(
-        sessions,
-        senders={"telegram": TelegramSender(sending, pacer=Pacer(rate=10_000), decorate=decorate)},
-        parsers={"telegram": parse_update},
-        policy=IntakePolicy(),
-        clock=utcnow,
+        IntakeRunner(
+            sessions, parsers={"telegram": parse_update}, policy=IntakePolicy(), clock=utcnow
+        ),
+        OutboxRunner(
+            sessions,
+            senders={
+                "telegram": TelegramSender(sending, pacer=Pacer(rate=10_000), decorate=decorate)
+            },
+            clock=utcnow,
+        ),
         poll_interval=0.05,
     )
     context = BotContext(sessions=sessions, clock=utcnow, wake=worker.wake)
@@ -88,11 +95,10 @@ async def outbox_rate(url: str, fake: FakeBotApi) -> tuple[float, int]:
     sessions = session_factory(engine)
     sending = make_bot(TOKEN, fake.url)
     worker = Worker(
-        sessions,
-        senders={"telegram": TelegramSender(sending, pacer=Pacer())},
-        parsers={},
-        policy=IntakePolicy(),
-        clock=utcnow,
+        IntakeRunner(sessions, parsers={}, policy=IntakePolicy(), clock=utcnow),
+        OutboxRunner(
+            sessions, senders={"telegram": TelegramSender(sending, pacer=Pacer())}, clock=utcnow
+        ),
         poll_interval=0.05,
     )
     try:

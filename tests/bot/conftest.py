@@ -18,6 +18,8 @@ from bot.updates import parse_update
 from inbox.core.db import unit_of_work
 from inbox.core.models import Case, Contact, OutboxItem
 from inbox.intake.receive import IntakePolicy
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.worker import Worker
 from inbox.staff.tokens import create_token
 from inbox.web.app import create_app
@@ -81,17 +83,18 @@ async def telegram(db: Database, clock: Clock, fake: FakeBotApi) -> AsyncIterato
     the_bot = TelegramBot(make_bot(TOKEN, fake.url), context)
     sending = make_bot(TOKEN, fake.url)
     worker = Worker(
-        db.sessions,
-        senders={
-            "telegram": TelegramSender(
-                sending,
-                pacer=Pacer(rate=1000, per_chat_interval=0, clock=lambda: clock().timestamp()),
-                decorate=decorate,
-            )
-        },
-        parsers={"telegram": parse_update},
-        policy=POLICY,
-        clock=clock,
+        IntakeRunner(db.sessions, parsers={"telegram": parse_update}, policy=POLICY, clock=clock),
+        OutboxRunner(
+            db.sessions,
+            senders={
+                "telegram": TelegramSender(
+                    sending,
+                    pacer=Pacer(rate=1000, per_chat_interval=0, clock=lambda: clock().timestamp()),
+                    decorate=decorate,
+                )
+            },
+            clock=clock,
+        ),
     )
     context.wake = worker.wake
     async with unit_of_work(db.sessions) as session:

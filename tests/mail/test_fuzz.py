@@ -32,6 +32,8 @@ from inbox.core.inbound import InboundAttachment, InboundMessage, UnparsableMess
 from inbox.core.models import Case, IntakeRecord, IntakeStatus
 from inbox.intake import ledger
 from inbox.intake.receive import IntakePolicy
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.worker import Worker
 from mail.keys import ledger_key
 from mail.parse import MAX_MIME_DEPTH, message_key, parse_email
@@ -486,7 +488,8 @@ async def test_mutants_end_as_cases_or_failed_rows_and_the_mail_behind_them_flow
             await ledger.record(session, channel="email", external_id=key, raw=raw, now=clock())
             keys.append(key)
     worker = Worker(
-        db.sessions, senders={}, parsers={"email": parse_email}, policy=POLICY, clock=clock
+        IntakeRunner(db.sessions, parsers={"email": parse_email}, policy=POLICY, clock=clock),
+        OutboxRunner(db.sessions, senders={}, clock=clock),
     )
     await worker.drain()
     async with db.sessions() as session:

@@ -23,6 +23,8 @@ from sqlalchemy import func, select
 from inbox.core.db import unit_of_work
 from inbox.core.models import Case, ImapMailbox, IntakeRecord, IntakeStatus
 from inbox.intake.receive import IntakePolicy
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.worker import Worker
 from inbox.staff.tokens import create_token
 from inbox.web.app import create_app
@@ -81,11 +83,10 @@ async def running(
     wake = None
     if worker:
         the_worker = Worker(
-            db.sessions,
-            senders={},
-            parsers={"email": parse_email},
-            policy=IntakePolicy(),
-            clock=utcnow,
+            IntakeRunner(
+                db.sessions, parsers={"email": parse_email}, policy=IntakePolicy(), clock=utcnow
+            ),
+            OutboxRunner(db.sessions, senders={}, clock=utcnow),
             poll_interval=0.2,
         )
         wake = the_worker.wake

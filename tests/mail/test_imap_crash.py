@@ -24,6 +24,8 @@ from sqlalchemy import func, select
 
 from inbox.core.models import Case, IntakeRecord
 from inbox.intake.receive import IntakePolicy
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.worker import Worker
 from mail.parse import parse_email
 from tests.conftest import Database
@@ -132,12 +134,14 @@ async def test_backlog_is_taken_in_exactly_once_across_a_sigkill(
             second.wait(timeout=30)
 
     worker = Worker(
-        db.sessions,
-        senders={},
-        parsers={"email": parse_email},
-        policy=IntakePolicy(),
-        clock=lambda: datetime.now(UTC),
-        batch_size=100,
+        IntakeRunner(
+            db.sessions,
+            parsers={"email": parse_email},
+            policy=IntakePolicy(),
+            clock=lambda: datetime.now(UTC),
+            batch_size=100,
+        ),
+        OutboxRunner(db.sessions, senders={}, clock=lambda: datetime.now(UTC), batch_size=100),
     )
     await worker.drain()
     async with db.sessions() as session:

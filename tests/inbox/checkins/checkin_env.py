@@ -20,6 +20,8 @@ from inbox.checkins.plan import CheckinPolicy
 from inbox.core.db import unit_of_work
 from inbox.core.models import OutboxItem
 from inbox.intake.receive import IntakePolicy
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.worker import Worker
 from inbox.staff.tokens import create_token
 from inbox.web.app import create_app
@@ -105,16 +107,19 @@ async def env(db: Database, tmp_path: Path) -> AsyncIterator[Env]:
     outbox = tmp_path / "outbox"
     telegram = RecordingTelegram()
     worker = Worker(
-        db.sessions,
-        senders={
-            "email": EmailSender(
-                mail_from=f"Socialtjänsten <{INTAKE}>", transport=f"file://{outbox}", clock=clock
-            ),
-            "telegram": telegram,
-        },
-        parsers={"email": parse_email},
-        policy=POLICY,
-        clock=clock,
+        IntakeRunner(db.sessions, parsers={"email": parse_email}, policy=POLICY, clock=clock),
+        OutboxRunner(
+            db.sessions,
+            senders={
+                "email": EmailSender(
+                    mail_from=f"Socialtjänsten <{INTAKE}>",
+                    transport=f"file://{outbox}",
+                    clock=clock,
+                ),
+                "telegram": telegram,
+            },
+            clock=clock,
+        ),
     )
     async with unit_of_work(db.sessions) as session:
         _row, token = await create_token(session, name="checkins", now=clock(), all_units=True)

@@ -14,6 +14,8 @@ from datetime import datetime
 
 from inbox.core.db import create_engine, session_factory
 from inbox.intake.receive import IntakePolicy
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.worker import Worker
 from tests.inbox.runners import faulty_parser
 
@@ -22,11 +24,13 @@ async def run(url: str, now: datetime) -> None:
     engine = create_engine(url)
     try:
         worker = Worker(
-            session_factory(engine),
-            senders={},
-            parsers={"email": faulty_parser.parse},
-            policy=IntakePolicy(case_prefix="SP", mail_domain="synpunkt.example"),
-            clock=lambda: now,
+            IntakeRunner(
+                session_factory(engine),
+                parsers={"email": faulty_parser.parse},
+                policy=IntakePolicy(case_prefix="SP", mail_domain="synpunkt.example"),
+                clock=lambda: now,
+            ),
+            OutboxRunner(session_factory(engine), senders={}, clock=lambda: now),
         )
         await worker.drain()
     finally:

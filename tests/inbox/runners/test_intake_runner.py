@@ -24,6 +24,8 @@ from inbox.core.db import unit_of_work
 from inbox.core.models import Case, IntakeRecord, IntakeStatus
 from inbox.intake import ledger
 from inbox.intake.receive import IntakePolicy
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.parse_pool import ParsePool
 from inbox.runners.worker import Worker
 from tests.conftest import Clock, Database
@@ -87,16 +89,17 @@ async def pool() -> AsyncIterator[ParsePool]:
     the_pool.close()
 
 
-def worker_with(db: Database, clock: Clock, pool: ParsePool, **kwargs: object) -> Worker:
+def worker_with(db: Database, clock: Clock, pool: ParsePool) -> Worker:
     return Worker(
-        db.sessions,
-        senders={},
-        parsers={"email": faulty_parser.parse},
-        policy=POLICY,
-        clock=clock,
-        parsing=pool,
+        IntakeRunner(
+            db.sessions,
+            parsers={"email": faulty_parser.parse},
+            policy=POLICY,
+            clock=clock,
+            parsing=pool,
+        ),
+        OutboxRunner(db.sessions, senders={}, clock=clock),
         poll_interval=0.2,
-        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -211,12 +214,14 @@ async def test_a_pool_that_cannot_start_fails_no_message_and_the_worker_says_so(
     broken = ParsePool(processes=1, preload=[parent_only.parse])
     try:
         worker = Worker(
-            db.sessions,
-            senders={},
-            parsers={"email": parent_only.parse},
-            policy=POLICY,
-            clock=clock,
-            parsing=broken,
+            IntakeRunner(
+                db.sessions,
+                parsers={"email": parent_only.parse},
+                policy=POLICY,
+                clock=clock,
+                parsing=broken,
+            ),
+            OutboxRunner(db.sessions, senders={}, clock=clock),
         )
         waiting = await record(db, clock, "waiting")
 

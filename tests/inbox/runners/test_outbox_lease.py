@@ -29,6 +29,8 @@ from inbox.core.models import Case, OutboxItem
 from inbox.intake import ledger
 from inbox.intake.receive import IntakePolicy
 from inbox.runners.delivery import TemporaryFailure
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.worker import Worker
 from inbox.settings import Settings
 from mail.sender import EmailSender
@@ -187,14 +189,17 @@ async def test_a_relay_slower_than_the_lease_gets_every_message_once(db: Databas
             )
             workers = [
                 Worker(
-                    session_factory(engine),
-                    senders={"email": sender},
-                    parsers={},
-                    policy=POLICY,
-                    clock=real_clock,
-                    concurrency=2,
-                    lease=lease,
-                    send_timeout=timedelta(seconds=30),
+                    IntakeRunner(
+                        session_factory(engine), parsers={}, policy=POLICY, clock=real_clock
+                    ),
+                    OutboxRunner(
+                        session_factory(engine),
+                        senders={"email": sender},
+                        clock=real_clock,
+                        concurrency=2,
+                        lease=lease,
+                        send_timeout=timedelta(seconds=30),
+                    ),
                     poll_interval=0.05,
                 )
                 for engine in engines
@@ -248,12 +253,9 @@ async def test_new_mail_becomes_a_case_while_a_slow_send_is_in_flight(
     await enqueue_replies(db, 1, now=clock())
     sender = HeldSender()
     worker = Worker(
-        db.sessions,
-        senders={"email": sender},
-        parsers={"email": parse_test_mail},
-        policy=POLICY,
-        clock=clock,
-        poll_interval=3600,  # only wake() starts a round
+        IntakeRunner(db.sessions, parsers={"email": parse_test_mail}, policy=POLICY, clock=clock),
+        OutboxRunner(db.sessions, senders={"email": sender}, clock=clock),
+        poll_interval=3600,
     )
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
@@ -289,7 +291,10 @@ async def test_stopping_the_worker_waits_for_the_sends_in_flight(
 ) -> None:
     await enqueue_replies(db, 1, now=clock())
     sender = HeldSender()
-    worker = Worker(db.sessions, senders={"email": sender}, parsers={}, policy=POLICY, clock=clock)
+    worker = Worker(
+        IntakeRunner(db.sessions, parsers={}, policy=POLICY, clock=clock),
+        OutboxRunner(db.sessions, senders={"email": sender}, clock=clock),
+    )
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
     await eventually(holds(lambda: len(sender.started) == 1), "the send has started")
@@ -309,12 +314,10 @@ async def test_a_send_past_the_send_timeout_is_retried_later_instead_of_hanging(
     await enqueue_replies(db, 1, now=clock())
     sender = HeldSender()  # a relay that never answers
     worker = Worker(
-        db.sessions,
-        senders={"email": sender},
-        parsers={},
-        policy=POLICY,
-        clock=clock,
-        send_timeout=timedelta(seconds=0.2),
+        IntakeRunner(db.sessions, parsers={}, policy=POLICY, clock=clock),
+        OutboxRunner(
+            db.sessions, senders={"email": sender}, clock=clock, send_timeout=timedelta(seconds=0.2)
+        ),
     )
     await asyncio.wait_for(worker.drain(), timeout=GUARD)
     assert sender.cancelled == 1 and sender.sent == []
@@ -339,7 +342,8 @@ async def test_a_late_failure_leaves_the_row_to_the_worker_now_sending_it(
     await enqueue_replies(db, 1, now=clock())
     prompt = HeldSender()
     prompt_worker = Worker(
-        db.sessions, senders={"email": prompt}, parsers={}, policy=POLICY, clock=clock
+        IntakeRunner(db.sessions, parsers={}, policy=POLICY, clock=clock),
+        OutboxRunner(db.sessions, senders={"email": prompt}, clock=clock),
     )
 
     class StalledSender:
@@ -351,7 +355,8 @@ async def test_a_late_failure_leaves_the_row_to_the_worker_now_sending_it(
             raise TemporaryFailure("421 too late")
 
     stalled = Worker(
-        db.sessions, senders={"email": StalledSender()}, parsers={}, policy=POLICY, clock=clock
+        IntakeRunner(db.sessions, parsers={}, policy=POLICY, clock=clock),
+        OutboxRunner(db.sessions, senders={"email": StalledSender()}, clock=clock),
     )
     await stalled.run_once()
     [row] = await items(db)

@@ -23,7 +23,10 @@ from inbox.core.models import Case, IntakeRecord, Message, OutboxItem
 from inbox.intake import ledger
 from inbox.intake.receive import IntakePolicy, Receipt, receive
 from inbox.runners.delivery import PermanentFailure, TemporaryFailure
-from inbox.runners.worker import Parser, Worker
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
+from inbox.runners.parse_pool import Parser
+from inbox.runners.worker import Worker
 from tests.conftest import Clock, Database
 
 POLICY = IntakePolicy(case_prefix="SP", mail_domain="synpunkt.example")
@@ -62,12 +65,10 @@ def make_worker(
     max_attempts: int = 8,
 ) -> Worker:
     return Worker(
-        db.sessions,
-        senders={"email": sender},
-        parsers=parsers or {},
-        policy=POLICY,
-        clock=clock,
-        max_attempts=max_attempts,
+        IntakeRunner(db.sessions, parsers=parsers or {}, policy=POLICY, clock=clock),
+        OutboxRunner(
+            db.sessions, senders={"email": sender}, clock=clock, max_attempts=max_attempts
+        ),
     )
 
 
@@ -287,12 +288,12 @@ async def test_two_workers_send_each_outbox_row_exactly_once(db: Database, clock
     try:
         workers = [
             Worker(
-                session_factory(engine),
-                senders={"email": sender},
-                parsers={},
-                policy=POLICY,
-                clock=clock,
-                batch_size=20,
+                IntakeRunner(
+                    session_factory(engine), parsers={}, policy=POLICY, clock=clock, batch_size=20
+                ),
+                OutboxRunner(
+                    session_factory(engine), senders={"email": sender}, clock=clock, batch_size=20
+                ),
             )
             for engine in engines
         ]
@@ -324,11 +325,8 @@ async def test_wake_during_an_idle_round_starts_another_round(db: Database, cloc
         )
     sender = RecordingSender()
     worker = Worker(
-        db.sessions,
-        senders={"email": sender},
-        parsers={},
-        policy=POLICY,
-        clock=clock,
+        IntakeRunner(db.sessions, parsers={}, policy=POLICY, clock=clock),
+        OutboxRunner(db.sessions, senders={"email": sender}, clock=clock),
         poll_interval=3600,
     )
 

@@ -18,6 +18,8 @@ from inbox.core.db import unit_of_work
 from inbox.intake import ledger
 from inbox.intake.receive import IntakePolicy
 from inbox.runners.health import HealthPolicy
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.parse_pool import ParsePool
 from inbox.runners.worker import Worker
 from inbox.web.app import create_app
@@ -68,7 +70,10 @@ async def test_healthz_is_ok_with_a_few_failures_and_fresh_mail(db: Database, cl
         await record(db, clock, f"bad{n}", subject="a|b")  # four fields: cannot be parsed
     await record(db, clock, "good")
     worker = Worker(
-        db.sessions, senders={}, parsers={"email": faulty_parser.parse}, policy=POLICY, clock=clock
+        IntakeRunner(
+            db.sessions, parsers={"email": faulty_parser.parse}, policy=POLICY, clock=clock
+        ),
+        OutboxRunner(db.sessions, senders={}, clock=clock),
     )
     await worker.drain()
     await record(db, clock, "fresh")
@@ -84,7 +89,10 @@ async def test_a_burst_of_failed_messages_is_a_503_until_it_is_older_than_the_wi
     for n in range(11):
         await record(db, clock, f"bad{n}", subject="a|b")
     worker = Worker(
-        db.sessions, senders={}, parsers={"email": faulty_parser.parse}, policy=POLICY, clock=clock
+        IntakeRunner(
+            db.sessions, parsers={"email": faulty_parser.parse}, policy=POLICY, clock=clock
+        ),
+        OutboxRunner(db.sessions, senders={}, clock=clock),
     )
     await worker.drain()
     async with health_client(db, clock) as client:
@@ -99,12 +107,14 @@ async def test_a_parse_pool_replaced_too_often_is_a_503(db: Database, clock: Clo
     pool = ParsePool(processes=1, preload=[faulty_parser.parse], restarts_allowed=1)
     try:
         worker = Worker(
-            db.sessions,
-            senders={},
-            parsers={"email": faulty_parser.parse},
-            policy=POLICY,
-            clock=clock,
-            parsing=pool,
+            IntakeRunner(
+                db.sessions,
+                parsers={"email": faulty_parser.parse},
+                policy=POLICY,
+                clock=clock,
+                parsing=pool,
+            ),
+            OutboxRunner(db.sessions, senders={}, clock=clock),
         )
         await record(db, clock, "killer", subject="die")
         await record(db, clock, "good")

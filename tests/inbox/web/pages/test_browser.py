@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import uvicorn
 
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.worker import Worker
 from mail.sender import EmailSender
 from tests.conftest import Database, require_component
@@ -126,17 +128,18 @@ async def test_sign_in_search_triage_answer_deliver_close(
     await page.get_by_role("button", name="Skicka svar").click()
     await page.get_by_text("Svaret är köat").wait_for()
     worker = Worker(
-        db.sessions,
-        senders={
-            "email": EmailSender(
-                mail_from="Synpunkt <synpunkt@synpunkt.example>",
-                transport=f"file://{tmp_path}",
-                clock=world.clock,
-            )
-        },
-        parsers={},
-        policy=POLICY,
-        clock=world.clock,
+        IntakeRunner(db.sessions, parsers={}, policy=POLICY, clock=world.clock),
+        OutboxRunner(
+            db.sessions,
+            senders={
+                "email": EmailSender(
+                    mail_from="Synpunkt <synpunkt@synpunkt.example>",
+                    transport=f"file://{tmp_path}",
+                    clock=world.clock,
+                )
+            },
+            clock=world.clock,
+        ),
     )
     await worker.drain()
     sent = await asyncio.to_thread(lambda: [f.read_bytes() for f in tmp_path.glob("*.eml")])
