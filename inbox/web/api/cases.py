@@ -7,12 +7,14 @@ as downloads (`Content-Disposition: attachment`, `nosniff`), never inside the ca
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import (
     APIRouter,
     BackgroundTasks,
+    Depends,
     HTTPException,
     Query,
     Response,
@@ -88,12 +90,7 @@ def _audit(
     )
 
 
-@router.get("/cases", response_model=CaseList, summary="List cases, newest first")
-async def cases_index(
-    clock: Clock,
-    session: ReadSession,
-    token: ApiListReader,
-    status_: Annotated[str | None, Query(alias="status")] = None,
+def _list_filters(
     kind: str | None = None,
     unit: str | None = None,
     channel: str | None = None,
@@ -103,11 +100,9 @@ async def cases_index(
     overdue: bool = False,
     flag: Annotated[list[str], Query(description="Every named flag set (repeatable)")] = [],  # noqa: B006
     q: Annotated[str | None, Query(max_length=500, description="Full-text search")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
-) -> CaseList:
-    filters = CaseFilter(
-        status=status_,
+) -> CaseFilter:
+    """The filters a list and its counts share, read from the query string in one place."""
+    return CaseFilter(
         kind=kind,
         unit=unit,
         channel=channel,
@@ -116,6 +111,22 @@ async def cases_index(
         flags=tuple(flag),
         q=q,
     )
+
+
+ListFilters = Annotated[CaseFilter, Depends(_list_filters)]
+
+
+@router.get("/cases", response_model=CaseList, summary="List cases, newest first")
+async def cases_index(
+    clock: Clock,
+    session: ReadSession,
+    token: ApiListReader,
+    shared: ListFilters,
+    status_: Annotated[str | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> CaseList:
+    filters = replace(shared, status=status_)
     try:
         page = await list_cases(
             session,
@@ -266,26 +277,8 @@ async def case_patch(
 
 @router.get("/counts", response_model=dict[str, int], summary="Cases per status for a list")
 async def case_counts(
-    clock: Clock,
-    session: ReadSession,
-    token: ApiListReader,
-    kind: str | None = None,
-    unit: str | None = None,
-    channel: str | None = None,
-    assignee: str | None = None,
-    overdue: bool = False,
-    flag: Annotated[list[str], Query()] = [],  # noqa: B006
-    q: Annotated[str | None, Query(max_length=500)] = None,
+    clock: Clock, session: ReadSession, token: ApiListReader, filters: ListFilters
 ) -> dict[str, int]:
-    filters = CaseFilter(
-        kind=kind,
-        unit=unit,
-        channel=channel,
-        assignee=assignee,
-        overdue=overdue,
-        flags=tuple(flag),
-        q=q,
-    )
     try:
         return await count_by_status(session, filters=filters, scope=token.scope, now=clock())
     except InvalidFilter as exc:
