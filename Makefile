@@ -16,8 +16,9 @@ run: $(STAMP)
 	$(BIN)/synpunkt db upgrade
 	$(BIN)/synpunkt serve
 
+# On every core: each test has its own databases, ports and folders, so they run side by side.
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist worksteal
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench

@@ -28,21 +28,30 @@ from inbox.staff.passwords import Passwords
 POSTGRES_URL = os.environ.get("SYNPUNKT_TEST_POSTGRES_URL")
 IN_CI = bool(os.environ.get("CI"))
 CORPORA = Path(__file__).parent / "corpora"
-MATCH_RATES = pytest.StashKey[list[str]]()
+# A test reports a corpus match rate as a user property of this name: with pytest-xdist only the
+# reports reach the controlling process, which prints them at the end.
+MATCH_RATE = "corpus match rate"
+_match_rates: list[str] = []
 # What `create_app` signs sessions with in tests (it refuses a short or published key).
 SECRET_KEY = "tests-" + uuid.uuid4().hex + uuid.uuid4().hex
 # Argon2 with the least work it allows, so that hashing does not dominate the suite.
 CHEAP_PASSWORDS = Passwords.argon2(time_cost=1, memory_cost=8, parallelism=1)
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        _match_rates.extend(
+            str(value) for name, value in report.user_properties if name == MATCH_RATE
+        )
+
+
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
-    """Prints the corpus match rates the parsing tests collected."""
-    lines = config.stash.get(MATCH_RATES, [])
-    if lines:
+    """Prints the corpus match rates the parsing tests reported."""
+    if _match_rates:
         terminalreporter.section("corpus match rates")
-        for line in lines:
+        for line in _match_rates:
             terminalreporter.write_line(line)
 
 
