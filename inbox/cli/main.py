@@ -26,9 +26,9 @@ from inbox.cli.commands import (
     cmd_users_set,
 )
 from inbox.cli.demo import cmd_demo
-from inbox.cli.errors import ConfigError, UserError
+from inbox.cli.errors import ConfigError, PartStopped, UserError
 from inbox.cli.run import cmd_bot, cmd_part, cmd_serve
-from inbox.cli.wiring import secret_key
+from inbox.cli.wiring import probe_database, secret_key
 from inbox.settings import Settings
 from inbox.staff.users import StaffError
 
@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="send sample mails through the running SMTP listener")
     demo.add_argument("--count", type=int, default=6)
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_demo, needs_database=False)
     return parser
 
 
@@ -174,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "needs_secret_key", False):
             # Resolved once, before anything starts: a weak or unreadable key stops the command.
             settings = settings.model_copy(update={"secret_key": secret_key(settings)})
+        if getattr(args, "needs_database", True):
+            probe_database(settings)
     except ValidationError as exc:
         print(f"synpunkt: {_setting_error(exc)}", file=sys.stderr)
         return 78
@@ -195,3 +197,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UserError, StaffError) as exc:
         print(f"synpunkt: {exc}", file=sys.stderr)
         return 2
+    except PartStopped as exc:
+        print(f"synpunkt: {exc}", file=sys.stderr)
+        return 1

@@ -7,18 +7,22 @@ that an admin command does not pay for loading aiogram, uvicorn or FastAPI.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.checkins.answers import reply_claim
 from inbox.checkins.plan import CheckinPolicy
 from inbox.checkins.schedule import parse_window
 from inbox.cli.errors import ConfigError, UserError
+from inbox.core.db import create_engine
 from inbox.core.inbound import Channel
 from inbox.intake.receive import IntakePolicy
 from inbox.runners.delivery import Sender
@@ -50,6 +54,38 @@ Closer = Callable[[], Awaitable[None]]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# How long a command waits for the database to answer before it gives up with one line.
+DATABASE_PROBE_SECONDS = 10.0
+
+
+def probe_database(settings: Settings) -> None:
+    """Connects once before the command starts, so that a database that cannot be reached (or
+    opened) stops the command with one line naming the setting (exit status 78), instead of a
+    traceback from whichever part touched it first, or a service that runs without one."""
+
+    async def connect() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            async with asyncio.timeout(DATABASE_PROBE_SECONDS), engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(connect())
+    except TimeoutError:
+        raise ConfigError(
+            f"SYNPUNKT_DATABASE_URL: the database did not answer within "
+            f"{DATABASE_PROBE_SECONDS:g} s"
+        ) from None
+    except (OSError, SQLAlchemyError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        detail = str(reason).splitlines()[0] if str(reason) else type(reason).__name__
+        raise ConfigError(
+            f"SYNPUNKT_DATABASE_URL: cannot connect to the database: {detail}"
+        ) from None
 
 
 def secret_key(settings: Settings) -> str:
