@@ -10,7 +10,7 @@ strongest first:
    except inside a message someone attached) and X-Failed-Recipients.
 2. Headers only machines write: a notification service's (Amazon SNS's `x-amz-sns-*`).
 3. An ARF preface or an ARF report's fields, and a notification service's JSON, in the opening
-   of the text.
+   of the text; a provider's complaint subject naming the sending IP, Apple Mail's opt-out header.
 4. The sender: a mailer daemon or postmaster is a delivery report whatever its subject says.
 5. A subject only delivery reports carry. Then delivery-failure phrases in the opening of the
    text, read only when the mail could be a bounce: phrases that name mail, when the sender could
@@ -83,6 +83,7 @@ _DSN_SUBJECT = re.compile(
     r"|warning: could not send|delayed mail|delivery delayed|unzustellbar|olevererbar"
     r"|unknown (?:user|recipient)|user unknown|mail system error|nicht zustellbar"
     r"|(?:message|mail) (?:status|not sent|rejected)|returned message|errors from"
+    r"|fail(?:ure|ed) delivery|error sending your mail"
     r"|onbestelbaar|non remis|non recapitabile|no se (?:pudo|puede) entregar|kunde inte levereras"
     r"|zustellung fehlgeschlagen|ошибка доставки|не доставлен|退信|无法投递|传输失败",
     re.IGNORECASE,
@@ -93,7 +94,13 @@ _STRONG_DSN_SUBJECT = re.compile(
     r" (?:failed|warning|failure)|returned mail\b|failure notice\b|delivery notification\b"
     r"|non.?delivery report|warning: could not send|delayed mail\b|unzustellbar"
     r"|olevererbart|delivery (?:has )?failed\b|message (?:not delivered|delivery delayed)"
-    r"|postfix smtp server: errors from|onbestelbaar:|non remis\s*:|non recapitabile:)",
+    r"|postfix smtp server: errors from|onbestelbaar:|non remis\s*:|non recapitabile:"
+    r"|\[bounce\])",
+    re.IGNORECASE,
+)
+# A mailbox provider's own complaint report names the sending IP address in its subject.
+_COMPLAINT_SUBJECT = re.compile(
+    r"^\s*complaint about message from (?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:]+)\b",
     re.IGNORECASE,
 )
 # A person passing a message on (a bounce they got, say): never the bounce itself.
@@ -117,7 +124,7 @@ _AUTO_REPLY_SUBJECT = re.compile(
 _BOUNCE_TEXT = re.compile(
     r"this is the qmail-send program|mail delivery software|permanent fatal errors"
     r"|delivery has failed to these recipients|delivery to the following recipients? failed"
-    r"|the following addresses? had (?:permanent )?(?:fatal )?errors"
+    r"|the following addresses? had (?:permanent |delivery )?(?:fatal )?(?:errors|problems)"
     r"|unable to deliver (?:your )?message|message could not be delivered"
     r"|undeliverable (?:mail|message)|i'm afraid i wasn't able to deliver"
     r"|delivery (?:status )?notification|returned mail: |the original message was received at"
@@ -129,7 +136,9 @@ _BOUNCE_TEXT = re.compile(
     r"|not a member of this (?:mailing )?list|as their mailbox is full|your mail sent on:"
     r"|(?:reporting|remote)-mta: |final-recipient: |diagnostic-code: |requested action not taken"
     r"|no valid recipients|did not reach (?:the following|some or all)|non-delivery report"
-    r"|could not be delivered to the following",
+    r"|could not be delivered to the following|could not be delivered because of"
+    r"|the following recipients were affected|original message follows"
+    r"|body of message generated response|we had trouble delivering your message",
     re.IGNORECASE,
 )
 # Phrases a person could write about a letter or a parcel too: read only when the sender (not
@@ -140,7 +149,7 @@ _WEAK_BOUNCE_TEXT = re.compile(
     r"|unknown address|konnte nicht zugestellt werden|kunde inte levereras|kan inte levereras"
     r"|niet (?:worden )?bezorgd|no se (?:pudo|puede) entregar|n'a pas pu être (?:remis|distribué)"
     r"|non è stato possibile recapitare|не может быть доставлено|не доставлено|宛先不明"
-    r"|配信できませんでした",
+    r"|配信できませんでした|送信できませんでした|送信に失敗しました",
     re.IGNORECASE,
 )
 # Phrases that make any mail a report, whoever sent it (lower case, found with `in`).
@@ -215,6 +224,8 @@ def classify(
         return Automation.NOTIFICATION
     if not forwarded and _is_complaint(text, lowered):
         return Automation.COMPLAINT
+    if _COMPLAINT_SUBJECT.match(subject) or _get(headers, "x-apple-unsubscribe"):
+        return Automation.COMPLAINT  # an opt-out Apple Mail sends for its user counts as one
     from_header = _get(headers, "from")
     if _is_daemon(sender, from_header) or _STRONG_DSN_SUBJECT.search(subject):
         return Automation.BOUNCE

@@ -425,3 +425,35 @@ def test_a_person_whose_name_holds_no_reply_letters_is_a_person() -> None:
 
 def test_every_kind_fits_the_column_it_is_stored_in() -> None:
     assert all(len(kind.value) <= 16 for kind in Automation)  # messages.automation
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ("Subject: complaint about message from 192.0.2.25", Automation.COMPLAINT),
+        ("Subject: complaint about message from 2001:db8::25", Automation.COMPLAINT),
+        ("Subject: Complaint about message from my caseworker", Automation.NONE),
+        ("Subject: Unsubscribe\nX-Apple-Unsubscribe: true", Automation.COMPLAINT),
+        ("Subject: [BOUNCE]", Automation.BOUNCE),
+    ],
+)
+def test_what_a_subject_or_header_alone_tells(headers: str, expected: Automation) -> None:
+    msg = plain(f"From: someone@provider.example\n{headers}", "Hej")
+    assert classify(msg, "someone@provider.example") is expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "   ----- The following addresses had delivery problems -----\nuser@example.jp\n",
+        "Your message:\n   From: a@b.se\n\nCould not be delivered because of\n\n550 5.1.1 User unknown",
+        "Body of message generated response:\n\nUnknown user: user@example.jp\n\n"
+        "Original message follows.",
+        "We had trouble delivering your message. Full details follow:\n",
+    ],
+)
+def test_more_mail_systems_own_words_are_read_when_the_envelope_is_null(body: str) -> None:
+    msg = plain("Return-Path: <>\nFrom: info@example.jp\nSubject: Re: Hej", body)
+    assert classify(msg, "info@example.jp") is Automation.BOUNCE
+    msg.replace_header("Return-Path", "<info@example.jp>")  # a person's envelope: no gate
+    assert classify(msg, "info@example.jp") is Automation.NONE
