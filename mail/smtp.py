@@ -52,6 +52,7 @@ DEFAULT_TIMEOUT = 300.0  # RFC 5321 §4.5.3.2.7: a server waits 5 minutes for th
 _FIRST_HEADER = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
 _PARSER_HEADER = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 _RETURN_PATH = re.compile(rb"return-path:", re.IGNORECASE)
 _LATER_RETURN_PATH = re.compile(rb"\nreturn-path:", re.IGNORECASE)
 # What a reverse-path in the stamp must not carry: line breaks, controls, spaces, angle brackets.
@@ -298,8 +299,8 @@ def with_return_path(raw: bytes, reverse_path: str | None) -> bytes:
     """
     start = len(raw) - len(raw.lstrip(b"\r\n\t "))
     if raw.startswith(b"From ", start):
-        newline = raw.find(b"\n", start)
-        start = len(raw) if newline < 0 else newline + 1
+        line_end = _LINE_END.search(raw, start)  # as `mail.parse` splits it: CR alone ends one too
+        start = line_end.end() if line_end else len(raw)
     if not _FIRST_HEADER.match(raw, start):
         return raw
     newline = raw.find(b"\n", start)

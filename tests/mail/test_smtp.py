@@ -163,6 +163,7 @@ async def test_a_null_sender_is_stamped_as_an_empty_return_path_replacing_the_se
             "<>",
             b"\r\nFrom x@y Tue\r\nReturn-Path: <>\r\nFrom: a@b.se\r\n",
         ),
+        (b"From x@y Tue\rFrom: a@b.se\r", "<>", b"From x@y Tue\rReturn-Path: <>\nFrom: a@b.se\r"),
         # The sender's own, anywhere in the header block, folded or not; the body is left alone.
         (
             b"Return-Path: <x@y>\nFrom: a@b.se\nRETURN-PATH:\n\t<z@y>\nSubject: s\n\nReturn-Path: <b>\n",
