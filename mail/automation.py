@@ -210,10 +210,10 @@ def classify(
     headers = header_table(msg) if headers is None else headers
     parts = _walk(msg) if parts is None else parts
     reported = _by_report(msg, headers, parts)
-    if reported not in (None, Automation.AUTO_REPLY):
-        return reported
     # A read receipt (RFC 8098) is an auto-reply, unless the mail system wrote it to say it
     # refused the message (a Sieve `reject`): that is a bounce, found below by its sender.
+    if reported not in (None, Automation.AUTO_REPLY):
+        return reported
     if any(name.startswith("x-amz-sns-") for name in headers):
         return Automation.NOTIFICATION
     subject = decode_header_value(_get(headers, "subject"))
@@ -333,7 +333,7 @@ def _is_daemon(sender: str | None, from_header: str) -> bool:
 
 
 def _envelope(headers: Headers, msg: Message) -> str | None:
-    """ "null" for the null reverse-path, "daemon" for a mail system's own, else None.
+    """What the reverse-path says: "null" (none), "daemon" (a mail system's own), else None.
 
     The reverse-path is the top Return-Path, written at final delivery (by the SMTP edge for mail
     it takes); a leading mbox `From ` line says the same where a mailbox file was read.
