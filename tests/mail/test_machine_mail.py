@@ -24,11 +24,10 @@ from sqlalchemy import select
 from inbox.core.models import Direction, IntakeRecord, IntakeStatus, Message, OutboxItem
 from inbox.intake.acknowledgement import ACK_KIND
 from inbox.intake.receive import IntakePolicy
-from inbox.runners.worker import Worker
 from mail.imap import ImapConfig, ImapPoller
 from mail.parse import parse_email
 from tests.conftest import Clock, Database
-from tests.factories import eventually
+from tests.factories import eventually, make_worker
 from tests.mail.dovecot import PASSWORD, USER, Dovecot
 from tests.mail.smtp_env import INTAKE, client, smtp_server
 
@@ -277,9 +276,7 @@ async def test_machine_mail_over_smtp_is_stored_and_never_acknowledged(
         for sample in [*samples(), PERSON]:
             errors, _ = await smtp.sendmail(sample.envelope_sender, [INTAKE], sample.raw)
             assert errors == {}, sample.name
-    worker = Worker(
-        db.sessions, senders={}, parsers={"email": parse_email}, policy=IntakePolicy(), clock=clock
-    )
+    worker = make_worker(db.sessions, clock, parsers={"email": parse_email}, policy=IntakePolicy())
     await worker.drain()
     async with db.sessions() as session:
         statuses = (await session.execute(select(IntakeRecord.status))).scalars().all()
@@ -309,12 +306,11 @@ async def imap_intake(db: Database, server: Dovecot) -> AsyncIterator[None]:
         backoff_initial=0.1,
         backoff_max=1.0,
     )
-    worker = Worker(
+    worker = make_worker(
         db.sessions,
-        senders={},
+        utcnow,
         parsers={"email": parse_email},
         policy=IntakePolicy(),
-        clock=utcnow,
         poll_interval=0.2,
     )
     poller = ImapPoller(
