@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from inbox.cli.commands import (
+    cmd_db_current,
+    cmd_db_downgrade,
+    cmd_db_history,
     cmd_db_upgrade,
     cmd_decisions_import,
     cmd_tokens_create,
@@ -78,9 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database commands").add_subparsers(
         dest="db_command", required=True
     )
-    up = db.add_parser("upgrade", help="apply migrations")
+    up = db.add_parser(
+        "upgrade", help="apply migrations up to REVISION (default: the newest); never goes back"
+    )
     up.add_argument("revision", nargs="?", default="head")
     up.set_defaults(func=cmd_db_upgrade)
+    down = db.add_parser(
+        "downgrade",
+        help="undo migrations back to REVISION (`base`: all); drops what the later ones added",
+    )
+    down.add_argument("revision")
+    down.set_defaults(func=cmd_db_downgrade)
+    db.add_parser("current", help="the database's revision").set_defaults(func=cmd_db_current)
+    db.add_parser("history", help="every revision, oldest first").set_defaults(func=cmd_db_history)
 
     users = commands.add_parser("users", help="staff users").add_subparsers(
         dest="users_command", required=True
