@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from inbox.cases.access import EVERYTHING
-from inbox.cases.triage import update_case
+from inbox.cases.triage import TriageError, update_case
 from inbox.checkins.answers import record_answer
 from inbox.checkins.decisions import check_input, register_decision
 from inbox.core.audit import Actor
@@ -191,7 +191,7 @@ async def assign(env: Env, case: Case, username: str) -> None:
         )
 
 
-async def test_someone_else_flags_the_case_and_names_the_handlaggare_to_avoid(
+async def test_someone_else_flags_the_case_which_never_goes_back_to_the_handlaggare(
     env: Env,
 ) -> None:
     karin = await handlaggare(env, "karin", "Karin Handläggare")
@@ -207,6 +207,8 @@ async def test_someone_else_flags_the_case_and_names_the_handlaggare_to_avoid(
     detail = (await env.api.get(f"/api/cases/{case.reference}")).json()
     text = "\n".join(m["text"] for m in detail["messages"])
     assert "Tilldela inte ärendet till Karin Handläggare, som registrerade beslutet." in text
+    with pytest.raises(TriageError, match="someone other than the caseworker"):
+        await assign(env, case, "karin")
     await assign(env, case, "nils")  # anyone else may have it
     assert (await cases(env))[0].assignee_id != karin
 
