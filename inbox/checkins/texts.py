@@ -90,15 +90,15 @@ _CHOICE = {
 
 _APPEAL = {
     "sv": (
-        "Så överklagar du: Skriv till oss, {organisation}. Skriv vilket beslut det gäller, vad "
-        "du vill ändra och varför. Vi måste ha fått ditt överklagande inom tre veckor från den "
+        "Så överklagar du: Skriv till oss, {organisation}, och berätta vilket beslut det "
+        "gäller, vad du vill ändra och varför. Vi måste ha fått ditt överklagande inom tre veckor från den "
         "dag du fick beslutet. Vi skickar det sedan vidare till förvaltningsrätten. Din "
         "handläggare kan hjälpa dig. Hur du gör står också sist i beslutet. "
         "Mer information: {url}"
     ),
     "en": (
-        "How to appeal: Write to us, {organisation}. Say which decision it is about, what you "
-        "want changed and why. We must receive your appeal within three weeks of the day you "
+        "How to appeal: Write to us, {organisation}, and say which decision it is about, what "
+        "you want changed and why. We must receive your appeal within three weeks of the day you "
         "got the decision. We then send it on to the administrative court (förvaltningsrätten). "
         "Your caseworker can help you. How to do it is also explained at the end of the "
         "decision. More information: {url}"

@@ -55,7 +55,7 @@ async def test_the_page_asks_accessibly_and_records_the_answers_once(env: Env) -
     done = await env.web.post(path, data=answers)
     assert done.status_code == 200 and "Tack för dina svar" in done.text
     # "no" to knowing how to appeal: to us, within three weeks, the handläggare helps.
-    appeal = "Så överklagar du: Skriv till oss, Socialtjänsten i Exempelstad."
+    appeal = "Så överklagar du: Skriv till oss, Socialtjänsten i Exempelstad, och berätta"
     assert appeal in done.text and "inom tre veckor från den dag du fick beslutet" in done.text
     assert "Din handläggare kan hjälpa dig." in done.text
     assert "genom att svara på mejlet från oss" in done.text  # and where feedback goes

@@ -39,8 +39,10 @@ async def _link(world: World, language: str) -> str:
     return f"/checkin/{token}"
 
 
-async def _look(page: Any, name: str) -> None:
+async def _look(page: Any, name: str, width: int) -> None:
     assert await _axe(page) == []
+    # Nothing wider than the screen (WCAG 1.4.10): a long address in the appeal text wraps.
+    assert await page.evaluate("document.documentElement.scrollWidth") <= width
     if SHOTS:
         await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
@@ -55,14 +57,17 @@ async def test_the_check_in_page_passes_axe_at_a_phones_and_a_desktops_width(
     await page.get_by_role(
         "heading", name="Om dina svar" if sv else "About your answers"
     ).wait_for()
-    await _look(page, f"checkin-{language}-{width}")
+    await _look(page, f"checkin-{language}-{width}", width)
     # One question at a time, each its own group: a radio button is found by its question.
     wanted = "Vill du att någon av oss kontaktar dig?" if sv else "Would you like one of us"
     group = page.get_by_role("group", name=wanted)
     await group.get_by_label("Ja" if sv else "Yes", exact=True).check()
+    appeal = "Vet du hur du överklagar beslutet?" if sv else "Do you know how to appeal"
+    await page.get_by_role("group", name=appeal).get_by_label("Nej" if sv else "No").check()
     await page.get_by_role("button", name="Skicka svar" if sv else "Send answers").click()
     await page.get_by_role(
         "heading", name="Tack för dina svar" if sv else "Thank you for your answers"
     ).wait_for()
-    await _look(page, f"checkin-done-{language}-{width}")
+    await page.get_by_text("Så överklagar du" if sv else "How to appeal").wait_for()
+    await _look(page, f"checkin-done-{language}-{width}", width)
     assert page.csp_errors == []
