@@ -22,6 +22,8 @@ from inbox.core.models import (
     Case,
     CaseKind,
     CaseStatus,
+    CheckIn,
+    Decision,
     Outcome,
     StaffUser,
     SubmitterRole,
@@ -186,6 +188,12 @@ async def _check_assignee(session: AsyncSession, *, case: Case, values: dict[str
     allowed = False
     if user is not None and user.active:
         allowed = may_be_assigned(await scope_for_user(session, user=user), unit_id)
+    if allowed and "assignee_id" in values and await _handled_decision(session, case, assignee_id):
+        raise TriageError(
+            "assignee",
+            "the client asked (in the check-in) to talk to someone other than the caseworker "
+            "who registered the decision",
+        )
     if allowed:
         return
     if "assignee_id" in values:
@@ -193,6 +201,21 @@ async def _check_assignee(session: AsyncSession, *, case: Case, values: dict[str
             "assignee", "the user cannot see this case in its unit, or may only read cases"
         )
     values["assignee_id"] = None
+
+
+async def _handled_decision(session: AsyncSession, case: Case, user_id: int) -> bool:
+    """Whether a call-back case flagged for someone else would go back to the handläggare who
+    registered the check-in's decision (`Decision.registered_by` is `user:<id>`)."""
+    if not case.flag_other_handler:
+        return False
+    registered_by = (
+        await session.execute(
+            select(col(Decision.registered_by))
+            .join(CheckIn, col(CheckIn.decision_id) == col(Decision.id))
+            .where(col(CheckIn.case_id) == case.id)
+        )
+    ).first()
+    return registered_by is not None and registered_by[0] == f"user:{user_id}"
 
 
 def _plain(value: Any) -> Any:

@@ -170,6 +170,8 @@ class Case(SQLModel, table=True):
     flag_automated: bool = False  # opened by machine mail (auto-reply, bounce, list)
     wants_reply: bool | None = None  # asked in the Telegram conversation; None: not answered
     flag_callback: bool = False  # a check-in answer asks a caseworker to call back
+    # The check-in answer asks for someone other than the decision's handläggare (migration 0010).
+    flag_other_handler: bool = False
     updated_at: datetime = _utc()
     # Set when the case was merged into another; it is then closed.
     merged_into_id: int | None = Field(default=None, foreign_key="cases.id")
@@ -411,8 +413,10 @@ class CheckIn(SQLModel, table=True):
     token_used_at: datetime | None = _utc(default=None)
     understood: str | None = Field(default=None, max_length=8)  # yes, partly, no
     knows_appeal: str | None = Field(default=None, max_length=8)  # yes, no
+    knows_feedback: str | None = Field(default=None, max_length=8)  # yes, no (0010)
     rating: int | None = None  # 1-5
     wants_contact: str | None = Field(default=None, max_length=8)  # yes, no
+    other_handler: str | None = Field(default=None, max_length=8)  # yes, no (0010)
     comment: str | None = None
     first_answer_at: datetime | None = _utc(default=None)
     last_answer_at: datetime | None = _utc(default=None)
