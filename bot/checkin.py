@@ -21,6 +21,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot import feedback
+from bot.batch import CHANNEL, BatchState, LedgerBatch
 from bot.context import BotContext
 from bot.conversation import language
 from inbox.checkins.answers import AnswerResult, Outcome, record_answer
@@ -148,10 +149,11 @@ async def on_checkin_button(
 
 async def on_comment(
     message: Message,
-    state: FSMContext,
+    state: BatchState,
     context: BotContext,
     bot: Bot,
     raw_update: dict[str, Any],
+    batch: LedgerBatch,
 ) -> None:
     """The comment after the last question; too late, it is ordinary feedback instead."""
     checkin_id = (await state.get_data()).get("checkin")
@@ -174,17 +176,19 @@ async def on_comment(
                     policy=context.checkins,
                 )
                 stored = result.outcome is Outcome.RECORDED
-                if stored:  # a repeat of this update is then skipped, not taken as feedback
+                # A repeat of this update is then skipped, not taken as feedback; committed with
+                # the answer, and before the reply (which is sent once, like every reply).
+                if stored:
                     await ledger.record(
                         session,
-                        channel=feedback.CHANNEL,
+                        channel=CHANNEL,
                         external_id=str(raw_update["update_id"]),
                         raw=feedback.encode(raw_update),
                         now=now,
                         status=IntakeStatus.DONE,
                     )
     if not stored:
-        await feedback.store_feedback(bot, raw_update, state=state, context=context)
+        await feedback.store_feedback(bot, raw_update, state=state, batch=batch)
         return
     await message.answer(chat_text("comment_saved", lang))
 
