@@ -186,6 +186,8 @@ async def register_case(
                     reference=case.reference,
                     due_on=case.due_on,
                     address=contact.address,
+                    via_ivo=reg.channel == "ivo",
+                    received_at=received,
                 )
             ],
             policy=policy,

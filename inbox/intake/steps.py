@@ -313,6 +313,7 @@ async def acknowledge(
                     reference=item.reference,
                     due_on=item.due_on,
                     address=item.contact.address,
+                    received_at=item.record.received_at if item.record else None,
                 )
             )
     await enqueue_acks(session, acks, policy=policy, now=now)
