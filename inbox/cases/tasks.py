@@ -26,7 +26,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, case, select
+from sqlalchemy import Select, case, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -153,7 +153,7 @@ async def add_tasks(
     rows = created.all()
     if rows:
         await session.execute(
-            AuditEvent.__table__.insert(),  # type: ignore[attr-defined]
+            insert(AuditEvent),
             [
                 audit_row(
                     actor=actor,
