@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     case_prefix: str = "SP"
     organisation_name: str = "Socialtjänsten"
     appeal_info_url: str = "https://www.domstol.se/forvaltningsratt/"
+    # After "Vid akut fara, ring 112." in every acknowledgement and the bot's greeting: the social
+    # on-call service (socialjouren) and its number, as the public should read it.
+    emergency_text: str = ""
     acks_per_sender_per_day: int = 3
 
     # The web inbox and the API --------------------------------------------------------------------

@@ -3,7 +3,8 @@
 `update_case` is the one way pages and the API change these fields. It validates everything before
 it writes anything, writes only what changed, records each change (before → after) in the audit
 trail and recomputes the due date when the unit changes. Closing needs an outcome; reopening clears
-it.
+it. Setting an escalation flag (lex Sarah, child at risk, decision not executed, appeal intent)
+opens its task (`inbox.cases.tasks`): a flag is not left to change nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.cases.access import may_be_assigned, scope_for_user
+from inbox.cases.tasks import open_flag_tasks
 from inbox.core.audit import Actor, audit
 from inbox.core.models import (
     Case,
@@ -173,6 +175,9 @@ async def update_case(
             before=_plain(before),
             after=_plain(after),
         )
+    raised = [name for name in TRIAGE_FLAGS if changed.get(f"flag_{name}", (None, False))[1]]
+    if raised:
+        await open_flag_tasks(session, case=case, kinds=raised, actor=actor, now=now)
     await session.flush()
     return changed
 

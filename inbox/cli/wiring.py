@@ -109,7 +109,7 @@ def intake_policy(settings: Settings) -> IntakePolicy:
         own_addresses=settings.own_addresses,
         acks_per_sender_per_day=settings.acks_per_sender_per_day,
         organisation=settings.organisation_name,
-        appeal_url=settings.appeal_info_url,
+        emergency_text=settings.emergency_text,
         claims=(
             reply_claim(
                 CheckinPolicy(case_prefix=settings.case_prefix, mail_domain=settings.mail_domain)
@@ -278,6 +278,7 @@ def build_telegram_bot(
         organisation=settings.organisation_name,
         response_days=intake_policy(settings).response_days,
         appeal_url=settings.appeal_info_url,
+        emergency_text=settings.emergency_text,
         email=settings.intake_addresses[0] if settings.intake_addresses else "",
         web_url=settings.public_url,
         checkins=checkin_policy(settings),

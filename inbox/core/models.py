@@ -454,3 +454,46 @@ class ReplyTemplate(SQLModel, table=True):
     name: str = Field(unique=True, max_length=100)
     body: str
     updated_at: datetime = _utc()
+
+
+# Tasks: what the law requires someone to do about a case, by when -------------------------------
+
+
+class Task(SQLModel, table=True):
+    """A duty on a case with its deadline and who acts (`inbox.cases.tasks` has the rules): a
+    possible appeal's rättidsprövning, a lex Sarah report, an orosanmälan, a report to IVO.
+
+    It follows its case's unit; it outlives the case (the case id is cleared by retention), so
+    that the statistics of what was done, and in time, survive. At most one open task of a kind
+    per case.
+    """
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index(
+            "ux_tasks_open_case_kind",
+            "case_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("done_at IS NULL"),
+            postgresql_where=text("done_at IS NULL"),
+        ),
+        Index(
+            "ix_tasks_open_due",
+            "due_on",
+            "id",
+            sqlite_where=text("done_at IS NULL"),
+            postgresql_where=text("done_at IS NULL"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int | None = Field(
+        default=None, foreign_key="cases.id", index=True, ondelete="SET NULL"
+    )
+    kind: str = Field(max_length=32)  # appeal_intent, lex_sarah, child_at_risk, …
+    due_on: date
+    actor: str = Field(max_length=200)  # who acts, as a role in words
+    created_at: datetime = _utc()
+    created_by: str = Field(max_length=100)  # user:<id>, token:<id>, system
+    done_at: datetime | None = _utc(default=None)
+    done_by: str | None = Field(default=None, max_length=100)

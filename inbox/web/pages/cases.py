@@ -30,6 +30,7 @@ from inbox.cases.queries import (
     get_case,
     list_cases,
 )
+from inbox.cases.tasks import case_tasks
 from inbox.cases.templates import list_templates, render
 from inbox.core.audit import audit
 from inbox.core.inbound import Channel
@@ -242,6 +243,9 @@ async def _case_page(
             "template_id": template_id or "",
             "merged_into": merged_into.reference if merged_into else None,
             "inbound_count": sum(1 for m in detail.messages if m.direction == "inbound"),
+            "tasks": await case_tasks(session, case_id=case.id or 0, now=now),
+            "show_case": False,
+            "back": f"/cases/{case.reference}",
         },
         status_code=status_code,
     )
