@@ -19,7 +19,7 @@ from email.utils import unquote
 from urllib.parse import unquote_to_bytes
 
 from inbox.core.inbound import InboundAttachment
-from mail.headers import decode_bytes, decode_header_value, unfold
+from mail.headers import Hint, decode_bytes, decode_header_value, unfold
 from mail.html import html_to_text
 from mail.quotes import remove_html_quotes
 
@@ -96,7 +96,7 @@ class Body:
         return "\n".join(htmls) if htmls else None
 
 
-def extract(message: Message, *, hint: str | None, linesep: str = "\n") -> Body:
+def extract(message: Message, *, hint: Hint, linesep: str = "\n") -> Body:
     """Body segments and attachments of `message`, attachments numbered from 1."""
     walker = _Walker(hint, linesep)
     body = walker.walk(message)
@@ -105,7 +105,7 @@ def extract(message: Message, *, hint: str | None, linesep: str = "\n") -> Body:
 
 
 class _Walker:
-    def __init__(self, hint: str | None, linesep: str) -> None:
+    def __init__(self, hint: Hint, linesep: str) -> None:
         self.hint = hint
         self.linesep = linesep
         self.count = 0  # attachments seen, for generated names

@@ -88,6 +88,21 @@ def _mails() -> dict[str, Callable[[], object]]:
         "file name parameters that never quote": lambda: parsed(
             mail("x", ctype="application/pdf; " + repeat("name*="))
         ),
+        "header block broken by a line between every field": lambda: parsed(
+            mail("Hej", headers=repeat("X-A: b\nQUFB\n"))
+        ),
+        "header block broken by a megabyte of token lines": lambda: parsed(
+            mail("Hej", headers="X-A: b\n" + repeat("QUFBQUFB\n"))
+        ),
+        "header block broken by one line of a megabyte": lambda: parsed(
+            mail("Hej", headers="X-A: b\n" + "Q" * MB + "\n")
+        ),
+        "header block of prose lines and no blank line": lambda: parsed(
+            ("From: a@example.se\nSubject: Hej\n" + repeat("Hej hej\n") + "Obs:x\n").encode()
+        ),
+        "banner lines above a megabyte of blank lines": lambda: _refused(
+            ("---- Original email message ----\n" + "\n" * MB + "From: a@example.se\n").encode()
+        ),
         "attribution line of many skrev": lambda: parsed(mail("Den " + repeat("skrev "))),
         "blank lines": lambda: parsed(mail("Hej\n" + "\n" * MB + "då")),
         "quote header line of spaces": lambda: parsed(mail("Hej\nFrom" + " " * MB + "x")),
@@ -102,6 +117,15 @@ def _mails() -> dict[str, Callable[[], object]]:
             mail(repeat("--b\n\nx\n") + "--b--\n", ctype=_MIXED)
         ),
     }
+
+
+def _refused(raw: bytes) -> None:
+    try:
+        message_key(raw)  # the SMTP edge keys whatever it is given
+        parse_email(raw)
+    except UnparsableMessage:
+        return
+    raise AssertionError("that is not an e-mail")
 
 
 def attachments(count: int, size: int = 100) -> bytes:
