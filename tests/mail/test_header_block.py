@@ -10,32 +10,9 @@ import pytest
 from inbox.core.inbound import UnparsableMessage
 from mail.headers import header_start, repair_continuations
 from mail.parse import message_key, parse_email
+from tests.mail.header_cases import LEGACY, TRACKING, banner_mail, broken_mail, legacy_mail
 
 # --- Raw 8-bit header bytes in a legacy charset ---------------------------------------------
-
-# (charset label, display name, subject): what a client in that script writes unencoded.
-LEGACY = [
-    ("gb2312", "王小明", "关于家庭护理服务的投诉"),
-    ("shift_jis", "山田太郎", "介護サービスについての苦情"),
-    ("koi8-r", "Иван Петров", "Жалоба на социальную службу"),
-    ("windows-1251", "Иван Петров", "Жалоба на социальную службу"),
-    ("iso-8859-2", "Łucja Wójcik", "Skarga na opiekę w Łodzi"),
-    ("iso-8859-7", "Γιώργος Παπαδόπουλος", "Παράπονο για την υπηρεσία"),
-]
-
-
-def legacy_mail(charset: str, name: str, subject: str, *, layout: str) -> bytes:
-    """Subject and From name as raw bytes in `charset`, which only a body part declares."""
-    head = f"From: {name} <sender@example.org>\nSubject: {subject}\nMessage-ID: <l@example.org>\n"
-    text = f"{subject}.\n"
-    if layout == "one part":
-        return (head + f"Content-Type: text/plain; charset={charset}\n\n{text}").encode(charset)
-    # The first part is plain ASCII; the charset is declared only further down.
-    return (
-        head + "MIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=b\n\n"
-        "--b\nContent-Type: text/plain; charset=us-ascii\n\nSee the HTML part.\n"
-        f"--b\nContent-Type: text/html; charset={charset}\n\n<p>{text}</p>\n--b--\n"
-    ).encode(charset)
 
 
 @pytest.mark.parametrize("layout", ["one part", "declared in a later part"])
@@ -80,25 +57,6 @@ def test_an_encoded_word_in_utf7_stays_decoded() -> None:
 
 
 # --- A header block broken by lines without leading white space ------------------------------
-
-TRACKING = (
-    "X-Gateway-Tracking: eyJ2IjoxLCJpZCI6IjQ0YjdjZmE2LTIxNzMtNGNkZS05YjU4LTZlOGUyM2QxYjk0\n"
-    "MCIsInJjcHQiOiJzeW5wdW5rdEBrb21tdW4uc2UiLCJzcmMiOiJndzMuZXhhbXBsZS5uZXQifQ\n"
-    "ZXlKMklqb3hMQ0pwWkNJNklqUTBZamRqWm1FMkxUSXhOek10TkdOa1pTMDVZalU0TFRabE9HVXlNMlF4WWpr\n"
-)
-
-
-def broken_mail(line_end: str = "\n") -> bytes:
-    text = (
-        "Received: from gw3.example.net by mx.kommun.se; Tue, 10 Mar 2026 09:00:00 +0100\n"
-        + TRACKING
-        + "From: Anna Andersson <anna@example.se>\n"
-        "Subject: Synpunkt om hemtjänsten\n"
-        "Message-ID: <broken.1@example.se>\n"
-        "Content-Type: text/plain; charset=utf-8\n\n"
-        "Hej, personalen kommer ofta sent.\n"
-    )
-    return text.replace("\n", line_end).encode()
 
 
 @pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["lf", "crlf"])
@@ -191,10 +149,7 @@ def test_an_unbroken_header_block_is_not_copied() -> None:
 def test_a_message_starting_with_a_forwarding_banner_is_read_from_its_header_block(
     banner: str,
 ) -> None:
-    raw = (
-        banner + "From: Anna Andersson <anna@example.se>\nTo: synpunkt@kommun.se\n"
-        "Subject: Synpunkt\nMessage-ID: <banner.1@example.se>\n\nHej, vården var bra.\n"
-    ).encode()
+    raw = banner_mail(banner)
     message = parse_email(raw)
     assert (message.sender_address, message.subject) == ("anna@example.se", "Synpunkt")
     assert message.message_id == message.external_id == message_key(raw) == "banner.1@example.se"
