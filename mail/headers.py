@@ -62,6 +62,13 @@ _RELATED_CODECS = {
     "cp932": ("euc_jp",),
     "iso2022_kr": ("cp949",),
 }
+# Undeclared 8-bit text in pairs: tried after every labelled and hinted codec, before the
+# single-byte fallbacks (`_undeclared_double_byte`).
+_DOUBLE_BYTE = "double-byte"
+# A run of 8-bit bytes of odd length: the run starts after a byte under 0x80 (or the start), takes
+# pairs, one more, and ends. Each run is tried once from its start, so the search is linear.
+_ODD_HIGH_RUN = re.compile(rb"(?<![\x80-\xff])(?:[\x80-\xff]{2})*[\x80-\xff](?![\x80-\xff])")
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 # Python codecs that are no character encoding of mail text, though `codecs.lookup` finds them:
 # transforms (base64, zlib, rot13 …) are caught by `_is_text_encoding`; these are not. Punycode
 # and IDNA are for domain names (and Python's punycode decoder is quadratic), `undefined` always
@@ -147,7 +154,7 @@ def decode_bytes(data: bytes, charset: str | None = None, *, hint: Hint = None) 
     if b"\x1b" in data and _ISO2022.search(data.decode("latin-1")):
         # 7-bit ISO-2022-JP also "decodes" as UTF-8, escape codes and all: try it first.
         candidates[:0] = ["iso2022_jp_ext", "iso2022_jp_2004", "iso2022_jp_3"]
-    for fallback in ("cp1252", "latin-1"):
+    for fallback in (_DOUBLE_BYTE, "cp1252", "latin-1"):
         if fallback not in candidates:
             candidates.append(fallback)
     for codec in candidates:
@@ -155,12 +162,35 @@ def decode_bytes(data: bytes, charset: str | None = None, *, hint: Hint = None) 
             decoded = _jis_via_cp932(data)
             if decoded is not None:
                 return decoded
+        if codec == _DOUBLE_BYTE:
+            decoded = _undeclared_double_byte(data)
+            if decoded is not None:
+                return decoded
+            continue
         try:
             return data.decode(codec)
         except (ValueError, LookupError):  # UnicodeError is a ValueError
             continue
     # Not reached (Latin-1 decodes any bytes); kept so that this function can never raise.
     return data.decode("latin-1", errors="replace")
+
+
+def _undeclared_double_byte(data: bytes) -> str | None:
+    """`data` as GB18030 when its 8-bit bytes all come in pairs and decode cleanly so, else None.
+
+    Text that no label or hint could decode and that is not UTF-8 is most often Windows-1252 or
+    Latin-1, where an 8-bit letter stands alone among ASCII ones ("Hej då"). In a double-byte
+    encoding every character outside ASCII is two 8-bit bytes, so a run of them is never of odd
+    length; and undeclared double-byte mail is nearly always Chinese. A pair that decodes into a
+    private-use area (GBK's user-defined rows, where "üß" lands) is not Chinese text.
+    """
+    if _ODD_HIGH_RUN.search(data) is not None:
+        return None
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+    return None if _PRIVATE_USE.search(text) else text
 
 
 def _jis_via_cp932(data: bytes) -> str | None:

@@ -103,6 +103,12 @@ def _mails() -> dict[str, Callable[[], object]]:
         "banner lines above a megabyte of blank lines": lambda: _refused(
             ("---- Original email message ----\n" + "\n" * MB + "From: a@example.se\n").encode()
         ),
+        "undeclared 8-bit text in pairs": lambda: parsed(
+            mail(repeat(b"\xb0\xa1a"), ctype="text/plain")
+        ),
+        "undeclared 8-bit text in long even runs": lambda: parsed(
+            mail(b"\xb0" * MB + b"a\xa1", ctype="text/plain")
+        ),
         "attribution line of many skrev": lambda: parsed(mail("Den " + repeat("skrev "))),
         "blank lines": lambda: parsed(mail("Hej\n" + "\n" * MB + "då")),
         "quote header line of spaces": lambda: parsed(mail("Hej\nFrom" + " " * MB + "x")),
