@@ -117,7 +117,7 @@ def parse_email(raw: bytes) -> InboundMessage:
 
     sender_name, sender_address = _sender(headers, hint)
     linesep = "\r\n" if b"\r\n" in source[:4096] else "\n"
-    body = mime.extract(msg, hint=hint, linesep=linesep)
+    body = mime.extract(msg, hint=hint, linesep=linesep, source=source)
     if body.skipped:
         notes.append(
             f"{body.skipped:,} attachments over the first {mime.MAX_ATTACHMENTS:,}: not kept as"

@@ -109,6 +109,12 @@ def _mails() -> dict[str, Callable[[], object]]:
         "undeclared 8-bit text in long even runs": lambda: parsed(
             mail(b"\xb0" * MB + b"a\xa1", ctype="text/plain")
         ),
+        "forwarded mail among a megabyte of boundary lines": lambda: parsed(
+            mail(repeat("--b\n") + _FORWARD + "--b--\n", ctype=_MIXED)
+        ),
+        "forwarded mail at the bottom of nested multiparts": lambda: parsed(
+            mail(_nested_multipart(45, _FORWARD + "x" * MB), ctype=_MIXED)
+        ),
         "attribution line of many skrev": lambda: parsed(mail("Den " + repeat("skrev "))),
         "blank lines": lambda: parsed(mail("Hej\n" + "\n" * MB + "då")),
         "quote header line of spaces": lambda: parsed(mail("Hej\nFrom" + " " * MB + "x")),
@@ -150,10 +156,14 @@ def attachments(count: int, size: int = 100) -> bytes:
 _MIXED = "multipart/mixed; boundary=b"
 
 
-def _nested_multipart() -> str:
-    """Each part a multipart with a boundary of its own, about 20,000 levels deep."""
-    levels = (f"--b{'' if i == 0 else i}\nContent-Type: {_MIXED}{i + 1}\n\n" for i in range(20_000))
-    return "".join(levels)
+_FORWARD = "--b\nContent-Type: message/rfc822\n\nFrom: a@example.se\nSubject: Hej\n\nText\n"
+
+
+def _nested_multipart(depth: int = 20_000, bottom: str = "") -> str:
+    """Each part a multipart with a boundary of its own, `depth` levels deep (about 20,000 by
+    default), and `bottom` in the last one (its boundary is `b` followed by the depth)."""
+    levels = (f"--b{'' if i == 0 else i}\nContent-Type: {_MIXED}{i + 1}\n\n" for i in range(depth))
+    return "".join(levels) + bottom.replace("--b\n", f"--b{depth}\n")
 
 
 def _html() -> dict[str, Callable[[], object]]:
