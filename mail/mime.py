@@ -16,6 +16,7 @@ from email.generator import BytesGenerator
 from email.message import Message
 from email.policy import compat32
 from email.utils import unquote
+from html import unescape
 from urllib.parse import unquote_to_bytes
 
 from inbox.core.inbound import InboundAttachment
@@ -152,6 +153,10 @@ class _Walker:
         bodies = [self.walk(child) for child in children]
         plain = next((b for b in bodies if _has(b, "plain") and b.text.strip()), None)
         rich = next((b for b in reversed(bodies) if _has(b, "html")), None)
+        if plain is not None and rich is not None and not _renders(plain, rich):
+            # A stub or another text: the HTML is what the sender's readers saw, if it shows any.
+            shown = Body(segments=[("html", t) for k, t in rich.segments if k != "plain"])
+            plain = None if shown.text.strip() else plain
         result = Body()
         if plain is not None:
             result.segments.extend(s for s in plain.segments if s[0] == "plain")
@@ -292,6 +297,48 @@ class _Walker:
 
 def _has_surrogates(text: str) -> bool:
     return _UNDECODED.search(text) is not None
+
+
+def _renders(plain: Body, rich: Body) -> bool:
+    """Whether the text/plain alternative says what the HTML one says: a quarter of the words
+    the HTML shows are in it, at least (`RENDERED_SHARE`).
+
+    A mail client writes its plain part from the same text as the HTML, so it has nearly all of
+    its words (in the corpora 70-100 %; a third where a client left the quoted history out of the
+    plain part); the text/plain part is preferred then, as quote stripping and language detection
+    read it best. Newsletter tools and spam send a stub ("read this newsletter in your browser:
+    …") or another text altogether (3-12 %): read as the message, it would show staff nothing the
+    sender's readers saw. An HTML part of fewer than `MIN_HTML_WORDS` words decides nothing.
+    """
+    shown = _visible_words("\n".join(t for k, t in rich.segments if k in ("html", "alt-html")))
+    if len(shown) < MIN_HTML_WORDS:
+        return True
+    return len(shown & _words(plain.text)) >= RENDERED_SHARE * len(shown)
+
+
+RENDERED_SHARE = 0.25
+MIN_HTML_WORDS = 3
+_HIDDEN_OPEN = re.compile(r"<(style|script|head|title)\b", re.IGNORECASE)
+_TAG = re.compile(r"<[^<>]*>")
+_WORD = re.compile(r"\w{2,}")
+
+
+def _visible_words(html: str) -> set[str]:
+    """The words of an HTML text a reader sees, lower case: a rough cut, cheaper than laying
+    the page out (`mail.html.html_to_text`). Each step reads the text once."""
+    lowered = html.lower()
+    shown: list[str] = []
+    position = 0
+    while (opening := _HIDDEN_OPEN.search(html, position)) is not None:
+        shown.append(html[position : opening.start()])
+        close = lowered.find("</" + opening.group(1).lower(), opening.end())
+        position = len(html) if close == -1 else close
+    shown.append(html[position:])
+    return _words(unescape(_TAG.sub(" ", "".join(shown))))
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
 
 
 def _has(body: Body, kind: str) -> bool:

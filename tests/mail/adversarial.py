@@ -109,6 +109,9 @@ def _mails() -> dict[str, Callable[[], object]]:
         "undeclared 8-bit text in long even runs": lambda: parsed(
             mail(b"\xb0" * MB + b"a\xa1", ctype="text/plain")
         ),
+        "stub text beside HTML of unclosed styles and tags": lambda: parsed(
+            mail(_alternative(repeat("<style>x<p") + repeat("<a")), ctype=_ALTERNATIVE)
+        ),
         "forwarded mail among a megabyte of boundary lines": lambda: parsed(
             mail(repeat("--b\n") + _FORWARD + "--b--\n", ctype=_MIXED)
         ),
@@ -156,7 +159,13 @@ def attachments(count: int, size: int = 100) -> bytes:
 _MIXED = "multipart/mixed; boundary=b"
 
 
+_ALTERNATIVE = "multipart/alternative; boundary=b"
 _FORWARD = "--b\nContent-Type: message/rfc822\n\nFrom: a@example.se\nSubject: Hej\n\nText\n"
+
+
+def _alternative(html: str) -> str:
+    plain = "--b\nContent-Type: text/plain\n\nLäs det här brevet i en webbläsare.\n"
+    return plain + "--b\nContent-Type: text/html\n\n" + html + "\n--b--\n"
 
 
 def _nested_multipart(depth: int = 20_000, bottom: str = "") -> str:

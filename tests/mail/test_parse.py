@@ -196,6 +196,53 @@ def test_only_the_opening_of_a_long_mail_decides_its_language() -> None:
     assert parse_email(mail("From: a@example.se", body)).language == "sv"
 
 
+# --- Which alternative is the text ---------------------------------------------------------------
+
+
+def alternative(plain: str, html: str) -> bytes:
+    return mail(
+        "From: a@example.se\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=b",
+        f"--b\nContent-Type: text/plain; charset=utf-8\n\n{plain}\n"
+        f"--b\nContent-Type: text/html; charset=utf-8\n\n{html}\n--b--",
+    )
+
+
+NEWS = (
+    "<html><head><style>p {{ color: red }}</style></head><body><h1>Nyheter från förvaltningen"
+    "</h1><p>Nu öppnar vi en ny mottagning för äldreomsorg i centrum, med längre öppettider "
+    "och fler handläggare på plats varje vardag.</p></body></html>"
+)
+
+
+def test_a_plain_alternative_saying_what_the_html_says_is_the_text() -> None:
+    plain = "Nyheter från förvaltningen\n\nNu öppnar vi en ny mottagning för äldreomsorg i centrum."
+    message = parse_email(alternative(plain, NEWS))
+    assert message.text == plain
+    assert message.html is not None and "mottagning" in message.html
+
+
+@pytest.mark.parametrize(
+    "stub",
+    [
+        "This is an HTML message. Please use an HTML capable mail program to read it.",
+        "HTML newsletter could be read here: http://news.example.com/view/123",
+        "Ett helt annat meddelande om något annat.",
+    ],
+    ids=["html-only-notice", "read-online-link", "another-text"],
+)
+def test_a_plain_alternative_that_is_a_stub_gives_way_to_the_html(stub: str) -> None:
+    message = parse_email(alternative(stub, NEWS))
+    assert message.text.startswith("Nyheter från förvaltningen")
+    assert "ny mottagning för äldreomsorg" in message.text
+    assert stub not in message.text
+
+
+def test_a_stub_stays_the_text_when_the_html_shows_nothing() -> None:
+    html = "<html><body>" + "<div>" * 2_000 + "Ord i djupet " * 20 + "</div>" * 2_000 + "</body>"
+    message = parse_email(alternative("Greetings! This is a test.", html))
+    assert message.text == "Greetings! This is a test."
+
+
 # --- Forwarded mails and delivery reports, kept as they came -------------------------------------
 
 FORWARDED = (
