@@ -447,8 +447,9 @@ def as_sent(message: Message, source: bytes) -> dict[int, bytes]:
             [c for c in payload if isinstance(c, Message)] if isinstance(payload, list) else []
         )
         if _maintype(part) == "message":
-            if _transfer_encoding(part) in _SAFE_ENCODINGS:
-                found[id(part)] = source[body:end]
+            if _transfer_encoding(part) not in _SAFE_ENCODINGS:
+                continue  # encoded: the bytes there are not the payload
+            found[id(part)] = source[body:end]
             if len(children) == 1 and _content_type(part) == "message/rfc822":
                 regions.append((children[0], body, end))  # a forwarded mail's own parts
             continue
