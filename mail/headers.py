@@ -62,6 +62,13 @@ _RELATED_CODECS = {
     "cp932": ("euc_jp",),
     "iso2022_kr": ("cp949",),
 }
+# Undeclared 8-bit text in pairs: tried after every labelled and hinted codec, before the
+# single-byte fallbacks (`_undeclared_double_byte`).
+_DOUBLE_BYTE = "double-byte"
+# A run of 8-bit bytes of odd length: the run starts after a byte under 0x80 (or the start), takes
+# pairs, one more, and ends. Each run is tried once from its start, so the search is linear.
+_ODD_HIGH_RUN = re.compile(rb"(?<![\x80-\xff])(?:[\x80-\xff]{2})*[\x80-\xff](?![\x80-\xff])")
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 # Python codecs that are no character encoding of mail text, though `codecs.lookup` finds them:
 # transforms (base64, zlib, rot13 …) are caught by `_is_text_encoding`; these are not. Punycode
 # and IDNA are for domain names (and Python's punycode decoder is quadratic), `undefined` always
@@ -124,13 +131,20 @@ def charset_defect(charset: str | None) -> str | None:
     return f"unknown or unusable charset {shown!r}: decoded as UTF-8, else Windows-1252 or Latin-1"
 
 
-def decode_bytes(data: bytes, charset: str | None = None, *, hint: str | None = None) -> str:
+# The charsets a message declares (its parts' `charset=` labels, in order), for decoding what it
+# does not label: raw 8-bit header bytes, a part without a label. One label or several.
+Hint = str | tuple[str, ...] | None
+
+
+def decode_bytes(data: bytes, charset: str | None = None, *, hint: Hint = None) -> str:
     """Decode `data` labelled `charset`, guessing sensibly when the label is missing or wrong."""
     if not data:
         return ""
-    # A label is trusted first; unlabelled bytes try strict UTF-8 before the hint, because UTF-8
-    # rarely decodes by accident while legacy multibyte codecs decode almost anything.
-    labels = [charset, "utf-8", hint] if charset else ["utf-8", hint]
+    # A label is trusted first; unlabelled bytes try strict UTF-8 before the hints, because UTF-8
+    # rarely decodes by accident while legacy multibyte codecs decode almost anything. The hints
+    # come before Windows-1252 and Latin-1, which decode any bytes at all.
+    hints = (hint,) if isinstance(hint, str) else hint or ()
+    labels = [charset, "utf-8", *hints] if charset else ["utf-8", *hints]
     candidates: list[str] = []
     for label in labels:
         codec = codec_for(label)
@@ -140,7 +154,7 @@ def decode_bytes(data: bytes, charset: str | None = None, *, hint: str | None = 
     if b"\x1b" in data and _ISO2022.search(data.decode("latin-1")):
         # 7-bit ISO-2022-JP also "decodes" as UTF-8, escape codes and all: try it first.
         candidates[:0] = ["iso2022_jp_ext", "iso2022_jp_2004", "iso2022_jp_3"]
-    for fallback in ("cp1252", "latin-1"):
+    for fallback in (_DOUBLE_BYTE, "cp1252", "latin-1"):
         if fallback not in candidates:
             candidates.append(fallback)
     for codec in candidates:
@@ -148,12 +162,35 @@ def decode_bytes(data: bytes, charset: str | None = None, *, hint: str | None = 
             decoded = _jis_via_cp932(data)
             if decoded is not None:
                 return decoded
+        if codec == _DOUBLE_BYTE:
+            decoded = _undeclared_double_byte(data)
+            if decoded is not None:
+                return decoded
+            continue
         try:
             return data.decode(codec)
         except (ValueError, LookupError):  # UnicodeError is a ValueError
             continue
     # Not reached (Latin-1 decodes any bytes); kept so that this function can never raise.
     return data.decode("latin-1", errors="replace")
+
+
+def _undeclared_double_byte(data: bytes) -> str | None:
+    """`data` as GB18030 when its 8-bit bytes all come in pairs and decode cleanly so, else None.
+
+    Text that no label or hint could decode and that is not UTF-8 is most often Windows-1252 or
+    Latin-1, where an 8-bit letter stands alone among ASCII ones ("Hej då"). In a double-byte
+    encoding every character outside ASCII is two 8-bit bytes, so a run of them is never of odd
+    length; and undeclared double-byte mail is nearly always Chinese. A pair that decodes into a
+    private-use area (GBK's user-defined rows, where "üß" lands) is not Chinese text.
+    """
+    if _ODD_HIGH_RUN.search(data) is not None:
+        return None
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+    return None if _PRIVATE_USE.search(text) else text
 
 
 def _jis_via_cp932(data: bytes) -> str | None:
@@ -194,6 +231,100 @@ def _jis_via_cp932(data: bytes) -> str | None:
         return bytes(out).decode("cp932")
     except UnicodeDecodeError:
         return None
+
+
+# --- The header block as a sender meant it ------------------------------------------------------
+
+# A line the MIME parser reads as part of a header block (`email.feedparser.headerRE`): a field
+# (`Name:`), a folded continuation (leading white space) or an mbox `From ` line. The first other
+# line ends the block for it: the rest, however many fields follow, is read as body.
+_PARSER_HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[ \t]")
+# The first line of a header block that is blank (its end) or that the parser would stop at.
+_BLANK_OR_BREAK = re.compile(rb"^(?:\r?\n|\r|(?!From |[\x21-\x39\x3b-\x7e]*:|[ \t])[^\r\n])", re.M)
+# The next line that is a field (or an mbox line) or blank, from a line that broke the block.
+_FIELD_OR_BLANK = re.compile(rb"^(?:From |[\x21-\x39\x3b-\x7e]*:|\r?\n|\r)", re.M)
+_LINE_START = re.compile(rb"^(?=[^ \t\r\n])", re.M)  # of a line that is not folded or blank
+_INNER_SPACE = re.compile(rb"\S[ \t]+\S")  # two words on one line: prose, not a token
+_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
+# Fields that real mail carries, to tell a header block going on (after lines that broke it) or
+# starting (after a forwarding banner) from body text that happens to hold a colon ("Obs: …").
+_KNOWN_FIELD = re.compile(
+    rb"(?:(?:x|content|list|resent|arc)-[\x21-\x39\x3b-\x7e]*|from|sender|reply-to|to|cc|bcc"
+    rb"|subject|date|message-id|in-reply-to|references|return-path|received|delivered-to"
+    rb"|mime-version|dkim-signature|domainkey-signature|authentication-results|received-spf"
+    rb"|thread-topic|thread-index|importance|priority|precedence|auto-submitted|organization"
+    rb"|user-agent|disposition-notification-to|keywords|comments|envelope-to|errors-to"
+    rb"|feedback-id|accept-language|autocrypt|sensitivity)[ \t]*:",
+    re.IGNORECASE,
+)
+# A forwarding banner is a line or a few above the header block, each short, and a blank line or
+# a few may part it from the headers.
+_BANNER_LINES = 3
+_BANNER_CHARS = 200
+
+
+def header_start(source: bytes) -> int:
+    """Where the header block of `source` starts: after a forwarding banner at the top of the
+    message (`---- Original email message ----`, `Begin forwarded message:`), else 0.
+
+    Some gateways and clients save or pass on a message with such a line above its headers; the
+    parser would read no header at all and the message would be refused as not an e-mail. Only a
+    few short lines count as a banner, and only when a field real mail carries follows them.
+    """
+    mbox = _LINE.match(source) if source.startswith(b"From ") else None
+    skip = mbox.end() if mbox else 0  # an mbox separator line: the banner may follow it
+    banner = blank = 0
+    for match in _LINE.finditer(source, skip):
+        line = match.group()
+        if not line.strip():
+            blank += 1  # blank lines between the banner and the headers
+            if not (banner and line) or blank > _BANNER_LINES:
+                return 0
+            continue
+        if _PARSER_HEADER_LINE.match(line):
+            return match.start() if banner and _KNOWN_FIELD.match(line) else 0
+        banner += 1
+        if banner > _BANNER_LINES or len(line) > _BANNER_CHARS:
+            return 0
+    return 0
+
+
+def repair_continuations(source: bytes) -> tuple[bytes, int]:
+    """`source` with lines that broke its header block indented as continuation lines, and how
+    many there were.
+
+    Some gateways write long header values (base64 tracking data) over lines without the leading
+    white space that marks a continuation. The parser ends the header block at the first such
+    line, and `From`, `Subject` and `Message-ID` below it are lost in the body. A run of lines
+    without a colon is a continuation when header fields follow it: a field real mail carries, or
+    any field after lines of one token each (encoded data, not prose). A run followed by a blank
+    line, or by text that only looks like a field, stays where the parser ends the headers (mail
+    with no blank line after its headers). One pass over the header block, and nothing is copied
+    when no line broke it.
+    """
+    run = _BLANK_OR_BREAK.search(source)
+    indent: list[int] = []
+    # Each step jumps from a line that broke the block to the next field or blank line after it
+    # (the regexes, anchored at line starts, read each line once), so the pass stays linear.
+    while run is not None and run.group()[:1] not in (b"\r", b"\n"):
+        field = _FIELD_OR_BLANK.search(source, run.start())
+        if field is None or field.group()[:1] in (b"\r", b"\n"):
+            break  # the run goes on to a blank line or the end: the parser's body starts there
+        if not _KNOWN_FIELD.match(source, field.start()) and _INNER_SPACE.search(
+            source, run.start(), field.start()
+        ):
+            break  # prose before text that only looks like a field: the body starts at the run
+        indent.extend(m.start() for m in _LINE_START.finditer(source, run.start(), field.start()))
+        run = _BLANK_OR_BREAK.search(source, field.start())
+    if not indent:
+        return source, 0  # the common case: the block ends at a blank line, unbroken
+    pieces: list[bytes] = []
+    copied = 0
+    for start in indent:
+        pieces += (source[copied:start], b" ")
+        copied = start
+    pieces.append(source[copied:])
+    return b"".join(pieces), len(indent)
 
 
 Headers = dict[str, list[str]]
@@ -263,7 +394,7 @@ def _word_at(
     return opening.start(), close + 2, charset, encoding, value[opening.end() : close]
 
 
-def decode_header_value(value: str, *, hint: str | None = None) -> str:
+def decode_header_value(value: str, *, hint: Hint = None) -> str:
     """Decode an unstructured header value: encoded words, raw 8-bit and ISO-2022-JP text."""
     value = unfold(value)
     if _UNDECODED.search(value) or "\x1b" in value:
@@ -313,7 +444,7 @@ def _decode_word(encoding: str, payload: str) -> bytes:
         return payload.encode("ascii", "replace")
 
 
-def mailboxes(raw_values: list[str], *, hint: str | None = None) -> list[tuple[str, str]]:
+def mailboxes(raw_values: list[str], *, hint: Hint = None) -> list[tuple[str, str]]:
     """(display name, address) pairs of address headers, in order, addresses as written.
 
     A small lenient parser rather than the stdlib's strict one: real mail has unquoted `|`, `[`
@@ -390,7 +521,7 @@ _GROUP_PREFIX = re.compile(r'^[^"<>@(]*:(?!//)')
 _COMMENT = re.compile(r"\(([^()]*)\)")
 
 
-def _mailbox(chunk: str, hint: str | None) -> tuple[str, str]:
+def _mailbox(chunk: str, hint: Hint) -> tuple[str, str]:
     chunk = _GROUP_PREFIX.sub("", chunk, count=1).strip().rstrip(";").strip()
     if not chunk:
         return "", ""
@@ -408,7 +539,7 @@ def _mailbox(chunk: str, hint: str | None) -> tuple[str, str]:
     return _display_name(name, hint), address
 
 
-def _display_name(name: str, hint: str | None) -> str:
+def _display_name(name: str, hint: Hint) -> str:
     name = name.strip()
     if len(name) > 1 and name[0] == name[-1] == '"':
         name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")

@@ -30,6 +30,7 @@ from inbox.core.db import dialect_insert, unit_of_work
 from inbox.core.inbound import Channel
 from inbox.core.models import ImapMailbox, IntakeRecord, IntakeStatus
 from inbox.intake import ledger
+from mail.keys import content_digest
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ async def store_batch(
         new = await ledger.record_many(
             session,
             channel=CHANNEL,
-            messages=[(m.key, m.raw) for m in messages if m.error is None],
+            messages=[(m.key, m.raw, content_digest(m.raw)) for m in messages if m.error is None],
             now=now,
         )
         for message in messages:

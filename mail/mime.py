@@ -16,10 +16,11 @@ from email.generator import BytesGenerator
 from email.message import Message
 from email.policy import compat32
 from email.utils import unquote
+from html import unescape
 from urllib.parse import unquote_to_bytes
 
 from inbox.core.inbound import InboundAttachment
-from mail.headers import decode_bytes, decode_header_value, unfold
+from mail.headers import Hint, decode_bytes, decode_header_value, unfold
 from mail.html import html_to_text
 from mail.quotes import remove_html_quotes
 
@@ -96,18 +97,26 @@ class Body:
         return "\n".join(htmls) if htmls else None
 
 
-def extract(message: Message, *, hint: str | None, linesep: str = "\n") -> Body:
-    """Body segments and attachments of `message`, attachments numbered from 1."""
-    walker = _Walker(hint, linesep)
+def extract(
+    message: Message, *, hint: Hint, linesep: str = "\n", source: bytes | None = None
+) -> Body:
+    """Body segments and attachments of `message`, attachments numbered from 1. With `source`,
+    the bytes the parser read `message` from, forwarded mails and delivery reports are kept
+    byte for byte as they stand there (`as_sent`)."""
+    walker = _Walker(hint, linesep, source)
+    walker.root = message
     body = walker.walk(message)
     body.skipped = walker.skipped
     return body
 
 
 class _Walker:
-    def __init__(self, hint: str | None, linesep: str) -> None:
+    def __init__(self, hint: Hint, linesep: str, source: bytes | None = None) -> None:
         self.hint = hint
         self.linesep = linesep
+        self.source = source
+        self.as_sent: dict[int, bytes] | None = None  # by id(part), found at the first need
+        self.root: Message | None = None
         self.count = 0  # attachments seen, for generated names
         self.skipped = 0  # attachments seen over MAX_ATTACHMENTS
 
@@ -144,6 +153,10 @@ class _Walker:
         bodies = [self.walk(child) for child in children]
         plain = next((b for b in bodies if _has(b, "plain") and b.text.strip()), None)
         rich = next((b for b in reversed(bodies) if _has(b, "html")), None)
+        if plain is not None and rich is not None and not _renders(plain, rich):
+            # A stub or another text: the HTML is what the sender's readers saw, if it shows any.
+            shown = Body(segments=[("html", t) for k, t in rich.segments if k != "plain"])
+            plain = None if shown.text.strip() else plain
         result = Body()
         if plain is not None:
             result.segments.extend(s for s in plain.segments if s[0] == "plain")
@@ -203,7 +216,8 @@ class _Walker:
         """A body holding `part` as its one attachment, or none over `MAX_ATTACHMENTS`."""
         if not self._keep():
             return Body()
-        data = _payload(part, self.linesep)
+        data = self._message_bytes(part) if ctype.startswith("message/") else None
+        data = _payload(part, self.linesep) if data is None else data
         name = self._filename(part, ctype)
         content_id = _header(part, "Content-ID")
         content_id = content_id.strip().strip("<>").strip() or None if content_id else None
@@ -213,6 +227,14 @@ class _Walker:
             filename=name, content_type=ctype, data=data, content_id=content_id, inline=inline
         )
         return Body(attachments=[attachment])
+
+    def _message_bytes(self, part: Message) -> bytes | None:
+        """A message/* part's payload as it stands in the source, when it can be found there."""
+        if self.source is None:
+            return None
+        if self.as_sent is None:
+            self.as_sent = as_sent(self.root, self.source) if self.root is not None else {}
+        return self.as_sent.get(id(part))
 
     def _filename(self, part: Message, ctype: str) -> str:
         name: str | None
@@ -277,6 +299,52 @@ def _has_surrogates(text: str) -> bool:
     return _UNDECODED.search(text) is not None
 
 
+def _renders(plain: Body, rich: Body) -> bool:
+    """Whether the text/plain alternative says what the HTML one says: a fifth of the words the
+    HTML shows are in it, at least (`RENDERED_SHARE`).
+
+    A mail client writes its plain part from the same text as the HTML, so it has nearly all of
+    its words (in the corpora 70-100 %; a quarter to a third where a client left the quoted
+    history out of the plain part, or a test wrote two texts); the text/plain part is preferred
+    then, as quote stripping and language detection read it best. Newsletter tools and spam send a
+    stub ("read this newsletter in your browser: …") or another text altogether (2-10 %): read as
+    the message, it would show staff nothing the sender's readers saw. An HTML part of fewer than
+    `MIN_HTML_WORDS` words decides nothing.
+    """
+    shown = _visible_words("\n".join(t for k, t in rich.segments if k in ("html", "alt-html")))
+    if len(shown) < MIN_HTML_WORDS:
+        return True
+    return len(shown & _words(plain.text)) >= RENDERED_SHARE * len(shown)
+
+
+RENDERED_SHARE = 0.2
+MIN_HTML_WORDS = 3
+_HIDDEN_OPEN = re.compile(r"<(style|script|head|title)\b", re.IGNORECASE)
+_HIDDEN_CLOSE = {
+    name: re.compile(f"</{name}", re.IGNORECASE) for name in ("style", "script", "head", "title")
+}
+_TAG = re.compile(r"<[^<>]*>")
+
+
+def _visible_words(html: str) -> set[str]:
+    """The words of an HTML text a reader sees, lower case: a rough cut, cheaper than laying
+    the page out (`mail.html.html_to_text`). Each step reads the text once."""
+    shown: list[str] = []
+    position = 0
+    while (opening := _HIDDEN_OPEN.search(html, position)) is not None:
+        shown.append(html[position : opening.start()])
+        close = _HIDDEN_CLOSE[opening.group(1).lower()].search(html, opening.end())
+        position = len(html) if close is None else close.start()
+    shown.append(html[position:])
+    return _words(unescape(_TAG.sub(" ", "".join(shown))))
+
+
+def _words(text: str) -> set[str]:
+    # Split at white space only: a third of the cost of a word regex, and both sides keep the
+    # same punctuation at the same words.
+    return set(text.lower().split())
+
+
 def _has(body: Body, kind: str) -> bool:
     return any(k == kind for k, _ in body.segments)
 
@@ -334,6 +402,111 @@ def _payload(part: Message, linesep: str = "\n") -> bytes:
         doubled = linesep.encode() * 2
         return data[: -len(linesep)] if data.endswith(doubled) else data
     return b""
+
+
+# Where a part's body starts: after the blank line that ends its header block, or at the first
+# line that is no header line (the parser reads that as body), as `email.feedparser` does.
+_PART_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
+_HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[ \t]")
+_SAFE_ENCODINGS = frozenset({"", "7bit", "8bit", "binary"})  # the bytes are the payload
+
+
+def as_sent(message: Message, source: bytes) -> dict[int, bytes]:
+    """The payload of each message/* part of `message` (a forwarded mail, a delivery report) as
+    it stands in `source`, by `id(part)`: the parser rebuilds those parts into objects, and
+    writing them out again refolds headers and respaces blocks, which breaks the signatures of a
+    forwarded mail and changes what staff keep as received.
+
+    The source is split at each multipart's boundary lines the way the parser splits it (the line
+    break before a boundary is the boundary's, repeated boundary lines make no part), only down the
+    branches that hold a message/* part. Where the pieces and the parsed parts do not agree in
+    number (a boundary reused inside a part, say), that part is left out and written out as
+    before. Each level reads its own stretch of the source once.
+    """
+    wanted: set[int] = set()  # parts with a message/* part in or under them
+    order: list[tuple[Message, Message | None]] = []
+    stack: list[tuple[Message, Message | None]] = [(message, None)]
+    while stack:  # every part, parents before children
+        part, parent = stack.pop()
+        order.append((part, parent))
+        payload = part.get_payload() if part.is_multipart() else None
+        if isinstance(payload, list):
+            stack.extend((child, part) for child in payload if isinstance(child, Message))
+    by_id = {id(part): parent for part, parent in order}
+    for part, _ in order:
+        if _maintype(part) == "message":
+            here: Message | None = part
+            while here is not None and id(here) not in wanted:
+                wanted.add(id(here))
+                here = by_id.get(id(here))
+    found: dict[int, bytes] = {}
+    regions = [(message, 0, len(source))]
+    while regions:
+        part, start, end = regions.pop()
+        if id(part) not in wanted:
+            continue
+        body = _body_start(source, start, end)
+        payload = part.get_payload() if part.is_multipart() else None
+        children = (
+            [c for c in payload if isinstance(c, Message)] if isinstance(payload, list) else []
+        )
+        if _maintype(part) == "message":
+            if _transfer_encoding(part) not in _SAFE_ENCODINGS:
+                continue  # encoded: the bytes there are not the payload
+            found[id(part)] = source[body:end]
+            if len(children) == 1 and _content_type(part) == "message/rfc822":
+                regions.append((children[0], body, end))  # a forwarded mail's own parts
+            continue
+        boundary = _boundary(part)
+        pieces = _split(source, body, end, boundary) if boundary else None
+        if pieces is not None and len(pieces) == len(children):
+            regions.extend((child, a, b) for child, (a, b) in zip(children, pieces, strict=True))
+    return found
+
+
+def _maintype(part: Message) -> str:
+    return _content_type(part).partition("/")[0]
+
+
+def _transfer_encoding(part: Message) -> str:
+    return (_header(part, "Content-Transfer-Encoding") or "").strip().lower()
+
+
+def _boundary(part: Message) -> bytes | None:
+    try:
+        boundary = part.get_boundary()
+    except Exception:
+        return None
+    return boundary.encode("ascii", "surrogateescape") if boundary else None
+
+
+def _body_start(source: bytes, start: int, end: int) -> int:
+    for match in _PART_LINE.finditer(source, start, end):
+        line = match.group()
+        if not line.strip(b"\r\n"):
+            return match.end()  # the blank line ending the header block (or the end)
+        if not _HEADER_LINE.match(line):
+            return match.start()  # no blank line after the headers: the body starts here
+    return end
+
+
+def _split(source: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each part between `boundary` lines in source[start:end]: the preamble
+    before the first and anything after the closing one left out."""
+    line = re.compile(rb"^--" + re.escape(boundary) + rb"(--)?[ \t]*(\r\n|\r|\n|\Z)", re.M)
+    pieces: list[tuple[int, int]] = []
+    opened: int | None = None  # where the part after the last boundary line starts
+    for match in line.finditer(source, start, end):
+        if opened is not None and match.start() > opened:
+            before = match.start()  # the line break before a boundary line is the boundary's
+            before -= 2 if source[before - 2 : before] == b"\r\n" else 1
+            pieces.append((opened, max(before, opened)))
+        opened = None if match.group(1) else match.end()
+        if match.group(1):
+            return pieces
+    if opened is not None:
+        pieces.append((opened, end))  # no closing boundary: the last part runs to the end
+    return pieces
 
 
 def _message_bytes(message: Message, linesep: str) -> bytes:

@@ -27,13 +27,17 @@ from mail import mime
 from mail.automation import classify
 from mail.headers import (
     Headers,
+    Hint,
     charset_defect,
+    codec_for,
     decode_header_value,
     encoded_words,
     first,
+    header_start,
     header_table,
     mailboxes,
     raw_header_bytes,
+    repair_continuations,
     unfold,
     usable_address,
 )
@@ -87,9 +91,10 @@ class _ParsePolicy(Compat32):
 
 def message_key(raw: bytes) -> str:
     """The dedupe key: the Message-ID without angle brackets, else a hash of the bytes."""
-    source = raw.lstrip(b"\r\n\t ")  # as parse_email reads it
+    source = raw.lstrip(b"\r\n\t ")  # as parse_email reads it (`_source`)
+    source = source[header_start(source) :]
     match = _HEADER_END.search(source)
-    head = source[: match.end()] if match else source
+    head, _ = repair_continuations(source[: match.end()] if match else source)
     headers = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
     return _key(_message_id(header_table(headers)), raw)
 
@@ -101,16 +106,18 @@ def _key(message_id: str | None, raw: bytes) -> str:
 def parse_email(raw: bytes) -> InboundMessage:
     """Parse `raw` into an `InboundMessage`; raise `UnparsableMessage` if it is not an e-mail."""
     _reject_non_messages(raw)
-    source = raw.lstrip(b"\r\n\t ")
+    source, read = _source(raw)
     msg, notes = _parse_mime(source)
+    notes[:0] = read
     headers = header_table(msg)  # the top headers, read once
     walked, complete = _walk(msg)
     parts = walked if complete else [msg]  # for the steps that read a failed walk as one part
-    hint = _charset_hint(walked)
+    declared, words = _declared_charsets(walked)
+    hint = _charset_hint(declared, words)
 
     sender_name, sender_address = _sender(headers, hint)
     linesep = "\r\n" if b"\r\n" in source[:4096] else "\n"
-    body = mime.extract(msg, hint=hint, linesep=linesep)
+    body = mime.extract(msg, hint=hint, linesep=linesep, source=source)
     if body.skipped:
         notes.append(
             f"{body.skipped:,} attachments over the first {mime.MAX_ATTACHMENTS:,}: not kept as"
@@ -123,7 +130,7 @@ def parse_email(raw: bytes) -> InboundMessage:
     html = body.html
     subject = first(headers, "subject")
     extra = _extra(headers, hint)
-    notes.extend(_charset_defects(parts))
+    notes.extend(_charset_defects(declared, words))
     html_note = budget_defect(html) if html else None
     if html_note:
         notes.append(html_note)
@@ -164,6 +171,23 @@ def parse_email(raw: bytes) -> InboundMessage:
         raw=raw,
         extra={_storable(k): _storable(v) for k, v in extra.items()},
     )
+
+
+def _source(raw: bytes) -> tuple[bytes, list[str]]:
+    """The message as the MIME parser is to read it, and notes on what was read differently: from
+    its header block when a forwarding banner is above it, with lines that broke the block read as
+    the continuation lines they are (`mail.headers`). `raw` itself is kept as it came."""
+    source = raw.lstrip(b"\r\n\t ")
+    notes: list[str] = []
+    start = header_start(source)
+    if start:
+        notes.append("lines above the header block (a forwarding banner): read from below them")
+        source = source[start:]
+    source, continued = repair_continuations(source)
+    if continued:
+        lines = f"{continued:,} line{'s' if continued > 1 else ''}"
+        notes.append(f"{lines} in the header block without leading white space: read as folded")
+    return source, notes
 
 
 def _storable(text: str) -> str:
@@ -290,6 +314,7 @@ def _reject_non_messages(raw: bytes) -> None:
     source = raw.lstrip(b"\r\n\t ")
     if not source.strip():
         raise UnparsableMessage("empty: not an RFC 5322 message")
+    source = source[header_start(source) :]
     lines = _FIRST_LINES.split(source[:65536], maxsplit=2)  # only the first two lines count
     first = lines[1] if lines[0].startswith(b"From ") and len(lines) > 1 else lines[0]
     if not _HEADER_LINE.match(first):
@@ -319,7 +344,7 @@ def _references(value: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_ids(value)))
 
 
-def _sender(headers: Headers, hint: str | None) -> tuple[str | None, str | None]:
+def _sender(headers: Headers, hint: Hint) -> tuple[str | None, str | None]:
     """(name, address) of the From mailbox that answers go to; (name, None) when it has none.
 
     Only From counts. Reply-To, Sender, Return-Path and X-Original-Sender are whatever the sender
@@ -336,16 +361,36 @@ def _sender(headers: Headers, hint: str | None) -> tuple[str | None, str | None]
     return (name.strip() or None), None
 
 
-def _charset_hint(parts: list[Message]) -> str | None:
-    """The first declared charset in the message, for guessing undeclared 8-bit headers."""
-    try:
-        for part in parts:
-            charset = part.get_param("charset")
-            if isinstance(charset, str) and charset.strip():
-                return charset
-    except Exception:
-        return None
-    return None
+def _declared_charsets(parts: list[Message]) -> tuple[list[str], list[str]]:
+    """The charset labels of the parts, and of the encoded words in their headers, each in order
+    and once: read in one walk for the hint and for the notes on unusable labels."""
+    declared: dict[str, None] = {}
+    words: dict[str, None] = {}
+    for part in parts:
+        try:
+            label = part.get_param("charset")
+        except Exception:
+            label = None
+        if isinstance(label, str):
+            declared.setdefault(label, None)
+        for _key, value in part.raw_items():
+            if "=?" in str(value):
+                for word in encoded_words(str(value)):
+                    words.setdefault(word[2], None)
+    return list(declared), list(words)
+
+
+def _charset_hint(declared: list[str], words: list[str]) -> tuple[str, ...]:
+    """The charsets the message declares, for what it does not label (raw 8-bit header bytes, a
+    part without a label): its parts' labels first, then its encoded words'. The charset of a
+    Russian mail's body is the likeliest for the raw bytes of its Subject; UTF-8 and ASCII labels
+    are left out, as UTF-8 is tried first anyway, and so are labels that name no charset."""
+    hint: dict[str, None] = {}
+    for label in (*declared, *words):
+        codec = codec_for(label)
+        if codec is not None and codec != "utf-8":
+            hint.setdefault(label, None)
+    return tuple(hint)
 
 
 def _date(value: str | None) -> datetime | None:
@@ -360,21 +405,9 @@ def _date(value: str | None) -> datetime | None:
     return sent if sent.tzinfo else sent.replace(tzinfo=UTC)
 
 
-def _charset_defects(parts: list[Message]) -> list[str]:
+def _charset_defects(declared: list[str], words: list[str]) -> list[str]:
     """A note for each charset label, of a part or an encoded word, that could not be used."""
-    labels: dict[str, None] = {}
-    for part in parts:
-        try:
-            declared = part.get_param("charset")
-        except Exception:
-            declared = None
-        if isinstance(declared, str):
-            labels.setdefault(declared, None)
-        for _key, value in part.raw_items():
-            if "=?" in str(value):
-                for word in encoded_words(str(value)):
-                    labels.setdefault(word[2], None)
-    return [note for note in map(charset_defect, labels) if note]
+    return [note for note in map(charset_defect, dict.fromkeys((*declared, *words))) if note]
 
 
 def _walk(msg: Message) -> tuple[list[Message], bool]:
@@ -397,7 +430,7 @@ def _defects(parts: list[Message]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _extra(headers: Headers, hint: str | None) -> dict[str, str]:
+def _extra(headers: Headers, hint: Hint) -> dict[str, str]:
     extra: dict[str, str] = {}
     for key, header in (("reply_to", "reply-to"), ("original_sender", "x-original-sender")):
         addresses = [a for _, a in mailboxes(headers.get(header, []), hint=hint) if a]

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from inbox.core.db import unit_of_work
 from inbox.core.inbound import Channel
 from inbox.intake import ledger
-from mail.keys import ledger_key
+from mail.keys import content_digest, ledger_key
 from mail.smtp_session import IntakeSMTP, SessionLimit
 
 log = logging.getLogger(__name__)
@@ -143,6 +143,7 @@ class LedgerWriter:
                     now=now,
                     envelope_sender=p.sender,
                     envelope_recipients=p.recipients,
+                    content_sha256=content_digest(p.raw),
                 )
                 for p in batch
             ]

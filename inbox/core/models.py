@@ -236,6 +236,11 @@ class IntakeRecord(SQLModel, table=True):
     raw: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     raw_size: int = 0
     raw_sha256: str = Field(max_length=64)
+    # What the message says, without what relays add on the way (`inbox.intake.ledger.record`):
+    # tells a redelivery from another message under the same external id.
+    content_sha256: str | None = Field(default=None, max_length=64)
+    # The row that held this message's external id first, when a different message did.
+    reuses_id_of: int | None = None
     envelope_sender: str | None = Field(default=None, max_length=320)
     envelope_recipients: list[str] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)

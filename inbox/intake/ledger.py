@@ -27,6 +27,7 @@ from inbox.core.models import Case, IntakeRecord, IntakeStatus
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 3  # claims of one row before it is given up (SYNPUNKT_INTAKE_MAX_ATTEMPTS)
 BATCH_BYTES = 32 * 1024 * 1024  # raw bytes claimed at once (SYNPUNKT_INTAKE_BATCH_MB)
+EXTERNAL_ID_CHARS = 998  # the width of IntakeRecord.external_id
 
 
 async def record(
@@ -39,42 +40,112 @@ async def record(
     envelope_sender: str | None = None,
     envelope_recipients: Sequence[str] = (),
     status: IntakeStatus = IntakeStatus.PENDING,
+    content_sha256: str | None = None,
 ) -> int | None:
-    """Adds a ledger row and returns its id, or None when the message was received before."""
-    result = await session.execute(
-        _insert_statement(session.get_bind().dialect.name),
-        _row(
-            channel=channel,
-            external_id=external_id,
-            raw=raw,
-            now=now,
-            envelope_sender=envelope_sender,
-            envelope_recipients=envelope_recipients,
-            status=status,
-        ),
+    """Adds a ledger row and returns its id, or None when the message was received before.
+
+    With `content_sha256`, a digest of what the message says (without what relays add on the
+    way), the ledger tells a redelivery from another message under the same external id: some
+    mail clients and gateways reuse Message-IDs. That one is no redelivery and gets a row of its
+    own (see `_reused`).
+    """
+    values = _row(
+        channel=channel,
+        external_id=external_id,
+        raw=raw,
+        now=now,
+        envelope_sender=envelope_sender,
+        envelope_recipients=envelope_recipients,
+        status=status,
+        content_sha256=content_sha256,
     )
-    return result.scalar_one_or_none()
+    added = (
+        await session.execute(_insert_statement(session.get_bind().dialect.name), values)
+    ).first()
+    if added is not None:
+        return int(added.id)
+    return await _reused(session, values)
 
 
 async def record_many(
     session: AsyncSession,
     *,
     channel: str,
-    messages: Sequence[tuple[str, bytes]],
+    messages: Sequence[tuple[str, bytes, str | None]],
     now: datetime,
 ) -> int:
-    """Adds ledger rows for (external id, raw) pairs in as few statements as the driver allows
-    (a batch of an IMAP fetch); returns how many are new, the others having been received before."""
+    """Adds ledger rows for (external id, raw, content digest or None) triples in as few
+    statements as the driver allows (a batch of an IMAP fetch); returns how many are new, the
+    others having been received before."""
     if not messages:
         return 0
-    result = await session.execute(
-        _insert_statement(session.get_bind().dialect.name),
-        [
-            _row(channel=channel, external_id=external_id, raw=raw, now=now)
-            for external_id, raw in messages
-        ],
-    )
-    return len(result.all())
+    rows = [
+        _row(channel=channel, external_id=external_id, raw=raw, now=now, content_sha256=digest)
+        for external_id, raw, digest in messages
+    ]
+    result = await session.execute(_insert_statement(session.get_bind().dialect.name), rows)
+    inserted = {row.external_id for row in result.all()}
+    new = len(inserted)
+    for values in rows:
+        # The first row under an id in the batch is the one inserted; every other one under a
+        # taken id may be a different message reusing it.
+        if values["external_id"] in inserted:
+            inserted.discard(values["external_id"])
+        elif await _reused(session, values) is not None:
+            new += 1
+    return new
+
+
+def reused_key(external_id: str, content_sha256: str) -> str:
+    """The external id of a message that reuses `external_id`: the id and the message's digest,
+    so that a redelivery of it finds its row. A hash of the id stands for one too long to fit."""
+    suffix = f" sha256:{content_sha256}"
+    if len(external_id) + len(suffix) > EXTERNAL_ID_CHARS:
+        external_id = (
+            "sha256-id:" + hashlib.sha256(external_id.encode("utf-8", "replace")).hexdigest()
+        )
+    return external_id + suffix
+
+
+async def _reused(session: AsyncSession, values: dict[str, Any]) -> int | None:
+    """The row of a message whose external id is taken, when it is not the message that took it:
+    stored under `reused_key` and pointing at the row that holds the id (`reuses_id_of`); None
+    for a redelivery (the same digest, or no digest to compare on either side: rows from before
+    digests were kept count as the same message, as they always did)."""
+    digest = values["content_sha256"]
+    if digest is None:
+        return None
+    table = IntakeRecord.__table__  # type: ignore[attr-defined]
+    holder = (
+        await session.execute(
+            select(table.c.id, table.c.content_sha256).where(
+                table.c.channel == values["channel"],
+                table.c.external_id == values["external_id"],
+            )
+        )
+    ).first()
+    if holder is None or holder.content_sha256 in (None, digest):
+        return None
+    again = {
+        **values,
+        "external_id": reused_key(values["external_id"], digest),
+        "reuses_id_of": holder.id,
+    }
+    added = (
+        await session.execute(_insert_statement(session.get_bind().dialect.name), again)
+    ).first()
+    return int(added.id) if added is not None else None
+
+
+def reuse_notes(row: IntakeRecord) -> list[str]:
+    """A note for the message of a row that reuses another message's external id, for staff: the
+    two are different messages, and a reply quoting that id could mean either."""
+    if not row.reuses_id_of:
+        return []
+    return [
+        f"its Message-ID was used before by a different message (intake record"
+        f" {row.reuses_id_of}): stored as a message of its own, not as a redelivery"
+    ]
 
 
 def _row(
@@ -86,6 +157,7 @@ def _row(
     envelope_sender: str | None = None,
     envelope_recipients: Sequence[str] = (),
     status: IntakeStatus = IntakeStatus.PENDING,
+    content_sha256: str | None = None,
 ) -> dict[str, Any]:
     """The values of a new ledger row (`record` adds one, `record_many` many)."""
     return {
@@ -94,6 +166,8 @@ def _row(
         "raw": raw,
         "raw_size": len(raw),
         "raw_sha256": hashlib.sha256(raw).hexdigest(),
+        "content_sha256": content_sha256,
+        "reuses_id_of": None,
         "envelope_sender": envelope_sender,
         "envelope_recipients": list(envelope_recipients),
         "status": status,
@@ -106,7 +180,11 @@ def _row(
 def _insert_statement(dialect: str) -> Any:
     """Built once per dialect: the SMTP edge records every message through it, so it is hot."""
     table = IntakeRecord.__table__  # type: ignore[attr-defined]
-    return dialect_insert(dialect, table).on_conflict_do_nothing().returning(table.c.id)
+    return (
+        dialect_insert(dialect, table)
+        .on_conflict_do_nothing()
+        .returning(table.c.id, table.c.external_id)
+    )
 
 
 async def find(

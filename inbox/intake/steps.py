@@ -251,7 +251,7 @@ def _inbound_row(item: Item, *, now: datetime) -> dict[str, Any]:
         "html": msg.html,
         "language": msg.language,
         "automation": msg.automation,
-        "defects": list(msg.defects),
+        "defects": [*msg.defects, *ledger.reuse_notes(item.record)],
         "intake_id": item.record.id,
         "created_at": now,
     }
@@ -268,13 +268,22 @@ async def audit_messages(
             case_id=item.case_id,
             case_reference=item.reference,
             now=now,
-            detail={"channel": str(item.msg.channel), "message_id": item.message_id},
+            detail={
+                "channel": str(item.msg.channel),
+                "message_id": item.message_id,
+                **_reuse_detail(item.record),
+            },
         )
         for item in items
         if item.joins_case
     ]
     if rows:
         await session.execute(insert(AuditEvent), rows)
+
+
+def _reuse_detail(record: IntakeRecord | None) -> dict[str, int]:
+    """For the audit trail: the ledger row whose Message-ID this message reused, if it did."""
+    return {"reuses_id_of": record.reuses_id_of} if record and record.reuses_id_of else {}
 
 
 async def mark_ledger(

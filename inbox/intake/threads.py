@@ -1,7 +1,8 @@
 """Threading: which existing case a message continues, if any.
 
 E-mail: the reply headers matched against every stored Message-ID (ours included, so a reply to
-an acknowledgement finds its case), then the case reference in the subject. Telegram: the chat's
+an acknowledgement finds its case), then the case reference in the subject. A Message-ID that
+different messages reused, on messages of several cases, points at none of them. Telegram: the chat's
 open case. Only ever a case of the message's own contact: a stranger who quotes a reference or
 answers someone else's mail opens a case of their own.
 """
@@ -23,18 +24,24 @@ async def continued_case(
     """The case of `contact` that `msg` continues, or None when it opens a case of its own."""
     if msg.extra.get("new_case") == "1":  # the person asked for a new case
         return None
-    ids = msg.thread_ids
+    # A message never continues a case by its own Message-ID: one that a different message used
+    # before (some clients reuse them) would otherwise join that message's case.
+    ids = tuple(mid for mid in msg.thread_ids if mid != msg.message_id)
     if ids:
         rows = await session.execute(
             select(col(Message.rfc_message_id), Case)
             .join(Case, col(Case.id) == Message.case_id)
-            .where(col(Message.rfc_message_id).in_(ids))
+            .where(col(Message.rfc_message_id).in_(ids), col(Case.contact_id) == contact.id)
         )
-        by_id = {mid: case for mid, case in rows.all()}
+        by_id: dict[str | None, dict[int | None, Case]] = {}
+        for mid, found in rows.all():
+            by_id.setdefault(mid, {})[found.id] = found
         for mid in ids:
-            case = by_id.get(mid)
-            if case is not None and case.contact_id == contact.id:
-                return case
+            cases = by_id.get(mid, {})
+            # An id on messages of several cases was reused: it cannot tell which one is meant,
+            # so the next id (or the reference in the subject) decides.
+            if len(cases) == 1:
+                return next(iter(cases.values()))
     match = reference_pattern(prefix).search(msg.subject or "")
     if match:
         case = (

@@ -88,6 +88,36 @@ def _mails() -> dict[str, Callable[[], object]]:
         "file name parameters that never quote": lambda: parsed(
             mail("x", ctype="application/pdf; " + repeat("name*="))
         ),
+        "header block broken by a line between every field": lambda: parsed(
+            mail("Hej", headers=repeat("X-A: b\nQUFB\n"))
+        ),
+        "header block broken by a megabyte of token lines": lambda: parsed(
+            mail("Hej", headers="X-A: b\n" + repeat("QUFBQUFB\n"))
+        ),
+        "header block broken by one line of a megabyte": lambda: parsed(
+            mail("Hej", headers="X-A: b\n" + "Q" * MB + "\n")
+        ),
+        "header block of prose lines and no blank line": lambda: parsed(
+            ("From: a@example.se\nSubject: Hej\n" + repeat("Hej hej\n") + "Obs:x\n").encode()
+        ),
+        "banner lines above a megabyte of blank lines": lambda: _refused(
+            ("---- Original email message ----\n" + "\n" * MB + "From: a@example.se\n").encode()
+        ),
+        "undeclared 8-bit text in pairs": lambda: parsed(
+            mail(repeat(b"\xb0\xa1a"), ctype="text/plain")
+        ),
+        "undeclared 8-bit text in long even runs": lambda: parsed(
+            mail(b"\xb0" * MB + b"a\xa1", ctype="text/plain")
+        ),
+        "stub text beside HTML of unclosed styles and tags": lambda: parsed(
+            mail(_alternative(repeat("<style>x<p") + repeat("<a")), ctype=_ALTERNATIVE)
+        ),
+        "forwarded mail among a megabyte of boundary lines": lambda: parsed(
+            mail(repeat("--b\n") + _FORWARD + "--b--\n", ctype=_MIXED)
+        ),
+        "forwarded mail at the bottom of nested multiparts": lambda: parsed(
+            mail(_nested_multipart(45, _FORWARD + "x" * MB), ctype=_MIXED)
+        ),
         "attribution line of many skrev": lambda: parsed(mail("Den " + repeat("skrev "))),
         "blank lines": lambda: parsed(mail("Hej\n" + "\n" * MB + "då")),
         "quote header line of spaces": lambda: parsed(mail("Hej\nFrom" + " " * MB + "x")),
@@ -102,6 +132,15 @@ def _mails() -> dict[str, Callable[[], object]]:
             mail(repeat("--b\n\nx\n") + "--b--\n", ctype=_MIXED)
         ),
     }
+
+
+def _refused(raw: bytes) -> None:
+    try:
+        message_key(raw)  # the SMTP edge keys whatever it is given
+        parse_email(raw)
+    except UnparsableMessage:
+        return
+    raise AssertionError("that is not an e-mail")
 
 
 def attachments(count: int, size: int = 100) -> bytes:
@@ -120,10 +159,20 @@ def attachments(count: int, size: int = 100) -> bytes:
 _MIXED = "multipart/mixed; boundary=b"
 
 
-def _nested_multipart() -> str:
-    """Each part a multipart with a boundary of its own, about 20,000 levels deep."""
-    levels = (f"--b{'' if i == 0 else i}\nContent-Type: {_MIXED}{i + 1}\n\n" for i in range(20_000))
-    return "".join(levels)
+_ALTERNATIVE = "multipart/alternative; boundary=b"
+_FORWARD = "--b\nContent-Type: message/rfc822\n\nFrom: a@example.se\nSubject: Hej\n\nText\n"
+
+
+def _alternative(html: str) -> str:
+    plain = "--b\nContent-Type: text/plain\n\nLäs det här brevet i en webbläsare.\n"
+    return plain + "--b\nContent-Type: text/html\n\n" + html + "\n--b--\n"
+
+
+def _nested_multipart(depth: int = 20_000, bottom: str = "") -> str:
+    """Each part a multipart with a boundary of its own, `depth` levels deep (about 20,000 by
+    default), and `bottom` in the last one (its boundary is `b` followed by the depth)."""
+    levels = (f"--b{'' if i == 0 else i}\nContent-Type: {_MIXED}{i + 1}\n\n" for i in range(depth))
+    return "".join(levels) + bottom.replace("--b\n", f"--b{depth}\n")
 
 
 def _html() -> dict[str, Callable[[], object]]:

@@ -170,3 +170,28 @@ def test_a_usable_label_is_no_defect() -> None:
     assert charset_defect(None) is None
     message = parse_email(mail("Hej då".encode(), ctype="text/plain; charset=utf-8"))
     assert charset_notes(message) == []
+
+
+# --- Undeclared double-byte text ---------------------------------------------------------------
+
+
+def test_undeclared_chinese_text_is_read_as_gb18030() -> None:
+    text = "机房环境法规：关于家庭护理服务的投诉，温度25°C。"
+    raw = b"From: a@example.org\nSubject: x\n\n" + text.encode("gbk") + b"\nMessage-ID: <x@y>\n"
+    message = parse_email(raw)
+    assert message.text == f"{text}\nMessage-ID: <x@y>"
+    assert charset_notes(message) == []
+
+
+def test_an_undeclared_raw_chinese_subject_is_read_as_gb18030() -> None:
+    raw = b"From: a@example.org\nSubject: " + "投诉".encode("gbk") + b"\n\nHello\n"
+    assert parse_email(raw).subject == "投诉"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Hej då, vården var bra.", "Grüße", "Mit freundlichen Grüßen, für Sie", "ÅÄÖ åäö"],
+    ids=["swedish", "a pair in a private-use row", "german", "odd runs"],
+)
+def test_undeclared_latin_1_text_stays_latin_1(text: str) -> None:
+    assert decode_bytes(text.encode("latin-1")) == text

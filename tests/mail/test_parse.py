@@ -194,3 +194,113 @@ def test_only_the_opening_of_a_long_mail_decides_its_language() -> None:
     # A Swedish reply above a long forwarded English thread is a Swedish mail.
     body = SWEDISH * 3 + "\n\n---------- Forwarded message ----------\n" + ENGLISH * 40
     assert parse_email(mail("From: a@example.se", body)).language == "sv"
+
+
+# --- Which alternative is the text ---------------------------------------------------------------
+
+
+def alternative(plain: str, html: str) -> bytes:
+    return mail(
+        "From: a@example.se\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=b",
+        f"--b\nContent-Type: text/plain; charset=utf-8\n\n{plain}\n"
+        f"--b\nContent-Type: text/html; charset=utf-8\n\n{html}\n--b--",
+    )
+
+
+NEWS = (
+    "<html><head><style>p {{ color: red }}</style></head><body><h1>Nyheter från förvaltningen"
+    "</h1><p>Nu öppnar vi en ny mottagning för äldreomsorg i centrum, med längre öppettider "
+    "och fler handläggare på plats varje vardag.</p></body></html>"
+)
+
+
+def test_a_plain_alternative_saying_what_the_html_says_is_the_text() -> None:
+    plain = "Nyheter från förvaltningen\n\nNu öppnar vi en ny mottagning för äldreomsorg i centrum."
+    message = parse_email(alternative(plain, NEWS))
+    assert message.text == plain
+    assert message.html is not None and "mottagning" in message.html
+
+
+@pytest.mark.parametrize(
+    "stub",
+    [
+        "This is an HTML message. Please use an HTML capable mail program to read it.",
+        "HTML newsletter could be read here: http://news.example.com/view/123",
+        "Ett helt annat meddelande om något annat.",
+    ],
+    ids=["html-only-notice", "read-online-link", "another-text"],
+)
+def test_a_plain_alternative_that_is_a_stub_gives_way_to_the_html(stub: str) -> None:
+    message = parse_email(alternative(stub, NEWS))
+    assert message.text.startswith("Nyheter från förvaltningen")
+    assert "ny mottagning för äldreomsorg" in message.text
+    assert stub not in message.text
+
+
+def test_a_stub_stays_the_text_when_the_html_shows_nothing() -> None:
+    html = "<html><body>" + "<div>" * 2_000 + "Ord i djupet " * 20 + "</div>" * 2_000 + "</body>"
+    message = parse_email(alternative("Greetings! This is a test.", html))
+    assert message.text == "Greetings! This is a test."
+
+
+# --- Forwarded mails and delivery reports, kept as they came -------------------------------------
+
+FORWARDED = (
+    b"Return-Path: <b@example.org>\r\n"
+    b"Received-SPF: Pass (mailfrom) identity=mailfrom; client-ip=127.0.0.1; helo=mx.example.org;"
+    b" envelope-from=b@example.org; receiver=<UNKNOWN> \r\n"
+    b"DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=s1;\r\n\tbh=abc=; b=def\r\n"
+    b"From: B <b@example.org>\r\nSubject: Ursprungligt\r\n\r\n"
+    b"F\xc3\xb6rsta raden.\r\n\r\n\r\nSista raden.\r\n"
+)
+REPORT = (
+    b"Reporting-MTA: dns; mx.example.org\r\n\r\n"
+    b"Final-Recipient: rfc822; nobody@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+    b"Diagnostic-Code: smtp; 550 5.1.1 <nobody@example.org>:\r\n    Recipient address rejected\r\n"
+)
+
+
+def test_a_forwarded_mail_and_a_delivery_report_are_kept_byte_for_byte() -> None:
+    raw = (
+        b"From: MAILER-DAEMON@example.org\r\nSubject: Undelivered\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="r"\r\n\r\n'
+        b"--r\r\nContent-Type: text/plain\r\n\r\nIt could not be delivered.\r\n"
+        b"--r\r\nContent-Type: message/delivery-status\r\n\r\n" + REPORT + b"\r\n"
+        b"--r\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        + FORWARDED
+        + b"\r\n--r--\r\n"
+    )
+    attachments = parse_email(raw).attachments
+    assert [a.content_type for a in attachments] == ["message/delivery-status", "message/rfc822"]
+    # Not written out again: no header refolded, no blank line added between report blocks.
+    assert attachments[0].data == REPORT
+    assert attachments[1].data == FORWARDED
+    assert attachments[1].filename == "Ursprungligt.eml"
+
+
+def test_a_forwarded_mail_in_a_forwarded_mail_is_kept_byte_for_byte_too() -> None:
+    inner = b"From: c@example.org\nSubject: Inre\nContent-Type: text/plain\n\nHej\n"
+    middle = (
+        b"From: b@example.org\nSubject: Mitten\nMIME-Version: 1.0\n"
+        b"Content-Type: multipart/mixed; boundary=m\n\n--m\nContent-Type: text/plain\n\nSe nedan.\n"
+        b"--m\nContent-Type: message/rfc822\n\n" + inner + b"--m--\n"
+    )
+    raw = mail(
+        "From: a@example.se\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=o",
+        "--o\nContent-Type: text/plain\n\nVidarebefordrar.\n"
+        "--o\nContent-Type: message/rfc822\n\n" + middle.decode() + "--o--",
+    )
+    [forwarded] = parse_email(raw).attachments
+    assert forwarded.data == middle.removesuffix(b"\n")  # that line break is the boundary's
+
+
+def test_a_forwarded_mail_whose_place_is_unclear_is_still_kept() -> None:
+    # The outer boundary again inside the part: the pieces and the parsed parts disagree.
+    raw = mail(
+        "From: a@example.se\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=o",
+        "--o\nContent-Type: text/plain\n\nHej\n--o\nContent-Type: message/rfc822\n\n"
+        "From: b@example.org\nSubject: Inre\n\nText\n--o\n--o--",
+    )
+    message = parse_email(raw)
+    assert [a.content_type for a in message.attachments] == ["message/rfc822"]
+    assert b"Subject: Inre" in message.attachments[0].data
