@@ -225,7 +225,10 @@ def _field_blocks(part: Message) -> Iterator[dict[str, str]]:
             fields.setdefault(str(name).strip().lower(), text[:MAX_LINE])
         yield fields
         # The blocks after the first, as bytes: `get_payload()` would turn 8-bit bytes into "?".
-        rest = block.get_payload(decode=True) if not block.is_multipart() else None
+        try:
+            rest = block.get_payload(decode=True) if not block.is_multipart() else None
+        except Exception:  # a block the stdlib cannot decode: its first fields are read
+            rest = None
         if isinstance(rest, bytes) and rest.strip():
             yield from _parse_blocks(rest[:MAX_READ].decode("utf-8", "replace"))
 
