@@ -25,6 +25,7 @@ from inbox.core.inbound import Channel, InboundAttachment, InboundMessage, Unpar
 from inbox.core.language import detect_language
 from mail import mime
 from mail.automation import classify
+from mail.dsn import delivery_report
 from mail.headers import (
     Headers,
     Hint,
@@ -140,6 +141,7 @@ def parse_email(raw: bytes) -> InboundMessage:
     references = _references(first(headers, "references"))
     in_reply_to = _ids(first(headers, "in-reply-to"))
     threading = [message_id, *in_reply_to[:1], *references]
+    automation = classify(msg, sender_address, headers=headers, parts=parts)
     ids = [i for i in threading if i and len(_storable(i)) > MAX_ID_CHARS]
     if ids:
         notes.append(
@@ -160,7 +162,8 @@ def parse_email(raw: bytes) -> InboundMessage:
         in_reply_to=_id(in_reply_to[0]) if in_reply_to else None,
         references=tuple(i for i in map(_id, references) if i),
         language=language,
-        automation=classify(msg, sender_address, headers=headers, parts=parts),
+        automation=automation,
+        delivery_report=delivery_report(msg, headers, automation),
         sent_at=_date(first(headers, "date")),
         recipients=tuple(
             _storable(address)

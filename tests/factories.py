@@ -161,3 +161,67 @@ def synpunkt(
         check=False,
         timeout=120,
     )
+
+
+def bounce_of(
+    original: bytes,
+    *,
+    recipient: str,
+    status: str = "5.1.1",
+    action: str = "failed",
+    diagnostic: str = "smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown",
+    quoted: str = "text/rfc822-headers",
+    sender: str = "MAILER-DAEMON@mx.example.se",
+    message_id: str = "bounce.1@mx.example.se",
+) -> bytes:
+    """A delivery status notification (RFC 3464, as Postfix writes one) about `original`: a
+    multipart/report with the human text, the delivery-status fields, and `original`'s headers
+    (`text/rfc822-headers`) or all of it (`message/rfc822`)."""
+    original = original.replace(b"\r\n", b"\n")
+    head, _, _ = original.partition(b"\n\n")
+    copy = (head + b"\n" if quoted == "text/rfc822-headers" else original).decode("utf-8")
+    diagnostic = diagnostic.format(recipient=recipient)
+    text = f"""From: Mail Delivery System <{sender}>
+To: synpunkt@synpunkt.example
+Subject: Undelivered Mail Returned to Sender
+Date: Tue, 10 Mar 2026 12:05:00 +0100
+Message-ID: <{message_id}>
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B0UND"
+
+This is a MIME-encapsulated message.
+
+--B0UND
+Content-Description: Notification
+Content-Type: text/plain; charset=utf-8
+
+This is the mail system at host mx.example.se.
+
+I'm sorry to have to inform you that your message could not
+be delivered to one or more recipients.
+
+<{recipient}>: {diagnostic}
+
+--B0UND
+Content-Description: Delivery report
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.se
+Arrival-Date: Tue, 10 Mar 2026 12:04:58 +0100
+
+Final-Recipient: rfc822; {recipient}
+Original-Recipient: rfc822;{recipient}
+Action: {action}
+Status: {status}
+Remote-MTA: dns; mail.example.se
+Diagnostic-Code: {diagnostic}
+
+--B0UND
+Content-Description: Undelivered Message Headers
+Content-Type: {quoted}
+
+{copy}
+--B0UND--
+"""
+    return text.replace("\n", "\r\n").encode("utf-8")

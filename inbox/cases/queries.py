@@ -15,9 +15,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, and_, column, func, literal_column, or_, select, table
+from sqlalchemy import Select, and_, column, func, literal_column, not_, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import ColumnElement
@@ -74,6 +74,9 @@ class CaseFilter:
     overdue: bool = False  # due before today (Europe/Stockholm) and not closed; needs `now`
     flags: tuple[str, ...] = ()  # every named flag set (names from FLAGS)
     q: str | None = None
+    # Machine mail (`Case.flag_automated`): False the inbox staff triage, True the "Maskinpost"
+    # beside it, None both.
+    machine: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +219,10 @@ def _where(
         conditions += [col(Case.due_on) < today, not_closed]
     for name in filters.flags:
         conditions.append(getattr(Case, f"flag_{name}").is_(True))
+    if filters.machine is not None:
+        # Written as the partial index `ix_cases_automated_received` reads it.
+        machine = cast(ColumnElement[bool], col(Case.flag_automated))
+        conditions.append(machine if filters.machine else not_(machine))
     if search.reference:
         conditions.append(col(Case.reference) == search.reference)
     return conditions
@@ -389,12 +396,17 @@ async def count_by_status(
 
 # Kept per unit (0: none) and status by triggers from migration 0008_list_speed, so that the
 # counts of an unfiltered or unit-filtered list read a few rows instead of every case.
-_case_counts = table("case_counts", column("unit_key"), column("status"), column("n"))
+# Migration 0013_bounces added `machine` (1 for machine mail) to the key.
+_case_counts = table(
+    "case_counts", column("unit_key"), column("status"), column("machine"), column("n")
+)
 
 
 def _counted(filters: CaseFilter, search: SearchQuery) -> bool:
-    """Whether `case_counts` answers: no filter but status (ignored here) and unit."""
-    return search.empty and filters == CaseFilter(unit=filters.unit, status=filters.status)
+    """Whether `case_counts` answers: no filter but status (ignored here), unit and machine."""
+    return search.empty and filters == CaseFilter(
+        unit=filters.unit, status=filters.status, machine=filters.machine
+    )
 
 
 async def _cached_counts(
@@ -408,6 +420,8 @@ async def _cached_counts(
     if filters.unit:
         code = select(col(Unit.id)).where(col(Unit.code) == filters.unit).scalar_subquery()
         query = query.where(unit_id == code)
+    if filters.machine is not None:
+        query = query.where(_case_counts.c.machine == int(filters.machine))
     rows = (await session.execute(query.group_by(_case_counts.c.status))).all()
     counts = {str(status): 0 for status in CaseStatus}
     for row in rows:

@@ -18,7 +18,7 @@ from sqlmodel import col
 
 from inbox.core import outbox
 from inbox.core.audit import Actor, audit
-from inbox.core.inbound import Channel
+from inbox.core.inbound import Automation, Channel
 from inbox.core.models import (
     Case,
     CaseStatus,
@@ -83,6 +83,8 @@ async def add_reply(
                     col(Message.case_id) == case.id,
                     col(Message.direction) == Direction.INBOUND,
                     col(Message.rfc_message_id).is_not(None),
+                    # A bounce on the case is the mail system's, not the contact's, message.
+                    col(Message.automation) != Automation.BOUNCE,
                 )
                 .order_by(col(Message.created_at).desc(), col(Message.id).desc())
                 .limit(1)

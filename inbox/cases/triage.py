@@ -1,4 +1,5 @@
-"""Triage: changing a case's kind, unit, submitter role, priority, assignee, flags and status.
+"""Triage: changing a case's kind, unit, submitter role, priority, assignee, flags and status, and
+moving machine mail into the inbox.
 
 `update_case` is the one way pages and the API change these fields. It validates everything before
 it writes anything, writes only what changed, records each change (before → after) in the audit
@@ -228,3 +229,15 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | str):
         return value
     return str(value)
+
+
+async def move_to_inbox(session: AsyncSession, *, case: Case, actor: Actor, now: datetime) -> bool:
+    """Moves a case that machine mail opened out of "Maskinpost" into the inbox, when staff find a
+    person behind it after all; audited. False when it was in the inbox already (nothing done)."""
+    if not case.flag_automated:
+        return False
+    case.flag_automated = False
+    case.updated_at = now
+    audit(session, actor=actor, action="case.moved_to_inbox", case=case, now=now)
+    await session.flush()
+    return True

@@ -72,6 +72,48 @@ class InboundAttachment:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportedRecipient:
+    """One recipient a delivery report is about: RFC 3464's per-recipient fields, or what a mail
+    system's own bounce text says of the address."""
+
+    address: str | None
+    action: str | None = None  # failed, delayed, delivered, relayed, expanded
+    status: str | None = None  # an RFC 3463 status code: 5.1.1
+    diagnostic: str | None = None  # the remote server's answer, or the report's reason
+
+    @property
+    def hard(self) -> bool:
+        """A permanent failure: a 5.x.x status, or "failed" without a status to say otherwise."""
+        if self.status:
+            return self.status.startswith("5")
+        return self.action == "failed"
+
+    @property
+    def failed(self) -> bool:
+        """Not delivered (yet): anything but a report of success (delivered, relayed, expanded)."""
+        return self.action not in ("delivered", "relayed", "expanded")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """What a bounce (delivery report) says: the Message-IDs of the message it is about, as
+    quoted in its `message/rfc822` or `text/rfc822-headers` part (or its text), and what happened
+    to each recipient. `structured`: read from an RFC 3464 delivery-status part, not from text."""
+
+    original_ids: tuple[str, ...] = ()
+    recipients: tuple[ReportedRecipient, ...] = ()
+    structured: bool = False
+
+    @property
+    def worst(self) -> ReportedRecipient | None:
+        """The recipient that fared worst: a hard failure before a soft one, before the rest."""
+        failed = [r for r in self.recipients if r.failed]
+        hard = [r for r in failed if r.hard]
+        chosen = hard or failed
+        return chosen[0] if chosen else None
+
+
+@dataclass(frozen=True, slots=True)
 class InboundMessage:
     """What any channel received, normalised.
 
@@ -95,6 +137,8 @@ class InboundMessage:
     chat_id: str | None = None
     language: str | None = None
     automation: Automation = Automation.NONE
+    # What a bounce reports (automation BOUNCE), for matching it to the message of ours it is about.
+    delivery_report: DeliveryReport | None = None
     sent_at: datetime | None = None
     recipients: tuple[str, ...] = ()
     defects: tuple[str, ...] = ()

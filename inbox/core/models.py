@@ -66,6 +66,13 @@ class Delivery(StrEnum):
     SENT = "sent"
     DEAD = "dead"
     CANCELLED = "cancelled"
+    # Sent, then reported back by a delivery report (bounce): `Message.bounce_kind` says how.
+    BOUNCED = "bounced"
+
+
+class BounceKind(StrEnum):
+    HARD = "hard"  # a permanent failure (5.x.x): the contact is unreachable
+    SOFT = "soft"  # a temporary one (4.x.x), a delay, or a report that says neither
 
 
 class IntakeStatus(StrEnum):
@@ -143,6 +150,15 @@ class Case(SQLModel, table=True):
             sqlite_where=text("status <> 'closed'"),
             postgresql_where=text("status <> 'closed'"),
         ),
+        # Machine mail only, for the "Maskinpost" list newest first (migration 0011).
+        Index(
+            "ix_cases_automated_received",
+            "received_at",
+            "id",
+            # As the list's filter reads on each (SQLite has no boolean type).
+            sqlite_where=text("flag_automated = 1"),
+            postgresql_where=text("flag_automated"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(unique=True, max_length=32)
@@ -167,7 +183,9 @@ class Case(SQLModel, table=True):
     flag_decision_not_executed: bool = False
     flag_appeal_intent: bool = False
     flag_personnummer: bool = False
-    flag_automated: bool = False  # opened by machine mail (auto-reply, bounce, list)
+    # Opened by machine mail (auto-reply, bounce, list): listed under "Maskinpost", not in the
+    # inbox, until staff move it there.
+    flag_automated: bool = False
     wants_reply: bool | None = None  # asked in the Telegram conversation; None: not answered
     flag_callback: bool = False  # a check-in answer asks a caseworker to call back
     # The check-in answer asks for someone other than the decision's handläggare (migration 0010).
@@ -202,6 +220,11 @@ class Message(SQLModel, table=True):
     delivery: str | None = Field(default=None, max_length=16)
     delivered_at: datetime | None = _utc(default=None)
     delivery_error: str | None = None
+    # What a delivery report said of this outbound message (delivery "bounced"), migration 0011.
+    bounce_kind: str | None = Field(default=None, max_length=16)  # BounceKind
+    bounce_status: str | None = Field(default=None, max_length=16)  # RFC 3463: 5.1.1
+    bounce_diagnostic: str | None = None  # the remote server's answer, as reported
+    bounced_at: datetime | None = _utc(default=None)
     created_at: datetime = _utc()
 
 

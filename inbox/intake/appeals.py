@@ -194,10 +194,16 @@ async def recognise_appeals(
 ) -> None:
     """A message that may be an appeal flags its case `appeal_intent` (audited) and gives the
     case a task due the next working day after it arrived (the decision-maker's rättidsprövning),
-    unless one is open; its acknowledgement (`acknowledgement`) then says so."""
+    unless one is open; its acknowledgement (`acknowledgement`) then says so. Machine mail is
+    never an appeal: a bounce that quotes our acknowledgement must not open a task."""
     first: dict[int, Item] = {}  # case id → the first message in the batch that may appeal
     for item in items:
-        if item.joins_case and item.case_id is not None and message_appeals(item.msg):
+        if (
+            item.joins_case
+            and item.case_id is not None
+            and not item.msg.automated
+            and message_appeals(item.msg)
+        ):
             item.appeal = True
             first.setdefault(item.case_id, item)
     if not first:

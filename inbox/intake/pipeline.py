@@ -2,7 +2,8 @@
 `receive()` runs them on a batch of one, `receive_many()` on the worker's batch, so the rows a
 message becomes are written in one place whichever way it came in.
 
-`BATCH_STEPS` take the whole batch: each message's ledger row, then the contacts. `RUN_STEPS` take
+`BATCH_STEPS` take the whole batch: each message's ledger row, the bounces about messages of ours
+(which join those messages' cases, see `bounces`), then the contacts. `RUN_STEPS` take
 it in runs of messages that cannot affect one another, in order, and write each run with a few
 multi-row statements. Messages from contacts created for them just now, and messages without a
 sender, share a run: they have no case to continue, no check-in to answer, and no acknowledgements
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.core.inbound import InboundMessage
 from inbox.core.models import IntakeRecord
 from inbox.intake.appeals import recognise_appeals
+from inbox.intake.bounces import match_reports
 from inbox.intake.policy import IntakePolicy
 from inbox.intake.steps import (
     Item,
@@ -37,7 +39,7 @@ from inbox.intake.steps import (
     thread,
 )
 
-BATCH_STEPS: tuple[Step, ...] = (dedupe, find_contacts)
+BATCH_STEPS: tuple[Step, ...] = (dedupe, match_reports, find_contacts)
 RUN_STEPS: tuple[Step, ...] = (
     claim,
     thread,

@@ -117,10 +117,11 @@ async def find_contacts(
     session: AsyncSession, items: Sequence[Item], *, policy: IntakePolicy, now: datetime
 ) -> None:
     """Each sender's contact: the known ones in one query, the others created in one insert, by
-    the first message from them (the later ones find it known, as they would one by one)."""
+    the first message from them (the later ones find it known, as they would one by one). A
+    message that has its case already (a bounce, from a mail system) needs none."""
     wanted: list[tuple[Item, Sender]] = []
     for item in items:
-        sender = _sender(item.msg) if item.joins_case else None
+        sender = _sender(item.msg) if item.joins_case and item.case_id is None else None
         if sender is not None:
             wanted.append((item, sender))
     found = await find_or_create_contacts(session, [sender for _, sender in wanted], now=now)

@@ -80,6 +80,12 @@ LABELS: dict[str, dict[str, str]] = {
         "sent": "Skickat",
         "dead": "Kunde inte skickas",
         "cancelled": "Stoppat",
+        "bounced": "Kom i retur",
+    },
+    # What a delivery report said of a message that came back ("Kom i retur").
+    "bounce": {
+        "hard": "Kunde inte levereras (permanent fel)",
+        "soft": "Tillfälligt leveransfel",
     },
     "direction": {"inbound": "Inkommande", "outbound": "Utgående", "note": "Intern anteckning"},
 }

@@ -35,7 +35,7 @@ from inbox.cases.queries import (
     list_cases,
 )
 from inbox.cases.replies import ReplyError, add_reply
-from inbox.cases.triage import TriageError, update_case
+from inbox.cases.triage import TriageError, move_to_inbox, update_case
 from inbox.core.audit import audit
 from inbox.core.inbound import Channel
 from inbox.core.models import Case, IntakeRecord
@@ -100,6 +100,13 @@ def _list_filters(
     overdue: bool = False,
     flag: Annotated[list[str], Query(description="Every named flag set (repeatable)")] = [],  # noqa: B006
     q: Annotated[str | None, Query(max_length=500, description="Full-text search")] = None,
+    machine: Annotated[
+        bool | None,
+        Query(
+            description="`false`: the inbox staff triage, without machine mail; `true`: only"
+            " machine mail (bounces, auto-replies, lists: the page's Maskinpost); absent: both"
+        ),
+    ] = None,
 ) -> CaseFilter:
     """The filters a list and its counts share, read from the query string in one place."""
     return CaseFilter(
@@ -110,6 +117,7 @@ def _list_filters(
         overdue=overdue,
         flags=tuple(flag),
         q=q,
+        machine=machine,
     )
 
 
@@ -315,6 +323,21 @@ async def case_register(
     url = f"/api/cases/{case.reference}"
     response.headers["Location"] = url
     return CaseRef(reference=case.reference, url=url)
+
+
+@router.post(
+    "/cases/{reference}/to-inbox",
+    response_model=CaseRef,
+    summary="Move a case of machine mail into the inbox (a person was behind it)",
+)
+async def case_to_inbox(
+    reference: str, clock: Clock, session: Session, token: ApiWriter
+) -> CaseRef:
+    """Clears the machine-mail mark (`flags` no longer has `automated`), audited; a case in the
+    inbox already is left as it is."""
+    case = await _case_or_404(session, reference, token.scope)
+    await move_to_inbox(session, case=case, actor=token.actor, now=clock())
+    return CaseRef(reference=case.reference, url=f"/api/cases/{case.reference}")
 
 
 @router.post("/cases/{reference}/merge", response_model=MergeOut, summary="Merge into another case")

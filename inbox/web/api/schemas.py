@@ -61,6 +61,11 @@ class MessageOut(BaseModel):
     delivery: str | None
     delivered_at: datetime | None
     delivery_error: str | None
+    # What a delivery report said (delivery `bounced`): `hard` or `soft`, RFC 3463 status.
+    bounce_kind: str | None = None
+    bounce_status: str | None = None
+    bounce_diagnostic: str | None = None
+    bounced_at: datetime | None = None
     attachments: list[AttachmentOut]
     original_url: str | None
 
@@ -163,6 +168,10 @@ def message_out(case: Case, m: Message, attachments: Sequence[Attachment]) -> Me
         delivery=m.delivery,
         delivered_at=m.delivered_at,
         delivery_error=m.delivery_error,
+        bounce_kind=m.bounce_kind,
+        bounce_status=m.bounce_status,
+        bounce_diagnostic=m.bounce_diagnostic,
+        bounced_at=m.bounced_at,
         attachments=[
             AttachmentOut(
                 id=a.id or 0,

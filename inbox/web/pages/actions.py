@@ -1,4 +1,5 @@
-"""The case forms: answer, note, triage, close, reopen, merge and split — each a POST that redirects.
+"""The case forms: answer, note, triage, close, reopen, merge, split and moving machine mail into the
+inbox — each a POST that redirects.
 
 A viewer (läsare) may read but not act. Bad input re-renders the case with the error and the text
 the user typed, so nothing is lost.
@@ -15,13 +16,13 @@ from fastapi.responses import RedirectResponse, Response
 from inbox.cases.merging import MergeError, merge_cases, split_message
 from inbox.cases.queries import find_case
 from inbox.cases.replies import ReplyError, add_note, add_reply
-from inbox.cases.triage import TRIAGE_FLAGS, TriageError, update_case
+from inbox.cases.triage import TRIAGE_FLAGS, TriageError, move_to_inbox, update_case
 from inbox.core.models import Case
 from inbox.web.auth.csrf import verify_csrf
 from inbox.web.auth.sessions import Session, Staff
 from inbox.web.deps import StaffWriter
 from inbox.web.inputs import Id
-from inbox.web.pages.cases import CasePage, CaseView
+from inbox.web.pages.cases import MACHINE_VIEW, CasePage, CaseView
 from inbox.web.state import Clock, Policy, WakeWorker
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
@@ -207,6 +208,23 @@ async def reopen(
         case_page=case_page,
         clock=clock,
     )
+
+
+@router.post("/cases/{reference}/to-inbox")
+async def to_inbox(
+    reference: str, request: Request, session: Session, staff: StaffWriter, clock: Clock
+) -> Response:
+    """Moves a case of machine mail ("Maskinpost") into the inbox: a person was behind it. Back to
+    the machine-mail list when the form was sent from there, else to the case."""
+    case = await _writable_case(session, staff, reference)
+    moved = await move_to_inbox(session, case=case, actor=staff.actor, now=clock())
+    message = (
+        f"{case.reference} är flyttat till inkorgen." if moved else "Ärendet låg redan i inkorgen."
+    )
+    if (await request.form()).get("back") == "list":
+        request.session["flash"] = message
+        return RedirectResponse(f"/?view={MACHINE_VIEW}", status_code=303)
+    return _back(request, case, message)
 
 
 @router.post("/cases/{reference}/merge")

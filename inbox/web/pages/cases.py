@@ -48,7 +48,10 @@ from inbox.web.state import Clock, Oidc, Policy
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
-LIST_FIELDS = ("q", "status", "kind", "unit", "channel", "assignee", "overdue", "flag")
+LIST_FIELDS = ("q", "status", "kind", "unit", "channel", "assignee", "overdue", "flag", "view")
+# The list's views: the inbox staff triage, and machine mail beside it (`Case.flag_automated`).
+MACHINE_VIEW = "maskinpost"
+VIEWS = ("", MACHINE_VIEW)
 
 
 async def _staff_users(session: Session) -> list[StaffUser]:
@@ -71,6 +74,7 @@ def _filters(params: dict[str, str], staff: Staff) -> CaseFilter:
         assignee=staff.user.id if assignee == "mine" else (assignee or None),
         overdue=bool(params.get("overdue")),
         flags=(flag,) if flag else (),
+        machine=params.get("view") == MACHINE_VIEW,
     )
 
 
@@ -84,6 +88,8 @@ async def inbox_list(request: Request, session: ReadSession, clock: Clock, oidc:
     params = {k: request.query_params.get(k, "").strip() for k in LIST_FIELDS}
     users = await _staff_users(session)
     filters = _filters(params, staff)
+    if params["view"] not in VIEWS:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="Okänd vy av listan.")
     try:
         result = await list_cases(
             session,
@@ -124,6 +130,7 @@ async def inbox_list(request: Request, session: ReadSession, clock: Clock, oidc:
         "units": await active_units(session),
         "users": users,
         "counts": counts,
+        "machine": filters.machine,
         "self_url": "/" + (f"?{urlencode(kept)}" if kept else ""),
         "next_url": (
             "/?" + urlencode({**kept, "cursor": result.next_cursor}) if result.next_cursor else None

@@ -26,6 +26,7 @@ from inbox.cases.merging import merge_cases
 from inbox.cases.templates import save_template
 from inbox.cases.triage import update_case
 from inbox.core.db import unit_of_work
+from inbox.core.inbound import Automation
 from inbox.core.models import Attachment, Case, IntakeRecord, Message, StaffUser, Task
 from inbox.staff.tokens import create_token
 from inbox.staff.users import add_user
@@ -194,6 +195,18 @@ def _with_case(path: str, **kwargs: Any) -> Prepare:
     return prepare
 
 
+def _machine_case(path: str, **kwargs: Any) -> Prepare:
+    """A fresh case of machine mail in IN (a bounce about nothing of ours), for moving it."""
+
+    async def prepare(world: World, objects: Objects) -> Call:
+        reference = await _case(
+            world.db, world.clock, next(objects.serial), IN, automation=Automation.BOUNCE
+        )
+        return Call(path=path.format(ref=reference), **kwargs)
+
+    return prepare
+
+
 async def _merge(world: World, objects: Objects) -> Call:
     source, target = await _fresh_case(world, objects), await _fresh_case(world, objects)
     return Call(path=f"/{{api}}cases/{source}/merge", json={"into": target}, form={"into": target})
@@ -264,6 +277,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/api/cases"): Rule(Need.WRITE, UNIT, _registration(json_body=True)),
     ("POST", "/api/cases/{reference}/merge"): Rule(Need.WRITE, OBJECT, _merge),
+    ("POST", "/api/cases/{reference}/to-inbox"): Rule(
+        Need.WRITE, OBJECT, _machine_case("/api/cases/{ref}/to-inbox", json={})
+    ),
     ("POST", "/api/cases/{reference}/messages/{message_id}/split"): Rule(
         Need.WRITE, OBJECT, _split
     ),
@@ -314,6 +330,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
         Need.WRITE, OBJECT, _with_case("/cases/{ref}/reopen", form={})
     ),
     ("POST", "/cases/{reference}/merge"): Rule(Need.WRITE, OBJECT, _merge),
+    ("POST", "/cases/{reference}/to-inbox"): Rule(
+        Need.WRITE, OBJECT, _machine_case("/cases/{ref}/to-inbox", form={"back": "list"})
+    ),
     ("POST", "/cases/{reference}/messages/{message_id}/split"): Rule(Need.WRITE, OBJECT, _split),
     ("GET", "/cases/new"): Rule(Need.WRITE, NONE, static("/cases/new")),
     ("POST", "/cases/new"): Rule(Need.WRITE, UNIT, _registration(json_body=False)),

@@ -16,14 +16,18 @@ from typing import Any
 
 import pytest
 import uvicorn
+from sqlalchemy import select
 
+from inbox.core.db import unit_of_work
+from inbox.core.inbound import Automation
+from inbox.core.models import Contact, Message
 from inbox.runners.intake_runner import IntakeRunner
 from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.worker import Worker
 from mail.sender import EmailSender
 from tests.conftest import Database, require_component
 from tests.factories import POLICY
-from tests.inbox.web.conftest import PASSWORD, World
+from tests.inbox.web.conftest import PASSWORD, World, _case
 
 CHROMIUM = "/usr/bin/chromium"
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)
@@ -267,4 +271,56 @@ async def test_api_docs_render_offline_under_the_csp(page: Any, served: str) -> 
     await page.locator(".opblock-summary-path", has_text="/api/cases").first.wait_for()
     assert await page.locator(".opblock").count() > 10
     assert requested and all(url.startswith(served + "/") for url in requested), requested
+    assert page.csp_errors == []
+
+
+async def test_machine_mail_list_move_to_inbox_and_a_bounced_acknowledgement(
+    world: World, page: Any, tmp_path: Path
+) -> None:
+    machine = await _case(world.db, world.clock, 40, None, automation=Automation.BOUNCE)
+    async with unit_of_work(world.db.sessions) as session:
+        case = await world.case(world.loose)
+        ack = (
+            await session.execute(
+                select(Message).where(Message.case_id == case.id, Message.direction == "outbound")  # type: ignore[arg-type]
+            )
+        ).scalar_one()
+        ack.delivery, ack.delivered_at = "bounced", world.clock()
+        ack.bounce_kind, ack.bounce_status, ack.bounced_at = "hard", "5.1.1", world.clock()
+        ack.bounce_diagnostic = "550 5.1.1 <person3@example.se>: Recipient address rejected"
+        contact = await session.get(Contact, case.contact_id)
+        assert contact is not None
+        contact.unreachable_at, contact.unreachable_reason = world.clock(), "hard bounce 5.1.1"
+
+    await page.goto("/")
+    await page.get_by_label("Användarnamn").fill("rut")
+    await page.get_by_label("Lösenord").fill(PASSWORD)
+    await page.get_by_role("button", name="Logga in").click()
+    await page.get_by_role("heading", name="Inkorg").wait_for()
+    assert await page.get_by_role("link", name=machine).count() == 0
+    await page.get_by_role("link", name="Maskinpost").click()
+    await page.get_by_role("heading", name="Maskinpost").wait_for()
+    assert await page.get_by_role("link", name=machine).count() == 1
+    assert await _axe(page) == []
+    for width, height in ((1366, 900), (390, 844)):
+        await page.set_viewport_size({"width": width, "height": height})
+        await page.screenshot(path=str(tmp_path / f"maskinpost-{width}.png"), full_page=True)
+        assert await _axe(page) == []
+    await page.set_viewport_size({"width": 1366, "height": 900})
+
+    await page.get_by_role("button", name=f"Flytta till inkorgen: {machine}").click()
+    await page.get_by_text(f"{machine} är flyttat till inkorgen.").wait_for()
+    assert await page.get_by_role("link", name=machine).count() == 0
+    assert not (await world.case(machine)).flag_automated
+
+    views = page.get_by_role("navigation", name="Inkorg och maskinpost")
+    await views.get_by_role("link", name="Inkorg").click()
+    await page.get_by_role("link", name=world.loose).click()
+    bounced = page.locator("li.message.outbound .delivery.bounced")
+    await bounced.wait_for()
+    assert (await bounced.inner_text()).startswith("Kom i retur")
+    await page.get_by_text("Kunde inte levereras (permanent fel), status 5.1.1").wait_for()
+    await page.get_by_text("E-post kunde inte levereras: inga fler automatiska utskick").wait_for()
+    assert await _axe(page) == []
+    await page.screenshot(path=str(tmp_path / "bounced-case-1366.png"), full_page=True)
     assert page.csp_errors == []
