@@ -22,8 +22,9 @@ from inbox.runners.worker import Worker
 from mail.imap import ImapConfig, ImapPoller
 from mail.keys import content_digest
 from mail.parse import parse_email
+from mail.smtp import with_return_path
 from tests.conftest import Clock, Database
-from tests.factories import eventually
+from tests.factories import eventually, make_worker
 from tests.mail.dovecot import PASSWORD, USER, Dovecot
 from tests.mail.header_cases import LEGACY, banner_mail, broken_mail, legacy_mail
 from tests.mail.smtp_env import INTAKE, SENDER, client, ledger_rows, smtp_server
@@ -85,9 +86,7 @@ def header_cases() -> list[Expected]:
 
 
 def worker_for(db: Database, clock: Clock) -> Worker:
-    return Worker(
-        db.sessions, senders={}, parsers={"email": parse_email}, policy=IntakePolicy(), clock=clock
-    )
+    return make_worker(db.sessions, clock, parsers={"email": parse_email}, policy=IntakePolicy())
 
 
 async def taken_in(db: Database, worker: Worker, count: int) -> None:
@@ -175,7 +174,8 @@ async def test_headers_arriving_over_smtp_are_read_as_the_sender_meant_them(
     assert replies == ["2.0.0 OK"] * len(cases)
     rows = await ledger_rows(db.sessions)
     assert sorted(r.external_id for r in rows) == sorted(case.message_id for case in cases)
-    assert {r.raw for r in rows} == {case.raw for case in cases}  # kept as they came
+    # Kept as they came, under the envelope sender the SMTP edge stamps on what it can read
+    assert {r.raw for r in rows} == {with_return_path(case.raw, SENDER) for case in cases}
     await taken_in(db, worker_for(db, clock), len(cases))
     assert_read_as_meant(await inbound(db), cases)
 
@@ -216,12 +216,13 @@ DELIVERED = (
 )
 
 
-async def reuse_is_two_flagged_cases(db: Database, clock: Clock) -> None:
-    """The ledger holds FIRST and SECOND, the second flagged, and they became two cases."""
+async def reuse_is_two_flagged_cases(db: Database, clock: Clock, *, second_raw: bytes) -> None:
+    """The ledger holds FIRST and SECOND (stored as `second_raw`), the second flagged, and they
+    became two cases."""
     first, second = sorted(await ledger_rows(db.sessions), key=lambda r: r.id or 0)
     assert (first.external_id, first.reuses_id_of) == ("scan@printer.example.org", None)
     assert second.external_id == f"scan@printer.example.org sha256:{content_digest(SECOND)}"
-    assert second.reuses_id_of == first.id and second.raw == SECOND
+    assert second.reuses_id_of == first.id and second.raw == second_raw
     await taken_in(db, worker_for(db, clock), 2)
     async with db.sessions() as session:
         messages = (
@@ -256,7 +257,7 @@ async def test_over_smtp_a_reused_message_id_is_its_own_message_and_a_retry_is_n
                 replies.append((await smtp.sendmail(SENDER, [INTAKE], raw))[1])
     # Every one hears the same 250: a reply must not tell what is stored.
     assert replies == ["2.0.0 OK"] * 4
-    await reuse_is_two_flagged_cases(db, clock)
+    await reuse_is_two_flagged_cases(db, clock, second_raw=with_return_path(SECOND, SENDER))
 
 
 async def test_from_imap_a_reused_message_id_is_its_own_message_and_a_copy_is_not(
@@ -267,4 +268,4 @@ async def test_from_imap_a_reused_message_id_is_its_own_message_and_a_copy_is_no
     async with smtp_server(db.sessions, clock) as port, client(port) as smtp:
         await smtp.sendmail(SENDER, [INTAKE], FIRST)
     await fetched(db, dovecot, [DELIVERED, SECOND, SECOND])
-    await reuse_is_two_flagged_cases(db, clock)
+    await reuse_is_two_flagged_cases(db, clock, second_raw=SECOND)
