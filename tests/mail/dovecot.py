@@ -19,10 +19,13 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
 from imapclient import IMAPClient
+
+from mail.imap_config import ImapConfig
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
@@ -268,3 +271,23 @@ service imap-login {{
     def ssl_context(self) -> ssl.SSLContext:
         assert self.cafile is not None
         return ssl.create_default_context(cafile=str(self.cafile))
+
+
+def config_for(server: Dovecot, **changes: object) -> ImapConfig:
+    """The poller's configuration for `server`, with short waits for tests; `changes` override."""
+    config = ImapConfig(
+        host="127.0.0.1",
+        port=server.port,
+        user=USER,
+        password=PASSWORD,
+        tls="starttls",
+        require_tls=False,
+        idle_seconds=5,
+        poll_seconds=0.5,
+        timeout=10,
+        backoff_initial=0.1,
+        backoff_max=1.0,
+        lock_retry_seconds=0.2,
+        lock_check_seconds=0.5,
+    )
+    return replace(config, **changes)  # type: ignore[arg-type]

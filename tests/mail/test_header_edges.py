@@ -19,13 +19,13 @@ from sqlalchemy import func, select
 from inbox.core.models import Case, IntakeRecord, IntakeStatus, Message
 from inbox.intake.receive import IntakePolicy
 from inbox.runners.worker import Worker
-from mail.imap import ImapConfig, ImapPoller
+from mail.imap import ImapPoller
 from mail.keys import content_digest
 from mail.parse import parse_email
 from mail.smtp import with_return_path
 from tests.conftest import Clock, Database
 from tests.factories import eventually, make_worker
-from tests.mail.dovecot import PASSWORD, USER, Dovecot
+from tests.mail.dovecot import Dovecot, config_for
 from tests.mail.header_cases import LEGACY, banner_mail, broken_mail, legacy_mail
 from tests.mail.smtp_env import INTAKE, SENDER, client, ledger_rows, smtp_server
 
@@ -118,27 +118,11 @@ def assert_read_as_meant(stored: dict[str | None, Message], cases: list[Expected
 # --- IMAP --------------------------------------------------------------------------------------
 
 
-def imap_config(server: Dovecot) -> ImapConfig:
-    return ImapConfig(
-        host="127.0.0.1",
-        port=server.port,
-        user=USER,
-        password=PASSWORD,
-        tls="starttls",
-        require_tls=False,
-        idle_seconds=5,
-        poll_seconds=0.5,
-        timeout=10,
-        backoff_initial=0.1,
-        backoff_max=1.0,
-    )
-
-
 @asynccontextmanager
 async def polling(db: Database, server: Dovecot) -> AsyncIterator[ImapPoller]:
     stop = asyncio.Event()
     poller = ImapPoller(
-        imap_config(server),
+        config_for(server),
         engine=db.engine,
         sessions=db.sessions,
         clock=lambda: datetime.now(UTC),

@@ -10,7 +10,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -34,7 +33,7 @@ from mail.keys import ledger_key
 from mail.parse import parse_email
 from tests.conftest import SECRET_KEY, Database, require_component
 from tests.factories import eventually
-from tests.mail.dovecot import PASSWORD, USER, Dovecot, available, free_port
+from tests.mail.dovecot import PASSWORD, USER, Dovecot, available, config_for, free_port
 
 PROCESSED = "Synpunkt.Behandlat"  # "Synpunkt/Behandlat" with Dovecot's maildir separator
 
@@ -52,25 +51,6 @@ def letter(n: int, *, run: str = "t", message_id: bool = True, size: int = 0) ->
         msg["Message-ID"] = f"<{run}.{n}@example.org>"
     msg.set_content("Hej! Personalen kommer ofta sent och ingen ringer.\n" + "x" * size)
     return msg.as_bytes(policy=SMTP_POLICY)
-
-
-def config_for(server: Dovecot, **changes: Any) -> ImapConfig:
-    config = ImapConfig(
-        host="127.0.0.1",
-        port=server.port,
-        user=USER,
-        password=PASSWORD,
-        tls="starttls",
-        require_tls=False,
-        idle_seconds=5,
-        poll_seconds=0.5,
-        timeout=10,
-        backoff_initial=0.1,
-        backoff_max=1.0,
-        lock_retry_seconds=0.2,
-        lock_check_seconds=0.5,
-    )
-    return replace(config, **changes)
 
 
 @asynccontextmanager

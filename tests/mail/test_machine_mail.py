@@ -24,11 +24,11 @@ from sqlalchemy import select
 from inbox.core.models import Direction, IntakeRecord, IntakeStatus, Message, OutboxItem
 from inbox.intake.acknowledgement import ACK_KIND
 from inbox.intake.receive import IntakePolicy
-from mail.imap import ImapConfig, ImapPoller
+from mail.imap import ImapPoller
 from mail.parse import parse_email
 from tests.conftest import Clock, Database
 from tests.factories import eventually, make_worker
-from tests.mail.dovecot import PASSWORD, USER, Dovecot
+from tests.mail.dovecot import Dovecot, config_for
 from tests.mail.smtp_env import INTAKE, client, smtp_server
 
 OUR_ACK = "[SP-2026-0001] Vi har tagit emot ditt meddelande"
@@ -293,19 +293,7 @@ def utcnow() -> datetime:
 @asynccontextmanager
 async def imap_intake(db: Database, server: Dovecot) -> AsyncIterator[None]:
     """The poller on the Dovecot mailbox and a worker woken by it, as `synpunkt serve` runs them."""
-    config = ImapConfig(
-        host="127.0.0.1",
-        port=server.port,
-        user=USER,
-        password=PASSWORD,
-        tls="starttls",
-        require_tls=False,
-        idle_seconds=5,
-        poll_seconds=0.5,
-        timeout=10,
-        backoff_initial=0.1,
-        backoff_max=1.0,
-    )
+    config = config_for(server)
     worker = make_worker(
         db.sessions,
         utcnow,
