@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.cases.access import may_be_assigned, scope_for_user
+from inbox.cases.opening import due_date
 from inbox.core.audit import Actor, audit
 from inbox.core.models import (
     Case,
@@ -27,7 +28,6 @@ from inbox.core.models import (
     SubmitterRole,
     Unit,
 )
-from inbox.core.time import STOCKHOLM, add_working_days
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 TRIAGE_FLAGS = ("lex_sarah", "child_at_risk", "decision_not_executed", "appeal_intent")
@@ -153,7 +153,7 @@ async def update_case(
     if "unit_id" in changed and case.unit_id is not None:
         unit = await session.get(Unit, case.unit_id)
         assert unit is not None
-        due = add_working_days(case.received_at.astimezone(STOCKHOLM).date(), unit.response_days)
+        due = due_date(case.received_at, unit.response_days, now=now)
         if due != case.due_on:
             changed["due_on"] = (case.due_on, due)
             case.due_on = due

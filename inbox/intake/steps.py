@@ -186,7 +186,7 @@ async def open_new_cases(
             channel=item.msg.channel,
             subject=item.msg.subject or "",
             text=item.msg.text,
-            received_at=now,
+            received_at=_arrival(item, now),
             response_days=policy.response_days,
             contact_id=item.contact.id if item.contact else None,
             language=item.msg.language,
@@ -197,7 +197,7 @@ async def open_new_cases(
     opened = await open_cases(session, openings, prefix=policy.case_prefix, now=now)
     for item, new, (case_id, reference) in zip(opening, openings, opened, strict=True):
         item.case_id, item.reference = case_id, reference
-        item.new_case, item.due_on = True, new.due_on
+        item.new_case, item.due_on = True, new.due_on(now=now)
 
 
 async def store_messages(
@@ -252,7 +252,7 @@ def _inbound_row(item: Item, *, now: datetime) -> dict[str, Any]:
         "automation": msg.automation,
         "defects": list(msg.defects),
         "intake_id": item.record.id,
-        "created_at": now,
+        "created_at": _arrival(item, now),
     }
 
 
@@ -316,6 +316,12 @@ async def acknowledge(
                 )
             )
     await enqueue_acks(session, acks, policy=policy, now=now)
+
+
+def _arrival(item: Item, now: datetime) -> datetime:
+    """When the message arrived: its ledger row's time, which a worker catching up a day later
+    (or after New Year) must not replace with its own."""
+    return item.record.received_at if item.record is not None else now
 
 
 def _known(items: Sequence[Item]) -> Iterator[Item]:
