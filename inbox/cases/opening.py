@@ -44,6 +44,11 @@ class Opening:
     language: str | None = None
     automated: bool = False
     callback: bool = False
+    # What happened, when, where and what it led to, when the one registering knows (SOSFS 2011:9).
+    event_what: str | None = None
+    event_when: str | None = None
+    event_where: str | None = None
+    event_consequence: str | None = None
 
     def due_on(self, *, now: datetime) -> date:
         """The answer promised by (see `due_date`)."""
@@ -67,6 +72,10 @@ class Opening:
             "flag_automated": self.automated,
             "flag_callback": self.callback,
             "flag_personnummer": contains_personnummer(f"{self.subject}\n{self.text}"),
+            "event_what": self.event_what,
+            "event_when": self.event_when,
+            "event_where": self.event_where,
+            "event_consequence": self.event_consequence,
             "updated_at": now,
         }
 
