@@ -22,6 +22,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from inbox.cases.access import Forbidden, NotFound
 from inbox.checkins.plan import CheckinPolicy
 from inbox.core.db import read_sessions
+from inbox.core.privacy import PrivacyNotice
 from inbox.intake.receive import IntakePolicy
 from inbox.runners.health import HealthPolicy
 from inbox.settings import secret_key_problem
@@ -41,6 +42,7 @@ from inbox.web.inputs import refuse_unstorable_text
 from inbox.web.limits import DEFAULT_LIMIT, BodyLimit
 from inbox.web.oidc import OidcConfig
 from inbox.web.pages import actions, admin, cases, checkin, decisions, registration, registry
+from inbox.web.pages import privacy as privacy_page
 from inbox.web.render import STATIC, env
 from inbox.web.security import SecurityHeaders
 from inbox.web.state import ChannelStatus, HealthProbe
@@ -74,6 +76,7 @@ def create_app(
     max_request_bytes: int = DEFAULT_LIMIT,
     max_upload_bytes: int = DEFAULT_LIMIT,
     health: HealthPolicy | None = None,
+    privacy: PrivacyNotice | None = None,
 ) -> FastAPI:
     problem = secret_key_problem(secret_key)
     if problem:  # no default and no placeholder: anyone knowing it could forge an admin's session
@@ -103,6 +106,8 @@ def create_app(
     app.state.oidc = oidc  # OpenID Connect sign-in, when the municipality's provider is set
     app.state.oidc_client = None  # (config, our client for it), made at the first sign-in
     app.state.checkins = checkins or CheckinPolicy(secret_key=secret_key)
+    # The public privacy notice (/integritet): the organisation's facts from its settings.
+    app.state.privacy = privacy or PrivacyNotice(controller=app.state.policy.organisation)
     # Every router that takes input refuses text the database cannot store (the Telegram webhook
     # does not: an update is the bot adapter's to clean, and a 422 would only be retried).
     storable = [Depends(refuse_unstorable_text)]
@@ -110,6 +115,7 @@ def create_app(
         app.include_router(api.router, dependencies=storable)
     app.include_router(decisions_api.router, dependencies=storable)
     app.include_router(checkin.router, dependencies=storable)
+    app.include_router(privacy_page.router)  # it takes no input to store
 
     if telegram_webhook is not None:
 

@@ -379,6 +379,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/checkin/stopp/{token}"): Rule(None),
     ("POST", "/checkin/stopp/{token}"): Rule(None),
     ("GET", "/static/public.css"): Rule(None),
+    ("GET", "/integritet"): Rule(None),
     ("POST", "/telegram/webhook"): Rule(None),
     ("GET", "/healthz"): Rule(None),
     ("GET", "/openapi.json"): Rule(None),

@@ -227,3 +227,24 @@ async def test_api_docs_render_offline_under_the_csp(page: Any, served: str) -> 
     assert await page.locator(".opblock").count() > 10
     assert requested and all(url.startswith(served + "/") for url in requested), requested
     assert page.csp_errors == []
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+async def test_the_privacy_notice_passes_axe_on_a_desktop_and_a_phone(
+    world: World, page: Any, width: int, tmp_path: Path
+) -> None:
+    await page.set_viewport_size({"width": width, "height": 900})
+    for path, heading in (
+        ("/integritet", "Så behandlar vi dina personuppgifter"),
+        ("/integritet?lang=en", "How we handle your personal data"),
+    ):
+        await page.goto(path)
+        await page.get_by_role("heading", name=heading, level=1).wait_for()
+        assert await _axe(page) == []
+        # Nothing wider than the screen: no sideways scrolling on a phone (WCAG 1.4.10).
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width
+        shot = tmp_path / f"privacy-{width}-{'en' if 'en' in path else 'sv'}.png"
+        await page.screenshot(path=str(shot), full_page=True)
+    await page.get_by_role("link", name="På svenska").click()
+    await page.get_by_role("heading", name="Så behandlar vi dina personuppgifter").wait_for()
+    assert page.csp_errors == []
