@@ -539,9 +539,29 @@ async def get_case(
         .scalars()
         .all()
     )
+    if hidden:
+        detail.outbox = [
+            OutboxItem(
+                **{
+                    **o.model_dump(),
+                    "recipient": "",
+                    "payload": {},
+                    "last_error": _hid(o.last_error),
+                }
+            )
+            for o in detail.outbox
+        ]
     detail.consents = await consents_of(session, case=case)
     detail.requests = await requests_of(session, case=case)
     return detail
+
+
+# A relay's or the Bot API's error may quote the address it refused.
+_HIDDEN_ERROR = "Dolt: avsändarens identitet är skyddad."
+
+
+def _hid(error: str | None) -> str | None:
+    return _HIDDEN_ERROR if error else None
 
 
 def _without_identity(message: Message) -> Message:
@@ -555,5 +575,6 @@ def _without_identity(message: Message) -> Message:
             "recipient": None,
             "in_reply_to": None,
             "rfc_message_id": None,
+            "delivery_error": _hid(message.delivery_error),
         }
     )

@@ -33,7 +33,7 @@ from inbox.cases.replies import ConfirmationNeeded, add_reply
 from inbox.cases.triage import update_case
 from inbox.core.audit import Actor
 from inbox.core.db import unit_of_work
-from inbox.core.models import AuditEvent, Case, OutboxItem
+from inbox.core.models import AuditEvent, Case, Message, OutboxItem
 from inbox.intake.registration import Registration, register_case
 from tests.conftest import Clock, Database
 from tests.factories import POLICY, mail, take
@@ -188,6 +188,12 @@ async def test_a_protected_identity_is_hidden_from_a_caseworker_and_shown_to_a_r
     async with unit_of_work(db.sessions) as session:
         case = await _case(session, "SP-2026-0001")
         await update_case(session, case=case, changes={"unit": "vuxen"}, actor=ACTOR, now=clock())
+        # The relay refused the acknowledgement, quoting the address.
+        for row in (await session.execute(select(OutboxItem))).scalars():
+            row.status, row.last_error = "dead", "550 anmalare@example.se: no such user"
+        for message in (await session.execute(select(Message))).scalars():
+            if message.direction == "outbound":
+                message.delivery_error = "550 anmalare@example.se: no such user"
         await protect_identity(
             session,
             case=case,
@@ -207,6 +213,8 @@ async def test_a_protected_identity_is_hidden_from_a_caseworker_and_shown_to_a_r
     for m in hidden.messages:
         assert m.sender_address is None and m.sender_name is None and m.recipient is None
     assert hidden_row.contact_address is None and hidden_row.identity_protected
+    assert "anmalare" not in repr(hidden.messages) + repr(hidden.outbox)
+    assert [o.last_error for o in hidden.outbox] == ["Dolt: avsändarens identitet är skyddad."]
     assert shown.contact is not None and shown.contact.address == "anmalare@example.se"
     assert shown.messages[0].sender_name == "Kim Anmälare"
     assert shown_row.contact_address == "anmalare@example.se"
