@@ -1,9 +1,10 @@
 """The bot assembled: aiogram `Bot` and `Dispatcher` with its routers, polling and the webhook.
 
 Polling is our own small loop around `getUpdates` rather than aiogram's: an update is confirmed
-(the offset moves past it) only after it was handled, so an update whose handling failed (the
-database down, a file download broken) comes again instead of being lost. Updates of different
-chats are handled side by side; one chat's updates in order.
+(the offset moves past it) only after it was handled and its ledger row committed, so an update
+whose handling failed (the database down, a file download broken) comes again instead of being
+lost. Updates of different chats are handled side by side; one chat's updates in order. Each
+answer costs one ledger read and one ledger transaction (`bot.batch`), not one per update.
 
 `getUpdates` is read as raw JSON and each update decoded on its own (aiogram decodes a batch all or
 nothing), so one malformed update cannot hold back the others: what cannot be decoded is kept in the
@@ -19,22 +20,22 @@ import hmac
 import json
 import logging
 from collections import defaultdict
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.methods import TelegramMethod
-from aiogram.types import Update
+from aiogram.methods.base import Response
+from aiogram.types import File, Message, Update, User
 from pydantic import ValidationError
 
 from bot import checkin, conversation, feedback
+from bot.batch import BatchStates, LedgerBatch
 from bot.context import BotContext
 from bot.storage import SQLStorage
 from bot.updates import NESTED_TOO_DEEP, is_feedback, loads, too_deep
-from inbox.core.db import unit_of_work
-from inbox.core.models import IntakeRecord, IntakeStatus
-from inbox.intake import ledger
+from inbox.core.models import IntakeStatus
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,20 @@ class RawGetUpdates(TelegramMethod[list[Any]]):
     allowed_updates: list[str] | None = None
 
 
+# aiogram reads every answer through `Response[<the method's result type>]`, a generic model that
+# pydantic caches only while something refers to it: without these references the garbage collector
+# drops it between calls and each answer builds it again (about a millisecond of CPU per message
+# sent, the largest cost of a send to the fake Bot API in `tests/bench/bench_telegram.py`).
+_ANSWER_MODELS = (
+    Response[Message],
+    Response[Message | bool],
+    Response[bool],
+    Response[File],
+    Response[User],
+    Response[list[Any]],
+)
+
+
 def make_bot(token: str, api_base: str) -> Bot:
     """A bot talking to any Bot API server: Telegram's, a self-hosted one, or a test fake."""
     # `loads`: an update nested too deep must not make the whole getUpdates answer unreadable.
@@ -77,12 +92,22 @@ def webhook_secret(secret_key: str) -> str:
 
 
 def build_dispatcher(context: BotContext) -> Dispatcher:
-    dp = Dispatcher(storage=SQLStorage(context.sessions, clock=context.clock))
+    storage = SQLStorage(context.sessions, clock=context.clock)
+    # aiogram's own FSM middleware reads the state once per update and the handlers read it again;
+    # `BatchStates` reads state and data once, and knows what the batch has used up.
+    dp = Dispatcher(storage=storage, disable_fsm=True)
     dp["context"] = context
+    dp.update.outer_middleware(BatchStates(storage))
     dp.update.outer_middleware(feedback.UpdateLedger())
-    # Commands and buttons first; whatever else a person writes is feedback.
-    dp.include_router(checkin.make_router())
-    dp.include_router(conversation.make_router())
+    # Commands and buttons first; whatever else a person writes is feedback. The handlers that
+    # answer the person commit their update as done before they act (`ClaimFirst`).
+    checkins = checkin.make_router()
+    checkins.callback_query.middleware(feedback.ClaimFirst())
+    conversation_router = conversation.make_router()
+    conversation_router.message.middleware(feedback.ClaimFirst())
+    conversation_router.callback_query.middleware(feedback.ClaimFirst())
+    dp.include_router(checkins)
+    dp.include_router(conversation_router)
     dp.include_router(feedback.make_router())
     return dp
 
@@ -157,6 +182,7 @@ class TelegramBot:
         self.bot = bot
         self.context = context
         self.dispatcher = build_dispatcher(context)
+        self._storage = cast(SQLStorage, self.dispatcher.storage)
         self._polling_timeout = polling_timeout
         self._give_up_after = give_up_after
         self._tries: dict[str, int] = {}  # failed tries per update, while it keeps failing
@@ -169,21 +195,52 @@ class TelegramBot:
         self.context.status.last_error = f"{what}: {type(exc).__name__}: {exc}"[:500]
         self.context.status.last_error_at = self.context.clock()
 
-    async def handle(self, update: Update, raw: dict[str, Any]) -> None:
-        """Handles one update; raises when it must come again (nothing was confirmed)."""
-        await self.dispatcher.feed_update(self.bot, update, raw_update=raw)
+    async def handle_batch(self, raws: list[Any]) -> None:
+        """Handles one `getUpdates` answer (or one webhook update); raises if any update failed or
+        the ledger commit did, and then nothing of the batch may be confirmed.
 
-    async def handle_raw(self, raw: Any) -> None:
-        """Handles an update as received; raises only when it must come again (nothing confirmed).
+        One ledger read up front (which updates it holds), the handlers (chats side by side, each
+        chat's updates in order), then one transaction with every row they produced.
+        """
+        batch = LedgerBatch(self.context.sessions, self._storage)
+        await batch.load([_external_id(raw) for raw in raws])
+        by_chat: dict[Any, list[Any]] = defaultdict(list)
+        for raw in raws:
+            by_chat[_chat_of(raw) if isinstance(raw, dict) else None].append(raw)
+        settled: list[str] = []  # handled or given up: their tries are forgotten once committed
 
-        One aiogram cannot read is kept as feedback when our own parser reads it, else as a
-        failed ledger row; one whose handling fails `GIVE_UP_AFTER` times in a row is kept as a
-        failed row too (if even that cannot be stored, it raises and comes again).
+        async def one_chat(items: list[Any]) -> None:
+            for raw in items:
+                await self._handle_one(raw, batch)
+                settled.append(_external_id(raw))
+
+        results = await asyncio.gather(
+            *(one_chat(items) for items in by_chat.values()), return_exceptions=True
+        )
+        # What the others produced is kept even when one update failed: it comes again, and they
+        # are then skipped as seen. A failed commit raises: the whole batch comes again.
+        if await batch.commit(now=self.context.clock()):
+            self.context.wake()
+        for key in settled:
+            self._tries.pop(key, None)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+
+    async def _handle_one(self, raw: Any, batch: LedgerBatch) -> None:
+        """Handles an update as received; raises only when it must come again.
+
+        One seen before is skipped. One aiogram cannot read is kept as feedback when our own
+        parser reads it, else as a failed ledger row; one whose handling fails `GIVE_UP_AFTER`
+        times in a row is kept as a failed row too.
         """
         key = _external_id(raw)
+        if not batch.take(key):
+            return
         try:
-            await self._handle_raw(raw)
+            await self._dispatch(raw, batch)
         except Exception as exc:
+            batch.drop(key)  # nothing of it is stored: it comes again whole
             tries = self._tries.get(key, 0) + 1
             if tries < self._give_up_after:
                 if len(self._tries) >= 10_000:  # a bound, not a cache: forget the oldest
@@ -191,17 +248,16 @@ class TelegramBot:
                 self._tries[key] = tries
                 raise
             log.warning("telegram update %s failed %d times; kept as failed", key, tries)
-            await self.keep_failed(
-                raw, error=f"handling failed {tries} times: {type(exc).__name__}: {exc}"
+            self._keep_failed(
+                batch, raw, error=f"handling failed {tries} times: {type(exc).__name__}: {exc}"
             )
-        self._tries.pop(key, None)
 
-    async def _handle_raw(self, raw: Any) -> None:
+    async def _dispatch(self, raw: Any, batch: LedgerBatch) -> None:
         if update_id_of(raw) is None:
-            await self.keep_failed(raw, error="not a Telegram update: no update_id")
+            self._keep_failed(batch, raw, error="not a Telegram update: no update_id")
             return
         if too_deep(raw):  # decoded by `loads`, which cut it short: nobody could read it
-            await self.keep_failed(raw, error=NESTED_TOO_DEEP)
+            self._keep_failed(batch, raw, error=NESTED_TOO_DEEP)
             return
         try:
             update = Update.model_validate(lenient(raw), context={"bot": self.bot})
@@ -210,53 +266,15 @@ class TelegramBot:
                 "telegram update %s is not valid (%d errors)", raw["update_id"], exc.error_count()
             )
             if is_feedback(raw):  # our parser reads what aiogram will not: keep it as feedback
-                if await self._first_time(raw):
-                    await feedback.store_feedback(self.bot, raw, state=None, context=self.context)
+                await feedback.store_feedback(self.bot, raw, state=None, batch=batch)
                 return
-            await self.keep_failed(raw, error=f"not a valid Telegram update: {exc}")
+            self._keep_failed(batch, raw, error=f"not a valid Telegram update: {exc}")
             return
-        await self.handle(update, raw)
+        await self.dispatcher.feed_update(self.bot, update, raw_update=raw, batch=batch)
 
-    async def keep_failed(self, raw: Any, *, error: str) -> None:
-        """Stores the update as it came as a failed ledger row, for staff; once per update."""
-        now = self.context.clock()
-        async with unit_of_work(self.context.sessions) as session:
-            row = await ledger.record(
-                session,
-                channel=feedback.CHANNEL,
-                external_id=_external_id(raw),
-                raw=feedback.encode(raw),
-                now=now,
-                status=IntakeStatus.FAILED,
-            )
-            if row is not None:
-                record = await session.get(IntakeRecord, row)
-                assert record is not None
-                ledger.mark_failed(record, error=error, now=now)
-
-    async def _first_time(self, raw: dict[str, Any]) -> bool:
-        async with self.context.sessions() as session:
-            seen = await ledger.find(
-                session, channel=feedback.CHANNEL, external_id=str(raw.get("update_id"))
-            )
-        return seen is None
-
-    async def handle_batch(self, raws: list[Any]) -> None:
-        """Chats side by side, each chat's updates in order; raises if any update failed."""
-        by_chat: dict[Any, list[Any]] = defaultdict(list)
-        for raw in raws:
-            by_chat[_chat_of(raw) if isinstance(raw, dict) else None].append(raw)
-
-        async def one_chat(items: list[Any]) -> None:
-            for raw in items:
-                await self.handle_raw(raw)
-
-        results = await asyncio.gather(
-            *(one_chat(items) for items in by_chat.values()), return_exceptions=True
-        )
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            raise errors[0]
+    def _keep_failed(self, batch: LedgerBatch, raw: Any, *, error: str) -> None:
+        """Keeps the update as it came as a failed ledger row, for staff (with the batch)."""
+        batch.add(_external_id(raw), feedback.encode(raw), status=IntakeStatus.FAILED, error=error)
 
     async def poll(self, stop: asyncio.Event) -> None:
         """Long-polls `getUpdates` until `stop`; confirms updates only once they are handled."""

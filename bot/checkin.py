@@ -1,6 +1,10 @@
 """The check-in conversation in Telegram: a tap on a `ci:` button records the answer, and the same
 message is edited to show what was answered and ask the next question; then an optional comment.
 
+The chat asks only the neutral questions (`CHAT_QUESTIONS`): a chat is no place to say that there
+was a decision. The button to the personal page, where the rest are asked, stays under every
+question. Contact is promised only after a "Ja" to it.
+
 Answers go through `inbox.checkins.answers.record_answer`, checked against the chat the buttons were sent to.
 After the last question the chat's state (in `telegram_fsm`) waits for a comment: the next text
 message within the check-in's open period is stored as the comment, not as new feedback.
@@ -17,13 +21,14 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot import feedback
+from bot.batch import CHANNEL, BatchState, LedgerBatch
 from bot.context import BotContext
 from bot.conversation import language
 from inbox.checkins.answers import AnswerResult, Outcome, record_answer
 from inbox.checkins.texts import (
     answered_line,
-    appeal_explanation,
     chat_text,
+    feedback_explanation,
     parse_callback_data,
     telegram_question,
 )
@@ -44,6 +49,16 @@ class CheckinFlow(StatesGroup):
     comment = State()  # all questions answered: the next text is the check-in's comment
 
 
+def link_rows(markup: InlineKeyboardMarkup | None) -> list[list[dict[str, str]]]:
+    """The rows of URL buttons (the page's) in a message's keyboard, to keep them in the edit."""
+    rows = markup.inline_keyboard if markup is not None else []
+    return [
+        [{"text": b.text, "url": b.url} for b in row if b.url]
+        for row in rows
+        if any(b.url for b in row)
+    ]
+
+
 def follow_up_text(
     shown: str,
     *,
@@ -52,23 +67,29 @@ def follow_up_text(
     answer: str,
     result: AnswerResult,
     lang: str,
-    appeal_url: str,
+    links: list[list[dict[str, str]]] | None = None,
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The edited message: what came before, the answer given, and the next question's buttons."""
+    """The edited message: what came before, the answer given, and the next question's buttons
+    (and the page's button, `links`, kept under them)."""
     before = shown.rsplit("\n\n", 1)[0] if "\n\n" in shown else ""
     parts = [p for p in (before, answered_line(question, answer, lang)) if p]
-    if question == "knows_appeal" and answer == "no":
-        parts.append(appeal_explanation(lang, appeal_url=appeal_url))
+    if question == "knows_feedback" and answer == "no":
+        parts.append(feedback_explanation(lang, channel="telegram"))
+    if question == "wants_contact" and answer == "yes" and result.case_reference:
+        parts.append(chat_text("callback", lang))
+    if question == "other_handler" and answer == "yes" and result.case_reference:
+        parts.append(chat_text("other_handler", lang))
     nxt = result.next_question
-    markup = None
+    rows = links or []
     if nxt == "comment":
-        if result.case_reference:
-            parts.append(chat_text("callback", lang))
         parts.append(chat_text("comment", lang))
     elif nxt is not None:
-        ask = telegram_question(checkin_id=checkin_id, chat_id="", question=nxt, language=lang)
+        ask = telegram_question(
+            checkin_id=checkin_id, chat_id="", question=nxt, language=lang, more=rows
+        )
         parts.append(ask["text"])
-        markup = InlineKeyboardMarkup.model_validate({"inline_keyboard": ask["inline_keyboard"]})
+        rows = ask["inline_keyboard"]
+    markup = InlineKeyboardMarkup.model_validate({"inline_keyboard": rows}) if rows else None
     return "\n\n".join(parts)[:4096], markup
 
 
@@ -121,17 +142,18 @@ async def on_checkin_button(
             answer=answer,
             result=result,
             lang=lang,
-            appeal_url=context.checkins.appeal_url,
+            links=link_rows(query.message.reply_markup),
         )
         await query.message.edit_text(text, reply_markup=markup)
 
 
 async def on_comment(
     message: Message,
-    state: FSMContext,
+    state: BatchState,
     context: BotContext,
     bot: Bot,
     raw_update: dict[str, Any],
+    batch: LedgerBatch,
 ) -> None:
     """The comment after the last question; too late, it is ordinary feedback instead."""
     checkin_id = (await state.get_data()).get("checkin")
@@ -154,17 +176,19 @@ async def on_comment(
                     policy=context.checkins,
                 )
                 stored = result.outcome is Outcome.RECORDED
-                if stored:  # a repeat of this update is then skipped, not taken as feedback
+                # A repeat of this update is then skipped, not taken as feedback; committed with
+                # the answer, and before the reply (which is sent once, like every reply).
+                if stored:
                     await ledger.record(
                         session,
-                        channel=feedback.CHANNEL,
+                        channel=CHANNEL,
                         external_id=str(raw_update["update_id"]),
                         raw=feedback.encode(raw_update),
                         now=now,
                         status=IntakeStatus.DONE,
                     )
     if not stored:
-        await feedback.store_feedback(bot, raw_update, state=state, context=context)
+        await feedback.store_feedback(bot, raw_update, state=state, batch=batch)
         return
     await message.answer(chat_text("comment_saved", lang))
 

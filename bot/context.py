@@ -49,6 +49,7 @@ class BotContext:
     organisation: str = "Socialtjänsten"
     response_days: int = 10
     appeal_url: str = "https://www.domstol.se/forvaltningsratt/"
+    emergency_text: str = ""  # the social on-call service, after "Vid akut fara, ring 112."
     email: str = "synpunkt@synpunkt.localhost"
     web_url: str | None = None
     checkins: CheckinPolicy = field(default_factory=CheckinPolicy)

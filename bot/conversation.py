@@ -111,6 +111,7 @@ def _greeting(context: BotContext, lang: str) -> str:
         appeal_url=context.appeal_url,
         email=context.email,
         web=web,
+        emergency=f" {' '.join(context.emergency_text.split())}".rstrip(),
     )
 
 

@@ -3,8 +3,9 @@
 Files are downloaded through the Bot API here, before the commit, and stored base64-encoded beside
 the update in the ledger row (the worker's parser must stay pure). A failed download raises, so the
 update is not confirmed and comes again; a file Telegram will not hand out (too big) is noted on
-the message instead of blocking it. Every other update is recorded as done before it is handled:
-the update id is the deduplication key for all of them.
+the message instead of blocking it. The rows go to the batch (`bot.batch`), committed together once
+the batch's handlers ran. Every other update gets a done row too: the update id is the
+deduplication key for all of them; one whose handler answers the person claims it before acting.
 """
 
 from __future__ import annotations
@@ -15,23 +16,13 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.fsm.context import FSMContext
 from aiogram.types import Message, TelegramObject, Update
 
+from bot.batch import BatchState, LedgerBatch
 from bot.context import BotContext
 from bot.conversation import Conversation
 from bot.updates import OURS, file_refs, is_feedback, message_of
-from inbox.core.db import unit_of_work
-from inbox.core.inbound import Channel
 from inbox.core.models import IntakeStatus
-from inbox.intake import ledger
-
-CHANNEL = Channel.TELEGRAM
-
-
-def update_json(update: Update) -> dict[str, Any]:
-    """The update as Telegram sent it (aiogram keeps unknown keys; unset ones are left out)."""
-    return update.model_dump(mode="json", exclude_unset=True, by_alias=True)
 
 
 def encode(raw: dict[str, Any]) -> bytes:
@@ -39,32 +30,31 @@ def encode(raw: dict[str, Any]) -> bytes:
 
 
 class UpdateLedger(BaseMiddleware):
-    """Skips updates seen before; records non-feedback ones (commands, buttons) as done."""
+    """Counts updates; a non-feedback one (a command, a button) is done once handled."""
 
     async def __call__(self, handler: Any, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
         context: BotContext = data["context"]
-        raw = data.get("raw_update") or update_json(event)
-        data["raw_update"] = raw
-        now = context.clock()
-        context.status.last_update_at = now
+        batch: LedgerBatch = data["batch"]
+        context.status.last_update_at = context.clock()
         context.status.updates += 1
-        async with unit_of_work(context.sessions) as session:
-            if is_feedback(raw):
-                seen = await ledger.find(session, channel=CHANNEL, external_id=str(event.update_id))
-                if seen is not None:
-                    return None
-            else:
-                row = await ledger.record(
-                    session,
-                    channel=CHANNEL,
-                    external_id=str(event.update_id),
-                    raw=encode(raw),
-                    now=now,
-                    status=IntakeStatus.DONE,
-                )
-                if row is None:
-                    return None
+        raw = data["raw_update"]
+        if not is_feedback(raw):
+            batch.add(str(event.update_id), encode(raw), status=IntakeStatus.DONE)
+        return await handler(event, data)
+
+
+class ClaimFirst(BaseMiddleware):
+    """For the handlers that answer the person: the update's done row is committed before they act,
+    so that an update answered once is never answered again (at most once, as a reply must be)."""
+
+    async def __call__(self, handler: Any, event: TelegramObject, data: dict[str, Any]) -> Any:
+        context: BotContext = data["context"]
+        batch: LedgerBatch = data["batch"]
+        update: Update = data["event_update"]
+        raw = encode(data["raw_update"])
+        if not await batch.claim(str(update.update_id), raw, now=context.clock()):
+            return None  # another process has it
         return await handler(event, data)
 
 
@@ -85,9 +75,9 @@ async def _download(bot: Bot, file_id: str) -> dict[str, str]:
 
 
 async def store_feedback(
-    bot: Bot, raw_update: dict[str, Any], *, state: FSMContext | None, context: BotContext
-) -> bool:
-    """Downloads the files, then commits the update to the ledger; False for a repeat."""
+    bot: Bot, raw_update: dict[str, Any], *, state: BatchState | None, batch: LedgerBatch
+) -> None:
+    """Downloads the files, then adds the update to the batch's rows (committed with the batch)."""
     found = message_of(raw_update)
     assert found is not None
     ours: dict[str, Any] = {}
@@ -100,31 +90,20 @@ async def store_feedback(
     refs = file_refs(found[1])
     if refs:
         ours["files"] = {ref.file_id: await _download(bot, ref.file_id) for ref in refs}
-    stored = {**raw_update, OURS: ours}
-    async with unit_of_work(context.sessions) as session:
-        row = await ledger.record(
-            session,
-            channel=CHANNEL,
-            external_id=str(raw_update["update_id"]),
-            raw=encode(stored),
-            now=context.clock(),
-        )
-    if row is None:
-        return False
+    external_id = str(raw_update["update_id"])
+    batch.add(external_id, encode({**raw_update, OURS: ours}))
     if new_case and state is not None:
-        await state.set_state(None)
-    context.wake()
-    return True
+        await state.use_up(external_id)
 
 
 async def on_feedback(
     message: Message,
     raw_update: dict[str, Any],
-    context: BotContext,
     bot: Bot,
-    state: FSMContext | None = None,
+    batch: LedgerBatch,
+    state: BatchState | None = None,
 ) -> None:
-    await store_feedback(bot, raw_update, state=state, context=context)
+    await store_feedback(bot, raw_update, state=state, batch=batch)
 
 
 def make_router() -> Router:

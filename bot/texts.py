@@ -24,6 +24,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "start": (
             "Hej! Här kan du lämna en synpunkt till {organisation}: kritik, beröm, förslag eller "
             "en fråga.\n\n"
+            "Vid akut fara, ring 112.{emergency}\n\n"
             "Skriv ditt meddelande här, så registrerar vi det direkt och du får ett "
             "ärendenummer. Vi strävar efter att svara inom {days} arbetsdagar.\n\n"
             "Bra att veta\n"
@@ -81,6 +82,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "start": (
             "Hello! Here you can give feedback to {organisation}: criticism, praise, suggestions "
             "or a question.\n\n"
+            "In an emergency, call 112.{emergency}\n\n"
             "Write your message here: we register it at once and you get a case number. We aim "
             "to reply within {days} working days.\n\n"
             "Good to know\n"

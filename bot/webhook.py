@@ -2,10 +2,11 @@
 
 The web app (`create_app(telegram_webhook=...)`) hands the secret-token header and a way to read
 the body to a `WebhookEndpoint`; it checks the secret in constant time before a byte of the body is
-read (anyone can post to the URL), and handles the update like a polled one: one aiogram cannot
-decode is kept as feedback or as a failed ledger row and answered 200 like any other. A failure
-answers 500, so Telegram delivers the update again (and dedupe makes the repeat harmless) until the
-bot gives up on it and keeps it as failed; a body that is not an update answers 400.
+read (anyone can post to the URL), and handles the update as a batch of one, like a polled answer:
+one aiogram cannot decode is kept as feedback or as a failed ledger row and answered 200 like any
+other. A failure answers 500, so Telegram delivers the update again (and dedupe makes the repeat
+harmless) until the bot gives up on it and keeps it as failed; a body that is not an update
+answers 400.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class WebhookEndpoint:
         except (ValueError, UnicodeDecodeError) as exc:
             return 400, {"ok": False, "error": f"not a Telegram update: {exc}"}
         try:
-            await self._bot.handle_raw(raw)
+            await self._bot.handle_batch([raw])
         except Exception as exc:
             log.exception("telegram webhook: update %s failed", raw.get("update_id"))
             self._bot._failed("webhook", exc)

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     case_prefix: str = "SP"
     organisation_name: str = "Socialtjänsten"
     appeal_info_url: str = "https://www.domstol.se/forvaltningsratt/"
+    # After "Vid akut fara, ring 112." in every acknowledgement and the bot's greeting: the social
+    # on-call service (socialjouren) and its number, as the public should read it.
+    emergency_text: str = ""
     acks_per_sender_per_day: int = 3
 
     # The privacy notice at /integritet (GDPR art. 13): the controller (the nämnd; default the
@@ -156,6 +159,27 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            url = make_url(value)
+            dialect = url.get_dialect()
+        except (ArgumentError, NoSuchModuleError, ValueError):
+            raise ValueError(f"not a database URL we can use; {_DATABASE_URLS}") from None
+        if not getattr(dialect, "is_async", False):
+            raise ValueError(f"needs an asynchronous driver; {_DATABASE_URLS}")
+        return value
+
+    @field_validator("web_listen", "smtp_listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        split_listen(value, 1)
+        return value
+
     @field_validator("telegram_mode")
     @classmethod
     def _check_telegram_mode(cls, value: str) -> str:
@@ -254,10 +278,19 @@ class Settings(BaseSettings):
         return frozenset({self.mail_from_address, *self.intake_addresses})
 
 
+_DATABASE_URLS = "use sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user@host/name"
+
+
 def split_listen(value: str, default_port: int) -> tuple[str, int]:
-    """`host:port` (or `[v6]:port`) into its parts."""
-    parts = urlsplit(f"//{value}")
-    return parts.hostname or "127.0.0.1", parts.port or default_port
+    """`host:port`, `host` or `[v6]:port` into its parts; a ValueError that says what is wrong."""
+    parts = urlsplit(f"//{value.strip()}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port == -1 or port == 0 or parts.path or parts.query or parts.fragment:
+        raise ValueError(f"{value!r} is not host:port with a port from 1 to 65535")
+    return parts.hostname or "127.0.0.1", port or default_port
 
 
 MIN_SECRET_KEY_LENGTH = 32

@@ -5,12 +5,19 @@ oversize mail (`552`), commit the raw bytes under their dedupe key, and only the
 Any failure before the commit is a `451`, so the sending server retries and dedupe makes the retry
 harmless; parsing, threading and the acknowledgement happen later, in the worker. What one client
 may send and hear (line lengths, sessions at once, STARTTLS) is `mail.smtp_session`'s job.
+
+As the final-delivery MTA it records the envelope sender in the stored message the way RFC 5321
+section 4.4 says: a `Return-Path: <reverse-path>` line on top (`Return-Path: <>` for the null
+sender of bounces and auto-replies), replacing any the sender wrote, which nobody checked. The
+worker reads only the stored bytes, so that is how the envelope reaches the classification that
+decides whether a message is a machine's; mail read over IMAP carries the delivering MTA's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 import traceback
 from collections.abc import Callable, Iterable
@@ -39,6 +46,17 @@ TEMPFAIL = "451 4.3.0 Could not store the message now; please try again later"
 ACCEPTED = "250 2.0.0 OK"
 DEFAULT_MAX_SESSIONS = 100
 DEFAULT_TIMEOUT = 300.0  # RFC 5321 §4.5.3.2.7: a server waits 5 minutes for the next command
+# The stored message gets a Return-Path only if `mail.parse` will read it as a message: its first
+# line is a header line as `mail.parse` checks it. Within the header block, lines are read as the
+# stdlib's feed parser reads them (`email.feedparser.headerRE`).
+_FIRST_HEADER = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
+_PARSER_HEADER = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_RETURN_PATH = re.compile(rb"return-path:", re.IGNORECASE)
+_LATER_RETURN_PATH = re.compile(rb"\nreturn-path:", re.IGNORECASE)
+# What a reverse-path in the stamp must not carry: line breaks, controls, spaces, angle brackets.
+_NOT_IN_PATH = re.compile(r"[\x00-\x20\x7f<>]")
 
 
 @dataclass(slots=True)
@@ -76,11 +94,11 @@ class LedgerWriter:
         self._queue: list[_Pending] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def store(self, raw: bytes, *, sender: str | None, recipients: list[str]) -> int | None:
+    async def store(
+        self, raw: bytes, *, key: str, sender: str | None, recipients: list[str]
+    ) -> int | None:
         """The new ledger row's id (None for a redelivery), once committed."""
-        pending = _Pending(
-            raw, ledger_key(raw), sender, recipients, asyncio.get_running_loop().create_future()
-        )
+        pending = _Pending(raw, key, sender, recipients, asyncio.get_running_loop().create_future())
         self._queue.append(pending)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="smtp-ledger-writer")
@@ -187,8 +205,11 @@ class IntakeHandler:
         # An exception escaping this method leaves the client waiting for an answer that never
         # comes, so everything before the commit turns into a 451.
         try:
+            received = raw_bytes(envelope)
             row_id = await self._writer.store(
-                raw_bytes(envelope),
+                with_return_path(received, envelope.mail_from),
+                # The key of the message as it came, so the stamp changes no dedupe key.
+                key=ledger_key(received),
                 sender=_clean_address(envelope.mail_from),
                 recipients=[_clean_address(r) or "" for r in envelope.rcpt_tos],
             )
@@ -266,6 +287,53 @@ def raw_bytes(envelope: Envelope) -> bytes:
     if isinstance(content, str):
         return content.encode("utf-8", errors="surrogateescape")
     return bytes(content or b"")
+
+
+def with_return_path(raw: bytes, reverse_path: str | None) -> bytes:
+    """`raw` with `Return-Path: <reverse-path>` as its first header line and without any
+    Return-Path the sender wrote; unchanged when it does not start with a header line (it is no
+    message, and stays exactly as received for the worker to refuse).
+
+    A null or missing reverse-path is `Return-Path: <>`. The line ends as the message's first line
+    does, and goes after leading blank lines and an mbox `From ` line, where `mail.parse` starts.
+    """
+    start = len(raw) - len(raw.lstrip(b"\r\n\t "))
+    if raw.startswith(b"From ", start):
+        line_end = _LINE_END.search(raw, start)  # as `mail.parse` splits it: CR alone ends one too
+        start = line_end.end() if line_end else len(raw)
+    if not _FIRST_HEADER.match(raw, start):
+        return raw
+    newline = raw.find(b"\n", start)
+    linesep = b"\r\n" if newline > 0 and raw[newline - 1] == 13 else b"\n"
+    path = _NOT_IN_PATH.sub("", "" if reverse_path in (None, "<>") else str(reverse_path))
+    stamp = b"Return-Path: <" + path.encode("utf-8", "surrogateescape") + b">" + linesep
+    return raw[:start] + stamp + _without_return_path(raw, start)
+
+
+def _without_return_path(raw: bytes, start: int) -> bytes:
+    """`raw[start:]` without the Return-Path fields (and their folded lines) of its header block,
+    which ends where the stdlib's parser ends it: at the first line that cannot be a header's."""
+    head = _HEADER_END.search(raw, start)
+    head_end = head.end() if head else len(raw)
+    if not _RETURN_PATH.match(raw, start) and not _LATER_RETURN_PATH.search(raw, start, head_end):
+        return raw[start:]  # the usual case: nothing to remove, nothing copied line by line
+    kept: list[bytes] = []
+    position, dropping = start, False
+    while position < len(raw):
+        newline = raw.find(b"\n", position)
+        end = len(raw) if newline < 0 else newline + 1
+        line = raw[position:end]
+        if line[:1] in (b" ", b"\t"):
+            pass  # a folded line belongs to the field above it
+        elif _PARSER_HEADER.match(line):
+            dropping = _RETURN_PATH.match(line) is not None
+        else:
+            break  # the blank line, or the first line of a body
+        if not dropping:
+            kept.append(line)
+        position = end
+    kept.append(raw[position:])
+    return b"".join(kept)
 
 
 def _clean_address(address: str | None) -> str | None:

@@ -1,5 +1,5 @@
-"""What many tests build: an intake policy, a message, a message taken in, the corpus e-mails,
-and `eventually()`.
+"""What many tests build: an intake policy, a message, a message taken in, a worker, the corpus
+e-mails, and `eventually()`.
 
 One place for them, so that a test module never imports another test module for its helpers.
 """
@@ -11,16 +11,23 @@ import inspect
 import os
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.core.db import unit_of_work
 from inbox.core.inbound import Channel, InboundMessage
 from inbox.core.models import IntakeRecord
 from inbox.intake import ledger
 from inbox.intake.receive import IntakePolicy, Receipt, receive, receive_many
+from inbox.runners.delivery import Sender
+from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.outbox_runner import OutboxRunner
+from inbox.runners.parse_pool import Parser, Parsing
+from inbox.runners.worker import Worker
 from tests.conftest import CORPORA, Clock, Database
 
 POLICY = IntakePolicy(
@@ -28,6 +35,26 @@ POLICY = IntakePolicy(
     mail_domain="synpunkt.example",
     own_addresses=frozenset({"synpunkt@synpunkt.example"}),
 )
+
+
+def make_worker(
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Callable[[], datetime],
+    *,
+    parsers: Mapping[str, Parser] | None = None,
+    senders: Mapping[str, Sender] | None = None,
+    policy: IntakePolicy = POLICY,
+    parsing: Parsing | None = None,
+    poll_interval: float = 2.0,
+) -> Worker:
+    """A worker with the runners' default limits; a test that needs other limits builds the
+    runners itself."""
+    return Worker(
+        IntakeRunner(sessions, parsers=parsers or {}, policy=policy, clock=clock, parsing=parsing),
+        OutboxRunner(sessions, senders=senders or {}, clock=clock),
+        poll_interval=poll_interval,
+    )
+
 
 EMAIL_CORPORA = CORPORA / "email"
 # Folders whose files are whole messages. The reply-parser corpora, talon's HTML and signature

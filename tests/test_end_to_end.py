@@ -44,11 +44,20 @@ class Installation:
     outbox: Path
     api: httpx.AsyncClient
 
-    async def deliver(self, message: EmailMessage, *, recipients: list[str] | None = None) -> None:
+    async def deliver(
+        self,
+        message: EmailMessage,
+        *,
+        recipients: list[str] | None = None,
+        envelope_sender: str | None = None,
+    ) -> None:
+        """Sends `message` over SMTP (from `envelope_sender`, "" for the null sender; by default
+        its From) and lets the worker handle it."""
         await aiosmtplib.send(
             message,
             hostname="127.0.0.1",
             port=self.port,
+            sender=envelope_sender,
             recipients=recipients or [INTAKE],
             start_tls=False,
         )
@@ -196,6 +205,32 @@ async def test_auto_reply_and_list_mail_are_stored_without_acknowledgement(
     )
     assert len(await installation.references()) == 2
     assert installation.sent() == []
+
+
+async def test_a_null_envelope_sender_is_never_answered(installation: Installation) -> None:
+    # A mailer daemon's notice, subject `Re:` of the mail it is about, nothing else machine-like
+    # in its text; and a message whose From looks like a person's. MAIL FROM:<> is all they
+    # have in common, and nobody can be answered at a null sender (RFC 5321 section 4.5.5).
+    await installation.deliver(
+        letter(
+            "Re: Bemötande i receptionen",
+            "Ditt meddelande har tagits emot av servern.",
+            sender="MAILER-DAEMON@mx.example.se",
+        ),
+        envelope_sender="",
+    )
+    await installation.deliver(
+        letter("Hej", "Hej! Jag har en fråga om hemtjänsten.", sender="anna@example.se"),
+        envelope_sender="",
+    )
+    references = await installation.references()
+    assert len(references) == 2  # stored as cases all the same
+    assert installation.sent() == []
+    for reference in references:
+        [message] = (await installation.case(reference))["messages"]  # type: ignore[misc]
+        assert message["automation"] != "none"
+        original = await installation.api.get(message["original_url"])
+        assert original.content.startswith(b"Return-Path: <>\r\n")
 
 
 async def test_unknown_recipient_is_refused_at_rcpt(installation: Installation) -> None:

@@ -4,7 +4,8 @@ its ärendemening and what happened (`registry`).
 `update_case` is the one way pages and the API change these fields. It validates everything before
 it writes anything, writes only what changed, records each change (before → after) in the audit
 trail and recomputes the due date when the unit changes. Closing needs an outcome; reopening clears
-it.
+it. Setting an escalation flag (lex Sarah, child at risk, decision not executed, appeal intent)
+opens its task (`inbox.cases.tasks`): a flag is not left to change nothing.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from sqlmodel import col
 from inbox.cases.access import may_be_assigned, scope_for_user
 from inbox.cases.opening import due_date
 from inbox.cases.registry import EVENT_FIELDS, RegistryError, clean_event, clean_title
+from inbox.cases.tasks import open_flag_tasks
 from inbox.core.audit import Actor, audit
 from inbox.core.models import (
     Case,
     CaseKind,
     CaseStatus,
+    CheckIn,
+    Decision,
     Outcome,
     StaffUser,
     SubmitterRole,
@@ -184,6 +188,9 @@ async def update_case(
             before=_plain(before),
             after=_plain(after),
         )
+    raised = [name for name in TRIAGE_FLAGS if changed.get(f"flag_{name}", (None, False))[1]]
+    if raised:
+        await open_flag_tasks(session, case=case, kinds=raised, actor=actor, now=now)
     await session.flush()
     return changed
 
@@ -199,6 +206,12 @@ async def _check_assignee(session: AsyncSession, *, case: Case, values: dict[str
     allowed = False
     if user is not None and user.active:
         allowed = may_be_assigned(await scope_for_user(session, user=user), unit_id)
+    if allowed and "assignee_id" in values and await _handled_decision(session, case, assignee_id):
+        raise TriageError(
+            "assignee",
+            "the client asked (in the check-in) to talk to someone other than the caseworker "
+            "who registered the decision",
+        )
     if allowed:
         return
     if "assignee_id" in values:
@@ -206,6 +219,21 @@ async def _check_assignee(session: AsyncSession, *, case: Case, values: dict[str
             "assignee", "the user cannot see this case in its unit, or may only read cases"
         )
     values["assignee_id"] = None
+
+
+async def _handled_decision(session: AsyncSession, case: Case, user_id: int) -> bool:
+    """Whether a call-back case flagged for someone else would go back to the handläggare who
+    registered the check-in's decision (`Decision.registered_by` is `user:<id>`)."""
+    if not case.flag_other_handler:
+        return False
+    registered_by = (
+        await session.execute(
+            select(col(Decision.registered_by))
+            .join(CheckIn, col(CheckIn.decision_id) == col(Decision.id))
+            .where(col(CheckIn.case_id) == case.id)
+        )
+    ).first()
+    return registered_by is not None and registered_by[0] == f"user:{user_id}"
 
 
 def _plain(value: Any) -> Any:

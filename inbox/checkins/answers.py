@@ -3,9 +3,12 @@ page, a Telegram button, a short reply to the mail), and a case for the unit whe
 
 The first answer to a question stands: the same answer again changes nothing, a different one is
 refused as already answered, and nothing is accepted once the check-in has closed or its decision
-was withdrawn. "Nej" to understanding, a rating of 1–2 or a wish for contact opens one flagged case
-(origin `checkin`) in the unit's inbox with the answers, so a caseworker calls back; no
-acknowledgement is sent for it. Answers are feedback: they are not written to any case file.
+was withdrawn. Only a "Ja" to "Vill du att någon av oss kontaktar dig?" opens a case (origin
+`checkin`, flagged `callback`) in the unit's inbox, with the answers, so that someone calls back;
+no acknowledgement is sent for it. Someone who answers "Nej", or does not answer, is not called,
+however poor their other answers: those are feedback, counted in the statistics. A "Ja" to
+talking to someone else flags the case (`flag_other_handler`) and keeps it from the handläggare
+who registered the decision. Answers are allmänna handlingar kept here, not in any personakt.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.cases.opening import Opening, open_case
+from inbox.checkins.decisions import decisions_handler
 from inbox.checkins.plan import CheckinPolicy, opt_out
-from inbox.checkins.texts import CHOICES, QUESTIONS
+from inbox.checkins.texts import CHAT_QUESTIONS, CHOICES, QUESTIONS
 from inbox.core.audit import SYSTEM, audit
 from inbox.core.inbound import Channel, InboundMessage
 from inbox.core.models import (
@@ -33,6 +37,7 @@ from inbox.core.models import (
     DecisionStatus,
     Direction,
     Message,
+    StaffUser,
     Unit,
 )
 from inbox.core.personnummer import contains_personnummer
@@ -81,9 +86,20 @@ def _current(checkin: CheckIn, question: str) -> str | None:
     return None if value is None else str(value)
 
 
+def applies(checkin: CheckIn, question: str) -> bool:
+    """Whether the question is still to be asked: someone else is asked of those who want contact."""
+    return question != "other_handler" or checkin.wants_contact == "yes"
+
+
+def unanswered(checkin: CheckIn) -> list[str]:
+    """The questions of the page (in its order) with no answer yet that still apply."""
+    return [q for q in QUESTIONS if applies(checkin, q) and getattr(checkin, q) is None]
+
+
 def next_question(checkin: CheckIn) -> str | None:
-    for question in QUESTIONS:
-        if getattr(checkin, question) is None:
+    """What the chat asks next: its next unanswered question, then the comment, then nothing."""
+    for question in CHAT_QUESTIONS:
+        if applies(checkin, question) and getattr(checkin, question) is None:
             return question
     return "comment" if checkin.comment is None else None
 
@@ -161,25 +177,27 @@ async def record_answers(
 
 
 def wants_callback(checkin: CheckIn) -> list[str]:
-    """Why a caseworker should call back (Swedish, for staff), or an empty list."""
-    reasons = []
+    """Why someone should call back (Swedish, for staff), or an empty list: only when asked to."""
+    if checkin.wants_contact != "yes":
+        return []
+    reasons = ["vill bli kontaktad"]
+    if checkin.other_handler == "yes":
+        reasons.append("vill prata med någon annan än handläggaren")
     if checkin.understood == "no":
         reasons.append("förstod inte beslutet")
     if checkin.rating is not None and checkin.rating <= 2:
         reasons.append(f"lågt betyg ({checkin.rating})")
-    if checkin.wants_contact == "yes":
-        reasons.append("vill bli kontaktad")
     return reasons
 
 
-_LABELS = {
-    "understood": ("Förstod beslutet", {"yes": "ja", "partly": "delvis", "no": "nej"}),
-    "knows_appeal": (
-        "Vet hur man överklagar och var man lämnar synpunkter",
-        {"yes": "ja", "no": "nej"},
-    ),
+_YES_NO = {"yes": "ja", "no": "nej"}
+_LABELS: dict[str, tuple[str, dict[str, str]]] = {
     "rating": ("Betyg (1–5)", {}),
-    "wants_contact": ("Vill bli kontaktad", {"yes": "ja", "no": "nej"}),
+    "understood": ("Förstod beslutet", {"yes": "ja", "partly": "delvis", "no": "nej"}),
+    "knows_appeal": ("Vet hur man överklagar", _YES_NO),
+    "knows_feedback": ("Vet var man lämnar synpunkter", _YES_NO),
+    "wants_contact": ("Vill bli kontaktad", _YES_NO),
+    "other_handler": ("Vill prata med någon annan än handläggaren", _YES_NO),
 }
 
 
@@ -203,14 +221,19 @@ async def _follow_up(
     policy: CheckinPolicy,
     now: datetime,
 ) -> str | None:
-    """Opens the call-back case at the first answer that asks for one; later answers join it."""
+    """Opens the call-back case at the "Ja" to contact; later answers join it."""
+    decision = await session.get(Decision, checkin.decision_id)
+    assert decision is not None
     if checkin.case_id is not None:
         case = await session.get(Case, checkin.case_id)
         if case is None:
             return None
-        _add_message(
-            session, case, checkin, f"Fler svar:\n{answers_text(checkin, only=recorded)}", now
-        )
+        text = f"Fler svar:\n{answers_text(checkin, only=recorded)}"
+        if "other_handler" in recorded and checkin.other_handler == "yes":
+            text += "\n\n" + await _keep_from_handler(
+                session, case=case, decision=decision, now=now
+            )
+        _add_message(session, case, checkin, text, now)
         if checkin.comment and contains_personnummer(checkin.comment):
             case.flag_personnummer = True
         case.updated_at = now
@@ -219,8 +242,7 @@ async def _follow_up(
     if not reasons:
         return None
     unit = await session.get(Unit, checkin.unit_id)
-    decision = await session.get(Decision, checkin.decision_id)
-    assert unit is not None and decision is not None
+    assert unit is not None
     case = await open_case(
         session,
         Opening(
@@ -244,6 +266,8 @@ async def _follow_up(
         f"Beslutets id i verksamhetssystemet: {decision.reference} (beslutsdatum "
         f"{decision.decided_on:%Y-%m-%d}).\n\n{answers_text(checkin)}"
     )
+    if checkin.other_handler == "yes":
+        text += "\n\n" + await _keep_from_handler(session, case=case, decision=decision, now=now)
     _add_message(session, case, checkin, text, now)
     audit(
         session,
@@ -255,6 +279,50 @@ async def _follow_up(
         checkin_id=checkin.id,
     )
     return case.reference
+
+
+async def _keep_from_handler(
+    session: AsyncSession, *, case: Case, decision: Decision, now: datetime
+) -> str:
+    """Flags the case for someone other than the decision's handläggare, takes it from them if
+    it was theirs, and says (to staff) whom to avoid."""
+    if not case.flag_other_handler and case.id is not None:
+        audit(
+            session,
+            actor=SYSTEM,
+            action="case.update",
+            case=case,
+            now=now,
+            field="flag_other_handler",
+            before=False,
+            after=True,
+        )
+    case.flag_other_handler = True
+    handler_id = decisions_handler(decision)
+    handler = await session.get(StaffUser, handler_id) if handler_id is not None else None
+    if handler is None:
+        return (
+            "Personen vill hellre prata med någon annan än den som handlade ärendet. Beslutet "
+            f"registrerades av {decision.registered_by}: ta reda på vem som handlade ärendet "
+            "innan det tilldelas."
+        )
+    if case.assignee_id == handler.id:
+        case.assignee_id = None
+        audit(
+            session,
+            actor=SYSTEM,
+            action="case.update",
+            case=case,
+            now=now,
+            field="assignee_id",
+            before=handler.id,
+            after=None,
+        )
+    name = handler.display_name or handler.username
+    return (
+        "Personen vill hellre prata med någon annan än den som handlade ärendet. Tilldela inte "
+        f"ärendet till {name}, som registrerade beslutet."
+    )
 
 
 def _add_message(
@@ -278,23 +346,16 @@ def _add_message(
 
 # Replies to the check-in mail --------------------------------------------------------------------
 
-_WORDS = {
-    "ja": ("understood", "yes"),
-    "yes": ("understood", "yes"),
-    "delvis": ("understood", "partly"),
-    "partly": ("understood", "partly"),
-    "nej": ("understood", "no"),
-    "no": ("understood", "no"),
-}
 _STOP = {"stopp", "stop"}
 _SIGNATURE = re.compile(r"^(skickat från|sent from|hämta outlook|get outlook)\b", re.IGNORECASE)
 _TOKEN = re.compile(r"[^\W_]+|\d")
 
 
 def parse_reply(text: str) -> dict[str, str] | None:
-    """`4`, `nej`, `ja`, `delvis`, `4 nej`, `STOPP` → answers (`stop` for STOPP); else None.
+    """`4` → the rating, `STOPP` → `stop`; else None.
 
-    Strict on purpose: anything longer is a message from a person and opens a case instead.
+    Strict on purpose: the mail asks one thing (how the contact was, 1 to 5), so a "ja" or a
+    "nej" answers nothing we asked; it and anything longer is a message that a person reads.
     """
     lines = [
         line.strip()
@@ -304,18 +365,13 @@ def parse_reply(text: str) -> dict[str, str] | None:
     if not lines or len(lines) > 1 or len(lines[0]) > 30:
         return None
     tokens = [t.lower() for t in _TOKEN.findall(lines[0])]
-    answers: dict[str, str] = {}
-    for token in tokens:
-        if token in _STOP and len(tokens) == 1:
-            return {"stop": "yes"}
-        if token in {"1", "2", "3", "4", "5"} and "rating" not in answers:
-            answers["rating"] = token
-        elif token in _WORDS and _WORDS[token][0] not in answers:
-            question, value = _WORDS[token]
-            answers[question] = value
-        else:
-            return None
-    return answers or None
+    if len(tokens) != 1:
+        return None
+    if tokens[0] in _STOP:
+        return {"stop": "yes"}
+    if tokens[0] in CHOICES["rating"]:
+        return {"rating": tokens[0]}
+    return None
 
 
 async def answer_by_reply(

@@ -142,7 +142,6 @@ async def _chunk(
             kind = REMINDER_KIND if reminder else ASK_KIND
             payload, rfc_id = checkin_payload(
                 checkin=checkin,
-                unit_name=units[data.unit].name,
                 contact_id=checkin.contact_id,
                 address=data.address,
                 policy=policy,

@@ -93,6 +93,13 @@ def check_input(raw: Mapping[str, object], *, now: datetime) -> DecisionInput:
     )
 
 
+def decisions_handler(decision: Decision) -> int | None:
+    """The staff user who registered the decision, taken as its handläggare; None when a token or
+    an import registered it (who handled the case is then not known here)."""
+    kind, _, number = decision.registered_by.partition(":")
+    return int(number) if kind == "user" and number.isascii() and number.isdigit() else None
+
+
 async def units_by_code(session: AsyncSession) -> dict[str, Unit]:
     rows = await session.execute(select(Unit).where(col(Unit.active)))
     return {unit.code: unit for unit in rows.scalars()}

@@ -117,14 +117,13 @@ async def schedule_checkin(
         return checkin
     assert checkin.id is not None
     ask = await _enqueue(
-        session, checkin=checkin, unit=unit, contact=contact, policy=policy, now=now, reminder=False
+        session, checkin=checkin, contact=contact, policy=policy, now=now, reminder=False
     )
     checkin.ask_outbox_id, checkin.ask_rfc_id = ask
     if checkin.reminder_at is not None:
         reminder = await _enqueue(
             session,
             checkin=checkin,
-            unit=unit,
             contact=contact,
             policy=policy,
             now=now,
@@ -138,31 +137,36 @@ async def schedule_checkin(
 def checkin_payload(
     *,
     checkin: CheckIn,
-    unit_name: str,
     contact_id: int,
     address: str,
     policy: CheckinPolicy,
     reminder: bool,
 ) -> tuple[dict[str, Any], str | None]:
-    """The outbox payload of a check-in's ask (or reminder), and the mail's Message-ID if any."""
+    """The outbox payload of a check-in's ask (or reminder), and the mail's Message-ID if any.
+
+    Neutral: it names the organisation, never the unit or the decision. `neutral` marks payloads
+    written so; the re-check holds back any written before (they named the unit).
+    """
     assert checkin.id is not None
     kind = REMINDER_KIND if reminder else ASK_KIND
+    links = policy.links
+    link = links.answer_url(checkin_id=checkin.id, expires=checkin.closes_at)
     if checkin.channel != Channel.EMAIL:
         payload = telegram_ask(
             checkin_id=checkin.id,
             chat_id=address,
-            unit=unit_name,
+            organisation=policy.organisation,
+            link=link,
             language=checkin.language,
             reminder=reminder,
         )
-        return payload, None
+        return payload | {"neutral": True}, None
     rfc_id = make_msgid(idstring=f"checkin.{checkin.id}.{kind[8:]}", domain=policy.mail_domain)
-    links = policy.links
     mail = checkin_mail(
-        unit=unit_name,
         organisation=policy.organisation,
-        link=links.answer_url(checkin_id=checkin.id, expires=checkin.closes_at),
+        link=link,
         stop_link=links.stop_url(contact_id=contact_id),
+        closes_at=checkin.closes_at,
         language=checkin.language,
         reminder=reminder,
     )
@@ -173,6 +177,7 @@ def checkin_payload(
         "auto_submitted": "auto-generated",
         "languages": [checkin.language],
         "checkin_id": checkin.id,
+        "neutral": True,
     }
     return payload, rfc_id
 
@@ -181,7 +186,6 @@ async def _enqueue(
     session: AsyncSession,
     *,
     checkin: CheckIn,
-    unit: Unit,
     contact: Contact,
     policy: CheckinPolicy,
     now: datetime,
@@ -191,7 +195,6 @@ async def _enqueue(
     kind = REMINDER_KIND if reminder else ASK_KIND
     payload, rfc_id = checkin_payload(
         checkin=checkin,
-        unit_name=unit.name,
         contact_id=contact.id,
         address=contact.address,
         policy=policy,
@@ -263,6 +266,10 @@ async def recheck(session: AsyncSession, item: OutboxItem, now: datetime) -> str
     checkin = await session.get(CheckIn, checkin_id) if isinstance(checkin_id, int) else None
     if checkin is None:
         return "no such check-in"
+    if not (item.payload or {}).get("neutral"):
+        # Written before check-ins became neutral (issue 14): its text names the unit and the
+        # decision, which a mail or a chat must not. Better no check-in than that one.
+        return "written with the old text that named the unit"
     decision = await session.get(Decision, checkin.decision_id)
     if decision is None or decision.status == DecisionStatus.WITHDRAWN:
         return "decision withdrawn"

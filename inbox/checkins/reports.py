@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.cases.access import NotFound, Scope
+from inbox.checkins.answers import unanswered
 from inbox.checkins.texts import QUESTIONS
 from inbox.core.models import Case, CheckIn, Contact, Decision, DecisionStatus, OutboxItem, Unit
 
@@ -33,10 +34,9 @@ def checkin_state(
         return "withdrawn"
     if checkin.status in ("skipped", "cancelled"):
         return checkin.status
-    answered = [q for q in QUESTIONS if getattr(checkin, q) is not None]
-    if len(answered) == len(QUESTIONS):
+    if not unanswered(checkin):
         return "answered"
-    if answered:
+    if any(getattr(checkin, q) is not None for q in QUESTIONS):
         return "partly-answered"
     if ask is not None and ask.status in ("cancelled", "dead"):
         return "cancelled" if ask.status == "cancelled" else "failed"
@@ -102,10 +102,12 @@ async def decision_view(
         "reminder_status": reminder.status if reminder else None,
         "closes_at": checkin.closes_at,
         "answers": {
+            "rating": checkin.rating,
             "understood": checkin.understood,
             "knows_appeal": checkin.knows_appeal,
-            "rating": checkin.rating,
+            "knows_feedback": checkin.knows_feedback,
             "wants_contact": checkin.wants_contact,
+            "other_handler": checkin.other_handler,
             "comment": checkin.comment,
         },
         "answered_at": checkin.first_answer_at,
@@ -139,9 +141,12 @@ async def checkin_stats(
             _count(col(CheckIn.understood) == "no"),
             _count(col(CheckIn.knows_appeal) == "yes"),
             _count(col(CheckIn.knows_appeal) == "no"),
+            _count(col(CheckIn.knows_feedback) == "yes"),
+            _count(col(CheckIn.knows_feedback) == "no"),
             *(_count(col(CheckIn.rating) == n) for n in range(1, 6)),
             _count(col(CheckIn.wants_contact) == "yes"),
             _count(col(CheckIn.wants_contact) == "no"),
+            _count((col(CheckIn.wants_contact) == "yes") & (col(CheckIn.other_handler) == "yes")),
         )
         .join(Unit, col(Unit.id) == CheckIn.unit_id)
         .outerjoin(OutboxItem, col(OutboxItem.id) == CheckIn.ask_outbox_id)
@@ -157,8 +162,8 @@ async def checkin_stats(
         query = query.where(col(CheckIn.period) <= end)
     groups = []
     for row in (await session.execute(query)).all():
-        code, period, asked, answered, u_yes, u_partly, u_no, k_yes, k_no, *rest = row
-        ratings, (c_yes, c_no) = rest[:5], rest[5:]
+        code, period, asked, answered, u_yes, u_partly, u_no, k_yes, k_no, f_yes, f_no, *rest = row
+        ratings, (c_yes, c_no, c_other) = rest[:5], rest[5:]
         group: dict[str, Any] = {"unit": code, "month": period, "asked": int(asked or 0)}
         answered = int(answered or 0)
         if answered < MIN_GROUP:
@@ -168,9 +173,11 @@ async def checkin_stats(
                 "response_rate": None,
                 "understood": None,
                 "knows_appeal": None,
+                "knows_feedback": None,
                 "ratings": None,
                 "contact_wishes": None,
                 "contact_answers": None,
+                "other_handler_wishes": None,
             }
         else:
             understood_total = u_yes + u_partly + u_no
@@ -185,9 +192,11 @@ async def checkin_stats(
                     "no": _share(u_no, understood_total),
                 },
                 "knows_appeal": {"answers": k_yes + k_no, "yes": _share(k_yes, k_yes + k_no)},
+                "knows_feedback": {"answers": f_yes + f_no, "yes": _share(f_yes, f_yes + f_no)},
                 "ratings": {str(n): int(v) for n, v in enumerate(ratings, start=1)},
                 "contact_wishes": int(c_yes),
                 "contact_answers": int(c_yes + c_no),
+                "other_handler_wishes": int(c_other),
             }
         groups.append(group)
     return groups

@@ -67,10 +67,46 @@ def _when(value: datetime | None) -> str:
 
 
 def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
-    from inbox.core.migrate import upgrade  # alembic: loaded only by the commands that migrate
+    from inbox.core.migrate import MigrationError, upgrade  # alembic: loaded only when migrating
 
-    upgrade(settings.database_url, args.revision)
-    print(f"database is at revision {args.revision}")
+    try:
+        at = upgrade(settings.database_url, args.revision)
+    except MigrationError as exc:
+        raise UserError(str(exc)) from None
+    print(f"database is at revision {at}")
+    return 0
+
+
+def cmd_db_downgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.core.migrate import MigrationError, downgrade
+
+    try:
+        at = downgrade(settings.database_url, args.revision)
+    except MigrationError as exc:
+        raise UserError(str(exc)) from None
+    print(f"database is at revision {at}")
+    return 0
+
+
+def cmd_db_current(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.core.migrate import current, head
+
+    at = current(settings.database_url)
+    latest = head()
+    if at is None:
+        print(f"no revision (an empty database); the newest is {latest}")
+    else:
+        print(at if at == latest else f"{at} (the newest is {latest}: run `synpunkt db upgrade`)")
+    return 0
+
+
+def cmd_db_history(settings: Settings, args: argparse.Namespace) -> int:
+    from inbox.core.migrate import current, history
+
+    at = current(settings.database_url)
+    for revision in history():
+        mark = "  <- the database" if revision.id == at else ""
+        print(f"{revision.id}  {revision.doc}{mark}")
     return 0
 
 

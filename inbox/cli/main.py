@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from inbox.cli.commands import (
+    cmd_db_current,
+    cmd_db_downgrade,
+    cmd_db_history,
     cmd_db_upgrade,
     cmd_decisions_import,
     cmd_tokens_create,
@@ -26,10 +29,10 @@ from inbox.cli.commands import (
     cmd_users_set,
 )
 from inbox.cli.demo import cmd_demo
-from inbox.cli.errors import ConfigError, UserError
+from inbox.cli.errors import ConfigError, PartStopped, UserError
 from inbox.cli.registry import add_parser as add_diarium
 from inbox.cli.run import cmd_bot, cmd_part, cmd_serve
-from inbox.cli.wiring import secret_key
+from inbox.cli.wiring import probe_database, secret_key
 from inbox.settings import Settings
 from inbox.staff.users import StaffError
 
@@ -79,9 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database commands").add_subparsers(
         dest="db_command", required=True
     )
-    up = db.add_parser("upgrade", help="apply migrations")
+    up = db.add_parser(
+        "upgrade", help="apply migrations up to REVISION (default: the newest); never goes back"
+    )
     up.add_argument("revision", nargs="?", default="head")
     up.set_defaults(func=cmd_db_upgrade)
+    down = db.add_parser(
+        "downgrade",
+        help="undo migrations back to REVISION (`base`: all); drops what the later ones added",
+    )
+    down.add_argument("revision")
+    down.set_defaults(func=cmd_db_downgrade)
+    db.add_parser("current", help="the database's revision").set_defaults(func=cmd_db_current)
+    db.add_parser("history", help="every revision, oldest first").set_defaults(func=cmd_db_history)
 
     users = commands.add_parser("users", help="staff users").add_subparsers(
         dest="users_command", required=True
@@ -166,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="send sample mails through the running SMTP listener")
     demo.add_argument("--count", type=int, default=6)
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_demo, needs_database=False)
     return parser
 
 
@@ -177,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "needs_secret_key", False):
             # Resolved once, before anything starts: a weak or unreadable key stops the command.
             settings = settings.model_copy(update={"secret_key": secret_key(settings)})
+        if getattr(args, "needs_database", True):
+            probe_database(settings)
     except ValidationError as exc:
         print(f"synpunkt: {_setting_error(exc)}", file=sys.stderr)
         return 78
@@ -198,3 +213,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UserError, StaffError) as exc:
         print(f"synpunkt: {exc}", file=sys.stderr)
         return 2
+    except PartStopped as exc:
+        print(f"synpunkt: {exc}", file=sys.stderr)
+        return 1

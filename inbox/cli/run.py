@@ -10,10 +10,11 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from inbox.cli.errors import UserError
+from inbox.cli.errors import ConfigError, PartStopped, UserError
 from inbox.cli.wiring import (
     Closer,
     Sessions,
@@ -39,6 +40,11 @@ log = logging.getLogger("synpunkt")
 
 # A part's status for /healthz, by part ("worker", "imap", "telegram").
 Status = Callable[[], Mapping[str, object]]
+
+
+def _listen_error(setting: str, host: str, port: int, exc: OSError) -> ConfigError:
+    reason = exc.strerror or str(exc)
+    return ConfigError(f"SYNPUNKT_{setting}: cannot listen on {host}:{port}: {reason}")
 
 
 async def run_parts(
@@ -76,8 +82,8 @@ async def run_parts(
             from mail.smtp import start_smtp_server
 
             host, port = split_listen(settings.smtp_listen, 8025)
-            servers.append(
-                await start_smtp_server(
+            try:
+                smtp_server = await start_smtp_server(
                     sessions=sessions,
                     intake_addresses=settings.intake_addresses,
                     hostname=settings.smtp_hostname,
@@ -90,7 +96,9 @@ async def run_parts(
                     idle_timeout=settings.smtp_timeout_seconds,
                     tls=smtp_tls,
                 )
-            )
+            except OSError as exc:
+                raise _listen_error("SMTP_LISTEN", host, port, exc) from None
+            servers.append(smtp_server)
             log.info(
                 "SMTP listener on %s:%s for %s%s",
                 host,
@@ -141,13 +149,27 @@ async def run_parts(
             status["telegram"] = lambda: the_bot.status
             webhook = telegram_webhook_endpoint(settings, the_bot)
         if web:
+            host, port = split_listen(settings.web_listen, 8000)
+            try:
+                # Bound here, not by uvicorn, which logs a bind error and exits the interpreter.
+                listener = socket.create_server((host, port), reuse_port=False)
+            except OSError as exc:
+                raise _listen_error("WEB_LISTEN", host, port, exc) from None
             tasks.append(
                 asyncio.create_task(
-                    _serve_web(settings, sessions, stop, wake, status=status, webhook=webhook),
+                    _serve_web(
+                        settings,
+                        sessions,
+                        stop,
+                        wake,
+                        status=status,
+                        webhook=webhook,
+                        listener=listener,
+                    ),
                     name="web",
                 )
             )
-        await stop.wait()
+        await _until_stopped_or_failed(stop, tasks)
     finally:
         stop.set()
         for server in servers:
@@ -161,6 +183,22 @@ async def run_parts(
         if pool is not None:
             pool.close()
         await engine.dispose()
+
+
+async def _until_stopped_or_failed(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Returns on SIGINT/SIGTERM; raises `PartStopped` when a part ends on its own first."""
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    ended = [task for task in tasks if task in done]
+    if ended and not stop.is_set():
+        task = ended[0]
+        error = None if task.cancelled() else task.exception()
+        why = f"{type(error).__name__}: {error}" if error else "it ended without being asked to"
+        log.error("the %s part stopped (%s); stopping everything", task.get_name(), why)
+        raise PartStopped(f"the {task.get_name()} part stopped: {why}")
 
 
 async def _follow_imap_status(
@@ -202,6 +240,7 @@ async def _serve_web(
     *,
     status: Mapping[str, Status],
     webhook: WebhookEndpoint | None,
+    listener: socket.socket,
 ) -> None:
     import uvicorn
 
@@ -220,11 +259,17 @@ async def _serve_web(
         webhook=webhook,
     )
     server = _Server(web_server_config(settings, app))
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
     log.info("web inbox on http://%s:%s/%s", host, port, " (API docs at /docs)" * settings.api_docs)
-    await stop.wait()
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
     server.should_exit = True
     await serving
+    if not stop.is_set():  # uvicorn gave up by itself (its lifespan failed, say)
+        raise PartStopped("the web server stopped")
 
 
 # Commands ----------------------------------------------------------------------------------------

@@ -7,18 +7,22 @@ that an admin command does not pay for loading aiogram, uvicorn or FastAPI.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.checkins.answers import reply_claim
 from inbox.checkins.plan import CheckinPolicy
 from inbox.checkins.schedule import parse_window
 from inbox.cli.errors import ConfigError, UserError
+from inbox.core.db import create_engine
 from inbox.core.inbound import Channel
 from inbox.core.privacy import PrivacyNotice
 from inbox.intake.receive import IntakePolicy
@@ -53,6 +57,38 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# How long a command waits for the database to answer before it gives up with one line.
+DATABASE_PROBE_SECONDS = 10.0
+
+
+def probe_database(settings: Settings) -> None:
+    """Connects once before the command starts, so that a database that cannot be reached (or
+    opened) stops the command with one line naming the setting (exit status 78), instead of a
+    traceback from whichever part touched it first, or a service that runs without one."""
+
+    async def connect() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            async with asyncio.timeout(DATABASE_PROBE_SECONDS), engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(connect())
+    except TimeoutError:
+        raise ConfigError(
+            f"SYNPUNKT_DATABASE_URL: the database did not answer within "
+            f"{DATABASE_PROBE_SECONDS:g} s"
+        ) from None
+    except (OSError, SQLAlchemyError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        detail = str(reason).splitlines()[0] if str(reason) else type(reason).__name__
+        raise ConfigError(
+            f"SYNPUNKT_DATABASE_URL: cannot connect to the database: {detail}"
+        ) from None
+
+
 def secret_key(settings: Settings) -> str:
     """SYNPUNKT_SECRET_KEY, else the key kept in SYNPUNKT_SECRET_KEY_FILE (made at first start)."""
     if settings.secret_key:
@@ -74,7 +110,7 @@ def intake_policy(settings: Settings) -> IntakePolicy:
         own_addresses=settings.own_addresses,
         acks_per_sender_per_day=settings.acks_per_sender_per_day,
         organisation=settings.organisation_name,
-        appeal_url=settings.appeal_info_url,
+        emergency_text=settings.emergency_text,
         claims=(
             reply_claim(
                 CheckinPolicy(case_prefix=settings.case_prefix, mail_domain=settings.mail_domain)
@@ -267,6 +303,7 @@ def build_telegram_bot(
         organisation=settings.organisation_name,
         response_days=intake_policy(settings).response_days,
         appeal_url=settings.appeal_info_url,
+        emergency_text=settings.emergency_text,
         email=settings.intake_addresses[0] if settings.intake_addresses else "",
         web_url=settings.public_url,
         checkins=checkin_policy(settings),

@@ -20,13 +20,25 @@ class Channel(StrEnum):
 
 
 class Automation(StrEnum):
-    """Why a message looks machine-made; `NONE` for a person writing."""
+    """Which kind of machine wrote a message; `NONE` for a person writing. None of them is ever
+    answered; each is a kind of its own so that staff can see them apart and later steps can act
+    on them (a bounce or a complaint about a message of ours). At most 16 characters (the column).
+    """
 
     NONE = "none"
+    # An automatic answer: RFC 3834 (vacation, "we got your message"), a read receipt (RFC 8098).
     AUTO_REPLY = "auto-reply"
+    # A delivery report: an RFC 3464 DSN or a mail system's own bounce, delay or error notice.
     BOUNCE = "bounce"
+    # A complaint (feedback) report about a message: RFC 5965 ARF, a mailbox provider's own.
+    COMPLAINT = "complaint"
+    # An event relayed as mail by a notification service (Amazon SNS: a bounce, a complaint).
+    NOTIFICATION = "notification"
     LIST = "list"
     BULK = "bulk"
+    # From an address that says it takes no replies (noreply@), and answering nothing.
+    NO_REPLY = "no-reply"
+    # Nothing but the null reverse-path (Return-Path: <>), which nobody can answer.
     NULL_SENDER = "null-sender"
 
 

@@ -172,10 +172,12 @@ class Case(SQLModel, table=True):
     flag_automated: bool = False  # opened by machine mail (auto-reply, bounce, list)
     wants_reply: bool | None = None  # asked in the Telegram conversation; None: not answered
     flag_callback: bool = False  # a check-in answer asks a caseworker to call back
+    # The check-in answer asks for someone other than the decision's handläggare (migration 0010).
+    flag_other_handler: bool = False
     updated_at: datetime = _utc()
     # Set when the case was merged into another; it is then closed.
     merged_into_id: int | None = Field(default=None, foreign_key="cases.id")
-    # The registry (migration 0010_registry). The ärendemening staff wrote; None: the neutral
+    # The registry (migration 0012_registry). The ärendemening staff wrote; None: the neutral
     # default from kind and unit (`inbox.cases.registry.registry_title`).
     registry_title: str | None = Field(default=None, max_length=200)
     secrecy_marked: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
@@ -428,8 +430,10 @@ class CheckIn(SQLModel, table=True):
     token_used_at: datetime | None = _utc(default=None)
     understood: str | None = Field(default=None, max_length=8)  # yes, partly, no
     knows_appeal: str | None = Field(default=None, max_length=8)  # yes, no
+    knows_feedback: str | None = Field(default=None, max_length=8)  # yes, no (0010)
     rating: int | None = None  # 1-5
     wants_contact: str | None = Field(default=None, max_length=8)  # yes, no
+    other_handler: str | None = Field(default=None, max_length=8)  # yes, no (0010)
     comment: str | None = None
     first_answer_at: datetime | None = _utc(default=None)
     last_answer_at: datetime | None = _utc(default=None)
@@ -469,7 +473,50 @@ class ReplyTemplate(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
-# The registry: consent for relatives, requests for documents (migration 0010_registry) ----------
+# Tasks: what the law requires someone to do about a case, by when -------------------------------
+
+
+class Task(SQLModel, table=True):
+    """A duty on a case with its deadline and who acts (`inbox.cases.tasks` has the rules): a
+    possible appeal's rättidsprövning, a lex Sarah report, an orosanmälan, a report to IVO.
+
+    It follows its case's unit; it outlives the case (the case id is cleared by retention), so
+    that the statistics of what was done, and in time, survive. At most one open task of a kind
+    per case.
+    """
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index(
+            "ux_tasks_open_case_kind",
+            "case_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("done_at IS NULL"),
+            postgresql_where=text("done_at IS NULL"),
+        ),
+        Index(
+            "ix_tasks_open_due",
+            "due_on",
+            "id",
+            sqlite_where=text("done_at IS NULL"),
+            postgresql_where=text("done_at IS NULL"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int | None = Field(
+        default=None, foreign_key="cases.id", index=True, ondelete="SET NULL"
+    )
+    kind: str = Field(max_length=32)  # appeal_intent, lex_sarah, child_at_risk, …
+    due_on: date
+    actor: str = Field(max_length=200)  # who acts, as a role in words
+    created_at: datetime = _utc()
+    created_by: str = Field(max_length=100)  # user:<id>, token:<id>, system
+    done_at: datetime | None = _utc(default=None)
+    done_by: str | None = Field(default=None, max_length=100)
+
+
+# The registry: consent for relatives, requests for documents (migration 0012_registry) ----------
 
 
 class ConsentForm(StrEnum):

@@ -1,8 +1,16 @@
 """The automatic acknowledgement a sender gets when their message opens a case.
 
-Swedish always, with English as well when the message was written in English. It gives the case
-reference, the promised response time, and what a public authority must say: the message is a
-public record, feedback is not an appeal (and how to appeal), and no sensitive details by email.
+Swedish always, with English as well when the message was written in English; by email a letter,
+in a chat a shorter message. It gives the case reference and what a public authority must say:
+the message is a public record and may be read by anyone who asks, after a secrecy test; no
+sensitive details by email or chat; how to ask to be contacted; in an emergency call 112 (and,
+when configured, the social on-call service). Then one of two things:
+- a message that may be an appeal (`appeals`) is told so: it counts as received on the day it
+  came in, and goes to the decision-maker, who first tries whether it came in time;
+- any other message is told when we aim to answer, that feedback is not an appeal, how to appeal
+  (to the nämnd that signs the letter, within three weeks), and that a message meant as an
+  appeal counts from the day it came in.
+A case forwarded by IVO says that IVO forwarded it. Dates are written out ("16 december 2026").
 It deliberately repeats nothing the sender wrote (not their name, not their subject): the From
 address of a mail can be forged, and an acknowledgement must not carry a stranger's words.
 
@@ -14,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from email.utils import make_msgid
 from typing import Any
 
@@ -26,89 +34,254 @@ from inbox.core.db import insert_ignoring_conflicts
 from inbox.core.inbound import Channel, InboundMessage
 from inbox.core.models import Delivery, Direction, Message, OutboxItem
 from inbox.core.outbox import outbox_row
+from inbox.core.time import STOCKHOLM
 from inbox.intake.policy import IntakePolicy
 
 ACK_KIND = "case.ack"
 
-_SV = """Hej!
+_MONTHS = {
+    "sv": (
+        "januari februari mars april maj juni juli augusti september oktober november december"
+    ).split(),
+    "en": (
+        "January February March April May June July August September October November December"
+    ).split(),
+}
 
-Tack för att du hörde av dig till {organisation}. Vi har tagit emot ditt meddelande och registrerat \
-det med ärendenummer {reference}. Svara gärna på det här mejlet om du vill lägga till något, så \
-hamnar det i samma ärende.
 
-Vi strävar efter att svara inom {days} arbetsdagar, det vill säga senast {due}.
+def written_date(day: date, lang: str) -> str:
+    """A date as the public reads it: "16 december 2026", "16 December 2026"."""
+    return f"{day.day} {_MONTHS.get(lang, _MONTHS['sv'])[day.month - 1]} {day.year}"
 
-Bra att veta
-- Ditt meddelande är en allmän handling från och med att det kom in till oss. Uppgifter om \
-enskildas personliga förhållanden skyddas av sekretess.
-- Skicka inte personnummer, uppgifter om hälsa eller detaljer om ett ärende med e-post. E-post är \
-inte ett säkert sätt att lämna känsliga uppgifter. Skriv hellre att du vill bli kontaktad, så ringer \
-vi upp dig.
-- En synpunkt är inte ett överklagande. Vill du överklaga ett beslut ska du göra det skriftligt \
-inom tre veckor från den dag du fick ta del av beslutet. Hur du gör står i beslutet, och din \
-handläggare hjälper dig gärna. Mer information: {appeal_url}
 
-Det här är ett automatiskt svar.
-
-Med vänliga hälsningar
-{organisation}
-"""
-
-_EN = """Hello,
-
-Thank you for contacting {organisation}. We have received your message and registered it under \
-case number {reference}. If you want to add something, just reply to this email and it will be \
-added to the same case.
-
-We aim to reply within {days} working days, that is by {due}.
-
-Good to know
-- Your message is a public record (allmän handling) from the moment it reached us. Information \
-about individuals' personal circumstances is protected by secrecy.
-- Please do not send personal identity numbers, health information or details of a case by email. \
-Email is not a safe way to share sensitive information. Write that you would like us to contact \
-you instead, and we will call you.
-- Feedback is not an appeal. If you want to appeal a decision, you must do so in writing within \
-three weeks of the day you were informed of the decision. The decision explains how, and your \
-caseworker is glad to help. More information: {appeal_url}
-
-This is an automatic reply.
-
-Kind regards
-{organisation}
-"""
-
-# A chat is not a mailbox: shorter, and it speaks of the chat, not of email.
-_CHAT_SV = """Tack! Vi har tagit emot ditt meddelande och registrerat det med ärendenummer \
-{reference}. Skriv gärna mer här i chatten, så hamnar det i samma ärende.
-
-Vi strävar efter att svara inom {days} arbetsdagar, det vill säga senast {due}.
-
-- Ditt meddelande är en allmän handling. Uppgifter om enskildas personliga förhållanden skyddas \
-av sekretess.
-- Skicka inte personnummer, uppgifter om hälsa eller detaljer om ett ärende här i chatten.
-- En synpunkt är inte ett överklagande. Ett beslut överklagar du skriftligt inom tre veckor från \
-den dag du fick ta del av det. Mer information: {appeal_url}
-
-Det här är ett automatiskt svar från {organisation}.
-"""
-
-_CHAT_EN = """Thank you! We have received your message and registered it under case number \
-{reference}. You can write more here in the chat and it will be added to the same case.
-
-We aim to reply within {days} working days, that is by {due}.
-
-- Your message is a public record (allmän handling). Information about individuals' personal \
-circumstances is protected by secrecy.
-- Please do not send personal identity numbers, health information or details of a case in this \
-chat.
-- Feedback is not an appeal. You appeal a decision in writing within three weeks of the day you \
-were informed of it. More information: {appeal_url}
-
-This is an automatic reply from {organisation}.
-"""
-
+# The parts of a letter (email) and of a chat message, by language. Placeholders: {reference},
+# {organisation}, {days}, {due}, {received} (dates written out) and {emergency}.
+_PARTS: dict[tuple[str, str], dict[str, str]] = {
+    ("sv", "mail"): {
+        "greeting": "Hej!",
+        "opening": (
+            "Tack för att du hörde av dig till {organisation}. Vi har tagit emot ditt "
+            "meddelande och registrerat det med ärendenummer {reference}. Svara gärna på det "
+            "här mejlet om du vill lägga till något, så hamnar det i samma ärende."
+        ),
+        "opening_appeal": (
+            "Tack för ditt meddelande till {organisation}. Vi har registrerat det med "
+            "ärendenummer {reference}. Svara gärna på det här mejlet om du vill lägga till "
+            "något, så hamnar det i samma ärende."
+        ),
+        "opening_ivo": (
+            "Inspektionen för vård och omsorg (IVO) har skickat ditt klagomål vidare till "
+            "{organisation}. Vi har registrerat det med ärendenummer {reference}. Svara gärna "
+            "på det här mejlet om du vill lägga till något, så hamnar det i samma ärende."
+        ),
+        "appeal": (
+            "Ditt meddelande kan vara ett överklagande\n"
+            "Det du skriver kan betyda att du vill att ett beslut ändras. Därför behandlar vi "
+            "ditt meddelande som ett överklagande. Det räknas som inkommet till {organisation} "
+            "den {received}.\n\n"
+            "Vi lämnar ditt meddelande till den som fattade beslutet. Där prövas först om "
+            "överklagandet kom in i tid, det vill säga inom tre veckor från den dag du fick ta "
+            "del av beslutet. Det kallas rättidsprövning. Kom det in i tid skickas det vidare "
+            "till förvaltningsrätten, om inte beslutet ändras så som du vill. Behöver vi veta "
+            "mer, till exempel vilket beslut det gäller, hör vi av oss till dig.\n\n"
+            "Menade du inte att överklaga ett beslut behöver du inte göra något. Då behandlar "
+            "vi ditt meddelande som en synpunkt."
+        ),
+        "response": (
+            "Vi strävar efter att svara inom {days} arbetsdagar, det vill säga senast den {due}."
+        ),
+        "heading": "Bra att veta",
+        "public": (
+            "- Ditt meddelande är en allmän handling från och med att det kom in till oss. Alla "
+            "har rätt att begära att få läsa allmänna handlingar. Uppgifter om enskildas "
+            "personliga förhållanden kan omfattas av sekretess, och vi prövar det alltid innan "
+            "vi lämnar ut något."
+        ),
+        "sensitive": (
+            "- Skicka inte personnummer, uppgifter om hälsa eller detaljer om ett ärende med "
+            "e-post. E-post är inte ett säkert sätt att lämna känsliga uppgifter. Vill du att vi "
+            "kontaktar dig, svara på det här mejlet och skriv hur och när vi kan nå dig, till "
+            "exempel på telefon."
+        ),
+        "not_appeal": (
+            "- En synpunkt är inte ett överklagande. Vill du överklaga ett beslut, skicka ett "
+            "skriftligt överklagande till {organisation} inom tre veckor från den dag du fick "
+            "ta del av beslutet. Din handläggare hjälper dig gärna. Menade du att ditt "
+            "meddelande skulle vara ett överklagande? Svara då på det här mejlet och skriv det. "
+            "Det räknas som inkommet den {received}."
+        ),
+        "automatic": "Det här är ett automatiskt svar.",
+        "signature": "Med vänliga hälsningar\n{organisation}",
+    },
+    ("en", "mail"): {
+        "greeting": "Hello,",
+        "opening": (
+            "Thank you for contacting {organisation}. We have received your message and "
+            "registered it under case number {reference}. If you want to add something, just "
+            "reply to this email and it will be added to the same case."
+        ),
+        "opening_appeal": (
+            "Thank you for your message to {organisation}. We have registered it under case "
+            "number {reference}. If you want to add something, just reply to this email and it "
+            "will be added to the same case."
+        ),
+        "opening_ivo": (
+            "The Health and Social Care Inspectorate (IVO) has forwarded your complaint to "
+            "{organisation}. We have registered it under case number {reference}. If you want "
+            "to add something, just reply to this email and it will be added to the same case."
+        ),
+        "appeal": (
+            "Your message may be an appeal\n"
+            "What you write may mean that you want a decision changed. We therefore treat your "
+            "message as an appeal. It counts as received by {organisation} on {received}.\n\n"
+            "We will pass your message to whoever made the decision. They first check that the "
+            "appeal came in time, that is within three weeks of the day you were informed of "
+            "the decision (rättidsprövning). If it did, it is sent on to the administrative "
+            "court (förvaltningsrätten), unless the decision is changed the way you want. If we "
+            "need to know more, for example which decision it concerns, we will contact you."
+            "\n\n"
+            "If you did not mean to appeal a decision, you need not do anything. We will then "
+            "treat your message as feedback."
+        ),
+        "response": "We aim to reply within {days} working days, that is by {due}.",
+        "heading": "Good to know",
+        "public": (
+            "- Your message is a public record (allmän handling) from the moment it reached us. "
+            "Anyone may ask to read public records. Information about individuals' personal "
+            "circumstances can be covered by secrecy, and we always check that before we "
+            "release anything."
+        ),
+        "sensitive": (
+            "- Please do not send personal identity numbers, health information or details of "
+            "a case by email. Email is not a safe way to share sensitive information. If you "
+            "would like us to contact you, reply to this email and tell us how and when we can "
+            "reach you, for example by phone."
+        ),
+        "not_appeal": (
+            "- Feedback is not an appeal. If you want to appeal a decision, send your appeal in "
+            "writing to {organisation} within three weeks of the day you were informed of the "
+            "decision. Your caseworker is glad to help. Did you mean your message as an appeal? "
+            "Then reply to this email and say so. It counts as received on {received}."
+        ),
+        "automatic": "This is an automatic reply.",
+        "signature": "Kind regards\n{organisation}",
+    },
+    # A chat is not a mailbox: shorter, and it speaks of the chat, not of email.
+    ("sv", "chat"): {
+        "opening": (
+            "Tack! Vi har tagit emot ditt meddelande och registrerat det med ärendenummer "
+            "{reference}. Skriv gärna mer här i chatten, så hamnar det i samma ärende."
+        ),
+        "opening_ivo": (
+            "Inspektionen för vård och omsorg (IVO) har skickat ditt klagomål vidare till "
+            "{organisation}. Vi har registrerat det med ärendenummer {reference}."
+        ),
+        "appeal": (
+            "Ditt meddelande kan vara ett överklagande. Det du skriver kan betyda att du vill "
+            "att ett beslut ändras. Därför behandlar vi det som ett överklagande, som kom in "
+            "till {organisation} den {received}. Vi lämnar det till den som fattade beslutet. "
+            "Där prövas först om det kom in i tid (rättidsprövning). Menade du inte att "
+            "överklaga behöver du inte göra något. Då behandlar vi meddelandet som en synpunkt."
+        ),
+        "response": (
+            "Vi strävar efter att svara inom {days} arbetsdagar, det vill säga senast den {due}."
+        ),
+        "public": (
+            "- Ditt meddelande är en allmän handling, och alla har rätt att begära att få läsa "
+            "allmänna handlingar. Uppgifter om enskildas personliga förhållanden kan omfattas "
+            "av sekretess. Vi prövar det innan vi lämnar ut något."
+        ),
+        "sensitive": (
+            "- Skicka inte personnummer, uppgifter om hälsa eller detaljer om ett ärende här i "
+            "chatten. Vill du att vi kontaktar dig, skriv hur vi kan nå dig, till exempel på "
+            "telefon."
+        ),
+        "not_appeal": (
+            "- En synpunkt är inte ett överklagande. Vill du överklaga ett beslut, skicka ett "
+            "skriftligt överklagande till {organisation} inom tre veckor från den dag du fick "
+            "ta del av beslutet. Din handläggare hjälper dig gärna. Menade du att ditt "
+            "meddelande skulle vara ett överklagande? Skriv det då här i chatten. Det räknas "
+            "som inkommet den {received}."
+        ),
+        "automatic": "Det här är ett automatiskt svar från {organisation}.",
+    },
+    ("en", "chat"): {
+        "opening": (
+            "Thank you! We have received your message and registered it under case number "
+            "{reference}. You can write more here in the chat and it will be added to the same "
+            "case."
+        ),
+        "opening_ivo": (
+            "The Health and Social Care Inspectorate (IVO) has forwarded your complaint to "
+            "{organisation}. We have registered it under case number {reference}."
+        ),
+        "appeal": (
+            "Your message may be an appeal. What you write may mean that you want a decision "
+            "changed. We therefore treat it as an appeal, received by {organisation} on "
+            "{received}. We will pass it to whoever made the decision, who first checks that it "
+            "came in time (rättidsprövning). If you did not mean to appeal, you need not do "
+            "anything. We will then treat your message as feedback."
+        ),
+        "response": "We aim to reply within {days} working days, that is by {due}.",
+        "public": (
+            "- Your message is a public record (allmän handling), and anyone may ask to read "
+            "public records. Information about individuals' personal circumstances can be "
+            "covered by secrecy. We check that before we release anything."
+        ),
+        "sensitive": (
+            "- Please do not send personal identity numbers, health information or details of "
+            "a case in this chat. If you would like us to contact you, tell us how we can reach "
+            "you, for example by phone."
+        ),
+        "not_appeal": (
+            "- Feedback is not an appeal. If you want to appeal a decision, send your appeal in "
+            "writing to {organisation} within three weeks of the day you were informed of the "
+            "decision. Your caseworker is glad to help. Did you mean your message as an appeal? "
+            "Then say so here in the chat. It counts as received on {received}."
+        ),
+        "automatic": "This is an automatic reply from {organisation}.",
+    },
+}
+_EMERGENCY = {"sv": "Vid akut fara, ring 112.", "en": "In an emergency, call 112."}
 _SUBJECT = {"sv": "Vi har tagit emot ditt meddelande", "en": "We have received your message"}
+
+
+def our_paragraphs() -> list[str]:
+    """Every paragraph an acknowledgement may have, with its placeholders (for `appeals`, which
+    must not take our own words, quoted in a reply, for the sender's)."""
+    return [text for parts in _PARTS.values() for text in parts.values()]
+
+
+def counts_as_received(msg: InboundMessage, stored_at: datetime) -> datetime:
+    """When a message reached the authority: when it was stored, or when Telegram's server took
+    it if that was earlier (that date is the server's, not the sender's; a mail's Date header is
+    the sender's own claim and is not used). Telegram keeps an update for 24 hours: a date older
+    than two days is not believed."""
+    sent = msg.sent_at if msg.channel == Channel.TELEGRAM else None
+    if sent is not None and stored_at - timedelta(days=2) <= sent < stored_at:
+        return sent
+    return stored_at
+
+
+def emergency_line(lang: str, emergency_text: str = "") -> str:
+    """The emergency line: call 112, and the social on-call service when one is configured."""
+    extra = " ".join(emergency_text.split())
+    return f"{_EMERGENCY.get(lang, _EMERGENCY['sv'])} {extra}".strip()
+
+
+def _body(lang: str, medium: str, *, appeal: bool, via_ivo: bool) -> list[str]:
+    """The paragraphs of one language's acknowledgement, in order, still with placeholders."""
+    parts = _PARTS[(lang, medium)]
+    opening = "opening_ivo" if via_ivo else ("opening_appeal" if appeal else "opening")
+    paragraphs = [parts["greeting"]] if "greeting" in parts else []
+    paragraphs += [parts.get(opening, parts["opening"]), "{emergency}"]
+    paragraphs += [parts["appeal"]] if appeal else [parts["response"]]
+    notes = [parts["public"], parts["sensitive"]] + ([] if appeal else [parts["not_appeal"]])
+    paragraphs.append("\n".join(([parts["heading"]] if "heading" in parts else []) + notes))
+    paragraphs.append(parts["automatic"])
+    if "signature" in parts:
+        paragraphs.append(parts["signature"])
+    return paragraphs
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,35 +301,48 @@ def render_ack(
     organisation: str,
     response_days: int,
     due: date,
-    appeal_url: str,
+    received: date,
     message_language: str | None,
     channel: str = Channel.EMAIL,
+    appeal: bool = False,
+    via_ivo: bool = False,
+    emergency_text: str = "",
 ) -> AckText:
+    """The acknowledgement's subject and text. `received` is the day the message counts as
+    received (Stockholm); `appeal` for a message that may be an appeal; `via_ivo` for a case
+    IVO forwarded."""
     languages = ack_languages(message_language)
-    values = {
-        "reference": reference,
-        "organisation": organisation,
-        "days": response_days,
-        "due": due.isoformat(),
-        "appeal_url": appeal_url,
-    }
-    bodies = (
-        {"sv": _CHAT_SV, "en": _CHAT_EN} if channel == Channel.TELEGRAM else {"sv": _SV, "en": _EN}
-    )
-    text = "\n---\n\n".join(bodies[lang].format(**values) for lang in languages)
+    medium = "chat" if channel == Channel.TELEGRAM else "mail"
+    texts = []
+    for lang in languages:
+        values = {
+            "reference": reference,
+            "organisation": organisation,
+            "days": response_days,
+            "due": written_date(due, lang),
+            "received": written_date(received, lang),
+            "emergency": emergency_line(lang, emergency_text),
+        }
+        paragraphs = _body(lang, medium, appeal=appeal, via_ivo=via_ivo)
+        texts.append("\n\n".join(p.format(**values) for p in paragraphs) + "\n")
+    text = "\n---\n\n".join(texts)
     subject = f"[{reference}] " + " / ".join(_SUBJECT[lang] for lang in languages)
     return AckText(subject=subject, text=text, languages=languages)
 
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """An acknowledgement to queue: the message it answers, the case it opened, and to whom."""
+    """An acknowledgement to queue: the message it answers, the case it opened, and to whom;
+    whether the message may be an appeal, whether IVO forwarded it, and when it arrived."""
 
     msg: InboundMessage
     case_id: int
     reference: str
     due_on: date
     address: str
+    appeal: bool = False
+    via_ivo: bool = False
+    received_at: datetime | None = None  # None: now
 
 
 async def enqueue_acks(
@@ -171,9 +357,14 @@ async def enqueue_acks(
             organisation=policy.organisation,
             response_days=policy.response_days,
             due=ack.due_on,
-            appeal_url=policy.appeal_url,
+            received=counts_as_received(ack.msg, min(ack.received_at or now, now))
+            .astimezone(STOCKHOLM)
+            .date(),
             message_language=ack.msg.language,
             channel=ack.msg.channel,
+            appeal=ack.appeal,
+            via_ivo=ack.via_ivo,
+            emergency_text=policy.emergency_text,
         )
         for ack in acks
     ]

@@ -121,6 +121,49 @@ async def find(
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def known(session: AsyncSession, *, channel: str, external_ids: Sequence[str]) -> set[str]:
+    """Which of `external_ids` the ledger already holds: one query for a whole batch (a Telegram
+    `getUpdates` answer) instead of a `find` per message."""
+    if not external_ids:
+        return set()
+    rows = await session.execute(
+        select(col(IntakeRecord.external_id)).where(
+            col(IntakeRecord.channel) == channel,
+            col(IntakeRecord.external_id).in_(list(external_ids)),
+        )
+    )
+    return set(rows.scalars())
+
+
+async def record_each(
+    session: AsyncSession,
+    *,
+    channel: str,
+    messages: Sequence[tuple[str, bytes, IntakeStatus, str | None]],
+    now: datetime,
+) -> set[str]:
+    """Adds ledger rows for (external id, raw, status, error) in as few statements as the driver
+    allows, each with its own status (a Telegram batch: feedback pending, commands done, unreadable
+    updates failed with their error, as `mark_failed` keeps them); returns the external ids that
+    are new, the others having been received before."""
+    if not messages:
+        return set()
+    table = IntakeRecord.__table__  # type: ignore[attr-defined]
+    rows = []
+    for external_id, raw, status, error in messages:
+        row = _row(channel=channel, external_id=external_id, raw=raw, now=now, status=status)
+        failed = status == IntakeStatus.FAILED
+        row["error"] = error[:4000] if failed and error else None
+        row["processed_at"] = now if failed else None
+        rows.append(row)
+    statement = (
+        dialect_insert(session.get_bind().dialect.name, table)
+        .on_conflict_do_nothing()
+        .returning(table.c.external_id)
+    )
+    return set((await session.execute(statement, rows)).scalars())
+
+
 async def claim_pending(
     session: AsyncSession,
     *,

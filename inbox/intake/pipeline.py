@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.core.inbound import InboundMessage
 from inbox.core.models import IntakeRecord
+from inbox.intake.appeals import recognise_appeals
 from inbox.intake.policy import IntakePolicy
 from inbox.intake.steps import (
     Item,
@@ -43,6 +44,7 @@ RUN_STEPS: tuple[Step, ...] = (
     open_new_cases,
     store_messages,
     audit_messages,
+    recognise_appeals,
     mark_ledger,
     refuse_acks,
     acknowledge,

@@ -27,6 +27,6 @@ class IntakePolicy:
     own_addresses: frozenset[str] = frozenset()
     acks_per_sender_per_day: int = 3
     response_days: int = 10
-    organisation: str = "Socialtjänsten"
-    appeal_url: str = "https://www.domstol.se/forvaltningsratt/"
+    organisation: str = "Socialtjänsten"  # the nämnd, which signs and to which appeals go
+    emergency_text: str = ""  # after "Vid akut fara, ring 112." (the social on-call service)
     claims: tuple[Claim, ...] = ()

@@ -3,7 +3,9 @@
 The registrar writes down what was said; it becomes a case (origin `manual`) with one inbound
 message, a reference and a due date, like any other. Answers can go by email only when the person
 gave an email address; an acknowledgement goes out only when the registrar asks for one, and under
-the same per-sender limit as for mail (it counts there too). Flushes, never commits.
+the same per-sender limit as for mail (it counts there too). What was written down is read for an
+appeal like any message (`appeals`): a letter asking for a decision to be changed is an appeal
+received the day the letter came. Flushes, never commits.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from inbox.cases.access import Scope
 from inbox.cases.contacts import find_or_create_contact
 from inbox.cases.opening import Opening, open_case
 from inbox.cases.registry import EVENT_FIELDS, RegistryError, clean_event
+from inbox.cases.tasks import TaskKind, add_tasks
 from inbox.core.audit import Actor, audit
 from inbox.core.inbound import Channel, InboundMessage
 from inbox.core.models import (
@@ -30,8 +33,10 @@ from inbox.core.models import (
     SubmitterRole,
     Unit,
 )
+from inbox.core.time import STOCKHOLM
 from inbox.intake.ack_rules import no_ack_reasons
 from inbox.intake.acknowledgement import Ack, enqueue_acks
+from inbox.intake.appeals import appeal_intent
 from inbox.intake.policy import IntakePolicy
 
 MANUAL_CHANNELS = ("phone", "letter", "visit", "ivo")
@@ -170,6 +175,8 @@ async def register_case(
     )
     session.add(message)
     await session.flush()
+    appeal = appeal_intent(subject, text)
+    case.flag_appeal_intent = appeal
     refusal = None
     registered = None
     if reg.acknowledge and contact is not None:
@@ -191,8 +198,15 @@ async def register_case(
         channel=reg.channel,
         message_id=message.id,
         acknowledged=acknowledged,
+        appeal_intent=appeal,
         **({"no_ack_reason": refusal} if refusal else {}),
     )
+    if appeal:  # the decision-maker's rättidsprövning, due the next working day
+        since = received.astimezone(STOCKHOLM).date()
+        await session.flush()
+        await add_tasks(
+            session, [(case.id, case.reference, TaskKind.APPEAL, since)], actor=actor, now=now
+        )
     if acknowledged:
         assert registered is not None and contact is not None and case.due_on is not None
         await enqueue_acks(
@@ -204,6 +218,9 @@ async def register_case(
                     reference=case.reference,
                     due_on=case.due_on,
                     address=contact.address,
+                    appeal=appeal,
+                    via_ivo=reg.channel == "ivo",
+                    received_at=received,
                 )
             ],
             policy=policy,

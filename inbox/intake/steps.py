@@ -51,6 +51,7 @@ class Item:
     due_on: date | None = None  # of the case it opened
     message_id: int | None = None
     no_ack_reason: str | None = None  # also why a duplicate or a claimed message went no further
+    appeal: bool = False  # the message may be an appeal (`appeals.recognise_appeals`)
 
     @property
     def joins_case(self) -> bool:
@@ -313,6 +314,8 @@ async def acknowledge(
                     reference=item.reference,
                     due_on=item.due_on,
                     address=item.contact.address,
+                    appeal=item.appeal,
+                    received_at=item.record.received_at if item.record else None,
                 )
             )
     await enqueue_acks(session, acks, policy=policy, now=now)

@@ -34,6 +34,7 @@ from inbox.web.api import decisions as decisions_api
 from inbox.web.api import health as health_api
 from inbox.web.api import intake as intake_api
 from inbox.web.api import registry as registry_api
+from inbox.web.api import tasks as tasks_api
 from inbox.web.api.docs import add_api_docs
 from inbox.web.auth import oidc as oidc_signin
 from inbox.web.auth import signin
@@ -41,7 +42,16 @@ from inbox.web.auth.sessions import SignInRequired
 from inbox.web.inputs import refuse_unstorable_text
 from inbox.web.limits import DEFAULT_LIMIT, BodyLimit
 from inbox.web.oidc import OidcConfig
-from inbox.web.pages import actions, admin, cases, checkin, decisions, registration, registry
+from inbox.web.pages import (
+    actions,
+    admin,
+    cases,
+    checkin,
+    decisions,
+    registration,
+    registry,
+    tasks,
+)
 from inbox.web.pages import privacy as privacy_page
 from inbox.web.render import STATIC, env
 from inbox.web.security import SecurityHeaders
@@ -111,7 +121,7 @@ def create_app(
     # Every router that takes input refuses text the database cannot store (the Telegram webhook
     # does not: an update is the bot adapter's to clean, and a 422 would only be retried).
     storable = [Depends(refuse_unstorable_text)]
-    for api in (cases_api, registry_api, intake_api, audit_api):
+    for api in (cases_api, registry_api, intake_api, audit_api, tasks_api):
         app.include_router(api.router, dependencies=storable)
     app.include_router(decisions_api.router, dependencies=storable)
     app.include_router(checkin.router, dependencies=storable)
@@ -129,7 +139,7 @@ def create_app(
     app.include_router(signin.router, dependencies=storable)
     app.include_router(oidc_signin.router, dependencies=storable)
     # Before pages: `/cases/new` is no reference.
-    for pages in (registration, cases, actions, registry, admin, decisions):
+    for pages in (registration, cases, actions, registry, admin, decisions, tasks):
         app.include_router(pages.router, dependencies=storable)
     if api_docs:
         add_api_docs(app)

@@ -57,7 +57,7 @@ LABELS: dict[str, dict[str, str]] = {
         "lex_sarah": "Möjlig lex Sarah",
         "child_at_risk": "Barn som kan fara illa",
         "decision_not_executed": "Beslut ej verkställt",
-        "appeal_intent": "Vill överklaga",
+        "appeal_intent": "Möjligt överklagande",
         "personnummer": "Innehåller personnummer",
         "automated": "Automatiskt meddelande",
     },

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from inbox.core.db import create_engine, session_factory
 from inbox.core.models import IntakeRecord, IntakeStatus
+from mail.smtp import with_return_path
 from tests.conftest import Clock, Database
 from tests.mail.smtp_env import INTAKE, SENDER, client, ledger_rows, mail, smtp_server
 
@@ -42,8 +43,9 @@ async def test_accepted_mail_is_committed_raw_before_the_250(db: Database, clock
         "m1@example.org",
         IntakeStatus.PENDING,
     )
-    assert row.raw == raw
-    assert row.raw_sha256 == hashlib.sha256(raw).hexdigest()
+    # Stored as received, below the envelope sender's Return-Path (RFC 5321 section 4.4).
+    assert row.raw == f"Return-Path: <{SENDER}>\r\n".encode() + raw
+    assert row.raw_sha256 == hashlib.sha256(row.raw).hexdigest()
     assert (row.envelope_sender, row.envelope_recipients) == (SENDER, [INTAKE])
     assert row.received_at == clock.now
 
@@ -112,21 +114,97 @@ async def test_redelivery_of_the_same_message_id_gets_the_same_250_and_is_stored
         async with client(port) as smtp:
             _, reply2 = await smtp.sendmail(SENDER, [INTAKE], second)
     rows = await ledger_rows(db.sessions)
-    assert [row.raw for row in rows] == [first]
+    assert [row.raw for row in rows] == [f"Return-Path: <{SENDER}>\r\n".encode() + first]
     # The replies do not tell a redelivery from a new message, nor name the ledger row.
     assert reply1 == reply2 == "2.0.0 OK"
     assert len(woken) == 1  # the worker is woken for new work only
 
 
-async def test_a_message_without_message_id_is_keyed_by_its_sha256(
+async def test_a_null_sender_is_stamped_as_an_empty_return_path_replacing_the_senders(
+    db: Database, clock: Clock
+) -> None:
+    # A bounce comes with MAIL FROM:<> (RFC 5321 section 4.5.5); whatever Return-Path its text
+    # claims was written by nobody we can check, and would hide the null sender from the worker.
+    raw = mail(
+        "bounce@example.org",
+        extra="Return-Path: <anna@example.org>\r\nreturn-path:\r\n <folded@example.org>\r\n",
+    )
+    async with smtp_server(db.sessions, clock) as port:
+        replies = await raw_conversation(
+            port,
+            [b"EHLO mx.example.org", b"MAIL FROM:<>", f"RCPT TO:<{INTAKE}>".encode(), b"DATA"],
+            raw,
+        )
+    assert replies[-1].startswith(b"250 2.0.0 OK"), replies
+    [row] = await ledger_rows(db.sessions)
+    assert row.envelope_sender == "<>"
+    assert row.raw is not None
+    head, _, body = row.raw.partition(b"\r\n\r\n")
+    assert head.splitlines()[0] == b"Return-Path: <>"
+    assert head.lower().count(b"return-path") == 1
+    assert b"folded@example.org" not in head
+    assert body == b"Hej!\r\n"
+    # The ledger key is the message's as it came: the stamp changes no dedupe key.
+    assert row.external_id == "bounce@example.org"
+
+
+@pytest.mark.parametrize(
+    ("received", "reverse_path", "stored"),
+    [
+        (
+            b"From: a@b.se\r\n\r\nHej\r\n",
+            "a@b.se",
+            b"Return-Path: <a@b.se>\r\nFrom: a@b.se\r\n\r\nHej\r\n",
+        ),
+        (b"From: a@b.se\n\nHej\n", "<>", b"Return-Path: <>\nFrom: a@b.se\n\nHej\n"),
+        # After an mbox From line and leading blank lines, where the parser starts reading.
+        (
+            b"\r\nFrom x@y Tue\r\nFrom: a@b.se\r\n",
+            "<>",
+            b"\r\nFrom x@y Tue\r\nReturn-Path: <>\r\nFrom: a@b.se\r\n",
+        ),
+        (b"From x@y Tue\rFrom: a@b.se\r", "<>", b"From x@y Tue\rReturn-Path: <>\nFrom: a@b.se\r"),
+        # The sender's own, anywhere in the header block, folded or not; the body is left alone.
+        (
+            b"Return-Path: <x@y>\nFrom: a@b.se\nRETURN-PATH:\n\t<z@y>\nSubject: s\n\nReturn-Path: <b>\n",
+            "<>",
+            b"Return-Path: <>\nFrom: a@b.se\nSubject: s\n\nReturn-Path: <b>\n",
+        ),
+        # Nothing a header line could end is taken into the stamp.
+        (
+            b"From: a@b.se\r\n\r\n",
+            "a\r\nBcc: <x>@b.se",
+            b"Return-Path: <aBcc:x@b.se>\r\nFrom: a@b.se\r\n\r\n",
+        ),
+        # No message (an Outlook .msg, no header line): kept as received, for the worker to refuse.
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\r\n",
+            "a@b.se",
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\r\n",
+        ),
+        (
+            b"Hej, det h\xc3\xa4r \xc3\xa4r ingen rubrik\r\n",
+            "a@b.se",
+            b"Hej, det h\xc3\xa4r \xc3\xa4r ingen rubrik\r\n",
+        ),
+    ],
+)
+def test_the_stored_message_carries_the_envelope_sender_as_its_return_path(
+    received: bytes, reverse_path: str, stored: bytes
+) -> None:
+    assert with_return_path(received, reverse_path) == stored
+
+
+async def test_a_message_without_message_id_is_keyed_by_the_bytes_it_came_as(
     db: Database, clock: Clock
 ) -> None:
     raw = mail(None, body="Inget Message-ID här.\r\n")
     async with smtp_server(db.sessions, clock) as port, client(port) as smtp:
-        await smtp.sendmail(SENDER, [INTAKE], raw)
-        await smtp.sendmail(SENDER, [INTAKE], raw)
+        await smtp.sendmail("", [INTAKE], raw)
+        await smtp.sendmail(SENDER, [INTAKE], raw)  # another envelope: the same message
     [row] = await ledger_rows(db.sessions)
     assert row.external_id == "sha256:" + hashlib.sha256(raw).hexdigest()
+    assert row.raw == b"Return-Path: <>\r\n" + raw
 
 
 async def test_smtputf8_sender_address_is_accepted(db: Database, clock: Clock) -> None:
@@ -138,7 +216,7 @@ async def test_smtputf8_sender_address_is_accepted(db: Database, clock: Clock) -
     assert errors == {}
     [row] = await ledger_rows(db.sessions)
     assert row.envelope_sender == "åsa@exempel.se"
-    assert row.raw == raw
+    assert row.raw == "Return-Path: <åsa@exempel.se>\r\n".encode() + raw
 
 
 async def test_a_database_failure_answers_451_and_stores_nothing(
@@ -187,7 +265,7 @@ async def test_big_mail_with_bare_lf_line_endings_is_accepted_as_sent(
         )
     assert replies[-1].startswith(b"250 2.0.0 OK"), replies
     [row] = await ledger_rows(db.sessions)
-    assert row.raw == raw
+    assert row.raw == f"Return-Path: <{SENDER}>\n".encode() + raw  # the stamp ends as lines do
 
 
 async def raw_conversation(port: int, commands: list[bytes], data: bytes) -> list[bytes]:

@@ -111,7 +111,9 @@ async def test_every_250_survives_a_sigkill_in_the_middle_of_a_burst(
             for n in range(100_000):
                 message_id, raw = burst_message(client, n)
                 await smtp.sendmail(f"sender{client}@example.org", [INTAKE], raw)
-                acknowledged[message_id] = raw  # only after the 250
+                # Only after the 250; stored under the envelope sender's Return-Path.
+                stamp = f"Return-Path: <sender{client}@example.org>\r\n".encode()
+                acknowledged[message_id] = stamp + raw
                 if len(acknowledged) >= KILL_AFTER:
                     enough.set()
         except (aiosmtplib.SMTPException, OSError) as exc:

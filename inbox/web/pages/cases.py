@@ -33,6 +33,7 @@ from inbox.cases.queries import (
     list_cases,
 )
 from inbox.cases.registry import default_title, hides_identity
+from inbox.cases.tasks import case_tasks
 from inbox.cases.templates import list_templates, render
 from inbox.core.audit import audit
 from inbox.core.inbound import Channel
@@ -255,6 +256,9 @@ async def _case_page(
             "requests": detail.requests,
             "request_outcomes": OUTCOMES,
             "today": today.isoformat(),
+            "tasks": await case_tasks(session, case_id=case.id or 0, now=now),
+            "show_case": False,
+            "back": f"/cases/{case.reference}",
         },
         status_code=status_code,
     )

@@ -1,4 +1,6 @@
-"""The public check-in page: the link in a check-in mail opens a short form; no sign-in.
+"""The public check-in page: the personal link in a check-in mail or Telegram message opens a
+short form; no sign-in. Only this page says what the questions are about (the decision and its
+date, never the unit); the mail and the chat do not, and the unsubscribe page does not either.
 
 The link's token is signed and expiring; it is used up (in the database) by the form's POST, not
 by opening the page, since mail scanners open links. That single-use signed token in the form's
@@ -27,11 +29,13 @@ from inbox.checkins.texts import (
     QUESTIONS,
     appeal_explanation,
     choice_label,
+    feedback_explanation,
     language_of,
+    public_date,
     question_text,
 )
 from inbox.core.db import unit_of_work
-from inbox.core.models import CheckIn, Contact, Decision, DecisionStatus, Unit
+from inbox.core.models import CheckIn, Contact, Decision, DecisionStatus
 from inbox.web.render import STATIC, TEMPLATES
 from inbox.web.state import Checkins, Clock, Sessions
 
@@ -46,43 +50,84 @@ HEADERS = {
 
 T: dict[str, dict[str, str]] = {
     "sv": {
-        "title": "Hur var det för dig?",
-        "intro": "Du har nyligen fått ett beslut från {unit}. Svara på de frågor du vill – det är frivilligt och svaren hamnar inte i din akt.",
+        "title": "Hur upplevde du din kontakt med oss?",
+        "intro": (
+            "{organisation} vill gärna veta hur du upplevde din senaste kontakt med oss. "
+            "Frågorna gäller beslutet i ditt ärende från den {decided_on}."
+        ),
+        "voluntary": "Det är frivilligt att svara. Svara på de frågor du vill.",
+        "about_title": "Om dina svar",
+        "about": (
+            "Dina svar blir allmänna handlingar hos {organisation}. Uppgifter om dig skyddas i "
+            "regel av sekretess och lämnas då inte ut.\n"
+            "Svaren sparas skilt från din akt och förs inte in i den av sig själva.\n"
+            "Vill du att vi kontaktar dig, läser en medarbetare svaren. Det ni pratar om kan då "
+            "antecknas i din akt, om det har betydelse för ditt ärende.\n"
+            "I statistiken visar vi bara grupper med minst fem svar."
+        ),
         "send": "Skicka svar",
         "errors": "Något behöver rättas:",
         "none": "Svara på minst en fråga.",
         "thanks_title": "Tack för dina svar",
         "thanks": "Dina svar är sparade.",
-        "callback": "En handläggare kommer att kontakta dig.",
+        "callback": "Du har bett att någon av oss kontaktar dig. Vi hör av oss.",
+        "other_handler": (
+            "Vi har noterat att du hellre vill prata med någon annan än den som handlade ditt "
+            "ärende."
+        ),
         "invalid_title": "Länken fungerar inte",
-        "invalid": "Länken är inte giltig. Kontrollera att du har fått med hela länken från mejlet.",
+        "invalid": "Länken är inte giltig. Kontrollera att du har fått med hela länken.",
         "expired": "Länken har slutat gälla, och frågorna går inte längre att besvara.",
         "used": "Frågorna har redan besvarats via den här länken. Tack!",
         "withdrawn": "Frågorna går inte längre att besvara.",
-        "comment_help": "Skriv inte personnummer eller detaljer om ditt ärende.",
+        "comment_help": (
+            "Skriv inte ditt personnummer eller andra känsliga uppgifter om dig själv."
+        ),
         "stop_title": "Inga fler frågor",
-        "stop_intro": "Vill du inte få fler frågor om hur våra beslut har varit för dig?",
+        "stop_intro": "Vill du inte få fler frågor om hur du upplevde din kontakt med oss?",
         "stop_button": "Ja, skicka inga fler frågor",
         "stopped": "Klart. Du får inga fler sådana frågor från oss.",
         "skip": "Hoppa till frågorna",
     },
     "en": {
-        "title": "How was it for you?",
-        "intro": "You recently received a decision from {unit}. Answer the questions you like – it is voluntary and the answers are not added to your case file.",
+        "title": "How did you find your contact with us?",
+        "intro": (
+            "{organisation} would like to know how you found your latest contact with us. "
+            "The questions are about the decision in your case of {decided_on}."
+        ),
+        "voluntary": "Answering is voluntary. Answer the questions you like.",
+        "about_title": "About your answers",
+        "about": (
+            "Your answers become official documents (allmänna handlingar) held by "
+            "{organisation}. Details about you are as a rule protected by secrecy and are then "
+            "not disclosed.\n"
+            "The answers are kept apart from your case file and are not added to it by "
+            "themselves.\n"
+            "If you would like us to contact you, a member of staff reads the answers. What you "
+            "talk about may then be noted in your case file, if it matters for your case.\n"
+            "Our statistics only show groups of at least five answers."
+        ),
         "send": "Send answers",
         "errors": "Something needs correcting:",
         "none": "Please answer at least one question.",
         "thanks_title": "Thank you for your answers",
         "thanks": "Your answers have been saved.",
-        "callback": "A caseworker will contact you.",
+        "callback": "You have asked for one of us to contact you. We will be in touch.",
+        "other_handler": (
+            "We have noted that you would rather talk to someone other than the person who "
+            "handled your case."
+        ),
         "invalid_title": "The link does not work",
-        "invalid": "The link is not valid. Check that you have the whole link from the email.",
+        "invalid": "The link is not valid. Check that you have the whole link.",
         "expired": "The link has expired, and the questions can no longer be answered.",
         "used": "The questions have already been answered through this link. Thank you!",
         "withdrawn": "The questions can no longer be answered.",
-        "comment_help": "Please do not write your personal identity number or details of your case.",
+        "comment_help": (
+            "Please do not write your personal identity number or other sensitive details "
+            "about yourself."
+        ),
         "stop_title": "No more questions",
-        "stop_intro": "Would you rather not get questions about how our decisions were for you?",
+        "stop_intro": "Would you rather not get questions about how you found your contact with us?",
         "stop_button": "Yes, send no more questions",
         "stopped": "Done. You will get no more questions like this from us.",
         "skip": "Skip to the questions",
@@ -128,15 +173,17 @@ async def _load(
     return checkin
 
 
-def _questions(language: str, values: dict[str, str]) -> list[dict[str, Any]]:
+def _questions(checkin: CheckIn, language: str, values: dict[str, str]) -> list[dict[str, Any]]:
+    """The page's questions still open: one answered already (in the chat) is not asked again."""
     return [
         {
             "name": q,
-            "legend": question_text(q, language),
+            "legend": question_text(q, language, page=True),
             "choices": [(a, choice_label(q, a, language)) for a in CHOICES[q]],
             "value": values.get(q),
         }
         for q in QUESTIONS
+        if getattr(checkin, q) is None
     ]
 
 
@@ -147,19 +194,25 @@ async def _form(
     token: str,
     values: dict[str, str],
     errors: list[str],
+    checkins: CheckinPolicy,
     status_code: int = 200,
 ) -> HTMLResponse:
-    unit = await session.get(Unit, checkin.unit_id)
+    decision = await session.get(Decision, checkin.decision_id)
     lang = language_of(checkin.language)
+    texts = {"organisation": checkins.organisation}
     return _page(
         "checkin.html",
         language=lang,
         status_code=status_code,
         title=T[lang]["title"],
-        intro=T[lang]["intro"].format(unit=unit.name if unit else ""),
-        questions=_questions(lang, values),
+        intro=T[lang]["intro"].format(
+            decided_on=public_date(decision.decided_on, lang) if decision else "", **texts
+        ),
+        about=T[lang]["about"].format(**texts).split("\n"),
+        questions=_questions(checkin, lang, values),
         comment_label=question_text("comment", lang),
         comment=values.get("comment", ""),
+        ask_comment=checkin.comment is None,
         action=f"/checkin/{token}",
         errors=errors,
     )
@@ -173,7 +226,7 @@ async def checkin_form(
         loaded = await _load(session, token, clock=clock, checkins=checkins)
         if isinstance(loaded, HTMLResponse):
             return loaded
-        return await _form(session, loaded, token=token, values={}, errors=[])
+        return await _form(session, loaded, token=token, values={}, errors=[], checkins=checkins)
 
 
 @router.post("/checkin/{token}")
@@ -200,7 +253,13 @@ async def checkin_submit(
             errors.append(T[lang]["none"])
         if errors:
             return await _form(
-                session, checkin, token=token, values=values, errors=errors, status_code=400
+                session,
+                checkin,
+                token=token,
+                values=values,
+                errors=errors,
+                checkins=checkins,
+                status_code=400,
             )
         # Single use, race-safe: only the request that flips token_used_at may record answers.
         used = await session.execute(
@@ -216,14 +275,32 @@ async def checkin_submit(
         )
         if any(r.outcome in (Outcome.CLOSED, Outcome.WITHDRAWN) for r in results):
             return _message("withdrawn", language=lang, status_code=status.HTTP_410_GONE)
+        # Contact is promised only to those who asked for it (and so have a case to call back).
+        called = checkin.case_id is not None and checkin.wants_contact == "yes"
         return _page(
             "done.html",
             language=lang,
             title=T[lang]["thanks_title"],
-            callback=checkin.case_id is not None,
-            appeal=appeal_explanation(lang, appeal_url=checkins.appeal_url)
-            if checkin.knows_appeal == "no"
-            else None,
+            callback=called,
+            other_handler=called and checkin.other_handler == "yes",
+            explanations=[
+                text
+                for wanted, text in (
+                    (
+                        checkin.knows_appeal == "no",
+                        appeal_explanation(
+                            lang,
+                            appeal_url=checkins.appeal_url,
+                            organisation=checkins.organisation,
+                        ),
+                    ),
+                    (
+                        checkin.knows_feedback == "no",
+                        feedback_explanation(lang, channel=checkin.channel, page=True),
+                    ),
+                )
+                if wanted
+            ],
         )
 
 

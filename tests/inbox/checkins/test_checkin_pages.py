@@ -1,5 +1,6 @@
 """The public check-in page and the mail-reply fallback: a signed, expiring, single-use link; a
-forged one refused; the unsubscribe link; "4" or "nej" in a reply recorded as answers."""
+forged one refused; the unsubscribe link; "4" in a reply recorded as the rating, "nej" read by a
+person."""
 
 from __future__ import annotations
 
@@ -37,29 +38,36 @@ async def test_the_page_asks_accessibly_and_records_the_answers_once(env: Env) -
     assert page.status_code == 200
     html = page.text
     assert '<html lang="sv">' in html
-    assert html.count("<fieldset>") == 4 and html.count("<legend>") == 4
+    assert html.count("<fieldset>") == 6 and html.count("<legend>") == 6
     assert '<label for="comment">' in html and "<script" not in html
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
     assert page.headers["referrer-policy"] == "no-referrer"
     assert (await env.web.get(path)).status_code == 200  # opening it does not use it up
 
     answers = {
+        "rating": "4",
         "understood": "yes",
         "knows_appeal": "no",
-        "rating": "4",
+        "knows_feedback": "no",
         "wants_contact": "no",
         "comment": "Bra bemötande.",
     }
     done = await env.web.post(path, data=answers)
     assert done.status_code == 200 and "Tack för dina svar" in done.text
-    assert "förvaltningsrätten" in done.text  # "no" to knowing how to appeal: how it is done
+    # "no" to knowing how to appeal: to us, within three weeks, the handläggare helps.
+    appeal = "Så överklagar du: Skriv till oss, Socialtjänsten i Exempelstad, och berätta"
+    assert appeal in done.text and "inom tre veckor från den dag du fick beslutet" in done.text
+    assert "Din handläggare kan hjälpa dig." in done.text
+    assert "genom att svara på mejlet från oss" in done.text  # and where feedback goes
     view = await env.decision(decision["id"])
-    assert view["checkin"]["state"] == "answered"
+    assert view["checkin"]["state"] == "answered"  # "someone else" is asked only of a "ja"
     assert view["checkin"]["answers"] == {
+        "rating": 4,
         "understood": "yes",
         "knows_appeal": "no",
-        "rating": 4,
+        "knows_feedback": "no",
         "wants_contact": "no",
+        "other_handler": None,
         "comment": "Bra bemötande.",
     }
     again = await env.web.post(path, data={"rating": "1"})
@@ -110,11 +118,12 @@ async def test_the_unsubscribe_link_opts_out_of_all_check_ins(env: Env) -> None:
 
 def reply(message_id: str, body: str, *, sender: str = "klient@example.se") -> bytes:
     msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = sender, INTAKE, "Re: En fråga"
+    subject = "Re: Hur upplevde du din senaste kontakt med oss?"
+    msg["From"], msg["To"], msg["Subject"] = sender, INTAKE, subject
     msg["Message-ID"] = make_msgid(domain="example.se")
     msg["In-Reply-To"] = message_id
     msg["References"] = message_id
-    msg.set_content(f"{body}\n\n> Hej!\n> Du har nyligen fått ett beslut\n")
+    msg.set_content(f"{body}\n\n> Hej!\n> Vi vill gärna veta hur du upplevde din senaste kontakt\n")
     return bytes(msg)
 
 
@@ -125,16 +134,18 @@ async def receive_mail(env: Env, raw: bytes):  # type: ignore[no-untyped-def]
     return receipt, cases
 
 
-async def test_a_short_reply_is_an_answer_and_a_poor_one_opens_a_case(env: Env) -> None:
+async def test_a_digit_in_a_reply_is_the_rating_and_a_nej_is_read_by_a_person(env: Env) -> None:
     decision, _path, _stop, message_id = await sent_check_in(env)
     receipt, cases = await receive_mail(env, reply(message_id, "4"))
     assert receipt.no_ack_reason == "check-in answer" and cases == 0
-    assert (await env.decision(decision["id"]))["checkin"]["answers"]["rating"] == 4
-    receipt, cases = await receive_mail(env, reply(message_id, "Nej."))
-    assert receipt.no_ack_reason == "check-in answer" and cases == 1  # didn't understand: call back
     view = await env.decision(decision["id"])
-    assert view["checkin"]["answers"]["understood"] == "no" and view["checkin"]["case"]
+    assert view["checkin"]["answers"]["rating"] == 4
     assert view["checkin"]["answered_via"] == "email-reply"
+    # The mail asks nothing a "nej" answers: a person reads it, as an ordinary case.
+    receipt, cases = await receive_mail(env, reply(message_id, "Nej."))
+    assert receipt.new_case and cases == 1
+    view = await env.decision(decision["id"])
+    assert view["checkin"]["answers"]["understood"] is None and view["checkin"]["case"] is None
 
 
 async def test_anything_else_in_a_reply_opens_a_normal_case(env: Env) -> None:

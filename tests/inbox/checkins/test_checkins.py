@@ -29,7 +29,7 @@ async def test_email_check_in_goes_out_on_the_third_working_day_then_one_reminde
     [mail] = env.mails()
     assert mail["Auto-Submitted"] == "auto-generated"
     assert mail["To"] == "klient@example.se"
-    assert "ekonomiskt bistånd" in mail["Subject"].lower()
+    assert mail["Subject"] == "Hur upplevde du din senaste kontakt med oss?"
     body = mail.get_content()
     assert "https://synpunkt.kommun.example/checkin/" in body
     assert "https://synpunkt.kommun.example/checkin/stopp/" in body
@@ -53,14 +53,13 @@ async def test_telegram_check_in_asks_the_first_question_with_buttons(env: Env) 
     assert item.kind == "checkin.ask" and item.recipient == "4242"
     payload = item.payload
     cid = decision["checkin"]["id"]
-    assert payload["chat_id"] == "4242" and payload["question"] == "understood"
-    assert "Did you understand the decision?" in payload["text"]
-    assert [b["callback_data"] for b in payload["inline_keyboard"][0]] == [
-        f"ci:{cid}:understood:yes",
-        f"ci:{cid}:understood:partly",
-        f"ci:{cid}:understood:no",
-    ]
-    assert [b["text"] for b in payload["inline_keyboard"][0]] == ["Yes", "Partly", "No"]
+    assert payload["chat_id"] == "4242" and payload["question"] == "rating"
+    assert "How did you find your latest contact with us?" in payload["text"]
+    answers, [page] = payload["inline_keyboard"]
+    assert [b["callback_data"] for b in answers] == [f"ci:{cid}:rating:{n}" for n in "12345"]
+    assert [b["text"] for b in answers] == ["1", "2", "3", "4", "5"]
+    assert page["text"] == "More questions"
+    assert page["url"].startswith("https://synpunkt.kommun.example/checkin/")
 
 
 async def test_an_answer_cancels_the_reminder(env: Env) -> None:
@@ -70,13 +69,13 @@ async def test_an_answer_cancels_the_reminder(env: Env) -> None:
         result = await record_answer(
             session,
             checkin_id=decision["checkin"]["id"],
-            question="understood",
-            answer="yes",
+            question="rating",
+            answer="4",
             channel_address="4242",
             now=env.clock(),
             policy=CHECKINS,
         )
-    assert result.outcome is Outcome.RECORDED and result.next_question == "knows_appeal"
+    assert result.outcome is Outcome.RECORDED and result.next_question == "knows_feedback"
     await env.run_until(at(2026, 3, 23, 8, 0))
     assert len(env.telegram.sent) == 1
     view = await env.decision(decision["id"])
@@ -113,46 +112,47 @@ async def test_answers_from_a_chat_once_per_question(env: Env) -> None:
     assert view["checkin"]["answers"]["understood"] is None
 
 
-async def test_a_poor_answer_opens_a_flagged_case_in_the_units_inbox(env: Env) -> None:
+async def test_a_wish_for_contact_opens_a_flagged_case_in_the_units_inbox(env: Env) -> None:
     decision = await env.register(channel="telegram", address="4242", reference="EB-77")
     cid = decision["checkin"]["id"]
     await env.run_until(at(2026, 3, 17, 8, 0))
-    async with unit_of_work(env.db.sessions) as session:
-        result = await record_answer(
-            session,
-            checkin_id=cid,
-            question="understood",
-            answer="no",
-            channel_address="4242",
-            now=env.clock(),
-            policy=CHECKINS,
-        )
-        later = await record_answer(
-            session,
-            checkin_id=cid,
-            question="rating",
-            answer="2",
-            channel_address="4242",
-            now=env.clock(),
-            policy=CHECKINS,
-        )
-    assert result.case_reference is not None and later.case_reference == result.case_reference
+
+    async def answer(question: str, value: str) -> str | None:
+        async with unit_of_work(env.db.sessions) as session:
+            result = await record_answer(
+                session,
+                checkin_id=cid,
+                question=question,
+                answer=value,
+                channel_address="4242",
+                now=env.clock(),
+                policy=CHECKINS,
+            )
+        return result.case_reference
+
+    # Poor answers alone call nobody back: only a "Ja" to contact does.
+    assert await answer("understood", "no") is None
+    assert await answer("rating", "2") is None
+    reference = await answer("wants_contact", "yes")
+    assert reference is not None
+    assert await answer("other_handler", "no") == reference  # later answers join the case
     items = (await env.api.get("/api/cases")).json()["items"]
-    [summary] = [i for i in items if i["reference"] == result.case_reference]
+    [summary] = [i for i in items if i["reference"] == reference]
     assert summary["origin"] == "checkin" and "callback" in summary["flags"]
     assert summary["unit"] == "ekonomiskt-bistand"
-    case = (await env.api.get(f"/api/cases/{result.case_reference}")).json()
+    case = (await env.api.get(f"/api/cases/{reference}")).json()
     assert case["origin"] == "checkin"
     text = "\n".join(m["text"] for m in case["messages"])
     assert "Förstod beslutet: nej" in text and "Betyg (1–5): 2" in text and "EB-77" in text
+    assert "Ring upp: vill bli kontaktad, förstod inte beslutet, lågt betyg (2)" in text
     assert case["outbox"] == []  # no acknowledgement
-    assert (await env.decision(decision["id"]))["checkin"]["case"] == result.case_reference
+    assert (await env.decision(decision["id"]))["checkin"]["case"] == reference
 
 
 async def test_a_good_answer_opens_no_case(env: Env) -> None:
     decision = await env.register(channel="telegram", address="4242")
     async with unit_of_work(env.db.sessions) as session:
-        for question, value in (("understood", "yes"), ("rating", "4"), ("wants_contact", "no")):
+        for question, value in (("rating", "4"), ("understood", "yes"), ("wants_contact", "no")):
             result = await record_answer(
                 session,
                 checkin_id=decision["checkin"]["id"],
@@ -237,6 +237,7 @@ async def test_statistics_per_unit_and_month_suppress_small_groups(env: Env) -> 
             for question, value in (
                 ("rating", rating),
                 ("understood", "yes" if rating != "1" else "no"),
+                ("knows_feedback", "yes" if rating != "3" else "no"),
             ):
                 await record_answer(
                     session,
@@ -269,7 +270,8 @@ async def test_statistics_per_unit_and_month_suppress_small_groups(env: Env) -> 
     assert eb["response_rate"] == round(5 / 6, 3)
     assert eb["ratings"] == {"1": 1, "2": 0, "3": 1, "4": 1, "5": 2}
     assert eb["understood"]["yes"] == 0.8 and eb["understood"]["no"] == 0.2
-    assert eb["contact_wishes"] == 0
+    assert eb["knows_feedback"] == {"answers": 5, "yes": 0.8}
+    assert eb["contact_wishes"] == 0 and eb["other_handler_wishes"] == 0
     vuxen = groups["vuxen"]
     assert vuxen["suppressed"] is True and vuxen["asked"] == 3
     assert vuxen["answered"] is None and vuxen["ratings"] is None and vuxen["response_rate"] is None

@@ -26,8 +26,9 @@ from inbox.cases.access import NEEDS, Need
 from inbox.cases.consent import ConsentInput, record_consent
 from inbox.cases.merging import merge_cases
 from inbox.cases.templates import save_template
+from inbox.cases.triage import update_case
 from inbox.core.db import unit_of_work
-from inbox.core.models import Attachment, Case, IntakeRecord, Message, StaffUser
+from inbox.core.models import Attachment, Case, IntakeRecord, Message, StaffUser, Task
 from inbox.staff.tokens import create_token
 from inbox.staff.users import add_user
 from inbox.web.deps import need_of
@@ -157,6 +158,30 @@ def _registration(json_body: bool) -> Prepare:
         if json_body:
             return Call(path="/api/cases", json=body)
         return Call(path="/cases/new", form=body)
+
+    return prepare
+
+
+async def _flag(world: World, reference: str, flag: str) -> int:
+    """Sets an escalation flag on a case, which opens its task; the task's id."""
+    async with unit_of_work(world.db.sessions) as session:
+        case = (await session.execute(select(Case).where(Case.reference == reference))).scalar_one()
+        await update_case(
+            session, case=case, changes={"flags": {flag: True}}, actor=SYSTEM, now=world.clock()
+        )
+        task = (
+            await session.execute(select(Task).where(Task.case_id == case.id, Task.kind == flag))
+        ).scalar_one()
+    assert task.id is not None
+    return task.id
+
+
+def _with_task(path: str, **kwargs: Any) -> Prepare:
+    """A fresh case in IN with an open task, for calls that mark it done."""
+
+    async def prepare(world: World, objects: Objects) -> Call:
+        task_id = await _flag(world, await _fresh_case(world, objects), "lex_sarah")
+        return Call(path=path.format(task=task_id), **kwargs)
 
     return prepare
 
@@ -314,6 +339,11 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/checkins/stats"): Rule(
         Need.READ, LIST, static("/api/checkins/stats"), lambda o: IN
     ),
+    ("GET", "/api/tasks"): Rule(Need.READ, LIST, static("/api/tasks"), _case_ref),
+    ("POST", "/api/tasks/{task_id}/done"): Rule(
+        Need.WRITE, OBJECT, _with_task("/api/tasks/{task}/done", json={})
+    ),
+    ("GET", "/api/tasks/stats"): Rule(Need.READ, LIST, static("/api/tasks/stats")),
     # The staff pages
     ("GET", "/"): Rule(Need.READ, LIST, static("/"), _case_ref),
     ("GET", "/cases/{reference}"): Rule(Need.READ, OBJECT, static("/cases/{o.case}")),
@@ -368,6 +398,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/decisions/new"): Rule(Need.WRITE, NONE, static("/decisions/new")),
     ("POST", "/decisions/new"): Rule(Need.WRITE, UNIT, _new_decision_page),
     ("GET", "/checkins"): Rule(Need.READ, LIST, static("/checkins")),
+    ("GET", "/tasks"): Rule(Need.READ, LIST, static("/tasks"), _case_ref),
+    ("POST", "/tasks/{task_id}/done"): Rule(
+        Need.WRITE, OBJECT, _with_task("/tasks/{task}/done", form={"next": "/tasks"})
+    ),
     # Public: sign-in, the citizen's check-in pages, health, the webhook and the API's own docs
     ("GET", "/signin"): Rule(None),
     ("POST", "/signin"): Rule(None),
@@ -511,6 +545,7 @@ async def _objects(world: World) -> Objects:
         record.id,
     )
     objects.decision_id = await _fresh_decision(world, objects)
+    await _flag(world, objects.case, "child_at_risk")  # a task to find on the lists of IN
     return objects
 
 

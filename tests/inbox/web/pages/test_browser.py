@@ -219,6 +219,47 @@ async def test_register_by_hand_then_merge_and_split(world: World, page: Any) ->
     assert page.csp_errors == []
 
 
+async def test_a_flag_opens_a_task_on_the_case_and_on_att_gora_until_marked_done(
+    world: World, page: Any, tmp_path: Path
+) -> None:
+    await page.goto("/")
+    await page.get_by_label("Användarnamn").fill("karin")
+    await page.get_by_label("Lösenord").fill(PASSWORD)
+    await page.get_by_role("button", name="Logga in").click()
+    await page.get_by_role("heading", name="Inkorg").wait_for()
+    await page.get_by_role("link", name=world.barn).click()
+    await page.get_by_label("Barn som kan fara illa").check()
+    await page.get_by_role("button", name="Spara", exact=True).click()
+    await page.get_by_text("Ärendet är uppdaterat.").wait_for()
+    tasks = page.get_by_role("region", name="Att göra")
+    await tasks.get_by_text("Orosanmälan om barn").wait_for()
+    await tasks.get_by_text("Senast 2026-03-10").wait_for()
+    assert await _axe(page) == []
+    await page.screenshot(path=tmp_path / "case-1366.png", full_page=True)
+
+    await (
+        page.get_by_role("navigation", name="Huvudmeny")
+        .get_by_role("link", name="Att göra")
+        .click()
+    )
+    await page.get_by_role("heading", name="Att göra", level=1).wait_for()
+    await page.get_by_role("heading", name="Barn och familj").wait_for()
+    for width, height in ((1366, 900), (390, 844)):
+        await page.set_viewport_size({"width": width, "height": height})
+        assert await _axe(page) == [], width
+        await page.screenshot(path=tmp_path / f"tasks-{width}.png", full_page=True)
+    await page.get_by_role("button", name="Markera som klar").click()
+    await page.get_by_text(f"Uppgiften i {world.barn} är markerad som klar.").wait_for()
+    await page.get_by_text("Inget att göra just nu.").wait_for()
+    assert await _axe(page) == []
+    await page.get_by_role("link", name="Inkorg").click()
+    await page.get_by_role("link", name=world.barn).click()
+    await page.get_by_role("region", name="Att göra").get_by_text("Klar 2026-03-10").wait_for()
+    await page.screenshot(path=tmp_path / "case-390.png", full_page=True)
+    assert await _axe(page) == []
+    assert page.csp_errors == []
+
+
 async def test_api_docs_render_offline_under_the_csp(page: Any, served: str) -> None:
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))

@@ -127,8 +127,10 @@ async def test_statistics_show_only_units_in_scope_and_suppress_small_groups(
                 )
                 checkin.understood = "yes" if n % 2 else "no"
                 checkin.knows_appeal = "yes"
+                checkin.knows_feedback = "yes" if n < 5 else "no"
                 checkin.rating = 1 + n % 5
-                checkin.wants_contact = "no"
+                checkin.wants_contact = "yes" if n == 0 else "no"
+                checkin.other_handler = "yes" if n == 0 else None
                 checkin.first_answer_at = now
     karin = await as_user("karin")
     page = await karin.get("/checkins")
@@ -136,6 +138,8 @@ async def test_statistics_show_only_units_in_scope_and_suppress_small_groups(
     assert '<th scope="row">Barn och familj</th>' in page.text
     assert "Vuxen" not in page.text.split("<table")[-1]  # vuxen is not hers
     assert "50 %" in page.text and "6 svar" in page.text  # understood: 3 of 6 said yes
+    assert "<td>83 %</td>" in page.text  # 5 of 6 know where to give feedback
+    assert "<td>1 av 6 (1)</td>" in page.text  # one wants contact, with someone else
     ada = await as_user("ada")  # admin of mottagning only: 2 answers, suppressed
     shown = (await ada.get("/checkins")).text
     assert "Färre än 5 svar" in shown and "6 svar" not in shown

@@ -9,8 +9,8 @@ records a begäran om utlämnande and its menprövning.
 
 Plain ADD COLUMN and CREATE TABLE statements only (no batch copy of `cases`: see 0008_list_speed).
 
-Revision ID: 0010_registry
-Revises: 0009_access
+Revision ID: 0012_registry
+Revises: 0011_tasks
 """
 
 from collections.abc import Sequence
@@ -21,8 +21,8 @@ from alembic import op
 
 import inbox.core.db
 
-revision: str = "0010_registry"
-down_revision: str | None = "0009_access"
+revision: str = "0012_registry"
+down_revision: str | None = "0011_tasks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
