@@ -30,7 +30,7 @@ from inbox.core.models import (
 from inbox.core.personnummer import contains_personnummer
 from inbox.intake import ledger
 from inbox.intake.ack_rules import no_ack_reasons
-from inbox.intake.acknowledgement import Ack, enqueue_acks
+from inbox.intake.acknowledgement import Ack, counts_as_received, enqueue_acks
 from inbox.intake.policy import IntakePolicy
 from inbox.intake.threads import continued_case
 
@@ -322,9 +322,11 @@ async def acknowledge(
 
 
 def _arrival(item: Item, now: datetime) -> datetime:
-    """When the message arrived: its ledger row's time, which a worker catching up a day later
-    (or after New Year) must not replace with its own."""
-    return item.record.received_at if item.record is not None else now
+    """When the message arrived: its ledger row's time (at the latest now), which a worker
+    catching up a day later (or after New Year) must not replace with its own — or Telegram's
+    earlier server time, as the acknowledgement counts it (`counts_as_received`)."""
+    stored = min(item.record.received_at, now) if item.record is not None else now
+    return counts_as_received(item.msg, stored)
 
 
 def _known(items: Sequence[Item]) -> Iterator[Item]:

@@ -12,6 +12,7 @@ from inbox.cases.access import EVERYTHING
 from inbox.cases.opening import due_date
 from inbox.core.audit import Actor
 from inbox.core.db import unit_of_work
+from inbox.core.inbound import Channel, InboundMessage
 from inbox.core.models import Case, IntakeRecord, Message
 from inbox.core.time import STOCKHOLM
 from inbox.intake import ledger
@@ -144,3 +145,35 @@ def test_due_date_never_lies_before_the_day_it_is_computed() -> None:
         arrived = now - timedelta(days=days_ago)
         for response_days in (1, 5, 10, 20):
             assert due_date(arrived, response_days, now=now) >= now.astimezone(STOCKHOLM).date()
+
+
+async def test_a_telegram_message_counts_from_when_telegram_took_it_as_its_acknowledgement_says(
+    db: Database,
+) -> None:
+    # Written at 23:58 on New Year's Eve; the bot stored it at 00:03, the worker took it at 00:10.
+    sent = datetime(2025, 12, 31, 23, 58, tzinfo=STOCKHOLM)
+    stored = datetime(2026, 1, 1, 0, 3, tzinfo=STOCKHOLM)
+    msg = InboundMessage(
+        channel=Channel.TELEGRAM,
+        external_id="tg1",
+        sender_address="4711",
+        text="Hej, jag vill lämna en synpunkt.",
+        chat_id="4711",
+        raw=b"{}",
+        sent_at=sent,
+    )
+    async with unit_of_work(db.sessions) as session:
+        await ledger.record(
+            session, channel=msg.channel, external_id=msg.external_id, raw=msg.raw, now=stored
+        )
+    async with unit_of_work(db.sessions) as session:
+        row = await ledger.find(session, channel=msg.channel, external_id=msg.external_id)
+        assert row is not None
+        [receipt] = await receive_many(
+            session, [(msg, row)], policy=POLICY, now=stored + timedelta(minutes=7)
+        )
+    async with db.sessions() as session:
+        case = (
+            await session.execute(select(Case).where(col(Case.id) == receipt.case_id))
+        ).scalar_one()
+    assert case.received_at == sent and case.reference == "SP-2025-0001"
