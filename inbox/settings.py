@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     emergency_text: str = ""
     acks_per_sender_per_day: int = 3
 
+    # The privacy notice at /integritet (GDPR art. 13): the controller (the nämnd; default the
+    # organisation's name), how to reach it and its data protection officer, how long cases are
+    # kept, and a UTF-8 text file of further paragraphs, all in the organisation's own words.
+    privacy_controller: str | None = None
+    privacy_contact: str | None = None
+    privacy_dpo_contact: str | None = None
+    privacy_retention: str | None = None
+    privacy_notice_file: str | None = None
+
     # The web inbox and the API --------------------------------------------------------------------
     web_listen: str = "127.0.0.1:8000"
     # Where people reach the web app: check-in links, the Telegram webhook, the OpenID Connect

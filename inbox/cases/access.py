@@ -31,6 +31,9 @@ class Need(StrEnum):
     WRITE = "write"  # answer, note, triage, close, register, merge, split, decisions: not viewers
     REGISTRAR = "registrar"  # the intake ledger and channel health: registrars and admins
     ADMIN = "admin"  # the audit trail and reply templates: admins
+    # A protected submitter's contact details (OSL 26 kap. 5 §): registrars and admins. Not a
+    # route's need: the core functions hide what the scope may not see (`cases.registry`).
+    IDENTITY = "identity"
 
 
 NEEDS: dict[Need, frozenset[str]] = {
@@ -38,6 +41,7 @@ NEEDS: dict[Need, frozenset[str]] = {
     Need.WRITE: WRITE_ROLES,
     Need.REGISTRAR: TRIAGE_ROLES,
     Need.ADMIN: frozenset({Role.ADMIN}),
+    Need.IDENTITY: TRIAGE_ROLES,
 }
 
 
@@ -81,6 +85,11 @@ class Scope:
 
     @property
     def sees_channels(self) -> bool:
+        return self.may(Need.REGISTRAR)
+
+    @property
+    def keeps_registry(self) -> bool:
+        """Registrars and admins: they take secrecy markings and identity protections away."""
         return self.may(Need.REGISTRAR)
 
     @property

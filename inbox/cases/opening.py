@@ -3,8 +3,9 @@
 A message from a channel, a letter or call registered by staff, a message split off into a case of
 its own, a check-in answer that asks to be called back: each describes what it knows in an
 `Opening`, and the rules every case follows are applied here once. The reference is the next of
-the year, the due date counts the unit's response time in working days from when the matter
-arrived, the subject is bounded, and a personnummer in the subject or text flags the case.
+the year the matter arrived, the due date counts the unit's response time in working days from
+that day (never a day already passed), the subject is bounded, and a personnummer in the subject
+or text flags the case.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Opening:
     channel: str
     subject: str
     text: str  # read for a personnummer, with the subject; stored on the case's message
-    received_at: datetime
+    received_at: datetime  # when it arrived (the ledger's arrival), not when it was processed
     response_days: int
     contact_id: int | None = None
     unit_id: int | None = None
@@ -43,11 +44,15 @@ class Opening:
     language: str | None = None
     automated: bool = False
     callback: bool = False
+    # What happened, when, where and what it led to, when the one registering knows (SOSFS 2011:9).
+    event_what: str | None = None
+    event_when: str | None = None
+    event_where: str | None = None
+    event_consequence: str | None = None
 
-    @property
-    def due_on(self) -> date:
-        """The response time in working days, counted from the day the matter arrived."""
-        return add_working_days(self.received_at.astimezone(STOCKHOLM).date(), self.response_days)
+    def due_on(self, *, now: datetime) -> date:
+        """The answer promised by (see `due_date`)."""
+        return due_date(self.received_at, self.response_days, now=now)
 
     def values(self, *, reference: str, now: datetime) -> dict[str, Any]:
         """The new case's columns."""
@@ -63,17 +68,34 @@ class Opening:
             "language": self.language,
             "subject": self.subject[:MAX_SUBJECT],
             "received_at": self.received_at,
-            "due_on": self.due_on,
+            "due_on": self.due_on(now=now),
             "flag_automated": self.automated,
             "flag_callback": self.callback,
             "flag_personnummer": contains_personnummer(f"{self.subject}\n{self.text}"),
+            "event_what": self.event_what,
+            "event_when": self.event_when,
+            "event_where": self.event_where,
+            "event_consequence": self.event_consequence,
             "updated_at": now,
         }
 
 
+def due_date(received_at: datetime, response_days: int, *, now: datetime) -> date:
+    """The response time in working days, counted from the day the matter arrived; but a case
+    registered so late that this day has passed (a letter written down weeks after it came) gets
+    the response time from the day it is registered, so that no one is promised a passed date."""
+    due = add_working_days(received_at.astimezone(STOCKHOLM).date(), response_days)
+    today = now.astimezone(STOCKHOLM).date()
+    if due < today:
+        due = add_working_days(today, response_days)
+    return due
+
+
 async def open_case(session: AsyncSession, opening: Opening, *, prefix: str, now: datetime) -> Case:
     """Opens one case in the caller's transaction; it has its id when this returns."""
-    (reference,) = await reserve_references(session, prefix=prefix, now=now, count=1)
+    (reference,) = await reserve_references(
+        session, prefix=prefix, now=opening.received_at, count=1
+    )
     case = Case(**opening.values(reference=reference, now=now))
     session.add(case)
     await session.flush()
@@ -83,11 +105,20 @@ async def open_case(session: AsyncSession, opening: Opening, *, prefix: str, now
 async def open_cases(
     session: AsyncSession, openings: Sequence[Opening], *, prefix: str, now: datetime
 ) -> list[tuple[int, str]]:
-    """Opens many cases with one counter update and one insert (batch intake): their ids and
-    references, in the order of `openings`."""
+    """Opens many cases with one counter update per year of arrival (one, but at New Year) and
+    one insert (batch intake): their ids and references, in the order of `openings`."""
     if not openings:
         return []
-    references = await reserve_references(session, prefix=prefix, now=now, count=len(openings))
+    by_year: dict[int, list[int]] = {}
+    for index, opening in enumerate(openings):
+        by_year.setdefault(opening.received_at.astimezone(STOCKHOLM).year, []).append(index)
+    references = [""] * len(openings)
+    for indexes in by_year.values():
+        reserved = await reserve_references(
+            session, prefix=prefix, now=openings[indexes[0]].received_at, count=len(indexes)
+        )
+        for index, reference in zip(indexes, reserved, strict=True):
+            references[index] = reference
     rows = (
         await session.execute(
             insert(Case).returning(col(Case.id), col(Case.reference)),

@@ -23,14 +23,19 @@ from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
-from inbox.cases.access import Scope
+from inbox.cases.access import Need, Scope
+from inbox.cases.consent import consents_of
+from inbox.cases.disclosure import requests_of
+from inbox.cases.registry import default_title, hides_identity
 from inbox.cases.search import SEARCH_CANDIDATES, SearchQuery, hits, parse_query
 from inbox.core.models import (
     Attachment,
     Case,
     CaseKind,
     CaseStatus,
+    Consent,
     Contact,
+    DocumentRequest,
     Message,
     OutboxItem,
     StaffUser,
@@ -91,13 +96,16 @@ class CaseRow:
     channel: str
     origin: str
     unit_code: str | None
-    contact_address: str | None
+    contact_address: str | None  # None too when the identity is protected from the viewer
     subject: str  # personnummer masked
     preview: str  # personnummer masked
     received_at: datetime
     due_on: date | None
     assignee_id: int | None
     flags: tuple[str, ...]  # the names (from ROW_FLAGS) of the flags set
+    registry_title: str = ""  # the ärendemening
+    secrecy_marked: bool = False
+    identity_protected: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +116,23 @@ class CasePage:
 
 @dataclass(slots=True)
 class CaseDetail:
+    """One case as `scope` may see it: with a protected identity hidden from it, `contact` is
+    None and the messages are copies without addresses and names (`identity_hidden`)."""
+
     case: Case
     unit_code: str | None
     contact: Contact | None
     messages: Sequence[Message]
     attachments: dict[int, list[Attachment]] = field(default_factory=dict)
     outbox: Sequence[OutboxItem] = ()
+    unit_name: str | None = None
+    identity_hidden: bool = False
+    consents: Sequence[Consent] = ()
+    requests: Sequence[DocumentRequest] = ()  # for documents (`disclosure`)
+
+    @property
+    def registry_title(self) -> str:
+        return self.case.registry_title or default_title(self.case.kind, self.unit_name)
 
 
 # Ids are INTEGER columns; a larger number cannot come from us and PostgreSQL refuses to bind it.
@@ -264,10 +283,17 @@ _ROW_COLUMNS = (
     col(Case.assignee_id),
 )
 _FLAG_COLUMNS = tuple(getattr(Case, f"flag_{name}") for name in ROW_FLAGS)
+_REGISTRY_COLUMNS = (
+    col(Case.registry_title),
+    col(Unit.name),
+    col(Case.secrecy_marked),
+    col(Case.identity_protected),
+)
 
 
-def _row(row: Any) -> CaseRow:
-    """A `CaseRow` from a result row: `_ROW_COLUMNS`, unit, contact, preview, `_FLAG_COLUMNS`."""
+def _row(row: Any, scope: Scope) -> CaseRow:
+    """A `CaseRow` from a result row: `_ROW_COLUMNS`, unit, contact, preview, `_FLAG_COLUMNS`,
+    `_REGISTRY_COLUMNS`; the contact left out when the viewer may not see a protected one."""
     (
         case_id,
         reference,
@@ -284,6 +310,9 @@ def _row(row: Any) -> CaseRow:
         preview,
     ) = row[:13]
     flags = row[13 : 13 + len(ROW_FLAGS)]
+    title, unit_name, marked, protected = row[13 + len(ROW_FLAGS) : 17 + len(ROW_FLAGS)]
+    if protected and not scope.may(Need.IDENTITY):
+        address = None
     return CaseRow(
         id=case_id,
         reference=reference,
@@ -299,6 +328,9 @@ def _row(row: Any) -> CaseRow:
         due_on=due_on,
         assignee_id=assignee_id,
         flags=tuple(name for name, on in zip(ROW_FLAGS, flags, strict=True) if on),
+        registry_title=title or default_title(kind, unit_name),
+        secrecy_marked=bool(marked),
+        identity_protected=bool(protected),
     )
 
 
@@ -330,6 +362,7 @@ async def list_cases(
             col(Contact.address),
             func.substr(first_text, 1, PREVIEW_LENGTH + 20),
             *_FLAG_COLUMNS,
+            *_REGISTRY_COLUMNS,
         )
         .outerjoin(Unit, col(Unit.id) == Case.unit_id)
         .outerjoin(Contact, col(Contact.id) == Case.contact_id)
@@ -354,7 +387,7 @@ async def list_cases(
     if score is not None:
         order.insert(0, score.asc())
     rows = (await session.execute(query.where(*conditions).order_by(*order).limit(limit + 1))).all()
-    items = [_row(row) for row in rows[:limit]]
+    items = [_row(row, scope) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]
@@ -460,10 +493,14 @@ async def find_attachment(
     ).scalar_one_or_none()
 
 
-async def get_case(session: AsyncSession, *, reference: str, scope: Scope) -> CaseDetail | None:
+async def get_case(
+    session: AsyncSession, *, reference: str, scope: Scope, shown_to: Scope | None = None
+) -> CaseDetail | None:
+    """The case with `reference` if it is in `scope`, as `shown_to` (default: `scope`) may see it:
+    a protected identity stays hidden from whoever may not see it, whatever finds the case."""
     row = (
         await session.execute(
-            select(Case, col(Unit.code), Contact)
+            select(Case, col(Unit.code), col(Unit.name), Contact)
             .outerjoin(Unit, col(Unit.id) == Case.unit_id)
             .outerjoin(Contact, col(Contact.id) == Case.contact_id)
             .where(col(Case.reference) == reference.upper(), scope.condition())
@@ -471,7 +508,8 @@ async def get_case(session: AsyncSession, *, reference: str, scope: Scope) -> Ca
     ).first()
     if row is None:
         return None
-    case, unit_code, contact = row
+    case, unit_code, unit_name = row[0], row[1], row[2]
+    contact: Contact | None = row[3]
     messages = (
         (
             await session.execute(
@@ -483,7 +521,17 @@ async def get_case(session: AsyncSession, *, reference: str, scope: Scope) -> Ca
         .scalars()
         .all()
     )
-    detail = CaseDetail(case=case, unit_code=unit_code, contact=contact, messages=messages)
+    hidden = hides_identity(case, shown_to or scope)
+    if hidden:
+        contact, messages = None, [_without_identity(m) for m in messages]
+    detail = CaseDetail(
+        case=case,
+        unit_code=unit_code,
+        contact=contact,
+        messages=messages,
+        unit_name=unit_name,
+        identity_hidden=hidden,
+    )
     ids = [m.id for m in messages]
     if ids:
         attachments = await session.execute(
@@ -505,4 +553,42 @@ async def get_case(session: AsyncSession, *, reference: str, scope: Scope) -> Ca
         .scalars()
         .all()
     )
+    if hidden:
+        detail.outbox = [
+            OutboxItem(
+                **{
+                    **o.model_dump(),
+                    "recipient": "",
+                    "payload": {},
+                    "last_error": _hid(o.last_error),
+                }
+            )
+            for o in detail.outbox
+        ]
+    detail.consents = await consents_of(session, case=case)
+    detail.requests = await requests_of(session, case=case)
     return detail
+
+
+# A relay's or the Bot API's error may quote the address it refused.
+_HIDDEN_ERROR = "Dolt: avsändarens identitet är skyddad."
+
+
+def _hid(error: str | None) -> str | None:
+    return _HIDDEN_ERROR if error else None
+
+
+def _without_identity(message: Message) -> Message:
+    """A detached copy of `message` without the addresses and name that would identify a
+    protected submitter (the stored row is untouched: the copy is never added to the session)."""
+    return Message(
+        **{
+            **message.model_dump(),
+            "sender_address": None,
+            "sender_name": None,
+            "recipient": None,
+            "in_reply_to": None,
+            "rfc_message_id": None,
+            "delivery_error": _hid(message.delivery_error),
+        }
+    )

@@ -1,9 +1,12 @@
 """Staff answers and internal notes on a case: one outbound message and one outbox row, together.
 
 An answer goes back through the channel the case came in on: by email in the thread of the last
-inbound message (In-Reply-To/References, the case reference in the subject), by Telegram into the
-contact's chat. The page and the API both call `add_reply`; the worker delivers it and the message
-shows its delivery on the case. A note is never sent anywhere.
+inbound message (In-Reply-To/References, the case reference and the neutral ärendemening in the
+subject, never the sender's own subject), by Telegram into the contact's chat. The page and the API
+both call `add_reply`; the worker delivers it and the message shows its delivery on the case. An
+answer to a närstående without a consent in force needs its author's word that it says nothing
+about the person concerned (`consent`). A note is never sent anywhere, but it is no secret either:
+a note can be an allmän handling that anyone may ask for, the person it is about included.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from inbox.cases.consent import reply_needs_confirmation
+from inbox.cases.registry import registry_title
 from inbox.core import outbox
 from inbox.core.audit import Actor, audit
 from inbox.core.inbound import Automation, Channel
@@ -26,6 +31,7 @@ from inbox.core.models import (
     Delivery,
     Direction,
     Message,
+    Unit,
 )
 
 REPLY_KIND = "case.reply"
@@ -33,11 +39,16 @@ MAX_REPLY_LENGTH = 20_000
 # Telegram refuses longer texts in one message (Bot API sendMessage: 1-4096 characters).
 TELEGRAM_MAX_TEXT = 4096
 
-_SUBJECT = {"sv": "Svar på ditt meddelande", "en": "Reply to your message"}
+_SUBJECT = {"sv": "Svar", "en": "Reply"}
 
 
 class ReplyError(Exception):
     """The answer cannot be sent as asked (empty, too long, nobody to send it to)."""
+
+
+class ConfirmationNeeded(ReplyError):
+    """The submitter is a närstående without a consent in force: the author must confirm that
+    the answer says nothing about the person concerned's circumstances."""
 
 
 def _clean(text: str) -> str:
@@ -57,8 +68,13 @@ async def add_reply(
     actor: Actor,
     now: datetime,
     mail_domain: str,
+    confirmed_no_personal_details: bool = False,
 ) -> Message:
-    """Queues `text` to the case's contact through the case's channel; flushes, never commits."""
+    """Queues `text` to the case's contact through the case's channel; flushes, never commits.
+
+    `confirmed_no_personal_details` is the author's word that the answer says nothing about the
+    circumstances of the person concerned, which an answer to a närstående without a consent in
+    force needs (`ConfirmationNeeded` otherwise)."""
     text = _clean(text)
     if case.id is None or case.contact_id is None:
         raise ReplyError("the case has no contact to answer (registered by hand?)")
@@ -70,9 +86,17 @@ async def add_reply(
         raise ReplyError(f"the contact cannot be reached ({reason})")
     if contact.channel == Channel.TELEGRAM and len(text) > TELEGRAM_MAX_TEXT:
         raise ReplyError(f"a Telegram answer can be at most {TELEGRAM_MAX_TEXT} characters")
+    unconsented = await reply_needs_confirmation(session, case=case, now=now)
+    if unconsented and not confirmed_no_personal_details:
+        raise ConfirmationNeeded(
+            "the sender is a relative and no consent is recorded: confirm that the answer says "
+            "nothing about the circumstances of the person concerned"
+        )
 
     language = "en" if (case.language or contact.language) == "en" else "sv"
-    subject = f"[{case.reference}] {_SUBJECT[language]}"
+    unit = await session.get(Unit, case.unit_id) if case.unit_id else None
+    title = registry_title(case, unit.name if unit else None)
+    subject = f"[{case.reference}] {_SUBJECT[language]}: {title}"
     payload: dict[str, Any] = {"text": text, "languages": [language]}
     rfc_id: str | None = None
     if contact.channel == Channel.EMAIL:
@@ -133,7 +157,16 @@ async def add_reply(
     if case.status == CaseStatus.NEW:
         case.status = CaseStatus.OPEN
     case.updated_at = now
-    audit(session, actor=actor, action="case.reply", case=case, now=now, message_id=message.id)
+    confirmed = {"confirmed_without_consent": True} if unconsented else {}
+    audit(
+        session,
+        actor=actor,
+        action="case.reply",
+        case=case,
+        now=now,
+        message_id=message.id,
+        **confirmed,
+    )
     await session.flush()
     return message
 
@@ -141,7 +174,7 @@ async def add_reply(
 async def add_note(
     session: AsyncSession, *, case: Case, text: str, actor: Actor, now: datetime
 ) -> Message:
-    """An internal note on the case: seen by staff, never sent."""
+    """An internal note on the case: never sent, but not secret by being a note (see above)."""
     text = _clean(text)
     assert case.id is not None
     message = Message(

@@ -1,5 +1,5 @@
-"""Triage: changing a case's kind, unit, submitter role, priority, assignee, flags and status, and
-moving machine mail into the inbox.
+"""Triage: changing a case's kind, unit, submitter role, priority, assignee, flags and status,
+its ärendemening and what happened (`registry`), and moving machine mail into the inbox.
 
 `update_case` is the one way pages and the API change these fields. It validates everything before
 it writes anything, writes only what changed, records each change (before → after) in the audit
@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.cases.access import may_be_assigned, scope_for_user
+from inbox.cases.opening import due_date
+from inbox.cases.registry import EVENT_FIELDS, RegistryError, clean_event, clean_title
 from inbox.cases.tasks import open_flag_tasks
 from inbox.core.audit import Actor, audit
 from inbox.core.models import (
@@ -32,12 +34,12 @@ from inbox.core.models import (
     SubmitterRole,
     Unit,
 )
-from inbox.core.time import STOCKHOLM, add_working_days
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 TRIAGE_FLAGS = ("lex_sarah", "child_at_risk", "decision_not_executed", "appeal_intent")
 FIELDS = frozenset(
     {"kind", "unit", "submitter_role", "priority", "assignee", "flags", "status", "outcome"}
+    | {"registry_title", *EVENT_FIELDS}
 )
 # What the sender may say about their own case (the Telegram bot's questions), under the same
 # rules as a change by staff, and recorded in the audit trail as their classification.
@@ -107,6 +109,16 @@ async def _validated(
             if user is None or not user.active:
                 raise TriageError("assignee", f"no active staff user {name!r}")
             values["assignee_id"] = user.id
+    for name in ("registry_title", *EVENT_FIELDS):
+        if name in changes:
+            try:
+                values[name] = (
+                    clean_title(changes[name])
+                    if name == "registry_title"
+                    else clean_event(name, changes[name])
+                )
+            except RegistryError as exc:
+                raise TriageError(name, str(exc)) from exc
     if "flags" in changes:
         flags = changes["flags"]
         if not isinstance(flags, Mapping):
@@ -158,7 +170,7 @@ async def update_case(
     if "unit_id" in changed and case.unit_id is not None:
         unit = await session.get(Unit, case.unit_id)
         assert unit is not None
-        due = add_working_days(case.received_at.astimezone(STOCKHOLM).date(), unit.response_days)
+        due = due_date(case.received_at, unit.response_days, now=now)
         if due != case.due_on:
             changed["due_on"] = (case.due_on, due)
             case.due_on = due

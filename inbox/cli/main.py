@@ -30,6 +30,7 @@ from inbox.cli.commands import (
 )
 from inbox.cli.demo import cmd_demo
 from inbox.cli.errors import ConfigError, PartStopped, UserError
+from inbox.cli.registry import add_parser as add_diarium
 from inbox.cli.run import cmd_bot, cmd_part, cmd_serve
 from inbox.cli.wiring import probe_database, secret_key
 from inbox.settings import Settings
@@ -173,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dimport.add_argument("file", help="CSV: unit,channel,address,language,decided_on,reference")
     dimport.set_defaults(func=cmd_decisions_import, needs_secret_key=True)
+
+    add_diarium(commands)
 
     demo = commands.add_parser("demo", help="send sample mails through the running SMTP listener")
     demo.add_argument("--count", type=int, default=6)

@@ -24,6 +24,7 @@ from inbox.checkins.schedule import parse_window
 from inbox.cli.errors import ConfigError, UserError
 from inbox.core.db import create_engine
 from inbox.core.inbound import Channel
+from inbox.core.privacy import PrivacyNotice
 from inbox.intake.receive import IntakePolicy
 from inbox.runners.delivery import Sender
 from inbox.runners.health import HealthPolicy
@@ -138,6 +139,30 @@ def checkin_policy(settings: Settings) -> CheckinPolicy:
         case_prefix=settings.case_prefix,
         appeal_url=settings.appeal_info_url,
     )
+
+
+def privacy_notice(settings: Settings) -> PrivacyNotice:
+    """The privacy notice's facts from the settings; its further text read from its file now, so
+    that a missing file stops the command at start rather than a citizen's page later."""
+    more = None
+    if settings.privacy_notice_file:
+        try:
+            more = Path(settings.privacy_notice_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"SYNPUNKT_PRIVACY_NOTICE_FILE: cannot read it: {exc}") from exc
+    notice = PrivacyNotice(
+        controller=(settings.privacy_controller or "").strip() or settings.organisation_name,
+        controller_contact=(settings.privacy_contact or "").strip() or None,
+        dpo_contact=(settings.privacy_dpo_contact or "").strip() or None,
+        retention=(settings.privacy_retention or "").strip() or None,
+        more=more,
+    )
+    if not notice.complete:
+        log.warning(
+            "the privacy notice at /integritet lacks contact details: set "
+            "SYNPUNKT_PRIVACY_CONTACT and SYNPUNKT_PRIVACY_DPO_CONTACT (GDPR art. 13)"
+        )
+    return notice
 
 
 # Mail --------------------------------------------------------------------------------------------
@@ -352,6 +377,7 @@ def build_app(
         max_request_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_message_size,
         health=health_policy(settings),
+        privacy=privacy_notice(settings),
     )
 
 

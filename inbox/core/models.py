@@ -34,11 +34,13 @@ class CaseStatus(StrEnum):
 
 class SubmitterRole(StrEnum):
     CLIENT = "client"  # brukare
-    RELATIVE = "relative"  # anhörig
-    CITIZEN = "citizen"  # medborgare
+    CHILD = "child"  # barn eller ung (a client under 18, or a child speaking for themselves)
+    RELATIVE = "relative"  # anhörig, närstående
+    CITIZEN = "citizen"  # invånare
     PROFESSIONAL = "professional"  # yrkesperson/myndighet
     STAFF = "staff"  # egen personal
     ORGANISATION = "organisation"
+    OTHER_PROVIDER = "other-provider"  # annan utförare (a contracted or private provider)
     VIA_IVO = "via-ivo"
     UNKNOWN = "unknown"  # okänd
 
@@ -193,6 +195,21 @@ class Case(SQLModel, table=True):
     updated_at: datetime = _utc()
     # Set when the case was merged into another; it is then closed.
     merged_into_id: int | None = Field(default=None, foreign_key="cases.id")
+    # The registry (migration 0014_registry). The ärendemening staff wrote; None: the neutral
+    # default from kind and unit (`inbox.cases.registry.registry_title`).
+    registry_title: str | None = Field(default=None, max_length=200)
+    secrecy_marked: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    secrecy_reason: str | None = Field(default=None, max_length=500)
+    # The submitter's contact details are shown to registrars and admins only (OSL 26 kap. 5 §).
+    identity_protected: bool = Field(
+        default=False, sa_column_kwargs={"server_default": text("false")}
+    )
+    identity_reason: str | None = Field(default=None, max_length=500)
+    # What happened, when, where and what it led to, as far as known (SOSFS 2011:9).
+    event_what: str | None = None
+    event_when: str | None = Field(default=None, max_length=200)
+    event_where: str | None = Field(default=None, max_length=200)
+    event_consequence: str | None = None
 
 
 class Message(SQLModel, table=True):
@@ -525,3 +542,62 @@ class Task(SQLModel, table=True):
     created_by: str = Field(max_length=100)  # user:<id>, token:<id>, system
     done_at: datetime | None = _utc(default=None)
     done_by: str | None = Field(default=None, max_length=100)
+
+
+# The registry: consent for relatives, requests for documents (migration 0014_registry) ----------
+
+
+class ConsentForm(StrEnum):
+    ORAL = "oral"  # muntligt
+    WRITTEN = "written"  # skriftligt
+
+
+class Consent(SQLModel, table=True):
+    """The person a case concerns agreed that information may be shared with the närstående who
+    wrote (OSL 26 kap. 1 §: secrecy yields to the person's own consent, 12 kap. 2 §).
+
+    Never deleted: a revoked consent keeps its row with `revoked_on`, so the trail shows what was
+    allowed when an answer went out.
+    """
+
+    __tablename__ = "consents"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True, ondelete="CASCADE")
+    given_by: str = Field(max_length=200)  # the person concerned, who consented
+    given_to: str = Field(max_length=200)  # who may be told: the närstående
+    scope: str = Field(max_length=1000)  # what may be shared
+    given_on: date
+    form: str = Field(max_length=16)  # ConsentForm
+    revoked_on: date | None = None
+    recorded_by: int | None = Field(default=None, foreign_key="staff_users.id")
+    recorded_at: datetime = _utc()
+    revoked_by: int | None = Field(default=None, foreign_key="staff_users.id")
+    revoked_at: datetime | None = _utc(default=None)
+
+
+class DisclosureOutcome(StrEnum):
+    RELEASED = "released"  # lämnas ut
+    MASKED = "released-masked"  # lämnas ut med maskering
+    REFUSED = "refused"  # avslag
+
+
+class DocumentRequest(SQLModel, table=True):
+    """A begäran om utlämnande av allmän handling (TF 2 kap.) and its menprövning's outcome.
+
+    `decision_text` is the written decision with how to appeal it, for a refusal or a release with
+    masking (both refuse some of what was asked for).
+    """
+
+    __tablename__ = "document_requests"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True, ondelete="CASCADE")
+    requested_by: str | None = Field(default=None, max_length=200)  # None: anonymous (TF 2:18)
+    requested_on: date
+    documents: str = Field(max_length=2000)  # what was asked for
+    outcome: str = Field(max_length=16)  # DisclosureOutcome
+    grounds: str | None = Field(default=None, max_length=500)  # the secrecy provision applied
+    reasoning: str | None = Field(default=None, max_length=4000)  # the menprövning, briefly
+    decision_text: str | None = None
+    decided_on: date
+    decided_by: int | None = Field(default=None, foreign_key="staff_users.id")
+    recorded_at: datetime = _utc()

@@ -21,6 +21,7 @@ from sqlmodel import col
 from inbox.cases.access import Scope
 from inbox.cases.contacts import find_or_create_contact
 from inbox.cases.opening import Opening, open_case
+from inbox.cases.registry import EVENT_FIELDS, RegistryError, clean_event
 from inbox.cases.tasks import TaskKind, add_tasks
 from inbox.core.audit import Actor, audit
 from inbox.core.inbound import Channel, InboundMessage
@@ -63,6 +64,11 @@ class Registration:
     contact_phone: str | None = None
     received_at: datetime | None = None  # when the call, letter or visit came; default now
     acknowledge: bool = False  # send the acknowledgement to contact_email
+    # What happened, when, where and what it led to, as far as the person said (SOSFS 2011:9).
+    event_what: str | None = None
+    event_when: str | None = None
+    event_where: str | None = None
+    event_consequence: str | None = None
 
 
 def _check(reg: Registration, now: datetime) -> None:
@@ -90,6 +96,13 @@ def _check(reg: Registration, now: datetime) -> None:
             raise RegistrationError("Tidpunkten ligger i framtiden.")
 
 
+def _events(reg: Registration) -> dict[str, str | None]:
+    try:
+        return {name: clean_event(name, getattr(reg, name)) for name in EVENT_FIELDS}
+    except RegistryError as exc:
+        raise RegistrationError(str(exc)) from exc
+
+
 async def register_case(
     session: AsyncSession,
     *,
@@ -103,6 +116,7 @@ async def register_case(
     a unit only for those who see unit-less cases, since nobody else could find it again."""
     reg = registration
     _check(reg, now)
+    events = _events(reg)
     unit = None
     if reg.unit:
         unit = (
@@ -138,6 +152,10 @@ async def register_case(
             kind=reg.kind,
             origin="manual",
             submitter_role=SubmitterRole.VIA_IVO if reg.channel == "ivo" else reg.submitter_role,
+            event_what=events["event_what"],
+            event_when=events["event_when"],
+            event_where=events["event_where"],
+            event_consequence=events["event_consequence"],
         ),
         prefix=policy.case_prefix,
         now=now,

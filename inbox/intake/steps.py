@@ -30,7 +30,7 @@ from inbox.core.models import (
 from inbox.core.personnummer import contains_personnummer
 from inbox.intake import ledger
 from inbox.intake.ack_rules import no_ack_reasons
-from inbox.intake.acknowledgement import Ack, enqueue_acks
+from inbox.intake.acknowledgement import Ack, counts_as_received, enqueue_acks
 from inbox.intake.policy import IntakePolicy
 from inbox.intake.threads import continued_case
 
@@ -188,7 +188,7 @@ async def open_new_cases(
             channel=item.msg.channel,
             subject=item.msg.subject or "",
             text=item.msg.text,
-            received_at=now,
+            received_at=_arrival(item, now),
             response_days=policy.response_days,
             contact_id=item.contact.id if item.contact else None,
             language=item.msg.language,
@@ -199,7 +199,7 @@ async def open_new_cases(
     opened = await open_cases(session, openings, prefix=policy.case_prefix, now=now)
     for item, new, (case_id, reference) in zip(opening, openings, opened, strict=True):
         item.case_id, item.reference = case_id, reference
-        item.new_case, item.due_on = True, new.due_on
+        item.new_case, item.due_on = True, new.due_on(now=now)
 
 
 async def store_messages(
@@ -254,7 +254,7 @@ def _inbound_row(item: Item, *, now: datetime) -> dict[str, Any]:
         "automation": msg.automation,
         "defects": [*msg.defects, *ledger.reuse_notes(item.record)],
         "intake_id": item.record.id,
-        "created_at": now,
+        "created_at": _arrival(item, now),
     }
 
 
@@ -329,6 +329,14 @@ async def acknowledge(
                 )
             )
     await enqueue_acks(session, acks, policy=policy, now=now)
+
+
+def _arrival(item: Item, now: datetime) -> datetime:
+    """When the message arrived: its ledger row's time (at the latest now), which a worker
+    catching up a day later (or after New Year) must not replace with its own — or Telegram's
+    earlier server time, as the acknowledgement counts it (`counts_as_received`)."""
+    stored = min(item.record.received_at, now) if item.record is not None else now
+    return counts_as_received(item.msg, stored)
 
 
 def _known(items: Sequence[Item]) -> Iterator[Item]:

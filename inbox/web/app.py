@@ -22,6 +22,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from inbox.cases.access import Forbidden, NotFound
 from inbox.checkins.plan import CheckinPolicy
 from inbox.core.db import read_sessions
+from inbox.core.privacy import PrivacyNotice
 from inbox.intake.receive import IntakePolicy
 from inbox.runners.health import HealthPolicy
 from inbox.settings import secret_key_problem
@@ -32,6 +33,7 @@ from inbox.web.api import cases as cases_api
 from inbox.web.api import decisions as decisions_api
 from inbox.web.api import health as health_api
 from inbox.web.api import intake as intake_api
+from inbox.web.api import registry as registry_api
 from inbox.web.api import tasks as tasks_api
 from inbox.web.api.docs import add_api_docs
 from inbox.web.auth import oidc as oidc_signin
@@ -40,7 +42,17 @@ from inbox.web.auth.sessions import SignInRequired
 from inbox.web.inputs import refuse_unstorable_text
 from inbox.web.limits import DEFAULT_LIMIT, BodyLimit
 from inbox.web.oidc import OidcConfig
-from inbox.web.pages import actions, admin, cases, checkin, decisions, registration, tasks
+from inbox.web.pages import (
+    actions,
+    admin,
+    cases,
+    checkin,
+    decisions,
+    registration,
+    registry,
+    tasks,
+)
+from inbox.web.pages import privacy as privacy_page
 from inbox.web.render import STATIC, env
 from inbox.web.security import SecurityHeaders
 from inbox.web.state import ChannelStatus, HealthProbe
@@ -74,6 +86,7 @@ def create_app(
     max_request_bytes: int = DEFAULT_LIMIT,
     max_upload_bytes: int = DEFAULT_LIMIT,
     health: HealthPolicy | None = None,
+    privacy: PrivacyNotice | None = None,
 ) -> FastAPI:
     problem = secret_key_problem(secret_key)
     if problem:  # no default and no placeholder: anyone knowing it could forge an admin's session
@@ -103,13 +116,16 @@ def create_app(
     app.state.oidc = oidc  # OpenID Connect sign-in, when the municipality's provider is set
     app.state.oidc_client = None  # (config, our client for it), made at the first sign-in
     app.state.checkins = checkins or CheckinPolicy(secret_key=secret_key)
+    # The public privacy notice (/integritet): the organisation's facts from its settings.
+    app.state.privacy = privacy or PrivacyNotice(controller=app.state.policy.organisation)
     # Every router that takes input refuses text the database cannot store (the Telegram webhook
     # does not: an update is the bot adapter's to clean, and a 422 would only be retried).
     storable = [Depends(refuse_unstorable_text)]
-    for api in (cases_api, intake_api, audit_api, tasks_api):
+    for api in (cases_api, registry_api, intake_api, audit_api, tasks_api):
         app.include_router(api.router, dependencies=storable)
     app.include_router(decisions_api.router, dependencies=storable)
     app.include_router(checkin.router, dependencies=storable)
+    app.include_router(privacy_page.router)  # it takes no input to store
 
     if telegram_webhook is not None:
 
@@ -123,7 +139,7 @@ def create_app(
     app.include_router(signin.router, dependencies=storable)
     app.include_router(oidc_signin.router, dependencies=storable)
     # Before pages: `/cases/new` is no reference.
-    for pages in (registration, cases, actions, admin, decisions, tasks):
+    for pages in (registration, cases, actions, registry, admin, decisions, tasks):
         app.include_router(pages.router, dependencies=storable)
     if api_docs:
         add_api_docs(app)

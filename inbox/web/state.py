@@ -19,6 +19,7 @@ from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.checkins.plan import CheckinPolicy
+from inbox.core.privacy import PrivacyNotice
 from inbox.intake.receive import IntakePolicy
 from inbox.runners.health import HealthPolicy
 from inbox.staff.passwords import Passwords
@@ -112,6 +113,11 @@ async def health_probe(request: Request) -> HealthProbe:
     return probe
 
 
+async def privacy_notice(request: Request) -> PrivacyNotice:
+    notice: PrivacyNotice = request.app.state.privacy
+    return notice
+
+
 Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(sessions)]
 ReadSessions = Annotated[async_sessionmaker[AsyncSession], Depends(read_sessions)]
 Clock = Annotated[Callable[[], datetime], Depends(clock)]
@@ -125,3 +131,4 @@ OidcProvider = Annotated[tuple[OidcConfig, OidcClient], Depends(oidc_provider)]
 Channels = Annotated[ChannelStatus, Depends(channel_status)]
 HealthLimits = Annotated[HealthPolicy, Depends(health_policy)]
 Probe = Annotated[HealthProbe, Depends(health_probe)]
+Notice = Annotated[PrivacyNotice, Depends(privacy_notice)]

@@ -22,7 +22,7 @@ from fastapi import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.cases.access import EVERYTHING, Scope
+from inbox.cases.access import EVERYTHING, Forbidden, Scope
 from inbox.cases.merging import MergeError, merge_cases, split_message
 from inbox.cases.queries import (
     CaseFilter,
@@ -34,6 +34,7 @@ from inbox.cases.queries import (
     get_case,
     list_cases,
 )
+from inbox.cases.registry import hides_identity
 from inbox.cases.replies import ReplyError, add_reply
 from inbox.cases.triage import TriageError, move_to_inbox, update_case
 from inbox.core.audit import audit
@@ -154,12 +155,15 @@ async def cases_index(
             channel=row.channel,
             origin=row.origin,
             unit=row.unit_code,
+            registry_title=row.registry_title,
             subject=row.subject,
             preview=row.preview,
             sender=row.contact_address,
             received_at=row.received_at,
             due_on=row.due_on,
             flags=list(row.flags),
+            secrecy_marked=row.secrecy_marked,
+            identity_protected=row.identity_protected,
         )
         for row in page.items
     ]
@@ -200,6 +204,7 @@ async def case_reply(
             actor=token.actor,
             now=clock(),
             mail_domain=policy.mail_domain,
+            confirmed_no_personal_details=body.confirm_no_personal_details,
         )
     except ReplyError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
@@ -227,6 +232,8 @@ async def message_original(
     message = await find_message(session, case=case, message_id=message_id)
     if message is None or message.intake_id is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such message")
+    if hides_identity(case, token.scope):
+        raise Forbidden("the sender's identity is protected: registrars and admins only")
     record = await session.get(IntakeRecord, message.intake_id)
     if record is None or record.raw is None:
         raise HTTPException(
@@ -275,7 +282,9 @@ async def case_patch(
             detail=[{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}],
         ) from exc
     # The case may have just left the token's units: answer with what was done to it all the same.
-    detail = await get_case(session, reference=case.reference, scope=EVERYTHING)
+    detail = await get_case(
+        session, reference=case.reference, scope=EVERYTHING, shown_to=token.scope
+    )
     assert detail is not None
     return case_out(detail)
 

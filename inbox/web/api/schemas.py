@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from inbox.cases.queries import ROW_FLAGS, CaseDetail
-from inbox.core.models import Attachment, Case, Message
+from inbox.core.models import Attachment, Case, Consent, DocumentRequest, Message
 
 
 class CaseSummary(BaseModel):
@@ -20,12 +20,15 @@ class CaseSummary(BaseModel):
     channel: str
     origin: str = "channel"  # channel, manual, checkin
     unit: str | None
-    subject: str
+    registry_title: str = Field(description="The ärendemening: neutral, for lists and registry")
+    subject: str = Field(description="What the sender wrote as subject (personnummer masked)")
     preview: str
-    sender: str | None
+    sender: str | None = Field(description="Null too when the sender's identity is protected")
     received_at: datetime
     due_on: date | None
     flags: list[str]
+    secrecy_marked: bool = False
+    identity_protected: bool = False
 
 
 class CaseList(BaseModel):
@@ -81,6 +84,28 @@ class OutboxOut(BaseModel):
     last_error: str | None
 
 
+class ConsentOut(BaseModel):
+    id: int
+    given_by: str
+    given_to: str
+    scope: str
+    given_on: date
+    form: str  # oral, written
+    revoked_on: date | None
+
+
+class DocumentRequestOut(BaseModel):
+    id: int
+    requested_by: str | None
+    requested_on: date
+    documents: str
+    outcome: str  # released, released-masked, refused
+    grounds: str | None
+    reasoning: str | None
+    decided_on: date
+    decision_text: str | None = Field(description="The decision with how to appeal (refusals)")
+
+
 class CaseOut(BaseModel):
     reference: str
     kind: str
@@ -91,16 +116,29 @@ class CaseOut(BaseModel):
     submitter_role: str
     priority: str
     language: str | None
-    subject: str
-    contact: str | None
+    registry_title: str = Field(description="The ärendemening (staff's, or kind and unit)")
+    registry_title_is_default: bool
+    subject: str = Field(description="What the sender wrote as subject")
+    contact: str | None = Field(description="Null too when the sender's identity is protected")
     contact_name: str | None
     contact_unreachable: bool
+    identity_protected: bool
+    identity_hidden: bool = Field(description="The sender's details are withheld from this token")
+    identity_reason: str | None
+    secrecy_marked: bool
+    secrecy_reason: str | None
+    event_what: str | None
+    event_when: str | None
+    event_where: str | None
+    event_consequence: str | None
     received_at: datetime
     due_on: date | None
     first_response_at: datetime | None
     closed_at: datetime | None
     outcome: str | None
     flags: list[str]
+    consents: list[ConsentOut]
+    document_requests: list[DocumentRequestOut]
     messages: list[MessageOut]
     outbox: list[OutboxOut]
 
@@ -121,16 +159,29 @@ def case_out(detail: CaseDetail) -> CaseOut:
         submitter_role=case.submitter_role,
         priority=case.priority,
         language=case.language,
+        registry_title=detail.registry_title,
+        registry_title_is_default=case.registry_title is None,
         subject=case.subject,
         contact=contact.address if contact else None,
         contact_name=contact.display_name if contact else None,
         contact_unreachable=bool(contact and contact.unreachable_at),
+        identity_protected=case.identity_protected,
+        identity_hidden=detail.identity_hidden,
+        identity_reason=case.identity_reason,
+        secrecy_marked=case.secrecy_marked,
+        secrecy_reason=case.secrecy_reason,
+        event_what=case.event_what,
+        event_when=case.event_when,
+        event_where=case.event_where,
+        event_consequence=case.event_consequence,
         received_at=case.received_at,
         due_on=case.due_on,
         first_response_at=case.first_response_at,
         closed_at=case.closed_at,
         outcome=case.outcome,
         flags=_flags(case),
+        consents=[consent_out(c) for c in detail.consents],
+        document_requests=[request_out(r) for r in detail.requests],
         messages=messages,
         outbox=[
             OutboxOut(
@@ -145,6 +196,32 @@ def case_out(detail: CaseDetail) -> CaseOut:
             )
             for o in detail.outbox
         ],
+    )
+
+
+def consent_out(c: Consent) -> ConsentOut:
+    return ConsentOut(
+        id=c.id or 0,
+        given_by=c.given_by,
+        given_to=c.given_to,
+        scope=c.scope,
+        given_on=c.given_on,
+        form=c.form,
+        revoked_on=c.revoked_on,
+    )
+
+
+def request_out(r: DocumentRequest) -> DocumentRequestOut:
+    return DocumentRequestOut(
+        id=r.id or 0,
+        requested_by=r.requested_by,
+        requested_on=r.requested_on,
+        documents=r.documents,
+        outcome=r.outcome,
+        grounds=r.grounds,
+        reasoning=r.reasoning,
+        decided_on=r.decided_on,
+        decision_text=r.decision_text,
     )
 
 
@@ -231,6 +308,12 @@ def download_doc(*media_types: str) -> dict[int | str, dict[str, Any]]:
 
 class ReplyIn(BaseModel):
     text: str = Field(min_length=1, max_length=20_000, description="The answer, as plain text")
+    confirm_no_personal_details: bool = Field(
+        default=False,
+        description="The author's word that the answer says nothing about the circumstances of "
+        "the person concerned: needed when the sender is a relative and no consent is in force "
+        "(409 otherwise)",
+    )
 
 
 class TriageIn(BaseModel):
@@ -245,6 +328,14 @@ class TriageIn(BaseModel):
     flags: dict[str, bool] | None = None
     status: str | None = None
     outcome: str | None = None
+    registry_title: str | None = Field(
+        default=None,
+        description="The ärendemening (public in the registry); null or empty: kind and unit",
+    )
+    event_what: str | None = Field(default=None, description="What happened")
+    event_when: str | None = Field(default=None, description="When (free text)")
+    event_where: str | None = Field(default=None, description="Where (free text)")
+    event_consequence: str | None = Field(default=None, description="What it led to")
 
 
 # Search, merge, split, registration and the audit trail --------------------------------------------
@@ -281,6 +372,12 @@ class RegistrationIn(BaseModel):
     acknowledge: bool = Field(
         default=False, description="Send the acknowledgement to `contact_email`"
     )
+    event_what: str | None = Field(default=None, max_length=5000, description="What happened")
+    event_when: str | None = Field(default=None, max_length=200, description="When")
+    event_where: str | None = Field(default=None, max_length=200, description="Where")
+    event_consequence: str | None = Field(
+        default=None, max_length=5000, description="What it led to"
+    )
 
 
 class AuditEventOut(BaseModel):
@@ -296,3 +393,64 @@ class AuditEventOut(BaseModel):
 class AuditList(BaseModel):
     items: list[AuditEventOut]
     next_before: int | None = Field(description="Pass as `before` for the next (older) page")
+
+
+# The registry: secrecy marking, protected identity, consents, requests for documents -------------
+
+
+class SecrecyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    marked: bool = Field(description="false takes the marking away (registrars and admins)")
+    reason: str | None = Field(default=None, max_length=500, description="Needed to mark")
+
+
+class SecrecyOut(BaseModel):
+    reference: str
+    marked: bool
+    reason: str | None
+
+
+class IdentityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    protected: bool = Field(description="false lifts the protection (registrars and admins)")
+    reason: str | None = Field(default=None, max_length=500, description="Needed to protect")
+
+
+class IdentityOut(BaseModel):
+    reference: str
+    protected: bool
+    reason: str | None
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    given_by: str = Field(max_length=200, description="The person concerned, who consented")
+    given_to: str = Field(max_length=200, description="The relative who may be told")
+    scope: str = Field(max_length=1000, description="What may be shared")
+    given_on: date
+    form: str = Field(description="`oral` or `written`")
+
+
+class RevokeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    revoked_on: date
+
+
+class DocumentRequestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    requested_by: str | None = Field(
+        default=None, max_length=200, description="Who asked; anyone may ask anonymously"
+    )
+    requested_on: date
+    documents: str = Field(max_length=2000, description="What was asked for")
+    outcome: str = Field(description="`released`, `released-masked` or `refused`")
+    grounds: str | None = Field(
+        default=None, max_length=500, description="The secrecy provision (masked or refused)"
+    )
+    reasoning: str | None = Field(default=None, max_length=4000)
+    decided_on: date
+    decided_by: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who decided (with delegation), named in the decision; default the authority",
+    )

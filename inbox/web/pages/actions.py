@@ -15,7 +15,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from inbox.cases.merging import MergeError, merge_cases, split_message
 from inbox.cases.queries import find_case
-from inbox.cases.replies import ReplyError, add_note, add_reply
+from inbox.cases.registry import EVENT_FIELDS
+from inbox.cases.replies import ConfirmationNeeded, ReplyError, add_note, add_reply
 from inbox.cases.triage import TRIAGE_FLAGS, TriageError, move_to_inbox, update_case
 from inbox.core.models import Case
 from inbox.web.auth.csrf import verify_csrf
@@ -32,14 +33,14 @@ _REPLY_ERRORS = {
 }
 
 
-async def _writable_case(session: Session, staff: Staff, reference: str) -> Case:
+async def writable_case(session: Session, staff: Staff, reference: str) -> Case:
     case = await find_case(session, reference=reference, scope=staff.scope)
     if case is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Ärendet finns inte.")
     return case
 
 
-def _back(request: Request, case: Case, message: str) -> Response:
+def back_to_case(request: Request, case: Case, message: str) -> Response:
     request.session["flash"] = message
     return RedirectResponse(f"/cases/{case.reference}", status_code=303)
 
@@ -56,8 +57,9 @@ async def reply(
     wake_worker: WakeWorker,
     background: BackgroundTasks,
 ) -> Response:
-    case = await _writable_case(session, staff, reference)
-    text = str((await request.form()).get("text", ""))
+    case = await writable_case(session, staff, reference)
+    form = await request.form()
+    text = str(form.get("text", ""))
     try:
         await add_reply(
             session,
@@ -66,12 +68,20 @@ async def reply(
             actor=staff.actor,
             now=clock(),
             mail_domain=policy.mail_domain,
+            confirmed_no_personal_details=form.get("confirm_no_personal_details") == "on",
         )
+    except ConfirmationNeeded:
+        message = (
+            "Avsändaren är närstående och inget samtycke är registrerat. Bekräfta att svaret inte "
+            "innehåller något om den enskildes personliga förhållanden, eller registrera samtycket "
+            "först."
+        )
+        return await case_page(staff, reference, reply_text=text, error=message, status_code=422)
     except ReplyError as exc:
         message = _REPLY_ERRORS.get(str(exc), f"Svaret kunde inte skickas: {exc}.")
         return await case_page(staff, reference, reply_text=text, error=message, status_code=422)
     background.add_task(wake_worker)
-    return _back(request, case, "Svaret är köat och skickas strax.")
+    return back_to_case(request, case, "Svaret är köat och skickas strax.")
 
 
 @router.post("/cases/{reference}/note")
@@ -83,7 +93,7 @@ async def note(
     case_page: CasePage,
     clock: Clock,
 ) -> Response:
-    case = await _writable_case(session, staff, reference)
+    case = await writable_case(session, staff, reference)
     text = str((await request.form()).get("text", ""))
     try:
         await add_note(session, case=case, text=text, actor=staff.actor, now=clock())
@@ -95,7 +105,7 @@ async def note(
             error="Anteckningen är tom eller för lång.",
             status_code=422,
         )
-    return _back(request, case, "Anteckningen är sparad.")
+    return back_to_case(request, case, "Anteckningen är sparad.")
 
 
 async def _update(
@@ -109,7 +119,7 @@ async def _update(
     case_page: CaseView,
     clock: Callable[[], datetime],
 ) -> Response:
-    case = await _writable_case(session, staff, reference)
+    case = await writable_case(session, staff, reference)
     try:
         changed = await update_case(
             session, case=case, changes=changes, actor=staff.actor, now=clock()
@@ -121,7 +131,7 @@ async def _update(
             error=f"Ändringen kunde inte sparas ({exc}).",
             status_code=422,
         )
-    return _back(request, case, done if changed else "Inget ändrades.")
+    return back_to_case(request, case, done if changed else "Inget ändrades.")
 
 
 @router.post("/cases/{reference}/triage")
@@ -151,6 +161,11 @@ async def triage(
     for required in ("kind", "submitter_role", "priority", "status"):
         if changes[required] is None:
             del changes[required]
+    # The ärendemening and what happened are in the form when it shows them; empty clears them
+    # (the ärendemening goes back to its default).
+    for name in ("registry_title", *EVENT_FIELDS):
+        if name in form:
+            changes[name] = str(form.get(name, ""))
     return await _update(
         request,
         session,
@@ -216,7 +231,7 @@ async def to_inbox(
 ) -> Response:
     """Moves a case of machine mail ("Maskinpost") into the inbox: a person was behind it. Back to
     the machine-mail list when the form was sent from there, else to the case."""
-    case = await _writable_case(session, staff, reference)
+    case = await writable_case(session, staff, reference)
     moved = await move_to_inbox(session, case=case, actor=staff.actor, now=clock())
     message = (
         f"{case.reference} är flyttat till inkorgen." if moved else "Ärendet låg redan i inkorgen."
@@ -224,7 +239,7 @@ async def to_inbox(
     if (await request.form()).get("back") == "list":
         request.session["flash"] = message
         return RedirectResponse(f"/?view={MACHINE_VIEW}", status_code=303)
-    return _back(request, case, message)
+    return back_to_case(request, case, message)
 
 
 @router.post("/cases/{reference}/merge")
@@ -237,7 +252,7 @@ async def merge(
     clock: Clock,
 ) -> Response:
     """Merges this case into the one named in the form (which the user must be able to see)."""
-    source = await _writable_case(session, staff, reference)
+    source = await writable_case(session, staff, reference)
     into = str((await request.form()).get("into", "")).strip()
     target = await find_case(session, reference=into, scope=staff.scope) if into else None
     if target is None:
@@ -253,7 +268,7 @@ async def merge(
         )
     except MergeError as exc:
         return await case_page(staff, reference, error=str(exc), status_code=422)
-    return _back(
+    return back_to_case(
         request,
         target,
         f"{source.reference} är sammanslaget med det här ärendet ({moved} meddelanden flyttade).",
@@ -272,7 +287,7 @@ async def split(
     policy: Policy,
 ) -> Response:
     """Moves one inbound message to a new case of its own and opens that case."""
-    case = await _writable_case(session, staff, reference)
+    case = await writable_case(session, staff, reference)
     try:
         new = await split_message(
             session,
@@ -285,4 +300,4 @@ async def split(
         )
     except MergeError as exc:
         return await case_page(staff, reference, error=str(exc), status_code=422)
-    return _back(request, new, f"Meddelandet är flyttat hit från {case.reference}.")
+    return back_to_case(request, new, f"Meddelandet är flyttat hit från {case.reference}.")

@@ -18,7 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from inbox.cases.access import active_units, may_be_assigned, scopes_for_users
+from inbox.cases.access import Forbidden, active_units, may_be_assigned, scopes_for_users
+from inbox.cases.consent import FORMS, in_force, reply_needs_confirmation
+from inbox.cases.disclosure import OUTCOMES
 from inbox.cases.queries import (
     CaseFilter,
     CaseRow,
@@ -30,6 +32,7 @@ from inbox.cases.queries import (
     get_case,
     list_cases,
 )
+from inbox.cases.registry import default_title, hides_identity
 from inbox.cases.tasks import case_tasks
 from inbox.cases.templates import list_templates, render
 from inbox.core.audit import audit
@@ -108,7 +111,9 @@ async def inbox_list(request: Request, session: ReadSession, clock: Clock, oidc:
     rows = [
         {
             "reference": row.reference,
-            "subject": row.subject or "(inget ämne)",
+            "title": row.registry_title,
+            "secrecy_marked": row.secrecy_marked,
+            "identity_protected": row.identity_protected,
             "preview": row.preview[:160],
             "kind": row.kind,
             "status": row.status,
@@ -229,6 +234,7 @@ async def _case_page(
     scopes = await scopes_for_users(session, users=users)
     assignable = [u for u in users if u.id and may_be_assigned(scopes[u.id], case.unit_id)]
     merged_into = await session.get(Case, case.merged_into_id) if case.merged_into_id else None
+    today = now.astimezone(STOCKHOLM).date()
     return page(
         request,
         "case.html",
@@ -250,6 +256,13 @@ async def _case_page(
             "template_id": template_id or "",
             "merged_into": merged_into.reference if merged_into else None,
             "inbound_count": sum(1 for m in detail.messages if m.direction == "inbound"),
+            "default_title": default_title(case.kind, detail.unit_name),
+            "consents": [(c, in_force(c, on=today)) for c in detail.consents],
+            "consent_forms": FORMS,
+            "needs_confirmation": await reply_needs_confirmation(session, case=case, now=now),
+            "requests": detail.requests,
+            "request_outcomes": OUTCOMES,
+            "today": today.isoformat(),
             "tasks": await case_tasks(session, case_id=case.id or 0, now=now),
             "show_case": False,
             "back": f"/cases/{case.reference}",
@@ -271,6 +284,8 @@ async def message_original(
     message = await find_message(session, case=case, message_id=message_id) if case else None
     if case is None or message is None or message.intake_id is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Meddelandet finns inte.")
+    if hides_identity(case, staff.scope):
+        raise Forbidden("the submitter's identity is protected")
     record = await session.get(IntakeRecord, message.intake_id)
     if record is None or record.raw is None:
         raise HTTPException(status.HTTP_410_GONE, detail="Originalet har gallrats.")

@@ -40,6 +40,10 @@ FIELDS = (
     "contact_email",
     "contact_phone",
     "received_at",
+    "event_what",
+    "event_when",
+    "event_where",
+    "event_consequence",
 )
 DEFAULTS = {"channel": "phone", "kind": "other", "submitter_role": "unknown"}
 
@@ -96,7 +100,8 @@ async def register_submit(
 ) -> Response:
     form = await request.form()
     values: dict[str, Any] = {f: str(form.get(f, "")).strip() for f in FIELDS}
-    values["text"] = str(form.get("text", "")).replace("\r\n", "\n")
+    for multiline in ("text", "event_what", "event_consequence"):
+        values[multiline] = str(form.get(multiline, "")).replace("\r\n", "\n")
     values["acknowledge"] = form.get("acknowledge") == "on"
     now = clock()
     try:
@@ -112,6 +117,10 @@ async def register_submit(
             contact_phone=values["contact_phone"] or None,
             received_at=_received_at(values["received_at"]),
             acknowledge=values["acknowledge"],
+            event_what=values["event_what"] or None,
+            event_when=values["event_when"] or None,
+            event_where=values["event_where"] or None,
+            event_consequence=values["event_consequence"] or None,
         )
         case = await register_case(
             session,

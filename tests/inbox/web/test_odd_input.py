@@ -156,6 +156,26 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/cases/{reference}/replies"): {"text": "Tack för ditt meddelande."},
     ("POST", "/api/cases/{reference}/merge"): {"into": "{vuxen}"},
     ("POST", "/api/decisions"): {**DECISION, "reference": "BOF-2026-99"},
+    ("PUT", "/api/cases/{reference}/secrecy"): {"marked": True, "reason": "26 kap. 1 § OSL"},
+    ("PUT", "/api/cases/{reference}/identity"): {"protected": True, "reason": "Orosanmälan"},
+    ("POST", "/api/cases/{reference}/consents"): {
+        "given_by": "Brukaren",
+        "given_to": "Dottern",
+        "scope": "Handläggningen",
+        "given_on": "2026-03-02",
+        "form": "oral",
+    },
+    ("POST", "/api/cases/{reference}/consents/{consent_id}/revoke"): {"revoked_on": "2026-03-09"},
+    ("POST", "/api/cases/{reference}/document-requests"): {
+        "requested_by": "Journalist",
+        "requested_on": "2026-03-09",
+        "documents": "Klagomålet",
+        "outcome": "refused",
+        "grounds": "26 kap. 1 § OSL",
+        "reasoning": "Uppgifter om enskildas personliga förhållanden.",
+        "decided_on": "2026-03-10",
+        "decided_by": "Registratorn",
+    },
 }
 
 

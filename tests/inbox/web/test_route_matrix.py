@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from fastapi.dependencies.models import Dependant
 from sqlalchemy import select
 
 from inbox.cases.access import NEEDS, Need
+from inbox.cases.consent import ConsentInput, record_consent
 from inbox.cases.merging import merge_cases
 from inbox.cases.templates import save_template
 from inbox.cases.triage import update_case
@@ -258,6 +260,40 @@ def _case_ref(o: Objects) -> str:
     return o.case
 
 
+CONSENT = {
+    "given_by": "Brukaren",
+    "given_to": "Dottern",
+    "scope": "Hur ärendet handläggs",
+    "given_on": "2026-03-02",
+    "form": "written",
+}
+DOCUMENT_REQUEST = {
+    "requested_on": "2026-03-09",
+    "documents": "Klagomålet",
+    "outcome": "refused",
+    "grounds": "26 kap. 1 § OSL",
+    "decided_on": "2026-03-10",
+}
+
+
+async def _revoke(world: World, objects: Objects) -> Call:
+    reference = await _fresh_case(world, objects)
+    async with unit_of_work(world.db.sessions) as session:
+        case = (await session.execute(select(Case).where(Case.reference == reference))).scalar_one()
+        consent = await record_consent(
+            session,
+            case=case,
+            data=ConsentInput(**{**CONSENT, "given_on": date(2026, 3, 2)}),  # type: ignore[arg-type]
+            actor=SYSTEM,
+            now=world.clock(),
+        )
+    return Call(
+        path=f"/{{api}}cases/{reference}/consents/{consent.id}/revoke",
+        json={"revoked_on": "2026-03-09"},
+        form={"revoked_on": "2026-03-09"},
+    )
+
+
 MATRIX: dict[tuple[str, str], Rule] = {
     # The JSON API
     ("GET", "/api/cases"): Rule(Need.READ, LIST, static("/api/cases"), _case_ref),
@@ -282,6 +318,25 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/api/cases/{reference}/messages/{message_id}/split"): Rule(
         Need.WRITE, OBJECT, _split
+    ),
+    ("PUT", "/api/cases/{reference}/secrecy"): Rule(
+        Need.WRITE,
+        OBJECT,
+        _with_case("/api/cases/{ref}/secrecy", json={"marked": True, "reason": "26 kap. 1 § OSL"}),
+    ),
+    ("PUT", "/api/cases/{reference}/identity"): Rule(
+        Need.WRITE,
+        OBJECT,
+        _with_case("/api/cases/{ref}/identity", json={"protected": True, "reason": "Orosanmälan"}),
+    ),
+    ("POST", "/api/cases/{reference}/consents"): Rule(
+        Need.WRITE, OBJECT, _with_case("/api/cases/{ref}/consents", json=CONSENT)
+    ),
+    ("POST", "/api/cases/{reference}/consents/{consent_id}/revoke"): Rule(
+        Need.WRITE, OBJECT, _revoke
+    ),
+    ("POST", "/api/cases/{reference}/document-requests"): Rule(
+        Need.WRITE, OBJECT, _with_case("/api/cases/{ref}/document-requests", json=DOCUMENT_REQUEST)
     ),
     ("GET", "/api/intake"): Rule(
         Need.REGISTRAR, LIST, static("/api/intake", params={"status": "done"}), _case_ref
@@ -334,6 +389,19 @@ MATRIX: dict[tuple[str, str], Rule] = {
         Need.WRITE, OBJECT, _machine_case("/cases/{ref}/to-inbox", form={"back": "list"})
     ),
     ("POST", "/cases/{reference}/messages/{message_id}/split"): Rule(Need.WRITE, OBJECT, _split),
+    ("POST", "/cases/{reference}/secrecy"): Rule(
+        Need.WRITE, OBJECT, _with_case("/cases/{ref}/secrecy", form={"reason": "26 kap. 1 § OSL"})
+    ),
+    ("POST", "/cases/{reference}/identity"): Rule(
+        Need.WRITE, OBJECT, _with_case("/cases/{ref}/identity", form={"reason": "Orosanmälan"})
+    ),
+    ("POST", "/cases/{reference}/consents"): Rule(
+        Need.WRITE, OBJECT, _with_case("/cases/{ref}/consents", form=CONSENT)
+    ),
+    ("POST", "/cases/{reference}/consents/{consent_id}/revoke"): Rule(Need.WRITE, OBJECT, _revoke),
+    ("POST", "/cases/{reference}/document-requests"): Rule(
+        Need.WRITE, OBJECT, _with_case("/cases/{ref}/document-requests", form=DOCUMENT_REQUEST)
+    ),
     ("GET", "/cases/new"): Rule(Need.WRITE, NONE, static("/cases/new")),
     ("POST", "/cases/new"): Rule(Need.WRITE, UNIT, _registration(json_body=False)),
     ("GET", "/health"): Rule(Need.REGISTRAR, LIST, static("/health")),
@@ -364,6 +432,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/checkin/stopp/{token}"): Rule(None),
     ("POST", "/checkin/stopp/{token}"): Rule(None),
     ("GET", "/static/public.css"): Rule(None),
+    ("GET", "/integritet"): Rule(None),
     ("POST", "/telegram/webhook"): Rule(None),
     ("GET", "/healthz"): Rule(None),
     ("GET", "/openapi.json"): Rule(None),
@@ -502,7 +571,7 @@ async def _objects(world: World) -> Objects:
 async def _send(client: httpx.AsyncClient, method: str, call: Call, *, api: bool) -> httpx.Response:
     path = call.path.replace("{api}", "api/" if api else "")
     if api:
-        body = call.json if method in ("POST", "PATCH") else None
+        body = call.json if method in ("POST", "PATCH", "PUT") else None
         return await client.request(method, path, json=body, params=call.params)
     if method == "GET":
         return await client.get(path, params=call.params)

@@ -324,3 +324,61 @@ async def test_machine_mail_list_move_to_inbox_and_a_bounced_acknowledgement(
     assert await _axe(page) == []
     await page.screenshot(path=str(tmp_path / "bounced-case-1366.png"), full_page=True)
     assert page.csp_errors == []
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+async def test_the_privacy_notice_passes_axe_on_a_desktop_and_a_phone(
+    world: World, page: Any, width: int, tmp_path: Path
+) -> None:
+    await page.set_viewport_size({"width": width, "height": 900})
+    for path, heading in (
+        ("/integritet", "Så behandlar vi dina personuppgifter"),
+        ("/integritet?lang=en", "How we handle your personal data"),
+    ):
+        await page.goto(path)
+        await page.get_by_role("heading", name=heading, level=1).wait_for()
+        assert await _axe(page) == []
+        # Nothing wider than the screen: no sideways scrolling on a phone (WCAG 1.4.10).
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width
+        shot = tmp_path / f"privacy-{width}-{'en' if 'en' in path else 'sv'}.png"
+        await page.screenshot(path=str(shot), full_page=True)
+    await page.get_by_role("link", name="På svenska").click()
+    await page.get_by_role("heading", name="Så behandlar vi dina personuppgifter").wait_for()
+    assert page.csp_errors == []
+
+
+async def test_the_registry_forms_on_a_case_pass_axe(world: World, page: Any) -> None:
+    await page.goto("/")
+    await page.get_by_label("Användarnamn").fill("rut")
+    await page.get_by_label("Lösenord").fill(PASSWORD)
+    await page.get_by_role("button", name="Logga in").click()
+    await page.goto(f"/cases/{world.loose}")
+    await page.get_by_label("Avsändarens roll").select_option("relative")
+    await page.get_by_label("Ärendemening").fill("Fråga om handläggningstid")
+    await page.get_by_role("button", name="Spara", exact=True).click()
+    await page.get_by_text("Ärendet är uppdaterat.").wait_for()
+    await page.get_by_role("heading", name="Fråga om handläggningstid").wait_for()
+    assert await _axe(page) == []
+
+    await page.get_by_label("Sekretessmarkera ärendet – skäl").fill("26 kap. 1 § OSL")
+    await page.get_by_role("button", name="Sekretessmarkera").click()
+    await page.get_by_text("Ärendet är sekretessmarkerat.").wait_for()
+    await page.get_by_label("Lämnat av (den enskilde)").fill("Brukaren")
+    await page.get_by_label("Till (närstående)").fill("Dottern")
+    await page.get_by_label("Vad samtycket omfattar").fill("Hur ärendet handläggs")
+    await page.get_by_label("Skriftligt").check()
+    await page.get_by_role("button", name="Registrera samtycke").click()
+    await page.get_by_text("Samtycket är registrerat.").wait_for()
+    await page.get_by_label("Vad begäran gäller").fill("Synpunkten")
+    await page.get_by_label("Avslag", exact=True).check()
+    await page.get_by_label("Sekretessbestämmelse").fill("26 kap. 1 § OSL")
+    await page.get_by_role("button", name="Registrera begäran och beslut").click()
+    await page.get_by_text("Begäran och beslutet är registrerade.").wait_for()
+    await page.get_by_text("Beslut med överklagandehänvisning").click()
+    assert await _axe(page) == []
+    await page.set_viewport_size({"width": 390, "height": 900})
+    assert await _axe(page) == []
+    await page.goto("/")
+    await page.get_by_text("Sekretessmarkerad").first.wait_for()
+    assert await _axe(page) == []
+    assert page.csp_errors == []
