@@ -111,6 +111,7 @@ def intake_policy(settings: Settings) -> IntakePolicy:
         acks_per_sender_per_day=settings.acks_per_sender_per_day,
         organisation=settings.organisation_name,
         emergency_text=settings.emergency_text,
+        public_url=settings.public_base_url,
         claims=(
             reply_claim(
                 CheckinPolicy(case_prefix=settings.case_prefix, mail_domain=settings.mail_domain)

@@ -34,6 +34,7 @@ from inbox.core.db import insert_ignoring_conflicts
 from inbox.core.inbound import Channel, InboundMessage
 from inbox.core.models import Delivery, Direction, Message, OutboxItem
 from inbox.core.outbox import outbox_row
+from inbox.core.privacy import privacy_url
 from inbox.core.time import STOCKHOLM
 from inbox.intake.policy import IntakePolicy
 
@@ -103,6 +104,7 @@ _PARTS: dict[tuple[str, str], dict[str, str]] = {
             "kontaktar dig, svara på det här mejlet och skriv hur och när vi kan nå dig, till "
             "exempel på telefon."
         ),
+        "privacy": "- Så behandlar vi dina personuppgifter: {privacy}",
         "not_appeal": (
             "- En synpunkt är inte ett överklagande. Vill du överklaga ett beslut, skicka ett "
             "skriftligt överklagande till {organisation} inom tre veckor från den dag du fick "
@@ -157,6 +159,7 @@ _PARTS: dict[tuple[str, str], dict[str, str]] = {
             "would like us to contact you, reply to this email and tell us how and when we can "
             "reach you, for example by phone."
         ),
+        "privacy": "- How we handle your personal data: {privacy}",
         "not_appeal": (
             "- Feedback is not an appeal. If you want to appeal a decision, send your appeal in "
             "writing to {organisation} within three weeks of the day you were informed of the "
@@ -196,6 +199,7 @@ _PARTS: dict[tuple[str, str], dict[str, str]] = {
             "chatten. Vill du att vi kontaktar dig, skriv hur vi kan nå dig, till exempel på "
             "telefon."
         ),
+        "privacy": "- Så behandlar vi dina personuppgifter: {privacy}",
         "not_appeal": (
             "- En synpunkt är inte ett överklagande. Vill du överklaga ett beslut, skicka ett "
             "skriftligt överklagande till {organisation} inom tre veckor från den dag du fick "
@@ -233,6 +237,7 @@ _PARTS: dict[tuple[str, str], dict[str, str]] = {
             "a case in this chat. If you would like us to contact you, tell us how we can reach "
             "you, for example by phone."
         ),
+        "privacy": "- How we handle your personal data: {privacy}",
         "not_appeal": (
             "- Feedback is not an appeal. If you want to appeal a decision, send your appeal in "
             "writing to {organisation} within three weeks of the day you were informed of the "
@@ -277,6 +282,7 @@ def _body(lang: str, medium: str, *, appeal: bool, via_ivo: bool) -> list[str]:
     paragraphs += [parts.get(opening, parts["opening"]), "{emergency}"]
     paragraphs += [parts["appeal"]] if appeal else [parts["response"]]
     notes = [parts["public"], parts["sensitive"]] + ([] if appeal else [parts["not_appeal"]])
+    notes.append(parts["privacy"])
     paragraphs.append("\n".join(([parts["heading"]] if "heading" in parts else []) + notes))
     paragraphs.append(parts["automatic"])
     if "signature" in parts:
@@ -307,10 +313,11 @@ def render_ack(
     appeal: bool = False,
     via_ivo: bool = False,
     emergency_text: str = "",
+    public_url: str = "http://127.0.0.1:8000",
 ) -> AckText:
     """The acknowledgement's subject and text. `received` is the day the message counts as
     received (Stockholm); `appeal` for a message that may be an appeal; `via_ivo` for a case
-    IVO forwarded."""
+    IVO forwarded. Each language links to the privacy notice under `public_url`."""
     languages = ack_languages(message_language)
     medium = "chat" if channel == Channel.TELEGRAM else "mail"
     texts = []
@@ -322,6 +329,7 @@ def render_ack(
             "due": written_date(due, lang),
             "received": written_date(received, lang),
             "emergency": emergency_line(lang, emergency_text),
+            "privacy": privacy_url(public_url, language=lang),
         }
         paragraphs = _body(lang, medium, appeal=appeal, via_ivo=via_ivo)
         texts.append("\n\n".join(p.format(**values) for p in paragraphs) + "\n")
@@ -365,6 +373,7 @@ async def enqueue_acks(
             appeal=ack.appeal,
             via_ivo=ack.via_ivo,
             emergency_text=policy.emergency_text,
+            public_url=policy.public_url,
         )
         for ack in acks
     ]

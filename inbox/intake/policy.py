@@ -29,4 +29,5 @@ class IntakePolicy:
     response_days: int = 10
     organisation: str = "Socialtjänsten"  # the nämnd, which signs and to which appeals go
     emergency_text: str = ""  # after "Vid akut fara, ring 112." (the social on-call service)
+    public_url: str = "http://127.0.0.1:8000"  # where people reach us: the privacy notice's link
     claims: tuple[Claim, ...] = ()

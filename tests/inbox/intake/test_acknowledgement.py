@@ -48,9 +48,17 @@ def test_every_acknowledgement_says_call_112_and_gives_the_on_call_service(
         appeal=appeal,
         via_ivo=via_ivo,
         emergency_text=ON_CALL,
+        public_url="https://synpunkt.exempelstad.se/",
     )
     swedish = ack.text.split("\n---\n")[0]
     assert f"Vid akut fara, ring 112. {ON_CALL}" in swedish
+    # Every text a citizen receives links to the privacy notice, in its own language.
+    assert (
+        "Så behandlar vi dina personuppgifter: https://synpunkt.exempelstad.se/integritet\n"
+        in swedish
+    )
+    if language == "en":
+        assert "personal data: https://synpunkt.exempelstad.se/integritet?lang=en" in ack.text
     if language == "en":
         assert f"In an emergency, call 112. {ON_CALL}" in ack.text
     for wrong in ("skyddas av sekretess", "ringer vi upp", "we will call you", "2026-03-24"):
