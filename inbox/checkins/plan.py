@@ -31,6 +31,7 @@ from inbox.core.models import (
     OutboxStatus,
     Unit,
 )
+from inbox.core.privacy import privacy_url
 
 ASK_KIND = "checkin.ask"
 REMINDER_KIND = "checkin.reminder"
@@ -166,6 +167,7 @@ def checkin_payload(
         organisation=policy.organisation,
         link=link,
         stop_link=links.stop_url(contact_id=contact_id),
+        privacy_link=privacy_url(policy.public_url, language=checkin.language),
         closes_at=checkin.closes_at,
         language=checkin.language,
         reminder=reminder,

@@ -200,7 +200,7 @@ _MAIL = {
             "dåligt och 5 betyder mycket bra.\n\n"
             "Det är frivilligt att svara. Skriv inte ditt personnummer eller andra känsliga "
             "uppgifter om dig själv i ett mejl. På sidan kan du läsa hur vi tar hand om dina "
-            "svar.\n\n"
+            "svar. Så behandlar vi dina personuppgifter: {privacy}\n\n"
             "Vill du inte få fler sådana frågor från oss? Svara STOPP på det här mejlet eller "
             "öppna den här länken:\n{stop}\n\n"
             "Med vänlig hälsning\n{organisation}\n"
@@ -221,7 +221,7 @@ _MAIL = {
             "5 means very good.\n\n"
             "Answering is voluntary. Please do not write your personal identity number or "
             "other sensitive details about yourself in an email. The page tells you how we "
-            "handle your answers.\n\n"
+            "handle your answers. How we handle your personal data: {privacy}\n\n"
             "Would you rather not get questions like this from us? Reply STOP to this email or "
             "open this link:\n{stop}\n\n"
             "Kind regards\n{organisation}\n"
@@ -236,6 +236,7 @@ def checkin_mail(
     organisation: str,
     link: str,
     stop_link: str,
+    privacy_link: str,
     closes_at: datetime,
     language: str,
     reminder: bool,
@@ -246,6 +247,7 @@ def checkin_mail(
         organisation=organisation,
         link=link,
         stop=stop_link,
+        privacy=privacy_link,
         last_day=public_date(last_day(closes_at), lang),
         reminder=texts["reminder"] if reminder else "",
     )

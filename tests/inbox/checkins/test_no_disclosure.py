@@ -75,6 +75,7 @@ async def test_the_mail_and_its_reminder_name_neither_the_unit_nor_a_decision(en
         assert "Vi vill gärna veta hur du upplevde din senaste kontakt med oss" in body
         # Asked 17 March at 09:00, open for 28 days: the last whole day is 13 April.
         assert "Länken är personlig och gäller till och med 13 april 2026." in body
+        assert re.search(r"Så behandlar vi dina personuppgifter: http\S+/integritet\n", body)
         assert body.rstrip().endswith("Med vänlig hälsning\nSocialtjänsten i Exempelstad")
         assert "akt" not in re.sub(r"kontakt", "", body)  # no promise about a case file
 
