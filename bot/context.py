@@ -48,7 +48,7 @@ class BotContext:
     wake: Callable[[], None] = lambda: None
     organisation: str = "Socialtjänsten"
     response_days: int = 10
-    appeal_url: str = "https://www.domstol.se/forvaltningsratt/"
+    public_url: str = "http://127.0.0.1:8000"  # where people reach us: the privacy notice's link
     emergency_text: str = ""  # the social on-call service, after "Vid akut fara, ring 112."
     email: str = "synpunkt@synpunkt.localhost"
     web_url: str | None = None

@@ -31,6 +31,7 @@ from inbox.core.audit import Actor
 from inbox.core.db import unit_of_work
 from inbox.core.inbound import Channel
 from inbox.core.models import Case, CaseKind, Contact, OutboxItem, SubmitterRole, Unit
+from inbox.core.privacy import privacy_url
 from inbox.intake.acknowledgement import ACK_KIND
 
 KINDS = (CaseKind.COMPLAINT, CaseKind.PRAISE, CaseKind.SUGGESTION, CaseKind.QUESTION)
@@ -108,7 +109,7 @@ def _greeting(context: BotContext, lang: str) -> str:
         "start",
         organisation=context.organisation,
         days=context.response_days,
-        appeal_url=context.appeal_url,
+        privacy=privacy_url(context.public_url, language=lang),
         email=context.email,
         web=web,
         emergency=f" {' '.join(context.emergency_text.split())}".rstrip(),

@@ -31,8 +31,10 @@ _TEXTS: dict[str, dict[str, str]] = {
             "- Ditt meddelande blir en allmän handling när det kommer in till oss.\n"
             "- Skicka inte personnummer, uppgifter om hälsa eller detaljer om ett ärende här.\n"
             "- Vi ser ditt namn och användarnamn på Telegram.\n"
-            "- En synpunkt är inte ett överklagande. Ett beslut överklagar du skriftligt inom "
-            "tre veckor från den dag du fick ta del av det: {appeal_url}\n"
+            "- En synpunkt är inte ett överklagande. Vill du överklaga ett beslut, skicka ett "
+            "skriftligt överklagande till {organisation} inom tre veckor från den dag du fick ta "
+            "del av beslutet. Din handläggare hjälper dig gärna.\n"
+            "- Så behandlar vi dina personuppgifter: {privacy}\n"
             "- Du kan också skriva till oss via e-post ({email}){web}.\n\n"
             "/hjalp visar hjälpen, /stopp stänger av automatiska meddelanden."
         ),
@@ -70,7 +72,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "kind:question": "Fråga",
         "role:client": "Brukare",
         "role:relative": "Anhörig",
-        "role:citizen": "Medborgare",
+        "role:citizen": "Invånare",
         "role:professional": "Yrkesperson",
         "reply:yes": "Ja, gärna",
         "reply:no": "Nej tack",
@@ -90,8 +92,10 @@ _TEXTS: dict[str, dict[str, str]] = {
             "- Please do not send personal identity numbers, health information or details of "
             "a case here.\n"
             "- We see your Telegram name and username.\n"
-            "- Feedback is not an appeal. You appeal a decision in writing within three weeks "
-            "of the day you were informed of it: {appeal_url}\n"
+            "- Feedback is not an appeal. If you want to appeal a decision, send your appeal in "
+            "writing to {organisation} within three weeks of the day you were informed of the "
+            "decision. Your caseworker is glad to help.\n"
+            "- How we handle your personal data: {privacy}\n"
             "- You can also write to us by email ({email}){web}.\n\n"
             "/hjalp shows the help, /stopp turns off automatic messages."
         ),
@@ -130,7 +134,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "kind:question": "Question",
         "role:client": "Client",
         "role:relative": "Relative",
-        "role:citizen": "Citizen",
+        "role:citizen": "Resident",
         "role:professional": "Professional",
         "reply:yes": "Yes, please",
         "reply:no": "No, thanks",

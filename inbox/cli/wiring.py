@@ -303,7 +303,7 @@ def build_telegram_bot(
         wake=wake or (lambda: None),
         organisation=settings.organisation_name,
         response_days=intake_policy(settings).response_days,
-        appeal_url=settings.appeal_info_url,
+        public_url=settings.public_base_url,
         emergency_text=settings.emergency_text,
         email=settings.intake_addresses[0] if settings.intake_addresses else "",
         web_url=settings.public_url,

@@ -43,7 +43,9 @@ class Engine:
         self.statements.append(statement)
         returning = statement.rpartition("RETURNING")[2]
         if self.refuse and statement.startswith("INSERT INTO intake_ledger"):
-            if "external_id" in returning:  # the batch's insert, not a command's own claim
+            # The batch's insert returns the external ids alone; a command's own claim
+            # (`ledger.record`) returns the row's id as well.
+            if "external_id" in returning and "intake_ledger.id" not in returning:
                 self.refuse -= 1
                 raise CommitRefused("the database refused the batch")
 
