@@ -288,9 +288,10 @@ def split_listen(value: str, default_port: int) -> tuple[str, int]:
         port = parts.port
     except ValueError:
         port = -1
-    if port == -1 or port == 0 or parts.path or parts.query or parts.fragment:
-        raise ValueError(f"{value!r} is not host:port with a port from 1 to 65535")
-    return parts.hostname or "127.0.0.1", port or default_port
+    if port == -1 or parts.path or parts.query or parts.fragment:
+        raise ValueError(f"{value!r} is not host:port with a port from 0 to 65535")
+    # Port 0 asks the system for a free one (tests); no port at all is the default.
+    return parts.hostname or "127.0.0.1", default_port if port is None else port
 
 
 MIN_SECRET_KEY_LENGTH = 32

@@ -45,7 +45,8 @@ class Engine:
         if self.refuse and statement.startswith("INSERT INTO intake_ledger"):
             # The batch's insert returns the external ids alone; a command's own claim
             # (`ledger.record`) returns the row's id as well.
-            if "external_id" in returning and "intake_ledger.id" not in returning:
+            columns = [c.strip().removeprefix("intake_ledger.") for c in returning.split(",")]
+            if columns == ["external_id"]:
                 self.refuse -= 1
                 raise CommitRefused("the database refused the batch")
 

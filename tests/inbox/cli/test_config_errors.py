@@ -29,9 +29,9 @@ def one_line(capsys: pytest.CaptureFixture[str]) -> str:
 @pytest.mark.parametrize(
     ("setting", "value", "says"),
     [
-        ("WEB_LISTEN", "nonsense:abc", "is not host:port with a port from 1 to 65535"),
-        ("WEB_LISTEN", "127.0.0.1:99999", "is not host:port with a port from 1 to 65535"),
-        ("SMTP_LISTEN", "127.0.0.1:0", "is not host:port with a port from 1 to 65535"),
+        ("WEB_LISTEN", "nonsense:abc", "is not host:port with a port from 0 to 65535"),
+        ("WEB_LISTEN", "127.0.0.1:99999", "is not host:port with a port from 0 to 65535"),
+        ("SMTP_LISTEN", "127.0.0.1:65536", "is not host:port with a port from 0 to 65535"),
         ("DATABASE_URL", "nonsense://x", "not a database URL we can use"),
         ("DATABASE_URL", "postgresql://u@127.0.0.1/x", "needs an asynchronous driver"),
         ("TELEGRAM_MODE", "bogus", "must be polling or webhook"),
