@@ -158,6 +158,7 @@ def checkin_payload(
             chat_id=address,
             organisation=policy.organisation,
             link=link,
+            privacy_link=privacy_url(policy.public_url, language=checkin.language),
             language=checkin.language,
             reminder=reminder,
         )

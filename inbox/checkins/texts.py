@@ -261,13 +261,13 @@ _CHAT_INTRO = {
         "Hej från {organisation}! Vi vill gärna veta hur du upplevde din senaste kontakt med "
         "oss, så att vi kan bli bättre. Det är frivilligt att svara. Fler frågor finns på en "
         "personlig sida bakom knappen ”Fler frågor”. Skriv STOPP om du inte vill få sådana "
-        "frågor."
+        "frågor. Så behandlar vi dina personuppgifter: {privacy}"
     ),
     "en": (
         "Hello from {organisation}! We would like to know how you found your latest contact "
         "with us, so that we can do better. Answering is voluntary. There are more questions "
         "on a personal page behind the button “More questions”. Write STOP if you would rather "
-        "not get questions like this."
+        "not get questions like this. How we handle your personal data: {privacy}"
     ),
 }
 _CHAT_REMINDER = {
@@ -340,6 +340,7 @@ def telegram_ask(
     chat_id: str,
     organisation: str,
     link: str,
+    privacy_link: str,
     language: str,
     reminder: bool,
 ) -> dict[str, Any]:
@@ -347,7 +348,7 @@ def telegram_ask(
     and the button to the page."""
     lang = language_of(language)
     intro = (_CHAT_REMINDER[lang] if reminder else "") + _CHAT_INTRO[lang].format(
-        organisation=organisation
+        organisation=organisation, privacy=privacy_link
     )
     return telegram_question(
         checkin_id=checkin_id,

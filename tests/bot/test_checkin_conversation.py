@@ -101,6 +101,8 @@ async def test_the_whole_flow_one_question_at_a_time_then_a_comment(telegram: Te
     ask, decision = await asked(telegram)
     assert ask["text"].startswith("Hej från Socialtjänsten! Vi vill gärna veta hur du upplevde")
     assert "Hur upplevde du din senaste kontakt med oss?" in ask["text"]
+    assert "Så behandlar vi dina personuppgifter: http" in ask["text"]
+    assert "/integritet" in ask["text"]
     assert list(buttons(ask["reply_markup"])) == ["1", "2", "3", "4", "5"]
     [link] = page_links(ask["reply_markup"]).values()  # "Fler frågor": the personal page
     chat = Chat(telegram, ask)
