@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -280,11 +280,39 @@ async def warm_parse_pool(settings: Settings) -> Parsing:
     return pool
 
 
-def serve_worker(settings: Settings, sessions: Any, parsing: Parsing) -> Worker:
+class TimedWorker(Worker):
+    """The worker, counting the ledger rows its rounds finished and noting when: a round counts
+    them once their transaction committed, so a measurement ends there without polling the
+    database beside the worker (a poll every few milliseconds is work the worker would share its
+    event loop and SQLite's lock with)."""
+
+    def __init__(self, intake: IntakeRunner, outbox: OutboxRunner) -> None:
+        super().__init__(intake, outbox)
+        self.finished = 0
+        self.last = 0.0  # time.monotonic() when the last rows were finished
+        self._progress = asyncio.Event()
+
+    async def process_intake(self) -> int:
+        finished = await super().process_intake()
+        if finished:
+            self.finished += finished
+            self.last = time.monotonic()
+            self._progress.set()
+        return finished
+
+    async def until(self, count: int) -> float:
+        """When `count` rows were finished."""
+        while self.finished < count:
+            self._progress.clear()
+            await self._progress.wait()
+        return self.last
+
+
+def serve_worker(settings: Settings, sessions: Any, parsing: Parsing) -> TimedWorker:
     """The worker as `wiring.build_worker` builds it for `synpunkt serve` (the same parsers,
     policy, batch limits and parse pool), but with no senders: a measurement ends once every
     acknowledgement is queued, and sending them would only take the event loop from intake."""
-    return Worker(
+    return TimedWorker(
         IntakeRunner(
             sessions,
             parsers=intake_parsers(settings),
@@ -298,21 +326,16 @@ def serve_worker(settings: Settings, sessions: Any, parsing: Parsing) -> Worker:
     )
 
 
-def case_counter(sessions: Any) -> Callable[[], Any]:
-    """Counts the committed cases in a read transaction, which on SQLite takes no write lock
-    from the worker it watches."""
-    reads = read_sessions(sessions)
-
-    async def count_cases() -> int:
-        async with reads() as session:
-            return int((await session.execute(select(func.count()).select_from(Case))).scalar_one())
-
-    return count_cases
+async def count_cases(sessions: Any) -> int:
+    """The committed cases: the check, after a measurement, that every message became one."""
+    async with read_sessions(sessions)() as session:
+        return int((await session.execute(select(func.count()).select_from(Case))).scalar_one())
 
 
 @asynccontextmanager
-async def pipeline(url: str, *, worker: bool) -> AsyncIterator[tuple[int, Callable[[], Any]]]:
-    """Our SMTP edge on `url` (and the worker, if asked); yields the port and a case counter."""
+async def pipeline(url: str, *, worker: bool) -> AsyncIterator[tuple[int, Any, TimedWorker | None]]:
+    """Our SMTP edge on `url` (and the worker, if asked); yields the port, the sessions and the
+    worker."""
     settings = bench_settings(url)
     engine = create_engine(url)
     sessions = session_factory(engine)
@@ -320,6 +343,7 @@ async def pipeline(url: str, *, worker: bool) -> AsyncIterator[tuple[int, Callab
     task = None
     wake = None
     pool = None
+    the_worker = None
     if worker:
         pool = await warm_parse_pool(settings)
         the_worker = serve_worker(settings, sessions, pool)
@@ -336,7 +360,7 @@ async def pipeline(url: str, *, worker: bool) -> AsyncIterator[tuple[int, Callab
         on_commit=wake,
     )
     try:
-        yield server.sockets[0].getsockname()[1], case_counter(sessions)
+        yield server.sockets[0].getsockname()[1], sessions, the_worker
     finally:
         server.close()
         await server.wait_closed()
@@ -424,20 +448,19 @@ class Bench:
 
     async def accept(self, backend: Backend, clients: int) -> tuple[float, Sent]:
         async with fresh_database(backend, self.workdir) as url:
-            async with pipeline(url, worker=False) as (port, _):
+            async with pipeline(url, worker=False) as (port, _, _):
                 sent = await self.send(port, RATE_MESSAGES, clients)
         return RATE_MESSAGES / (sent.end - sent.start), sent
 
     async def end_to_end(self, backend: Backend, clients: int) -> tuple[float, Sent]:
         """From the first delivery until every message is a committed case (ack queued)."""
         async with fresh_database(backend, self.workdir) as url:
-            async with pipeline(url, worker=True) as (port, count_cases):
+            async with pipeline(url, worker=True) as (port, sessions, worker):
+                assert worker is not None
                 sent = await self.send(port, E2E_MESSAGES, clients)
                 expected = E2E_MESSAGES - sent.failures
-                # Polling the database is the measurement: a case counts once it is committed.
-                while await count_cases() < expected:  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
-                done = time.monotonic()
+                done = await worker.until(expected)
+                _check_cases(await count_cases(sessions), expected)
         return expected / (done - sent.start), sent
 
     async def worker_alone(self, backend: Backend) -> tuple[float, float]:
@@ -453,17 +476,14 @@ class Bench:
             stop = asyncio.Event()
             try:
                 await fill_ledger(sessions, messages)
-                count_cases = case_counter(sessions)
                 baseline = compat32_rate(messages)
                 the_worker = serve_worker(settings, sessions, pool)
                 start = time.monotonic()
                 task = asyncio.create_task(the_worker.run(stop))
-                # Polling the database is the measurement: a case counts once it is committed.
-                while await count_cases() < len(messages):  # noqa: ASYNC110
-                    await asyncio.sleep(0.02)
-                done = time.monotonic()
+                done = await the_worker.until(len(messages))
                 stop.set()
                 await task
+                _check_cases(await count_cases(sessions), len(messages))
             finally:
                 pool.close()
                 await engine.dispose()
@@ -472,7 +492,7 @@ class Bench:
     async def burst(self, backend: Backend, total: int) -> MemoryRow:
         """Peak RSS while the edge accepts a burst, with the worker running as in `serve`."""
         async with fresh_database(backend, self.workdir) as url:
-            async with pipeline(url, worker=True) as (port, _):
+            async with pipeline(url, worker=True) as (port, _, _):
                 # The client process is not the server's memory; the parse process is.
                 sampler = RssSampler(exclude=set(self.pool._processes or {}))  # type: ignore[attr-defined]
                 sent = await self.send(port, total, BURST_CLIENTS)
@@ -531,6 +551,13 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
         return self.before / 2**20, self.peak / 2**20
+
+
+def _check_cases(cases: int, expected: int) -> None:
+    if cases != expected:
+        raise RuntimeError(
+            f"{expected} messages finished but {cases} cases: not a valid measurement"
+        )
 
 
 def _port(server: asyncio.Server) -> int:
