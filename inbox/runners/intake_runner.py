@@ -47,6 +47,9 @@ UNAVAILABLE_PAUSE_SECONDS = 5.0
 # Once the other parses of a round are done, how long to wait for one more before storing what is
 # ready: a parse slower than this carries on into later rounds instead of holding up the rest.
 SETTLE_SECONDS = 0.5
+# The lease of a row still parsing is renewed once this much of it has passed (by the runner's
+# clock), not at every round: a round is far shorter than a lease.
+RENEW_AFTER = ledger.LEASE / 4
 
 Result = InboundMessage | BaseException
 
@@ -57,6 +60,7 @@ class _Parse:
     raw_size: int
     attempts: int
     task: asyncio.Task[InboundMessage]
+    leased_at: datetime  # when its lease was taken or last renewed
 
 
 class IntakeRunner:
@@ -131,7 +135,10 @@ class IntakeRunner:
         size = self._batch_bytes - sum(parse.raw_size for parse in self._parses.values())
         async with unit_of_work(self._sessions) as session:
             now = self._clock()
-            await ledger.renew_leases(session, list(self._parses), now=now)
+            renew = [p for p in self._parses.values() if now - p.leased_at >= RENEW_AFTER]
+            await ledger.renew_leases(session, [parse.row_id for parse in renew], now=now)
+            for parse in renew:
+                parse.leased_at = now
             paused = time.monotonic() < self._paused_until
             if paused or count <= 0 or (self._parses and size <= 0):
                 return
@@ -152,7 +159,7 @@ class IntakeRunner:
         for row_id, channel, external_id, raw, raw_size, attempts in claimed:
             task = asyncio.create_task(self._parse(channel, raw, external_id))
             task.add_done_callback(self._ended)
-            self._parses[row_id] = _Parse(row_id, raw_size, attempts, task)
+            self._parses[row_id] = _Parse(row_id, raw_size, attempts, task, now)
 
     def _ended(self, _: asyncio.Task[InboundMessage]) -> None:
         self._parse_ended.set()

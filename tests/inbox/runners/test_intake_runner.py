@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -22,10 +23,11 @@ from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from inbox.core.db import unit_of_work
+from inbox.core.inbound import InboundMessage
 from inbox.core.models import Case, IntakeRecord, IntakeStatus
 from inbox.intake import ledger
 from inbox.intake.receive import IntakePolicy
-from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.intake_runner import RENEW_AFTER, IntakeRunner
 from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.parse_pool import ParsePool
 from inbox.runners.worker import Worker
@@ -174,6 +176,39 @@ async def test_a_row_claimed_before_is_claimed_alone_not_beside_parses_in_flight
         assert await statuses(db, [*first, suspect]) == ["done"] * 4
         assert (await rows(db))[suspect].attempts == 2
     finally:
+        await runner.close()
+
+
+async def test_the_lease_of_a_slow_parse_is_renewed_once_a_quarter_of_it_has_passed(
+    db: Database, clock: Clock
+) -> None:
+    release = threading.Event()
+
+    def slow(raw: bytes) -> InboundMessage:
+        release.wait(DEADLINE)
+        return faulty_parser.parse(raw)
+
+    row_id = await record(db, clock, "slow")
+    runner = IntakeRunner(
+        db.sessions, parsers={"email": slow}, policy=POLICY, clock=clock, settle=0.05
+    )
+    try:
+        claimed_at = clock()
+        assert await runner.run_once() == 0  # claimed, still parsing
+        lease = (await rows(db))[row_id].lease_until
+        assert lease == claimed_at + ledger.LEASE
+        clock.advance(seconds=RENEW_AFTER.total_seconds() - 1)
+        assert await runner.run_once() == 0
+        assert (await rows(db))[row_id].lease_until == lease  # not yet
+        clock.advance(seconds=2)
+        assert await runner.run_once() == 0
+        assert (await rows(db))[row_id].lease_until == clock() + ledger.LEASE
+        release.set()
+        while await runner.run_once() or runner.busy:
+            pass
+        assert await statuses(db, [row_id]) == ["done"]
+    finally:
+        release.set()
         await runner.close()
 
 
