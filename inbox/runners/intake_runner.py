@@ -174,7 +174,8 @@ class IntakeRunner:
                 return done[: self._batch_size]
             self._parse_ended.clear()
             try:
-                await asyncio.wait_for(self._parse_ended.wait(), self._settle)
+                async with asyncio.timeout(self._settle):
+                    await self._parse_ended.wait()
             except TimeoutError:
                 return done
 

@@ -219,7 +219,8 @@ class ParsePool:
                 await _request(slot.writer, request)
             assert slot.reader is not None
             try:
-                kind, value = await asyncio.wait_for(_receive(slot.reader), self._timeout)
+                async with asyncio.timeout(self._timeout):  # no task of its own, unlike wait_for
+                    kind, value = await _receive(slot.reader)
             except TimeoutError:
                 self._replace(slot, "a parse ran out of time", kill=True)
                 raise ParseTimedOut(
