@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from inbox.core.models import Case, CaseKind, CaseStatus, SubmitterRole
 from inbox.core.personnummer import contains_personnummer
@@ -25,6 +24,9 @@ from inbox.core.references import reserve_references
 from inbox.core.time import STOCKHOLM, add_working_days
 
 MAX_SUBJECT = 500
+# Many cases go into the table (Core), not through the model, whose bulk insert handles each row
+# again and splits the batch wherever the columns that are None change from one row to the next.
+_CASES: Table = Case.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +123,7 @@ async def open_cases(
             references[index] = reference
     rows = (
         await session.execute(
-            insert(Case).returning(col(Case.id), col(Case.reference)),
+            insert(_CASES).returning(_CASES.c.id, _CASES.c.reference),
             [o.values(reference=r, now=now) for o, r in zip(openings, references, strict=True)],
         )
     ).all()

@@ -26,9 +26,8 @@ from datetime import date, datetime, timedelta
 from email.utils import make_msgid
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from inbox.core.db import insert_ignoring_conflicts
 from inbox.core.inbound import Channel, InboundMessage
@@ -39,6 +38,9 @@ from inbox.core.time import STOCKHOLM
 from inbox.intake.policy import IntakePolicy
 
 ACK_KIND = "case.ack"
+# Rows go into the tables (Core), not through the models (see `inbox.intake.steps` for why).
+_MESSAGES: Table = Message.__table__  # type: ignore[attr-defined]
+_OUTBOX: Table = OutboxItem.__table__  # type: ignore[attr-defined]
 
 _MONTHS = {
     "sv": (
@@ -381,7 +383,7 @@ async def enqueue_acks(
         make_msgid(idstring=ack.reference.lower(), domain=policy.mail_domain) for ack in acks
     ]
     stored = await session.execute(
-        insert(Message).returning(col(Message.id), col(Message.case_id)),
+        insert(_MESSAGES).returning(_MESSAGES.c.id, _MESSAGES.c.case_id),
         [
             {
                 "case_id": ack.case_id,
@@ -404,7 +406,7 @@ async def enqueue_acks(
     )
     message_ids = {case_id: id_ for id_, case_id in stored.all()}
     await session.execute(
-        insert_ignoring_conflicts(session, OutboxItem),
+        insert_ignoring_conflicts(session, _OUTBOX),
         [
             outbox_row(
                 kind=ACK_KIND,

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from inbox.cases.contacts import Sender, find_or_create_contacts, normalise_address
 from inbox.cases.opening import Opening, open_cases
@@ -33,6 +32,13 @@ from inbox.intake.ack_rules import no_ack_reasons
 from inbox.intake.acknowledgement import Ack, counts_as_received, enqueue_acks
 from inbox.intake.policy import IntakePolicy
 from inbox.intake.threads import continued_case
+
+# The rows are inserted into the tables (Core), not through the models: the ORM's bulk insert
+# leaves out each row's None values and so splits a batch into a statement for every run of rows
+# with the same None columns (a message with HTML and one without), and handles every row again.
+_MESSAGES: Table = Message.__table__  # type: ignore[attr-defined]
+_ATTACHMENTS: Table = Attachment.__table__  # type: ignore[attr-defined]
+_AUDIT_EVENTS: Table = AuditEvent.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)
@@ -210,7 +216,7 @@ async def store_messages(
     if not joining:
         return
     stored = await session.execute(
-        insert(Message).returning(col(Message.id), col(Message.intake_id)),
+        insert(_MESSAGES).returning(_MESSAGES.c.id, _MESSAGES.c.intake_id),
         [_inbound_row(item, now=now) for item in joining],
     )
     ids = {intake_id: id_ for id_, intake_id in stored.all()}
@@ -232,7 +238,7 @@ async def store_messages(
         for part in item.msg.attachments
     ]
     if attachments:
-        await session.execute(insert(Attachment), attachments)
+        await session.execute(insert(_ATTACHMENTS), attachments)
 
 
 def _inbound_row(item: Item, *, now: datetime) -> dict[str, Any]:
@@ -279,7 +285,7 @@ async def audit_messages(
         if item.joins_case
     ]
     if rows:
-        await session.execute(insert(AuditEvent), rows)
+        await session.execute(insert(_AUDIT_EVENTS), rows)
 
 
 def _reuse_detail(record: IntakeRecord | None) -> dict[str, int]:

@@ -1,9 +1,10 @@
 """The worker's intake: turns pending ledger rows into cases, and lets no message stall the rest.
 
 A round claims rows within a count and a byte budget, parses them side by side under the parse
-budget (`inbox.runners.parse_pool`) and stores whatever has parsed in one transaction (`receive_many`). A
-parse still running once the others are done carries on into later rounds, which claim and store
-the mail behind it meanwhile. A parse whose process died or ran out of memory is tried once more,
+budget (`inbox.runners.parse_pool`) and stores a batch of what has parsed in one transaction
+(`receive_many`). Claims keep up to two batches parsing, so that the next batch parses in the
+pool's processes while this one is stored on the event loop. A parse still running once the
+others are done carries on into later rounds, which claim and store the mail behind it meanwhile. A parse whose process died or ran out of memory is tried once more,
 alone in a fresh process; a message that cannot be parsed, or whose parse ran out of time or
 crashed twice, is kept raw and marked failed for staff. A pool that cannot start a process fails
 nothing: the rows wait. The ledger caps how often a row is claimed (`ledger.claim_pending`).
@@ -22,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import defer
 from sqlmodel import col
 
 from inbox.core.db import unit_of_work
@@ -45,6 +47,9 @@ UNAVAILABLE_PAUSE_SECONDS = 5.0
 # Once the other parses of a round are done, how long to wait for one more before storing what is
 # ready: a parse slower than this carries on into later rounds instead of holding up the rest.
 SETTLE_SECONDS = 0.5
+# The lease of a row still parsing is renewed once this much of it has passed (by the runner's
+# clock), not at every round: a round is far shorter than a lease.
+RENEW_AFTER = ledger.LEASE / 4
 
 Result = InboundMessage | BaseException
 
@@ -55,6 +60,7 @@ class _Parse:
     raw_size: int
     attempts: int
     task: asyncio.Task[InboundMessage]
+    leased_at: datetime  # when its lease was taken or last renewed
 
 
 class IntakeRunner:
@@ -79,12 +85,16 @@ class IntakeRunner:
         # (`synpunkt serve` and `worker` pass one); threads without one (tests, one-shot commands).
         self._parsing = parsing or InlineParsing()
         self._batch_size = batch_size
+        # Rows claimed and parsing at once: this batch and the next, which parses while this one
+        # is stored. The byte budget holds for all of them together.
+        self._in_flight = 2 * batch_size
         self._batch_bytes = batch_bytes
         self._max_attempts = max_attempts
         self._settle = settle
         # A parse finished, so another round can store it: the worker listens (`Worker`).
         self.on_progress: Callable[[], None] = lambda: None
-        self._parses: dict[int, _Parse] = {}
+        self._parses: dict[int, _Parse] = {}  # in claim order
+        self._parse_ended = asyncio.Event()  # set as each parse ends
         self._paused_until = 0.0  # monotonic; while the parse pool cannot start processes
 
     @property
@@ -101,7 +111,8 @@ class IntakeRunner:
         }
 
     async def run_once(self) -> int:
-        """One round: claim, parse, store what is ready; returns how many rows it finished."""
+        """One round: claim, parse, store a batch of what is ready; returns how many rows it
+        finished."""
         await self._claim()
         if not self._parses:
             return 0
@@ -120,17 +131,26 @@ class IntakeRunner:
                     await ledger.release(session, [parse.row_id for parse in parses])
 
     async def _claim(self) -> None:
-        count = self._batch_size - len(self._parses)
+        count = self._in_flight - len(self._parses)
         size = self._batch_bytes - sum(parse.raw_size for parse in self._parses.values())
         async with unit_of_work(self._sessions) as session:
             now = self._clock()
-            await ledger.renew_leases(session, list(self._parses), now=now)
+            renew = [p for p in self._parses.values() if now - p.leased_at >= RENEW_AFTER]
+            await ledger.renew_leases(session, [parse.row_id for parse in renew], now=now)
+            for parse in renew:
+                parse.leased_at = now
             paused = time.monotonic() < self._paused_until
             if paused or count <= 0 or (self._parses and size <= 0):
                 return
             rows = await ledger.claim_pending(
                 session, now=now, limit=count, max_bytes=size, max_attempts=self._max_attempts
             )
+            if self._parses and any(row.attempts > 1 for row in rows):
+                # A row claimed before that did not finish comes alone (`ledger.claim_pending`),
+                # so that whatever killed its worker counts against it only: not beside the
+                # parses in flight, then. Given back, it is claimed once they are stored.
+                await ledger.release(session, [row.id for row in rows if row.id is not None])
+                return
             claimed = [
                 (row.id, row.channel, row.external_id, row.raw or b"", row.raw_size, row.attempts)
                 for row in rows
@@ -138,21 +158,26 @@ class IntakeRunner:
             ]
         for row_id, channel, external_id, raw, raw_size, attempts in claimed:
             task = asyncio.create_task(self._parse(channel, raw, external_id))
-            task.add_done_callback(lambda _: self.on_progress())
-            self._parses[row_id] = _Parse(row_id, raw_size, attempts, task)
+            task.add_done_callback(self._ended)
+            self._parses[row_id] = _Parse(row_id, raw_size, attempts, task, now)
+
+    def _ended(self, _: asyncio.Task[InboundMessage]) -> None:
+        self._parse_ended.set()
+        self.on_progress()
 
     async def _finished(self) -> list[_Parse]:
-        """Waits while parses keep finishing; stops at the first lull of `settle` seconds."""
-        running = {parse.task for parse in self._parses.values()}
-        done: set[asyncio.Task[InboundMessage]] = set()
-        while running:
-            finished, running = await asyncio.wait(
-                running, timeout=self._settle, return_when=asyncio.FIRST_COMPLETED
-            )
-            if not finished:
-                break
-            done |= finished
-        return [parse for parse in self._parses.values() if parse.task in done]
+        """The next batch to store, in claim order: waits while parses keep finishing until a
+        batch or every parse is done, and stops at the first lull of `settle` seconds."""
+        while True:
+            done = [parse for parse in self._parses.values() if parse.task.done()]
+            if len(done) >= self._batch_size or len(done) == len(self._parses):
+                return done[: self._batch_size]
+            self._parse_ended.clear()
+            try:
+                async with asyncio.timeout(self._settle):
+                    await self._parse_ended.wait()
+            except TimeoutError:
+                return done
 
     async def _parse(self, channel: str, raw: bytes, external_id: str) -> InboundMessage:
         parser = self._parsers.get(channel)
@@ -212,8 +237,12 @@ class IntakeRunner:
     async def _store(self, batch: list[tuple[int, Result]]) -> None:
         async with unit_of_work(self._sessions) as session:
             ids = [row_id for row_id, _ in batch]
+            # Without the raw message, read at the claim already: storing writes the row's status.
             locked = await session.execute(
-                select(IntakeRecord).where(col(IntakeRecord.id).in_(ids)).with_for_update()
+                select(IntakeRecord)
+                .where(col(IntakeRecord.id).in_(ids))
+                .options(defer(IntakeRecord.raw, raiseload=True))  # type: ignore[arg-type]
+                .with_for_update()
             )
             by_id = {row.id: row for row in locked.scalars()}
             now = self._clock()

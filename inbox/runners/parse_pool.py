@@ -3,9 +3,12 @@
 `ParsePool` parses in processes of their own, one message per process at a time, so the process
 that runs a message is known: a parse past its time is stopped by killing that process, a process
 may use only so much memory (`RLIMIT_AS`), and a process that died, was killed or ran out of memory
-is replaced before its next message. `InlineParsing` parses in threads of this process (no pool):
-its time budget stops the wait, but a thread cannot be killed, so a runaway parse runs on, and no
-memory budget can apply to one thread; health says so while such a thread runs.
+is replaced before its next message. The event loop talks to each process over a socket of its
+own, with no threads between them: a message goes out and its parse comes back as the loop's own
+I/O, so a hand-off never waits for a helper thread to get the GIL while the loop stores a batch.
+`InlineParsing` parses in threads of this process (no pool): its time budget stops the wait, but a
+thread cannot be killed, so a runaway parse runs on, and no memory budget can apply to one thread;
+health says so while such a thread runs.
 """
 
 from __future__ import annotations
@@ -15,14 +18,17 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
+import socket
+import struct
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
-from typing import Any, Protocol
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from multiprocessing.process import BaseProcess
+from typing import Any, BinaryIO, Never, Protocol
 
 from inbox.core.inbound import InboundMessage
 
@@ -73,23 +79,90 @@ class Parsing(Protocol):
     def close(self) -> None: ...
 
 
+# The parse process's side -----------------------------------------------------------------------
+
+# A frame is its length (8 bytes, big-endian) and that many bytes of pickle. To the process: first
+# the parsers (importing their modules there), then per message the parser and the raw message.
+# Back: (_READY, its process id) or (_FAILED, why it cannot parse), then per message one of
+_PARSED = "parsed"  # (_PARSED, (the message, whether its raw form was left out: the pool has it))
+_FAILED = "failed"  # (_FAILED, the parser's exception)
+_OUT_OF_MEMORY = "out of memory"  # (_OUT_OF_MEMORY, None): this process should go
+_READY = "ready"
+_LENGTH = struct.Struct(">Q")
+_BUFFER = 1024 * 1024  # read ahead from a parse process: most parsed messages fit at once
+
+
 def _limit_memory(limit: int | None) -> None:
-    """The pool processes' initializer: their address space is capped (Linux; elsewhere best
-    effort), so a message that needs more ends in MemoryError or the death of that process."""
+    """The address space of a parse process is capped (Linux; elsewhere best effort), so a
+    message that needs more ends in MemoryError or the death of that process."""
     if limit:
         import resource
 
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _ready(*preload: Parser) -> int:
-    """Warms up a new process: unpickling `preload` imported the parsers' modules."""
-    return os.getpid()
+def _serve(channel: socket.socket, limit: int | None) -> None:
+    """A parse process: parses what comes in over `channel`, one message at a time, until the
+    pool closes its end."""
+    _limit_memory(limit)
+    # The pool ends its processes (closing their sockets, or a kill); ^C is for the pool's process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with channel, channel.makefile("rb") as incoming:
+        try:
+            pickle.loads(_read(incoming) or b"")  # the parsers: their modules imported now
+        except Exception as exc:
+            _send(channel, _pickled((_FAILED, exc)))
+            return
+        _send(channel, _pickled((_READY, os.getpid())))
+        while (request := _read(incoming)) is not None:
+            parser, raw = pickle.loads(request)
+            _send(channel, _parse_here(parser, raw))
+
+
+def _parse_here(parser: Parser, raw: bytes) -> bytes:
+    """The reply for one message, pickled. The raw form is not sent back: the pool has it."""
+    try:
+        msg = parser(raw)
+        elided = msg.raw == raw
+        reply: tuple[str, Any] = (_PARSED, (replace(msg, raw=b"") if elided else msg, elided))
+    except MemoryError:
+        reply = (_OUT_OF_MEMORY, None)
+    except Exception as exc:
+        reply = (_FAILED, exc)
+    return _pickled(reply)
+
+
+def _pickled(reply: tuple[str, Any]) -> bytes:
+    try:
+        return pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
+    except MemoryError:
+        return pickle.dumps((_OUT_OF_MEMORY, None))
+    except Exception as exc:  # an exception or a result that cannot be pickled
+        problem = RuntimeError(f"the parse cannot be sent back: {type(exc).__name__}: {exc}")
+        return pickle.dumps((_FAILED, problem))
+
+
+def _read(incoming: BinaryIO) -> bytes | None:
+    """The next frame's bytes, or None once the pool closed its end."""
+    header = incoming.read(_LENGTH.size)
+    if len(header) < _LENGTH.size:
+        return None
+    return incoming.read(_LENGTH.unpack(header)[0])
+
+
+def _send(channel: socket.socket, data: bytes) -> None:
+    channel.sendall(_LENGTH.pack(len(data)))
+    channel.sendall(data)
+
+
+# The pool's side --------------------------------------------------------------------------------
 
 
 @dataclass
 class _Slot:
-    executor: ProcessPoolExecutor | None = None
+    process: BaseProcess | None = None
+    reader: asyncio.StreamReader | None = None
+    writer: asyncio.StreamWriter | None = None
     pid: int = 0
 
 
@@ -125,63 +198,91 @@ class ParsePool:
     @property
     def pids(self) -> list[int]:
         """The running parse processes (for tests and diagnostics)."""
-        return [slot.pid for slot in self._slots if slot.executor is not None]
+        return [slot.pid for slot in self._slots if slot.process is not None]
 
     async def parse(self, parser: Parser, raw: bytes) -> InboundMessage:
         """The parsed message, or the parser's own exception, or a `ParseFailed` for a budget."""
+        request = pickle.dumps((parser, raw), pickle.HIGHEST_PROTOCOL)
         slot = await self._free.get()
         try:
-            executor = slot.executor or await self._start(slot)
-            try:
-                future = executor.submit(parser, raw)
-            except BrokenProcessPool:  # it died while idle: nothing to do with this message
+            if slot.process is not None and slot.process.exitcode is not None:
                 self._replace(slot, "an idle parse process died", kill=False)
-                future = (await self._start(slot)).submit(parser, raw)
+            if slot.process is None:
+                await self._start(slot)
+            assert slot.reader is not None and slot.writer is not None
             try:
-                return await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
+                await _request(slot.writer, request)
+            except ConnectionError:  # it died while idle: nothing to do with this message
+                self._replace(slot, "an idle parse process died", kill=False)
+                await self._start(slot)
+                assert slot.writer is not None
+                await _request(slot.writer, request)
+            assert slot.reader is not None
+            try:
+                async with asyncio.timeout(self._timeout):  # no task of its own, unlike wait_for
+                    kind, value = await _receive(slot.reader)
             except TimeoutError:
                 self._replace(slot, "a parse ran out of time", kill=True)
                 raise ParseTimedOut(
                     f"stopped after {self._timeout:g} s (the parse time budget)"
                 ) from None
-            except BrokenProcessPool:
+            except (asyncio.IncompleteReadError, ConnectionError):
                 self._replace(slot, "a parse process died", kill=False)
                 raise ParseProcessDied(
                     "the parse process died (killed, or over its memory budget)"
-                ) from None
-            except MemoryError:
-                self._replace(slot, "a parse ran out of memory", kill=True)
-                raise ParseOutOfMemory(
-                    f"out of memory (the parse budget is {self._memory_mb} MB)"
                 ) from None
             except asyncio.CancelledError:
                 # Whoever waited is gone (the worker stops): the parse must not run on unseen.
                 self._stop(slot, kill=True)
                 raise
+            if kind == _OUT_OF_MEMORY:
+                self._replace(slot, "a parse ran out of memory", kill=True)
+                raise ParseOutOfMemory(f"out of memory (the parse budget is {self._memory_mb} MB)")
+            if kind == _FAILED:
+                raise value
+            msg, elided = value
+            return replace(msg, raw=raw) if elided else msg  # type: ignore[no-any-return]
         finally:
             self._free.put_nowait(slot)
 
-    async def _start(self, slot: _Slot) -> ProcessPoolExecutor:
+    async def _start(self, slot: _Slot) -> None:
         limit = self._memory_mb * 1024 * 1024 if self._memory_mb else None
-        executor = ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_limit_memory,
-            initargs=(limit,),
+        ours, theirs = socket.socketpair()
+        process = multiprocessing.get_context("spawn").Process(
+            target=_serve, args=(theirs, limit), name="synpunkt-parse", daemon=True
         )
         try:
-            ready = executor.submit(_ready, *self._preload)
-            pid = await asyncio.wait_for(asyncio.wrap_future(ready), START_TIMEOUT_SECONDS)
+            try:
+                process.start()
+            finally:
+                theirs.close()
+            reader, writer = await asyncio.open_unix_connection(sock=ours, limit=_BUFFER)
         except BaseException as exc:
-            executor.shutdown(wait=False, cancel_futures=True)
+            ours.close()
+            _kill(process)
             if not isinstance(exc, Exception):
                 raise
-            self._cannot_start = f"cannot start a parse process: {type(exc).__name__}: {exc}"
-            log.error("parse pool: %s", self._cannot_start)
-            raise PoolUnavailable(self._cannot_start) from exc
+            self._unavailable(exc)
+        try:
+            await _request(writer, pickle.dumps(self._preload, pickle.HIGHEST_PROTOCOL))
+            kind, value = await asyncio.wait_for(_receive(reader), START_TIMEOUT_SECONDS)
+            if kind != _READY:
+                raise value
+        except BaseException as exc:
+            writer.close()
+            _kill(process)
+            if not isinstance(exc, Exception):
+                raise
+            if isinstance(exc, asyncio.IncompleteReadError):
+                exc = RuntimeError("the process ended while starting (see its error output)")
+            self._unavailable(exc)
         self._cannot_start = None
-        slot.executor, slot.pid = executor, pid
-        return executor
+        slot.process, slot.reader, slot.writer, slot.pid = process, reader, writer, value
+
+    def _unavailable(self, exc: Exception) -> Never:
+        self._cannot_start = f"cannot start a parse process: {type(exc).__name__}: {exc}"
+        log.error("parse pool: %s", self._cannot_start)
+        raise PoolUnavailable(self._cannot_start) from exc
 
     def _replace(self, slot: _Slot, reason: str, *, kill: bool) -> None:
         """Ends the slot's process; the slot starts a fresh one before its next message."""
@@ -193,15 +294,16 @@ class ParsePool:
         self._last_restart = reason
 
     def _stop(self, slot: _Slot, *, kill: bool) -> None:
-        if slot.executor is None:
+        if slot.process is None:
             return
         if kill:  # alive (busy or over its budget): only a kill stops a parse in progress
-            try:
-                os.kill(slot.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        slot.executor.shutdown(wait=False, cancel_futures=True)
-        slot.executor, slot.pid = None, 0
+            _kill(slot.process)
+        if slot.writer is not None:
+            # An idle process reads the end of its input and exits. (A dead one is reaped when
+            # the next process starts: multiprocessing does that.)
+            with contextlib.suppress(RuntimeError):  # the event loop is closed already
+                slot.writer.close()
+        slot.process, slot.reader, slot.writer, slot.pid = None, None, None, 0
 
     def _recent_restarts(self) -> int:
         horizon = time.monotonic() - self._restart_window
@@ -235,6 +337,23 @@ class ParsePool:
     def close(self) -> None:
         for slot in self._slots:
             self._stop(slot, kill=True)
+
+
+async def _request(writer: asyncio.StreamWriter, request: bytes) -> None:
+    writer.write(_LENGTH.pack(len(request)))
+    writer.write(request)
+    await writer.drain()
+
+
+async def _receive(reader: asyncio.StreamReader) -> Any:
+    header = await reader.readexactly(_LENGTH.size)
+    return pickle.loads(await reader.readexactly(_LENGTH.unpack(header)[0]))
+
+
+def _kill(process: BaseProcess) -> None:
+    if process.pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
 
 
 class InlineParsing:

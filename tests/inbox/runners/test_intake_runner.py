@@ -13,18 +13,21 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlmodel import col
 
 from inbox.core.db import unit_of_work
+from inbox.core.inbound import InboundMessage
 from inbox.core.models import Case, IntakeRecord, IntakeStatus
 from inbox.intake import ledger
 from inbox.intake.receive import IntakePolicy
-from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.intake_runner import RENEW_AFTER, IntakeRunner
 from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.parse_pool import ParsePool
 from inbox.runners.worker import Worker
@@ -119,6 +122,94 @@ async def running(
     yield start
     stop.set()
     await asyncio.gather(*tasks)
+
+
+def runner_of(db: Database, clock: Clock, *, batch_size: int) -> IntakeRunner:
+    """A runner that parses in threads (no pool), for rounds run one at a time."""
+    return IntakeRunner(
+        db.sessions,
+        parsers={"email": faulty_parser.parse},
+        policy=POLICY,
+        clock=clock,
+        batch_size=batch_size,
+    )
+
+
+async def test_the_next_batch_is_claimed_and_parses_while_a_batch_is_stored(
+    db: Database, clock: Clock
+) -> None:
+    ids = [await record(db, clock, f"a{n}") for n in range(5)]
+    runner = runner_of(db, clock, batch_size=2)
+    try:
+        assert await runner.run_once() == 2
+        found = await rows(db)
+        claimed = [i for i in ids if found[i].status == "pending" and found[i].attempts == 1]
+        # One batch stored; the next claimed (its lease taken, its claim counted) and parsing.
+        assert [found[i].status for i in ids].count("done") == 2
+        assert len(claimed) == 2 and all(found[i].lease_until is not None for i in claimed)
+        assert runner.busy
+        while await runner.run_once() or runner.busy:
+            pass
+        assert await statuses(db, ids) == ["done"] * 5
+        assert [row.attempts for row in (await rows(db)).values()] == [1] * 5
+    finally:
+        await runner.close()
+
+
+async def test_a_row_claimed_before_is_claimed_alone_not_beside_parses_in_flight(
+    db: Database, clock: Clock
+) -> None:
+    first = [await record(db, clock, f"a{n}") for n in range(3)]
+    suspect = await record(db, clock, "suspect")
+    async with unit_of_work(db.sessions) as session:  # its worker died: the claim counted
+        await session.execute(
+            update(IntakeRecord).where(col(IntakeRecord.id) == suspect).values(attempts=1)
+        )
+    runner = runner_of(db, clock, batch_size=2)
+    try:
+        assert await runner.run_once() == 2  # the three before it claimed, two of them stored
+        assert await runner.run_once() == 1  # the third stored; the suspect claimed and given back
+        given_back = (await rows(db))[suspect]
+        assert given_back.status == "pending" and given_back.attempts == 1
+        assert given_back.lease_until is None
+        assert await runner.run_once() == 1  # alone now
+        assert await statuses(db, [*first, suspect]) == ["done"] * 4
+        assert (await rows(db))[suspect].attempts == 2
+    finally:
+        await runner.close()
+
+
+async def test_the_lease_of_a_slow_parse_is_renewed_once_a_quarter_of_it_has_passed(
+    db: Database, clock: Clock
+) -> None:
+    release = threading.Event()
+
+    def slow(raw: bytes) -> InboundMessage:
+        release.wait(DEADLINE)
+        return faulty_parser.parse(raw)
+
+    row_id = await record(db, clock, "slow")
+    runner = IntakeRunner(
+        db.sessions, parsers={"email": slow}, policy=POLICY, clock=clock, settle=0.05
+    )
+    try:
+        claimed_at = clock()
+        assert await runner.run_once() == 0  # claimed, still parsing
+        lease = (await rows(db))[row_id].lease_until
+        assert lease == claimed_at + ledger.LEASE
+        clock.advance(seconds=RENEW_AFTER.total_seconds() - 1)
+        assert await runner.run_once() == 0
+        assert (await rows(db))[row_id].lease_until == lease  # not yet
+        clock.advance(seconds=2)
+        assert await runner.run_once() == 0
+        assert (await rows(db))[row_id].lease_until == clock() + ledger.LEASE
+        release.set()
+        while await runner.run_once() or runner.busy:
+            pass
+        assert await statuses(db, [row_id]) == ["done"]
+    finally:
+        release.set()
+        await runner.close()
 
 
 async def test_sigkill_of_a_parse_process_mid_batch_fails_no_message_and_later_mail_flows(
