@@ -642,7 +642,7 @@ async def _main() -> None:
             print(
                 f"{os.cpu_count()} CPUs; {RATE_MESSAGES:,} messages per rate of (a) and (b), "
                 f"{E2E_MESSAGES:,} per rate of (c), {WORKER_MESSAGES:,} per rate of (d); "
-                f"{bench_settings('sqlite://').parse_processes} parse process(es)\n",
+                f"{bench_settings('sqlite+aiosqlite://').parse_processes} parse process(es)\n",
                 flush=True,
             )
             print(RATE_HEADER, flush=True)
