@@ -111,6 +111,77 @@ def _reason(value: str | None, what: str) -> str:
     return reason
 
 
+@dataclass(frozen=True, slots=True)
+class Marking:
+    """A marking on a case with the reason for it: its two columns, its audit actions, and what
+    the reason is called when it is missing."""
+
+    flag: str
+    reason: str
+    what: str
+    set_action: str
+    removed_action: str
+
+
+SECRECY = Marking(
+    "secrecy_marked",
+    "secrecy_reason",
+    "sekretessmarkeringen",
+    "case.secrecy.marked",
+    "case.secrecy.removed",
+)
+IDENTITY = Marking(
+    "identity_protected",
+    "identity_reason",
+    "skyddet",
+    "case.identity.protected",
+    "case.identity.unprotected",
+)
+
+
+async def set_marking(
+    session: AsyncSession,
+    marking: Marking,
+    *,
+    case: Case,
+    on: bool,
+    reason: str | None,
+    scope: Scope,
+    actor: Actor,
+    now: datetime,
+) -> bool:
+    """Sets the marking with a reason (anyone who may act on the case), or takes it away
+    (registrars and admins only). Returns whether anything changed; each change is audited."""
+    scope.require(Need.WRITE)
+    marked = bool(getattr(case, marking.flag))
+    if not on:
+        if not marked:
+            return False
+        scope.require(Need.REGISTRAR)
+        setattr(case, marking.flag, False)
+        setattr(case, marking.reason, None)
+        audit(session, actor=actor, action=marking.removed_action, case=case, now=now)
+    else:
+        text = _reason(reason, marking.what)
+        before = getattr(case, marking.reason) if marked else None
+        if marked and before == text:
+            return False
+        setattr(case, marking.flag, True)
+        setattr(case, marking.reason, text)
+        audit(
+            session,
+            actor=actor,
+            action=marking.set_action,
+            case=case,
+            now=now,
+            reason=text,
+            before=before,
+        )
+    case.updated_at = now
+    await session.flush()
+    return True
+
+
 async def mark_secrecy(
     session: AsyncSession,
     *,
@@ -124,31 +195,9 @@ async def mark_secrecy(
     """Marks the case sekretessmarkerad with a reason (anyone who may act on it), or takes the
     marking away (registrars and admins: the registry is theirs, and a marking taken away by
     mistake could let a document out unexamined). Returns whether anything changed."""
-    scope.require(Need.WRITE)
-    if not marked:
-        if not case.secrecy_marked:
-            return False
-        scope.require(Need.REGISTRAR)
-        case.secrecy_marked, case.secrecy_reason = False, None
-        audit(session, actor=actor, action="case.secrecy.removed", case=case, now=now)
-    else:
-        text = _reason(reason, "sekretessmarkeringen")
-        if case.secrecy_marked and case.secrecy_reason == text:
-            return False
-        before = case.secrecy_reason if case.secrecy_marked else None
-        case.secrecy_marked, case.secrecy_reason = True, text
-        audit(
-            session,
-            actor=actor,
-            action="case.secrecy.marked",
-            case=case,
-            now=now,
-            reason=text,
-            before=before,
-        )
-    case.updated_at = now
-    await session.flush()
-    return True
+    return await set_marking(
+        session, SECRECY, case=case, on=marked, reason=reason, scope=scope, actor=actor, now=now
+    )
 
 
 async def protect_identity(
@@ -164,24 +213,9 @@ async def protect_identity(
     """Hides the submitter's contact details from everyone but registrars and admins, with the
     reason (anyone who may act on the case may ask for it), or shows them again (registrars and
     admins only: anyone else could lift it to look). Returns whether anything changed."""
-    scope.require(Need.WRITE)
-    if not protected:
-        if not case.identity_protected:
-            return False
-        scope.require(Need.REGISTRAR)
-        case.identity_protected, case.identity_reason = False, None
-        audit(session, actor=actor, action="case.identity.unprotected", case=case, now=now)
-    else:
-        text = _reason(reason, "skyddet")
-        if case.identity_protected and case.identity_reason == text:
-            return False
-        case.identity_protected, case.identity_reason = True, text
-        audit(
-            session, actor=actor, action="case.identity.protected", case=case, now=now, reason=text
-        )
-    case.updated_at = now
-    await session.flush()
-    return True
+    return await set_marking(
+        session, IDENTITY, case=case, on=protected, reason=reason, scope=scope, actor=actor, now=now
+    )
 
 
 def hides_identity(case: Case, scope: Scope) -> bool:

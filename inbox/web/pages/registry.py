@@ -8,17 +8,17 @@ re-renders the case with the error.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from inbox.cases.consent import ConsentError, ConsentInput, record_consent, revoke_consent
 from inbox.cases.disclosure import DisclosureError, RequestInput, record_request
-from inbox.cases.registry import RegistryError, mark_secrecy, protect_identity
+from inbox.cases.registry import IDENTITY, SECRECY, Marking, RegistryError, set_marking
 from inbox.web.auth.csrf import verify_csrf
 from inbox.web.auth.sessions import Session
-from inbox.web.deps import StaffWriter
+from inbox.web.deps import Staff, StaffWriter
 from inbox.web.inputs import Id
 from inbox.web.pages.actions import back_to_case, writable_case
 from inbox.web.pages.cases import CasePage
@@ -38,6 +38,39 @@ def _date(value: object, what: str) -> date:
         raise _BadDate(f"Ange {what} som ett datum (ÅÅÅÅ-MM-DD).") from None
 
 
+async def _marking(
+    request: Request,
+    session: Session,
+    staff: Staff,
+    case_page: CasePage,
+    now: datetime,
+    reference: str,
+    marking: Marking,
+    done: tuple[str, str],
+) -> Response:
+    """A marking form: set with a reason, or taken away (`action=remove`); `done` is what to say
+    after setting it and after taking it away."""
+    case = await writable_case(session, staff, reference)
+    form = await request.form()
+    on = form.get("action") != "remove"
+    try:
+        changed = await set_marking(
+            session,
+            marking,
+            case=case,
+            on=on,
+            reason=str(form.get("reason", "")),
+            scope=staff.scope,
+            actor=staff.actor,
+            now=now,
+        )
+    except RegistryError as exc:
+        return await case_page(staff, reference, error=str(exc), status_code=422)
+    if not changed:
+        return back_to_case(request, case, "Inget ändrades.")
+    return back_to_case(request, case, done[0] if on else done[1])
+
+
 @router.post("/cases/{reference}/secrecy")
 async def secrecy(
     reference: str,
@@ -47,25 +80,16 @@ async def secrecy(
     case_page: CasePage,
     clock: Clock,
 ) -> Response:
-    case = await writable_case(session, staff, reference)
-    form = await request.form()
-    marked = form.get("action") != "remove"
-    try:
-        changed = await mark_secrecy(
-            session,
-            case=case,
-            marked=marked,
-            reason=str(form.get("reason", "")),
-            scope=staff.scope,
-            actor=staff.actor,
-            now=clock(),
-        )
-    except RegistryError as exc:
-        return await case_page(staff, reference, error=str(exc), status_code=422)
-    if not changed:
-        return back_to_case(request, case, "Inget ändrades.")
-    done = "Ärendet är sekretessmarkerat." if marked else "Sekretessmarkeringen är borttagen."
-    return back_to_case(request, case, done)
+    return await _marking(
+        request,
+        session,
+        staff,
+        case_page,
+        clock(),
+        reference,
+        SECRECY,
+        done=("Ärendet är sekretessmarkerat.", "Sekretessmarkeringen är borttagen."),
+    )
 
 
 @router.post("/cases/{reference}/identity")
@@ -77,29 +101,19 @@ async def identity(
     case_page: CasePage,
     clock: Clock,
 ) -> Response:
-    case = await writable_case(session, staff, reference)
-    form = await request.form()
-    protected = form.get("action") != "remove"
-    try:
-        changed = await protect_identity(
-            session,
-            case=case,
-            protected=protected,
-            reason=str(form.get("reason", "")),
-            scope=staff.scope,
-            actor=staff.actor,
-            now=clock(),
-        )
-    except RegistryError as exc:
-        return await case_page(staff, reference, error=str(exc), status_code=422)
-    if not changed:
-        return back_to_case(request, case, "Inget ändrades.")
-    done = (
-        "Avsändarens kontaktuppgifter visas nu bara för registratorer och administratörer."
-        if protected
-        else "Skyddet av avsändarens identitet är borttaget."
+    return await _marking(
+        request,
+        session,
+        staff,
+        case_page,
+        clock(),
+        reference,
+        IDENTITY,
+        done=(
+            "Avsändarens kontaktuppgifter visas nu bara för registratorer och administratörer.",
+            "Skyddet av avsändarens identitet är borttaget.",
+        ),
     )
-    return back_to_case(request, case, done)
 
 
 @router.post("/cases/{reference}/consents")
