@@ -153,26 +153,19 @@ async def record_bounce(
         message.bounce_status = status
         message.bounce_diagnostic = diagnostic
         message.bounced_at = now
-    unreachable = False
+    contact = None
     if kind is BounceKind.HARD and message.recipient:
         contact = await find_contact(session, channel=message.channel, address=message.recipient)
-        unreachable = contact is not None and _mark_unreachable(
-            contact, status=status, diagnostic=diagnostic, now=now
-        )
     case.updated_at = now
-    audit(
+    _audit_bounce(
         session,
-        actor=SYSTEM,
-        action=BOUNCED,
+        report,
+        kind=kind,
+        contact=contact,
         case=case,
         now=now,
-        message_id=message.id,
-        kind=str(kind),
-        status=status,
-        diagnostic=diagnostic,
-        recipient=worst.address if worst else None,
-        contact_unreachable=unreachable,
         intake_id=intake_id,
+        message_id=message.id,
     )
     await session.flush()
     return kind
@@ -187,22 +180,46 @@ async def _checkin_bounced(
     intake_id: int | None,
 ) -> None:
     kind = bounce_kind(report)
+    contact = await session.get(Contact, checkin.contact_id) if kind is BounceKind.HARD else None
+    _audit_bounce(
+        session,
+        report,
+        kind=kind,
+        contact=contact,
+        case=None,
+        now=now,
+        intake_id=intake_id,
+        checkin_id=checkin.id,
+    )
+    await session.flush()
+
+
+def _audit_bounce(
+    session: AsyncSession,
+    report: DeliveryReport,
+    *,
+    kind: BounceKind,
+    contact: Contact | None,
+    case: Case | None,
+    now: datetime,
+    intake_id: int | None,
+    **about: int | None,
+) -> None:
+    """Makes `contact` (given for a hard bounce) unreachable and audits the bounce with the
+    report's worst failure; `about` names what bounced (a message or a check-in)."""
     worst = report.worst
     status = worst.status if worst else None
     diagnostic = worst.diagnostic if worst else None
-    unreachable = False
-    if kind is BounceKind.HARD:
-        contact = await session.get(Contact, checkin.contact_id)
-        unreachable = contact is not None and _mark_unreachable(
-            contact, status=status, diagnostic=diagnostic, now=now
-        )
+    unreachable = contact is not None and _mark_unreachable(
+        contact, status=status, diagnostic=diagnostic, now=now
+    )
     audit(
         session,
         actor=SYSTEM,
         action=BOUNCED,
-        case=None,
+        case=case,
         now=now,
-        checkin_id=checkin.id,
+        **about,
         kind=str(kind),
         status=status,
         diagnostic=diagnostic,
@@ -210,7 +227,6 @@ async def _checkin_bounced(
         contact_unreachable=unreachable,
         intake_id=intake_id,
     )
-    await session.flush()
 
 
 def _mark_unreachable(
