@@ -142,8 +142,8 @@ async def inbox_list(request: Request, session: ReadSession, clock: Clock, oidc:
         ),
         "status_url": lambda s: "/?" + urlencode({**kept, "status": s}),
     }
-    if request.headers.get("hx-request"):
-        return page(request, "_case_list.html", context)
+    if request.headers.get("hx-request"):  # app.js refreshes the counts and the list in place
+        return page(request, "_live.html", context)
     return page(request, "list.html", context)
 
 
