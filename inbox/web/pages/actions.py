@@ -16,7 +16,13 @@ from fastapi.responses import RedirectResponse, Response
 from inbox.cases.merging import MergeError, merge_cases, split_message
 from inbox.cases.queries import find_case
 from inbox.cases.registry import EVENT_FIELDS
-from inbox.cases.replies import ConfirmationNeeded, ReplyError, add_note, add_reply
+from inbox.cases.replies import (
+    ConfirmationNeeded,
+    ReplyError,
+    UnfilledPlaceholder,
+    add_note,
+    add_reply,
+)
 from inbox.cases.triage import TRIAGE_FLAGS, TriageError, move_to_inbox, update_case
 from inbox.core.models import Case
 from inbox.web.auth.csrf import verify_csrf
@@ -30,7 +36,26 @@ router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
 _REPLY_ERRORS = {
     "the answer is empty": "Svaret är tomt.",
+    "the case has no contact to answer": (
+        "Ärendet har ingen kontaktuppgift att svara till. Svara på annat sätt och skriv en "
+        "anteckning om det."
+    ),
+    "the contact cannot be reached": (
+        "Avsändaren går inte att nå i den här kanalen (adressen är spärrad eller meddelanden "
+        "studsar). Svara på annat sätt och skriv en anteckning om det."
+    ),
+    "a Telegram answer can be at most": "Ett svar i Telegram får vara högst 4 096 tecken.",
+    "the answer is longer than": "Svaret är för långt.",
 }
+
+
+def _reply_error(exc: ReplyError) -> str:
+    """The refusal in Swedish, for the page (the core's reasons are in English, for the API)."""
+    reason = str(exc)
+    for start, text in _REPLY_ERRORS.items():
+        if reason.startswith(start):
+            return text
+    return f"Svaret kunde inte skickas: {reason}."
 
 
 async def writable_case(session: Session, staff: Staff, reference: str) -> Case:
@@ -70,6 +95,12 @@ async def reply(
             mail_domain=policy.mail_domain,
             confirmed_no_personal_details=form.get("confirm_no_personal_details") == "on",
         )
+    except UnfilledPlaceholder as exc:
+        message = (
+            f"Svaret har kvar {', '.join(exc.placeholders)} från svarsmallen. Fyll i det eller "
+            "ta bort det innan du skickar."
+        )
+        return await case_page(staff, reference, reply_text=text, error=message, status_code=422)
     except ConfirmationNeeded:
         message = (
             "Avsändaren är närstående och inget samtycke är registrerat. Bekräfta att svaret inte "
@@ -78,10 +109,26 @@ async def reply(
         )
         return await case_page(staff, reference, reply_text=text, error=message, status_code=422)
     except ReplyError as exc:
-        message = _REPLY_ERRORS.get(str(exc), f"Svaret kunde inte skickas: {exc}.")
+        message = _reply_error(exc)
         return await case_page(staff, reference, reply_text=text, error=message, status_code=422)
     background.add_task(wake_worker)
     return back_to_case(request, case, "Svaret är köat och skickas strax.")
+
+
+@router.post("/cases/{reference}/reply/template")
+async def reply_template(
+    reference: str, request: Request, session: Session, staff: StaffWriter, case_page: CasePage
+) -> Response:
+    """Adds the chosen reply template to what was typed, filled in for the case; nothing is sent
+    and nothing typed is lost (the page without JavaScript posts the reply form here)."""
+    await writable_case(session, staff, reference)
+    form = await request.form()
+    return await case_page(
+        staff,
+        reference,
+        reply_text=str(form.get("text", "")),
+        template_id=str(form.get("mall", "")) or None,
+    )
 
 
 @router.post("/cases/{reference}/note")

@@ -215,8 +215,41 @@ async def test_admin_keeps_templates_that_fill_the_answer(world: World, as_user:
     assert (await karin.get("/templates")).status_code == 403
     page = await karin.get(f"/cases/{world.barn}")
     template_id = page.text.split('<option value="', 1)[1].split('"', 1)[0]
-    filled = (await karin.get(f"/cases/{world.barn}", params={"mall": template_id})).text
-    assert f"Hej Anna! Ärende {world.barn}. /Karin" in filled
+    add = f"/cases/{world.barn}/reply/template"
+    filled = await form_post(karin, add, {"mall": template_id, "text": ""})
+    assert f"Hej Anna! Ärende {world.barn}. /Karin" in filled.text
+    # What was typed stays, and the template comes after it; nothing is sent.
+    kept = await form_post(karin, add, {"mall": template_id, "text": "Jag har läst ditt brev."})
+    assert f"Jag har läst ditt brev.\n\nHej Anna! Ärende {world.barn}." in kept.text
+    assert (await world.case(world.barn)).first_response_at is None
+
+
+async def test_a_placeholder_without_a_value_stops_the_answer_until_it_is_edited(
+    world: World, as_user: SignIn
+) -> None:
+    ada = await as_user("ada")
+    body = "Hej! {handläggare} på {enhet} återkommer inom kort."
+    assert (await form_post(ada, "/templates", {"name": "Kort", "body": body})).status_code == 303
+    rut = await as_user("rut")  # the case has no unit yet
+    page = await rut.get(f"/cases/{world.loose}")
+    template_id = page.text.split('<option value="', 1)[1].split('"', 1)[0]
+    add = f"/cases/{world.loose}/reply/template"
+    filled = await form_post(rut, add, {"mall": template_id, "text": ""})
+    # Not an empty unit: the placeholder stays, and the page says so.
+    assert "Hej! Rut på {enhet} återkommer inom kort." in filled.text
+    assert "Fyll i eller ta bort {enhet} innan du skickar" in filled.text
+    refused = await form_post(
+        rut, f"/cases/{world.loose}/reply", {"text": "Hej! Rut på {enhet} återkommer."}
+    )
+    assert refused.status_code == 422 and "Svaret har kvar {enhet} från svarsmallen" in refused.text
+    assert "Hej! Rut på {enhet} återkommer." in refused.text  # nothing typed is lost
+    async with world.db.sessions() as session:
+        sent = await session.execute(select(OutboxItem).where(OutboxItem.kind == "case.reply"))
+        assert sent.first() is None
+    edited = await form_post(
+        rut, f"/cases/{world.loose}/reply", {"text": "Hej! Rut på mottagningen återkommer."}
+    )
+    assert edited.status_code == 303
 
 
 async def test_health_page_shows_channels_failed_mail_and_dead_rows(
