@@ -60,6 +60,7 @@ LABELS: dict[str, dict[str, str]] = {
         "appeal_intent": "Möjligt överklagande",
         "personnummer": "Innehåller personnummer",
         "automated": "Automatiskt meddelande",
+        "callback": "Vill bli kontaktad",
     },
     "role": {
         "admin": "Administratör",
