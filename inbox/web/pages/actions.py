@@ -318,7 +318,8 @@ async def merge(
     return back_to_case(
         request,
         target,
-        f"{source.reference} är sammanslaget med det här ärendet ({moved} meddelanden flyttade).",
+        f"{source.reference} är sammanslaget med det här ärendet "
+        f"({'1 meddelande flyttat' if moved == 1 else f'{moved} meddelanden flyttade'}).",
     )
 
 
