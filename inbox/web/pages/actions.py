@@ -24,12 +24,13 @@ from inbox.cases.replies import (
     add_reply,
 )
 from inbox.cases.triage import TRIAGE_FLAGS, TriageError, move_to_inbox, update_case
-from inbox.core.models import Case
+from inbox.core.models import Case, CaseStatus
 from inbox.web.auth.csrf import verify_csrf
 from inbox.web.auth.sessions import Session, Staff
 from inbox.web.deps import StaffWriter
 from inbox.web.inputs import Id
 from inbox.web.pages.cases import MACHINE_VIEW, CasePage, CaseView
+from inbox.web.render import CLOSE_OUTCOMES
 from inbox.web.state import Clock, Policy, WakeWorker
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
@@ -85,6 +86,12 @@ async def reply(
     case = await writable_case(session, staff, reference)
     form = await request.form()
     text = str(form.get("text", ""))
+    # "Skicka och avsluta": the answer and the closing in one transaction, or neither.
+    closing = form.get("and_close") == "1"
+    outcome = str(form.get("outcome", "")).strip()
+    if closing and outcome not in CLOSE_OUTCOMES:
+        message = "Välj ett utfall för att avsluta ärendet. Svaret är inte skickat."
+        return await case_page(staff, reference, reply_text=text, error=message, status_code=422)
     try:
         await add_reply(
             session,
@@ -111,8 +118,23 @@ async def reply(
     except ReplyError as exc:
         message = _reply_error(exc)
         return await case_page(staff, reference, reply_text=text, error=message, status_code=422)
+    if closing:
+        try:
+            await update_case(
+                session,
+                case=case,
+                changes={"status": CaseStatus.CLOSED, "outcome": outcome},
+                actor=staff.actor,
+                now=clock(),
+            )
+        except TriageError as exc:  # raised through the unit of work: the answer is not sent
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                detail=f"Ärendet kunde inte avslutas ({exc}). Svaret är inte skickat.",
+            ) from exc
     background.add_task(wake_worker)
-    return back_to_case(request, case, "Svaret är köat och skickas strax.")
+    done = "Svaret är köat och skickas strax."
+    return back_to_case(request, case, f"{done} Ärendet är avslutat." if closing else done)
 
 
 @router.post("/cases/{reference}/reply/template")

@@ -116,3 +116,13 @@ document.addEventListener("htmx:configRequest", function (event) {
     refresh(true);
   });
 })();
+
+// A destructive action (close, merge, split, delete) asks first: its button carries the question
+// in `data-confirm`. Without JavaScript the form submits as it is.
+document.addEventListener("submit", function (event) {
+  var button = event.submitter;
+  var question = button && button.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+  }
+});

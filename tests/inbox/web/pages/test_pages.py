@@ -358,3 +358,28 @@ async def test_the_assignee_list_offers_only_who_sees_the_case_and_may_act(
     options = page.split('name="assignee"', 1)[1].split("</select>", 1)[0]
     assert 'value="karin"' in options and 'value="alma"' in options
     assert 'value="olle"' not in options and 'value="vera"' not in options
+
+
+async def test_send_and_close_sends_the_answer_and_closes_the_case_or_does_neither(
+    world: World, as_user: SignIn
+) -> None:
+    karin = await as_user("karin")
+    reply = f"/cases/{world.barn}/reply"
+    text = "Tack för ditt brev. Vi har rättat felet."
+    refused = await form_post(karin, reply, {"text": text, "and_close": "1", "outcome": ""})
+    assert refused.status_code == 422 and "Välj ett utfall för att avsluta" in refused.text
+    assert text in refused.text  # nothing typed is lost
+    async with world.db.sessions() as session:
+        queued = await session.execute(select(OutboxItem).where(OutboxItem.kind == "case.reply"))
+        assert queued.first() is None
+    done = await form_post(karin, reply, {"text": text, "and_close": "1", "outcome": "remedied"})
+    assert done.status_code == 303
+    case = await world.case(world.barn)
+    assert (case.status, case.outcome) == ("closed", "remedied")
+    async with world.db.sessions() as session:
+        queued = await session.execute(select(OutboxItem).where(OutboxItem.kind == "case.reply"))
+        assert len(queued.all()) == 1
+    page = (await karin.get(f"/cases/{world.barn}")).text
+    assert "Svaret är köat och skickas strax. Ärendet är avslutat." in page
+    assert 'id="reply-text"' not in page and 'id="t-kind"' not in page
+    assert "Ärendet är avslutat. Öppna det igen för att svara" in page

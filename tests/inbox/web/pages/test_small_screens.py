@@ -154,3 +154,51 @@ async def test_the_focus_ring_has_3_to_1_contrast_everywhere_the_keyboard_goes(
                 weakest[name] = round(ratio, 2)
         assert seen >= 20  # the keyboard really went through the page
         assert weakest == {}, f"focus rings under 3:1 on {path}: {weakest}"
+
+
+async def test_the_case_page_puts_the_thread_beside_its_facts_and_confirms_closing(
+    world: World, page: Any
+) -> None:
+    await page.set_viewport_size(DESKTOP)
+    await _sign_in(page, "alma")
+    await page.goto(f"/cases/{world.barn}")
+    thread = await page.locator(".case-main").bounding_box()
+    side = await page.locator("aside.case-side").bounding_box()
+    assert thread and side and side["x"] >= thread["x"] + thread["width"]  # beside, not below
+    assert side["y"] < 400  # the facts and handling are in view from the start
+    assert await _axe(page) == []
+
+    # The reply box is one link away.
+    await (
+        page.get_by_role("navigation", name="Genvägar på sidan")
+        .get_by_role("link", name="Svara")
+        .click()
+    )
+    assert await page.evaluate("location.hash") == "#answer-h"
+
+    # Closing asks first: "no" leaves the case open, "yes" closes it.
+    await page.get_by_label("Utfall", exact=True).select_option("answered")
+    questions: list[str] = []
+
+    async def say(answer: bool, dialog: Any) -> None:
+        questions.append(dialog.message)
+        await (dialog.accept() if answer else dialog.dismiss())
+
+    page.once("dialog", lambda d: say(False, d))
+    await page.get_by_role("button", name="Avsluta ärendet").click()
+    await page.wait_for_timeout(200)  # a submit that must not happen has nothing to wait for
+    assert (await world.case(world.barn)).status != "closed"
+    page.once("dialog", lambda d: say(True, d))
+    await page.get_by_role("button", name="Avsluta ärendet").click()
+    await page.get_by_text("Ärendet är avslutat.").first.wait_for()
+    assert questions == [f"Avsluta ärendet {world.barn}?"] * 2
+    assert (await world.case(world.barn)).status == "closed"
+
+    # A closed case offers neither an answer nor handling, only to open it again.
+    assert await page.get_by_label("Svar till avsändaren", exact=False).count() == 0
+    assert await page.locator("#triage-h").count() == 0
+    assert await page.get_by_role("button", name="Öppna ärendet igen").count() == 1
+    await page.set_viewport_size(PHONE)
+    assert await _sideways(page) == 0
+    assert await _axe(page) == []
+    assert page.csp_errors == []
