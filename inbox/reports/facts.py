@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from inbox.cases.access import Scope
 from inbox.core.models import (
     Case,
     CaseReview,
@@ -63,25 +64,35 @@ def stockholm_midnight(day: date) -> datetime:
 @dataclass(frozen=True, slots=True)
 class Window:
     """The cases a query counts: received in `[start, end)` (UTC), in `unit_ids` (None: every
-    unit, and the cases with none)."""
+    unit, and the cases with none), and within `scope` when one is given."""
 
     start: datetime
     end: datetime
     unit_ids: frozenset[int] | None = None
+    scope: Scope | None = None
 
     @classmethod
-    def of_days(cls, first: date, last: date, unit_ids: frozenset[int] | None = None) -> Window:
+    def of_days(
+        cls,
+        first: date,
+        last: date,
+        unit_ids: frozenset[int] | None = None,
+        scope: Scope | None = None,
+    ) -> Window:
         """From the start of `first` to the end of `last`, Stockholm's days."""
         return cls(
             stockholm_midnight(first),
             stockholm_midnight(date.fromordinal(last.toordinal() + 1)),
             unit_ids,
+            scope,
         )
 
     def where(self, received: Any, unit: Any) -> Any:
         parts = [received >= self.start, received < self.end]
         if self.unit_ids is not None:
             parts.append(unit.in_(sorted(self.unit_ids)) if self.unit_ids else false())
+        if self.scope is not None and not self.scope.sees_everything:
+            parts.append(self.scope.condition(unit))
         return and_(*parts)
 
 
