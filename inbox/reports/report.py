@@ -104,10 +104,11 @@ async def build(
         t.code: (t.label_sv if lang == "sv" else t.label_en)
         for t in (await session.execute(select(Topic))).scalars()
     }
+    shown = request.unit_ids if request.unit_ids is not None else scope.unit_ids
     chosen = (
         words["all_units"]
-        if request.unit_ids is None
-        else ", ".join(sorted(units.get(u, str(u)) for u in request.unit_ids))
+        if shown is None
+        else ", ".join(sorted(units.get(u, str(u)) for u in shown))
     )
     builder = _Builder(figures, words, labels, lang)
     return Report(
