@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from inbox.reports.report import Chart
 
@@ -76,6 +77,8 @@ def _plot(ax: Axes, chart: Chart) -> None:
             )
         ax.set_xticks(positions, chart.categories)
         ax.grid(axis="y", color="#dddddd")
+    counts = ax.xaxis if chart.kind == "barh" else ax.yaxis
+    counts.set_major_locator(MaxNLocator(integer=not chart.percent))
     if len(chart.series) > 1:
         ax.legend(frameon=False)
 
