@@ -3,20 +3,21 @@ years before it, how many cases of each kind, role, channel, unit and outcome, h
 handled in time and how fast, their topics and measures, the flags, the check-ins, and the
 examples staff wrote.
 
-The cases' facts (`inbox.reports.facts`) are grouped once by month and every dimension a
-section needs (a few thousand groups at most, whatever the number of cases), and the sections
-are summed from those groups; response times are grouped by the hour for the median. Codes stay
-codes here; `inbox.reports.report` puts words to them.
+The cases' facts (`inbox.reports.facts`) are grouped by month and kind over the compared
+periods (the trend), once by every dimension a section needs over the period itself (a few
+thousand groups at most, whatever the number of cases), and by the hour to the first answer for
+the medians; the sections are summed from those groups. Codes stay codes here;
+`inbox.reports.report` puts words to them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, literal_column, select
+from sqlalchemy import and_, case, false, func, literal_column, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -119,17 +120,26 @@ def _constant(value: str) -> Any:
 
 
 def _bucket(received: Any, periods: list[Period]) -> Any:
-    """A CASE giving `index|YYYY-MM` of the month of each compared period a case arrived in."""
-    whens: list[tuple[Any, Any]] = []
-    for index, period in enumerate(periods):
-        for month, first, end in period.months():
-            whens.append(
-                (
-                    and_(received >= stockholm_midnight(first), received < stockholm_midnight(end)),
-                    _constant(f"{index}|{month}"),
-                )
-            )
-    return case(*whens, else_=None)
+    """`index|YYYY-MM`: the month of the compared period a case arrived in (NULL between
+    periods), as a balanced tree of comparisons — a handful per row, not one per month."""
+    leaves: list[tuple[datetime, Any]] = []  # (end, label), oldest first
+    for index in reversed(range(len(periods))):
+        for month, first, end in periods[index].months():
+            start = stockholm_midnight(first)
+            if leaves and leaves[-1][0] < start:
+                leaves.append((start, null()))  # the gap before this period
+            leaves.append((stockholm_midnight(end), _constant(f"{index}|{month}")))
+    return _tree(received, leaves)
+
+
+def _tree(received: Any, leaves: list[tuple[datetime, Any]]) -> Any:
+    if len(leaves) == 1:
+        return leaves[0][1]
+    middle = len(leaves) // 2
+    return case(
+        (received < leaves[middle - 1][0], _tree(received, leaves[:middle])),
+        else_=_tree(received, leaves[middle:]),
+    )
 
 
 def _period_index(received: Any, periods: list[Period]) -> Any:
@@ -170,21 +180,25 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
     span = Window.of_days(periods[-1].first, periods[0].last, request.unit_ids, scope)
     facts = case_facts(dialect, span, today=today)
     bucket = _bucket(facts.c.received_at, periods).label("bucket")
-    responded = facts.c.response_minutes.is_not(None)
-    is_ivo = ivo(facts)
+    trend = (
+        await session.execute(
+            select(bucket, facts.c.kind, func.count()).group_by(bucket, facts.c.kind)
+        )
+    ).all()
+    current = case_facts(dialect, main, today=today)
+    is_ivo = ivo(current)
     dims = [
-        bucket,
-        facts.c.kind,
-        facts.c.submitter_role,
-        facts.c.channel,
-        facts.c.unit_id,
-        facts.c.outcome,
-        facts.c.in_time,
-        facts.c.flag_lex_sarah,
-        facts.c.flag_decision_not_executed,
-        is_ivo.label("ivo"),
+        current.c.submitter_role,
+        current.c.channel,
+        current.c.unit_id,
+        current.c.outcome,
+        current.c.in_time,
+        current.c.flag_lex_sarah,
+        current.c.flag_decision_not_executed,
     ]
-    rows = (await session.execute(select(*dims, func.count()).group_by(*dims[:-1], is_ivo))).all()
+    rows: list[Any] = list(
+        await session.execute(select(*dims, is_ivo, func.count()).group_by(*dims, is_ivo))
+    )
     figures = Figures(
         periods=periods,
         months=[{m: 0 for m, _, _ in p.months()} for p in periods],
@@ -206,22 +220,19 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
         checkins={},
         examples=[],
     )
+    for label, kind, n in trend:
+        if label is not None:
+            index_text, month = str(label).split("|")
+            figures.months[int(index_text)][month] += n
+            figures.kinds[int(index_text)][kind] += n
     timely: dict[int | None, list[int]] = {}
-    for label, kind, role, channel, unit, outcome, in_time, lex, dne, came_via_ivo, n in rows:
-        if label is None:
-            continue
-        index_text, month = str(label).split("|")
-        index = int(index_text)
-        figures.months[index][month] += n
-        figures.kinds[index][kind] += n
-        if index:
-            continue
+    for role, channel, unit, outcome, in_time, lex, dne, came_via_ivo, n in rows:
         figures.roles[role] += n
         figures.channels[channel] += n
         figures.units[unit] += n
         figures.outcomes[outcome] += n
         if in_time is not None:
-            for key in (None, unit):
+            for key in (None,) if unit is None else (None, unit):
                 counts = timely.setdefault(key, [0, 0])
                 counts[0] += n if in_time else 0
                 counts[1] += n
@@ -230,7 +241,9 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
         figures.not_executed += n if dne else 0
         figures.deviations += n if outcome == "deviation-reported" else 0
     figures.in_time = {k: (v[0], v[1]) for k, v in timely.items()}
-    figures.median_hours = await _medians(session, facts, periods, responded)
+    figures.median_hours = await _medians(
+        session, facts, periods, facts.c.response_minutes.is_not(None)
+    )
     figures.topics = await _topics(session, main)
     figures.measures = await _measures(session, main)
     await _reviews(session, main, figures)
