@@ -65,8 +65,8 @@ async def test_the_report_page_and_the_report_file_pass_axe(world: World, page: 
     await page.get_by_label("Lösenord").fill(PASSWORD)
     await page.get_by_role("button", name="Logga in").click()
     await page.get_by_role("link", name="Rapporter").click()
-    await page.get_by_label("Från (ÅÅÅÅ-MM-DD)").fill("2026-01-01")
-    await page.get_by_label("Till (ÅÅÅÅ-MM-DD)").fill("2026-12-31")
+    await page.get_by_label("Från och med").fill("2026-01-01")
+    await page.get_by_label("Till och med").fill("2026-12-31")
     await page.get_by_role("button", name="Visa rapporten").click()
     await page.get_by_role("heading", name="Typ av synpunkt").wait_for()
     for width in (1366, 390):
