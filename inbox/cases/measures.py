@@ -72,6 +72,51 @@ async def list_topics(session: AsyncSession, *, active_only: bool = True) -> Seq
     return (await session.execute(query)).scalars().all()
 
 
+async def add_topic(
+    session: AsyncSession, *, code: str, label_sv: str, label_en: str, actor: Actor, now: datetime
+) -> Topic:
+    """Adds a topic to the organisation's list, last in it."""
+    code, label_sv, label_en = code.strip(), " ".join(label_sv.split()), " ".join(label_en.split())
+    if not code or not label_sv or not label_en:
+        raise MeasureError("A topic needs a code, a Swedish and an English label.")
+    topics = await list_topics(session, active_only=False)
+    if any(t.code == code for t in topics):
+        raise MeasureError(f"there is already a topic {code}")
+    topic = Topic(
+        code=code,
+        label_sv=label_sv,
+        label_en=label_en,
+        position=max((t.position for t in topics), default=0) + 1,
+    )
+    session.add(topic)
+    await session.flush()
+    audit(session, actor=actor, action="topic.added", case=None, now=now, code=code)
+    return topic
+
+
+async def set_topic_active(
+    session: AsyncSession, *, code: str, active: bool, actor: Actor, now: datetime
+) -> bool:
+    """Takes a topic out of the forms (inactive) or back; cases and statistics keep naming it.
+    Returns whether anything changed."""
+    topic = next((t for t in await list_topics(session, active_only=False) if t.code == code), None)
+    if topic is None:
+        raise MeasureError(f"no such topic: {code}")
+    if topic.active == active:
+        return False
+    topic.active = active
+    audit(
+        session,
+        actor=actor,
+        action="topic.activated" if active else "topic.deactivated",
+        case=None,
+        now=now,
+        code=code,
+    )
+    await session.flush()
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Reporting:
     """What the case page shows of a case's reporting: topic ids, measures, the review."""

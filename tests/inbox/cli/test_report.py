@@ -94,3 +94,16 @@ async def test_one_unit_in_english_and_an_unknown_unit(cli_db: Path) -> None:
         "--out", "y",
     )  # fmt: skip
     assert backwards.returncode == 2
+
+
+def test_the_organisation_changes_its_topics(tmp_path: Path) -> None:
+    assert synpunkt(tmp_path, "db", "upgrade").returncode == 0
+    added = synpunkt(tmp_path, "topics", "add", "housing", "Boende", "Housing")
+    assert added.returncode == 0, added.stderr
+    again = synpunkt(tmp_path, "topics", "add", "housing", "Boende", "Housing")
+    assert again.returncode == 2 and "already a topic housing" in again.stderr
+    assert synpunkt(tmp_path, "topics", "deactivate", "other").returncode == 0
+    listed = synpunkt(tmp_path, "topics", "list").stdout.splitlines()
+    assert listed[0] == "investigation  Utredning / Investigation"
+    assert "other  Annat / Other  (inactive)" in listed
+    assert listed[-1] == "housing  Boende / Housing"
