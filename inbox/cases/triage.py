@@ -47,11 +47,13 @@ SENDER_FIELDS = frozenset({"kind", "unit", "submitter_role", "wants_reply"})
 
 
 class TriageError(ValueError):
-    """A change that cannot be made, with a message that names the field."""
+    """A change that cannot be made, with a message that names the field (English, for the API)
+    and, where staff can meet it on a page, the same in Swedish (`swedish`)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, swedish: str | None = None) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.swedish = swedish
 
 
 def _choice(field: str, value: Any, allowed: Any) -> str:
@@ -96,7 +98,9 @@ async def _validated(
                 await session.execute(select(Unit).where(col(Unit.code) == code))
             ).scalar_one_or_none()
             if unit is None or not unit.active:
-                raise TriageError("unit", f"no active unit {code!r}")
+                raise TriageError(
+                    "unit", f"no active unit {code!r}", swedish="Verksamheten finns inte längre."
+                )
             values["unit_id"] = unit.id
     if "assignee" in changes:
         name = changes["assignee"]
@@ -107,7 +111,11 @@ async def _validated(
                 await session.execute(select(StaffUser).where(col(StaffUser.username) == name))
             ).scalar_one_or_none()
             if user is None or not user.active:
-                raise TriageError("assignee", f"no active staff user {name!r}")
+                raise TriageError(
+                    "assignee",
+                    f"no active staff user {name!r}",
+                    swedish="Handläggaren finns inte eller är inte längre aktiv.",
+                )
             values["assignee_id"] = user.id
     for name in ("registry_title", *EVENT_FIELDS):
         if name in changes:
@@ -152,7 +160,7 @@ async def update_case(
         and case.status == CaseStatus.CLOSED
     )
     if closing and not (values.get("outcome") or case.outcome):
-        raise TriageError("outcome", "closing a case needs an outcome")
+        raise TriageError("outcome", "closing a case needs an outcome", swedish="Välj ett utfall.")
     if values.get("outcome") and values.get("status", case.status) != CaseStatus.CLOSED:
         raise TriageError("outcome", "only a closed case has an outcome")
     await _check_assignee(session, case=case, values=values)
@@ -211,12 +219,17 @@ async def _check_assignee(session: AsyncSession, *, case: Case, values: dict[str
             "assignee",
             "the client asked (in the check-in) to talk to someone other than the caseworker "
             "who registered the decision",
+            swedish="Klienten har bett att få prata med någon annan än den handläggare som "
+            "registrerade beslutet. Välj någon annan.",
         )
     if allowed:
         return
     if "assignee_id" in values:
         raise TriageError(
-            "assignee", "the user cannot see this case in its unit, or may only read cases"
+            "assignee",
+            "the user cannot see this case in its unit, or may only read cases",
+            swedish="Den handläggaren kan inte se ärendet i den här verksamheten eller får bara "
+            "läsa ärenden.",
         )
     values["assignee_id"] = None
 

@@ -197,7 +197,7 @@ async def _update(
         return await case_page(
             staff,
             reference,
-            error=f"Ändringen kunde inte sparas ({exc}).",
+            error=f"Ändringen kunde inte sparas. {exc.swedish or 'Ett värde i formuläret är ogiltigt.'}",
             status_code=422,
         )
     return back_to_case(request, case, done if changed else "Inget ändrades.")
