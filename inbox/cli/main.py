@@ -6,7 +6,6 @@ a mistake the user can fix).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -200,10 +199,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"synpunkt: {exc}", file=sys.stderr)
         return 78
     logs.configure(level=settings.log_level, log_format=settings.log_format)
-    # aiosmtpd logs every SMTP command with the addresses in it at INFO: personal data in the log.
-    # imapclient logs every closed connection at INFO; the poller logs what matters itself.
-    for noisy in ("mail.log", "alembic", "imapclient"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         return int(args.func(settings, args))
     except ConfigError as exc:

@@ -22,6 +22,7 @@ import structlog
 from structlog.types import EventDict, Processor, WrappedLogger
 
 FORMATS = ("text", "json")
+_NOISY = ("mail.log", "alembic", "imapclient")
 
 # What is added to every record: the request's id (contextvars), the level, the logger, the time.
 _SHARED: list[Processor] = [
@@ -74,6 +75,10 @@ def configure(*, level: str, log_format: str, stream: TextIO | None = None) -> N
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # aiosmtpd logs every SMTP command with the addresses in it at INFO: personal data in the log.
+    # imapclient logs every closed connection at INFO; the poller logs what matters itself.
+    for noisy in _NOISY:
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
 def event(logger: str, name: str, **ids: int | float | str | None) -> None:
