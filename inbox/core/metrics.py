@@ -55,6 +55,12 @@ class Metrics:
             ["channel"],
             registry=self.registry,
         )
+        self.checkin_answers = Counter(
+            "synpunkt_checkin_answers",
+            "Check-ins answered (at least one new answer), by where: web, telegram or email",
+            ["via"],
+            registry=self.registry,
+        )
         self.cases_opened = Counter(
             "synpunkt_cases_opened",
             "Cases opened, by the channel that brought them and how they were opened",

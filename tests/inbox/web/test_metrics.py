@@ -7,23 +7,33 @@ counters belong to the process, which many tests share: each test reads them bef
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import json
+import re
+import socket
+import sys
 from pathlib import Path
 
+import aiosmtplib
 import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from inbox.core.metrics import MetricsAccess
+from inbox.core.inbound import InboundMessage
+from inbox.core.metrics import METRICS, MetricsAccess
 from inbox.settings import Settings
+from inbox.staff.signin import Throttle
 from inbox.web.app import create_app
 from inbox.web.metrics import metrics_app
 from mail.parse import parse_email
 from mail.sender import EmailSender
 from tests.conftest import SECRET_KEY, Clock, Database
-from tests.factories import make_worker
-from tests.inbox.web.conftest import World, build_world
+from tests.factories import cli_env, eventually, make_worker, synpunkt
+from tests.inbox.checkins.checkin_env import Env, at
+from tests.inbox.checkins.checkin_env import env as env
+from tests.inbox.web.conftest import World, build_world, sign_in
 from tests.mail.smtp_env import INTAKE, SENDER, client, mail, smtp_server
 
 TOKEN = "metrics-token-for-tests-0123456789"
@@ -99,6 +109,51 @@ async def test_a_mail_over_smtp_is_counted_received_opened_and_acknowledged(
         sample(done, batches, runner="intake")
         == (sample(before, batches, runner="intake") or 0) + 1
     )
+
+
+async def test_a_check_in_answered_on_the_web_page_is_counted(env: Env) -> None:
+    await env.register()
+    await env.run_until(at(2026, 3, 17, 8, 0))
+    link = re.search(r"https://[^/\s]+(/checkin/(?!stopp)\S+)", env.mails()[-1].get_content())
+    assert link is not None
+
+    before = value("synpunkt_checkin_answers_total", via="web")
+    assert (await env.web.post(link.group(1), data={"rating": "4"})).status_code == 200
+    assert value("synpunkt_checkin_answers_total", via="web") == before + 1
+    assert (await env.web.post(link.group(1), data={"rating": "4"})).status_code == 410
+    # Nothing new: not counted again.
+    assert value("synpunkt_checkin_answers_total", via="web") == before + 1
+
+
+def value(name: str, **labels: str) -> float:
+    """A sample of this process's registry (0 before its first count)."""
+    return METRICS.registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_message_that_cannot_be_parsed_is_counted_failed(
+    db: Database, clock: Clock
+) -> None:
+    def unparsable(raw: bytes) -> InboundMessage:
+        raise ValueError("not a message")
+
+    worker = make_worker(db.sessions, clock, parsers={"email": unparsable})
+    before = value("synpunkt_intake_failed_total", channel="email")
+    async with smtp_server(db.sessions, clock) as port, client(port) as smtp:
+        await smtp.sendmail(SENDER, [INTAKE], mail(f"broken-{db.backend}@example.org"))
+    await worker.drain()
+    assert value("synpunkt_intake_failed_total", channel="email") == before + 1
+
+
+async def test_wrong_and_throttled_sign_ins_are_counted(db: Database, clock: Clock) -> None:
+    world = await build_world(db, clock, throttle=Throttle(per_address_user=2))
+    wrong = value("synpunkt_signin_failures_total", reason="wrong")
+    throttled = value("synpunkt_signin_failures_total", reason="throttled")
+    transport = httpx.ASGITransport(app=world.app, client=("10.0.0.8", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as browser:
+        for _ in range(3):
+            await sign_in(browser, "ada", "fel-lösenord-000")
+    assert value("synpunkt_signin_failures_total", reason="wrong") == wrong + 2
+    assert value("synpunkt_signin_failures_total", reason="throttled") == throttled + 1
 
 
 async def test_metrics_are_off_by_default(db: Database, clock: Clock) -> None:
@@ -180,3 +235,64 @@ def test_the_metrics_settings_are_checked_at_start(monkeypatch: pytest.MonkeyPat
             patch.setenv(name, value)
             with pytest.raises(ValueError, match=name.removeprefix("SYNPUNKT_").lower()):
                 Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_synpunkt_smtp_alone_serves_its_own_counts_on_metrics_listen(
+    tmp_path: Path,
+) -> None:
+    assert synpunkt(tmp_path, "db", "upgrade").returncode == 0
+    smtp_port, metrics_port = _free_port(), _free_port()
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "inbox.cli",
+        "smtp",
+        env=cli_env(
+            tmp_path,
+            SYNPUNKT_SMTP_LISTEN=f"127.0.0.1:{smtp_port}",
+            SYNPUNKT_INTAKE_ADDRESSES=INTAKE,
+            SYNPUNKT_METRICS_LISTEN=f"127.0.0.1:{metrics_port}",
+            SYNPUNKT_METRICS_TOKEN=TOKEN,
+            SYNPUNKT_LOG_FORMAT="json",
+        ),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{metrics_port}") as scraper:
+
+            async def answers() -> bool:
+                assert server.returncode is None, "synpunkt smtp stopped"
+                try:
+                    return (await scraper.get("/metrics", headers=headers)).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(answers, "synpunkt smtp serves /metrics", seconds=60)
+            assert (await scraper.get("/metrics")).status_code == 401
+            await aiosmtplib.send(
+                mail("alone@example.org"),
+                hostname="127.0.0.1",
+                port=smtp_port,
+                sender=SENDER,
+                recipients=[INTAKE],
+                start_tls=False,
+            )
+            text = (await scraper.get("/metrics", headers=headers)).text
+        assert sample(text, "synpunkt_messages_received_total", channel="email") == 1
+        assert sample(text, "synpunkt_intake_pending") == 1
+    finally:
+        if server.returncode is None:
+            server.terminate()
+        _, stderr = await asyncio.wait_for(server.communicate(), timeout=60)
+    assert server.returncode == 0, stderr
+    logged = [json.loads(line) for line in stderr.decode().splitlines()]
+    assert [line["event"] for line in logged].count("message_received") == 1
