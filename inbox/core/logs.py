@@ -13,6 +13,7 @@ every line logged while the request is handled (`bound`), whoever logs it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 from collections.abc import Iterator
@@ -33,7 +34,12 @@ _SHARED: list[Processor] = [
 ]
 
 structlog.configure(
-    processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+    # An event below the root's level costs a level check, not the processors.
+    processors=[
+        structlog.stdlib.filter_by_level,
+        *_SHARED,
+        structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+    ],
     logger_factory=structlog.stdlib.LoggerFactory(),
     wrapper_class=structlog.stdlib.BoundLogger,
     cache_logger_on_first_use=True,
@@ -83,7 +89,12 @@ def configure(*, level: str, log_format: str, stream: TextIO | None = None) -> N
 
 def event(logger: str, name: str, **ids: int | float | str | None) -> None:
     """Logs an operator's event at INFO: its name and ids or references, nothing personal."""
-    structlog.stdlib.get_logger(logger).info(name, **ids)
+    _logger(logger).info(name, **ids)
+
+
+@functools.cache
+def _logger(name: str) -> Any:
+    return structlog.stdlib.get_logger(name)
 
 
 @contextlib.contextmanager

@@ -6,6 +6,10 @@ of one process share `METRICS`: `synpunkt serve` runs them all in one process, a
 shows everything; each part run alone (`synpunkt worker`, `smtp`, `imap`, `bot`) counts its own
 events and shows them on SYNPUNKT_METRICS_LISTEN. Prometheus adds up the processes.
 
+A count is made when the event is decided, inside its transaction: should that transaction then
+fail (rare; the sender retries, the worker claims the row again), the event has been counted
+once more than it happened. Metrics are for rates and trends; the database has the exact truth.
+
 The registry is our own, not `prometheus_client.REGISTRY`: nothing a library registers there by
 itself ends up on `/metrics`, and the metrics are made once per process, so the many apps a test
 run builds in one process share them instead of registering them twice. Tests read a counter before
