@@ -151,7 +151,9 @@ async def run_parts(
             closers.append(the_bot.close)
             status["telegram"] = lambda: the_bot.status
             webhook = telegram_webhook_endpoint(settings, the_bot)
-        if settings.metrics_listen and not web:  # the web app has its own /metrics
+        if settings.metrics_listen and web:
+            log.info("SYNPUNKT_METRICS_LISTEN is not used here: the web part serves /metrics")
+        elif settings.metrics_listen:
             metrics_listener = _bind("METRICS_LISTEN", settings.metrics_listen, 9100)
             tasks.append(
                 asyncio.create_task(

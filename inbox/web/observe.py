@@ -10,6 +10,7 @@ or the client's address.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -24,6 +25,8 @@ HEADER = "X-Request-ID"
 _SANE = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 # Paths no route answers: one label for them all.
 UNMATCHED = "unmatched"
+
+log = logging.getLogger(__name__)
 
 
 def request_id(given: str | None) -> str:
@@ -67,6 +70,11 @@ class Observe:
         with bound(request_id=rid):
             try:
                 await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                # The traceback is logged further out (by uvicorn), where the id is no longer
+                # bound: this line ties the two together.
+                log.error("request %s failed: %s", rid, type(exc).__name__)
+                raise
             finally:
                 self._done(scope, status, time.perf_counter() - started)
 

@@ -128,3 +128,25 @@ async def test_a_processed_mail_logs_its_ids_and_never_its_sender_or_text(
     text = log_buffer.getvalue()
     for secret in (sender, "Karin", "Elsa", "medicin", "Lindgatan", "hemtjänsten"):
         assert secret not in text
+
+
+async def test_a_request_that_fails_logs_its_id_and_counts_as_500(
+    db: Database, clock: Clock, log_buffer: io.StringIO
+) -> None:
+    app = create_app(secret_key=SECRET_KEY, sessions=db.sessions, clock=clock, access_log=True)
+
+    @app.get("/test-only/broken/{part}")
+    async def broken(part: str) -> None:
+        raise RuntimeError(f"a bug about {part}")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as browser:
+        response = await browser.get("/test-only/broken/x", headers={HEADER: "failing-request-1"})
+    assert response.status_code == 500
+    logged = lines(log_buffer)
+    failed = [
+        line for line in logged if line["event"] == "request failing-request-1 failed: RuntimeError"
+    ]
+    assert len(failed) == 1 and failed[0]["request_id"] == "failing-request-1"
+    access = [line for line in logged if line["event"] == "http_request"]
+    assert [(a["route"], a["status"]) for a in access] == [("/test-only/broken/{part}", 500)]
