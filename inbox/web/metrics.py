@@ -28,15 +28,14 @@ from inbox.web.state import Clock, MetricsRules, ReadSessions
 BACKLOG_TIMEOUT = 2.0
 
 
-async def exposition(sessions: async_sessionmaker[AsyncSession] | None, now: datetime) -> bytes:
+async def exposition(sessions: async_sessionmaker[AsyncSession], now: datetime) -> bytes:
     """The process's metrics, and the backlog as the database tells it now (when it answers)."""
-    found: Backlog | None = None
-    if sessions is not None:
-        try:
-            async with asyncio.timeout(BACKLOG_TIMEOUT), sessions() as session:
-                found = await backlog(session, now=now)
-        except Exception:  # the counters are worth having when the database is not
-            found = None
+    found: Backlog | None
+    try:
+        async with asyncio.timeout(BACKLOG_TIMEOUT), sessions() as session:
+            found = await backlog(session, now=now)
+    except Exception:  # the counters are worth having when the database is not
+        found = None
     return generate_latest(METRICS.registry) + _backlog_text(found)
 
 
@@ -66,7 +65,7 @@ def _backlog_text(found: Backlog | None) -> bytes:
 async def answer(
     request: Request,
     rules: MetricsAccess,
-    sessions: async_sessionmaker[AsyncSession] | None,
+    sessions: async_sessionmaker[AsyncSession],
     clock: Callable[[], datetime],
 ) -> Response:
     client = request.client.host if request.client else None
@@ -89,7 +88,7 @@ async def metrics(
 
 def metrics_app(
     rules: MetricsAccess,
-    sessions: async_sessionmaker[AsyncSession] | None,
+    sessions: async_sessionmaker[AsyncSession],
     clock: Callable[[], datetime],
 ) -> Starlette:
     """`/metrics` alone, for SYNPUNKT_METRICS_LISTEN in a process without the web app."""

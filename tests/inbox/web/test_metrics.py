@@ -21,6 +21,7 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
+from inbox.core.db import create_engine, session_factory
 from inbox.core.inbound import InboundMessage
 from inbox.core.metrics import METRICS, MetricsAccess
 from inbox.settings import Settings
@@ -296,3 +297,20 @@ async def test_synpunkt_smtp_alone_serves_its_own_counts_on_metrics_listen(
     assert server.returncode == 0, stderr
     logged = [json.loads(line) for line in stderr.decode().splitlines()]
     assert [line["event"] for line in logged].count("message_received") == 1
+
+
+async def test_without_the_database_the_counters_are_still_served(
+    tmp_path: Path, clock: Clock
+) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/no/such/folder/x.db")
+    try:
+        app = metrics_app(MetricsAccess(token=TOKEN), session_factory(engine), clock)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as scraper:
+            response = await scraper.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    finally:
+        await engine.dispose()
+    assert response.status_code == 200
+    assert sample(response.text, "synpunkt_database_up") == 0
+    assert sample(response.text, "synpunkt_intake_pending") is None
+    assert "synpunkt_messages_received_total" in response.text
