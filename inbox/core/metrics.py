@@ -91,7 +91,7 @@ class Metrics:
         )
         self.batch_seconds = Histogram(
             "synpunkt_worker_batch_seconds",
-            "How long the worker's rounds that handled something took",
+            "How long the worker's rounds that handled something took (outbox: the claim)",
             ["runner"],
             buckets=_BUCKETS,
             registry=self.registry,
