@@ -140,5 +140,5 @@ async def open_cases(
 def _opened(openings: Sequence[Opening], cases: Sequence[tuple[int, str]]) -> None:
     """Counts and logs the cases just opened: ids and references, nothing of what they say."""
     for opening, (case_id, reference) in zip(openings, cases, strict=True):
-        METRICS.cases_opened.labels(opening.channel, opening.origin).inc()
+        METRICS.cases_opened.labels(opening.channel, opening.origin, opening.kind).inc()
         event(__name__, "case_opened", case_id=case_id, reference=reference)

@@ -67,8 +67,8 @@ class Metrics:
         )
         self.cases_opened = Counter(
             "synpunkt_cases_opened",
-            "Cases opened, by the channel that brought them and how they were opened",
-            ["channel", "origin"],
+            "Cases opened, by the channel that brought them, how they were opened and their kind",
+            ["channel", "origin", "kind"],
             registry=self.registry,
         )
         self.intake_failed = Counter(

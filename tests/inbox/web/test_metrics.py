@@ -97,7 +97,7 @@ async def test_a_mail_over_smtp_is_counted_received_opened_and_acknowledged(
     await worker.drain()
     done = await scrape(app)
     opened = "synpunkt_cases_opened_total"
-    labels = {"channel": "email", "origin": "channel"}
+    labels = {"channel": "email", "origin": "channel", "kind": "other"}
     assert sample(done, opened, **labels) == (sample(before, opened, **labels) or 0) + 1
     sent = "synpunkt_outbox_results_total"
     ack = {"kind": "case.ack", "result": "sent"}
