@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # The database and the log ---------------------------------------------------------------------
     database_url: str = "sqlite+aiosqlite:///var/synpunkt.db"
     log_level: str = "INFO"
+    # `text` (a line each) or `json` (an object each, every logger alike); the web's access log.
+    log_format: str = "text"
+    access_log: bool = False
 
     # The organisation and its cases ---------------------------------------------------------------
     case_prefix: str = "SP"
@@ -144,6 +147,14 @@ class Settings(BaseSettings):
     health_window_minutes: int = Field(default=15, ge=1)
     health_backlog_minutes: int = Field(default=15, ge=1)
 
+    # Metrics -------------------------------------------------------------------------------------
+    # /metrics (Prometheus) is off (404) unless one of these allows someone: a bearer token, or
+    # networks (addresses or CIDRs) whose clients need none. A process without the web part
+    # (worker, smtp, imap, bot) serves its own /metrics on `metrics_listen`, when set.
+    metrics_token: str | None = None
+    metrics_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    metrics_listen: str | None = None
+
     # Check-ins after decisions (their links point to SYNPUNKT_PUBLIC_URL) -------------------------
     checkin_delay_days: int = Field(default=3, ge=0, le=10)
     checkin_send_window: str = "09:00-18:00"  # Stockholm time on working days, or `always`
@@ -174,10 +185,41 @@ class Settings(BaseSettings):
             raise ValueError(f"needs an asynchronous driver; {_DATABASE_URLS}")
         return value
 
-    @field_validator("web_listen", "smtp_listen")
+    @field_validator("web_listen", "smtp_listen", "metrics_listen")
     @classmethod
-    def _check_listen(cls, value: str) -> str:
-        split_listen(value, 1)
+    def _check_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_listen(value, 1)
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _check_log_format(cls, value: str) -> str:
+        if value.lower() not in ("text", "json"):
+            raise ValueError("SYNPUNKT_LOG_FORMAT must be text or json")
+        return value.lower()
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _check_metrics_token(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # unset: no token lets anyone in
+        if len(value.strip()) < 16:
+            raise ValueError("SYNPUNKT_METRICS_TOKEN is shorter than 16 characters")
+        return value.strip()
+
+    @field_validator("metrics_networks", mode="before")
+    @classmethod
+    def _parse_metrics_networks(cls, value: object) -> object:
+        value = _split_list(value)
+        if isinstance(value, list):
+            for item in value:
+                try:
+                    ipaddress.ip_network(str(item), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"SYNPUNKT_METRICS_NETWORKS: {item!r} is not an address or a network"
+                    ) from None
         return value
 
     @field_validator("telegram_mode")

@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core.logs import event
+from inbox.core.metrics import METRICS
 from inbox.core.models import Case, CaseKind, CaseStatus, SubmitterRole
 from inbox.core.personnummer import contains_personnummer
 from inbox.core.references import reserve_references
@@ -103,6 +105,8 @@ async def open_case(session: AsyncSession, opening: Opening, *, prefix: str, now
     case = Case(**opening.values(reference=reference, now=now))
     session.add(case)
     await session.flush()
+    assert case.id is not None  # flushed
+    _opened([opening], [(case.id, reference)])
     return case
 
 
@@ -130,4 +134,13 @@ async def open_cases(
         )
     ).all()
     by_reference: dict[str, int] = {row.reference: row.id for row in rows}
-    return [(by_reference[r], r) for r in references]
+    opened = [(by_reference[r], r) for r in references]
+    _opened(openings, opened)
+    return opened
+
+
+def _opened(openings: Sequence[Opening], cases: Sequence[tuple[int, str]]) -> None:
+    """Counts and logs the cases just opened: ids and references, nothing of what they say."""
+    for opening, (case_id, reference) in zip(openings, cases, strict=True):
+        METRICS.cases_opened.labels(opening.channel, opening.origin, opening.kind).inc()
+        event(__name__, "case_opened", case_id=case_id, reference=reference)

@@ -29,6 +29,7 @@ from inbox.checkins.plan import CheckinPolicy, opt_out
 from inbox.checkins.texts import CHAT_QUESTIONS, CHOICES, QUESTIONS
 from inbox.core.audit import SYSTEM, audit
 from inbox.core.inbound import Channel, InboundMessage
+from inbox.core.metrics import METRICS
 from inbox.core.models import (
     Case,
     CheckIn,
@@ -167,6 +168,7 @@ async def record_answers(
         checkin.first_answer_at = checkin.first_answer_at or now
         checkin.last_answer_at = now
         checkin.answered_via = checkin.answered_via or via
+        METRICS.checkin_answers.labels(via).inc()
         recorded = [q for q, o in outcomes.items() if o is Outcome.RECORDED]
         reference = await _follow_up(
             session, checkin=checkin, recorded=recorded, policy=policy, now=now

@@ -6,7 +6,6 @@ a mistake the user can fix).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -34,6 +33,7 @@ from inbox.cli.registry import add_parser as add_diarium
 from inbox.cli.report import add_parser as add_report
 from inbox.cli.run import cmd_bot, cmd_part, cmd_serve
 from inbox.cli.wiring import probe_database, secret_key
+from inbox.core import logs
 from inbox.settings import Settings
 from inbox.staff.users import StaffError
 
@@ -200,13 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"synpunkt: {exc}", file=sys.stderr)
         return 78
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # aiosmtpd logs every SMTP command with the addresses in it at INFO: personal data in the log.
-    # imapclient logs every closed connection at INFO; the poller logs what matters itself.
-    for noisy in ("mail.log", "alembic", "imapclient"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    logs.configure(level=settings.log_level, log_format=settings.log_format)
     try:
         return int(args.func(settings, args))
     except ConfigError as exc:

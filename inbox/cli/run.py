@@ -22,6 +22,7 @@ from inbox.cli.wiring import (
     build_telegram_bot,
     build_worker,
     imap_config,
+    metrics_access,
     parse_pool,
     smtp_tls_context,
     telegram_webhook_endpoint,
@@ -33,6 +34,8 @@ from inbox.core.db import create_engine, session_factory
 from inbox.settings import Settings, split_listen
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from bot.app import TelegramBot
     from bot.webhook import WebhookEndpoint
 
@@ -148,13 +151,17 @@ async def run_parts(
             closers.append(the_bot.close)
             status["telegram"] = lambda: the_bot.status
             webhook = telegram_webhook_endpoint(settings, the_bot)
+        if settings.metrics_listen and web:
+            log.info("SYNPUNKT_METRICS_LISTEN is not used here: the web part serves /metrics")
+        elif settings.metrics_listen:
+            metrics_listener = _bind("METRICS_LISTEN", settings.metrics_listen, 9100)
+            tasks.append(
+                asyncio.create_task(
+                    _serve_metrics(settings, sessions, stop, metrics_listener), name="metrics"
+                )
+            )
         if web:
-            host, port = split_listen(settings.web_listen, 8000)
-            try:
-                # Bound here, not by uvicorn, which logs a bind error and exits the interpreter.
-                listener = socket.create_server((host, port), reuse_port=False)
-            except OSError as exc:
-                raise _listen_error("WEB_LISTEN", host, port, exc) from None
+            listener = _bind("WEB_LISTEN", settings.web_listen, 8000)
             tasks.append(
                 asyncio.create_task(
                     _serve_web(
@@ -183,6 +190,15 @@ async def run_parts(
         if pool is not None:
             pool.close()
         await engine.dispose()
+
+
+def _bind(setting: str, listen: str, default_port: int) -> socket.socket:
+    """Bound here, not by uvicorn, which logs a bind error and exits the interpreter."""
+    host, port = split_listen(listen, default_port)
+    try:
+        return socket.create_server((host, port), reuse_port=False)
+    except OSError as exc:
+        raise _listen_error(setting, host, port, exc) from None
 
 
 async def _until_stopped_or_failed(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
@@ -242,14 +258,6 @@ async def _serve_web(
     webhook: WebhookEndpoint | None,
     listener: socket.socket,
 ) -> None:
-    import uvicorn
-
-    class _Server(uvicorn.Server):
-        # The loop's own handlers (run_parts) stop every part together; uvicorn must not take them.
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
     host, port = split_listen(settings.web_listen, 8000)
     app = build_app(
         settings,
@@ -258,9 +266,38 @@ async def _serve_web(
         channel_status=lambda: {name: get() for name, get in status.items()},
         webhook=webhook,
     )
-    server = _Server(web_server_config(settings, app))
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
     log.info("web inbox on http://%s:%s/%s", host, port, " (API docs at /docs)" * settings.api_docs)
+    await _serve_until(web_server_config(settings, app), listener, stop, what="web server")
+
+
+async def _serve_metrics(
+    settings: Settings, sessions: Sessions, stop: asyncio.Event, listener: socket.socket
+) -> None:
+    """/metrics alone, for a process without the web app (SYNPUNKT_METRICS_LISTEN)."""
+    import uvicorn
+
+    from inbox.web.metrics import metrics_app
+
+    app = metrics_app(metrics_access(settings), sessions, utcnow)
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+    log.info("metrics on http://%s/metrics", settings.metrics_listen)
+    await _serve_until(config, listener, stop, what="metrics server")
+
+
+async def _serve_until(
+    config: uvicorn.Config, listener: socket.socket, stop: asyncio.Event, *, what: str
+) -> None:
+    """Serves `config`'s app on `listener` until `stop`; PartStopped when it ends by itself."""
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        # The loop's own handlers (run_parts) stop every part together; uvicorn must not take them.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    server = _Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
     stopping = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -269,7 +306,7 @@ async def _serve_web(
     server.should_exit = True
     await serving
     if not stop.is_set():  # uvicorn gave up by itself (its lifespan failed, say)
-        raise PartStopped("the web server stopped")
+        raise PartStopped(f"the {what} stopped")
 
 
 # Commands ----------------------------------------------------------------------------------------

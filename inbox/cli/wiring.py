@@ -24,6 +24,7 @@ from inbox.checkins.schedule import parse_window
 from inbox.cli.errors import ConfigError, UserError
 from inbox.core.db import create_engine
 from inbox.core.inbound import Channel
+from inbox.core.metrics import MetricsAccess
 from inbox.core.privacy import PrivacyNotice
 from inbox.intake.receive import IntakePolicy
 from inbox.runners.delivery import Sender
@@ -379,7 +380,14 @@ def build_app(
         max_upload_bytes=settings.max_message_size,
         health=health_policy(settings),
         privacy=privacy_notice(settings),
+        metrics=metrics_access(settings),
+        access_log=settings.access_log,
     )
+
+
+def metrics_access(settings: Settings) -> MetricsAccess:
+    """Who may read /metrics: SYNPUNKT_METRICS_TOKEN's bearer and SYNPUNKT_METRICS_NETWORKS."""
+    return MetricsAccess.of(settings.metrics_token, settings.metrics_networks)
 
 
 def web_server_config(settings: Settings, app: FastAPI) -> uvicorn.Config:

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.core.db import for_update_skip_locked, insert_ignoring_conflicts
+from inbox.core.logs import event
+from inbox.core.metrics import METRICS
 from inbox.core.models import Delivery, Message, OutboxItem, OutboxStatus
 
 LEASE = timedelta(minutes=5)
@@ -153,7 +155,14 @@ async def renew_leases(
     return {item_id for item_id in renewed.scalars() if item_id is not None}
 
 
+def _result(item: OutboxItem, result: str) -> None:
+    """Counts and logs a send's outcome: sent, retry, failed (given up) or cancelled."""
+    METRICS.outbox_results.labels(item.kind, result).inc()
+    event(__name__, "outbox_result", outbox_id=item.id, kind=item.kind, result=result)
+
+
 async def mark_sent(session: AsyncSession, item: OutboxItem, *, now: datetime) -> None:
+    _result(item, "sent")
     item.status = OutboxStatus.SENT
     item.sent_at = now
     item.lease_until = None
@@ -176,6 +185,7 @@ async def mark_retry(
             session, item, error=f"gave up after {item.attempts} attempts: {error}", now=now
         )
         return
+    _result(item, "retry")
     delay = retry_after or min(BACKOFF_BASE * 2 ** (item.attempts - 1), BACKOFF_MAX)
     item.run_at = now + delay
     item.lease_until = None
@@ -184,6 +194,7 @@ async def mark_retry(
 
 
 async def mark_dead(session: AsyncSession, item: OutboxItem, *, error: str, now: datetime) -> None:
+    _result(item, "failed")
     item.status = OutboxStatus.DEAD
     item.lease_until = None
     item.last_error = error[:2000]
@@ -193,6 +204,7 @@ async def mark_dead(session: AsyncSession, item: OutboxItem, *, error: str, now:
 async def mark_cancelled(
     session: AsyncSession, item: OutboxItem, *, reason: str, now: datetime
 ) -> None:
+    _result(item, "cancelled")
     item.status = OutboxStatus.CANCELLED
     item.lease_until = None
     item.last_error = reason

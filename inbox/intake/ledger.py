@@ -22,6 +22,8 @@ from sqlmodel import col
 
 from inbox.cases.access import NotFound, Scope
 from inbox.core.db import dialect_insert, for_update_skip_locked
+from inbox.core.logs import event
+from inbox.core.metrics import METRICS
 from inbox.core.models import Case, IntakeRecord, IntakeStatus
 
 LEASE = timedelta(minutes=2)
@@ -62,9 +64,9 @@ async def record(
     added = (
         await session.execute(_insert_statement(session.get_bind().dialect.name), values)
     ).first()
-    if added is not None:
-        return int(added.id)
-    return await _reused(session, values)
+    row_id = int(added.id) if added is not None else await _reused(session, values)
+    _received(channel, [row_id] if row_id is not None else [])
+    return row_id
 
 
 async def record_many(
@@ -83,17 +85,25 @@ async def record_many(
         _row(channel=channel, external_id=external_id, raw=raw, now=now, content_sha256=digest)
         for external_id, raw, digest in messages
     ]
-    result = await session.execute(_insert_statement(session.get_bind().dialect.name), rows)
-    inserted = {row.external_id for row in result.all()}
-    new = len(inserted)
+    result = (await session.execute(_insert_statement(session.get_bind().dialect.name), rows)).all()
+    inserted = {row.external_id for row in result}
+    ids = [int(row.id) for row in result]
     for values in rows:
         # The first row under an id in the batch is the one inserted; every other one under a
         # taken id may be a different message reusing it.
         if values["external_id"] in inserted:
             inserted.discard(values["external_id"])
-        elif await _reused(session, values) is not None:
-            new += 1
-    return new
+        elif (reused := await _reused(session, values)) is not None:
+            ids.append(reused)
+    _received(channel, ids)
+    return len(ids)
+
+
+def _received(channel: str, ids: Sequence[int]) -> None:
+    """Counts and logs the new ledger rows of received messages (redeliveries are not new)."""
+    METRICS.received.labels(channel).inc(len(ids))
+    for row_id in ids:
+        event(__name__, "message_received", channel=channel, intake_id=row_id)
 
 
 def reused_key(external_id: str, content_sha256: str) -> str:
@@ -237,9 +247,14 @@ async def record_each(
     statement = (
         dialect_insert(session.get_bind().dialect.name, table)
         .on_conflict_do_nothing()
-        .returning(table.c.external_id)
+        .returning(table.c.id, table.c.external_id, table.c.status)
     )
-    return set((await session.execute(statement, rows)).scalars())
+    added = (await session.execute(statement, rows)).all()
+    _received(channel, [int(row.id) for row in added])
+    METRICS.intake_failed.labels(channel).inc(
+        sum(row.status == IntakeStatus.FAILED for row in added)
+    )
+    return {row.external_id for row in added}
 
 
 async def claim_pending(
@@ -264,7 +279,9 @@ async def claim_pending(
         await session.execute(
             for_update_skip_locked(
                 session,
-                select(table.c.id, table.c.raw_size, table.c.attempts, table.c.error)
+                select(
+                    table.c.id, table.c.channel, table.c.raw_size, table.c.attempts, table.c.error
+                )
                 .where(
                     table.c.status == IntakeStatus.PENDING,
                     or_(table.c.lease_until.is_(None), table.c.lease_until <= now),
@@ -291,6 +308,7 @@ async def claim_pending(
                     lease_until=None,
                 )
             )
+            METRICS.intake_failed.labels(candidate.channel).inc()
             continue
         suspect = candidate.attempts > 0
         if chosen and (suspect or size + candidate.raw_size > max_bytes):
@@ -375,6 +393,7 @@ def mark_failed(row: IntakeRecord, *, error: str, now: datetime) -> None:
     row.error = error[:4000]
     row.processed_at = now
     row.lease_until = None
+    METRICS.intake_failed.labels(row.channel).inc()
 
 
 async def count_by_status(session: AsyncSession) -> dict[str, int]:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
+from inbox.core.metrics import METRICS
 from inbox.runners.intake_runner import IntakeRunner
 from inbox.runners.outbox_runner import OutboxRunner
 
@@ -84,7 +86,10 @@ class Worker:
 
     async def process_intake(self) -> int:
         """Claims, parses and stores a batch of pending ledger rows (see `IntakeRunner`)."""
-        return await self._intake.run_once()
+        started = time.perf_counter()
+        handled = await self._intake.run_once()
+        METRICS.batch_done("intake", started, handled)
+        return handled
 
     def status(self) -> dict[str, Any]:
         """What `/healthz` shows of this worker; a "problem" (the parse pool's) makes it 503."""
@@ -95,7 +100,10 @@ class Worker:
     async def process_outbox(self) -> int:
         """Claims due rows for the free send slots and starts sending them (see `OutboxRunner`);
         returns how many it claimed, without waiting for the sends."""
-        return await self._outbox.run_once()
+        started = time.perf_counter()
+        claimed = await self._outbox.run_once()
+        METRICS.batch_done("outbox", started, claimed)
+        return claimed
 
     @property
     def sending(self) -> int:

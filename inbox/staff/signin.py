@@ -35,6 +35,7 @@ from sqlmodel import col
 
 from inbox.core.audit import Actor, audit
 from inbox.core.db import unit_of_work
+from inbox.core.metrics import METRICS
 from inbox.core.models import SignInFailure, StaffUser
 from inbox.staff.passwords import DEFAULT_PASSWORDS, Passwords
 
@@ -141,6 +142,7 @@ async def begin_attempt(
         or counts.get(keys.user, 0) >= throttle.per_user
         or counts.get(keys.address, 0) >= throttle.per_address
     ):
+        METRICS.signin_failures.labels("throttled").inc()
         raise SignInThrottled("too many failed sign-ins")
     user = (
         await session.execute(select(StaffUser).where(col(StaffUser.username) == username.strip()))
@@ -200,6 +202,7 @@ async def sign_in(
         )
     ok = await passwords.verify_async(password, attempt.password_hash)
     if not ok or attempt.user_id is None:
+        METRICS.signin_failures.labels("wrong").inc()
         raise SignInRefused("wrong username or password")
     async with unit_of_work(sessions) as session:
         return await finish_attempt(

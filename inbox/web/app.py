@@ -22,6 +22,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from inbox.cases.access import Forbidden, NotFound
 from inbox.checkins.plan import CheckinPolicy
 from inbox.core.db import read_sessions
+from inbox.core.metrics import MetricsAccess
 from inbox.core.privacy import PrivacyNotice
 from inbox.intake.receive import IntakePolicy
 from inbox.runners.health import HealthPolicy
@@ -41,6 +42,8 @@ from inbox.web.auth import signin
 from inbox.web.auth.sessions import SignInRequired
 from inbox.web.inputs import refuse_unstorable_text
 from inbox.web.limits import DEFAULT_LIMIT, BodyLimit
+from inbox.web.metrics import router as metrics_router
+from inbox.web.observe import Observe
 from inbox.web.oidc import OidcConfig
 from inbox.web.pages import (
     actions,
@@ -90,6 +93,8 @@ def create_app(
     max_upload_bytes: int = DEFAULT_LIMIT,
     health: HealthPolicy | None = None,
     privacy: PrivacyNotice | None = None,
+    metrics: MetricsAccess | None = None,
+    access_log: bool = False,
 ) -> FastAPI:
     problem = secret_key_problem(secret_key)
     if problem:  # no default and no placeholder: anyone knowing it could forge an admin's session
@@ -121,6 +126,7 @@ def create_app(
     app.state.checkins = checkins or CheckinPolicy(secret_key=secret_key)
     # The public privacy notice (/integritet): the organisation's facts from its settings.
     app.state.privacy = privacy or PrivacyNotice(controller=app.state.policy.organisation)
+    app.state.metrics = metrics or MetricsAccess()  # who may read /metrics (nobody: 404)
     # Every router that takes input refuses text the database cannot store (the Telegram webhook
     # does not: an update is the bot adapter's to clean, and a 422 would only be retried).
     storable = [Depends(refuse_unstorable_text)]
@@ -173,6 +179,8 @@ def create_app(
         same_site="lax",
         https_only=https_only,
     )
+    # Outermost of all: every request gets its id and its duration, whatever answers it.
+    app.add_middleware(Observe, access_log=access_log)
 
     @app.exception_handler(SignInRequired)
     async def sign_in_first(request: Request, exc: SignInRequired) -> Response:
@@ -211,4 +219,5 @@ def create_app(
         return await http_error(request, HTTPException(403, detail=detail))
 
     app.include_router(health_api.router)  # it takes no input to check
+    app.include_router(metrics_router)  # nor does /metrics
     return app

@@ -19,6 +19,7 @@ from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.checkins.plan import CheckinPolicy
+from inbox.core.metrics import MetricsAccess
 from inbox.core.privacy import PrivacyNotice
 from inbox.intake.receive import IntakePolicy
 from inbox.runners.health import HealthPolicy
@@ -118,6 +119,12 @@ async def privacy_notice(request: Request) -> PrivacyNotice:
     return notice
 
 
+async def metrics_access(request: Request) -> MetricsAccess:
+    """Who may read `/metrics` (nobody: off)."""
+    rules: MetricsAccess = request.app.state.metrics
+    return rules
+
+
 Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(sessions)]
 ReadSessions = Annotated[async_sessionmaker[AsyncSession], Depends(read_sessions)]
 Clock = Annotated[Callable[[], datetime], Depends(clock)]
@@ -132,3 +139,4 @@ Channels = Annotated[ChannelStatus, Depends(channel_status)]
 HealthLimits = Annotated[HealthPolicy, Depends(health_policy)]
 Probe = Annotated[HealthProbe, Depends(health_probe)]
 Notice = Annotated[PrivacyNotice, Depends(privacy_notice)]
+MetricsRules = Annotated[MetricsAccess, Depends(metrics_access)]

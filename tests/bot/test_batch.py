@@ -43,10 +43,10 @@ class Engine:
         self.statements.append(statement)
         returning = statement.rpartition("RETURNING")[2]
         if self.refuse and statement.startswith("INSERT INTO intake_ledger"):
-            # The batch's insert returns the external ids alone; a command's own claim
-            # (`ledger.record`) returns the row's id as well.
+            # The batch's insert (`ledger.record_each`) returns each row's status as well; a
+            # command's own claim (`ledger.record`) returns its id and external id alone.
             columns = [c.strip().removeprefix("intake_ledger.") for c in returning.split(",")]
-            if columns == ["external_id"]:
+            if "status" in columns:
                 self.refuse -= 1
                 raise CommitRefused("the database refused the batch")
 
