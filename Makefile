@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint screenshots clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+# The inbox list and a case page at 1366 and 390 px into docs/screenshots/ (Debian's Chromium).
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.screenshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
