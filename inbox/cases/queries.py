@@ -142,6 +142,30 @@ _MAX_CURSOR = 200
 _CURSOR_ID = re.compile(r"[1-9][0-9]{0,9}", re.ASCII)
 
 
+SORTS = ("received", "due")  # newest first; earliest due date first (none last)
+
+
+def encode_due_cursor(due_on: date | None, case_id: int) -> str:
+    """The position after a case in the list sorted by due date."""
+    raw = f"due|{due_on.isoformat() if due_on else '-'}|{case_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_due_cursor(cursor: str) -> tuple[date | None, int]:
+    """The position an `encode_due_cursor` cursor names; `InvalidCursor` for anything else."""
+    try:
+        if len(cursor) > _MAX_CURSOR:
+            raise ValueError("too long")
+        padded = cursor + "=" * (-len(cursor) % 4)
+        raw = base64.b64decode(padded, altchars=b"-_", validate=True).decode("ascii")
+        marker, day, case_id = raw.split("|")
+        if marker != "due" or not _CURSOR_ID.fullmatch(case_id) or int(case_id) > _MAX_ID:
+            raise ValueError(raw)
+        return (None if day == "-" else date.fromisoformat(day)), int(case_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidCursor("invalid cursor") from exc
+
+
 def encode_cursor(received_at: datetime, case_id: int, score: float | None = None) -> str:
     raw = f"{received_at.isoformat()}|{case_id}"
     if score is not None:
@@ -344,8 +368,12 @@ async def list_cases(
     cursor: str | None = None,
     now: datetime | None = None,
     candidates: int = SEARCH_CANDIDATES,
+    sort: str = "received",
 ) -> CasePage:
-    """A page of cases newest first, or with `q` by relevance among the newest `candidates`."""
+    """A page of cases newest first (`sort="due"`: earliest due date first, those without one
+    last), or with `q` by relevance among the newest `candidates`, whatever `sort` says."""
+    if sort not in SORTS:
+        raise InvalidFilter(f"unknown sort {sort!r}")
     limit = max(1, min(limit, MAX_LIMIT))
     search = parse_query(filters.q)
     first_text = (
@@ -373,6 +401,8 @@ async def list_cases(
     conditions: list[ColumnElement[bool]] = []
     if score is not None:
         query = query.add_columns(score)
+    if sort == "due" and score is None:
+        return await _by_due(session, query, scope=scope, limit=limit, cursor=cursor)
     if cursor:
         at, case_id, after_score = decode_cursor(cursor)
         if (after_score is None) != (score is None):
@@ -395,6 +425,28 @@ async def list_cases(
         next_cursor = encode_cursor(
             last.received_at, last.id, float(rows[limit - 1][-1]) if score is not None else None
         )
+    return CasePage(items=items, next_cursor=next_cursor)
+
+
+async def _by_due(
+    session: AsyncSession, query: Any, *, scope: Scope, limit: int, cursor: str | None
+) -> CasePage:
+    """The list's page in due-date order (the `ix_cases_due` index): dated cases first."""
+    due, case_id = col(Case.due_on), col(Case.id)
+    if cursor:
+        after_due, after_id = decode_due_cursor(cursor)
+        if after_due is None:
+            query = query.where(due.is_(None), case_id > after_id)
+        else:
+            query = query.where(
+                or_(due > after_due, and_(due == after_due, case_id > after_id), due.is_(None))
+            )
+    order = [due.is_(None), due.asc(), case_id.asc()]
+    rows = (await session.execute(query.order_by(*order).limit(limit + 1))).all()
+    items = [_row(row, scope) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = encode_due_cursor(items[-1].due_on, items[-1].id)
     return CasePage(items=items, next_cursor=next_cursor)
 
 

@@ -143,6 +143,8 @@ class Case(SQLModel, table=True):
         Index("ix_cases_unit_received", "unit_id", "received_at", "id"),
         Index("ix_cases_assignee_received", "assignee_id", "received_at", "id"),
         Index("ix_cases_kind_received", "kind", "received_at", "id"),
+        # The list sorted by due date, earliest first (migration 0016).
+        Index("ix_cases_due", "due_on", "id"),
         # Open cases only, for the overdue filter (migration 0008).
         Index(
             "ix_cases_not_closed_received",

@@ -52,7 +52,12 @@ from inbox.web.state import Clock, Oidc, Policy
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
-LIST_FIELDS = ("q", "status", "kind", "unit", "channel", "assignee", "overdue", "flag", "view")
+LIST_FIELDS = (
+    "q", "status", "kind", "unit", "channel", "assignee", "overdue", "flag", "view", "sort",
+)  # fmt: skip
+# The pages before this one, so that "Föregående sida" needs no offset: the cursors walked, each
+# a short URL-safe string, the newest last (at most this many; further back is "Första sidan").
+MAX_BACK = 20
 # The list's views: the inbox staff triage, and machine mail beside it (`Case.flag_automated`).
 MACHINE_VIEW = "maskinpost"
 VIEWS = ("", MACHINE_VIEW)
@@ -94,14 +99,17 @@ async def inbox_list(request: Request, session: ReadSession, clock: Clock, oidc:
     filters = _filters(params, staff)
     if params["view"] not in VIEWS:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="Okänd vy av listan.")
+    cursor = request.query_params.get("cursor") or None
+    back = [c for c in request.query_params.get("back", "").split(",") if c][-MAX_BACK:]
     try:
         result = await list_cases(
             session,
             filters=filters,
             scope=staff.scope,
             limit=50,
-            cursor=request.query_params.get("cursor") or None,
+            cursor=cursor,
             now=now,
+            sort=params["sort"] or "received",
         )
         counts = await count_by_status(session, filters=filters, scope=staff.scope, now=now)
     except InvalidFilter as exc:
@@ -129,6 +137,15 @@ async def inbox_list(request: Request, session: ReadSession, clock: Clock, oidc:
         for row in result.items
     ]
     kept = {k: v for k, v in params.items() if v}
+
+    def at(position: str | None, walked: list[str]) -> dict[str, str]:
+        """The query of the list's page at `position`, with the pages walked to get there."""
+        where = {"cursor": position} if position else {}
+        return {**kept, **where, **({"back": ",".join(walked)} if walked else {})}
+
+    here = at(cursor, back)
+    previous = "/?" + urlencode(at(back[-1], back[:-1]) if back else kept) if cursor else None
+    status_filter = params["status"]
     context = {
         "staff": staff,
         "rows": rows,
@@ -137,10 +154,17 @@ async def inbox_list(request: Request, session: ReadSession, clock: Clock, oidc:
         "users": users,
         "counts": counts,
         "machine": filters.machine,
-        "self_url": "/" + (f"?{urlencode(kept)}" if kept else ""),
+        # The list refreshes the page it is on, not the first.
+        "self_url": "/" + (f"?{urlencode(here)}" if here else ""),
         "next_url": (
-            "/?" + urlencode({**kept, "cursor": result.next_cursor}) if result.next_cursor else None
+            "/?"
+            + urlencode(at(result.next_cursor, [*back, cursor][-MAX_BACK:] if cursor else back))
+            if result.next_cursor
+            else None
         ),
+        "previous_url": previous,
+        "first_url": "/?" + urlencode(kept) if back else None,
+        "total": counts.get(status_filter, 0) if status_filter else sum(counts.values()),
         "status_url": lambda s: "/?" + urlencode({**kept, "status": s}),
     }
     if request.headers.get("hx-request"):  # app.js refreshes the counts and the list in place

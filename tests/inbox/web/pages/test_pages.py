@@ -3,6 +3,7 @@ triage, answer, note, close and reopen — plus `PATCH /api/cases/{ref}` over th
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import httpx
@@ -65,17 +66,48 @@ async def test_overdue_cases_are_highlighted_and_filterable(world: World, as_use
     assert "Försenat" in (await karin.get(f"/cases/{world.barn}")).text
 
 
-async def test_list_pages_with_a_next_link(world: World, as_user: SignIn) -> None:
-    for n in range(10, 62):
+def _link(page: str, text: str) -> str | None:
+    """The href of the list's page link with this text, unescaped."""
+    found = re.search(rf'<a href="(/\?[^"]*)"[^>]*>{text}</a>', page)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+async def test_list_pages_forward_and_back_with_the_total(world: World, as_user: SignIn) -> None:
+    for n in range(10, 112):
         await take(world.db, mail(n, sender=f"s{n}@example.se"), world.clock)
-    rut = await as_user("rut")
+    rut = await as_user("rut")  # sees mottagning and unit-less cases: 102 new + the loose one
     first = (await rut.get("/")).text
-    assert first.count('href="/cases/SP-') == 50 and 'rel="next"' in first
-    next_url = first.split('href="/?', 1)[1]
-    cursor_link = [p for p in first.split('"') if p.startswith("/?cursor=")]
-    assert cursor_link, next_url[:80]
-    second = (await rut.get(cursor_link[0].replace("&amp;", "&"))).text
-    assert second.count('href="/cases/SP-') == 3  # 52 new + the unit-less one, minus 50
+    assert first.count('href="/cases/SP-') == 50 and "(103 ärenden)" in first
+    assert _link(first, "Föregående sida") is None and _link(first, "Första sidan") is None
+    second_url = _link(first, "Nästa sida")
+    assert second_url
+    second = (await rut.get(second_url)).text
+    assert second.count('href="/cases/SP-') == 50 and _link(second, "Första sidan") is None
+    assert _link(second, "Föregående sida") == "/?"
+    third_url = _link(second, "Nästa sida")
+    assert third_url
+    third = (await rut.get(third_url)).text
+    assert third.count('href="/cases/SP-') == 3 and _link(third, "Nästa sida") is None
+    back_url = _link(third, "Föregående sida")
+    assert back_url and _link(third, "Första sidan") == "/?"
+    assert back_url == second_url and (await rut.get(back_url)).text == second
+    # The refresh of a later page refreshes that page, not the first.
+    assert 'data-refresh="/?cursor=' in second
+
+
+async def test_the_list_sorts_by_due_date_earliest_first(world: World, as_user: SignIn) -> None:
+    async with unit_of_work(world.db.sessions) as session:
+        for reference, due in [(world.barn, date(2026, 4, 1)), (world.vuxen, date(2026, 3, 20))]:
+            case = (
+                await session.execute(select(Case).where(Case.reference == reference))
+            ).scalar_one()
+            case.due_on = due
+    alma = await as_user("alma")
+    listing = (await alma.get("/", params={"sort": "due"})).text
+    assert "tidigast svar senast först" in listing
+    order = [ref for ref in re.findall(r'data-ref="([^"]+)"', listing)]
+    assert order.index(world.vuxen) < order.index(world.barn)
+    assert (await alma.get("/", params={"sort": "bogus"})).status_code == 400
 
 
 async def test_case_page_shows_thread_downloads_and_audits_the_view(
