@@ -240,7 +240,7 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
 
 async def _median_hours(session: AsyncSession, facts: Any) -> float | None:
     """The median hours to the first answer, from counts by whole hours."""
-    hour = (facts.c.response_minutes / 60).label("hour")
+    hour = (facts.c.response_minutes // 60).label("hour")
     rows = await session.execute(
         select(hour, func.count()).where(facts.c.response_minutes.is_not(None)).group_by(hour)
     )
