@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from inbox.reports.report import Chart
 
@@ -79,6 +79,9 @@ def _plot(ax: Axes, chart: Chart) -> None:
         ax.grid(axis="y", color="#dddddd")
     counts = ax.xaxis if chart.kind == "barh" else ax.yaxis
     counts.set_major_locator(MaxNLocator(integer=not chart.percent))
+    if chart.percent:
+        counts.set_major_formatter(PercentFormatter(xmax=100, decimals=0))
+        (ax.set_xlim if chart.kind == "barh" else ax.set_ylim)(0, 100)
     if len(chart.series) > 1:
         ax.legend(frameon=False)
 

@@ -3,10 +3,10 @@ years before it, how many cases of each kind, role, channel, unit and outcome, h
 handled in time and how fast, their topics and measures, the flags, the check-ins, and the
 examples staff wrote.
 
-The cases' facts (`inbox.reports.facts`) are grouped by month and kind over the compared
-periods (the trend), once by every dimension a section needs over the period itself (a few
-thousand groups at most, whatever the number of cases), and by the hour to the first answer for
-the medians; the sections are summed from those groups. Codes stay codes here;
+The cases' facts (`inbox.reports.facts`) are grouped by the day they arrived and kind over the
+compared periods (the trend), once by every dimension a section needs over the period itself (a
+few thousand groups at most, whatever the number of cases), and by the hour to the first answer
+for the median; the sections are summed from those groups. Codes stay codes here;
 `inbox.reports.report` puts words to them.
 """
 
@@ -14,16 +14,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, literal_column, null, select
+from sqlalchemy import Date, case, cast, false, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.cases.access import Scope
 from inbox.checkins.reports import MIN_GROUP
 from inbox.core.models import Case, CaseReview, CheckIn, OutboxItem
+from inbox.core.time import STOCKHOLM
 from inbox.reports.facts import (
     Window,
     case_facts,
@@ -31,7 +32,6 @@ from inbox.reports.facts import (
     ivo,
     measure_facts,
     review_facts,
-    stockholm_midnight,
     topic_facts,
 )
 
@@ -98,7 +98,7 @@ class Figures:
     outcomes: Counter[str | None]
     # Per unit (None: all): (in time, handled or due, total).
     in_time: dict[int | None, tuple[int, int]]
-    median_hours: list[float | None]
+    median_hours: float | None
     topics: Counter[str]
     measures: Counter[tuple[str, str]]
     ivo: int
@@ -119,41 +119,30 @@ def _constant(value: str) -> Any:
     return literal_column("'" + value.replace("'", "''") + "'")
 
 
-def _bucket(received: Any, periods: list[Period]) -> Any:
-    """`index|YYYY-MM`: the month of the compared period a case arrived in (NULL between
-    periods), as a balanced tree of comparisons — a handful per row, not one per month."""
-    leaves: list[tuple[datetime, Any]] = []  # (end, label), oldest first
-    for index in reversed(range(len(periods))):
-        for month, first, end in periods[index].months():
-            start = stockholm_midnight(first)
-            if leaves and leaves[-1][0] < start:
-                leaves.append((start, null()))  # the gap before this period
-            leaves.append((stockholm_midnight(end), _constant(f"{index}|{month}")))
-    return _tree(received, leaves)
+def _arrival_day(dialect: str, received: Any) -> Any:
+    """What tells the Stockholm day a case arrived, cheaply per row. PostgreSQL: that day. SQLite
+    (text `YYYY-MM-DD HH:MM:SS`, UTC): the UTC day, with the hour when it is 22 or 23 — the only
+    hours that can be the next day in Stockholm (`stockholm_day` finishes the sum)."""
+    if dialect == "postgresql":
+        return cast(func.timezone(STOCKHOLM.key, received), Date)
+    hour = func.substr(received, 12, 2)
+    late = case((hour >= "22", hour), else_="")
+    return func.substr(received, 1, 10).concat(late)
 
 
-def _tree(received: Any, leaves: list[tuple[datetime, Any]]) -> Any:
-    if len(leaves) == 1:
-        return leaves[0][1]
-    middle = len(leaves) // 2
-    return case(
-        (received < leaves[middle - 1][0], _tree(received, leaves[:middle])),
-        else_=_tree(received, leaves[middle:]),
-    )
+def stockholm_day(value: date | str) -> date:
+    """The Stockholm day of an `_arrival_day` value."""
+    if isinstance(value, date):
+        return value
+    day = date.fromisoformat(value[:10])
+    if len(value) == 10:
+        return day  # before 22:00 UTC: the same day in Stockholm, summer or winter
+    at = datetime.combine(day, time(int(value[10:12])), tzinfo=UTC)
+    return at.astimezone(STOCKHOLM).date()
 
 
-def _period_index(received: Any, periods: list[Period]) -> Any:
-    whens: list[tuple[Any, Any]] = [
-        (
-            and_(
-                received >= stockholm_midnight(p.first),
-                received < stockholm_midnight(p.last + timedelta(days=1)),
-            ),
-            literal_column(str(i)),
-        )
-        for i, p in enumerate(periods)
-    ]
-    return case(*whens, else_=None)
+def _period_of(day: date, periods: list[Period]) -> int | None:
+    return next((i for i, p in enumerate(periods) if p.first <= day <= p.last), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,11 +168,9 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
     main = Window.of_days(request.first, request.last, request.unit_ids, scope)
     span = Window.of_days(periods[-1].first, periods[0].last, request.unit_ids, scope)
     facts = case_facts(dialect, span, today=today)
-    bucket = _bucket(facts.c.received_at, periods).label("bucket")
+    day = _arrival_day(dialect, facts.c.received_at).label("day")
     trend = (
-        await session.execute(
-            select(bucket, facts.c.kind, func.count()).group_by(bucket, facts.c.kind)
-        )
+        await session.execute(select(day, facts.c.kind, func.count()).group_by(day, facts.c.kind))
     ).all()
     current = case_facts(dialect, main, today=today)
     is_ivo = ivo(current)
@@ -208,7 +195,7 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
         units=Counter(),
         outcomes=Counter(),
         in_time={},
-        median_hours=[],
+        median_hours=None,
         topics=Counter(),
         measures=Counter(),
         ivo=0,
@@ -220,11 +207,12 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
         checkins={},
         examples=[],
     )
-    for label, kind, n in trend:
-        if label is not None:
-            index_text, month = str(label).split("|")
-            figures.months[int(index_text)][month] += n
-            figures.kinds[int(index_text)][kind] += n
+    for value, kind, n in trend:
+        arrived = stockholm_day(value)
+        index = _period_of(arrived, periods)
+        if index is not None:
+            figures.months[index][f"{arrived.year:04d}-{arrived.month:02d}"] += n
+            figures.kinds[index][kind] += n
     timely: dict[int | None, list[int]] = {}
     for role, channel, unit, outcome, in_time, lex, dne, came_via_ivo, n in rows:
         figures.roles[role] += n
@@ -241,9 +229,7 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
         figures.not_executed += n if dne else 0
         figures.deviations += n if outcome == "deviation-reported" else 0
     figures.in_time = {k: (v[0], v[1]) for k, v in timely.items()}
-    figures.median_hours = await _medians(
-        session, facts, periods, facts.c.response_minutes.is_not(None)
-    )
+    figures.median_hours = await _median_hours(session, current)
     figures.topics = await _topics(session, main)
     figures.measures = await _measures(session, main)
     await _reviews(session, main, figures)
@@ -252,22 +238,13 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
     return figures
 
 
-async def _medians(
-    session: AsyncSession, facts: Any, periods: list[Period], responded: Any
-) -> list[float | None]:
-    """The median hours to the first answer per period, from counts by whole hours."""
-    index = _period_index(facts.c.received_at, periods).label("period")
-    hour = (facts.c.response_minutes / 60).label("hour")
-    rows = (
-        await session.execute(
-            select(index, hour, func.count()).where(responded).group_by(index, hour)
-        )
-    ).all()
-    by_period: dict[int, list[tuple[int, int]]] = {}
-    for period, hours, n in rows:
-        if period is not None:
-            by_period.setdefault(int(period), []).append((int(hours), int(n)))
-    return [median(sorted(by_period.get(i, []))) for i in range(len(periods))]
+async def _median_hours(session: AsyncSession, facts: Any) -> float | None:
+    """The median hours to the first answer, from counts by whole hours."""
+    hour = (facts.c.response_minutes // 60).label("hour")
+    rows = await session.execute(
+        select(hour, func.count()).where(facts.c.response_minutes.is_not(None)).group_by(hour)
+    )
+    return median(sorted((int(h), int(n)) for h, n in rows.all()))
 
 
 def median(histogram: list[tuple[int, int]]) -> float | None:

@@ -55,7 +55,7 @@ HEADINGS: dict[str, dict[str, str]] = {
         "in_time": "Besvarade inom verksamhetens svarstid",
         "in_time_share": "Andel besvarade i tid",
         "median_hours": "Mediantid till första svar (timmar)",
-        "response_desc": "Stapeldiagram: mediantid till första svar i timmar, per jämfört år.",
+        "response_desc": "Liggande stapeldiagram: andel besvarade i tid, i procent, per verksamhet.",
         "response_note": (
             "Svarstiden räknas i arbetsdagar enligt verksamhetens mål. Första svar är det första "
             "svaret som skickades, eller avslutet när inget svar kunde skickas."
@@ -142,7 +142,7 @@ HEADINGS: dict[str, dict[str, str]] = {
         "in_time": "Answered within the unit's response time",
         "in_time_share": "Share answered in time",
         "median_hours": "Median time to first answer (hours)",
-        "response_desc": "Bar chart: median hours to the first answer, per compared year.",
+        "response_desc": "Horizontal bar chart: share answered in time, in per cent, per unit.",
         "response_note": (
             "The response time is counted in working days as the unit's target. The first answer "
             "is the first reply sent, or the closing when no reply could be sent."

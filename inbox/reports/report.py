@@ -125,7 +125,7 @@ async def build(
             builder.counted("channels", figures.channels, "channel"),
             builder.units(units),
             builder.topics(topics),
-            builder.response(),
+            builder.response(units),
             builder.counted("outcomes", figures.outcomes, "outcome"),
             builder.measures(),
             builder.ivo(),
@@ -277,27 +277,35 @@ class _Builder:
             w["topics_note"],
         )
 
-    def response(self) -> Section:
+    def response(self, names: Mapping[int | None, str]) -> Section:
         w, f = self.words, self.figures
         timely, known = f.in_time.get(None, (0, 0))
-        medians = [None if m is None else round(m, 1) for m in f.median_hours]
+        median = None if f.median_hours is None else round(f.median_hours, 1)
         rows: list[list[Cell]] = [
             [w["with_target"], known],
             [w["in_time"], timely],
             [w["in_time_share"], _share(timely, known)],
-            [w["median_hours"], medians[0]],
+            [w["median_hours"], median],
         ]
+        units = sorted(
+            (u for u in f.in_time if u is not None and f.in_time[u][1]),
+            key=lambda u: names.get(u, ""),
+        )
+        chart = None
+        if units:
+            chart = Chart(
+                "barh",
+                w["in_time_share"],
+                w["response_desc"],
+                [names.get(u, str(u)) for u in units],
+                [(f.periods[0].label, [100 * f.in_time[u][0] / f.in_time[u][1] for u in units])],
+                percent=True,
+            )
         return Section(
             "response",
             w["response"],
             Table([w["measure"], f.periods[0].label], rows),
-            Chart(
-                "bar",
-                w["median_hours"],
-                w["response_desc"],
-                self.periods(),
-                [(w["median_hours"], [m or 0.0 for m in medians])],
-            ),
+            chart,
             w["response_note"],
         )
 

@@ -38,6 +38,8 @@ from inbox.web.render import LABELS
 from tests.bench.bench_inbox import CASES, postgres_url, sqlite_url
 
 ROUNDS = int(os.environ.get("BENCH_REPORT_ROUNDS", "5"))
+# One backend only: BENCH_REPORT_BACKENDS=postgresql (or sqlite).
+BACKENDS = os.environ.get("BENCH_REPORT_BACKENDS", "sqlite,postgresql").split(",")
 YEAR = Request(date(2025, 1, 1), date(2025, 12, 31), compare_years=3)
 TODAY = date(2026, 3, 10)
 GOALS = {"report_s": 10.0, "ratio": 5.0}
@@ -157,9 +159,11 @@ async def _main() -> None:
     print(f"{CASES:,} cases, the median of {ROUNDS} runs (seconds)\n")
     print("| backend | what | s | ÷ bare |")
     print("|---|---|---:|---:|", flush=True)
-    rows = await measure("sqlite", await asyncio.to_thread(sqlite_url))
+    rows = []
+    if "sqlite" in BACKENDS:
+        rows += await measure("sqlite", await asyncio.to_thread(sqlite_url))
     pg = os.environ.get("SYNPUNKT_TEST_POSTGRES_URL")
-    if pg:
+    if pg and "postgresql" in BACKENDS:
         rows += await measure("postgresql", await postgres_url(pg))
     print()
     for backend in sorted({r[0] for r in rows}):

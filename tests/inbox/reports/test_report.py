@@ -12,7 +12,7 @@ import pytest
 from openpyxl import load_workbook
 
 from inbox.cases.access import EVERYTHING, granted
-from inbox.reports.figures import Request, compute, median
+from inbox.reports.figures import Request, compute, median, stockholm_day
 from inbox.reports.render import cell_text, to_csv, to_html, to_xlsx
 from inbox.reports.report import Report, Section, Share, build
 from inbox.web.render import LABELS
@@ -78,7 +78,7 @@ async def test_the_figures_of_the_year(db: Database, history: History) -> None:
     # In time: c1, c3, c4, c5 (closed within the target) and c7; c2 late, c6 never answered.
     assert f.in_time == {None: (5, 7), history.unit_a: (3, 4), history.unit_b: (2, 3)}
     # Hours to the first answer: 24, 24, 48, 72, 120, 720; c6 has none.
-    assert f.median_hours == [60.0, 24.0, 24.0]
+    assert f.median_hours == 60.0
     assert dict(f.topics) == {"treatment": 2, "information": 1, "accessibility": 1}
     assert dict(f.measures) == {
         ("apology", "done"): 1,
@@ -244,3 +244,12 @@ async def test_each_format_holds_the_figures(db: Database, history: History) -> 
         ["Besvarade inom verksamhetens svarstid", "5"],
     ]
     assert rows[start + 4] == ["Andel besvarade i tid", "0.714"]
+
+
+def test_the_stockholm_day_of_a_late_utc_hour() -> None:
+    # Winter (UTC+1): 22:xx is still the same day, 23:xx the next; summer (UTC+2): 22:xx the next.
+    assert stockholm_day("2026-01-15") == date(2026, 1, 15)
+    assert stockholm_day("2026-01-1522") == date(2026, 1, 15)
+    assert stockholm_day("2026-01-1523") == date(2026, 1, 16)
+    assert stockholm_day("2026-07-1522") == date(2026, 7, 16)
+    assert stockholm_day(date(2026, 7, 15)) == date(2026, 7, 15)
