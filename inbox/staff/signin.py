@@ -37,6 +37,7 @@ from inbox.core.audit import Actor, audit
 from inbox.core.db import unit_of_work
 from inbox.core.models import SignInFailure, StaffUser
 from inbox.staff.passwords import DEFAULT_PASSWORDS, Passwords
+from inbox.staff.users import record_signin
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +175,7 @@ async def finish_attempt(
             | (col(SignInFailure.at) <= now - throttle.window)
         )
     )
+    record_signin(user, now=now)
     actor = Actor(name=f"user:{user.id}", user_id=user.id, remote_addr=remote_addr)
     audit(session, actor=actor, action="signin.password", case=None, now=now)
     await session.flush()
