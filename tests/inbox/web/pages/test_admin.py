@@ -4,11 +4,13 @@ user's live sessions at once."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,6 +23,7 @@ from inbox.core.models import ApiToken, AuditEvent, Case, LogReview, StaffUser, 
 from inbox.staff.tokens import create_token
 from inbox.staff.users import set_active
 from inbox.web.audit_text import safe_cell
+from tests.factories import synpunkt
 from tests.inbox.web.conftest import PASSWORD, SignIn, World, csrf_of, form_post
 
 Client = httpx.AsyncClient
@@ -173,6 +176,21 @@ async def test_a_user_disabled_by_an_admin_is_signed_out_on_the_next_request(
         },
     )
     assert again.status_code != 303  # nor can she sign in again
+
+
+async def test_a_user_disabled_with_the_command_is_signed_out_on_the_next_request(
+    world: World, as_user: SignIn, tmp_path: Path
+) -> None:
+    karin = await as_user("karin")
+    assert (await karin.get(f"/cases/{world.barn}")).status_code == 200
+    result = await asyncio.to_thread(
+        synpunkt, tmp_path, "users", "disable", "karin", SYNPUNKT_DATABASE_URL=world.db.url
+    )
+    assert result.returncode == 0, result.stderr
+    refused = await karin.get(f"/cases/{world.barn}")
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/?next=")
+    event = await _last_event(world)
+    assert event.action == "staff.disable" and event.actor.startswith("cli:")
 
 
 async def test_an_admin_cannot_disable_herself(world: World, as_user: SignIn) -> None:
