@@ -604,6 +604,9 @@ async def user_password(
             return await _user(request, session, staff, user, new_password=shown)
     except StaffError as exc:
         return await _user(request, session, staff, user, errors=[("p-password", exc.swedish)])
+    finally:
+        if user.id == staff.user.id:  # her own password: her other sessions end, not this one
+            request.session["session_version"] = user.session_version
     request.session["flash"] = (
         f"{user.display_name} har ett nytt lösenord och är utloggad överallt."
     )

@@ -411,3 +411,16 @@ async def test_units_show_their_display_names_in_the_inbox(world: World, as_user
     for html in (listing, case):
         assert "Barn och familj" in html
         assert ">barn-och-familj<" not in html
+
+
+async def test_her_own_new_password_ends_her_other_sessions_not_this_one(
+    world: World, as_user: SignIn
+) -> None:
+    here, elsewhere = await as_user("alma"), await as_user("alma")
+    alma = await world.user_id("alma")
+    changed = await form_post(
+        here, f"/admin/users/{alma}/password", {"password": "ett-nytt-lösen-99"}
+    )
+    assert changed.status_code == 303
+    assert (await here.get("/admin/users")).status_code == 200
+    assert (await elsewhere.get("/admin/users")).status_code == 303
