@@ -64,6 +64,9 @@ async def test_the_admin_pages_and_the_log_pass_axe_on_a_desktop_and_a_phone(
     await page.get_by_role("button", name="Lägg till användaren").click()
     summary = page.get_by_role("alert")
     await summary.get_by_role("link", name="Användarnamnet karin är upptaget.").wait_for()
+    assert await page.evaluate("document.activeElement.className") == "error-summary"
+    await summary.get_by_role("link").click()
+    assert await page.evaluate("document.activeElement.id") == "u-username"
     await _check(page, "admin-users-error", folder)
 
     await (
