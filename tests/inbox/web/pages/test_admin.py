@@ -24,7 +24,7 @@ from inbox.staff.tokens import create_token
 from inbox.staff.users import set_active
 from inbox.web.audit_text import safe_cell
 from tests.factories import synpunkt
-from tests.inbox.web.conftest import PASSWORD, SignIn, World, csrf_of, form_post
+from tests.inbox.web.conftest import PASSWORD, ApiFor, SignIn, World, csrf_of, form_post
 
 Client = httpx.AsyncClient
 
@@ -424,3 +424,26 @@ async def test_her_own_new_password_ends_her_other_sessions_not_this_one(
     assert changed.status_code == 303
     assert (await here.get("/admin/users")).status_code == 200
     assert (await elsewhere.get("/admin/users")).status_code == 303
+
+
+async def test_the_api_narrows_the_trail_the_same_way(
+    world: World, as_user: SignIn, api_for: ApiFor
+) -> None:
+    karin, olle = await as_user("karin"), await as_user("olle")
+    await karin.get(f"/cases/{world.barn}")
+    await olle.get(f"/cases/{world.vuxen}")
+    api = await api_for("admin", [])
+    karin_id = await world.user_id("karin")
+    response = await api.get(
+        "/api/audit",
+        params={"actor": f"user:{karin_id}", "action": "case", "unit": "barn-och-familj"},
+    )
+    assert response.status_code == 200, response.text
+    assert [(e["action"], e["case"]) for e in response.json()["items"]] == [
+        ("case.read", world.barn)
+    ]
+    day = world.clock().date()
+    later = await api.get("/api/audit", params={"from": (day + timedelta(days=1)).isoformat()})
+    assert later.json()["items"] == []
+    unknown = await api.get("/api/audit", params={"unit": "finns-inte"})
+    assert unknown.status_code == 200 and unknown.json()["items"] == []
