@@ -1,4 +1,5 @@
-"""Pages for registrars and admins: channel health, the audit trail and reply templates.
+"""Pages for registrars and admins: channel health, the audit trail with its log reviews and CSV
+export, reply templates, and the admin area for users, units and API tokens.
 
 Channel health shows what each channel last reported (whatever fields the channel gives), mail
 kept because it could not be read, and outbox rows that are dead — so staff never learn of a
