@@ -107,6 +107,7 @@ class CaseRow:
     registry_title: str = ""  # the ärendemening
     secrecy_marked: bool = False
     identity_protected: bool = False
+    unit_name: str | None = None  # what staff read; the code is for the API and the commands
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,6 +357,7 @@ def _row(row: Any, scope: Scope) -> CaseRow:
         registry_title=title or default_title(kind, unit_name),
         secrecy_marked=bool(marked),
         identity_protected=bool(protected),
+        unit_name=unit_name,
     )
 
 

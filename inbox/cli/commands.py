@@ -1,5 +1,7 @@
 """The admin commands: `db upgrade`, `users`, `units`, `tokens` and `decisions import`. Each does
-one unit of work on the configured database and prints what it did.
+one unit of work on the configured database and prints what it did; the changes to users, units
+and tokens go through the same functions (`inbox.staff`) as the admin pages, and are audit events
+by `cli:<who>` (`--actor`, else the operating-system user).
 """
 
 from __future__ import annotations
@@ -26,15 +28,32 @@ from inbox.staff.users import (
     add_unit,
     add_user,
     find_user,
+    list_units,
     list_users,
     set_active,
     set_password,
+    update_unit,
     update_user,
 )
 
 T = TypeVar("T")
 
-CLI_ACTOR_NAME = "cli"  # who the audit trail names for changes made with this command
+CLI_ACTOR_NAME = "cli"  # commands that do not name who runs them (the diarium extract)
+CLI_ACTOR_PREFIX = "cli:"  # the audit trail names `cli:<who>` for changes made with this command
+
+
+def cli_actor(args: argparse.Namespace) -> Actor:
+    """Who makes a change from the command line: `--actor NAME`, else the operating-system user
+    running the command (`cli:-` when even that is unknown)."""
+    name = getattr(args, "actor", None) or ""
+    if not name.strip():
+        import getpass
+
+        try:
+            name = getpass.getuser()
+        except (OSError, KeyError):
+            name = "-"
+    return Actor(name=(CLI_ACTOR_PREFIX + name.strip())[:100])
 
 
 def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -143,8 +162,9 @@ def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
             unit_codes=args.unit,
             all_units=args.all_units,
             password=password,
+            display_name=args.display_name or "",
             now=utcnow(),
-            actor=Actor(name=CLI_ACTOR_NAME),
+            actor=cli_actor(args),
         ),
     )
     units = "all units" if args.all_units else ", ".join(args.unit)
@@ -155,7 +175,7 @@ def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_users_list(settings: Settings, args: argparse.Namespace) -> int:
     users = _in_session(settings, list_users)
     _table(
-        ("USER", "ROLE", "UNITS", "SIGN-IN", "STATUS", "NAME"),
+        ("USER", "ROLE", "UNITS", "SIGN-IN", "STATUS", "LAST SIGN-IN", "NAME"),
         [
             (
                 u.username,
@@ -164,6 +184,7 @@ def cmd_users_list(settings: Settings, args: argparse.Namespace) -> int:
                 "+".join(kind for kind, on in (("password", u.password), ("oidc", u.oidc)) if on)
                 or "oidc (unbound)",
                 "active" if u.active else "disabled",
+                _when(u.last_signin_at),
                 u.display_name,
             )
             for u in users
@@ -182,7 +203,7 @@ def cmd_users_active(active: bool) -> Callable[[Settings, argparse.Namespace], i
                 s,
                 username=args.name,
                 active=active,
-                actor=Actor(name=CLI_ACTOR_NAME),
+                actor=cli_actor(args),
                 now=utcnow(),
             ),
         )
@@ -203,7 +224,7 @@ def cmd_users_passwd(settings: Settings, args: argparse.Namespace) -> int:
             s,
             username=args.name,
             password=password,
-            actor=Actor(name=CLI_ACTOR_NAME),
+            actor=cli_actor(args),
             now=utcnow(),
         ),
     )
@@ -222,7 +243,7 @@ def cmd_users_set(settings: Settings, args: argparse.Namespace) -> int:
             unit_codes=args.unit,
             all_units=args.all_units,
             display_name=args.display_name,
-            actor=Actor(name=CLI_ACTOR_NAME),
+            actor=cli_actor(args),
             now=utcnow(),
         )
         return user, user.session_version != version
@@ -238,10 +259,70 @@ def cmd_users_set(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_units_add(settings: Settings, args: argparse.Namespace) -> int:
     unit = _in_session(
         settings,
-        lambda s: add_unit(s, code=args.code, name=args.name, response_days=args.response_days),
+        lambda s: add_unit(
+            s,
+            code=args.code,
+            name=args.name,
+            response_days=args.response_days,
+            checkin_delay_days=args.checkin_delay_days,
+            actor=cli_actor(args),
+            now=utcnow(),
+        ),
     )
     print(f"added unit {unit.code}: {unit.name} ({unit.response_days} working days)")
     return 0
+
+
+def cmd_units_list(settings: Settings, args: argparse.Namespace) -> int:
+    units = _in_session(settings, list_units)
+    _table(
+        ("CODE", "RESPONSE-DAYS", "CHECK-IN-DAYS", "STATUS", "NAME"),
+        [
+            (
+                u.code,
+                str(u.response_days),
+                "default" if u.checkin_delay_days is None else str(u.checkin_delay_days),
+                "active" if u.active else "disabled",
+                u.name,
+            )
+            for u in units
+        ],
+    )
+    return 0
+
+
+def cmd_units_set(settings: Settings, args: argparse.Namespace) -> int:
+    unit = _in_session(
+        settings,
+        lambda s: update_unit(
+            s,
+            code=args.code,
+            name=args.name,
+            response_days=args.response_days,
+            checkin_delay_days=args.checkin_delay_days,
+            clear_checkin_delay=args.default_checkin_delay,
+            actor=cli_actor(args),
+            now=utcnow(),
+        ),
+    )
+    print(f"updated unit {unit.code}: {unit.name} ({unit.response_days} working days)")
+    return 0
+
+
+def cmd_units_active(active: bool) -> Callable[[Settings, argparse.Namespace], int]:
+    """`units enable` or `units disable`: a disabled unit is offered for no new case."""
+
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        _in_session(
+            settings,
+            lambda s: update_unit(
+                s, code=args.code, active=active, actor=cli_actor(args), now=utcnow()
+            ),
+        )
+        print(f"{'enabled' if active else 'disabled'} unit {args.code}")
+        return 0
+
+    return run
 
 
 # tokens ------------------------------------------------------------------------------------------
@@ -257,6 +338,7 @@ def cmd_tokens_create(settings: Settings, args: argparse.Namespace) -> int:
             role=args.role,
             unit_codes=args.unit,
             all_units=args.all_units,
+            actor=cli_actor(args),
         ),
     )
     print(
@@ -288,7 +370,7 @@ def cmd_tokens_list(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_tokens_revoke(settings: Settings, args: argparse.Namespace) -> int:
     count = _in_session(
         settings,
-        lambda s: revoke_tokens(s, name=args.name, actor=Actor(name=CLI_ACTOR_NAME), now=utcnow()),
+        lambda s: revoke_tokens(s, name=args.name, actor=cli_actor(args), now=utcnow()),
     )
     print(f"revoked {count} token{'s' if count != 1 else ''} named {args.name!r}")
     return 0

@@ -20,7 +20,10 @@ from inbox.cli.commands import (
     cmd_tokens_create,
     cmd_tokens_list,
     cmd_tokens_revoke,
+    cmd_units_active,
     cmd_units_add,
+    cmd_units_list,
+    cmd_units_set,
     cmd_users_active,
     cmd_users_add,
     cmd_users_list,
@@ -56,6 +59,14 @@ def _unit_grant(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="every unit (registrars and admins also see cases without a unit)",
     )
+
+
+def _actor(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """`--actor NAME`: who the audit trail names for the change (default: the OS user)."""
+    parser.add_argument(
+        "--actor", help="who makes the change, for the audit trail (default: your OS user)"
+    )
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,8 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     users = commands.add_parser("users", help="staff users").add_subparsers(
         dest="users_command", required=True
     )
-    add = users.add_parser("add", help="add a staff user")
+    add = _actor(users.add_parser("add", help="add a staff user"))
     add.add_argument("name")
+    add.add_argument("--display-name", help="the name shown to colleagues (default: NAME)")
     add.add_argument(
         "--role", required=True, choices=["admin", "registrar", "caseworker", "viewer"]
     )
@@ -110,24 +122,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from one line of stdin"
     )
     add.set_defaults(func=cmd_users_add)
-    users.add_parser("list", help="every staff user, role, units and status").set_defaults(
-        func=cmd_users_list
-    )
+    users.add_parser(
+        "list", help="every staff user: role, units, status, last sign-in, display name"
+    ).set_defaults(func=cmd_users_list)
     for verb, func, text in (
         ("disable", cmd_users_active(False), "stop a user signing in and end their sessions"),
         ("enable", cmd_users_active(True), "let a disabled user sign in again"),
     ):
-        toggle = users.add_parser(verb, help=text)
+        toggle = _actor(users.add_parser(verb, help=text))
         toggle.add_argument("name")
         toggle.set_defaults(func=func)
-    passwd = users.add_parser("passwd", help="set a user's password and end their sessions")
+    passwd = _actor(users.add_parser("passwd", help="set a user's password and end their sessions"))
     passwd.add_argument("name")
     passwd.add_argument(
         "--password-stdin", action="store_true", help="read the password from one line of stdin"
     )
     passwd.set_defaults(func=cmd_users_passwd)
-    uset = users.add_parser(
-        "set", help="change role, units or display name (role or units end their sessions)"
+    uset = _actor(
+        users.add_parser(
+            "set", help="change role, units or display name (role or units end their sessions)"
+        )
     )
     uset.add_argument("name")
     uset.add_argument("--role", choices=["admin", "registrar", "caseworker", "viewer"])
@@ -142,18 +156,41 @@ def build_parser() -> argparse.ArgumentParser:
     units = commands.add_parser("units", help="units (verksamheter)").add_subparsers(
         dest="units_command", required=True
     )
-    uadd = units.add_parser("add", help="add a unit")
+    uadd = _actor(units.add_parser("add", help="add a unit"))
     uadd.add_argument("code")
-    uadd.add_argument("name")
+    uadd.add_argument("name", help='the name staff read, e.g. "Ekonomiskt bistånd"')
     uadd.add_argument(
         "--response-days", type=int, default=10, help="response-time target in working days"
     )
+    uadd.add_argument(
+        "--checkin-delay-days", type=int, help="working days before a check-in (default: setting)"
+    )
     uadd.set_defaults(func=cmd_units_add)
+    units.add_parser("list", help="every unit, disabled ones too").set_defaults(func=cmd_units_list)
+    uset_unit = _actor(units.add_parser("set", help="change a unit's name, response time or delay"))
+    uset_unit.add_argument("code")
+    uset_unit.add_argument("--name", help='the name staff read, e.g. "Ekonomiskt bistånd"')
+    uset_unit.add_argument("--response-days", type=int, help="response-time target, working days")
+    delay = uset_unit.add_mutually_exclusive_group()
+    delay.add_argument("--checkin-delay-days", type=int, help="working days before a check-in")
+    delay.add_argument(
+        "--default-checkin-delay", action="store_true", help="use the setting's check-in delay"
+    )
+    uset_unit.set_defaults(func=cmd_units_set)
+    for verb, func, text in (
+        ("disable", cmd_units_active(False), "offer a unit for no new case (its cases stay)"),
+        ("enable", cmd_units_active(True), "offer a disabled unit again"),
+    ):
+        toggle_unit = _actor(units.add_parser(verb, help=text))
+        toggle_unit.add_argument("code")
+        toggle_unit.set_defaults(func=func)
 
     tokens = commands.add_parser("tokens", help="API tokens").add_subparsers(
         dest="tokens_command", required=True
     )
-    tcreate = tokens.add_parser("create", help="create an API token (printed as the last line)")
+    tcreate = _actor(
+        tokens.add_parser("create", help="create an API token (printed as the last line)")
+    )
     tcreate.add_argument("name")
     tcreate.add_argument(
         "--role", default="registrar", help="admin, registrar, caseworker or viewer"
@@ -163,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.add_parser("list", help="every token, revoked ones too").set_defaults(
         func=cmd_tokens_list
     )
-    trevoke = tokens.add_parser("revoke", help="revoke the live tokens with this name")
+    trevoke = _actor(tokens.add_parser("revoke", help="revoke the live tokens with this name"))
     trevoke.add_argument("name")
     trevoke.set_defaults(func=cmd_tokens_revoke)
 

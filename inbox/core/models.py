@@ -353,6 +353,7 @@ class StaffUser(SQLModel, table=True):
     session_version: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     # The identity provider's `sub`, bound at the first OpenID Connect sign-in.
     oidc_subject: str | None = Field(default=None, max_length=255)
+    last_signin_at: datetime | None = _utc(default=None)  # migration 0017_people
 
 
 class StaffUnit(SQLModel, table=True):
@@ -717,3 +718,20 @@ class CaseStatistic(SQLModel, table=True):
     lex_sarah_outcome: str | None = Field(default=None, max_length=16)
     topics: str = Field(default=",", max_length=2000)
     measures: str = Field(default=",", max_length=2000)
+
+
+# People and access: periodic reviews of the audit trail (migration 0017_people) ------------------
+
+
+class LogReview(SQLModel, table=True):
+    """A completed periodic review of the audit trail (loggkontroll): which period was read, by
+    whom, and what was found. Never changed once recorded."""
+
+    __tablename__ = "log_reviews"
+    id: int | None = Field(default=None, primary_key=True)
+    period_from: date
+    period_to: date
+    reviewer: str = Field(max_length=200)  # who read the trail, as written by the admin
+    findings: str = Field(max_length=4000)
+    recorded_at: datetime = _utc()
+    recorded_by: int | None = Field(default=None, foreign_key="staff_users.id")

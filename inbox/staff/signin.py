@@ -38,6 +38,7 @@ from inbox.core.db import unit_of_work
 from inbox.core.metrics import METRICS
 from inbox.core.models import SignInFailure, StaffUser
 from inbox.staff.passwords import DEFAULT_PASSWORDS, Passwords
+from inbox.staff.users import record_signin
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +177,7 @@ async def finish_attempt(
             | (col(SignInFailure.at) <= now - throttle.window)
         )
     )
+    record_signin(user, now=now)
     actor = Actor(name=f"user:{user.id}", user_id=user.id, remote_addr=remote_addr)
     audit(session, actor=actor, action="signin.password", case=None, now=now)
     await session.flush()

@@ -19,7 +19,7 @@ from sqlmodel import col
 
 from inbox.core.audit import Actor, audit
 from inbox.core.models import ApiToken, ApiTokenUnit, Role, Unit
-from inbox.staff.users import StaffError, units_for_grant
+from inbox.staff.users import OutOfReach, StaffError, Within, units_for_grant
 
 TOKEN_PREFIX = "spk_"
 # `last_used_at` is for spotting unused tokens, so minute precision is plenty; writing it on every
@@ -39,18 +39,28 @@ async def create_token(
     role: str = Role.REGISTRAR,
     unit_codes: Sequence[str] = (),
     all_units: bool = False,
+    actor: Actor | None = None,
+    within: Within = None,
 ) -> tuple[ApiToken, str]:
     """A new token row and the token itself, which is never stored and cannot be shown again.
 
     The token sees `unit_codes` or, with `all_units`, every unit (an organisation-wide
     integration); as a registrar or admin also the cases with no unit yet. One is required.
+    Audited when an `actor` is given (the CLI and the pages give one).
     """
     try:
         role = Role(role)
     except ValueError:
         allowed = ", ".join(r.value for r in Role)
-        raise StaffError(f"unknown role {role!r}; choose one of {allowed}") from None
-    units = await units_for_grant(session, unit_codes=unit_codes, all_units=all_units)
+        raise StaffError(
+            f"unknown role {role!r}; choose one of {allowed}", swedish="Välj en roll.", field="role"
+        ) from None
+    name = name.strip()
+    if not name:
+        raise StaffError("the token's name is empty", swedish="Skriv ett namn.", field="name")
+    units = await units_for_grant(
+        session, unit_codes=unit_codes, all_units=all_units, within=within
+    )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
         name=name, token_hash=hash_token(token), role=role, created_at=now, all_units=all_units
@@ -61,6 +71,18 @@ async def create_token(
     for unit in units:
         assert unit.id is not None
         session.add(ApiTokenUnit(token_id=row.id, unit_id=unit.id))
+    if actor is not None:
+        audit(
+            session,
+            actor=actor,
+            action="token.create",
+            case=None,
+            now=now,
+            token=row.id,
+            name=name,
+            role=role.value,
+            units="*" if all_units else sorted(u.code for u in units),
+        )
     await session.flush()
     return row, token
 
@@ -100,31 +122,71 @@ class TokenRow:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    unit_names: list[str] | None = None  # the units' display names, in the order of `units`
 
 
-async def list_tokens(session: AsyncSession) -> list[TokenRow]:
-    """Every token, revoked ones too (they stay for the audit trail), oldest first."""
-    units: dict[int, list[str]] = {}
+async def _token_units(session: AsyncSession) -> dict[int, list[Unit]]:
+    units: dict[int, list[Unit]] = {}
     pairs = await session.execute(
-        select(col(ApiTokenUnit.token_id), col(Unit.code))
+        select(col(ApiTokenUnit.token_id), Unit)
         .join(Unit, col(Unit.id) == col(ApiTokenUnit.unit_id))
         .order_by(col(Unit.code))
     )
-    for token_id, code in pairs:
-        units.setdefault(token_id, []).append(code)
+    for token_id, unit in pairs:
+        units.setdefault(token_id, []).append(unit)
+    return units
+
+
+def _reached(token: ApiToken, units: list[Unit], within: Within) -> bool:
+    return within is None or (not token.all_units and {u.id for u in units} <= within)
+
+
+async def list_tokens(session: AsyncSession, *, within: Within = None) -> list[TokenRow]:
+    """Every token, revoked ones too (they stay for the audit trail), oldest first; with `within`,
+    only those whose units all lie inside it."""
+    units = await _token_units(session)
     tokens = (await session.execute(select(ApiToken).order_by(col(ApiToken.id)))).scalars()
     return [
         TokenRow(
             id=token.id or 0,
             name=token.name,
             role=token.role,
-            units=None if token.all_units else units.get(token.id or 0, []),
+            units=None if token.all_units else [u.code for u in units.get(token.id or 0, [])],
+            unit_names=None if token.all_units else [u.name for u in units.get(token.id or 0, [])],
             created_at=token.created_at,
             last_used_at=token.last_used_at,
             revoked_at=token.revoked_at,
         )
         for token in tokens
+        if _reached(token, units.get(token.id or 0, []), within)
     ]
+
+
+async def revoke_token(
+    session: AsyncSession, *, token_id: int, actor: Actor, now: datetime, within: Within = None
+) -> ApiToken:
+    """Revokes one token by id (the admin page's button); revoking a revoked token changes nothing."""
+    token = await session.get(ApiToken, token_id)
+    units = (await _token_units(session)).get(token_id, []) if token is not None else []
+    if token is None or not _reached(token, units, within):
+        raise OutOfReach(str(token_id))
+    if token.revoked_at is None:
+        _revoke(session, token, actor=actor, now=now)
+        await session.flush()
+    return token
+
+
+def _revoke(session: AsyncSession, token: ApiToken, *, actor: Actor, now: datetime) -> None:
+    token.revoked_at = now
+    audit(
+        session,
+        actor=actor,
+        action="token.revoke",
+        case=None,
+        now=now,
+        token=token.id,
+        name=token.name,
+    )
 
 
 async def revoke_tokens(session: AsyncSession, *, name: str, actor: Actor, now: datetime) -> int:
@@ -136,16 +198,7 @@ async def revoke_tokens(session: AsyncSession, *, name: str, actor: Actor, now: 
     ).scalars()
     revoked = 0
     for token in live:
-        token.revoked_at = now
-        audit(
-            session,
-            actor=actor,
-            action="token.revoke",
-            case=None,
-            now=now,
-            token=token.id,
-            name=name,
-        )
+        _revoke(session, token, actor=actor, now=now)
         revoked += 1
     if not revoked:
         raise StaffError(f"no live token {name!r}; see `synpunkt tokens list`")

@@ -9,6 +9,7 @@ compares it).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,19 +23,43 @@ from inbox.core.models import Role, StaffUnit, StaffUser, Unit
 from inbox.staff.passwords import DEFAULT_PASSWORDS, Passwords
 
 MIN_PASSWORD_LENGTH = 12
+MAX_DAYS = 365
 
 
 class StaffError(ValueError):
-    """A request about staff or units that cannot be carried out, with a message for the user."""
+    """A request about staff or units that cannot be carried out, with a message for the user:
+    the English one for the command line, `swedish` for the staff pages, and the form `field` it is
+    about (None: the whole form)."""
+
+    def __init__(self, message: str, *, swedish: str = "", field: str | None = None) -> None:
+        super().__init__(message)
+        self.swedish = swedish or message
+        self.field = field
+
+
+class OutOfReach(LookupError):
+    """A user, unit or token outside the units the acting admin has: as if it did not exist."""
+
+
+# The units an acting admin has, as ids; None: every unit (an all-units admin, or the command line).
+Within = frozenset[int] | None
 
 
 def check_password_rule(username: str, password: str) -> None:
     """At least 12 characters and not the username (nor containing it, in any case)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise StaffError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters long")
+        raise StaffError(
+            f"the password must be at least {MIN_PASSWORD_LENGTH} characters long",
+            swedish=f"Lösenordet måste ha minst {MIN_PASSWORD_LENGTH} tecken.",
+            field="password",
+        )
     name = username.strip().casefold()
     if name and name in password.casefold():
-        raise StaffError("the password must not contain the username")
+        raise StaffError(
+            "the password must not contain the username",
+            swedish="Lösenordet får inte innehålla användarnamnet.",
+            field="password",
+        )
 
 
 def _role(value: str) -> Role:
@@ -42,19 +67,135 @@ def _role(value: str) -> Role:
         return Role(value)
     except ValueError:
         allowed = ", ".join(r.value for r in Role)
-        raise StaffError(f"unknown role {value!r}; choose one of {allowed}") from None
+        raise StaffError(
+            f"unknown role {value!r}; choose one of {allowed}",
+            swedish="Välj en roll.",
+            field="role",
+        ) from None
 
 
-async def add_unit(session: AsyncSession, *, code: str, name: str, response_days: int = 10) -> Unit:
+def _unit_name(name: str) -> str:
+    if not name.strip():
+        raise StaffError(
+            "the unit's name is empty", swedish="Skriv verksamhetens namn.", field="name"
+        )
+    return name.strip()
+
+
+def _days(value: int | None, *, field: str) -> int | None:
+    if value is not None and not 0 < value <= MAX_DAYS:
+        raise StaffError(
+            f"{field.replace('_', ' ')} must be between 1 and {MAX_DAYS}",
+            swedish=f"Ange ett antal arbetsdagar mellan 1 och {MAX_DAYS}.",
+            field=field,
+        )
+    return value
+
+
+async def add_unit(
+    session: AsyncSession,
+    *,
+    code: str,
+    name: str,
+    response_days: int = 10,
+    checkin_delay_days: int | None = None,
+    actor: Actor | None = None,
+    now: datetime | None = None,
+) -> Unit:
+    """A new unit (verksamhet); audited when an `actor` is given (the CLI and the pages give one)."""
     code = code.strip().lower()
-    if not code or not code.replace("-", "").isalnum():
-        raise StaffError(f"invalid unit code {code!r}: use letters, digits and hyphens")
+    if not code or not code.replace("-", "").isalnum() or not code.isascii():
+        raise StaffError(
+            f"invalid unit code {code!r}: use letters, digits and hyphens",
+            swedish="Koden får bara innehålla a–z, siffror och bindestreck.",
+            field="code",
+        )
     if await find_unit(session, code=code) is not None:
-        raise StaffError(f"unit {code!r} already exists")
-    unit = Unit(code=code, name=name.strip(), response_days=response_days)
+        raise StaffError(
+            f"unit {code!r} already exists",
+            swedish=f"Det finns redan en verksamhet med koden {code}.",
+            field="code",
+        )
+    unit = Unit(
+        code=code,
+        name=_unit_name(name),
+        response_days=_days(response_days, field="response_days") or 10,
+        checkin_delay_days=_days(checkin_delay_days, field="checkin_delay_days"),
+    )
     session.add(unit)
     await session.flush()
+    if actor is not None and now is not None:
+        audit(
+            session,
+            actor=actor,
+            action="unit.add",
+            case=None,
+            now=now,
+            unit=unit.code,
+            name=unit.name,
+            response_days=unit.response_days,
+        )
+        await session.flush()
     return unit
+
+
+async def update_unit(
+    session: AsyncSession,
+    *,
+    code: str,
+    actor: Actor,
+    now: datetime,
+    name: str | None = None,
+    response_days: int | None = None,
+    checkin_delay_days: int | None = None,
+    clear_checkin_delay: bool = False,
+    active: bool | None = None,
+    within: Within = None,
+) -> Unit:
+    """Another display name, response-time target, check-in delay (cleared: the setting's) or
+    active state; audited with what changed. An inactive unit is offered for no new case."""
+    unit = await existing_unit(session, code=code, within=within)
+    changes: dict[str, object] = {}
+    wanted: dict[str, object] = {}
+    if name is not None:
+        wanted["name"] = _unit_name(name)
+    if response_days is not None:
+        wanted["response_days"] = _days(response_days, field="response_days")
+    if checkin_delay_days is not None or clear_checkin_delay:
+        wanted["checkin_delay_days"] = _days(checkin_delay_days, field="checkin_delay_days")
+    if active is not None:
+        wanted["active"] = active
+    if not wanted:
+        raise StaffError(
+            "nothing to change: give --name, --response-days, --checkin-delay-days",
+            swedish="Inget att ändra.",
+        )
+    for key, value in wanted.items():
+        if getattr(unit, key) != value:
+            changes[key] = [getattr(unit, key), value]
+            setattr(unit, key, value)
+    if changes:
+        action = "unit.update"
+        if set(changes) == {"active"}:
+            action = "unit.enable" if unit.active else "unit.disable"
+        audit(session, actor=actor, action=action, case=None, now=now, unit=unit.code, **changes)
+    await session.flush()
+    return unit
+
+
+async def existing_unit(session: AsyncSession, *, code: str, within: Within = None) -> Unit:
+    unit = await find_unit(session, code=code.strip().lower())
+    if unit is None or (within is not None and unit.id not in within):
+        if within is not None:
+            raise OutOfReach(code)
+        raise StaffError(f"no unit {code!r}; see `synpunkt units list`")
+    return unit
+
+
+async def list_units(session: AsyncSession, *, within: Within = None) -> list[Unit]:
+    """Every unit, inactive ones too, by name; with `within`, only those."""
+    rows = (await session.execute(select(Unit).order_by(col(Unit.name)))).scalars()
+    return [u for u in rows if within is None or u.id in within]
 
 
 async def find_unit(session: AsyncSession, *, code: str) -> Unit | None:
@@ -62,18 +203,45 @@ async def find_unit(session: AsyncSession, *, code: str) -> Unit | None:
 
 
 async def units_for_grant(
-    session: AsyncSession, *, unit_codes: Sequence[str], all_units: bool
+    session: AsyncSession, *, unit_codes: Sequence[str], all_units: bool, within: Within = None
 ) -> list[Unit]:
-    """The units a user or token is given: `--unit` codes or `--all-units`, exactly one of them."""
+    """The units a user or token is given: `--unit` codes or `--all-units`, exactly one of them.
+
+    An admin limited to some units (`within`) may give only those: nobody gets more than the
+    admin who grants it."""
     if all_units and unit_codes:
-        raise StaffError("give either --unit or --all-units, not both")
+        raise StaffError(
+            "give either --unit or --all-units, not both",
+            swedish="Välj antingen verksamheter eller alla verksamheter, inte båda.",
+            field="units",
+        )
     if not all_units and not unit_codes:
-        raise StaffError("give the units it may see: --unit UNIT (repeatable) or --all-units")
+        raise StaffError(
+            "give the units it may see: --unit UNIT (repeatable) or --all-units",
+            swedish="Välj minst en verksamhet (eller alla).",
+            field="units",
+        )
+    if all_units and within is not None:
+        raise StaffError(
+            "only an admin of every unit may give every unit",
+            swedish="Bara en administratör för alla verksamheter kan ge alla verksamheter.",
+            field="units",
+        )
     units = []
     for code in unit_codes:
         unit = await find_unit(session, code=code)
         if unit is None:
-            raise StaffError(f"unknown unit {code!r}; add it with `synpunkt units add`")
+            raise StaffError(
+                f"unknown unit {code!r}; add it with `synpunkt units add`",
+                swedish=f"Verksamheten {code} finns inte.",
+                field="units",
+            )
+        if within is not None and unit.id not in within:
+            raise StaffError(
+                f"unit {code!r} is not one of yours",
+                swedish=f"Du kan bara ge dina egna verksamheter, inte {unit.name}.",
+                field="units",
+            )
         units.append(unit)
     return units
 
@@ -90,22 +258,32 @@ async def add_user(
     display_name: str = "",
     actor: Actor | None = None,
     passwords: Passwords = DEFAULT_PASSWORDS,
+    within: Within = None,
 ) -> StaffUser:
     """A new user who sees `unit_codes`, or every unit with `all_units`: one of them is required.
 
-    Audited when an `actor` is given (the CLI gives one).
+    Audited when an `actor` is given (the CLI and the pages give one).
     """
     role = _role(role)
-    if not username.strip():
-        raise StaffError("the username is empty")
+    username = username.strip()
+    if not username:
+        raise StaffError(
+            "the username is empty", swedish="Skriv ett användarnamn.", field="username"
+        )
     if await find_user(session, username=username) is not None:
-        raise StaffError(f"user {username!r} already exists")
-    units = await units_for_grant(session, unit_codes=unit_codes, all_units=all_units)
+        raise StaffError(
+            f"user {username!r} already exists",
+            swedish=f"Användarnamnet {username} är upptaget.",
+            field="username",
+        )
+    units = await units_for_grant(
+        session, unit_codes=unit_codes, all_units=all_units, within=within
+    )
     if password is not None:
         check_password_rule(username, password)
     user = StaffUser(
         username=username,
-        display_name=display_name or username,
+        display_name=display_name.strip() or username,
         role=role,
         password_hash=await passwords.hash_async(password) if password is not None else None,
         created_at=now,
@@ -138,11 +316,33 @@ async def find_user(session: AsyncSession, *, username: str) -> StaffUser | None
     ).scalar_one_or_none()
 
 
-async def _existing_user(session: AsyncSession, username: str) -> StaffUser:
+async def existing_user(
+    session: AsyncSession, username: str, *, within: Within = None
+) -> StaffUser:
+    """The user called `username`; with `within`, only one whose units all lie inside it (an admin
+    limited to some units neither sees nor changes anyone who sees more than they do)."""
     user = await find_user(session, username=username)
+    if user is not None and within is not None:
+        assert user.id is not None
+        if user.all_units or not set(await _user_unit_ids(session, user.id)) <= within:
+            user = None
     if user is None:
+        if within is not None:
+            raise OutOfReach(username)
         raise StaffError(f"no user {username!r}; see `synpunkt users list`")
     return user
+
+
+async def _user_unit_ids(session: AsyncSession, user_id: int) -> list[int]:
+    rows = await session.execute(
+        select(col(StaffUnit.unit_id)).where(col(StaffUnit.user_id) == user_id)
+    )
+    return list(rows.scalars())
+
+
+def record_signin(user: StaffUser, *, now: datetime) -> None:
+    """Every way of signing in calls this, so that admins see accounts nobody uses."""
+    user.last_signin_at = now
 
 
 def _end_sessions(user: StaffUser) -> None:
@@ -157,9 +357,10 @@ async def set_password(
     actor: Actor,
     now: datetime,
     passwords: Passwords = DEFAULT_PASSWORDS,
+    within: Within = None,
 ) -> StaffUser:
     """A new password; every session the user has ends."""
-    user = await _existing_user(session, username)
+    user = await existing_user(session, username, within=within)
     check_password_rule(user.username, password)
     user.password_hash = await passwords.hash_async(password)
     _end_sessions(user)
@@ -168,12 +369,48 @@ async def set_password(
     return user
 
 
+def one_time_password() -> str:
+    """A password an admin reads out once for a reset; the user should choose their own."""
+    return secrets.token_urlsafe(12)
+
+
+async def reset_password(
+    session: AsyncSession,
+    *,
+    username: str,
+    actor: Actor,
+    now: datetime,
+    passwords: Passwords = DEFAULT_PASSWORDS,
+    within: Within = None,
+) -> str:
+    """A new random password for the user, returned to be shown once; their sessions end."""
+    password = one_time_password()
+    await set_password(
+        session,
+        username=username,
+        password=password,
+        actor=actor,
+        now=now,
+        passwords=passwords,
+        within=within,
+    )
+    return password
+
+
 async def set_active(
-    session: AsyncSession, *, username: str, active: bool, actor: Actor, now: datetime
+    session: AsyncSession,
+    *,
+    username: str,
+    active: bool,
+    actor: Actor,
+    now: datetime,
+    within: Within = None,
 ) -> StaffUser:
     """Disabled, the user can no longer sign in and every session they have ends; enabled, they
-    may sign in again."""
-    user = await _existing_user(session, username)
+    may sign in again. Nobody disables themselves (an office must not lose its last admin so)."""
+    user = await existing_user(session, username, within=within)
+    if not active and actor.user_id is not None and actor.user_id == user.id:
+        raise StaffError("you cannot disable yourself", swedish="Du kan inte stänga av dig själv.")
     user.active = active
     if not active:
         _end_sessions(user)
@@ -203,20 +440,33 @@ async def update_user(
     unit_codes: Sequence[str] = (),
     all_units: bool = False,
     display_name: str | None = None,
+    within: Within = None,
 ) -> StaffUser:
     """Another role, other units (`unit_codes` or `all_units`, replacing the old ones) or another
     display name. A change of role or units ends every session the user has."""
     if role is None and not unit_codes and not all_units and display_name is None:
-        raise StaffError("nothing to change: give --role, --unit/--all-units or --display-name")
-    user = await _existing_user(session, username)
+        raise StaffError(
+            "nothing to change: give --role, --unit/--all-units or --display-name",
+            swedish="Inget att ändra.",
+        )
+    user = await existing_user(session, username, within=within)
     assert user.id is not None
-    changes: dict[str, object] = {}
+    # Everything is checked before anything changes: a refused change leaves the user as it was.
     new_role = _role(role) if role is not None else None
+    units = None
+    if unit_codes or all_units:
+        units = await units_for_grant(
+            session, unit_codes=unit_codes, all_units=all_units, within=within
+        )
+    if display_name is not None and not display_name.strip():
+        raise StaffError(
+            "the display name is empty", swedish="Skriv ett namn.", field="display_name"
+        )
+    changes: dict[str, object] = {}
     if new_role is not None and new_role != user.role:
         changes["role"] = [user.role, new_role.value]
         user.role = new_role
-    if unit_codes or all_units:
-        units = await units_for_grant(session, unit_codes=unit_codes, all_units=all_units)
+    if units is not None:
         before = "*" if user.all_units else await user_unit_codes(session, user_id=user.id)
         after = "*" if all_units else sorted({u.code for u in units})
         if before != after:
@@ -226,8 +476,6 @@ async def update_user(
                 session.add(StaffUnit(user_id=user.id, unit_id=unit_id))
             user.all_units = all_units
     if display_name is not None and display_name.strip() != user.display_name:
-        if not display_name.strip():
-            raise StaffError("the display name is empty")
         changes["display_name"] = [user.display_name, display_name.strip()]
         user.display_name = display_name.strip()
     if "role" in changes or "units" in changes:
@@ -257,6 +505,7 @@ async def end_sessions(
 
 @dataclass(frozen=True, slots=True)
 class UserRow:
+    id: int
     username: str
     display_name: str
     role: str
@@ -265,28 +514,40 @@ class UserRow:
     password: bool
     oidc: bool
     created_at: datetime
+    last_signin_at: datetime | None = None
+    unit_names: list[str] | None = None  # the units' display names, in the order of `units`
 
 
-async def list_users(session: AsyncSession) -> list[UserRow]:
-    units: dict[int, list[str]] = {}
+async def list_users(session: AsyncSession, *, within: Within = None) -> list[UserRow]:
+    """Every user by username; with `within`, only those whose units all lie inside it."""
+    units: dict[int, list[Unit]] = {}
     pairs = await session.execute(
-        select(col(StaffUnit.user_id), col(Unit.code))
+        select(col(StaffUnit.user_id), Unit)
         .join(Unit, col(Unit.id) == col(StaffUnit.unit_id))
         .order_by(col(Unit.code))
     )
-    for user_id, code in pairs:
-        units.setdefault(user_id, []).append(code)
+    for user_id, unit in pairs:
+        units.setdefault(user_id, []).append(unit)
     users = (await session.execute(select(StaffUser).order_by(col(StaffUser.username)))).scalars()
+    if within is not None:
+        users = [  # type: ignore[assignment]
+            u
+            for u in users
+            if not u.all_units and {x.id for x in units.get(u.id or 0, [])} <= within
+        ]
     return [
         UserRow(
+            id=user.id or 0,
             username=user.username,
             display_name=user.display_name,
             role=user.role,
             active=user.active,
-            units=None if user.all_units else units.get(user.id or 0, []),
+            units=None if user.all_units else [u.code for u in units.get(user.id or 0, [])],
+            unit_names=None if user.all_units else [u.name for u in units.get(user.id or 0, [])],
             password=user.password_hash is not None,
             oidc=user.oidc_subject is not None,
             created_at=user.created_at,
+            last_signin_at=user.last_signin_at,
         )
         for user in users
     ]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from inbox.cases.audit_trail import list_events
+from inbox.cases.audit_trail import AuditFilter, list_events
+from inbox.staff.users import find_unit
 from inbox.web.api.schemas import AuditEventOut, AuditList
 from inbox.web.deps import ApiAdmin, Session
 from inbox.web.inputs import Id
@@ -23,10 +25,28 @@ async def audit_index(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[Id | None, Query(description="An event id from `next_before`")] = None,
+    actor: Annotated[
+        str | None,
+        Query(max_length=100, description="Who: `user:<id>`, `token:<id>`, `cli:<name>`"),
+    ] = None,
+    action: Annotated[
+        str | None, Query(max_length=64, description="An action, or a group such as `staff`")
+    ] = None,
+    unit: Annotated[str | None, Query(max_length=64, description="A unit code")] = None,
+    since: Annotated[
+        date | None, Query(alias="from", description="First day (Swedish time)")
+    ] = None,
+    until: Annotated[date | None, Query(alias="to", description="Last day (Swedish time)")] = None,
 ) -> AuditList:
-    """Events of cases in the token's units; events of no case only for all-units tokens."""
+    """Events of cases in the token's units; events of no case only for all-units tokens.
+    Narrowed like the log review page: by who, what, unit (its cases) and days."""
+    unit_id = None
+    if unit:
+        found = await find_unit(session, code=unit)
+        unit_id = found.id if found is not None else 0  # an unknown unit has no events
+    filters = AuditFilter(actor=actor, action=action, unit_id=unit_id, since=since, until=until)
     trail = await list_events(
-        session, scope=token.scope, case_reference=case, before=before, limit=limit
+        session, scope=token.scope, case_reference=case, before=before, limit=limit, filters=filters
     )
     items = [
         AuditEventOut(

@@ -23,6 +23,7 @@ from sqlmodel import col
 
 from inbox.core.audit import Actor, audit
 from inbox.core.models import StaffUser
+from inbox.staff.users import record_signin
 from inbox.web.auth.sessions import Session, client_addr, start_session
 from inbox.web.auth.signin import safe_next, sign_in_page
 from inbox.web.oidc import OidcConfig
@@ -138,6 +139,7 @@ async def oidc_callback(
     if bound:
         user.oidc_subject = subject
     start_session(request, user)
+    record_signin(user, now=now)
     actor = Actor(name=f"user:{user.id}", user_id=user.id, remote_addr=client_addr(request))
     audit(session, actor=actor, action="signin.oidc", case=None, now=now, sub=subject, bound=bound)
     log.info("OIDC sign-in of %s (sub %s%s)", user.username, subject, ", now bound" * bound)

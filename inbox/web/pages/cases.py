@@ -127,7 +127,7 @@ async def inbox_list(request: Request, session: ReadSession, clock: Clock, oidc:
             "kind": row.kind,
             "status": row.status,
             "channel": row.channel,
-            "unit": row.unit_code,
+            "unit": row.unit_name,
             "received_at": row.received_at,
             "due_on": row.due_on,
             "overdue": _overdue(row, now),

@@ -4,6 +4,7 @@ key, and clear errors for bad input."""
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import socket
 import stat
@@ -154,7 +155,7 @@ async def test_users_list_disable_enable_passwd_and_set(cli_db: Path) -> None:
     listed = synpunkt(cli_db, "users", "list")
     assert listed.returncode == 0, listed.stderr
     rows = table(listed.stdout)
-    assert rows["karin"][:5] == ["karin", "caseworker", "vuxen", "password", "active"]
+    assert rows["karin"][:6] == ["karin", "caseworker", "vuxen", "password", "active", "-"]
     assert rows["ada"][:6] == ["ada", "admin", "all", "units", "oidc", "(unbound)"]
 
     version = (await _user(cli_db, "karin")).session_version
@@ -227,15 +228,84 @@ async def test_users_commands_refuse_unknown_users_and_empty_changes(cli_db: Pat
 
 
 async def test_users_changes_are_in_the_audit_trail(cli_db: Path) -> None:
-    users_add(cli_db, "olle", "--role", "viewer", "--unit", "vuxen")
-    synpunkt(cli_db, "users", "set", "olle", "--role", "caseworker")
-    synpunkt(cli_db, "users", "disable", "olle")
+    users_add(cli_db, "olle", "--role", "viewer", "--unit", "vuxen", "--display-name", "Olle Öst")
+    assert (await _user(cli_db, "olle")).display_name == "Olle Öst"
+    synpunkt(cli_db, "users", "set", "olle", "--role", "caseworker", "--actor", "ola")
+    synpunkt(cli_db, "users", "disable", "olle", "--actor", "ola")
+    synpunkt(cli_db, "users", "enable", "olle", "--actor", "ola")
+    synpunkt(cli_db, "users", "passwd", "olle", "--password-stdin", stdin="ett-långt-lösen\n")
     events = await _load(cli_db, select(AuditEvent).order_by(AuditEvent.id))
     assert [(e.actor, e.action, e.detail.get("user")) for e in events] == [  # type: ignore[attr-defined]
-        ("cli", "staff.add", "olle"),
-        ("cli", "staff.update", "olle"),
-        ("cli", "staff.disable", "olle"),
+        (f"cli:{getpass.getuser()}", "staff.add", "olle"),
+        ("cli:ola", "staff.update", "olle"),
+        ("cli:ola", "staff.disable", "olle"),
+        ("cli:ola", "staff.enable", "olle"),
+        (f"cli:{getpass.getuser()}", "staff.password", "olle"),
     ]
+
+
+async def test_units_list_set_disable_and_enable_are_audited(cli_db: Path) -> None:
+    changed = synpunkt(
+        cli_db,
+        "units",
+        "set",
+        "ekonomiskt-bistand",
+        "--name",
+        "Ekonomiskt bistånd, vuxna",
+        "--response-days",
+        "7",
+        "--checkin-delay-days",
+        "4",
+        "--actor",
+        "ola",
+    )
+    assert changed.returncode == 0, changed.stderr
+    assert synpunkt(cli_db, "units", "disable", "vuxen", "--actor", "ola").returncode == 0
+    listed = synpunkt(cli_db, "units", "list")
+    rows = table(listed.stdout)
+    assert rows["ekonomiskt-bistand"] == [
+        "ekonomiskt-bistand",
+        "7",
+        "4",
+        "active",
+        "Ekonomiskt",
+        "bistånd,",
+        "vuxna",
+    ]
+    assert rows["vuxen"][1:4] == ["10", "default", "disabled"]
+    assert synpunkt(cli_db, "units", "enable", "vuxen").returncode == 0
+    cleared = synpunkt(cli_db, "units", "set", "ekonomiskt-bistand", "--default-checkin-delay")
+    assert cleared.returncode == 0
+    assert table(synpunkt(cli_db, "units", "list").stdout)["ekonomiskt-bistand"][2] == "default"
+    nothing = synpunkt(cli_db, "units", "set", "vuxen")
+    assert nothing.returncode == 2 and "nothing to change" in nothing.stderr
+    unknown = synpunkt(cli_db, "units", "disable", "finns-inte")
+    assert unknown.returncode == 2 and "no unit 'finns-inte'" in unknown.stderr
+    zero = synpunkt(cli_db, "units", "set", "vuxen", "--response-days", "0")
+    assert zero.returncode == 2 and "between 1 and" in zero.stderr
+    events = await _load(cli_db, select(AuditEvent).order_by(AuditEvent.id))
+    assert [(e.actor, e.action, e.detail.get("unit")) for e in events] == [  # type: ignore[attr-defined]
+        ("cli:ola", "unit.update", "ekonomiskt-bistand"),
+        ("cli:ola", "unit.disable", "vuxen"),
+        (f"cli:{getpass.getuser()}", "unit.enable", "vuxen"),
+        (f"cli:{getpass.getuser()}", "unit.update", "ekonomiskt-bistand"),
+    ]
+    assert events[0].detail["response_days"] == [10, 7]  # type: ignore[attr-defined]
+
+
+async def test_units_add_and_tokens_create_are_audited(cli_db: Path) -> None:
+    added = synpunkt(
+        cli_db, "units", "add", "familjeratt", "Familjerätt", "--checkin-delay-days", "5"
+    )
+    assert added.returncode == 0, added.stderr
+    assert synpunkt(cli_db, "tokens", "create", "rapporter", "--all-units").returncode == 0
+    events = await _load(cli_db, select(AuditEvent).order_by(AuditEvent.id))
+    assert [(e.action, e.detail.get("name")) for e in events] == [  # type: ignore[attr-defined]
+        ("unit.add", "Familjerätt"),
+        ("token.create", "rapporter"),
+    ]
+    [unit] = await _load(cli_db, select(Unit).where(Unit.code == "familjeratt"))
+    assert unit.checkin_delay_days == 5  # type: ignore[attr-defined]
 
 
 async def test_tokens_list_and_revoke_by_name(cli_db: Path, clock: Clock) -> None:

@@ -23,7 +23,7 @@ from inbox.staff.users import (
 )
 from tests.conftest import CHEAP_PASSWORDS, Clock, Database
 
-ADMIN = Actor(name="user:1", user_id=1, remote_addr="10.0.0.1")
+ADMIN = Actor(name="user:99", user_id=99, remote_addr="10.0.0.1")  # not karin
 
 
 async def _karin(session: AsyncSession, clock: Clock) -> StaffUser:
@@ -153,7 +153,7 @@ async def test_changes_that_end_sessions_raise_the_version_and_are_audited(
         user = await find_user(session, username="karin")
         assert user is not None and user.session_version > before
         [event] = (await session.execute(select(AuditEvent))).scalars()
-        assert (event.action, event.actor, event.detail["user"]) == (action, "user:1", "karin")
+        assert (event.action, event.actor, event.detail["user"]) == (action, "user:99", "karin")
         assert event.remote_addr == "10.0.0.1"
 
 
@@ -223,3 +223,12 @@ async def test_changes_to_unknown_users_and_empty_changes_are_refused(
             await update_user(session, username="nobody", actor=ADMIN, now=clock())
         with pytest.raises(StaffError, match="unknown role"):
             await add_user(session, username="x", role="boss", all_units=True, now=clock())
+
+
+async def test_nobody_disables_themselves(db: Database, clock: Clock) -> None:
+    async with unit_of_work(db.sessions) as session:
+        karin = await _karin(session, clock)
+        herself = Actor(name=f"user:{karin.id}", user_id=karin.id)
+        with pytest.raises(StaffError, match="cannot disable yourself"):
+            await set_active(session, username="karin", active=False, actor=herself, now=clock())
+        assert karin.active

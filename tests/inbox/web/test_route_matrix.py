@@ -316,6 +316,65 @@ async def _revoke(world: World, objects: Objects) -> Call:
     )
 
 
+async def _fresh_user(world: World, objects: Objects) -> int:
+    """A caseworker of IN, for calls that change a user."""
+    async with unit_of_work(world.db.sessions) as session:
+        user = await add_user(
+            session,
+            username=f"ny-{next(objects.serial)}",
+            role="caseworker",
+            unit_codes=[IN],
+            now=world.clock(),
+        )
+    assert user.id is not None
+    return user.id
+
+
+def _with_user(path: str, **kwargs: Any) -> Prepare:
+    async def prepare(world: World, objects: Objects) -> Call:
+        return Call(path=path.format(user=await _fresh_user(world, objects)), **kwargs)
+
+    return prepare
+
+
+async def _karin_page(world: World, objects: Objects) -> Call:
+    return Call(path=f"/admin/users/{await world.user_id('karin')}")
+
+
+async def _new_user(world: World, objects: Objects) -> Call:
+    n = next(objects.serial)
+    return Call(path="/admin/users", form={"username": f"anna-{n}", "role": "viewer", "unit": IN})
+
+
+async def _new_unit(world: World, objects: Objects) -> Call:
+    n = next(objects.serial)
+    return Call(
+        path="/admin/units", form={"code": f"enhet-{n}", "name": f"Enhet {n}", "response_days": "5"}
+    )
+
+
+async def _new_token(world: World, objects: Objects) -> Call:
+    n = next(objects.serial)
+    return Call(path="/admin/tokens", form={"name": f"system-{n}", "role": "viewer", "unit": IN})
+
+
+async def _revoke_token(world: World, objects: Objects) -> Call:
+    async with unit_of_work(world.db.sessions) as session:
+        row, _ = await create_token(
+            session, name=f"gammal-{next(objects.serial)}", unit_codes=[IN], now=world.clock()
+        )
+    return Call(path=f"/admin/tokens/{row.id}/revoke", form={})
+
+
+LOG_REVIEW = {
+    "from": "2026-01-01",
+    "to": "2026-01-31",
+    "reviewer": "Granskare",
+    "findings": "Inget.",
+}
+UNIT_FORM = {"name": "Barn och familj", "response_days": "10", "delay": "", "active": "1"}
+
+
 MATRIX: dict[tuple[str, str], Rule] = {
     # The JSON API
     ("GET", "/api/cases"): Rule(Need.READ, LIST, static("/api/cases"), _case_ref),
@@ -452,8 +511,44 @@ MATRIX: dict[tuple[str, str], Rule] = {
         Need.REGISTRAR, OBJECT, static("/intake/{o.intake_id}/raw")
     ),
     ("GET", "/audit"): Rule(
-        Need.ADMIN, LIST, static("/audit", params={"case": "{o.case}"}), lambda o: "case.read"
+        Need.ADMIN, LIST, static("/audit", params={"case": "{o.case}"}), lambda o: "Läste ärendet"
     ),
+    ("GET", "/audit.csv"): Rule(
+        Need.ADMIN,
+        LIST,
+        static("/audit.csv", params={"case": "{o.case}"}),
+        lambda o: "Läste ärendet",
+    ),
+    ("POST", "/audit/reviews"): Rule(Need.ADMIN, NONE, static("/audit/reviews", form=LOG_REVIEW)),
+    ("GET", "/admin/users"): Rule(Need.ADMIN, LIST, static("/admin/users"), lambda o: "Karin"),
+    ("POST", "/admin/users"): Rule(Need.ADMIN, UNIT, _new_user),
+    ("GET", "/admin/users/{user_id}"): Rule(Need.ADMIN, OBJECT, _karin_page),
+    ("POST", "/admin/users/{user_id}"): Rule(
+        Need.ADMIN,
+        OBJECT,
+        _with_user(
+            "/admin/users/{user}", form={"display_name": "Ny", "role": "viewer", "unit": IN}
+        ),
+    ),
+    ("POST", "/admin/users/{user_id}/active"): Rule(
+        Need.ADMIN, OBJECT, _with_user("/admin/users/{user}/active", form={})
+    ),
+    ("POST", "/admin/users/{user_id}/password"): Rule(
+        Need.ADMIN, OBJECT, _with_user("/admin/users/{user}/password", form={})
+    ),
+    ("GET", "/admin/units"): Rule(
+        Need.ADMIN, LIST, static("/admin/units"), lambda o: "Barn och familj"
+    ),
+    ("POST", "/admin/units"): Rule(Need.ADMIN, NONE, _new_unit),
+    ("GET", "/admin/units/{code}"): Rule(Need.ADMIN, OBJECT, static(f"/admin/units/{IN}")),
+    ("POST", "/admin/units/{code}"): Rule(
+        Need.ADMIN, OBJECT, static(f"/admin/units/{IN}", form=UNIT_FORM)
+    ),
+    ("GET", "/admin/tokens"): Rule(
+        Need.ADMIN, LIST, static("/admin/tokens"), lambda o: "caseworker-inne"
+    ),
+    ("POST", "/admin/tokens"): Rule(Need.ADMIN, UNIT, _new_token),
+    ("POST", "/admin/tokens/{token_id}/revoke"): Rule(Need.ADMIN, OBJECT, _revoke_token),
     ("GET", "/templates"): Rule(Need.ADMIN, NONE, static("/templates")),
     ("POST", "/templates"): Rule(Need.ADMIN, NONE, _new_template),
     ("POST", "/templates/{template_id}/delete"): Rule(Need.ADMIN, NONE, _delete_template),
