@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
@@ -38,6 +38,15 @@ class HealthProbe:
     """The database check in progress, if it outlived a request: `/healthz` runs one at a time."""
 
     task: asyncio.Task[DatabaseHealth] | None = None
+
+
+@dataclass
+class ResultsCache:
+    """The public results' figures of one day, kept a while: anyone may load `/resultat`."""
+
+    day: date | None = None
+    at: float = 0.0  # time.monotonic() when they were made
+    data: dict[str, Any] | None = None
 
 
 async def sessions(request: Request) -> async_sessionmaker[AsyncSession]:
@@ -114,6 +123,13 @@ async def health_probe(request: Request) -> HealthProbe:
     return probe
 
 
+async def results_cache(request: Request) -> ResultsCache:
+    cache: ResultsCache | None = getattr(request.app.state, "results_cache", None)
+    if cache is None:  # one per app, made by its first visitor
+        cache = request.app.state.results_cache = ResultsCache()
+    return cache
+
+
 async def privacy_notice(request: Request) -> PrivacyNotice:
     notice: PrivacyNotice = request.app.state.privacy
     return notice
@@ -139,4 +155,5 @@ Channels = Annotated[ChannelStatus, Depends(channel_status)]
 HealthLimits = Annotated[HealthPolicy, Depends(health_policy)]
 Probe = Annotated[HealthProbe, Depends(health_probe)]
 Notice = Annotated[PrivacyNotice, Depends(privacy_notice)]
+Results = Annotated[ResultsCache, Depends(results_cache)]
 MetricsRules = Annotated[MetricsAccess, Depends(metrics_access)]

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +24,7 @@ from inbox.reports.labels import ENGLISH
 from inbox.reports.results import KINDS, as_csv, results
 from inbox.web.auth.sessions import ReadSession
 from inbox.web.render import LABELS, env
-from inbox.web.state import Clock
+from inbox.web.state import Clock, Results, ResultsCache
 
 router = APIRouter(tags=["public"], include_in_schema=False)
 
@@ -135,13 +135,13 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
-async def _data(request: Request, session: AsyncSession, clock: Clock) -> dict[str, Any]:
+async def _data(cache: ResultsCache, session: AsyncSession, clock: Clock) -> dict[str, Any]:
     today = clock().astimezone(STOCKHOLM).date()
-    cached = getattr(request.app.state, "results_cache", None)
-    if cached and cached[0] == today and time.monotonic() - cached[1] < CACHE_SECONDS:
-        return dict(cached[2])
+    fresh = time.monotonic() - cache.at < CACHE_SECONDS
+    if cache.data is not None and cache.day == today and fresh:
+        return dict(cache.data)
     data = await results(session, today=today)
-    request.app.state.results_cache = (today, time.monotonic(), data)
+    cache.day, cache.at, cache.data = today, time.monotonic(), data
     return data
 
 
@@ -157,14 +157,14 @@ def _labels(lang: str) -> Mapping[str, Mapping[str, str]]:
 
 @router.get(RESULTS_PATH, response_class=HTMLResponse)
 async def results_page(
-    request: Request,
+    cache: Results,
     session: ReadSession,
     clock: Clock,
     lang: Annotated[str, Query(max_length=8)] = "sv",
     ar: Annotated[str, Query(max_length=8)] = "",
 ) -> HTMLResponse:
     language = "en" if lang == "en" else "sv"
-    data = await _data(request, session, clock)
+    data = await _data(cache, session, clock)
     years = data["years"]
     year = int(ar) if ar.isdigit() and int(ar) in years else _default_year(data)
     t = TEXTS[language]
@@ -196,8 +196,8 @@ def _default_year(data: dict[str, Any]) -> int:
 
 
 @router.get(RESULTS_PATH + ".json")
-async def results_json(request: Request, session: ReadSession, clock: Clock) -> Response:
-    data = await _data(request, session, clock)
+async def results_json(cache: Results, session: ReadSession, clock: Clock) -> Response:
+    data = await _data(cache, session, clock)
     return Response(
         json.dumps(data, ensure_ascii=False, indent=1),
         media_type="application/json; charset=utf-8",
@@ -205,8 +205,8 @@ async def results_json(request: Request, session: ReadSession, clock: Clock) -> 
 
 
 @router.get(RESULTS_PATH + ".csv")
-async def results_csv(request: Request, session: ReadSession, clock: Clock) -> Response:
-    data = await _data(request, session, clock)
+async def results_csv(cache: Results, session: ReadSession, clock: Clock) -> Response:
+    data = await _data(cache, session, clock)
     return Response(
         as_csv(data),
         media_type="text/csv; charset=utf-8",
