@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     health_failed_burst: int = Field(default=10, ge=0)
     health_window_minutes: int = Field(default=15, ge=1)
     health_backlog_minutes: int = Field(default=15, ge=1)
+    # ... or a send due longer; every running part beats this often (seconds), and one silent for
+    # three beats is stale, as is mail waiting two beats with no worker running.
+    health_outbox_backlog_minutes: int = Field(default=15, ge=1)
+    health_heartbeat_seconds: float = Field(default=15.0, gt=0)
 
     # Check-ins after decisions (their links point to SYNPUNKT_PUBLIC_URL) -------------------------
     checkin_delay_days: int = Field(default=3, ge=0, le=10)

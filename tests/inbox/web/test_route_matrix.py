@@ -435,6 +435,8 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/integritet"): Rule(None),
     ("POST", "/telegram/webhook"): Rule(None),
     ("GET", "/healthz"): Rule(None),
+    ("GET", "/livez"): Rule(None),
+    ("GET", "/readyz"): Rule(None),
     ("GET", "/openapi.json"): Rule(None),
     ("GET", "/docs"): Rule(None),
 }
