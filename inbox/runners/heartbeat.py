@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 # Rows whose last beat is older than this are pruned when a process starts beating: `/healthz`
 # expects a part that beat within the last day (`HealthPolicy.remembered`).
 KEEP = timedelta(days=1)
+# A beat that takes longer than its interval, and at least this long, is given up (and logged), so
+# that a database that hangs cannot hold a shutdown (SQLite: its busy timeout bounds the wait).
+MIN_TIMEOUT = 5.0
 
 
 class Part(StrEnum):
@@ -119,10 +122,12 @@ class Heartbeats:
         interval: float,
         instance: str | None = None,
         version: str | None = None,
+        timeout: float | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self.interval = interval
+        self.timeout = timeout or max(interval, MIN_TIMEOUT)  # for each write
         self.instance = instance or instance_id()
         self.version = (version or package_version())[:32]
         self.started_at = clock()
@@ -171,7 +176,10 @@ class Heartbeats:
 
     async def _quietly(self, what: str, work: Callable[[AsyncSession], Awaitable[None]]) -> bool:
         try:
-            async with unit_of_work(self._sessions) as session:
+            async with (
+                asyncio.timeout(self.timeout),
+                unit_of_work(self._sessions) as session,
+            ):
                 await work(session)
         except Exception as exc:  # a part must never stop because its heartbeat failed
             if not self._failing:
