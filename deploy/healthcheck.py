@@ -1,7 +1,11 @@
 """The Docker image's HEALTHCHECK: asks the part that runs in this container. `serve` and `web`:
-GET /healthz must answer 200; `smtp`: the listener must greet with 220. The other parts (`worker`,
-`imap`, `bot`, `db upgrade`) listen on nothing; each stops its process when it fails, so a running
-container is a healthy one. Exit status 0 for healthy, 1 for unhealthy, as Docker expects.
+GET /readyz must answer 200 (the process answers, its database too, at the schema it needs);
+`smtp`: the listener must greet with 220. The other parts (`worker`, `imap`, `bot`, `db upgrade`)
+listen on nothing; each stops its process when it fails, so a running container is a healthy one.
+Exit status 0 for healthy, 1 for unhealthy, as Docker expects.
+
+Not /healthz: it answers 503 for problems elsewhere (a stopped worker, an old backlog), which
+restarting this container would not mend; monitoring asks /healthz.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ def web_ok(listen: str) -> bool:
     if ":" in host:
         host = f"[{host}]"
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=TIMEOUT) as answer:
+        with urllib.request.urlopen(f"http://{host}:{port}/readyz", timeout=TIMEOUT) as answer:
             return bool(answer.status == 200)
     except (OSError, urllib.error.URLError):
         return False

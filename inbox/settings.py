@@ -146,6 +146,10 @@ class Settings(BaseSettings):
     health_failed_burst: int = Field(default=10, ge=0)
     health_window_minutes: int = Field(default=15, ge=1)
     health_backlog_minutes: int = Field(default=15, ge=1)
+    # ... or a send due longer; every running part beats this often (seconds), and one silent for
+    # three beats is stale, as is mail waiting two beats with no worker running.
+    health_outbox_backlog_minutes: int = Field(default=15, ge=1)
+    health_heartbeat_seconds: float = Field(default=15.0, gt=0)
 
     # Metrics -------------------------------------------------------------------------------------
     # /metrics (Prometheus) is off (404) unless one of these allows someone: a bearer token, or

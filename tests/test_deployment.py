@@ -309,11 +309,11 @@ def healthcheck_module() -> ModuleType:
 
 @contextlib.contextmanager
 def http_server(status: int) -> Iterator[int]:
-    """A web part stand-in whose /healthz answers `status`; yields its port."""
+    """A web part stand-in whose /readyz answers `status`; yields its port."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(status if self.path == "/healthz" else 404)
+            self.send_response(status if self.path == "/readyz" else 404)
             self.end_headers()
 
         def log_message(self, *args: object) -> None:
@@ -361,7 +361,7 @@ def test_health_check_finds_the_part_in_the_init_command_line() -> None:
     assert check.local_address("10.0.0.5:80", 1) == ("10.0.0.5", 80)
 
 
-def test_health_check_asks_the_web_part_for_healthz() -> None:
+def test_health_check_asks_the_web_part_for_readyz() -> None:
     check = healthcheck_module()
     web = ["tini", "--", "synpunkt", "web"]
     with http_server(200) as port:

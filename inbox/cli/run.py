@@ -21,6 +21,7 @@ from inbox.cli.wiring import (
     build_app,
     build_telegram_bot,
     build_worker,
+    heartbeats,
     imap_config,
     metrics_access,
     parse_pool,
@@ -31,6 +32,7 @@ from inbox.cli.wiring import (
     web_server_config,
 )
 from inbox.core.db import create_engine, session_factory
+from inbox.runners.heartbeat import Part
 from inbox.settings import Settings, split_listen
 
 if TYPE_CHECKING:
@@ -74,12 +76,17 @@ async def run_parts(
     closers: list[Closer] = []
     status: dict[str, Status] = {}
     pool = parse_pool(settings) if worker else None
+    # Every part this process runs beats while its task runs (its server serves).
+    heartbeat = heartbeats(settings, sessions)
+    beating: asyncio.Task[None] | None = None
+    clean = False
     try:
         if worker:
             the_worker = build_worker(settings, sessions, parsing=pool, closers=closers)
             wake = the_worker.wake
             status["worker"] = the_worker.status
             tasks.append(asyncio.create_task(the_worker.run(stop), name="worker"))
+            heartbeat.add(Part.WORKER, _running(tasks[-1]))
             log.info("worker running")
         if smtp:
             from mail.smtp import start_smtp_server
@@ -102,6 +109,7 @@ async def run_parts(
             except OSError as exc:
                 raise _listen_error("SMTP_LISTEN", host, port, exc) from None
             servers.append(smtp_server)
+            heartbeat.add(Part.SMTP, smtp_server.is_serving)
             log.info(
                 "SMTP listener on %s:%s for %s%s",
                 host,
@@ -121,6 +129,7 @@ async def run_parts(
             )
             status["imap"] = poller.status.as_dict
             tasks.append(asyncio.create_task(poller.run(stop), name="imap"))
+            heartbeat.add(Part.IMAP, _running(tasks[-1]))
             log.info(
                 "IMAP intake from %s (processed mail to %s)",
                 poller.config.key,
@@ -142,8 +151,10 @@ async def run_parts(
             status["telegram"] = lambda: the_bot.status
             if settings.telegram_mode == "webhook":
                 webhook = await start_telegram_webhook(settings, the_bot)
+                heartbeat.add(Part.BOT)  # it answers through this process's web part
             else:
                 tasks.append(asyncio.create_task(the_bot.poll(stop), name="telegram"))
+                heartbeat.add(Part.BOT, _running(tasks[-1]))
                 log.info("Telegram bot polling %s", settings.telegram_api_base)
         elif web and settings.telegram_token and settings.telegram_mode == "webhook":
             # A web-only process (several replicas) receives the webhook; `synpunkt bot` set it.
@@ -176,7 +187,10 @@ async def run_parts(
                     name="web",
                 )
             )
+            heartbeat.add(Part.WEB, _running(tasks[-1]))
+        beating = asyncio.create_task(heartbeat.run(stop), name="heartbeat")
         await _until_stopped_or_failed(stop, tasks)
+        clean = True
     finally:
         stop.set()
         for server in servers:
@@ -184,6 +198,10 @@ async def run_parts(
         for server in servers:
             await server.wait_closed()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if beating is not None:
+            await beating
+            if clean:  # asked to stop: not stale; a part that failed stays stale until it restarts
+                await heartbeat.stopped()
         for close in closers:
             with contextlib.suppress(Exception):
                 await close()
@@ -199,6 +217,9 @@ def _bind(setting: str, listen: str, default_port: int) -> socket.socket:
         return socket.create_server((host, port), reuse_port=False)
     except OSError as exc:
         raise _listen_error(setting, host, port, exc) from None
+def _running(task: asyncio.Task[None]) -> Callable[[], bool]:
+    """A part is alive while its task runs."""
+    return lambda: not task.done()
 
 
 async def _until_stopped_or_failed(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:

@@ -29,6 +29,7 @@ from inbox.core.privacy import PrivacyNotice
 from inbox.intake.receive import IntakePolicy
 from inbox.runners.delivery import Sender
 from inbox.runners.health import HealthPolicy
+from inbox.runners.heartbeat import Heartbeats
 from inbox.runners.intake_runner import IntakeRunner
 from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.parse_pool import InlineParsing, ParsePool, Parser, Parsing
@@ -126,7 +127,16 @@ def health_policy(settings: Settings) -> HealthPolicy:
         failed_burst=settings.health_failed_burst,
         window=timedelta(minutes=settings.health_window_minutes),
         backlog=timedelta(minutes=settings.health_backlog_minutes),
+        outbox_backlog=timedelta(minutes=settings.health_outbox_backlog_minutes),
         max_attempts=settings.intake_max_attempts,
+        heartbeat=timedelta(seconds=settings.health_heartbeat_seconds),
+    )
+
+
+def heartbeats(settings: Settings, sessions: Sessions) -> Heartbeats:
+    """This process's heartbeat task, beating as often as `/healthz` expects (add its parts)."""
+    return Heartbeats(
+        sessions, clock=utcnow, interval=health_policy(settings).heartbeat.total_seconds()
     )
 
 

@@ -735,3 +735,20 @@ class LogReview(SQLModel, table=True):
     findings: str = Field(max_length=4000)
     recorded_at: datetime = _utc()
     recorded_by: int | None = Field(default=None, foreign_key="staff_users.id")
+# Heartbeats: which long-running parts are alive (migration 0018_heartbeats) ---------------------
+
+
+class Heartbeat(SQLModel, table=True):
+    """A long-running part's sign of life: one row per part and process, written every few seconds
+    (`inbox.runners.heartbeat`) and read by `/healthz`, which calls a part stale when no process of
+    it has beaten lately. A clean shutdown sets `stopped_at`; rows a day old are pruned.
+    """
+
+    __tablename__ = "heartbeats"
+    __table_args__ = (Index("ix_heartbeats_beat", "beat_at"),)
+    part: str = Field(primary_key=True, max_length=16)  # web, worker, smtp, imap, bot
+    instance: str = Field(primary_key=True, max_length=200)  # host:pid
+    version: str = Field(max_length=32)
+    started_at: datetime = _utc()
+    beat_at: datetime = _utc()
+    stopped_at: datetime | None = _utc(default=None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -29,15 +29,14 @@ from inbox.web.oidc import OidcClient, OidcConfig, client_for
 
 # What each channel last reported, by channel name (a "problem" key makes /healthz answer 503).
 ChannelStatus = Callable[[], Mapping[str, Any]]
-# /healthz's database check: (database, intake counts, outbox counts, problems).
-DatabaseHealth = tuple[str, dict[str, int], dict[str, int], list[str]]
 
 
 @dataclass(slots=True)
 class HealthProbe:
-    """The database check in progress, if it outlived a request: `/healthz` runs one at a time."""
+    """The database checks in progress, by name, if they outlived a request: `/healthz` and
+    `/readyz` run one of each at a time."""
 
-    task: asyncio.Task[DatabaseHealth] | None = None
+    tasks: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
 
 
 @dataclass

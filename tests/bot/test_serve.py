@@ -182,6 +182,8 @@ async def test_the_whole_conversation_through_serve_in_polling_mode(
     health = (await served.api("GET", "/healthz")).json()
     assert health["channels"]["telegram"]["mode"] == "polling"
     assert health["channels"]["telegram"]["last_ok_at"]
+    live = {name for name, part in health["parts"].items() if part["status"] == "live"}
+    assert live == {"web", "worker", "smtp", "bot"}  # every part of `serve` beats
     served.stop()
 
 

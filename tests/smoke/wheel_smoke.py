@@ -566,9 +566,19 @@ def parts_alone(install: Installation) -> None:
             ),
             running=everyone,
         )
+        parts = api.fetch("/healthz").json()["parts"]  # type: ignore[index]
+        check(
+            all(parts.get(part, {}).get("status") == "live" for part in ("web", "smtp", "worker")),
+            f"/healthz does not show every part beating: {parts}",
+        )
+        api.fetch("/livez")
+        api.fetch("/readyz")
         for one in everyone:
             stop(one)
-    step("web, smtp and worker alone: a mail became a case; each stopped with exit status 0")
+    step(
+        "web, smtp and worker alone: a mail became a case, each part beats; each stopped with "
+        "exit status 0"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,37 +1,75 @@
-"""`/healthz`: liveness, the queues and intake problems, for monitoring; no sign-in.
+"""Health for monitoring and orchestrators, no sign-in: `/healthz`, `/readyz` and `/livez`.
 
-503 when there is a problem, each named in `problems`: the database's (an error, or no answer
-within the policy's timeout), the intake's (`inbox.runners.health`) or a channel's own report.
-The database is checked once at a time, however many requests wait for the answer.
+`/healthz` answers 503 when there is a problem, each named in `problems`: the database's (an
+error, or no answer within the policy's timeout), what `inbox.runners.health` finds there (a stale
+part, mail waiting with no worker, failures, a stuck claim, an old backlog) or a channel's own
+report. `/readyz` answers 503 until the database answers and its schema is at this version's
+migration head; `/livez` answers whenever the process does and touches nothing.
+
+Each database check runs once at a time, however many requests wait for its answer.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
+from alembic.runtime.migration import MigrationContext
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select, text
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col
 
-from inbox.core.models import OutboxItem
-from inbox.intake import ledger
-from inbox.runners.health import HealthPolicy, intake_problems
-from inbox.web.api.schemas import Health
-from inbox.web.state import Channels, Clock, DatabaseHealth, HealthLimits, Probe, Sessions
+from inbox.core import migrate
+from inbox.runners.health import Findings, HealthPolicy, check
+from inbox.web.api.schemas import Health, Liveness, Readiness
+from inbox.web.state import (
+    Channels,
+    Clock,
+    HealthLimits,
+    HealthProbe,
+    Probe,
+    ReadSessions,
+    Sessions,
+)
 
 router = APIRouter()
+T = TypeVar("T")
+# /healthz's database check: (database: "ok" or the error's type, what it found there).
+DatabaseHealth = tuple[str, Findings]
+# The migration this version needs, read from the migration scripts once.
+schema_head = functools.cache(migrate.head)
+
+
+async def _once(
+    probe: HealthProbe, name: str, start: Callable[[], Coroutine[Any, Any, T]], within: float
+) -> T | None:
+    """The answer of the check `name`, or None when it takes longer than `within` seconds.
+
+    One check at a time: while the database does not answer, later requests wait on the same
+    check instead of piling up connections behind the same lock.
+    """
+    task = probe.tasks.get(name)
+    if task is None or task.done():
+        task = probe.tasks[name] = asyncio.create_task(start())
+    done, _ = await asyncio.wait({task}, timeout=within)
+    return cast(T, task.result()) if done else None
+
+
+def _busy(policy: HealthPolicy) -> str:
+    return f"database busy: no answer within {policy.timeout:g} s"
 
 
 @router.get(
     "/healthz",
     response_model=Health,
     tags=["health"],
-    summary="Liveness, queues and intake problems (503 when there are any)",
+    summary="Parts, queues and intake problems (503 when there are any)",
     responses={503: {"model": Health, "description": "a problem, named in `problems`"}},
 )
 async def healthz(
@@ -41,54 +79,89 @@ async def healthz(
     probe: Probe,
     channel_status: Channels,
 ) -> Any:
-    if probe.task is None or probe.task.done():
-        # One database check at a time: while the database does not answer, later requests
-        # wait on the same check instead of piling up connections behind the same lock.
-        probe.task = asyncio.create_task(_database_health(sessions, policy, clock()))
-    task = probe.task
-    done, _ = await asyncio.wait({task}, timeout=policy.timeout)
+    now = clock()
+    answer = await _once(
+        probe, "health", lambda: _database_health(sessions, policy, now), policy.timeout
+    )
     channels = dict(channel_status())
     problems = [
         f"{name}: {status['problem']}"
         for name, status in channels.items()
         if isinstance(status, Mapping) and status.get("problem")
     ]
-    if done:
-        database, intake, outbox, found = task.result()
-    else:
-        database, intake, outbox = "busy", {}, {}
-        found = [f"database busy: no answer within {policy.timeout:g} s"]
-    problems = found + problems
-    body = Health(
-        status="error" if problems else "ok",
-        database=database,
-        intake=intake,
-        outbox=outbox,
-        problems=problems,
-    ).model_dump()
-    body["channels"] = channels
+    database, found = answer or ("busy", Findings(problems=[_busy(policy)]))
+    problems = found.problems + problems
+    body = Health.model_validate(
+        asdict(found) | {"status": "error" if problems else "ok", "database": database}
+    ).model_dump(mode="json") | {"problems": problems, "channels": channels}
     return JSONResponse(body, status_code=503 if problems else 200)
 
 
 async def _database_health(
     sessions: async_sessionmaker[AsyncSession], policy: HealthPolicy, now: datetime
 ) -> DatabaseHealth:
-    """(database, intake counts, outbox counts, problems); reports errors, never raises."""
+    """(database, what it found); reports errors, never raises."""
     try:
         async with sessions() as session:
             await session.execute(text("SELECT 1"))
-            intake = await ledger.count_by_status(session)
-            outbox = dict(
-                (
-                    await session.execute(
-                        select(col(OutboxItem.status), func.count()).group_by(
-                            col(OutboxItem.status)
-                        )
-                    )
-                ).all()
-            )
-            problems = await intake_problems(session, policy=policy, now=now)
+            return "ok", await check(session, policy=policy, now=now)
     except Exception as exc:  # report, don't raise: a health check must answer
         name = type(exc).__name__
-        return name, {}, {}, [f"database error: {name}"]
-    return "ok", intake, outbox, problems
+        return name, Findings(problems=[f"database error: {name}"])
+
+
+@router.get(
+    "/livez",
+    response_model=Liveness,
+    tags=["health"],
+    summary="Liveness: the process answers (it asks nothing of the database)",
+)
+async def livez() -> Liveness:
+    return Liveness(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    tags=["health"],
+    summary="Readiness: the database answers and its schema is migrated (503 otherwise)",
+    responses={503: {"model": Readiness, "description": "not ready, why in `problems`"}},
+)
+async def readyz(sessions: ReadSessions, policy: HealthLimits, probe: Probe) -> Any:
+    head = schema_head()
+    answer = await _once(probe, "ready", lambda: _schema_revision(sessions), policy.timeout)
+    database, revision = answer or ("busy", None)
+    problems = []
+    if answer is None:
+        problems.append(_busy(policy))
+    elif database != "ok":
+        problems.append(f"database error: {database}")
+    elif revision != head:
+        problems.append(
+            f"schema: the database is at {revision or 'no migration'}, this version needs {head} "
+            "(`synpunkt db upgrade`)"
+        )
+    body = Readiness(
+        status="error" if problems else "ok",
+        database=database,
+        schema_revision=revision,
+        head=head,
+        problems=problems,
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=503 if problems else 200)
+
+
+async def _schema_revision(
+    sessions: async_sessionmaker[AsyncSession],
+) -> tuple[str, str | None]:
+    """("ok", the database's migration) or (the error's type, None); never raises."""
+
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    try:
+        async with sessions() as session:
+            connection = await session.connection()
+            return "ok", await connection.run_sync(read)
+    except Exception as exc:  # report, don't raise: a readiness check must answer
+        return type(exc).__name__, None

@@ -281,12 +281,54 @@ class IntakeOut(BaseModel):
     raw_url: str
 
 
+class InstanceHealth(BaseModel):
+    instance: str = Field(description="The process: host:pid")
+    version: str
+    started_at: datetime
+    beat_at: datetime = Field(description="Its last heartbeat")
+    age_seconds: float = Field(description="How long ago that was")
+    state: str = Field(description="live, stale (no heartbeat lately) or stopped (cleanly)")
+
+
+class PartHealth(BaseModel):
+    status: str = Field(description="live when one of its processes is, else stale or stopped")
+    last_beat_at: datetime
+    age_seconds: float
+    instances: list[InstanceHealth] = Field(description="Newest heartbeat first")
+
+
+class BacklogHealth(BaseModel):
+    intake_seconds: float | None = Field(
+        default=None, description="How long the oldest pending message has waited (null: none)"
+    )
+    outbox_seconds: float | None = Field(
+        default=None, description="How long the oldest due send has waited (null: none)"
+    )
+
+
 class Health(BaseModel):
     status: str  # "ok", or "error" with the reasons in `problems` (HTTP 503)
     database: str  # "ok", "busy" (no answer in time) or the error's type
-    intake: dict[str, int]
-    outbox: dict[str, int]
+    intake: dict[str, int] = Field(description="Unfinished ledger rows: pending and failed")
+    outbox: dict[str, int] = Field(description="Unfinished sends: pending and dead")
+    parts: dict[str, PartHealth] = Field(
+        default_factory=dict,
+        description="Each part (web, worker, smtp, imap, bot) that beat within the last day",
+    )
+    backlog: BacklogHealth = Field(default_factory=BacklogHealth)
     problems: list[str] = []
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ok, or error with the reasons in `problems` (HTTP 503)")
+    database: str = Field(description="ok, busy (no answer in time) or the error's type")
+    schema_revision: str | None = Field(description="The database's migration (null: none)")
+    head: str = Field(description="The migration this version of Synpunkt needs")
+    problems: list[str] = []
+
+
+class Liveness(BaseModel):
+    status: str = Field(description="Always ok: the process answers")
 
 
 class Problem(BaseModel):

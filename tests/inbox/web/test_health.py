@@ -1,23 +1,30 @@
 """`/healthz` tells the truth: a burst of failed messages, a parse pool replaced too often, a stuck
-claim and an old backlog each make it answer 503 with the reason, and it answers at once (503,
-"database busy") while the database is locked instead of waiting for the lock.
+claim, an old backlog or send, a part gone stale and mail waiting with no worker each make it
+answer 503 with the reason, and it answers at once (503, "database busy") while the database is
+locked instead of waiting for the lock; its queries read through indexes. `/livez` answers without
+the database, `/readyz` only when the database answers at the migration head.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 
-from inbox.core.db import unit_of_work
+from inbox.core import outbox
+from inbox.core.db import create_engine, session_factory, unit_of_work
+from inbox.core.migrate import head
 from inbox.intake import ledger
 from inbox.intake.receive import IntakePolicy
-from inbox.runners.health import HealthPolicy
+from inbox.runners.health import HealthPolicy, statements
+from inbox.runners.heartbeat import Heartbeats, Part
 from inbox.runners.intake_runner import IntakeRunner
 from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.parse_pool import ParsePool
@@ -57,6 +64,14 @@ async def health(client: httpx.AsyncClient) -> tuple[int, dict[str, Any]]:
     return response.status_code, response.json()
 
 
+def beating(db: Database, clock: Clock, *parts: str, instance: str = "host:1") -> Heartbeats:
+    """A process running `parts` (call `beat_once()` for each beat)."""
+    heartbeat = Heartbeats(db.sessions, clock=clock, interval=15, instance=instance, version="1")
+    for part in parts:
+        heartbeat.add(part)
+    return heartbeat
+
+
 async def record(db: Database, clock: Clock, name: str, subject: str = "Hej") -> None:
     raw = f"{name}@example.se|{name}@example.org|{subject}".encode()
     async with unit_of_work(db.sessions) as session:
@@ -80,7 +95,8 @@ async def test_healthz_is_ok_with_a_few_failures_and_fresh_mail(db: Database, cl
     async with health_client(db, clock) as client:
         status, body = await health(client)
     assert status == 200 and body["status"] == "ok" and body["problems"] == []
-    assert body["intake"] == {"done": 1, "failed": 3, "pending": 1}
+    assert body["intake"] == {"failed": 3, "pending": 1}  # unfinished rows only
+    assert body["parts"] == {} and body["backlog"]["intake_seconds"] == 0  # "fresh" waits
 
 
 async def test_a_burst_of_failed_messages_is_a_503_until_it_is_older_than_the_window(
@@ -128,15 +144,19 @@ async def test_a_parse_pool_replaced_too_often_is_a_503(db: Database, clock: Clo
         "(last: a parse process died)"
     ]
     assert body["channels"]["worker"]["parsing"]["restarts"] == 2
-    assert body["intake"] == {"done": 1, "failed": 1}
+    assert body["intake"] == {"failed": 1}
 
 
 async def test_an_old_backlog_is_a_503(db: Database, clock: Clock) -> None:
     await record(db, clock, "waiting")
+    worker = beating(db, clock, Part.WORKER)  # running, but never taking the message
     async with health_client(db, clock) as client:
         clock.advance(minutes=14)
-        assert (await health(client))[0] == 200
+        await worker.beat_once()
+        status, body = await health(client)
+        assert status == 200 and body["backlog"]["intake_seconds"] == 14 * 60
         clock.advance(minutes=2)
+        await worker.beat_once()
         status, body = await health(client)
     assert status == 503
     assert body["problems"] == ["backlog: the oldest pending message has waited 16 minutes"]
@@ -145,11 +165,14 @@ async def test_an_old_backlog_is_a_503(db: Database, clock: Clock) -> None:
 async def test_a_claim_whose_lease_ran_out_long_ago_is_a_503(db: Database, clock: Clock) -> None:
     await record(db, clock, "claimed")
     async with unit_of_work(db.sessions) as session:
-        [row] = await ledger.claim_pending(session, now=clock())  # and its worker died
+        [row] = await ledger.claim_pending(session, now=clock())  # and its worker hangs
+    worker = beating(db, clock, Part.WORKER)
     async with health_client(db, clock) as client:
         clock.advance(minutes=2 + 4)
+        await worker.beat_once()
         assert (await health(client))[0] == 200
         clock.advance(minutes=2)
+        await worker.beat_once()
         status, body = await health(client)
     assert status == 503 and body["problems"] == [
         f"stuck claim: intake row {row.id}, claimed 1 times, is unfinished and its lease ran out "
@@ -165,6 +188,7 @@ async def test_a_claim_at_its_cap_whose_lease_ran_out_is_a_503_at_once(
         async with unit_of_work(db.sessions) as session:
             [row] = await ledger.claim_pending(session, now=clock())
         clock.advance(seconds=ledger.LEASE.total_seconds() + 10)
+    await beating(db, clock, Part.WORKER).beat_once()
     async with health_client(db, clock) as client:
         status, body = await health(client)
     assert status == 503 and body["problems"] == [
@@ -207,3 +231,212 @@ async def test_healthz_answers_database_busy_at_once_while_the_database_is_locke
             if loop.time() > deadline:
                 pytest.fail("healthz did not recover after the lock was released")
             await asyncio.sleep(0.05)
+
+
+# Heartbeats ---------------------------------------------------------------------------------------
+
+
+async def test_each_part_shows_its_last_heartbeat_and_goes_stale_after_three_intervals(
+    db: Database, clock: Clock
+) -> None:
+    smtp = beating(db, clock, Part.SMTP, Part.WEB)
+    await smtp.beat_once()
+    async with health_client(db, clock) as client:
+        clock.advance(seconds=45)  # three intervals of 15 seconds: still live
+        status, body = await health(client)
+        assert status == 200, body["problems"]
+        assert set(body["parts"]) == {"smtp", "web"}
+        part = body["parts"]["smtp"]
+        assert part["status"] == "live" and part["age_seconds"] == 45
+        assert part["instances"] == [
+            {
+                "instance": "host:1",
+                "version": "1",
+                "started_at": "2026-03-10T09:30:00Z",
+                "beat_at": "2026-03-10T09:30:00Z",
+                "age_seconds": 45.0,
+                "state": "live",
+            }
+        ]
+        clock.advance(seconds=1)
+        status, body = await health(client)
+        assert status == 503 and body["parts"]["smtp"]["status"] == "stale"
+        assert body["problems"] == [
+            "smtp: no heartbeat for 46 seconds (last from host:1)",
+            "web: no heartbeat for 46 seconds (last from host:1)",
+        ]
+        await smtp.beat_once()  # it beats again: live
+        assert (await health(client))[0] == 200
+
+
+async def test_a_part_is_live_while_one_of_its_processes_beats(db: Database, clock: Clock) -> None:
+    crashed = beating(db, clock, Part.WORKER, instance="a:7")
+    await crashed.beat_once()
+    clock.advance(minutes=5)
+    other = beating(db, clock, Part.WORKER, instance="b:7")
+    await other.beat_once()
+    async with health_client(db, clock) as client:
+        status, body = await health(client)
+    assert status == 200, body["problems"]
+    worker = body["parts"]["worker"]
+    assert worker["status"] == "live"
+    assert [(i["instance"], i["state"]) for i in worker["instances"]] == [
+        ("b:7", "live"),
+        ("a:7", "stale"),
+    ]
+
+
+async def test_a_part_stopped_cleanly_is_not_stale_and_a_day_old_one_is_forgotten(
+    db: Database, clock: Clock
+) -> None:
+    web = beating(db, clock, Part.WEB)
+    await web.beat_once()
+    await web.stopped()
+    imap = beating(db, clock, Part.IMAP, instance="other:2")
+    await imap.beat_once()  # and then it died
+    async with health_client(db, clock) as client:
+        clock.advance(hours=1)
+        status, body = await health(client)
+        assert status == 503 and body["problems"] == [
+            "imap: no heartbeat for 60 minutes (last from other:2)"
+        ]
+        assert body["parts"]["web"]["status"] == "stopped"
+        clock.advance(hours=23, seconds=1)
+        status, body = await health(client)
+    assert status == 200 and body["parts"] == {}
+
+
+async def test_mail_waiting_with_no_worker_is_a_503_after_two_intervals(
+    db: Database, clock: Clock
+) -> None:
+    await record(db, clock, "waiting")
+    async with health_client(db, clock) as client:
+        clock.advance(seconds=30)
+        assert (await health(client))[0] == 200
+        clock.advance(seconds=1)
+        status, body = await health(client)
+        assert status == 503 and body["problems"] == [
+            "worker: none is running and mail has waited 31 seconds (start `synpunkt worker`)"
+        ]
+        worker = beating(db, clock, Part.WORKER)
+        await worker.beat_once()
+        assert (await health(client))[0] == 200
+        await worker.stopped()  # a worker stopped cleanly is not running either
+        status, body = await health(client)
+    assert status == 503 and body["problems"][0].startswith("worker: none is running")
+
+
+async def enqueue(db: Database, clock: Clock, key: str, *, in_minutes: float = 0) -> None:
+    async with unit_of_work(db.sessions) as session:
+        await outbox.enqueue(
+            session,
+            kind="case.ack",
+            channel="email",
+            recipient="anna@example.se",
+            payload={},
+            idempotency_key=key,
+            now=clock(),
+            run_at=clock() + timedelta(minutes=in_minutes),
+        )
+
+
+async def test_the_oldest_due_send_is_shown_and_a_503_when_it_waited_too_long(
+    db: Database, clock: Clock
+) -> None:
+    await enqueue(db, clock, "later", in_minutes=60)  # a retry after backoff: not due yet
+    worker = beating(db, clock, Part.WORKER)
+    async with health_client(db, clock) as client:
+        await worker.beat_once()
+        status, body = await health(client)
+        assert status == 200 and body["backlog"] == {"intake_seconds": None, "outbox_seconds": None}
+        assert body["outbox"] == {"pending": 1}
+        await enqueue(db, clock, "now")
+        clock.advance(minutes=15)
+        await worker.beat_once()
+        status, body = await health(client)
+        assert status == 200 and body["backlog"]["outbox_seconds"] == 15 * 60
+        clock.advance(seconds=1)
+        await worker.beat_once()
+        status, body = await health(client)
+        assert status == 503 and body["problems"] == [
+            "outbox backlog: the oldest due message has waited 15 minutes to be sent"
+        ]
+        await worker.stopped()
+        status, body = await health(client)
+    assert body["problems"][1:] == [  # a send waits for a worker as a message does
+        "worker: none is running and mail has waited 15 minutes (start `synpunkt worker`)"
+    ]
+
+
+async def test_every_health_query_reads_through_an_index(db: Database, clock: Clock) -> None:
+    plans = {}
+    async with db.engine.connect() as connection:
+        if db.backend == "postgresql":
+            # Tiny tables: without this the planner would rightly scan them anyway.
+            await connection.execute(text("SET enable_seqscan = off"))
+        explain = "EXPLAIN QUERY PLAN " if db.backend == "sqlite" else "EXPLAIN "
+        for name, statement in statements(HealthPolicy(), clock()).items():
+            sql = statement.compile(
+                dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}
+            )
+            rows = (await connection.execute(text(explain + str(sql)))).all()
+            plans[name] = " / ".join(str(row[-1]) for row in rows)
+    scans = {
+        name: plan
+        for name, plan in plans.items()
+        if "Seq Scan" in plan or any(step.startswith("SCAN ") for step in plan.split(" / "))
+    }
+    assert scans == {}
+    assert all("ix_" in plan for plan in plans.values()), plans
+
+
+# Liveness and readiness ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_livez_answers_without_the_database(clock: Clock) -> None:
+    engine = create_engine(f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/none")
+    app = create_app(secret_key=SECRET_KEY, sessions=session_factory(engine), clock=clock)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        live = await client.get("/livez")
+        ready = await client.get("/readyz")
+    await engine.dispose()
+    assert live.status_code == 200 and live.json() == {"status": "ok"}
+    assert ready.status_code == 503
+    assert ready.json()["problems"] == ["database error: ConnectionRefusedError"]
+
+
+async def test_readyz_wants_the_database_at_the_migration_head(db: Database, clock: Clock) -> None:
+    async with health_client(db, clock) as client:
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json() == {
+            "status": "ok",
+            "database": "ok",
+            "schema_revision": head(),
+            "head": head(),
+            "problems": [],
+        }
+        async with unit_of_work(db.sessions) as session:  # as if the upgrade had not run yet
+            await session.execute(text("UPDATE alembic_version SET version_num = '0013_bounces'"))
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["problems"] == [
+            f"schema: the database is at 0013_bounces, this version needs {head()} "
+            "(`synpunkt db upgrade`)"
+        ]
+        async with unit_of_work(db.sessions) as session:  # a database nothing migrated
+            await session.execute(text("DELETE FROM alembic_version"))
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["schema_revision"] is None
+        assert ready.json()["problems"][0].startswith("schema: the database is at no migration")
+        schema = (await client.get("/openapi.json")).json()
+    assert {"/healthz", "/livez", "/readyz"} <= set(schema["paths"])
+    assert "503" in schema["paths"]["/readyz"]["get"]["responses"]

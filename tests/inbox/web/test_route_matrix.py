@@ -578,6 +578,8 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): Rule(None),
     # Off by default (404); a bearer token or networks of its own when on (test_metrics.py).
     ("GET", "/metrics"): Rule(None),
+    ("GET", "/livez"): Rule(None),
+    ("GET", "/readyz"): Rule(None),
     ("GET", "/openapi.json"): Rule(None),
     ("GET", "/docs"): Rule(None),
 }

@@ -28,6 +28,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy.pool import NullPool
 
 from inbox.core.db import create_engine, session_factory, unit_of_work
+from inbox.runners.heartbeat import Heartbeats, Part
 from inbox.staff.tokens import create_token
 from inbox.web.app import create_app
 from tests.conftest import CHEAP_PASSWORDS, SECRET_KEY
@@ -56,6 +57,9 @@ async def target(world: World) -> Target:
         _row, token = await create_token(
             session, name="schemathesis", now=world.clock(), role="admin", all_units=True
         )
+    worker = Heartbeats(world.db.sessions, clock=world.clock, interval=15)
+    worker.add(Part.WORKER)
+    assert await worker.beat_once()  # a worker runs: the installation is healthy (/healthz 200)
     return Target(
         headers={"Authorization": f"Bearer {token}"},
         references=(world.barn, world.vuxen, world.loose),
