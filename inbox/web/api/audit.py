@@ -1,4 +1,4 @@
-"""`/api/audit`: the audit trail for admin tokens, newest first, paged by event id."""
+"""`/api/audit`: the audit trail for admin tokens, newest first, paged by a cursor of event ids."""
 
 from __future__ import annotations
 
@@ -7,26 +7,32 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from inbox.cases.audit_trail import list_events
+from inbox.web.api.paging import Cursor, Limit, cursor_id, id_cursor
+from inbox.web.api.problems import EVERY_OPERATION, problems
 from inbox.web.api.schemas import AuditEventOut, AuditList
 from inbox.web.deps import ApiAdmin, Session
-from inbox.web.inputs import Id
 
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(prefix="/api", tags=["api"], responses=EVERY_OPERATION)
 
 
-@router.get("/audit", response_model=AuditList, summary="The audit trail, newest first")
+@router.get(
+    "/audit",
+    response_model=AuditList,
+    summary="The audit trail, newest first",
+    responses=problems(400),
+)
 async def audit_index(
     session: Session,
     token: ApiAdmin,
     case: Annotated[
         str | None, Query(min_length=1, max_length=32, description="A case reference")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[Id | None, Query(description="An event id from `next_before`")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> AuditList:
     """Events of cases in the token's units; events of no case only for all-units tokens."""
     trail = await list_events(
-        session, scope=token.scope, case_reference=case, before=before, limit=limit
+        session, scope=token.scope, case_reference=case, before=cursor_id(cursor), limit=limit
     )
     items = [
         AuditEventOut(
@@ -40,4 +46,4 @@ async def audit_index(
         )
         for e in trail.events
     ]
-    return AuditList(items=items, next_before=trail.next_before)
+    return AuditList(items=items, next_cursor=id_cursor(trail.next_before))
