@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import (
@@ -39,7 +40,7 @@ from inbox.cases.registry import hides_identity
 from inbox.cases.replies import ReplyError, add_reply
 from inbox.cases.triage import TriageError, move_to_inbox, update_case
 from inbox.core.audit import audit
-from inbox.core.models import Case, IntakeRecord
+from inbox.core.models import Case, CaseKind, CaseStatus, IntakeRecord
 from inbox.intake.registration import Registration, RegistrationError, register_case
 from inbox.web.api.paging import Cursor, Limit
 from inbox.web.api.problems import EVERY_OPERATION, problems
@@ -95,8 +96,15 @@ def _audit(
     )
 
 
+def _one_of(values: type[StrEnum], description: str, alias: str | None = None) -> Any:
+    """A query parameter that takes one of `values`: listed in the schema; another is a 400 (the
+    core's `InvalidFilter`), as for every filter value a list does not know."""
+    enum = [v.value for v in values]
+    return Query(alias=alias, description=description, json_schema_extra={"enum": enum})
+
+
 def _list_filters(
-    kind: str | None = None,
+    kind: Annotated[str | None, _one_of(CaseKind, "The cases' kind")] = None,
     unit: str | None = None,
     channel: str | None = None,
     assignee: Annotated[
@@ -135,7 +143,7 @@ async def cases_index(
     session: ReadSession,
     token: ApiListReader,
     shared: ListFilters,
-    status_: Annotated[str | None, Query(alias="status")] = None,
+    status_: Annotated[str | None, _one_of(CaseStatus, "The cases' status", "status")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> CaseList:

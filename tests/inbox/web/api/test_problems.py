@@ -45,11 +45,9 @@ async def test_refusals_of_the_api_are_problem_details(world: World, api_for: Ap
 
 async def test_malformed_input_names_each_field_in_errors(world: World, api_for: ApiFor) -> None:
     api = await api_for("admin", [])
-    malformed = _problem(await api.get("/api/cases", params={"limit": 0, "cursor": "x" * 201}), 422)
-    assert [e["loc"] for e in malformed["errors"]] == [["query", "limit"], ["query", "cursor"]]
-    assert malformed["detail"].startswith("query.limit: ") and malformed["detail"].endswith(
-        "(and 1 more)"
-    )
+    malformed = _problem(await api.get("/api/cases", params={"limit": 0, "q": "x" * 501}), 422)
+    assert sorted(e["loc"] for e in malformed["errors"]) == [["query", "limit"], ["query", "q"]]
+    assert malformed["detail"].startswith("query.") and malformed["detail"].endswith("(and 1 more)")
     # A value the core refuses is named the same way as one FastAPI refuses.
     triage = _problem(await api.patch(f"/api/cases/{world.barn}", json={"kind": "bogus"}), 422)
     assert [e["loc"] for e in triage["errors"]] == [["body", "kind"]]
