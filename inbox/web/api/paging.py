@@ -1,11 +1,12 @@
 """One way to page every list of the API: `?cursor=…&limit=…`, answered `{"items", "next_cursor"}`.
 
 A cursor is opaque to the client: the URL-safe base64 of the last row's sort key and id, so the
-next page starts after that row however many rows were added meanwhile (page 1,000 costs what
-page 1 costs, and nothing is shown twice). The cases list has its own cursor with the same
-properties (`inbox.cases.queries.encode_cursor`: it carries a search's score too); the lists
-ordered by id alone (intake, audit) and the tasks use the ones here. A cursor that is not one of
-ours is a 400.
+next page starts after that row however many rows were added meanwhile, and nothing is shown
+twice. The cases list has its own cursor with the same properties (`inbox.cases.queries.
+encode_cursor`: it carries a search's score too); the lists ordered by id alone (intake, audit)
+and the open tasks use the ones here. The database pages the cases, intake and audit lists (page
+1,000 costs what page 1 costs); the open tasks, at most `inbox.cases.tasks.MAX_LIST`, are read in
+one query and paged here. A cursor that is not one of ours is a 400.
 """
 
 from __future__ import annotations
