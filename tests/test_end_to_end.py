@@ -262,7 +262,9 @@ async def test_unreadable_message_is_kept_for_staff_and_does_not_block_the_next(
     )
     await installation.deliver(letter("Efter", "Det här ska bli ett ärende."))
     assert len(await installation.references()) == 1
-    failed = (await installation.api.get("/api/intake", params={"status": "failed"})).json()
+    failed = (await installation.api.get("/api/intake", params={"status": "failed"})).json()[
+        "items"
+    ]
     assert len(failed) == 1 and "cannot parse" in failed[0]["error"]
     raw = await installation.api.get(failed[0]["raw_url"])
     assert raw.content == outlook_msg

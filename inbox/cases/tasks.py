@@ -195,6 +195,7 @@ class TaskRow:
     unit_code: str | None
     unit_name: str | None
     overdue: bool
+    case_received_at: datetime | None = None  # the order's tie-break (None once the case is gone)
 
     @property
     def title(self) -> str:
@@ -229,6 +230,7 @@ def _rows_query() -> Select[*tuple[Any, ...]]:
             col(Case.subject),
             col(Unit.code),
             col(Unit.name),
+            col(Case.received_at),
         )
         .outerjoin(Case, col(Case.id) == Task.case_id)
         .outerjoin(Unit, col(Unit.id) == Case.unit_id)
@@ -236,7 +238,7 @@ def _rows_query() -> Select[*tuple[Any, ...]]:
 
 
 def _row(row: Any, today: date) -> TaskRow:
-    (task_id, kind, due_on, actor, created_at, done_at, done_by, ref, subject, code, name) = row
+    (task_id, kind, due_on, actor, created_at, done_at, done_by, ref, subject, code, name, at) = row
     return TaskRow(
         id=task_id,
         kind=kind,
@@ -250,6 +252,7 @@ def _row(row: Any, today: date) -> TaskRow:
         unit_code=code,
         unit_name=name,
         overdue=done_at is None and due_on < today,
+        case_received_at=at,
     )
 
 

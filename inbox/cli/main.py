@@ -1,13 +1,18 @@
 """The `synpunkt` command line: the argparse parser, which command each subcommand runs, and
 `main()`, which reads the settings once and turns errors into exit statuses (78 for a setting, 2 for
 a mistake the user can fix).
+
+Every command explains itself: its `--help` says what it does (the text the command list shows)
+and which settings it reads, from `READS` — one table, so a new command is added there once (a test
+holds every command to it, and the README's command table to the parser).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from pydantic import ValidationError
 
@@ -39,6 +44,150 @@ from inbox.cli.wiring import probe_database, secret_key
 from inbox.core import logs
 from inbox.settings import Settings
 from inbox.staff.users import StaffError
+
+# The settings (Settings fields, read as SYNPUNKT_<NAME>) each part of Synpunkt reads.
+DATABASE = ("database_url", "log_level")
+SECRET = ("secret_key", "secret_key_file")
+POLICY = (
+    "case_prefix",
+    "organisation_name",
+    "appeal_info_url",
+    "emergency_text",
+    "acks_per_sender_per_day",
+    "intake_addresses",
+    "mail_from",
+    "public_url",
+)
+WEB = (
+    "web_listen",
+    "max_request_bytes",
+    "max_message_size",
+    "forwarded_allow_ips",
+    "secure_cookies",
+    "api_docs",
+    "oidc_issuer",
+    "oidc_client_id",
+    "oidc_client_secret",
+    "oidc_username_claim",
+    "oidc_algorithms",
+    "privacy_controller",
+    "privacy_contact",
+    "privacy_dpo_contact",
+    "privacy_retention",
+    "privacy_notice_file",
+    "health_failed_burst",
+    "health_window_minutes",
+    "health_backlog_minutes",
+    "telegram_webhook_secret",
+)
+SMTP = (
+    "smtp_listen",
+    "smtp_hostname",
+    "max_message_size",
+    "smtp_max_sessions",
+    "smtp_timeout_seconds",
+    "smtp_tls_cert",
+    "smtp_tls_key",
+)
+IMAP = (
+    "imap_url",
+    "imap_password",
+    "imap_processed_folder",
+    "imap_require_tls",
+    "imap_idle_seconds",
+    "imap_poll_seconds",
+    "imap_timeout_seconds",
+    "imap_batch_size",
+    "max_message_size",
+)
+CHECKINS = ("checkin_delay_days", "checkin_send_window")
+WORKER = (
+    "parse_processes",
+    "parse_timeout_seconds",
+    "parse_memory_mb",
+    "intake_max_attempts",
+    "intake_batch_mb",
+    "worker_concurrency",
+    "outbox_max_attempts",
+    "outbox_lease_seconds",
+    "outbox_send_timeout_seconds",
+    "mail_transport",
+    "telegram_token",
+    "telegram_api_base",
+    "telegram_rate",
+    *CHECKINS,
+)
+BOT = ("telegram_token", "telegram_api_base", "telegram_mode", "telegram_rate", *CHECKINS)
+# Which command reads which settings: every command the parser has, by its words.
+READS: dict[str, tuple[str, ...]] = {
+    "serve": (*DATABASE, *SECRET, *POLICY, *WEB, *SMTP, *IMAP, *WORKER, *BOT),
+    "web": (*DATABASE, *SECRET, *POLICY, *WEB, "telegram_token", "telegram_mode"),
+    "smtp": (*DATABASE, *POLICY, *SMTP),
+    "worker": (*DATABASE, *POLICY, *WORKER),
+    "imap": (*DATABASE, *POLICY, *IMAP),
+    "bot": (*DATABASE, *SECRET, *POLICY, *BOT, "telegram_webhook_secret"),
+    "db upgrade": DATABASE,
+    "db downgrade": DATABASE,
+    "db current": DATABASE,
+    "db history": DATABASE,
+    "users add": DATABASE,
+    "users list": DATABASE,
+    "users disable": DATABASE,
+    "users enable": DATABASE,
+    "users passwd": DATABASE,
+    "users set": DATABASE,
+    "units add": DATABASE,
+    "units list": DATABASE,
+    "units set": DATABASE,
+    "units disable": DATABASE,
+    "units enable": DATABASE,
+    "topics list": DATABASE,
+    "topics add": DATABASE,
+    "topics deactivate": DATABASE,
+    "topics activate": DATABASE,
+    "report": DATABASE,
+    "tokens create": DATABASE,
+    "tokens list": DATABASE,
+    "tokens revoke": DATABASE,
+    "decisions import": (*DATABASE, *SECRET, *POLICY, *CHECKINS),
+    "diarium": DATABASE,
+    "demo": ("smtp_listen", "smtp_hostname", "intake_addresses", "max_message_size", "log_level"),
+}
+
+
+def settings_epilog(command: str) -> str:
+    """The `--help` line naming the settings a command reads, each once, in the table's order."""
+    names = dict.fromkeys(f"SYNPUNKT_{name.upper()}" for name in READS[command])
+    return "Settings: " + ", ".join(names)
+
+
+def _version() -> str:
+    try:
+        return version("synpunkt")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def commands_of(
+    parser: argparse.ArgumentParser, words: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], str | None, argparse.ArgumentParser]]:
+    """Every subcommand under `parser`: (its words, its one-line help, its parser), groups too."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                yield (*words, name), helps.get(name), sub
+                yield from commands_of(sub, (*words, name))
+
+
+def _explain(parser: argparse.ArgumentParser) -> None:
+    """Gives every subcommand's `--help` what it does (its help text) and the settings it reads."""
+    for words, text, sub in commands_of(parser):
+        if text and not sub.description:
+            sub.description = text[0].upper() + text[1:] + "."
+        command = " ".join(words)
+        if command in READS:
+            sub.epilog = settings_epilog(command)
 
 
 def _setting_error(exc: ValidationError) -> str:
@@ -73,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="synpunkt", description="Feedback intake and shared inbox."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
         "serve", help="web inbox, SMTP listener, worker (and IMAP poller if set) in one process"
@@ -219,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="send sample mails through the running SMTP listener")
     demo.add_argument("--count", type=int, default=6)
     demo.set_defaults(func=cmd_demo, needs_database=False)
+    _explain(parser)
     return parser
 
 

@@ -217,6 +217,8 @@ def _bind(setting: str, listen: str, default_port: int) -> socket.socket:
         return socket.create_server((host, port), reuse_port=False)
     except OSError as exc:
         raise _listen_error(setting, host, port, exc) from None
+
+
 def _running(task: asyncio.Task[None]) -> Callable[[], bool]:
     """A part is alive while its task runs."""
     return lambda: not task.done()

@@ -735,6 +735,8 @@ class LogReview(SQLModel, table=True):
     findings: str = Field(max_length=4000)
     recorded_at: datetime = _utc()
     recorded_by: int | None = Field(default=None, foreign_key="staff_users.id")
+
+
 # Heartbeats: which long-running parts are alive (migration 0018_heartbeats) ---------------------
 
 

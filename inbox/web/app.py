@@ -13,10 +13,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from inbox.cases.access import Forbidden, NotFound
@@ -37,6 +38,7 @@ from inbox.web.api import intake as intake_api
 from inbox.web.api import registry as registry_api
 from inbox.web.api import tasks as tasks_api
 from inbox.web.api.docs import add_api_docs
+from inbox.web.api.problems import invalid_input, refusal, with_problem_schema
 from inbox.web.auth import oidc as oidc_signin
 from inbox.web.auth import signin
 from inbox.web.auth.sessions import SignInRequired
@@ -109,6 +111,7 @@ def create_app(
         swagger_ui_oauth2_redirect_url=None,
         openapi_url="/openapi.json" if api_docs else None,
     )
+    app.openapi = with_problem_schema(app)  # type: ignore[method-assign]
     app.state.sessions = sessions
     # For requests that only read (lists, counts): on SQLite they do not queue behind writers.
     app.state.read_sessions = read_sessions(sessions)
@@ -187,12 +190,16 @@ def create_app(
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse("/?" + urlencode({"next": target}), status_code=303)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        if request.url.path.startswith("/api") or "text/html" not in request.headers.get(
-            "accept", "text/html"
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # The API, every client that does not ask for HTML and the refusals raised outside a
+        # route (no such path, a body over the limit) get problem details (RFC 9457).
+        if (
+            request.url.path.startswith("/api")
+            or "text/html" not in request.headers.get("accept", "text/html")
+            or not isinstance(exc, HTTPException)
         ):
-            return await http_exception_handler(request, exc)
+            return refusal(request, exc.status_code, str(exc.detail), headers=exc.headers)
         titles = {403: "Åtkomst nekad", 404: "Finns inte", 410: "Borttaget"}
         body = env.get_template("error.html").render(
             title=titles.get(exc.status_code, "Något gick fel"),
@@ -202,6 +209,10 @@ def create_app(
             staff=None,
         )
         return HTMLResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError) -> Response:
+        return invalid_input(request, exc.errors())
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:

@@ -1,20 +1,45 @@
 """Files handed to a browser or an integration: originals, attachments, intake rows.
 
 Always as a download (`Content-Disposition: attachment`, `nosniff`, a sandboxing CSP), never shown
-inline: what a sender attached is not ours to trust.
+inline: what a sender attached is not ours to trust. Which media type each is served as is decided
+here too: a received message as what its channel delivered (`raw_form`), an attachment as the type
+it was stored with when that is a well-formed one (`stored_type`).
 """
 
 from __future__ import annotations
 
+import re
+
 from fastapi.responses import Response
+
+from inbox.core.inbound import Channel
+
+OCTET_STREAM = "application/octet-stream"
+RFC822 = "message/rfc822"
+JSON = "application/json"
+# `type/subtype` in RFC 6838's restricted names, without parameters.
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
+
+
+def raw_form(channel: str) -> tuple[str, str]:
+    """(file suffix, media type) of a message as received: a mail as it came, or the JSON the
+    other channels' adapters store."""
+    return (".eml", RFC822) if channel == Channel.EMAIL else (".json", JSON)
+
+
+def stored_type(content_type: str) -> str:
+    """The media type an attachment is served as: its stored type, or octet-stream if malformed."""
+    media_type = content_type.split(";")[0].strip().lower()
+    return media_type if _MEDIA_TYPE.fullmatch(media_type) else OCTET_STREAM
 
 
 def download(data: bytes, *, filename: str, media_type: str) -> Response:
     safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename) or "download"
     return Response(
         content=data,
-        media_type=media_type,
         headers={
+            # Set as is: Starlette would append a charset to text/*, which bytes need not have.
+            "Content-Type": media_type,
             "Content-Disposition": f'attachment; filename="{safe}"',
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; sandbox",

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from inbox.web.api.problems import MEDIA_TYPE, Problem
+
 DEFAULT_LIMIT = 1024 * 1024
 
 
@@ -48,7 +50,7 @@ class BodyLimit:
         limit = self.limit_for(scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _refuse(send, BodyTooLarge(limit))
+            await _refuse(send, BodyTooLarge(limit), scope["path"])
             return
         received = 0
         started = False
@@ -72,7 +74,7 @@ class BodyLimit:
             await self.app(scope, counted_receive, tracked_send)
         except BodyTooLarge as exc:  # read outside a route's exception handling
             if not started:
-                await _refuse(send, exc)
+                await _refuse(send, exc, scope["path"])
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -85,10 +87,12 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _refuse(send: Send, exc: BodyTooLarge) -> None:
-    body = json.dumps({"detail": exc.detail}).encode()
+async def _refuse(send: Send, exc: BodyTooLarge, path: str) -> None:
+    # Problem details (RFC 9457), as every other refusal (`inbox.web.api.problems`).
+    problem = Problem(title="Content Too Large", status=413, detail=exc.detail, instance=path)
+    body = json.dumps(problem.model_dump(exclude_none=True)).encode()
     headers = [
-        (b"content-type", b"application/json"),
+        (b"content-type", MEDIA_TYPE.encode()),
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
     ]

@@ -339,7 +339,7 @@ async def test_unparsable_message_is_kept_failed_moved_and_not_fetched_again(
         transport=transport, base_url="http://t", headers=headers
     ) as client:
         health = (await client.get("/healthz")).json()
-        failed = (await client.get("/api/intake", params={"status": "failed"})).json()
+        failed = (await client.get("/api/intake", params={"status": "failed"})).json()["items"]
         raw = (await client.get(failed[0]["raw_url"])).content
     assert health["intake"] == {"failed": 1}
     assert len(failed) == 1 and "cannot parse" in failed[0]["error"] and raw == garbage

@@ -1,4 +1,4 @@
-"""`/api/audit`: the audit trail for admin tokens, newest first, paged by event id."""
+"""`/api/audit`: the audit trail for admin tokens, newest first, paged by a cursor of event ids."""
 
 from __future__ import annotations
 
@@ -9,22 +9,28 @@ from fastapi import APIRouter, Query
 
 from inbox.cases.audit_trail import AuditFilter, list_events
 from inbox.staff.users import find_unit
+from inbox.web.api.paging import Cursor, Limit, cursor_id, id_cursor
+from inbox.web.api.problems import EVERY_OPERATION, problems
 from inbox.web.api.schemas import AuditEventOut, AuditList
 from inbox.web.deps import ApiAdmin, Session
-from inbox.web.inputs import Id
 
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(prefix="/api", tags=["api"], responses=EVERY_OPERATION)
 
 
-@router.get("/audit", response_model=AuditList, summary="The audit trail, newest first")
+@router.get(
+    "/audit",
+    response_model=AuditList,
+    summary="The audit trail, newest first",
+    responses=problems(400),
+)
 async def audit_index(
     session: Session,
     token: ApiAdmin,
     case: Annotated[
         str | None, Query(min_length=1, max_length=32, description="A case reference")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[Id | None, Query(description="An event id from `next_before`")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
     actor: Annotated[
         str | None,
         Query(max_length=100, description="Who: `user:<id>`, `token:<id>`, `cli:<name>`"),
@@ -46,7 +52,12 @@ async def audit_index(
         unit_id = found.id if found is not None else 0  # an unknown unit has no events
     filters = AuditFilter(actor=actor, action=action, unit_id=unit_id, since=since, until=until)
     trail = await list_events(
-        session, scope=token.scope, case_reference=case, before=before, limit=limit, filters=filters
+        session,
+        scope=token.scope,
+        case_reference=case,
+        before=cursor_id(cursor),
+        limit=limit,
+        filters=filters,
     )
     items = [
         AuditEventOut(
@@ -60,4 +71,4 @@ async def audit_index(
         )
         for e in trail.events
     ]
-    return AuditList(items=items, next_before=trail.next_before)
+    return AuditList(items=items, next_cursor=id_cursor(trail.next_before))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import (
@@ -20,6 +21,7 @@ from fastapi import (
     Response,
     status,
 )
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.cases.access import EVERYTHING, Forbidden, Scope
@@ -38,11 +40,11 @@ from inbox.cases.registry import hides_identity
 from inbox.cases.replies import ReplyError, add_reply
 from inbox.cases.triage import TriageError, move_to_inbox, update_case
 from inbox.core.audit import audit
-from inbox.core.inbound import Channel
-from inbox.core.models import Case, IntakeRecord
+from inbox.core.models import Case, CaseKind, CaseStatus, IntakeRecord
 from inbox.intake.registration import Registration, RegistrationError, register_case
+from inbox.web.api.paging import Cursor, Limit
+from inbox.web.api.problems import EVERY_OPERATION, problems
 from inbox.web.api.schemas import (
-    REFUSED,
     CaseList,
     CaseOut,
     CaseRef,
@@ -65,11 +67,14 @@ from inbox.web.deps import (
     ReadSession,
     Session,
 )
-from inbox.web.downloads import download
+from inbox.web.downloads import RFC822, download, raw_form, stored_type
 from inbox.web.inputs import Id
 from inbox.web.state import Clock, Policy, WakeWorker
 
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(prefix="/api", tags=["api"], responses=EVERY_OPERATION)
+# What a list refuses (an unknown filter value or cursor), and what an operation on one case does.
+LIST = problems(400)
+ONE = problems(404)
 
 
 def _audit(
@@ -91,8 +96,15 @@ def _audit(
     )
 
 
+def _one_of(values: type[StrEnum], description: str, alias: str | None = None) -> Any:
+    """A query parameter that takes one of `values`: listed in the schema; another is a 400 (the
+    core's `InvalidFilter`), as for every filter value a list does not know."""
+    enum = [v.value for v in values]
+    return Query(alias=alias, description=description, json_schema_extra={"enum": enum})
+
+
 def _list_filters(
-    kind: str | None = None,
+    kind: Annotated[str | None, _one_of(CaseKind, "The cases' kind")] = None,
     unit: str | None = None,
     channel: str | None = None,
     assignee: Annotated[
@@ -125,15 +137,15 @@ def _list_filters(
 ListFilters = Annotated[CaseFilter, Depends(_list_filters)]
 
 
-@router.get("/cases", response_model=CaseList, summary="List cases, newest first")
+@router.get("/cases", response_model=CaseList, summary="List cases, newest first", responses=LIST)
 async def cases_index(
     clock: Clock,
     session: ReadSession,
     token: ApiListReader,
     shared: ListFilters,
-    status_: Annotated[str | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
+    status_: Annotated[str | None, _one_of(CaseStatus, "The cases' status", "status")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> CaseList:
     filters = replace(shared, status=status_)
     try:
@@ -170,7 +182,9 @@ async def cases_index(
     return CaseList(items=items, next_cursor=page.next_cursor)
 
 
-@router.get("/cases/{reference}", response_model=CaseOut, summary="One case with its thread")
+@router.get(
+    "/cases/{reference}", response_model=CaseOut, summary="One case with its thread", responses=ONE
+)
 async def case_show(reference: str, clock: Clock, session: Session, token: ApiReader) -> CaseOut:
     detail = await get_case(session, reference=reference, scope=token.scope)
     if detail is None:
@@ -184,6 +198,7 @@ async def case_show(reference: str, clock: Clock, session: Session, token: ApiRe
     response_model=MessageOut,
     status_code=status.HTTP_201_CREATED,
     summary="Answer the case's contact through the case's channel",
+    responses=problems(404, 409),
 )
 async def case_reply(
     reference: str,
@@ -223,7 +238,12 @@ async def _case_or_404(session: AsyncSession, reference: str, scope: Scope) -> C
     "/cases/{reference}/messages/{message_id}/original",
     summary="The original message",
     response_class=Response,
-    responses=download_doc("message/rfc822", "application/json"),
+    responses={
+        **download_doc(
+            "A mail as received (`.eml`), or another channel's JSON", RFC822, "application/json"
+        ),
+        **problems(404, 410),
+    },
 )
 async def message_original(
     reference: str, message_id: Id, clock: Clock, session: Session, token: ApiReader
@@ -240,11 +260,7 @@ async def message_original(
             status.HTTP_410_GONE, detail="The original has been removed by retention"
         )
     _audit(session, token, "message.original.read", case, clock(), message_id=message_id)
-    suffix, media_type = (
-        (".eml", "message/rfc822")
-        if record.channel == Channel.EMAIL
-        else (".json", "application/json")
-    )
+    suffix, media_type = raw_form(record.channel)
     return download(
         record.raw, filename=f"{case.reference}-{message_id}{suffix}", media_type=media_type
     )
@@ -254,7 +270,10 @@ async def message_original(
     "/cases/{reference}/attachments/{attachment_id}",
     summary="Download an attachment",
     response_class=Response,
-    responses=download_doc("application/octet-stream"),
+    responses={
+        **download_doc("The attachment, as the media type it was received with", "*/*"),
+        **ONE,
+    },
 )
 async def attachment_download(
     reference: str, attachment_id: Id, clock: Clock, session: Session, token: ApiReader
@@ -264,10 +283,10 @@ async def attachment_download(
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such attachment")
     _audit(session, token, "attachment.read", case, clock(), attachment_id=attachment_id)
-    return download(row.data, filename=row.filename, media_type="application/octet-stream")
+    return download(row.data, filename=row.filename, media_type=stored_type(row.content_type))
 
 
-@router.patch("/cases/{reference}", response_model=CaseOut, summary="Triage a case")
+@router.patch("/cases/{reference}", response_model=CaseOut, summary="Triage a case", responses=ONE)
 async def case_patch(
     reference: str, body: TriageIn, clock: Clock, session: Session, token: ApiWriter
 ) -> CaseOut:
@@ -277,9 +296,8 @@ async def case_patch(
     try:
         await update_case(session, case=case, changes=changes, actor=token.actor, now=clock())
     except TriageError as exc:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}],
+        raise RequestValidationError(
+            [{"loc": ("body", exc.field), "msg": str(exc), "type": "value_error"}]
         ) from exc
     # The case may have just left the token's units: answer with what was done to it all the same.
     detail = await get_case(
@@ -292,7 +310,9 @@ async def case_patch(
 # Search counts, merge, split, registration by hand ------------------------------------------------
 
 
-@router.get("/counts", response_model=dict[str, int], summary="Cases per status for a list")
+@router.get(
+    "/counts", response_model=dict[str, int], summary="Cases per status for a list", responses=LIST
+)
 async def case_counts(
     clock: Clock, session: ReadSession, token: ApiListReader, filters: ListFilters
 ) -> dict[str, int]:
@@ -307,7 +327,6 @@ async def case_counts(
     response_model=CaseRef,
     status_code=status.HTTP_201_CREATED,
     summary="Register a case by hand (phone, letter, visit, IVO)",
-    responses=REFUSED,
 )
 async def case_register(
     body: RegistrationIn,
@@ -338,6 +357,7 @@ async def case_register(
     "/cases/{reference}/to-inbox",
     response_model=CaseRef,
     summary="Move a case of machine mail into the inbox (a person was behind it)",
+    responses=ONE,
 )
 async def case_to_inbox(
     reference: str, clock: Clock, session: Session, token: ApiWriter
@@ -349,7 +369,12 @@ async def case_to_inbox(
     return CaseRef(reference=case.reference, url=f"/api/cases/{case.reference}")
 
 
-@router.post("/cases/{reference}/merge", response_model=MergeOut, summary="Merge into another case")
+@router.post(
+    "/cases/{reference}/merge",
+    response_model=MergeOut,
+    summary="Merge into another case",
+    responses=problems(404, 409),
+)
 async def case_merge(
     reference: str, body: MergeIn, clock: Clock, session: Session, token: ApiWriter
 ) -> MergeOut:
@@ -373,6 +398,7 @@ async def case_merge(
     response_model=CaseRef,
     status_code=status.HTTP_201_CREATED,
     summary="Move an inbound message to a new case of its own",
+    responses=problems(404, 409),
 )
 async def message_split(
     reference: str,

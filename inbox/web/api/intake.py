@@ -4,53 +4,46 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Response, status
 
+from inbox.core.models import IntakeStatus
 from inbox.intake.ledger import get_record, list_records
-from inbox.web.api.schemas import IntakeOut, download_doc
+from inbox.web.api.paging import Cursor, Limit, cursor_id, id_cursor
+from inbox.web.api.problems import EVERY_OPERATION, problems
+from inbox.web.api.schemas import IntakeList, IntakeOut, download_doc
 from inbox.web.deps import ApiRegistrar, Session
-from inbox.web.downloads import download
+from inbox.web.downloads import RFC822, download, raw_form
 from inbox.web.inputs import Id
 
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(prefix="/api", tags=["api"], responses=EVERY_OPERATION)
+STATUSES = [s.value for s in IntakeStatus]
 
 
 @router.get(
     "/intake",
-    response_model=list[IntakeOut],
+    response_model=IntakeList,
     summary="Intake ledger rows (e.g. failed), newest first",
-    responses={
-        200: {
-            "headers": {
-                "Link": {
-                    "description": 'The next (older) page, `<…&before=ID>; rel="next"`, when '
-                    "there is one",
-                    "schema": {"type": "string"},
-                }
-            }
-        }
-    },
+    responses=problems(400),
 )
 async def intake_index(
-    request: Request,
-    response: Response,
     session: Session,
     token: ApiRegistrar,
-    status_: Annotated[str, Query(alias="status")] = "failed",
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[Id | None, Query(description="A row id: only older rows")] = None,
-) -> list[IntakeOut]:
-    """Rows whose case is in the token's units; rows with no case go with the unit-less cases.
-
-    The list stays a plain array; the next page is in the `Link` header (as `before`).
-    """
+    status_: Annotated[
+        str, Query(alias="status", json_schema_extra={"enum": STATUSES}, description="Which rows")
+    ] = IntakeStatus.FAILED.value,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> IntakeList:
+    """Rows whose case is in the token's units; rows with no case go with the unit-less cases."""
+    if status_ not in STATUSES:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            detail=f"unknown status {status_!r}; known: {', '.join(STATUSES)}",
+        )
     page = await list_records(
-        session, scope=token.scope, status=status_, limit=limit, before=before
+        session, scope=token.scope, status=status_, limit=limit, before=cursor_id(cursor)
     )
-    if page.next_before is not None:
-        following = request.url.include_query_params(before=page.next_before)
-        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
-    return [
+    items = [
         IntakeOut(
             id=r.id or 0,
             channel=r.channel,
@@ -64,17 +57,22 @@ async def intake_index(
         )
         for r in page.records
     ]
+    return IntakeList(items=items, next_cursor=id_cursor(page.next_before))
 
 
 @router.get(
     "/intake/{record_id}/raw",
     summary="The raw form of an intake ledger row",
     response_class=Response,
-    responses=download_doc("application/octet-stream"),
+    responses={
+        **download_doc(
+            "A mail as received (`.eml`), or another channel's JSON", RFC822, "application/json"
+        ),
+        **problems(404),
+    },
 )
 async def intake_raw(record_id: Id, session: Session, token: ApiRegistrar) -> Response:
     row = await get_record(session, scope=token.scope, record_id=record_id)
     assert row.raw is not None
-    return download(
-        row.raw, filename=f"intake-{record_id}.eml", media_type="application/octet-stream"
-    )
+    suffix, media_type = raw_form(row.channel)
+    return download(row.raw, filename=f"intake-{record_id}{suffix}", media_type=media_type)

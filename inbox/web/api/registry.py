@@ -16,8 +16,8 @@ from inbox.cases.disclosure import DisclosureError, RequestInput, record_request
 from inbox.cases.queries import find_case
 from inbox.cases.registry import RegistryError, mark_secrecy, protect_identity
 from inbox.core.models import Case
+from inbox.web.api.problems import EVERY_OPERATION, problems
 from inbox.web.api.schemas import (
-    REFUSED,
     ConsentIn,
     ConsentOut,
     DocumentRequestIn,
@@ -34,7 +34,7 @@ from inbox.web.deps import ApiWriter, Session
 from inbox.web.inputs import Id
 from inbox.web.state import Clock, Policy
 
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(prefix="/api", tags=["api"], responses={**EVERY_OPERATION, **problems(404)})
 
 
 async def _case(session: AsyncSession, reference: str, scope: Scope) -> Case:
@@ -52,7 +52,6 @@ def _refused(exc: ValueError) -> HTTPException:
     "/cases/{reference}/secrecy",
     response_model=SecrecyOut,
     summary="Mark the case sekretessmarkerad, or take the marking away",
-    responses=REFUSED,
 )
 async def case_secrecy(
     reference: str, body: SecrecyIn, clock: Clock, session: Session, token: ApiWriter
@@ -79,7 +78,6 @@ async def case_secrecy(
     "/cases/{reference}/identity",
     response_model=IdentityOut,
     summary="Show the sender's contact details to registrars and admins only, or to all again",
-    responses=REFUSED,
 )
 async def case_identity(
     reference: str, body: IdentityIn, clock: Clock, session: Session, token: ApiWriter
@@ -107,7 +105,6 @@ async def case_identity(
     response_model=ConsentOut,
     status_code=status.HTTP_201_CREATED,
     summary="Record the person concerned's consent to sharing with a relative",
-    responses=REFUSED,
 )
 async def consent_add(
     reference: str, body: ConsentIn, clock: Clock, session: Session, token: ApiWriter
@@ -130,7 +127,6 @@ async def consent_add(
     "/cases/{reference}/consents/{consent_id}/revoke",
     response_model=ConsentOut,
     summary="Record that a consent was revoked",
-    responses=REFUSED,
 )
 async def consent_revoke(
     reference: str,
@@ -160,7 +156,6 @@ async def consent_revoke(
     response_model=DocumentRequestOut,
     status_code=status.HTTP_201_CREATED,
     summary="Record a request for documents and the menprövning's outcome",
-    responses=REFUSED,
 )
 async def document_request(
     reference: str,

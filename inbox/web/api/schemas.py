@@ -331,21 +331,19 @@ class Liveness(BaseModel):
     status: str = Field(description="Always ok: the process answers")
 
 
-class Problem(BaseModel):
-    """Why a request was refused: a sentence, or (for malformed fields) a list naming each one."""
-
-    detail: str | list[dict[str, Any]]
-
-
-# For routes whose own rules refuse input with a sentence, beside FastAPI's field errors.
-REFUSED: dict[int | str, dict[str, Any]] = {
-    422: {"model": Problem, "description": "The input was refused; `detail` says why"}
-}
+class IntakeList(BaseModel):
+    items: list[IntakeOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page")
 
 
-def download_doc(*media_types: str) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI description of a download: a file in one of these media types."""
-    return {200: {"description": "A download", "content": {t: {} for t in media_types}}}
+def download_doc(description: str, *media_types: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI description of a download: the file's bytes, in one of these media types (a
+    JSON one is any JSON value: what a channel delivered, stored as it came)."""
+    content = {
+        t: {"schema": {} if t.endswith("json") else {"type": "string", "format": "binary"}}
+        for t in media_types
+    }
+    return {200: {"description": description, "content": content}}
 
 
 class ReplyIn(BaseModel):
@@ -434,7 +432,7 @@ class AuditEventOut(BaseModel):
 
 class AuditList(BaseModel):
     items: list[AuditEventOut]
-    next_before: int | None = Field(description="Pass as `before` for the next (older) page")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page")
 
 
 # The registry: secrecy marking, protected identity, consents, requests for documents -------------

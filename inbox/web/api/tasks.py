@@ -2,7 +2,8 @@
 
 A task is what the law requires someone to do about a case by a date (`inbox.cases.tasks`): it is
 opened by setting an escalation flag (`PATCH /api/cases/{ref}`) or by a message that may be an
-appeal. Marking one done is an audit event.
+appeal. Marking one done is an audit event. The open tasks are paged by a cursor of their order
+(due date, urgency, the case's arrival, id), which the list is sorted by here too.
 """
 
 from __future__ import annotations
@@ -13,13 +14,32 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
-from inbox.cases.tasks import TaskError, TaskRow, case_tasks, mark_done, open_tasks, task_statistics
+from inbox.cases.tasks import (
+    TaskError,
+    TaskRow,
+    case_tasks,
+    mark_done,
+    open_tasks,
+    rule,
+    task_statistics,
+)
 from inbox.core.time import STOCKHOLM
+from inbox.web.api.paging import (
+    Cursor,
+    Limit,
+    decode_cursor,
+    encode_cursor,
+    invalid_cursor,
+    parse_cursor_id,
+)
+from inbox.web.api.problems import EVERY_OPERATION, problems
 from inbox.web.deps import ApiListReader, ApiWriter, ReadSession, Session
 from inbox.web.inputs import Id
 from inbox.web.state import Clock
 
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(prefix="/api", tags=["api"], responses=EVERY_OPERATION)
+# A task's place in the list: due date, urgency, the case's arrival, id (fixed-width strings).
+Position = tuple[str, int, str, int]
 
 
 class TaskOut(BaseModel):
@@ -38,6 +58,7 @@ class TaskOut(BaseModel):
 
 class TaskList(BaseModel):
     items: list[TaskOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
 
 
 class TaskKindStats(BaseModel):
@@ -72,22 +93,56 @@ def _out(row: TaskRow) -> TaskOut:
     )
 
 
-@router.get("/tasks", response_model=TaskList, summary="Open tasks, the first due first")
+def _position(row: TaskRow) -> Position:
+    arrived = row.case_received_at
+    return (
+        row.due_on.isoformat(),
+        rule(row.kind).rank,
+        arrived.isoformat(timespec="microseconds") if arrived else "",
+        row.id,
+    )
+
+
+def _after(cursor: str) -> Position:
+    due_on, rank, arrived, task_id = decode_cursor(cursor, 4)
+    if not rank.isascii() or not rank.isdigit() or len(rank) > 3:
+        raise invalid_cursor()
+    return due_on, int(rank), arrived, parse_cursor_id(task_id)
+
+
+@router.get(
+    "/tasks",
+    response_model=TaskList,
+    summary="Open tasks, the first due first",
+    responses=problems(400),
+)
 async def tasks_index(
     clock: Clock,
     session: ReadSession,
     token: ApiListReader,
     unit: Annotated[str | None, Query(description="A unit code")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> TaskList:
-    rows = await open_tasks(session, scope=token.scope, now=clock(), unit=unit)
-    return TaskList(items=[_out(row) for row in rows])
+    rows = sorted(
+        await open_tasks(session, scope=token.scope, now=clock(), unit=unit), key=_position
+    )
+    if cursor is not None:
+        after = _after(cursor)
+        rows = [row for row in rows if _position(row) > after]
+    page = rows[:limit]
+    more = len(rows) > limit
+    return TaskList(
+        items=[_out(row) for row in page],
+        next_cursor=encode_cursor(*_position(page[-1])) if more else None,
+    )
 
 
 @router.post(
     "/tasks/{task_id}/done",
     response_model=TaskOut,
     summary="Mark a task done (audited)",
-    responses={409: {"description": "The task is already done"}},
+    responses=problems(404, 409),
 )
 async def task_done(task_id: Id, clock: Clock, session: Session, token: ApiWriter) -> TaskOut:
     now = clock()
@@ -106,6 +161,7 @@ async def task_done(task_id: Id, clock: Clock, session: Session, token: ApiWrite
     "/tasks/stats",
     response_model=TaskStatsOut,
     summary="Tasks per kind: opened in the period, done, done in time, open, overdue",
+    responses=problems(400),
 )
 async def tasks_stats(
     clock: Clock,

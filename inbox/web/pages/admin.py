@@ -55,7 +55,7 @@ from inbox.web.audit_text import csv_text, describe, load_names
 from inbox.web.auth.csrf import verify_csrf
 from inbox.web.auth.sessions import Session, Staff
 from inbox.web.deps import StaffAdmin, StaffRegistrar
-from inbox.web.downloads import download
+from inbox.web.downloads import download, raw_form
 from inbox.web.inputs import Id, parse_id
 from inbox.web.render import page
 from inbox.web.state import Channels, Clock, PasswordHashing
@@ -119,9 +119,8 @@ async def intake_raw(
 ) -> Response:
     row = await get_record(session, scope=staff.scope, record_id=record_id)
     assert row.raw is not None  # get_record finds only rows that still have it
-    return download(
-        row.raw, filename=f"intake-{record_id}.eml", media_type="application/octet-stream"
-    )
+    suffix, media_type = raw_form(row.channel)
+    return download(row.raw, filename=f"intake-{record_id}{suffix}", media_type=media_type)
 
 
 AUDIT_ACTIONS = (

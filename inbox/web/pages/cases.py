@@ -36,7 +36,6 @@ from inbox.cases.registry import default_title, hides_identity
 from inbox.cases.tasks import case_tasks
 from inbox.cases.templates import list_templates, render, unfilled
 from inbox.core.audit import audit
-from inbox.core.inbound import Channel
 from inbox.core.models import Case, IntakeRecord, StaffUser
 from inbox.core.time import STOCKHOLM
 from inbox.intake.receive import IntakePolicy
@@ -44,7 +43,7 @@ from inbox.web.auth.csrf import verify_csrf
 from inbox.web.auth.sessions import ReadSession, Session, Staff, signed_in
 from inbox.web.auth.signin import sign_in_page
 from inbox.web.deps import StaffReader
-from inbox.web.downloads import download
+from inbox.web.downloads import download, raw_form
 from inbox.web.inputs import Id
 from inbox.web.pages.reports import reporting_view
 from inbox.web.render import LABELS, page
@@ -332,11 +331,7 @@ async def message_original(
         now=clock(),
         message_id=message_id,
     )
-    suffix, media_type = (
-        (".eml", "message/rfc822")
-        if record.channel == Channel.EMAIL
-        else (".json", "application/json")
-    )
+    suffix, media_type = raw_form(record.channel)
     return download(
         record.raw, filename=f"{case.reference}-{message_id}{suffix}", media_type=media_type
     )

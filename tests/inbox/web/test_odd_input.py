@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from inbox.core.models import Message
+from inbox.web.api.paging import encode_cursor
 from inbox.web.inputs import MAX_ID
 from tests.inbox.web.conftest import DECISION, ApiFor, SignIn, World, decision_in, form_post
 
@@ -45,11 +46,13 @@ async def test_ids_past_the_integer_columns_are_refused_in_the_api(
             ("GET", f"/api/intake/{big}/raw"),
             ("GET", f"/api/decisions/{big}"),
             ("POST", f"/api/decisions/{big}/withdraw"),
-            ("GET", f"/api/audit?before={big}"),
-            ("GET", f"/api/intake?before={big}"),
         ]:
             reason = _refused(await api.request(method, url))
             assert f"less than or equal to {MAX_ID}" in reason, url
+        # A cursor naming such an id is no cursor of ours.
+        for path in ("/api/audit", "/api/intake", "/api/tasks"):
+            forged = encode_cursor(big) if path != "/api/tasks" else encode_cursor("", 0, "", big)
+            assert "invalid cursor" in _refused(await api.get(path, params={"cursor": forged}), 400)
     # The largest id is still asked for, and simply not found.
     assert (await api.get(f"/api/decisions/{MAX_ID}")).status_code == 404
 

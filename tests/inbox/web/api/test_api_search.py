@@ -104,8 +104,8 @@ async def test_register_merge_split_and_audit(
     assert [e["action"] for e in body["items"]] == ["case.merged"]
     rest = await api.get(
         "/api/audit",
-        params={"case": "SP-2026-0003", "before": body["next_before"]},
+        params={"case": "SP-2026-0003", "cursor": body["next_cursor"]},
         headers=admin,
     )
     assert [e["action"] for e in rest.json()["items"]] == ["case.created"]
-    assert rest.json()["next_before"] is None
+    assert rest.json()["next_cursor"] is None
