@@ -10,19 +10,31 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.cases.access import EVERYTHING
+from inbox.cases.queries import find_case
 from inbox.cli.commands import _in_session
 from inbox.cli.errors import UserError
 from inbox.cli.registry import iso_date
 from inbox.cli.wiring import utcnow
 from inbox.core.audit import Actor
 from inbox.records import archive
+from inbox.records.subject_access import (
+    Subject,
+    SubjectError,
+    extract_zip,
+    gather,
+    record_extract,
+    record_rights_request,
+)
 from inbox.settings import Settings
+from inbox.web.pages.records import summary_html
 
 Commands = argparse._SubParsersAction  # type: ignore[type-arg]
 
 
 def add_parser(commands: Commands) -> None:
     _archive(commands)
+    _subject_access(commands)
 
 
 def cli_actor(args: argparse.Namespace) -> Actor:
@@ -83,4 +95,99 @@ def cmd_archive_verify(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{len(problems)} problems: the export does not verify")
         return 1
     print("every checksum matches")
+    return 0
+
+
+# subject-access and rights-request ---------------------------------------------------------------
+
+
+def _subject_access(commands: Commands) -> None:
+    extract = commands.add_parser(
+        "subject-access",
+        help="a register extract (GDPR art. 15): everything about one person, as a ZIP",
+    )
+    who = extract.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", metavar="ADDRESS")
+    who.add_argument("--phone", metavar="NUMBER")
+    who.add_argument("--telegram", metavar="CHAT_ID")
+    extract.add_argument("--out", required=True, type=Path, metavar="FILE.zip")
+    extract.add_argument(
+        "--requested-by", default="den registrerade", help="who asked for the extract"
+    )
+    extract.add_argument("--actor", help="who the audit trail names (default: the OS user)")
+    extract.set_defaults(func=cmd_subject_access)
+
+    rights = commands.add_parser(
+        "rights-request",
+        help="record a request for rectification, restriction or erasure on a case",
+    )
+    rights.add_argument("reference")
+    rights.add_argument(
+        "--kind", required=True, choices=["rectification", "restriction", "erasure"]
+    )
+    rights.add_argument("--by", required=True, help="who made the request")
+    rights.add_argument("--request", required=True, help="what they asked for")
+    rights.add_argument(
+        "--response", help="the answer (an erasure request is refused with the reason anyway)"
+    )
+    rights.add_argument("--on", type=iso_date, help="when it came in (default: today)")
+    rights.add_argument("--actor", help="who the audit trail names (default: the OS user)")
+    rights.set_defaults(func=cmd_rights_request)
+
+
+def _subject(args: argparse.Namespace) -> Subject:
+    kind, value = next(
+        (kind, getattr(args, kind))
+        for kind in ("email", "phone", "telegram")
+        if getattr(args, kind)
+    )
+    try:
+        return Subject.of(kind, value)
+    except SubjectError as exc:
+        raise UserError(str(exc)) from None
+
+
+def cmd_subject_access(settings: Settings, args: argparse.Namespace) -> int:
+    subject = _subject(args)
+    if args.out.exists():
+        raise UserError(f"{args.out} exists; give a new file")
+
+    async def work(session: AsyncSession) -> tuple[bytes, dict[str, int]]:
+        extract = await gather(session, subject, now=utcnow())
+        record_extract(session, extract, requested_by=args.requested_by, actor=cli_actor(args))
+        html = summary_html(extract, organisation=settings.organisation_name)
+        return extract_zip(extract, html), extract.counts()
+
+    data, counts = _in_session(settings, work)
+    args.out.write_bytes(data)
+    found = ", ".join(f"{n} {name}" for name, n in counts.items())
+    print(f"{args.out}: {found}")
+    return 0
+
+
+def cmd_rights_request(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> str:
+        case = await find_case(session, reference=args.reference, scope=EVERYTHING)
+        if case is None:
+            raise UserError(f"no case {args.reference}")
+        now = utcnow()
+        try:
+            row = await record_rights_request(
+                session,
+                case=case,
+                kind=args.kind,
+                requested_by=args.by,
+                requested_on=args.on or now.date(),
+                request=args.request,
+                response=args.response,
+                organisation=settings.organisation_name,
+                actor=cli_actor(args),
+                now=now,
+            )
+        except SubjectError as exc:
+            raise UserError(str(exc)) from None
+        return row.response
+
+    response = _in_session(settings, work)
+    print(f"recorded on {args.reference.upper()}; the answer:\n\n{response}")
     return 0

@@ -48,6 +48,7 @@ from inbox.web.pages import (
     cases,
     checkin,
     decisions,
+    records,
     registration,
     registry,
     tasks,
@@ -139,7 +140,7 @@ def create_app(
     app.include_router(signin.router, dependencies=storable)
     app.include_router(oidc_signin.router, dependencies=storable)
     # Before pages: `/cases/new` is no reference.
-    for pages in (registration, cases, actions, registry, admin, decisions, tasks):
+    for pages in (registration, cases, actions, registry, records, admin, decisions, tasks):
         app.include_router(pages.router, dependencies=storable)
     if api_docs:
         add_api_docs(app)
