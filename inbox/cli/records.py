@@ -5,19 +5,21 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.cases.access import EVERYTHING
-from inbox.cases.queries import find_case
+from inbox.cases.queries import CaseRemoved, find_case
 from inbox.cli.commands import _in_session
-from inbox.cli.errors import UserError
+from inbox.cli.errors import ConfigError, UserError
 from inbox.cli.registry import iso_date
 from inbox.cli.wiring import utcnow
 from inbox.core.audit import Actor
-from inbox.records import archive
+from inbox.core.db import create_engine, session_factory
+from inbox.records import archive, retention
 from inbox.records.subject_access import (
     Subject,
     SubjectError,
@@ -35,6 +37,7 @@ Commands = argparse._SubParsersAction  # type: ignore[type-arg]
 def add_parser(commands: Commands) -> None:
     _archive(commands)
     _subject_access(commands)
+    _retention(commands)
 
 
 def cli_actor(args: argparse.Namespace) -> Actor:
@@ -167,7 +170,10 @@ def cmd_subject_access(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_rights_request(settings: Settings, args: argparse.Namespace) -> int:
     async def work(session: AsyncSession) -> str:
-        case = await find_case(session, reference=args.reference, scope=EVERYTHING)
+        try:
+            case = await find_case(session, reference=args.reference, scope=EVERYTHING)
+        except CaseRemoved as exc:
+            raise UserError(str(exc)) from None
         if case is None:
             raise UserError(f"no case {args.reference}")
         now = utcnow()
@@ -190,4 +196,73 @@ def cmd_rights_request(settings: Settings, args: argparse.Namespace) -> int:
 
     response = _in_session(settings, work)
     print(f"recorded on {args.reference.upper()}; the answer:\n\n{response}")
+    return 0
+
+
+# retention ---------------------------------------------------------------------------------------
+
+
+def _retention(commands: Commands) -> None:
+    group = commands.add_parser(
+        "retention", help="gallring under the rules in SYNPUNKT_RETENTION_FILE"
+    ).add_subparsers(dest="retention_command", required=True)
+    group.add_parser("plan", help="what the rules would remove now, per record class").set_defaults(
+        func=cmd_retention_plan
+    )
+    run = group.add_parser("apply", help="remove it, in batches; safe to stop and run again")
+    run.add_argument(
+        "--batch", type=int, default=retention.DEFAULT_BATCH, help="rows per transaction"
+    )
+    run.add_argument("--actor", help="who the audit trail names (default: the OS user)")
+    run.set_defaults(func=cmd_retention_apply)
+
+
+def retention_rules(settings: Settings) -> dict[retention.RecordClass, retention.Rule]:
+    """The rules of `SYNPUNKT_RETENTION_FILE` (none when unset); a bad file stops the command."""
+    path = Path(settings.retention_file) if settings.retention_file else None
+    try:
+        return retention.load_rules(path)
+    except retention.RulesError as exc:
+        raise ConfigError(f"SYNPUNKT_RETENTION_FILE: {exc}") from None
+
+
+def cmd_retention_plan(settings: Settings, args: argparse.Namespace) -> int:
+    rules = retention_rules(settings)
+    if not rules:
+        print("no retention rules (SYNPUNKT_RETENTION_FILE is not set): nothing is removed")
+        return 0
+
+    async def work(session: AsyncSession) -> dict[retention.RecordClass, int]:
+        return await retention.plan(session, rules, now=utcnow())
+
+    due = _in_session(settings, work)
+    for which, rule in rules.items():
+        print(f"{which.value}: {due[which]} due (kept {rule.keep}; {rule.decision})")
+    return 0
+
+
+def cmd_retention_apply(settings: Settings, args: argparse.Namespace) -> int:
+    if args.batch < 1:
+        raise UserError("--batch must be at least 1")
+    rules = retention_rules(settings)
+    if not rules:
+        print("no retention rules (SYNPUNKT_RETENTION_FILE is not set): nothing is removed")
+        return 0
+
+    async def go() -> dict[retention.RecordClass, int]:
+        engine = create_engine(settings.database_url)
+        try:
+            return await retention.apply(
+                session_factory(engine),
+                rules,
+                now=utcnow(),
+                actor=cli_actor(args),
+                batch=args.batch,
+            )
+        finally:
+            await engine.dispose()
+
+    removed = asyncio.run(go())
+    for which, n in removed.items():
+        print(f"{which.value}: {n} removed")
     return 0

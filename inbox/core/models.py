@@ -645,3 +645,17 @@ class RightsRequest(SQLModel, table=True):
     response: str = Field(max_length=8000)  # what was decided or answered
     recorded_by: str = Field(max_length=100)  # user:<id>, cli:<name>
     recorded_at: datetime = _utc()
+
+
+class AuditDeletionPermit(SQLModel, table=True):
+    """While a row exists here, the database lets audit events be deleted (never updated).
+
+    Gallring of the audit trail inserts one, deletes the events its rule allows and removes the
+    permit in the same transaction, so no other transaction ever sees it; without it the
+    database's triggers refuse every DELETE on `audit_events` (migration 0015_records).
+    """
+
+    __tablename__ = "audit_deletion_permits"
+    id: int | None = Field(default=None, primary_key=True)
+    granted_at: datetime = _utc()
+    decision: str = Field(max_length=1000)

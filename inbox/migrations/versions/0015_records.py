@@ -4,7 +4,8 @@
 say, and `archived_at`, when it was first written to an archive export. `case_tombstones` keeps the
 reference of a case removed by gallring with the decision it was removed under.
 `rights_requests` records a data subject's request for rectification, restriction or erasure on a
-case and the answer.
+case and the answer. The audit trail stays append-only, except that gallring may now delete events
+while a row of `audit_deletion_permits` exists in its own transaction (updates are still refused).
 
 Plain ADD COLUMN and CREATE TABLE statements only (no batch copy of `cases`: see 0008_list_speed).
 
@@ -63,8 +64,42 @@ def upgrade() -> None:
     )
     op.create_index("ix_rights_requests_case_id", "rights_requests", ["case_id"])
 
+    op.create_table(
+        "audit_deletion_permits",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("granted_at", _TIME(timezone=True), nullable=False),
+        sa.Column("decision", _STRING(length=1000), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    _audit_trail(deletable_with_permit=True)
+
+
+def _audit_trail(*, deletable_with_permit: bool) -> None:
+    """The DELETE guard of `audit_events` (0001_initial_schema), with or without the permit."""
+    if op.get_bind().dialect.name == "postgresql":
+        permit = (
+            "IF TG_OP = 'DELETE' AND EXISTS (SELECT 1 FROM audit_deletion_permits) "
+            "THEN RETURN OLD; END IF; "
+            if deletable_with_permit
+            else ""
+        )
+        op.execute(
+            "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$ "
+            f"BEGIN {permit}RAISE EXCEPTION 'audit events are append-only'; END; $$ "
+            "LANGUAGE plpgsql"
+        )
+        return
+    op.execute("DROP TRIGGER audit_events_no_delete")
+    when = "WHEN NOT EXISTS (SELECT 1 FROM audit_deletion_permits) " if deletable_with_permit else ""
+    op.execute(
+        f"CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events {when}"
+        "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END"
+    )
+
 
 def downgrade() -> None:
+    _audit_trail(deletable_with_permit=False)
+    op.drop_table("audit_deletion_permits")
     op.drop_index("ix_rights_requests_case_id", table_name="rights_requests")
     op.drop_table("rights_requests")
     op.drop_table("case_tombstones")
