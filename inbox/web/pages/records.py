@@ -117,7 +117,7 @@ async def rights_request(
             error="Fyll i vem som begär, vad som begärs och, för rättelse och begränsning, svaret.",
             status_code=422,
         )
-    return back_to_case(request, case, "Begäran är registrerad.")
+    return back_to_case(request, case, "Begäran är registrerad på ärendet.")
 
 
 @router.get("/admin/subject-access", response_class=HTMLResponse)
