@@ -20,6 +20,7 @@ from inbox.cli.wiring import utcnow
 from inbox.core.audit import Actor
 from inbox.core.db import create_engine, session_factory
 from inbox.records import archive, retention
+from inbox.records.hold import HoldError, set_hold
 from inbox.records.subject_access import (
     Subject,
     SubjectError,
@@ -38,6 +39,7 @@ def add_parser(commands: Commands) -> None:
     _archive(commands)
     _subject_access(commands)
     _retention(commands)
+    _hold(commands)
 
 
 def cli_actor(args: argparse.Namespace) -> Actor:
@@ -265,4 +267,46 @@ def cmd_retention_apply(settings: Settings, args: argparse.Namespace) -> int:
     removed = asyncio.run(go())
     for which, n in removed.items():
         print(f"{which.value}: {n} removed")
+    return 0
+
+
+# hold --------------------------------------------------------------------------------------------
+
+
+def _hold(commands: Commands) -> None:
+    hold = commands.add_parser(
+        "hold", help="put a case under legal hold (kept whatever the retention rules say)"
+    )
+    hold.add_argument("reference")
+    what = hold.add_mutually_exclusive_group(required=True)
+    what.add_argument("--reason", help="why the case must be kept")
+    what.add_argument("--remove", action="store_true", help="take the hold away")
+    hold.add_argument("--actor", help="who the audit trail names (default: the OS user)")
+    hold.set_defaults(func=cmd_hold)
+
+
+def cmd_hold(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> bool:
+        try:
+            case = await find_case(session, reference=args.reference, scope=EVERYTHING)
+        except CaseRemoved as exc:
+            raise UserError(str(exc)) from None
+        if case is None:
+            raise UserError(f"no case {args.reference}")
+        try:
+            return await set_hold(
+                session,
+                case=case,
+                on=not args.remove,
+                reason=args.reason or "",
+                scope=None,
+                actor=cli_actor(args),
+                now=utcnow(),
+            )
+        except HoldError as exc:
+            raise UserError(str(exc)) from None
+
+    changed = _in_session(settings, work)
+    state = "no longer held" if args.remove else "under legal hold"
+    print(f"{args.reference.upper()} is {state}" + ("" if changed else " (unchanged)"))
     return 0
