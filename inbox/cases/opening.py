@@ -73,6 +73,8 @@ class Opening:
             "due_on": self.due_on(now=now),
             "flag_automated": self.automated,
             "flag_callback": self.callback,
+            # Someone asked to be called back after a decision: high priority, flagged in the list.
+            "priority": "high" if self.callback else "normal",
             "flag_personnummer": contains_personnummer(f"{self.subject}\n{self.text}"),
             "event_what": self.event_what,
             "event_when": self.event_when,

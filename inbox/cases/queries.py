@@ -54,9 +54,10 @@ FLAGS = (
     "appeal_intent",
     "personnummer",
     "automated",
+    "callback",  # a check-in answer asks someone to call back
 )
-# Every flag column a list row carries (the filterable FLAGS and the check-in's callback).
-ROW_FLAGS = (*FLAGS, "callback")
+# Every flag column a list row carries.
+ROW_FLAGS = FLAGS
 UNASSIGNED = "unassigned"
 _AnySelect = TypeVar("_AnySelect", bound="Select[*tuple[Any, ...]]")
 

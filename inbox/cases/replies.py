@@ -21,6 +21,7 @@ from sqlmodel import col
 
 from inbox.cases.consent import reply_needs_confirmation
 from inbox.cases.registry import registry_title
+from inbox.cases.templates import unfilled
 from inbox.core import outbox
 from inbox.core.audit import Actor, audit
 from inbox.core.inbound import Automation, Channel
@@ -44,6 +45,14 @@ _SUBJECT = {"sv": "Svar", "en": "Reply"}
 
 class ReplyError(Exception):
     """The answer cannot be sent as asked (empty, too long, nobody to send it to)."""
+
+
+class UnfilledPlaceholder(ReplyError):
+    """The answer still has a template placeholder without a value, such as `{enhet}`."""
+
+    def __init__(self, placeholders: list[str]) -> None:
+        super().__init__(f"the answer still has placeholders: {', '.join(placeholders)}")
+        self.placeholders = placeholders
 
 
 class ConfirmationNeeded(ReplyError):
@@ -76,6 +85,9 @@ async def add_reply(
     circumstances of the person concerned, which an answer to a närstående without a consent in
     force needs (`ConfirmationNeeded` otherwise)."""
     text = _clean(text)
+    placeholders = unfilled(text)
+    if placeholders:
+        raise UnfilledPlaceholder(placeholders)
     if case.id is None or case.contact_id is None:
         raise ReplyError("the case has no contact to answer (registered by hand?)")
     contact = await session.get(Contact, case.contact_id)

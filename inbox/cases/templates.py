@@ -2,7 +2,9 @@
 
 Placeholders are Swedish words in braces — `{referens}`, `{namn}`, `{enhet}`, `{handläggare}`,
 `{organisation}` — replaced by plain text substitution (never `str.format`, which could reach
-attributes); an unknown placeholder is refused when the template is saved.
+attributes); an unknown placeholder is refused when the template is saved. A placeholder without a
+value for the case stays in the text as it is, and an answer that still has one cannot be sent
+(`unfilled`, checked by `inbox.cases.replies`): the author fills it in or removes it.
 """
 
 from __future__ import annotations
@@ -40,10 +42,20 @@ def check(name: str, body: str) -> tuple[str, str]:
 
 
 def render(body: str, values: Mapping[str, str]) -> str:
-    """The template with each known placeholder replaced (missing values become empty)."""
-    return _PLACEHOLDER.sub(
-        lambda m: values.get(m.group(1), "") if m.group(1) in PLACEHOLDERS else m.group(0), body
-    )
+    """The template with each known placeholder that has a value replaced; the rest stay."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        filled = values.get(name, "").strip() if name in PLACEHOLDERS else ""
+        return filled or match.group(0)
+
+    return _PLACEHOLDER.sub(value, body)
+
+
+def unfilled(text: str) -> list[str]:
+    """The template placeholders still in `text`, in order, each once (`{enhet}`, …)."""
+    found = [m for m in _PLACEHOLDER.findall(text) if m in PLACEHOLDERS]
+    return [f"{{{name}}}" for name in dict.fromkeys(found)]
 
 
 async def list_templates(session: AsyncSession) -> Sequence[ReplyTemplate]:

@@ -233,7 +233,7 @@ async def _follow_up(
             text += "\n\n" + await _keep_from_handler(
                 session, case=case, decision=decision, now=now
             )
-        _add_message(session, case, checkin, text, now)
+        await _add_message(session, case, checkin, text, now)
         if checkin.comment and contains_personnummer(checkin.comment):
             case.flag_personnummer = True
         case.updated_at = now
@@ -268,7 +268,7 @@ async def _follow_up(
     )
     if checkin.other_handler == "yes":
         text += "\n\n" + await _keep_from_handler(session, case=case, decision=decision, now=now)
-    _add_message(session, case, checkin, text, now)
+    await _add_message(session, case, checkin, text, now)
     audit(
         session,
         actor=SYSTEM,
@@ -325,15 +325,19 @@ async def _keep_from_handler(
     )
 
 
-def _add_message(
+async def _add_message(
     session: AsyncSession, case: Case, checkin: CheckIn, text: str, now: datetime
 ) -> None:
     assert case.id is not None
+    contact = await session.get(Contact, checkin.contact_id)
     session.add(
         Message(
             case_id=case.id,
             direction=Direction.INBOUND,
             channel=checkin.channel,
+            # Who answered, as the decision names them: staff see whom to call back.
+            sender_address=contact.address if contact else None,
+            sender_name=contact.display_name if contact else None,
             kind="checkin.answers",
             subject=case.subject,
             text=text,

@@ -47,8 +47,22 @@ _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>.]+$")
 MAX_EMAIL = 320  # RFC 5321: 64 for the local part, 255 for the domain
 
 
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing to fix in a registration: the `Registration` field it concerns (None: the whole
+    registration) and what is wrong, in Swedish."""
+
+    field: str | None
+    message: str
+
+
 class RegistrationError(ValueError):
-    """The registration is incomplete or contradictory; the message says what to fix (Swedish)."""
+    """The registration is incomplete or contradictory: every problem found, at once, each naming
+    its field; the message is all of them (Swedish)."""
+
+    def __init__(self, *problems: Problem | str) -> None:
+        self.problems = tuple(p if isinstance(p, Problem) else Problem(None, p) for p in problems)
+        super().__init__(" ".join(p.message for p in self.problems))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,29 +85,52 @@ class Registration:
     event_consequence: str | None = None
 
 
-def _check(reg: Registration, now: datetime) -> None:
+def problems(reg: Registration, now: datetime) -> list[Problem]:
+    """Everything wrong with the registration's own fields (its unit is checked on registering)."""
+    found: list[Problem] = []
+
+    def wrong(field: str, message: str) -> None:
+        found.append(Problem(field, message))
+
     if reg.channel not in MANUAL_CHANNELS:
-        raise RegistrationError(f"Okänd kanal {reg.channel!r}; välj {', '.join(MANUAL_CHANNELS)}.")
+        wrong("channel", f"Okänd kanal {reg.channel!r}; välj {', '.join(MANUAL_CHANNELS)}.")
     if not reg.subject.strip():
-        raise RegistrationError("Ange en rubrik.")
+        wrong("subject", "Ange en rubrik.")
+    elif len(reg.subject) > 500:
+        wrong("subject", "Rubriken får vara högst 500 tecken.")
     if not reg.text.strip():
-        raise RegistrationError("Skriv vad synpunkten gäller.")
-    if len(reg.text) > MAX_TEXT or len(reg.subject) > 500:
-        raise RegistrationError("Texten är för lång.")
+        wrong("text", "Skriv vad synpunkten gäller.")
+    elif len(reg.text) > MAX_TEXT:
+        wrong("text", "Texten är för lång.")
     if reg.kind not in set(CaseKind):
-        raise RegistrationError(f"Okänd ärendetyp {reg.kind!r}.")
+        wrong("kind", f"Okänd ärendetyp {reg.kind!r}.")
     if reg.submitter_role not in set(SubmitterRole):
-        raise RegistrationError(f"Okänd avsändarroll {reg.submitter_role!r}.")
+        wrong("submitter_role", f"Okänd avsändarroll {reg.submitter_role!r}.")
     email = (reg.contact_email or "").strip()
     if email and (len(email) > MAX_EMAIL or not _EMAIL.match(email)):
-        raise RegistrationError("E-postadressen ser inte ut att stämma.")
+        wrong("contact_email", "E-postadressen ser inte ut att stämma.")
     if reg.acknowledge and not reg.contact_email:
-        raise RegistrationError("En bekräftelse kan bara skickas till en e-postadress.")
+        wrong(
+            "acknowledge",
+            "En bekräftelse kan bara skickas till en e-postadress. Fyll i adressen eller ta bort bocken.",
+        )
     if reg.received_at is not None:
         if reg.received_at.tzinfo is None:
-            raise RegistrationError("Ange tidpunkten med tidszon.")
-        if reg.received_at > now:
-            raise RegistrationError("Tidpunkten ligger i framtiden.")
+            wrong("received_at", "Ange tidpunkten med tidszon.")
+        elif reg.received_at > now:
+            wrong("received_at", "Tidpunkten ligger i framtiden.")
+    for name in EVENT_FIELDS:
+        try:
+            clean_event(name, getattr(reg, name))
+        except RegistryError as exc:
+            wrong(name, str(exc))
+    return found
+
+
+def _check(reg: Registration, now: datetime) -> None:
+    found = problems(reg, now)
+    if found:
+        raise RegistrationError(*found)
 
 
 def _events(reg: Registration) -> dict[str, str | None]:
@@ -123,10 +160,10 @@ async def register_case(
             await session.execute(select(Unit).where(col(Unit.code) == reg.unit))
         ).scalar_one_or_none()
         if unit is None or not unit.active:
-            raise RegistrationError(f"Okänd verksamhet {reg.unit!r}.")
+            raise RegistrationError(Problem("unit", f"Okänd verksamhet {reg.unit!r}."))
         scope.require_unit(unit.id)
     elif not scope.sees_unassigned:
-        raise RegistrationError("Välj en av dina verksamheter.")
+        raise RegistrationError(Problem("unit", "Välj en av dina verksamheter."))
     contact = None
     if reg.contact_email:
         contact, _new = await find_or_create_contact(

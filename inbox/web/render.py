@@ -60,6 +60,7 @@ LABELS: dict[str, dict[str, str]] = {
         "appeal_intent": "Möjligt överklagande",
         "personnummer": "Innehåller personnummer",
         "automated": "Automatiskt meddelande",
+        "callback": "Vill bli kontaktad",
     },
     "role": {
         "admin": "Administratör",
@@ -114,6 +115,20 @@ def iso_date(value: date | None) -> str:
     return value.isoformat() if value else "–"
 
 
+def file_size(size: int | None) -> str:
+    """A file's size as people read it, in Swedish: "67 byte", "12 kB", "3,4 MB"."""
+    if size is None:
+        return "–"
+    if size < 1000:
+        return f"{size} byte"
+    for unit, scale in (("kB", 1000), ("MB", 1000**2), ("GB", 1000**3)):
+        value = size / scale
+        if value < 999.5 or unit == "GB":
+            shown = f"{value:.1f}" if value < 9.95 else f"{value:.0f}"
+            return f"{shown.replace('.', ',')} {unit}"
+    raise AssertionError("unreachable")
+
+
 def duration(delta: timedelta | None) -> str:
     if delta is None:
         return "–"
@@ -132,7 +147,7 @@ env = Environment(
     lstrip_blocks=True,
 )
 env.globals.update(label=label, LABELS=LABELS, CLOSE_OUTCOMES=CLOSE_OUTCOMES)
-env.filters.update(local=local_time, iso_date=iso_date, duration=duration)
+env.filters.update(local=local_time, iso_date=iso_date, duration=duration, file_size=file_size)
 
 
 def page(

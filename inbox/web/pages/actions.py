@@ -16,21 +16,47 @@ from fastapi.responses import RedirectResponse, Response
 from inbox.cases.merging import MergeError, merge_cases, split_message
 from inbox.cases.queries import find_case
 from inbox.cases.registry import EVENT_FIELDS
-from inbox.cases.replies import ConfirmationNeeded, ReplyError, add_note, add_reply
+from inbox.cases.replies import (
+    ConfirmationNeeded,
+    ReplyError,
+    UnfilledPlaceholder,
+    add_note,
+    add_reply,
+)
 from inbox.cases.triage import TRIAGE_FLAGS, TriageError, move_to_inbox, update_case
-from inbox.core.models import Case
+from inbox.core.models import Case, CaseStatus
 from inbox.web.auth.csrf import verify_csrf
 from inbox.web.auth.sessions import Session, Staff
 from inbox.web.deps import StaffWriter
 from inbox.web.inputs import Id
 from inbox.web.pages.cases import MACHINE_VIEW, CasePage, CaseView
+from inbox.web.render import CLOSE_OUTCOMES
 from inbox.web.state import Clock, Policy, WakeWorker
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
 _REPLY_ERRORS = {
     "the answer is empty": "Svaret är tomt.",
+    "the case has no contact to answer": (
+        "Ärendet har ingen kontaktuppgift att svara till. Svara på annat sätt och skriv en "
+        "anteckning om det."
+    ),
+    "the contact cannot be reached": (
+        "Avsändaren går inte att nå i den här kanalen (adressen är spärrad eller meddelanden "
+        "studsar). Svara på annat sätt och skriv en anteckning om det."
+    ),
+    "a Telegram answer can be at most": "Ett svar i Telegram får vara högst 4 096 tecken.",
+    "the answer is longer than": "Svaret är för långt.",
 }
+
+
+def _reply_error(exc: ReplyError) -> str:
+    """The refusal in Swedish, for the page (the core's reasons are in English, for the API)."""
+    reason = str(exc)
+    for start, text in _REPLY_ERRORS.items():
+        if reason.startswith(start):
+            return text
+    return f"Svaret kunde inte skickas: {reason}."
 
 
 async def writable_case(session: Session, staff: Staff, reference: str) -> Case:
@@ -60,6 +86,12 @@ async def reply(
     case = await writable_case(session, staff, reference)
     form = await request.form()
     text = str(form.get("text", ""))
+    # "Skicka och avsluta": the answer and the closing in one transaction, or neither.
+    closing = form.get("and_close") == "1"
+    outcome = str(form.get("outcome", "")).strip()
+    if closing and outcome not in CLOSE_OUTCOMES:
+        message = "Välj ett utfall för att avsluta ärendet. Svaret är inte skickat."
+        return await case_page(staff, reference, reply_text=text, error=message, status_code=422)
     try:
         await add_reply(
             session,
@@ -70,6 +102,12 @@ async def reply(
             mail_domain=policy.mail_domain,
             confirmed_no_personal_details=form.get("confirm_no_personal_details") == "on",
         )
+    except UnfilledPlaceholder as exc:
+        message = (
+            f"Svaret har kvar {', '.join(exc.placeholders)} från svarsmallen. Fyll i det eller "
+            "ta bort det innan du skickar."
+        )
+        return await case_page(staff, reference, reply_text=text, error=message, status_code=422)
     except ConfirmationNeeded:
         message = (
             "Avsändaren är närstående och inget samtycke är registrerat. Bekräfta att svaret inte "
@@ -78,10 +116,41 @@ async def reply(
         )
         return await case_page(staff, reference, reply_text=text, error=message, status_code=422)
     except ReplyError as exc:
-        message = _REPLY_ERRORS.get(str(exc), f"Svaret kunde inte skickas: {exc}.")
+        message = _reply_error(exc)
         return await case_page(staff, reference, reply_text=text, error=message, status_code=422)
+    if closing:
+        try:
+            await update_case(
+                session,
+                case=case,
+                changes={"status": CaseStatus.CLOSED, "outcome": outcome},
+                actor=staff.actor,
+                now=clock(),
+            )
+        except TriageError as exc:  # raised through the unit of work: the answer is not sent
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                detail=f"Ärendet kunde inte avslutas ({exc}). Svaret är inte skickat.",
+            ) from exc
     background.add_task(wake_worker)
-    return back_to_case(request, case, "Svaret är köat och skickas strax.")
+    done = "Svaret är köat och skickas strax."
+    return back_to_case(request, case, f"{done} Ärendet är avslutat." if closing else done)
+
+
+@router.post("/cases/{reference}/reply/template")
+async def reply_template(
+    reference: str, request: Request, session: Session, staff: StaffWriter, case_page: CasePage
+) -> Response:
+    """Adds the chosen reply template to what was typed, filled in for the case; nothing is sent
+    and nothing typed is lost (the page without JavaScript posts the reply form here)."""
+    await writable_case(session, staff, reference)
+    form = await request.form()
+    return await case_page(
+        staff,
+        reference,
+        reply_text=str(form.get("text", "")),
+        template_id=str(form.get("mall", "")) or None,
+    )
 
 
 @router.post("/cases/{reference}/note")
@@ -271,7 +340,8 @@ async def merge(
     return back_to_case(
         request,
         target,
-        f"{source.reference} är sammanslaget med det här ärendet ({moved} meddelanden flyttade).",
+        f"{source.reference} är sammanslaget med det här ärendet "
+        f"({'1 meddelande flyttat' if moved == 1 else f'{moved} meddelanden flyttade'}).",
     )
 
 

@@ -34,7 +34,7 @@ from inbox.cases.queries import (
 )
 from inbox.cases.registry import default_title, hides_identity
 from inbox.cases.tasks import case_tasks
-from inbox.cases.templates import list_templates, render
+from inbox.cases.templates import list_templates, render, unfilled
 from inbox.core.audit import audit
 from inbox.core.inbound import Channel
 from inbox.core.models import Case, IntakeRecord, StaffUser
@@ -143,8 +143,8 @@ async def inbox_list(request: Request, session: ReadSession, clock: Clock, oidc:
         ),
         "status_url": lambda s: "/?" + urlencode({**kept, "status": s}),
     }
-    if request.headers.get("hx-request"):
-        return page(request, "_case_list.html", context)
+    if request.headers.get("hx-request"):  # app.js refreshes the counts and the list in place
+        return page(request, "_live.html", context)
     return page(request, "list.html", context)
 
 
@@ -172,9 +172,11 @@ class CaseView:
         *,
         reply_text: str = "",
         note_text: str = "",
+        template_id: str | None = None,
         error: str | None = None,
         status_code: int = 200,
     ) -> Response:
+        """`template_id`: a reply template to add to `reply_text`, filled in for this case."""
         return await _case_page(
             self.request,
             self.session,
@@ -184,6 +186,7 @@ class CaseView:
             organisation=self.policy.organisation,
             reply_text=reply_text,
             note_text=note_text,
+            template_id=template_id,
             error=error,
             status_code=status_code,
         )
@@ -206,6 +209,7 @@ async def _case_page(
     organisation: str,
     reply_text: str,
     note_text: str,
+    template_id: str | None,
     error: str | None,
     status_code: int,
 ) -> Response:
@@ -216,21 +220,25 @@ async def _case_page(
     audit(session, actor=staff.actor, action="case.read", case=case, now=now, via="page")
     users = await _staff_users(session)
     templates = await list_templates(session) if staff.scope.can_write else []
-    template_id = request.query_params.get("mall")
-    if template_id and not reply_text:
-        chosen = [t for t in templates if str(t.id) == template_id]
-        if chosen:
-            unit = next((u for u in await active_units(session) if u.id == case.unit_id), None)
-            reply_text = render(
-                chosen[0].body,
-                {
-                    "referens": case.reference,
-                    "namn": (detail.contact.display_name or "") if detail.contact else "",
-                    "enhet": unit.name if unit else "",
-                    "handläggare": staff.user.display_name or staff.user.username,
-                    "organisation": organisation,
-                },
-            )
+    chosen = [t for t in templates if template_id and str(t.id) == template_id]
+    if chosen:
+        # What was typed stays; the template comes after it. A value the case lacks (no unit, no
+        # name) leaves its placeholder in the text, which then cannot be sent until it is edited.
+        unit = next((u for u in await active_units(session) if u.id == case.unit_id), None)
+        filled = render(
+            chosen[0].body,
+            {
+                "referens": case.reference,
+                "namn": (detail.contact.display_name or "") if detail.contact else "",
+                "enhet": unit.name if unit else "",
+                "handläggare": staff.user.display_name,
+                "organisation": organisation,
+            },
+        )
+        reply_text = f"{reply_text.rstrip()}\n\n{filled}" if reply_text.strip() else filled
+    placeholders = unfilled(reply_text)
+    if chosen and placeholders and error is None:
+        error = f"Fyll i eller ta bort {', '.join(placeholders)} innan du skickar svaret."
     names = {u.id: u.display_name or u.username for u in users}
     scopes = await scopes_for_users(session, users=users)
     assignable = [u for u in users if u.id and may_be_assigned(scopes[u.id], case.unit_id)]
@@ -255,6 +263,7 @@ async def _case_page(
             "note_text": note_text,
             "error": error,
             "template_id": template_id or "",
+            "unfilled": placeholders,
             "merged_into": merged_into.reference if merged_into else None,
             "inbound_count": sum(1 for m in detail.messages if m.direction == "inbound"),
             "default_title": default_title(case.kind, detail.unit_name),

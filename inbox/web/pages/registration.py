@@ -7,6 +7,7 @@ the form redirects to is always theirs to open. Bad input re-renders the form wi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +18,10 @@ from inbox.cases.access import Forbidden, active_units
 from inbox.core.time import STOCKHOLM
 from inbox.intake.registration import (
     MANUAL_CHANNELS,
+    Problem,
     Registration,
     RegistrationError,
+    problems,
     register_case,
 )
 from inbox.web.auth.csrf import verify_csrf
@@ -46,6 +49,22 @@ FIELDS = (
     "event_consequence",
 )
 DEFAULTS = {"channel": "phone", "kind": "other", "submitter_role": "unknown"}
+# The form's field each problem links to (`Registration` field → element id).
+FIELD_IDS = {
+    "channel": f"r-channel-{MANUAL_CHANNELS[0]}",
+    "subject": "r-subject",
+    "text": "r-text",
+    "kind": "r-kind",
+    "unit": "r-unit",
+    "submitter_role": "r-role",
+    "contact_email": "r-email",
+    "acknowledge": "r-ack",
+    "received_at": "r-received",
+    "event_what": "r-event-what",
+    "event_when": "r-event-when",
+    "event_where": "r-event-where",
+    "event_consequence": "r-event-consequence",
+}
 
 
 async def _form(
@@ -54,9 +73,10 @@ async def _form(
     staff: Staff,
     values: dict[str, Any],
     *,
-    error: str | None = None,
+    errors: Sequence[Problem] = (),
     status_code: int = 200,
 ) -> Response:
+    """The form with what was typed; `errors` listed at the top, each linked to its field."""
     return page(
         request,
         "register.html",
@@ -65,7 +85,8 @@ async def _form(
             "values": values,
             "units": await active_units(session, staff.scope),
             "channels": MANUAL_CHANNELS,
-            "error": error,
+            "errors": [(FIELD_IDS.get(p.field or ""), p.message) for p in errors],
+            "invalid": {FIELD_IDS[p.field] for p in errors if p.field in FIELD_IDS},
         },
         status_code=status_code,
     )
@@ -78,7 +99,9 @@ def _received_at(value: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise RegistrationError("Ange när det kom in som datum och klockslag.") from None
+        raise RegistrationError(
+            Problem("received_at", "Ange när det kom in som datum och klockslag.")
+        ) from None
     return moment.replace(tzinfo=STOCKHOLM) if moment.tzinfo is None else moment
 
 
@@ -104,24 +127,32 @@ async def register_submit(
         values[multiline] = str(form.get(multiline, "")).replace("\r\n", "\n")
     values["acknowledge"] = form.get("acknowledge") == "on"
     now = clock()
+    found: list[Problem] = []
     try:
-        registration = Registration(
-            channel=values["channel"],
-            subject=values["subject"],
-            text=values["text"],
-            kind=values["kind"] or "other",
-            unit=values["unit"] or None,
-            submitter_role=values["submitter_role"] or "unknown",
-            contact_name=values["contact_name"] or None,
-            contact_email=values["contact_email"] or None,
-            contact_phone=values["contact_phone"] or None,
-            received_at=_received_at(values["received_at"]),
-            acknowledge=values["acknowledge"],
-            event_what=values["event_what"] or None,
-            event_when=values["event_when"] or None,
-            event_where=values["event_where"] or None,
-            event_consequence=values["event_consequence"] or None,
-        )
+        received_at = _received_at(values["received_at"])
+    except RegistrationError as exc:
+        found, received_at = list(exc.problems), None
+    registration = Registration(
+        channel=values["channel"],
+        subject=values["subject"],
+        text=values["text"],
+        kind=values["kind"] or "other",
+        unit=values["unit"] or None,
+        submitter_role=values["submitter_role"] or "unknown",
+        contact_name=values["contact_name"] or None,
+        contact_email=values["contact_email"] or None,
+        contact_phone=values["contact_phone"] or None,
+        received_at=received_at,
+        acknowledge=values["acknowledge"],
+        event_what=values["event_what"] or None,
+        event_when=values["event_when"] or None,
+        event_where=values["event_where"] or None,
+        event_consequence=values["event_consequence"] or None,
+    )
+    found += problems(registration, now)
+    if found:  # every problem at once, before anything is written
+        return await _form(request, session, staff, values, errors=found, status_code=422)
+    try:
         case = await register_case(
             session,
             registration=registration,
@@ -131,10 +162,12 @@ async def register_submit(
             now=now,
         )
     except RegistrationError as exc:
-        return await _form(request, session, staff, values, error=str(exc), status_code=422)
+        return await _form(request, session, staff, values, errors=exc.problems, status_code=422)
     except Forbidden:
-        error = "Du kan bara registrera ärenden för verksamheter du har tillgång till."
-        return await _form(request, session, staff, values, error=error, status_code=422)
+        error = Problem(
+            "unit", "Du kan bara registrera ärenden för verksamheter du har tillgång till."
+        )
+        return await _form(request, session, staff, values, errors=[error], status_code=422)
     if registration.acknowledge:
         background.add_task(wake_worker)  # after the commit: send the receipt
     request.session["flash"] = f"Ärendet {case.reference} är registrerat."

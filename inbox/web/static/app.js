@@ -6,3 +6,123 @@ document.addEventListener("htmx:configRequest", function (event) {
     event.detail.headers["X-CSRF-Token"] = meta.getAttribute("content");
   }
 });
+
+// The inbox list refreshes itself every 30 seconds: the counts per status and the list are
+// replaced in place, so keyboard focus and the scroll position stay where they are. It waits while
+// the user is working (focus in the list, the counts or a form field, a key pressed or a pointer
+// used in the last 15 seconds, text selected, the tab hidden) and tells screen readers politely how
+// many cases are new. `synpunkt:refresh` on the document asks for a refresh at once.
+(function () {
+  var list = document.getElementById("case-list");
+  if (!list || !list.dataset.refresh) {
+    return;
+  }
+  var EVERY = 30000;
+  var QUIET = 15000;
+  var lastActivity = 0;
+  var busy = false;
+
+  function noteActivity() {
+    lastActivity = Date.now();
+  }
+  ["keydown", "pointerdown", "wheel", "input"].forEach(function (name) {
+    document.addEventListener(name, noteActivity, { capture: true, passive: true });
+  });
+
+  function within(id, node) {
+    var box = document.getElementById(id);
+    return Boolean(box && node && box.contains(node));
+  }
+
+  function interacting(force) {
+    var active = document.activeElement;
+    if (within("case-list", active) || within("counts", active)) {
+      return true;
+    }
+    if (active && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName)) {
+      return true;
+    }
+    var selection = window.getSelection();
+    if (selection && !selection.isCollapsed) {
+      return true;
+    }
+    return !force && (document.hidden || Date.now() - lastActivity < QUIET);
+  }
+
+  function references(root) {
+    var found = {};
+    root.querySelectorAll("tr[data-ref]").forEach(function (row) {
+      found[row.getAttribute("data-ref")] = true;
+    });
+    return found;
+  }
+
+  function announce(count) {
+    var news = document.getElementById("list-news");
+    if (!news || count < 1) {
+      return;
+    }
+    news.textContent = count === 1 ? "1 nytt ärende i listan." : count + " nya ärenden i listan.";
+  }
+
+  function refresh(force) {
+    var current = document.getElementById("case-list");
+    if (busy || !current || interacting(force)) {
+      return;
+    }
+    busy = true;
+    fetch(current.dataset.refresh, {
+      headers: { "HX-Request": "true" },
+      credentials: "same-origin",
+    })
+      .then(function (response) {
+        if (!response.ok || response.redirected) {
+          throw new Error("the list did not refresh: " + response.status);
+        }
+        return response.text();
+      })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        var freshList = fresh.getElementById("case-list");
+        var freshCounts = fresh.getElementById("counts");
+        var counts = document.getElementById("counts");
+        current = document.getElementById("case-list");
+        if (!freshList || !current || interacting(force)) {
+          return;
+        }
+        var before = references(current);
+        var added = Object.keys(references(freshList)).filter(function (ref) {
+          return !before[ref];
+        });
+        current.innerHTML = freshList.innerHTML;
+        if (counts && freshCounts) {
+          counts.innerHTML = freshCounts.innerHTML;
+        }
+        announce(added.length);
+        document.dispatchEvent(new CustomEvent("synpunkt:refreshed", { detail: added.length }));
+      })
+      .catch(function () {
+        // Signed out or offline: the next round tries again; the page itself stays usable.
+      })
+      .finally(function () {
+        busy = false;
+      });
+  }
+
+  setInterval(function () {
+    refresh(false);
+  }, EVERY);
+  document.addEventListener("synpunkt:refresh", function () {
+    refresh(true);
+  });
+})();
+
+// A destructive action (close, merge, split, delete) asks first: its button carries the question
+// in `data-confirm`. Without JavaScript the form submits as it is.
+document.addEventListener("submit", function (event) {
+  var button = event.submitter;
+  var question = button && button.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+  }
+});

@@ -380,6 +380,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/cases/{reference}/reply"): Rule(
         Need.WRITE, OBJECT, static("/cases/{o.case}/reply", form={"text": "Tack!"})
     ),
+    ("POST", "/cases/{reference}/reply/template"): Rule(
+        Need.WRITE, OBJECT, static("/cases/{o.case}/reply/template", form={"text": "Hej"})
+    ),
     ("POST", "/cases/{reference}/note"): Rule(
         Need.WRITE, OBJECT, static("/cases/{o.case}/note", form={"text": "Ringt upp."})
     ),

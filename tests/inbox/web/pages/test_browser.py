@@ -152,9 +152,10 @@ async def test_sign_in_search_triage_answer_deliver_close(
     answer = page.locator("li.message.outbound", has_text="Tack för att du hörde av dig.")
     await answer.locator(".delivery.sent").wait_for()
 
-    await page.get_by_label("Utfall").select_option("answered")
+    await page.get_by_label("Utfall", exact=True).select_option("answered")
+    page.once("dialog", lambda dialog: dialog.accept())  # "Avsluta ärendet …?"
     await page.get_by_role("button", name="Avsluta ärendet").click()
-    await page.get_by_text("Ärendet är avslutat.").wait_for()
+    await page.get_by_text("Ärendet är avslutat.", exact=True).wait_for()
     closed = await world.case(world.loose)
     assert (closed.status, closed.outcome) == ("closed", "answered")
     assert page.csp_errors == []
@@ -208,6 +209,8 @@ async def test_register_by_hand_then_merge_and_split(world: World, page: Any) ->
     reference = (await page.locator("h1 .ref").inner_text()).strip()
     assert await _axe(page) == []
 
+    page.on("dialog", lambda dialog: dialog.accept())  # merging and splitting ask first
+    await page.get_by_role("heading", name="Slå ihop med ärende").click()  # the folded section
     await page.get_by_label("Flytta allt i det här ärendet till ärende (referens)").fill(
         world.loose
     )
@@ -360,15 +363,18 @@ async def test_the_registry_forms_on_a_case_pass_axe(world: World, page: Any) ->
     await page.get_by_role("heading", name="Fråga om handläggningstid").wait_for()
     assert await _axe(page) == []
 
+    await page.get_by_role("heading", name="Sekretess och identitet").click()  # folded
     await page.get_by_label("Sekretessmarkera ärendet – skäl").fill("26 kap. 1 § OSL")
     await page.get_by_role("button", name="Sekretessmarkera").click()
     await page.get_by_text("Ärendet är sekretessmarkerat.").wait_for()
+    await page.get_by_role("heading", name="Samtycke").click()  # folded while there is none
     await page.get_by_label("Lämnat av (den enskilde)").fill("Brukaren")
     await page.get_by_label("Till (närstående)").fill("Dottern")
     await page.get_by_label("Vad samtycket omfattar").fill("Hur ärendet handläggs")
     await page.get_by_label("Skriftligt").check()
     await page.get_by_role("button", name="Registrera samtycke").click()
     await page.get_by_text("Samtycket är registrerat.").wait_for()
+    await page.get_by_role("heading", name="Begäran om allmän handling").click()
     await page.get_by_label("Vad begäran gäller").fill("Synpunkten")
     await page.get_by_label("Avslag", exact=True).check()
     await page.get_by_label("Sekretessbestämmelse").fill("26 kap. 1 § OSL")

@@ -116,6 +116,41 @@ async def test_registration_errors_are_shown_and_keep_what_was_typed(
     assert await _count(world, Case) == cases
 
 
+async def test_every_registration_error_is_listed_at_once_and_linked_to_its_field(
+    world: World, as_user: SignIn
+) -> None:
+    rut = await as_user("rut")
+    answer = await form_post(
+        rut,
+        "/cases/new",
+        _phone_call(world, subject="", text="", contact_email="inte-en-adress", received_at="igår"),
+    )
+    assert answer.status_code == 422
+    assert "Rätta de här 4 sakerna innan ärendet kan registreras" in answer.text
+    for field_id, message in [
+        ("r-received", "Ange när det kom in som datum och klockslag."),
+        ("r-subject", "Ange en rubrik."),
+        ("r-text", "Skriv vad synpunkten gäller."),
+        ("r-email", "E-postadressen ser inte ut att stämma."),
+    ]:
+        assert f'<a href="#{field_id}">{message}</a>' in answer.text
+        assert f'id="{field_id}" aria-invalid="true"' in answer.text
+    assert 'id="r-role" aria-invalid' not in answer.text
+    assert "Eva Ek" in answer.text  # what was typed stays
+
+
+async def test_a_caller_without_email_is_shown_by_name_and_phone(
+    world: World, as_user: SignIn
+) -> None:
+    rut = await as_user("rut")
+    call = _phone_call(world, contact_email="", unit="mottagning")
+    del call["acknowledge"]
+    reference = await _new_case(await form_post(rut, "/cases/new", call))
+    page = (await rut.get(f"/cases/{reference}")).text
+    assert "<dt>Avsändare</dt><dd>Eva Ek (070-123 45 67)" in page and "Anonym" not in page
+    assert "Ärendet har ingen kontaktuppgift att svara till" in page
+
+
 async def test_registration_needs_csrf_and_a_writing_role(world: World, as_user: SignIn) -> None:
     rut = await as_user("rut")
     cases = await _count(world, Case)
@@ -144,7 +179,9 @@ async def test_merge_moves_the_thread_and_points_to_the_target(
     merged = await form_post(karin, f"/cases/{second}/merge", {"into": world.barn.lower()})
     assert merged.status_code == 303 and merged.headers["location"] == f"/cases/{world.barn}"
     target = (await karin.get(f"/cases/{world.barn}")).text
-    assert f"{second} är sammanslaget med det här ärendet" in target and "Samma sak igen" in target
+    # Its message and our acknowledgement of it.
+    assert f"{second} är sammanslaget med det här ärendet (2 meddelanden flyttade)" in target
+    assert "Samma sak igen" in target
     source = (await karin.get(f"/cases/{second}")).text
     assert f'Sammanslaget med <a href="/cases/{world.barn}">{world.barn}</a>' in source
     assert "Slå ihop med ärende" not in source and "Avslutad" in source

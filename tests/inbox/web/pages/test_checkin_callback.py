@@ -76,3 +76,17 @@ async def test_a_case_without_the_flag_shows_nothing_of_it(world: World, as_user
     alma = await as_user("alma")
     page = (await alma.get(f"/cases/{world.barn}")).text
     assert "någon annan än handläggaren" not in page
+
+
+async def test_a_call_back_case_names_who_answered_comes_flagged_and_with_high_priority(
+    world: World, as_user: SignIn
+) -> None:
+    case = await call_back_for_someone_else(world)
+    assert case.priority == "high"
+    alma = await as_user("alma")
+    page = (await alma.get(f"/cases/{case.reference}")).text
+    assert f"&lt;{DECISION['address']}&gt;" in page and "okänd" not in page
+    assert '<span class="flag">Vill bli kontaktad</span>' in page
+    listing = (await alma.get("/", params={"flag": "callback"})).text
+    assert case.reference in listing and world.barn not in listing
+    assert '<span class="flag">Vill bli kontaktad</span>' in listing

@@ -31,7 +31,7 @@ async def test_list_counts_filters_masks_and_refreshes(world: World, as_user: Si
     rut = await as_user("rut")
     listing = (await rut.get("/")).text
     assert "811218-9876" not in listing and "9876" not in listing
-    assert 'hx-trigger="every 30s"' in listing and 'Ny <span class="count">2</span>' in listing
+    assert 'data-refresh="/"' in listing and 'Ny <span class="count">2</span>' in listing
     mine = (await rut.get("/", params={"assignee": "mine"})).text
     assert "Inga ärenden matchar" in mine
     await form_post(rut, f"/cases/{world.loose}/triage", {"assignee": "rut", "kind": "question"})
@@ -40,7 +40,9 @@ async def test_list_counts_filters_masks_and_refreshes(world: World, as_user: Si
     assert world.loose not in unassigned and "SP-2026-0004" in unassigned
     assert world.loose in (await rut.get("/", params={"kind": "question"})).text
     fragment = await rut.get("/", headers={"HX-Request": "true"})
-    assert fragment.text.startswith('<div id="case-list"') and "<html" not in fragment.text
+    # What app.js puts in place: the counts and the list, not a page.
+    assert 'id="counts"' in fragment.text and 'id="case-list"' in fragment.text
+    assert "<html" not in fragment.text and "<form" not in fragment.text.split('id="case-list"')[0]
     assert (await rut.get("/", params={"cursor": "!!"})).status_code == 400
 
 
@@ -213,8 +215,41 @@ async def test_admin_keeps_templates_that_fill_the_answer(world: World, as_user:
     assert (await karin.get("/templates")).status_code == 403
     page = await karin.get(f"/cases/{world.barn}")
     template_id = page.text.split('<option value="', 1)[1].split('"', 1)[0]
-    filled = (await karin.get(f"/cases/{world.barn}", params={"mall": template_id})).text
-    assert f"Hej Anna! Ärende {world.barn}. /Karin" in filled
+    add = f"/cases/{world.barn}/reply/template"
+    filled = await form_post(karin, add, {"mall": template_id, "text": ""})
+    assert f"Hej Anna! Ärende {world.barn}. /Karin" in filled.text
+    # What was typed stays, and the template comes after it; nothing is sent.
+    kept = await form_post(karin, add, {"mall": template_id, "text": "Jag har läst ditt brev."})
+    assert f"Jag har läst ditt brev.\n\nHej Anna! Ärende {world.barn}." in kept.text
+    assert (await world.case(world.barn)).first_response_at is None
+
+
+async def test_a_placeholder_without_a_value_stops_the_answer_until_it_is_edited(
+    world: World, as_user: SignIn
+) -> None:
+    ada = await as_user("ada")
+    body = "Hej! {handläggare} på {enhet} återkommer inom kort."
+    assert (await form_post(ada, "/templates", {"name": "Kort", "body": body})).status_code == 303
+    rut = await as_user("rut")  # the case has no unit yet
+    page = await rut.get(f"/cases/{world.loose}")
+    template_id = page.text.split('<option value="', 1)[1].split('"', 1)[0]
+    add = f"/cases/{world.loose}/reply/template"
+    filled = await form_post(rut, add, {"mall": template_id, "text": ""})
+    # Not an empty unit: the placeholder stays, and the page says so.
+    assert "Hej! Rut på {enhet} återkommer inom kort." in filled.text
+    assert "Fyll i eller ta bort {enhet} innan du skickar" in filled.text
+    refused = await form_post(
+        rut, f"/cases/{world.loose}/reply", {"text": "Hej! Rut på {enhet} återkommer."}
+    )
+    assert refused.status_code == 422 and "Svaret har kvar {enhet} från svarsmallen" in refused.text
+    assert "Hej! Rut på {enhet} återkommer." in refused.text  # nothing typed is lost
+    async with world.db.sessions() as session:
+        sent = await session.execute(select(OutboxItem).where(OutboxItem.kind == "case.reply"))
+        assert sent.first() is None
+    edited = await form_post(
+        rut, f"/cases/{world.loose}/reply", {"text": "Hej! Rut på mottagningen återkommer."}
+    )
+    assert edited.status_code == 303
 
 
 async def test_health_page_shows_channels_failed_mail_and_dead_rows(
@@ -323,3 +358,28 @@ async def test_the_assignee_list_offers_only_who_sees_the_case_and_may_act(
     options = page.split('name="assignee"', 1)[1].split("</select>", 1)[0]
     assert 'value="karin"' in options and 'value="alma"' in options
     assert 'value="olle"' not in options and 'value="vera"' not in options
+
+
+async def test_send_and_close_sends_the_answer_and_closes_the_case_or_does_neither(
+    world: World, as_user: SignIn
+) -> None:
+    karin = await as_user("karin")
+    reply = f"/cases/{world.barn}/reply"
+    text = "Tack för ditt brev. Vi har rättat felet."
+    refused = await form_post(karin, reply, {"text": text, "and_close": "1", "outcome": ""})
+    assert refused.status_code == 422 and "Välj ett utfall för att avsluta" in refused.text
+    assert text in refused.text  # nothing typed is lost
+    async with world.db.sessions() as session:
+        queued = await session.execute(select(OutboxItem).where(OutboxItem.kind == "case.reply"))
+        assert queued.first() is None
+    done = await form_post(karin, reply, {"text": text, "and_close": "1", "outcome": "remedied"})
+    assert done.status_code == 303
+    case = await world.case(world.barn)
+    assert (case.status, case.outcome) == ("closed", "remedied")
+    async with world.db.sessions() as session:
+        queued = await session.execute(select(OutboxItem).where(OutboxItem.kind == "case.reply"))
+        assert len(queued.all()) == 1
+    page = (await karin.get(f"/cases/{world.barn}")).text
+    assert "Svaret är köat och skickas strax. Ärendet är avslutat." in page
+    assert 'id="reply-text"' not in page and 'id="t-kind"' not in page
+    assert "Ärendet är avslutat. Öppna det igen för att svara" in page
