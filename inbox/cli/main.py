@@ -32,6 +32,7 @@ from inbox.cli.demo import cmd_demo
 from inbox.cli.errors import ConfigError, PartStopped, UserError
 from inbox.cli.records import add_parser as add_records
 from inbox.cli.registry import add_parser as add_diarium
+from inbox.cli.report import add_parser as add_report
 from inbox.cli.run import cmd_bot, cmd_part, cmd_serve
 from inbox.cli.wiring import probe_database, secret_key
 from inbox.settings import Settings
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_diarium(commands)
     add_records(commands)
+    add_report(commands)
 
     demo = commands.add_parser("demo", help="send sample mails through the running SMTP listener")
     demo.add_argument("--count", type=int, default=6)

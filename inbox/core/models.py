@@ -609,6 +609,120 @@ class DocumentRequest(SQLModel, table=True):
     recorded_at: datetime = _utc()
 
 
+# Reports: topics, measures, report examples, statistics of removed cases (migration 0015) -------
+
+
+class Topic(SQLModel, table=True):
+    """What a case concerns (ämne), from a list the organisation keeps; several per case.
+
+    A topic no longer wanted is made inactive, never deleted: cases and statistics name it.
+    """
+
+    __tablename__ = "topics"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=64)
+    label_sv: str = Field(max_length=200)
+    label_en: str = Field(max_length=200)
+    position: int = 0
+    active: bool = True
+
+
+class CaseTopic(SQLModel, table=True):
+    __tablename__ = "case_topics"
+    case_id: int = Field(foreign_key="cases.id", primary_key=True, ondelete="CASCADE")
+    topic_id: int = Field(foreign_key="topics.id", primary_key=True, index=True)
+
+
+class MeasureType(StrEnum):
+    APOLOGY = "apology"  # ursäkt
+    CORRECTION = "correction"  # rättelse
+    DECISION_EXPLAINED = "decision-explained"  # förklaring av beslut
+    NEW_SERVICE = "new-service"  # ny insats
+    CHANGED_ROUTINE = "changed-routine"  # ändrad rutin
+    TRAINING = "training"  # utbildning
+    NO_ACTION = "no-action"  # ingen åtgärd
+    OTHER = "other"  # annan åtgärd
+
+
+class MeasureStatus(StrEnum):
+    PLANNED = "planned"  # planerad
+    ONGOING = "ongoing"  # pågår
+    DONE = "done"  # genomförd
+
+
+class Measure(SQLModel, table=True):
+    """Something done (or planned) because of a case: an åtgärd, with who owns it and its state.
+
+    `public` with `public_summary` puts it on the public results page ("Ni sa – vi gjorde"); the
+    summary is the only text of it that ever leaves the inbox.
+    """
+
+    __tablename__ = "measures"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True, ondelete="CASCADE")
+    type: str = Field(max_length=32)  # MeasureType
+    text: str = Field(default="", max_length=2000)
+    owner_id: int | None = Field(default=None, foreign_key="staff_users.id")
+    status: str = Field(default=MeasureStatus.PLANNED, max_length=16)  # MeasureStatus
+    dated_on: date
+    public: bool = False
+    public_summary: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class LexSarahOutcome(StrEnum):
+    SERIOUS = "serious"  # allvarligt missförhållande (rapporteras till IVO)
+    RISK_SERIOUS = "risk-serious"  # påtaglig risk för ett allvarligt missförhållande
+    NOT_SERIOUS = "not-serious"  # missförhållande, inte allvarligt
+    NONE = "none"  # inget missförhållande
+
+
+class CaseReview(SQLModel, table=True):
+    """What staff concluded of a case as a whole, at most one row per case: whether a lex Sarah
+    assessment was made and its outcome, and whether the case is an example for the report, with
+    the anonymised summary and how it was handled (the only text of the case a report shows)."""
+
+    __tablename__ = "case_reviews"
+    case_id: int = Field(foreign_key="cases.id", primary_key=True, ondelete="CASCADE")
+    lex_sarah_assessed: bool = False
+    lex_sarah_outcome: str | None = Field(default=None, max_length=16)  # LexSarahOutcome
+    example: bool = False
+    example_summary: str | None = Field(default=None, max_length=2000)
+    example_handling: str | None = Field(default=None, max_length=2000)
+    updated_at: datetime = _utc()
+
+
+class CaseStatistic(SQLModel, table=True):
+    """One anonymised row per case removed by retention (gallring): what the report counts of it,
+    and nothing that points at a person (`inbox.reports.facts.record_removed` writes it).
+
+    `received_at` is Stockholm's midnight of the day the case arrived; `topics` and `measures`
+    are code lists written `,a,,b,` and `,type:status,,type:status,` so that SQL can count them.
+    """
+
+    __tablename__ = "case_statistics"
+    __table_args__ = (Index("ix_case_statistics_received", "received_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = _utc()
+    kind: str = Field(max_length=16)
+    channel: str = Field(max_length=16)
+    submitter_role: str = Field(max_length=16)
+    unit_id: int | None = None  # no foreign key: the statistics outlive a unit
+    outcome: str | None = Field(default=None, max_length=32)
+    closed: bool = True
+    # Minutes from arrival to the first answer (or to closing, when none was sent); None: neither.
+    response_minutes: int | None = None
+    in_time: bool | None = None  # answered by the due date; None: no due date
+    flag_lex_sarah: bool = False
+    flag_decision_not_executed: bool = False
+    flag_child_at_risk: bool = False
+    lex_sarah_assessed: bool = False
+    lex_sarah_outcome: str | None = Field(default=None, max_length=16)
+    topics: str = Field(default=",", max_length=2000)
+    measures: str = Field(default=",", max_length=2000)
+
+
 # Records: legal hold, gallring, archive export, rights requests (migration 0015_records) --------
 
 

@@ -36,13 +36,16 @@ from inbox.core.models import (
     AuditEvent,
     Case,
     CaseStatus,
+    CaseTopic,
     Consent,
     Contact,
     DocumentRequest,
     IntakeRecord,
+    Measure,
     Message,
     RightsRequest,
     Task,
+    Topic,
     Unit,
 )
 from inbox.core.time import stockholm_days
@@ -275,8 +278,8 @@ async def case_metadata(
             "consequence": case.event_consequence,
         },
         "contact": _contact(contact),
-        # No measures table exists yet; the key is there so the format need not change for it.
-        "measures": [],
+        "topics": await _topics(session, case),
+        "measures": await _rows(session, Measure, Measure.case_id, case.id),
         "tasks": await _rows(session, Task, Task.case_id, case.id),
         "consents": await _rows(session, Consent, Consent.case_id, case.id),
         "document_requests": await _rows(
@@ -285,6 +288,16 @@ async def case_metadata(
         "rights_requests": await _rows(session, RightsRequest, RightsRequest.case_id, case.id),
         "messages": messages,
     }
+
+
+async def _topics(session: AsyncSession, case: Case) -> list[dict[str, str]]:
+    rows = await session.execute(
+        select(col(Topic.code), col(Topic.label_sv))
+        .join(CaseTopic, col(CaseTopic.topic_id) == Topic.id)
+        .where(col(CaseTopic.case_id) == case.id)
+        .order_by(col(Topic.code))
+    )
+    return [{"code": code, "name": name} for code, name in rows.all()]
 
 
 def _contact(contact: Contact | None) -> dict[str, Any] | None:

@@ -13,7 +13,8 @@ No period is built in: a class without a rule is kept. The classes (`RecordClass
   the raw mail of its intake rows, its outbox rows, consents, requests for documents and rights
   requests, and its contacts once nothing else refers to them — `keep` after it was closed. Its
   tasks and the check-ins that opened it lose the link and stay (they carry no personal data and
-  keep the statistics of what was done). What is left is a tombstone: the reference, when, the
+  keep the statistics of what was done), and the reports keep its anonymised statistical row
+  (`inbox.reports.facts.record_removed`). What is left is a tombstone: the reference, when, the
   class and the decision, so every link to the case answers 410 "Gallrad enligt beslut …".
 - `machine_mail`: a case opened by machine mail (auto-replies, bounces), `keep` after it came in,
   removed the same way.
@@ -66,6 +67,7 @@ from inbox.core.models import (
     RightsRequest,
     Task,
 )
+from inbox.reports.facts import record_removed
 
 DEFAULT_BATCH = 200
 MAX_DECISION = 1000
@@ -340,11 +342,11 @@ async def _one_batch(
 
 
 async def keep_statistics(session: AsyncSession, case_id: int) -> None:
-    """The anonymised statistical row of a case about to be removed, so that reports over past
-    years stay right after gallring: `inbox.reports.facts.record_removed` (issue 16) writes it.
-
-    The one call site for it; the reports package is not on this branch yet, so nothing is
-    written here until it is merged and this calls `record_removed(session, case_id)`."""
+    """The anonymised statistical row of a case about to be removed (year, kind, unit, role,
+    channel, topics, outcome, response time, measures by type), so that reports over past years
+    stay right after gallring: the reports' own `record_removed` writes it (nothing for a case a
+    report does not count)."""
+    await record_removed(session, case_id)
 
 
 async def remove_cases(

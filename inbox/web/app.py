@@ -50,12 +50,15 @@ from inbox.web.pages import (
     cases,
     checkin,
     decisions,
+    measures,
     records,
     registration,
     registry,
+    reports,
     tasks,
 )
 from inbox.web.pages import privacy as privacy_page
+from inbox.web.pages import results as results_page
 from inbox.web.render import STATIC, env
 from inbox.web.security import SecurityHeaders
 from inbox.web.state import ChannelStatus, HealthProbe
@@ -129,6 +132,7 @@ def create_app(
     app.include_router(decisions_api.router, dependencies=storable)
     app.include_router(checkin.router, dependencies=storable)
     app.include_router(privacy_page.router)  # it takes no input to store
+    app.include_router(results_page.router)  # nor does this
 
     if telegram_webhook is not None:
 
@@ -142,7 +146,18 @@ def create_app(
     app.include_router(signin.router, dependencies=storable)
     app.include_router(oidc_signin.router, dependencies=storable)
     # Before pages: `/cases/new` is no reference.
-    for pages in (registration, cases, actions, registry, records, admin, decisions, tasks):
+    for pages in (
+        registration,
+        cases,
+        actions,
+        registry,
+        measures,
+        records,
+        admin,
+        decisions,
+        tasks,
+        reports,
+    ):
         app.include_router(pages.router, dependencies=storable)
     if api_docs:
         add_api_docs(app)

@@ -10,7 +10,7 @@ while a row of `audit_deletion_permits` exists in its own transaction (updates a
 Plain ADD COLUMN and CREATE TABLE statements only (no batch copy of `cases`: see 0008_list_speed).
 
 Revision ID: 0015_records
-Revises: 0014_registry
+Revises: 0015_reports
 """
 
 from collections.abc import Sequence
@@ -22,7 +22,7 @@ from alembic import op
 import inbox.core.db
 
 revision: str = "0015_records"
-down_revision: str | None = "0014_registry"
+down_revision: str | None = "0015_reports"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -47,6 +47,7 @@ from inbox.web.auth.signin import sign_in_page
 from inbox.web.deps import StaffReader
 from inbox.web.downloads import download
 from inbox.web.inputs import Id
+from inbox.web.pages.reports import reporting_view
 from inbox.web.render import LABELS, page
 from inbox.web.state import Clock, Oidc, Policy
 
@@ -275,6 +276,7 @@ async def _case_page(
             "request_outcomes": OUTCOMES,
             "today": today.isoformat(),
             "tasks": await case_tasks(session, case_id=case.id or 0, now=now),
+            "reporting": await reporting_view(session, case),
             "show_case": False,
             "back": f"/cases/{case.reference}",
         },

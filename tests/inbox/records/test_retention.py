@@ -1,17 +1,20 @@
 """Gallring over a generated history: exactly what the rules make due goes (cases with all of
 theirs, machine mail, check-ins, failed intake, raw mail, old audit events), held cases stay, a
-run stopped between batches and run again ends where an unbroken run would, and a removed case
-answers 410 "Gallrad enligt beslut …" on its page and in the API."""
+run stopped between batches and run again ends where an unbroken run would, the report for the
+years removed is the same after as before, and a removed case answers 410 "Gallrad enligt
+beslut …" on its page and in the API."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from inbox.cases.access import EVERYTHING
+from inbox.cases.measures import MeasureInput, add_measure, list_topics, set_topics
 from inbox.core.audit import Actor
 from inbox.core.db import unit_of_work
 from inbox.core.models import (
@@ -28,6 +31,8 @@ from inbox.core.models import (
 from inbox.intake import ledger
 from inbox.records import retention
 from inbox.records.hold import set_hold
+from inbox.reports.figures import Figures, compute
+from inbox.reports.figures import Request as ReportRequest
 from tests.conftest import Clock, Database
 from tests.factories import synpunkt
 from tests.inbox.records.conftest import make_case
@@ -114,6 +119,27 @@ async def _history(db: Database, clock: Clock) -> History:
         )
         # The open case's intake row was processed long ago, but its case is not due: its raw
         # mail goes under `intake_raw` like any other processed row's.
+        # Topics and a measure on the old cases, for the report to count before and after.
+        topics = await list_topics(session)
+        for n, reference in enumerate(h.removed):
+            old = (
+                await session.execute(select(Case).where(Case.reference == reference))
+            ).scalar_one()
+            await set_topics(
+                session,
+                case=old,
+                topic_ids=[topics[n % len(topics)].id or 0],
+                scope=EVERYTHING,
+                actor=ACTOR,
+                now=_at(2021, 1),
+            )
+            if n % 2:
+                measure = MeasureInput(
+                    type="apology", text="Ursäkt", status="done", dated_on=_at(2021, 1).date()
+                )
+                await add_measure(
+                    session, case=old, data=measure, scope=EVERYTHING, actor=ACTOR, now=_at(2021, 1)
+                )
         stored = await session.get(Case, held.id)
         assert stored is not None
         await set_hold(
@@ -154,6 +180,17 @@ async def _history(db: Database, clock: Clock) -> History:
             else:
                 h.checkin_new = checkin.id or 0
     return h
+
+
+async def _report(db: Database) -> Figures:
+    """The report for 2020 and 2021, the years of the cases the rules remove."""
+    async with db.sessions() as session:
+        return await compute(
+            session,
+            ReportRequest(first=date(2020, 1, 1), last=date(2021, 12, 31)),
+            scope=EVERYTHING,
+            today=NOW.date(),
+        )
 
 
 async def _references(db: Database) -> set[str]:
@@ -229,6 +266,8 @@ async def test_a_run_removes_exactly_what_the_rules_say_and_survives_being_stopp
 ) -> None:
     h = await _history(db, clock)
     rules = retention.parse_rules(RULES)
+    report_before = await _report(db)
+    assert report_before.total == 10  # eight old closed cases, the held one and the old open one
     async with db.sessions() as session:
         planned = await retention.plan(session, rules, now=NOW)
     assert planned[retention.RecordClass.CLOSED_CASES] == 8
@@ -257,6 +296,7 @@ async def test_a_run_removes_exactly_what_the_rules_say_and_survives_being_stopp
     await _check_result(db, h)
     again = await retention.apply(db.sessions, rules, now=NOW, actor=ACTOR, batch=3)
     assert again == dict.fromkeys(rules, 0)
+    assert await _report(db) == report_before  # the statistics of removed cases count as before
 
 
 async def test_a_removed_case_answers_410_with_the_decision_on_its_page_and_in_the_api(

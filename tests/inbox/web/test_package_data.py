@@ -17,7 +17,7 @@ def test_every_template_and_static_file_is_package_data() -> None:
     globs = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"]["package-data"]["inbox"]
     files = [
         path.relative_to(ROOT).as_posix()
-        for folder in ("web/templates", "web/static")
+        for folder in ("web/templates", "web/static", "reports/templates")
         for path in (ROOT / folder).rglob("*")
         if path.is_file()
     ]

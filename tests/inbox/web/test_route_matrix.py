@@ -22,8 +22,9 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from sqlalchemy import select
 
-from inbox.cases.access import NEEDS, Need
+from inbox.cases.access import EVERYTHING, NEEDS, Need
 from inbox.cases.consent import ConsentInput, record_consent
+from inbox.cases.measures import MeasureInput, add_measure
 from inbox.cases.merging import merge_cases
 from inbox.cases.templates import save_template
 from inbox.cases.triage import update_case
@@ -207,6 +208,27 @@ def _machine_case(path: str, **kwargs: Any) -> Prepare:
         return Call(path=path.format(ref=reference), **kwargs)
 
     return prepare
+
+
+MEASURE = {"type": "apology", "status": "planned", "dated_on": "2026-03-10", "text": "Ursäkt"}
+
+
+async def _with_measure(world: World, objects: Objects) -> Call:
+    """A fresh case in IN with a measure, for the call that changes the measure."""
+    reference = await _fresh_case(world, objects)
+    async with unit_of_work(world.db.sessions) as session:
+        case = (await session.execute(select(Case).where(Case.reference == reference))).scalar_one()
+        measure = await add_measure(
+            session,
+            case=case,
+            data=MeasureInput(
+                type="apology", text="", status="planned", dated_on=date(2026, 3, 10)
+            ),
+            scope=EVERYTHING,
+            actor=SYSTEM,
+            now=world.clock(),
+        )
+    return Call(path=f"/cases/{reference}/measures/{measure.id}", form=MEASURE | {"status": "done"})
 
 
 async def _merge(world: World, objects: Objects) -> Call:
@@ -424,6 +446,24 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/admin/subject-access"): Rule(
         Need.ADMIN, LIST, static("/admin/subject-access", form=SUBJECT_ACCESS)
     ),
+    ("POST", "/cases/{reference}/topics"): Rule(
+        Need.WRITE, OBJECT, _with_case("/cases/{ref}/topics", form={})
+    ),
+    ("POST", "/cases/{reference}/measures"): Rule(
+        Need.WRITE, OBJECT, _with_case("/cases/{ref}/measures", form=MEASURE)
+    ),
+    ("POST", "/cases/{reference}/measures/{measure_id}"): Rule(Need.WRITE, OBJECT, _with_measure),
+    ("POST", "/cases/{reference}/lex-sarah"): Rule(
+        Need.WRITE, OBJECT, _with_case("/cases/{ref}/lex-sarah", form={"assessed": "yes"})
+    ),
+    ("POST", "/cases/{reference}/example"): Rule(
+        Need.WRITE, OBJECT, _with_case("/cases/{ref}/example", form={})
+    ),
+    ("GET", "/rapporter"): Rule(Need.READ, LIST, static("/rapporter")),
+    ("GET", "/rapporter/fil"): Rule(
+        Need.READ, LIST, static("/rapporter/fil", params={"format": "csv"})
+    ),
+    ("GET", "/rapporter/rapport.css"): Rule(Need.READ, NONE, static("/rapporter/rapport.css")),
     ("GET", "/cases/new"): Rule(Need.WRITE, NONE, static("/cases/new")),
     ("POST", "/cases/new"): Rule(Need.WRITE, UNIT, _registration(json_body=False)),
     ("GET", "/health"): Rule(Need.REGISTRAR, LIST, static("/health")),
@@ -455,6 +495,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/checkin/stopp/{token}"): Rule(None),
     ("GET", "/static/public.css"): Rule(None),
     ("GET", "/integritet"): Rule(None),
+    ("GET", "/resultat"): Rule(None),
+    ("GET", "/resultat.json"): Rule(None),
+    ("GET", "/resultat.csv"): Rule(None),
     ("POST", "/telegram/webhook"): Rule(None),
     ("GET", "/healthz"): Rule(None),
     ("GET", "/openapi.json"): Rule(None),

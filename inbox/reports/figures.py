@@ -1,0 +1,378 @@
+"""The report's figures, counted in the database: for a period, and the same period of the
+years before it, how many cases of each kind, role, channel, unit and outcome, how many were
+handled in time and how fast, their topics and measures, the flags, the check-ins, and the
+examples staff wrote.
+
+The cases' facts (`inbox.reports.facts`) are grouped by month and kind over the compared
+periods (the trend), once by every dimension a section needs over the period itself (a few
+thousand groups at most, whatever the number of cases), and by the hour to the first answer for
+the medians; the sections are summed from those groups. Codes stay codes here;
+`inbox.reports.report` puts words to them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, false, func, literal_column, null, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from inbox.cases.access import Scope
+from inbox.checkins.reports import MIN_GROUP
+from inbox.core.models import Case, CaseReview, CheckIn, OutboxItem
+from inbox.reports.facts import (
+    Window,
+    case_facts,
+    counted,
+    ivo,
+    measure_facts,
+    review_facts,
+    stockholm_midnight,
+    topic_facts,
+)
+
+CRITICISM = "complaint"  # the kind whose share is "the share of criticism"
+
+
+def shift_years(day: date, years: int) -> date:
+    """The same day `years` earlier (the 28th for a 29 February)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    first: date
+    last: date
+
+    @property
+    def label(self) -> str:
+        if (self.first.month, self.first.day, self.last.month, self.last.day) == (1, 1, 12, 31):
+            if self.first.year == self.last.year:
+                return str(self.first.year)
+        return f"{self.first.isoformat()}–{self.last.isoformat()}"
+
+    def back(self, years: int) -> Period:
+        return Period(shift_years(self.first, years), shift_years(self.last, years))
+
+    def months(self) -> list[tuple[str, date, date]]:
+        """(YYYY-MM, first day, day after the last) of each month the period touches."""
+        out = []
+        day = self.first
+        while day <= self.last:
+            following = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+            end = min(following, self.last + timedelta(days=1))
+            out.append((f"{day.year:04d}-{day.month:02d}", day, end))
+            day = following
+        return out
+
+
+@dataclass
+class Groups:
+    """Counts of counted cases by a tuple of codes."""
+
+    counts: Counter[tuple[Any, ...]] = field(default_factory=Counter)
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class Figures:
+    """Everything the report shows, as codes and numbers; `periods[0]` is the period asked for."""
+
+    periods: list[Period]
+    # Per period index: month -> count.
+    months: list[dict[str, int]]
+    # Per period index: kind -> count.
+    kinds: list[Counter[str]]
+    roles: Counter[str]
+    channels: Counter[str]
+    units: Counter[int | None]
+    outcomes: Counter[str | None]
+    # Per unit (None: all): (in time, handled or due, total).
+    in_time: dict[int | None, tuple[int, int]]
+    median_hours: list[float | None]
+    topics: Counter[str]
+    measures: Counter[tuple[str, str]]
+    ivo: int
+    lex_sarah_flagged: int
+    lex_sarah_assessed: int
+    lex_sarah_outcomes: Counter[str | None]
+    deviations: int
+    not_executed: int
+    checkins: dict[str, Any]
+    examples: list[tuple[str, str]]
+
+    @property
+    def total(self) -> int:
+        return sum(self.kinds[0].values())
+
+
+def _constant(value: str) -> Any:
+    return literal_column("'" + value.replace("'", "''") + "'")
+
+
+def _bucket(received: Any, periods: list[Period]) -> Any:
+    """`index|YYYY-MM`: the month of the compared period a case arrived in (NULL between
+    periods), as a balanced tree of comparisons — a handful per row, not one per month."""
+    leaves: list[tuple[datetime, Any]] = []  # (end, label), oldest first
+    for index in reversed(range(len(periods))):
+        for month, first, end in periods[index].months():
+            start = stockholm_midnight(first)
+            if leaves and leaves[-1][0] < start:
+                leaves.append((start, null()))  # the gap before this period
+            leaves.append((stockholm_midnight(end), _constant(f"{index}|{month}")))
+    return _tree(received, leaves)
+
+
+def _tree(received: Any, leaves: list[tuple[datetime, Any]]) -> Any:
+    if len(leaves) == 1:
+        return leaves[0][1]
+    middle = len(leaves) // 2
+    return case(
+        (received < leaves[middle - 1][0], _tree(received, leaves[:middle])),
+        else_=_tree(received, leaves[middle:]),
+    )
+
+
+def _period_index(received: Any, periods: list[Period]) -> Any:
+    whens: list[tuple[Any, Any]] = [
+        (
+            and_(
+                received >= stockholm_midnight(p.first),
+                received < stockholm_midnight(p.last + timedelta(days=1)),
+            ),
+            literal_column(str(i)),
+        )
+        for i, p in enumerate(periods)
+    ]
+    return case(*whens, else_=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a report is asked for: a period, the units (None: all the scope sees), how many years
+    to compare (the period itself counts as one)."""
+
+    first: date
+    last: date
+    unit_ids: frozenset[int] | None = None
+    compare_years: int = 3
+
+    def periods(self) -> list[Period]:
+        main = Period(self.first, self.last)
+        years = self.compare_years if (self.last - self.first).days < 366 else 1
+        return [main.back(k) for k in range(max(1, years))]
+
+
+async def compute(session: AsyncSession, request: Request, *, scope: Scope, today: date) -> Figures:
+    """Counts every figure of the report for `request`, within what `scope` may see."""
+    dialect = session.get_bind().dialect.name
+    periods = request.periods()
+    main = Window.of_days(request.first, request.last, request.unit_ids, scope)
+    span = Window.of_days(periods[-1].first, periods[0].last, request.unit_ids, scope)
+    facts = case_facts(dialect, span, today=today)
+    bucket = _bucket(facts.c.received_at, periods).label("bucket")
+    trend = (
+        await session.execute(
+            select(bucket, facts.c.kind, func.count()).group_by(bucket, facts.c.kind)
+        )
+    ).all()
+    current = case_facts(dialect, main, today=today)
+    is_ivo = ivo(current)
+    dims = [
+        current.c.submitter_role,
+        current.c.channel,
+        current.c.unit_id,
+        current.c.outcome,
+        current.c.in_time,
+        current.c.flag_lex_sarah,
+        current.c.flag_decision_not_executed,
+    ]
+    rows: list[Any] = list(
+        await session.execute(select(*dims, is_ivo, func.count()).group_by(*dims, is_ivo))
+    )
+    figures = Figures(
+        periods=periods,
+        months=[{m: 0 for m, _, _ in p.months()} for p in periods],
+        kinds=[Counter() for _ in periods],
+        roles=Counter(),
+        channels=Counter(),
+        units=Counter(),
+        outcomes=Counter(),
+        in_time={},
+        median_hours=[],
+        topics=Counter(),
+        measures=Counter(),
+        ivo=0,
+        lex_sarah_flagged=0,
+        lex_sarah_assessed=0,
+        lex_sarah_outcomes=Counter(),
+        deviations=0,
+        not_executed=0,
+        checkins={},
+        examples=[],
+    )
+    for label, kind, n in trend:
+        if label is not None:
+            index_text, month = str(label).split("|")
+            figures.months[int(index_text)][month] += n
+            figures.kinds[int(index_text)][kind] += n
+    timely: dict[int | None, list[int]] = {}
+    for role, channel, unit, outcome, in_time, lex, dne, came_via_ivo, n in rows:
+        figures.roles[role] += n
+        figures.channels[channel] += n
+        figures.units[unit] += n
+        figures.outcomes[outcome] += n
+        if in_time is not None:
+            for key in (None,) if unit is None else (None, unit):
+                counts = timely.setdefault(key, [0, 0])
+                counts[0] += n if in_time else 0
+                counts[1] += n
+        figures.ivo += n if came_via_ivo else 0
+        figures.lex_sarah_flagged += n if lex else 0
+        figures.not_executed += n if dne else 0
+        figures.deviations += n if outcome == "deviation-reported" else 0
+    figures.in_time = {k: (v[0], v[1]) for k, v in timely.items()}
+    figures.median_hours = await _medians(
+        session, facts, periods, facts.c.response_minutes.is_not(None)
+    )
+    figures.topics = await _topics(session, main)
+    figures.measures = await _measures(session, main)
+    await _reviews(session, main, figures)
+    figures.checkins = await checkin_totals(session, request, scope=scope)
+    figures.examples = await _examples(session, main)
+    return figures
+
+
+async def _medians(
+    session: AsyncSession, facts: Any, periods: list[Period], responded: Any
+) -> list[float | None]:
+    """The median hours to the first answer per period, from counts by whole hours."""
+    index = _period_index(facts.c.received_at, periods).label("period")
+    hour = (facts.c.response_minutes / 60).label("hour")
+    rows = (
+        await session.execute(
+            select(index, hour, func.count()).where(responded).group_by(index, hour)
+        )
+    ).all()
+    by_period: dict[int, list[tuple[int, int]]] = {}
+    for period, hours, n in rows:
+        if period is not None:
+            by_period.setdefault(int(period), []).append((int(hours), int(n)))
+    return [median(sorted(by_period.get(i, []))) for i in range(len(periods))]
+
+
+def median(histogram: list[tuple[int, int]]) -> float | None:
+    """The median of values given as sorted (value, count) pairs."""
+    total = sum(n for _, n in histogram)
+    if not total:
+        return None
+    wanted = [(total - 1) // 2, total // 2]
+    found: list[int] = []
+    seen = 0
+    for value, n in histogram:
+        while wanted and wanted[0] < seen + n:
+            found.append(value)
+            wanted.pop(0)
+        seen += n
+    return sum(found) / len(found)
+
+
+async def _topics(session: AsyncSession, window: Window) -> Counter[str]:
+    topics = topic_facts(window)
+    rows = await session.execute(select(topics.c.topic, func.count()).group_by(topics.c.topic))
+    return Counter({topic: int(n) for topic, n in rows.all()})
+
+
+async def _measures(session: AsyncSession, window: Window) -> Counter[tuple[str, str]]:
+    measures = measure_facts(window)
+    rows = await session.execute(
+        select(measures.c.type, measures.c.status, func.sum(measures.c.n)).group_by(
+            measures.c.type, measures.c.status
+        )
+    )
+    return Counter({(t, s): int(n) for t, s, n in rows.all()})
+
+
+async def _reviews(session: AsyncSession, window: Window, figures: Figures) -> None:
+    reviews = review_facts(window)
+    rows = await session.execute(
+        select(reviews.c.outcome, func.count()).group_by(reviews.c.outcome)
+    )
+    figures.lex_sarah_outcomes = Counter({outcome: int(n) for outcome, n in rows.all()})
+    figures.lex_sarah_assessed = sum(figures.lex_sarah_outcomes.values())
+
+
+async def _examples(session: AsyncSession, window: Window) -> list[tuple[str, str]]:
+    """The anonymised summaries and handlings of the example cases, oldest first."""
+    rows = await session.execute(
+        select(col(CaseReview.example_summary), col(CaseReview.example_handling))
+        .join(Case, col(Case.id) == CaseReview.case_id)
+        .where(
+            col(CaseReview.example).is_(True),
+            counted(),
+            window.where(col(Case.received_at), col(Case.unit_id)),
+        )
+        .order_by(col(Case.received_at), col(Case.id))
+    )
+    return [(summary or "", handling or "") for summary, handling in rows.all()]
+
+
+def _count(condition: Any) -> Any:
+    return func.sum(case((condition, 1), else_=0))
+
+
+async def checkin_totals(
+    session: AsyncSession, request: Request, *, scope: Scope, unit_id: int | None = None
+) -> dict[str, Any]:
+    """The check-ins planned in the period's months: asked, answered, and — when at least
+    `MIN_GROUP` answered — what they answered; fewer, and only how many were asked shows."""
+    first = f"{request.first.year:04d}-{request.first.month:02d}"
+    last = f"{request.last.year:04d}-{request.last.month:02d}"
+    query = (
+        select(
+            _count(col(OutboxItem.status) == "sent"),
+            _count(col(CheckIn.first_answer_at).is_not(None)),
+            *(_count(col(CheckIn.understood) == v) for v in ("yes", "partly", "no")),
+            *(_count(col(CheckIn.knows_appeal) == v) for v in ("yes", "no")),
+            *(_count(col(CheckIn.rating) == n) for n in range(1, 6)),
+            *(_count(col(CheckIn.wants_contact) == v) for v in ("yes", "no")),
+        )
+        .outerjoin(OutboxItem, col(OutboxItem.id) == CheckIn.ask_outbox_id)
+        .where(
+            col(CheckIn.status) != "skipped",
+            col(CheckIn.period) >= first,
+            col(CheckIn.period) <= last,
+            scope.condition(col(CheckIn.unit_id)),
+        )
+    )
+    units = request.unit_ids if unit_id is None else frozenset({unit_id})
+    if units is not None:
+        query = query.where(col(CheckIn.unit_id).in_(sorted(units)) if units else false())
+    row = [int(v or 0) for v in (await session.execute(query)).one()]
+    asked, answered, u_yes, u_partly, u_no, a_yes, a_no, *rest = row
+    ratings, (c_yes, c_no) = rest[:5], rest[5:]
+    totals: dict[str, Any] = {"asked": asked, "answered": answered}
+    if answered < MIN_GROUP:
+        return totals | {"suppressed": True}
+    return totals | {
+        "suppressed": False,
+        "response_rate": share(answered, asked),
+        "understood": {"yes": u_yes, "partly": u_partly, "no": u_no},
+        "knows_appeal": {"yes": a_yes, "no": a_no},
+        "ratings": {str(n): v for n, v in enumerate(ratings, start=1)},
+        "contact": {"yes": c_yes, "no": c_no},
+    }
+
+
+def share(part: int, whole: int) -> float | None:
+    """`part` of `whole`, rounded to three decimals; None of nothing."""
+    return round(part / whole, 3) if whole else None
