@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     privacy_retention: str | None = None
     privacy_notice_file: str | None = None
 
+    # Gallring: a TOML file of retention rules per record class with the gallringsbeslut each
+    # follows (`inbox.records.retention`); unset, `synpunkt retention` removes nothing.
+    retention_file: str | None = None
+
     # The web inbox and the API --------------------------------------------------------------------
     web_listen: str = "127.0.0.1:8000"
     # Where people reach the web app: check-in links, the Telegram webhook, the OpenID Connect

@@ -33,6 +33,7 @@ from inbox.core.models import (
     Case,
     CaseKind,
     CaseStatus,
+    CaseTombstone,
     Consent,
     Contact,
     DocumentRequest,
@@ -517,13 +518,40 @@ async def _cached_counts(
     return counts
 
 
+class CaseRemoved(LookupError):
+    """The case was removed by gallring: every lookup by reference answers 410 with the decision
+    (a removed case's reference and decision are registry facts, so any scope may learn them)."""
+
+    def __init__(self, tombstone: CaseTombstone) -> None:
+        super().__init__(f"{tombstone.reference} was removed under {tombstone.decision}")
+        # Plain values: the handler answers after the session (and the row) is gone.
+        self.reference = tombstone.reference
+        self.decision = tombstone.decision
+        self.removed_at = tombstone.removed_at
+
+
+async def _unless_removed(session: AsyncSession, reference: str) -> None:
+    """Raises `CaseRemoved` when a case that is not found was removed by gallring."""
+    tombstone = (
+        await session.execute(
+            select(CaseTombstone).where(col(CaseTombstone.reference) == reference.upper())
+        )
+    ).scalar_one_or_none()
+    if tombstone is not None:
+        raise CaseRemoved(tombstone)
+
+
 async def find_case(session: AsyncSession, *, reference: str, scope: Scope) -> Case | None:
-    """The case with this reference if it is in `scope`; every lookup by reference uses this."""
-    return (
+    """The case with this reference if it is in `scope`; every lookup by reference uses this
+    (`CaseRemoved` for one removed by gallring)."""
+    case = (
         await session.execute(
             select(Case).where(col(Case.reference) == reference.upper(), scope.condition())
         )
     ).scalar_one_or_none()
+    if case is None:
+        await _unless_removed(session, reference)
+    return case
 
 
 async def find_message(session: AsyncSession, *, case: Case, message_id: int) -> Message | None:
@@ -562,6 +590,7 @@ async def get_case(
         )
     ).first()
     if row is None:
+        await _unless_removed(session, reference)
         return None
     case, unit_code, unit_name = row[0], row[1], row[2]
     contact: Contact | None = row[3]

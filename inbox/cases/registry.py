@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -24,7 +24,7 @@ from inbox.cases.access import Need, Scope
 from inbox.core.audit import Actor, audit
 from inbox.core.models import Case, Unit
 from inbox.core.personnummer import contains_personnummer
-from inbox.core.time import STOCKHOLM
+from inbox.core.time import STOCKHOLM, stockholm_days
 
 MAX_TITLE = 200
 MAX_REASON = 500
@@ -256,8 +256,7 @@ async def registry_extract(
     A secrecy-marked case keeps its line (its existence is registered, OSL 5 kap. 1 §) but shows
     the default ärendemening, whatever staff wrote, since that may say more than kind and unit.
     """
-    since = datetime.combine(start, time(), tzinfo=STOCKHOLM).astimezone(UTC)
-    until = datetime.combine(end + timedelta(days=1), time(), tzinfo=STOCKHOLM).astimezone(UTC)
+    since, until = stockholm_days(start, end)
     rows = await session.execute(
         select(
             col(Case.reference),

@@ -37,6 +37,7 @@ from inbox.cli.commands import (
 )
 from inbox.cli.demo import cmd_demo
 from inbox.cli.errors import ConfigError, PartStopped, UserError
+from inbox.cli.records import add_parser as add_records
 from inbox.cli.registry import add_parser as add_diarium
 from inbox.cli.report import add_parser as add_report
 from inbox.cli.run import cmd_bot, cmd_part, cmd_serve
@@ -146,6 +147,13 @@ READS: dict[str, tuple[str, ...]] = {
     "topics deactivate": DATABASE,
     "topics activate": DATABASE,
     "report": DATABASE,
+    "archive export": DATABASE,
+    "archive verify": (),
+    "subject-access": DATABASE,
+    "rights-request": DATABASE,
+    "retention plan": (*DATABASE, "retention_file"),
+    "retention apply": (*DATABASE, "retention_file"),
+    "hold": DATABASE,
     "tokens create": DATABASE,
     "tokens list": DATABASE,
     "tokens revoke": DATABASE,
@@ -158,7 +166,7 @@ READS: dict[str, tuple[str, ...]] = {
 def settings_epilog(command: str) -> str:
     """The `--help` line naming the settings a command reads, each once, in the table's order."""
     names = dict.fromkeys(f"SYNPUNKT_{name.upper()}" for name in READS[command])
-    return "Settings: " + ", ".join(names)
+    return "Settings: " + (", ".join(names) or "none")
 
 
 def _version() -> str:
@@ -364,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     dimport.set_defaults(func=cmd_decisions_import, needs_secret_key=True)
 
     add_diarium(commands)
+    add_records(commands)
     add_report(commands)
 
     demo = commands.add_parser("demo", help="send sample mails through the running SMTP listener")

@@ -212,6 +212,12 @@ class Case(SQLModel, table=True):
     event_when: str | None = Field(default=None, max_length=200)
     event_where: str | None = Field(default=None, max_length=200)
     event_consequence: str | None = None
+    # Legal hold (migration 0019_records): kept whatever the retention rules say, while set.
+    hold_reason: str | None = Field(default=None, max_length=500)
+    hold_by: str | None = Field(default=None, max_length=100)  # user:<id>, cli:<name>
+    hold_at: datetime | None = _utc(default=None)
+    # When the case was first written to an archive export (`synpunkt archive export`).
+    archived_at: datetime | None = _utc(default=None)
 
 
 class Message(SQLModel, table=True):
@@ -754,3 +760,55 @@ class Heartbeat(SQLModel, table=True):
     started_at: datetime = _utc()
     beat_at: datetime = _utc()
     stopped_at: datetime | None = _utc(default=None)
+
+
+# Records: legal hold, gallring, archive export, rights requests (migration 0019_records) --------
+
+
+class CaseTombstone(SQLModel, table=True):
+    """What is left of a case removed by gallring: its reference, when, and under which decision,
+    so that every link to it answers 410 "Gallrad enligt beslut …" instead of a bare 404."""
+
+    __tablename__ = "case_tombstones"
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(unique=True, max_length=32)
+    case_id: int  # no foreign key: the case is gone
+    removed_at: datetime = _utc()
+    rule: str = Field(max_length=32)  # the record class of the retention rules
+    decision: str = Field(max_length=1000)  # the gallringsbeslut, as the rules file quotes it
+
+
+class RightsRequestKind(StrEnum):
+    RECTIFICATION = "rectification"  # rättelse, GDPR art. 16
+    RESTRICTION = "restriction"  # begränsning, GDPR art. 18
+    ERASURE = "erasure"  # radering, GDPR art. 17: refused for allmänna handlingar
+
+
+class RightsRequest(SQLModel, table=True):
+    """A data subject's request about a case (rectification, restriction, erasure) and what was
+    answered; recorded on the case so that whoever reads it next knows."""
+
+    __tablename__ = "rights_requests"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=16)  # RightsRequestKind
+    requested_by: str = Field(max_length=200)
+    requested_on: date
+    request: str = Field(max_length=4000)  # what the person asked for
+    response: str = Field(max_length=8000)  # what was decided or answered
+    recorded_by: str = Field(max_length=100)  # user:<id>, cli:<name>
+    recorded_at: datetime = _utc()
+
+
+class AuditDeletionPermit(SQLModel, table=True):
+    """While a row exists here, the database lets audit events be deleted (never updated).
+
+    Gallring of the audit trail inserts one, deletes the events its rule allows and removes the
+    permit in the same transaction, so no other transaction ever sees it; without it the
+    database's triggers refuse every DELETE on `audit_events` (migration 0019_records).
+    """
+
+    __tablename__ = "audit_deletion_permits"
+    id: int | None = Field(default=None, primary_key=True)
+    granted_at: datetime = _utc()
+    decision: str = Field(max_length=1000)

@@ -6,13 +6,21 @@ time in working days), check-in scheduling and the year of a case reference.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
 import holidays
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+def stockholm_days(start: date, end: date) -> tuple[datetime, datetime]:
+    """The UTC instants from the start of `start` to the end of `end` (inclusive), Stockholm
+    dates: `since <= t < until` is "on one of those days"."""
+    since = datetime.combine(start, time(), tzinfo=STOCKHOLM).astimezone(UTC)
+    until = datetime.combine(end + timedelta(days=1), time(), tzinfo=STOCKHOLM).astimezone(UTC)
+    return since, until
 
 
 @cache

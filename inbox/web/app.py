@@ -21,10 +21,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from inbox.cases.access import Forbidden, NotFound
+from inbox.cases.queries import CaseRemoved
 from inbox.checkins.plan import CheckinPolicy
 from inbox.core.db import read_sessions
 from inbox.core.metrics import MetricsAccess
 from inbox.core.privacy import PrivacyNotice
+from inbox.core.time import STOCKHOLM
 from inbox.intake.receive import IntakePolicy
 from inbox.runners.health import HealthPolicy
 from inbox.settings import secret_key_problem
@@ -54,6 +56,7 @@ from inbox.web.pages import (
     checkin,
     decisions,
     measures,
+    records,
     registration,
     registry,
     reports,
@@ -158,6 +161,7 @@ def create_app(
         actions,
         registry,
         measures,
+        records,
         admin,
         decisions,
         tasks,
@@ -222,6 +226,12 @@ def create_app(
             str(exc) if api else "Det du söker finns inte, eller så har du inte tillgång till det."
         )
         return await http_error(request, HTTPException(404, detail=detail))
+
+    @app.exception_handler(CaseRemoved)
+    async def removed(request: Request, exc: CaseRemoved) -> Response:
+        on = exc.removed_at.astimezone(STOCKHOLM).date().isoformat()
+        detail = f"Gallrad enligt beslut {exc.decision}. Ärendet {exc.reference} gallrades {on}."
+        return await http_error(request, HTTPException(410, detail=detail))
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:

@@ -91,6 +91,11 @@ LABELS: dict[str, dict[str, str]] = {
         "soft": "Tillfälligt leveransfel",
     },
     "direction": {"inbound": "Inkommande", "outbound": "Utgående", "note": "Intern anteckning"},
+    "rights": {
+        "rectification": "Rättelse",
+        "restriction": "Begränsning",
+        "erasure": "Radering",
+    },
 }
 # The outcomes staff choose when closing (the eight; "anonym" is set by the system).
 CLOSE_OUTCOMES = [k for k in LABELS["outcome"] if k != "anonymous"]

@@ -39,6 +39,7 @@ from inbox.core.audit import audit
 from inbox.core.models import Case, IntakeRecord, StaffUser
 from inbox.core.time import STOCKHOLM
 from inbox.intake.receive import IntakePolicy
+from inbox.records.subject_access import rights_requests_of
 from inbox.web.auth.csrf import verify_csrf
 from inbox.web.auth.sessions import ReadSession, Session, Staff, signed_in
 from inbox.web.auth.signin import sign_in_page
@@ -294,6 +295,7 @@ async def _case_page(
             "consent_forms": FORMS,
             "needs_confirmation": await reply_needs_confirmation(session, case=case, now=now),
             "requests": detail.requests,
+            "rights_requests": await rights_requests_of(session, case=case),
             "request_outcomes": OUTCOMES,
             "today": today.isoformat(),
             "tasks": await case_tasks(session, case_id=case.id or 0, now=now),

@@ -289,6 +289,14 @@ CONSENT = {
     "given_on": "2026-03-02",
     "form": "written",
 }
+RIGHTS_REQUEST = {
+    "kind": "rectification",
+    "requested_by": "Brukaren",
+    "requested_on": "2026-03-09",
+    "request": "Fel adress i ärendet",
+    "response": "Adressen är rättad.",
+}
+SUBJECT_ACCESS = {"kind": "email", "address": "person1@example.se", "requested_by": "Brukaren"}
 DOCUMENT_REQUEST = {
     "requested_on": "2026-03-09",
     "documents": "Klagomålet",
@@ -485,6 +493,17 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/cases/{reference}/consents/{consent_id}/revoke"): Rule(Need.WRITE, OBJECT, _revoke),
     ("POST", "/cases/{reference}/document-requests"): Rule(
         Need.WRITE, OBJECT, _with_case("/cases/{ref}/document-requests", form=DOCUMENT_REQUEST)
+    ),
+    ("POST", "/cases/{reference}/hold"): Rule(
+        Need.REGISTRAR, OBJECT, _with_case("/cases/{ref}/hold", form={"reason": "Tvist"})
+    ),
+    ("POST", "/cases/{reference}/rights-requests"): Rule(
+        Need.WRITE, OBJECT, _with_case("/cases/{ref}/rights-requests", form=RIGHTS_REQUEST)
+    ),
+    ("GET", "/admin/subject-access"): Rule(Need.ADMIN, NONE, static("/admin/subject-access")),
+    # A unit-limited admin gets the extract of their units only (the extract says so).
+    ("POST", "/admin/subject-access"): Rule(
+        Need.ADMIN, LIST, static("/admin/subject-access", form=SUBJECT_ACCESS)
     ),
     ("POST", "/cases/{reference}/topics"): Rule(
         Need.WRITE, OBJECT, _with_case("/cases/{ref}/topics", form={})

@@ -388,3 +388,33 @@ async def test_the_registry_forms_on_a_case_pass_axe(world: World, page: Any) ->
     await page.get_by_text("Sekretessmarkerad").first.wait_for()
     assert await _axe(page) == []
     assert page.csp_errors == []
+
+
+async def test_legal_hold_a_rights_request_and_the_register_extract_pass_axe(
+    world: World, page: Any
+) -> None:
+    await page.goto("/")
+    await page.get_by_label("Användarnamn").fill("alma")
+    await page.get_by_label("Lösenord").fill(PASSWORD)
+    await page.get_by_role("button", name="Logga in").click()
+    await page.goto(f"/cases/{world.barn}")
+    await page.get_by_text("Bevarande (gallringsstopp)").click()
+    await page.get_by_label("Bevara ärendet – skäl").fill("Tvist i förvaltningsrätten")
+    await page.get_by_role("button", name="Bevara ärendet").click()
+    await page.get_by_text("Ärendet bevaras.").wait_for()
+    await page.get_by_text("Rättelse, begränsning och radering").click()
+    await page.get_by_label("Begäran om", exact=True).select_option("erasure")
+    await page.get_by_label("Från", exact=True).fill("Avsändaren")
+    await page.get_by_label("Vad personen begär").fill("Radera mitt mejl.")
+    await page.get_by_role("button", name="Registrera begäran", exact=True).click()
+    await page.get_by_text("Begäran är registrerad på ärendet.").wait_for()
+    await page.get_by_text("Svar", exact=True).click()
+    assert await _axe(page) == []
+    await page.goto("/admin/subject-access")
+    assert await _axe(page) == []
+    await page.get_by_label("Adress eller nummer").fill("person1@example.se")
+    await page.get_by_label("Vem begärde utdraget").fill("Brev 2026-03-01")
+    async with page.expect_download() as download:
+        await page.get_by_role("button", name="Ta fram utdraget").click()
+    assert (await download.value).suggested_filename.startswith("registerutdrag-")
+    assert page.csp_errors == []
