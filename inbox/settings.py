@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     privacy_retention: str | None = None
     privacy_notice_file: str | None = None
 
+    # The public web form at /synpunkt: each attachment's size, the submissions (and follow-up
+    # messages) one address may send an hour, and where to report an accessibility barrier
+    # (/tillganglighet; default the privacy notice's contact).
+    webform_attachment_mb: int = Field(default=10, ge=1, le=50)
+    webform_per_hour: int = Field(default=10, ge=1)
+    accessibility_contact: str | None = None
+
     # The web inbox and the API --------------------------------------------------------------------
     web_listen: str = "127.0.0.1:8000"
     # Where people reach the web app: check-in links, the Telegram webhook, the OpenID Connect

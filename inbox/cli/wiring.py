@@ -26,6 +26,7 @@ from inbox.core.db import create_engine
 from inbox.core.inbound import Channel
 from inbox.core.privacy import PrivacyNotice
 from inbox.intake.receive import IntakePolicy
+from inbox.intake.web_form import PublishedOnFollowUp, WebFormPolicy, parse_web
 from inbox.runners.delivery import Sender
 from inbox.runners.health import HealthPolicy
 from inbox.runners.intake_runner import IntakeRunner
@@ -213,7 +214,7 @@ def intake_parsers(settings: Settings) -> Mapping[str, Parser]:
     """Each channel's parser of raw messages (module-level functions: parse processes import them)."""
     from mail.parse import parse_email
 
-    parsers: dict[str, Parser] = {Channel.EMAIL: parse_email}
+    parsers: dict[str, Parser] = {Channel.EMAIL: parse_email, Channel.WEB: parse_web}
     if settings.telegram_token:
         from bot.updates import parse_update
 
@@ -242,7 +243,9 @@ def senders(settings: Settings, *, closers: list[Closer] | None = None) -> Mappi
     by_channel: dict[str, Sender] = {
         Channel.EMAIL: EmailSender(
             mail_from=settings.mail_from, transport=settings.mail_transport, clock=utcnow
-        )
+        ),
+        # An answer "via webben" is published on the web form's follow-up page.
+        Channel.WEB: PublishedOnFollowUp(),
     }
     if settings.telegram_token:
         from bot.app import make_bot
@@ -379,6 +382,12 @@ def build_app(
         max_upload_bytes=settings.max_message_size,
         health=health_policy(settings),
         privacy=privacy_notice(settings),
+        web_form=WebFormPolicy(
+            secret_key=secret_key(settings),
+            attachment_bytes=settings.webform_attachment_mb * 1024 * 1024,
+            per_address=settings.webform_per_hour,
+            accessibility_contact=(settings.accessibility_contact or "").strip() or None,
+        ),
     )
 
 

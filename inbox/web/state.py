@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from inbox.checkins.plan import CheckinPolicy
 from inbox.core.privacy import PrivacyNotice
 from inbox.intake.receive import IntakePolicy
+from inbox.intake.web_form import WebFormPolicy
 from inbox.runners.health import HealthPolicy
 from inbox.staff.passwords import Passwords
 from inbox.staff.signin import Throttle
@@ -113,6 +114,11 @@ async def health_probe(request: Request) -> HealthProbe:
     return probe
 
 
+async def web_form(request: Request) -> WebFormPolicy:
+    policy: WebFormPolicy = request.app.state.web_form
+    return policy
+
+
 async def privacy_notice(request: Request) -> PrivacyNotice:
     notice: PrivacyNotice = request.app.state.privacy
     return notice
@@ -132,3 +138,4 @@ Channels = Annotated[ChannelStatus, Depends(channel_status)]
 HealthLimits = Annotated[HealthPolicy, Depends(health_policy)]
 Probe = Annotated[HealthProbe, Depends(health_probe)]
 Notice = Annotated[PrivacyNotice, Depends(privacy_notice)]
+WebForm = Annotated[WebFormPolicy, Depends(web_form)]
