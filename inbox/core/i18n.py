@@ -4,7 +4,8 @@ Every citizen text is written in Swedish in the code and the templates (the msgi
 in `inbox/locale/<catalogue>/LC_MESSAGES/messages.po`, compiled to `.mo` by `make messages`; both
 are committed, so an installed wheel has them without a build step. A language is offered when its
 catalogue is there. Each catalogue's header says who translated it (`Last-Translator`) and whether
-an authorised translator has reviewed it (`X-Review-Status`, `X-Reviewed-By`): `/sprak` shows it.
+an authorised translator has reviewed it (`X-Review-Status`, `X-Reviewed-By` in its header
+comment): `/sprak` shows it.
 
 Lättläst svenska is the catalogue `sv@easy`: a POSIX locale modifier, as gettext names `sr@latin`,
 which Babel parses (`Locale('sv', modifier='easy')`) where it refuses `sv_LL` and `sv-x-easy`. Its
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
@@ -133,19 +135,35 @@ class CatalogueStatus:
 
 
 def statuses(languages: Iterable[Language] | None = None) -> list[CatalogueStatus]:
-    """The translation status of every offered language but Swedish, from the `.po` headers."""
+    """The translation status of every offered language but Swedish, from the `.po` files: the
+    translator in `Last-Translator`, the review in the header comment's `X-Review-Status:` and
+    `X-Reviewed-By:` lines (a comment, since `pybabel update` keeps comments and drops unknown
+    header fields)."""
     result = []
     for one in languages if languages is not None else offered():
         if one.code == DEFAULT:
             continue
-        headers = translations(one.catalogue).info()  # the header, keys in lower case
-        reviewed_by = headers.get("x-reviewed-by") or None
+        po = LOCALE_DIR / one.catalogue / "LC_MESSAGES" / f"{DOMAIN}.po"
+        with po.open("rb") as handle:
+            catalogue = read_po(handle)
+        review = _review_lines(catalogue.header_comment)
+        reviewed_by = review.get("x-reviewed-by") or None
         result.append(
             CatalogueStatus(
                 language=one,
-                translator=headers.get("last-translator", ""),
-                reviewed=headers.get("x-review-status") == REVIEWED and reviewed_by is not None,
+                translator=catalogue.last_translator or "",
+                reviewed=review.get("x-review-status") == REVIEWED and reviewed_by is not None,
                 reviewed_by=reviewed_by,
             )
         )
     return result
+
+
+def _review_lines(comment: str) -> dict[str, str]:
+    """`# X-Name: value` lines of a catalogue's header comment, by lower-case name."""
+    found = {}
+    for line in comment.splitlines():
+        name, colon, value = line.lstrip("# ").partition(":")
+        if colon and name.lower().startswith("x-"):
+            found[name.strip().lower()] = value.strip()
+    return found
