@@ -386,6 +386,7 @@ def build_app(
             secret_key=secret_key(settings),
             attachment_bytes=settings.webform_attachment_mb * 1024 * 1024,
             per_address=settings.webform_per_hour,
+            min_fill_seconds=settings.webform_min_fill_seconds,
             accessibility_contact=(settings.accessibility_contact or "").strip() or None,
         ),
     )
