@@ -12,15 +12,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from inbox.cases.replies import add_reply
-from inbox.core.audit import Actor
-from inbox.core.db import unit_of_work
 from inbox.core.inbound import Channel
-from inbox.core.models import Case, IntakeRecord, Message, WebFollowUp
+from inbox.core.models import Case, Contact, IntakeRecord, Message, OutboxItem, WebFollowUp
 from inbox.intake.web_form import FollowUpLimits, PublishedOnFollowUp, WebFormPolicy, parse_web
 from tests.conftest import SECRET_KEY
 from tests.factories import make_worker
-from tests.inbox.web.conftest import World, build_world
+from tests.inbox.web.conftest import SignIn, World, build_world, form_post
+from tests.inbox.web.conftest import as_user as as_user
 
 TOKEN = re.compile(r'name="token" value="([^"]+)"')
 REFERENCE = re.compile(r'class="code">([A-Z]+-\d{4}-\d{4,})<')
@@ -92,25 +90,22 @@ async def test_an_anonymous_submission_becomes_a_web_case_without_contact(world:
         assert cases[0].submitter_role == "relative"
 
 
-async def test_the_sender_reads_a_staff_reply_and_answers_it(world: World) -> None:
+async def test_the_sender_reads_a_staff_reply_and_answers_it(world: World, as_user: SignIn) -> None:
     async with client(world) as http:
         form = {"token": await token(http, world), "message": "Varför fick jag inget svar?"}
         receipt = await http.post("/synpunkt", data=form)
         reference = REFERENCE.search(receipt.text).group(1)  # type: ignore[union-attr]
         code = CODE.search(receipt.text).group(1)  # type: ignore[union-attr]
         await worker_run(world)
-        async with unit_of_work(world.db.sessions) as session:
-            case = (
-                await session.execute(select(Case).where(Case.reference == reference))
-            ).scalar_one()
-            await add_reply(
-                session,
-                case=case,
-                text="Vi ringer dig på tisdag.",
-                actor=Actor(name="system"),
-                now=world.clock(),
-                mail_domain="example.org",
-            )
+        rut = await as_user("rut")  # a registrar: the case has no unit yet
+        case_page = await rut.get(f"/cases/{reference}")
+        assert "visas via webben" in case_page.text
+        answered = await form_post(
+            rut, f"/cases/{reference}/reply", {"text": "Vi ringer dig på tisdag."}
+        )
+        assert answered.status_code == 303, answered.text
+        unsent = await http.post("/synpunkt/folj", data={"reference": reference, "code": code})
+        assert "Vi ringer dig på tisdag." not in unsent.text  # published once the worker ran
         await worker_run(world)
         page = await http.post(
             "/synpunkt/folj", data={"reference": reference, "code": code.lower()}
@@ -232,3 +227,33 @@ async def test_an_english_form_and_rtl_arabic(world: World) -> None:
         assert "tigrinja" in languages.text  # not offered, and said so
         statement = await http.get("/tillganglighet")
         assert "Digg" in statement.text and "2018:1937" in statement.text
+
+
+async def test_an_address_given_gets_an_acknowledgement_by_email(world: World) -> None:
+    async with client(world) as http:
+        form = {
+            "token": await token(http, world),
+            "message": "Please call me.",
+            "email": "Anna@Example.se",
+            "phone": "070-123 45 67",
+        }
+        assert (await http.post("/synpunkt?lang=en", data=form)).status_code == 200
+    await worker_run(world)
+    async with world.db.sessions() as session:
+        case = (await session.execute(select(Case).where(Case.channel == "web"))).scalar_one()
+        contact = await session.get(Contact, case.contact_id)
+        assert contact is not None
+        assert (contact.channel, contact.address) == ("email", "anna@example.se")
+        ack = (
+            await session.execute(select(OutboxItem).where(OutboxItem.case_id == case.id))
+        ).scalar_one()
+        assert (ack.channel, ack.recipient, ack.kind) == ("email", "anna@example.se", "case.ack")
+        assert ack.payload["languages"] == ["sv", "en"]  # theirs, with Swedish
+        text = (
+            await session.execute(
+                select(Message.text).where(
+                    Message.case_id == case.id, Message.direction == "inbound"
+                )
+            )
+        ).scalar_one()
+        assert text.endswith("Telefon: 070-123 45 67")
