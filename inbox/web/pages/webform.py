@@ -196,6 +196,77 @@ async def _uploads(
     return uploads
 
 
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """A submitted form as read: what was typed, its token, whether the honeypot was filled in,
+    the attachments that passed, and what must be corrected."""
+
+    values: dict[str, str]
+    token_text: str
+    token: Token | None
+    trapped: bool
+    uploads: list[Upload]
+    errors: list[tuple[str, str]]
+
+
+async def _posted(
+    request: Request, policy: WebFormPolicy, code: str, units: list[tuple[int, str]]
+) -> Posted:
+    async with request.form(max_files=web_form.MAX_UPLOADS + 1) as form:  # closes the files
+        values = {
+            name: _text(form, name, MAX_MESSAGE if name in ("message", "what") else MAX_SHORT)
+            for name in FIELDS
+        }
+        errors = _check(values, code, units)
+        uploads = await _uploads(form, policy, errors, code)
+        token_text = _text(form, "token", 500)
+        return Posted(
+            values=values,
+            token_text=token_text,
+            token=read_token(policy, token_text),
+            trapped=bool(_text(form, "website", 500)),
+            uploads=uploads,
+            errors=errors,
+        )
+
+
+async def _too_soon_or_too_many(
+    posted: Posted, policy: WebFormPolicy, read: Any, key: str, now: datetime, code: str
+) -> list[tuple[str, str]]:
+    """Why a form otherwise right is not taken now: sent sooner than a person fills it in, or
+    one address over its limit. Both keep what was typed; a person just sends again later."""
+    assert posted.token is not None
+    if now.timestamp() - posted.token.issued < policy.min_fill_seconds:
+        text = i18n.N_("Formuläret skickades mycket snabbt. Kontrollera det och skicka igen.")
+        return [("message", i18n.gettext(code, text))]
+    async with read() as session:
+        recent = await web_form.recent_submissions(
+            session, sender_key=key, now=now, window=policy.window
+        )
+    if recent >= policy.per_address:
+        text = i18n.N_(
+            "Många meddelanden har skickats härifrån den senaste timmen. "
+            "Vänta en stund och försök igen."
+        )
+        return [("message", i18n.gettext(code, text))]
+    return []
+
+
+def _broken(request: Request, language: i18n.Language) -> HTMLResponse:
+    """A form with a forged token or a filled-in honeypot: a machine's, most likely."""
+    code = language.code
+    return render_public(
+        request,
+        "public/message.html",
+        language,
+        status_code=400,
+        title=i18n.gettext(code, "Något gick fel"),
+        text=i18n.gettext(
+            code, "Formuläret kunde inte skickas. Ladda sidan på nytt och försök igen."
+        ),
+    )
+
+
 @router.post(FORM_PATH, response_class=HTMLResponse)
 async def submit(
     request: Request,
@@ -208,91 +279,33 @@ async def submit(
 ) -> HTMLResponse:
     language = chosen_language(request)
     code = language.code
-    form = await request.form(max_files=web_form.MAX_UPLOADS + 1)
-    values = {
-        name: _text(form, name, MAX_MESSAGE if name in ("message", "what") else MAX_SHORT)
-        for name in FIELDS
-    }
-    token = read_token(policy, _text(form, "token", 500))
-    if token is None or _text(form, "website", 500):  # forged, or the honeypot was filled in
-        return render_public(
-            request,
-            "public/message.html",
-            language,
-            status_code=400,
-            title=i18n.gettext(code, "Något gick fel"),
-            text=i18n.gettext(
-                code, "Formuläret kunde inte skickas. Ladda sidan på nytt och försök igen."
-            ),
-        )
-    errors = _check(values, code, await _units(read))
-    uploads = await _uploads(form, policy, errors, code)
+    posted = await _posted(request, policy, code, await _units(read))
+    if posted.token is None or posted.trapped:
+        return _broken(request, language)
     now = clock()
-    if not errors and now.timestamp() - token.issued < policy.min_fill_seconds:
-        errors.append(
-            (
-                "message",
-                i18n.gettext(
-                    code, "Formuläret skickades mycket snabbt. Kontrollera det och skicka igen."
-                ),
-            )
-        )
     key = _sender_key(policy, request)
-    if not errors:
-        async with read() as session:
-            recent = await web_form.recent_submissions(
-                session, sender_key=key, now=now, window=policy.window
-            )
-        if recent >= policy.per_address:
-            errors.append(
-                (
-                    "message",
-                    i18n.gettext(
-                        code,
-                        "Många meddelanden har skickats härifrån den senaste timmen. Vänta en stund och försök igen.",
-                    ),
-                )
-            )
+    errors = posted.errors or await _too_soon_or_too_many(posted, policy, read, key, now, code)
     if errors:
-        if uploads:
-            errors.append(
-                (
-                    "attachments",
-                    i18n.gettext(
-                        code, "Välj dina filer igen: de sparas inte när något behöver rättas."
-                    ),
-                )
-            )
+        if posted.uploads:
+            text = i18n.N_("Välj dina filer igen: de sparas inte när något behöver rättas.")
+            errors.append(("attachments", i18n.gettext(code, text)))
         return await _form_page(
             request,
             language,
             policy,
             read,
             now,
-            values=values,
+            values=posted.values,
             errors=errors,
-            token=_text(form, "token", 500),
+            token=posted.token_text,
             status_code=422,
         )
-    submission = Submission(
-        message=values["message"],
-        language=code,
-        kind=values["kind"] or None,
-        unit_id=int(values["unit"]) if values["unit"] else None,
-        role=values["role"] or None,
-        what=values["what"],
-        when=values["when"],
-        where=values["where"],
-        email=values["email"],
-        phone=values["phone"],
-        uploads=tuple(uploads),
-    )
-    follow_code = follow_up_code(policy, token.nonce)
+    follow_code = follow_up_code(policy, posted.token.nonce)
     async with unit_of_work(sessions) as session:
         written = await web_form.write_submission(
             session,
-            submission,
-            token_nonce=token.nonce,
+            _submission(posted, code),
+            token_nonce=posted.token.nonce,
             code=follow_code,
             prefix=intake.case_prefix,
             now=now,
@@ -306,7 +319,24 @@ async def submit(
         title=i18n.gettext(code, "Tack, vi har tagit emot ditt meddelande"),
         reference=written.reference,
         code=follow_code,
+        email=posted.values["email"],
+    )
+
+
+def _submission(posted: Posted, code: str) -> Submission:
+    values = posted.values
+    return Submission(
+        message=values["message"],
+        language=code,
+        kind=values["kind"] or None,
+        unit_id=int(values["unit"]) if values["unit"] else None,
+        role=values["role"] or None,
+        what=values["what"],
+        when=values["when"],
+        where=values["where"],
         email=values["email"],
+        phone=values["phone"],
+        uploads=tuple(posted.uploads),
     )
 
 
@@ -390,6 +420,7 @@ async def _follow_up_page(
     code: str,
     *,
     added: bool = False,
+    error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     async with read() as session:
@@ -401,7 +432,7 @@ async def _follow_up_page(
         status_code=status_code,
         title=i18n.gettext(language.code, "Följ ditt ärende"),
         view=view,
-        error=None,
+        error=error,
         reference=reference,
         code=code,
         token=new_token(policy, now),
@@ -461,10 +492,35 @@ async def follow_up_message(
     if not opened:
         return _refused(request, language, opened, reference)
     token = read_token(policy, _text(form, "token", 500))
+    if token is None or _text(form, "website", 500):
+        return _broken(request, language)
     message = _text(form, "message", MAX_MESSAGE)
-    if token is None or not message or _text(form, "website", 500):
+    key = _sender_key(policy, request)
+    async with read() as session:
+        recent = await web_form.recent_submissions(
+            session, sender_key=key, now=clock(), window=policy.window
+        )
+    problem = (
+        i18n.N_("Skriv ditt meddelande.")
+        if not message
+        else i18n.N_(
+            "Många meddelanden har skickats härifrån den senaste timmen. "
+            "Vänta en stund och försök igen."
+        )
+        if recent >= policy.per_address
+        else None
+    )
+    if problem is not None:
         return await _follow_up_page(
-            request, language, policy, read, clock(), reference, code, status_code=422
+            request,
+            language,
+            policy,
+            read,
+            clock(),
+            reference,
+            code,
+            error=i18n.gettext(language.code, problem),
+            status_code=422,
         )
     async with unit_of_work(sessions) as session:
         await web_form.write_follow_up(
@@ -472,7 +528,7 @@ async def follow_up_message(
             Submission(message=message, language=language.code, continues=reference),
             token_nonce=token.nonce,
             now=clock(),
-            sender_key=_sender_key(policy, request),
+            sender_key=key,
         )
     wake()
     return await _follow_up_page(
