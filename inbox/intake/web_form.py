@@ -100,6 +100,17 @@ class Submission:
     uploads: Sequence[Upload] = field(default_factory=tuple)
 
 
+class SubmittedTwice(Exception):
+    """Another request wrote the same form's row first; roll back (the reference reserved here
+    goes back, so none is skipped) and show the receipt of that row (`written_before`)."""
+
+
+async def written_before(session: AsyncSession, *, token_nonce: str) -> Written | None:
+    """The submission of the form with this token, when it has been written."""
+    row = await ledger.find(session, channel=Channel.WEB, external_id=external_id(token_nonce))
+    return Written(reference=row.case_reference or "", new=False) if row is not None else None
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     """A submission in the ledger: its case reference, and whether this request wrote it."""
@@ -145,9 +156,9 @@ async def write_submission(
     """Writes a new case's submission to the ledger with its reserved reference and code;
     flushes, never commits. A second submit of the same form finds the first one's reference."""
     key = external_id(token_nonce)
-    before = await ledger.find(session, channel=Channel.WEB, external_id=key)
+    before = await written_before(session, token_nonce=token_nonce)
     if before is not None:
-        return Written(reference=before.case_reference or "", new=False)
+        return before
     (reference,) = await reserve_references(session, prefix=prefix, now=now, count=1)
     row_id = await ledger.record(
         session,
@@ -157,8 +168,8 @@ async def write_submission(
         now=now,
         envelope_sender=sender_key,
     )
-    if row_id is None:  # a concurrent submit of the same form won: its reference stands
-        raise RuntimeError("the same form was submitted twice at once")
+    if row_id is None:  # a concurrent submit of the same form won: roll back, use its row
+        raise SubmittedTwice("the same form was submitted twice at once")
     row = await session.get(IntakeRecord, row_id)
     assert row is not None
     row.case_reference = reference  # reserved: the worker opens the case under it

@@ -301,16 +301,21 @@ async def submit(
             status_code=422,
         )
     follow_code = follow_up_code(policy, posted.token.nonce)
-    async with unit_of_work(sessions) as session:
-        written = await web_form.write_submission(
-            session,
-            _submission(posted, code),
-            token_nonce=posted.token.nonce,
-            code=follow_code,
-            prefix=intake.case_prefix,
-            now=now,
-            sender_key=key,
-        )
+    try:
+        async with unit_of_work(sessions) as session:
+            written: web_form.Written | None = await web_form.write_submission(
+                session,
+                _submission(posted, code),
+                token_nonce=posted.token.nonce,
+                code=follow_code,
+                prefix=intake.case_prefix,
+                now=now,
+                sender_key=key,
+            )
+    except web_form.SubmittedTwice:
+        async with read() as session:
+            written = await web_form.written_before(session, token_nonce=posted.token.nonce)
+    assert written is not None
     wake()
     return render_public(
         request,

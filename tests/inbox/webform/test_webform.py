@@ -5,6 +5,7 @@ throttled; the honeypot, the fill time and the limits per address hold."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -261,3 +262,25 @@ async def test_an_address_given_gets_an_acknowledgement_by_email(world: World) -
             )
         ).scalar_one()
         assert text.endswith("Telefon: 070-123 45 67")
+
+
+async def test_two_submits_of_one_form_at_once_are_one_case_and_skip_no_reference(
+    world: World,
+) -> None:
+    async with client(world) as http:
+        form = {"token": await token(http, world), "message": "Två gånger samtidigt"}
+        first, second = await asyncio.gather(
+            http.post("/synpunkt", data=form), http.post("/synpunkt", data=form)
+        )
+        assert first.status_code == second.status_code == 200
+        shown = {REFERENCE.search(r.text).group(1) for r in (first, second)}  # type: ignore[union-attr]
+        later = await http.post(
+            "/synpunkt", data={"token": await token(http, world), "message": "Nästa"}
+        )
+        following = REFERENCE.search(later.text).group(1)  # type: ignore[union-attr]
+    assert len(shown) == 1
+    (reference,) = shown
+    assert int(following.rsplit("-", 1)[1]) == int(reference.rsplit("-", 1)[1]) + 1
+    async with world.db.sessions() as session:
+        rows = await session.execute(select(func.count()).where(IntakeRecord.channel == "web"))
+        assert rows.scalar_one() == 2
