@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import altcha
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -71,6 +72,15 @@ class WebFormPolicy:
     window: timedelta = timedelta(hours=1)
     min_fill_seconds: float = 3.0  # faster than a person fills it in: a machine
     follow_up: FollowUpLimits = field(default_factory=lambda: FollowUpLimits())
+    # From this many rows in `window` on, the form also asks for a proof of work (ALTCHA), which
+    # the browser solves by itself; None: from half of `per_address`.
+    pow_from: int | None = None
+    pow_cost: int = 2_000  # the hash's iterations per attempt: about a second in a browser
+
+    @property
+    def pow_threshold(self) -> int:
+        return self.pow_from if self.pow_from is not None else self.per_address // 2
+
     # Where to report an accessibility barrier (SYNPUNKT_ACCESSIBILITY_CONTACT).
     accessibility_contact: str | None = None
 
@@ -420,3 +430,40 @@ def sniff(data: bytes) -> tuple[str, str] | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp", "webp"
     return None
+
+
+# --- the proof of work --------------------------------------------------------------------------
+
+POW_ALGORITHM = "SHA-256"
+POW_PREFIX = "00"  # the derived key's first byte: 256 attempts on average, a second or two
+POW_LIFETIME = timedelta(minutes=30)
+
+
+def pow_challenge(secret_key: str, *, token_nonce: str, now: datetime, cost: int) -> dict[str, Any]:
+    """An ALTCHA challenge bound to one form (its token's nonce), signed with the secret key;
+    `cost` is the hash's iterations per attempt."""
+    challenge = altcha.create_challenge(
+        POW_ALGORITHM,
+        cost,
+        key_prefix=POW_PREFIX,
+        # Its lifetime by our clock (altcha's own `expires_at` is checked by the wall clock).
+        data={"form": external_id(token_nonce), "until": int((now + POW_LIFETIME).timestamp())},
+        hmac_secret=secret_key,
+    )
+    result: dict[str, Any] = challenge.to_dict()
+    return result
+
+
+def pow_solved(secret_key: str, payload: str, *, token_nonce: str, now: datetime) -> bool:
+    """Whether `payload` (the widget's field) solves a challenge given out with this form, in
+    time. The signature covers the form and the time, so neither can be changed."""
+    try:
+        parsed = altcha.Payload.from_base64(payload)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
+    data = parsed.challenge.parameters.data or {}
+    if data.get("form") != external_id(token_nonce):
+        return False
+    if not isinstance(data.get("until"), int) or data["until"] < now.timestamp():
+        return False
+    return bool(altcha.verify_solution(parsed, secret_key).verified)

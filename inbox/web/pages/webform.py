@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,21 +138,63 @@ async def _form_page(
     token: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    token = token or new_token(policy, now)
     return render_public(
         request,
         "public/webform.html",
         language,
         status_code=status_code,
+        challenge=await _challenge(request, policy, read, now, token),
+        pow_strings=_pow_strings(language.code),
         title=i18n.gettext(language.code, "Lämna en synpunkt"),
         values={name: "" for name in FIELDS} | (values or {}),
         errors=errors or [],
-        token=token or new_token(policy, now),
+        token=token,
         units=await _units(read),
         kinds=web_form.KINDS,
         roles=web_form.ROLES,
         max_uploads=web_form.MAX_UPLOADS,
         max_mb=policy.attachment_bytes // (1024 * 1024),
     )
+
+
+# The proof-of-work widget's texts, from the catalogues (its own are in English).
+_POW_TEXTS = {
+    "label": i18n.N_("Kontrollen görs automatiskt"),
+    "loading": i18n.N_("Laddar …"),
+    "verifying": i18n.N_("Kontrollerar, vänta lite …"),
+    "waitAlert": i18n.N_("Kontrollerar, vänta lite …"),
+    "verified": i18n.N_("Klart"),
+    "verificationRequired": i18n.N_("Vänta tills kontrollen är klar."),
+    "error": i18n.N_("Kontrollen fungerade inte. Vänta en stund och försök igen."),
+    "expired": i18n.N_("Kontrollen hann gå ut. Ladda sidan på nytt."),
+}
+
+
+def _pow_strings(code: str) -> str:
+    return json.dumps({key: i18n.gettext(code, text) for key, text in _POW_TEXTS.items()})
+
+
+async def _near_limit(request: Request, policy: WebFormPolicy, read: Any, now: datetime) -> bool:
+    """Whether this address has sent enough lately that the form asks for a proof of work."""
+    async with read() as session:
+        recent = await web_form.recent_submissions(
+            session, sender_key=_sender_key(policy, request), now=now, window=policy.window
+        )
+    return recent >= policy.pow_threshold
+
+
+async def _challenge(
+    request: Request, policy: WebFormPolicy, read: Any, now: datetime, token: str
+) -> str | None:
+    """The form's proof-of-work challenge (JSON), when the address is near its limit."""
+    parsed = read_token(policy, token)
+    if parsed is None or not await _near_limit(request, policy, read, now):
+        return None
+    challenge = web_form.pow_challenge(
+        policy.secret_key, token_nonce=parsed.nonce, now=now, cost=policy.pow_cost
+    )
+    return json.dumps(challenge)
 
 
 @router.get(FORM_PATH, response_class=HTMLResponse)
@@ -207,6 +250,7 @@ class Posted:
     trapped: bool
     uploads: list[Upload]
     errors: list[tuple[str, str]]
+    proof: str  # the proof-of-work widget's payload, when it ran
 
 
 async def _posted(
@@ -227,14 +271,16 @@ async def _posted(
             trapped=bool(_text(form, "website", 500)),
             uploads=uploads,
             errors=errors,
+            proof=_text(form, "altcha", 20_000),
         )
 
 
 async def _too_soon_or_too_many(
     posted: Posted, policy: WebFormPolicy, read: Any, key: str, now: datetime, code: str
 ) -> list[tuple[str, str]]:
-    """Why a form otherwise right is not taken now: sent sooner than a person fills it in, or
-    one address over its limit. Both keep what was typed; a person just sends again later."""
+    """Why a form otherwise right is not taken now: sent sooner than a person fills it in, one
+    address over its limit, or near it without the proof of work the form then asks for. Each
+    keeps what was typed; a person sends again, or later."""
     assert posted.token is not None
     if now.timestamp() - posted.token.issued < policy.min_fill_seconds:
         text = i18n.N_("Formuläret skickades mycket snabbt. Kontrollera det och skicka igen.")
@@ -247,6 +293,14 @@ async def _too_soon_or_too_many(
         text = i18n.N_(
             "Många meddelanden har skickats härifrån den senaste timmen. "
             "Vänta en stund och försök igen."
+        )
+        return [("message", i18n.gettext(code, text))]
+    if recent >= policy.pow_threshold and not web_form.pow_solved(
+        policy.secret_key, posted.proof, token_nonce=posted.token.nonce, now=now
+    ):
+        text = i18n.N_(
+            "Formuläret behöver en kontroll som webbläsaren gör automatiskt med JavaScript. "
+            "Om den inte fungerar för dig, vänta en stund och försök igen."
         )
         return [("message", i18n.gettext(code, text))]
     return []

@@ -23,11 +23,14 @@ SIZES = [(1366, 768), (390, 844)]
 
 
 @pytest.fixture
-async def world(db: Any, clock: Any) -> World:
-    # A browser fills the form in far faster than a person: no minimum fill time here.
-    return await build_world(
-        db, clock, web_form=WebFormPolicy(secret_key=SECRET_KEY, min_fill_seconds=0)
+async def world(db: Any, clock: Any, request: pytest.FixtureRequest) -> World:
+    # A browser fills the form in far faster than a person: no minimum fill time here. A test
+    # marked with `guarded_world` gets a form that always asks for the proof of work (cheap).
+    guarded = "guarded_world" in request.fixturenames
+    policy = WebFormPolicy(
+        secret_key=SECRET_KEY, min_fill_seconds=0, pow_from=0 if guarded else None, pow_cost=50
     )
+    return await build_world(db, clock, web_form=policy)
 
 
 async def _violations(page: Any) -> list[str]:
@@ -101,3 +104,26 @@ async def test_the_privacy_notice_links_the_other_public_pages(
     assert await _violations(page) == []
     assert await page.evaluate("document.documentElement.scrollWidth") <= size[0]
     assert await page.locator('footer a[href="/tillganglighet"]').count() == 1
+
+
+@pytest.fixture
+def guarded_world() -> None:
+    """Marks a test whose form always asks for the proof of work (see `world`)."""
+
+
+@pytest.mark.parametrize("code", ["sv", "ar"])
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.usefixtures("guarded_world")
+async def test_the_proof_of_work_solves_itself_and_passes_axe(
+    page: Any, code: str, size: tuple[int, int]
+) -> None:
+    language = i18n.BY_CODE[code]
+    say = lambda text: i18n.gettext(code, text)  # noqa: E731
+    await page.set_viewport_size({"width": size[0], "height": size[1]})
+    await page.goto(f"/synpunkt?lang={code}")
+    await page.get_by_text(say("Klart"), exact=True).wait_for()  # solved without a click
+    await _check(page, language, size[0], "form with the proof of work")
+    await page.get_by_label(say("Ditt meddelande")).fill("Ett meddelande")
+    await page.get_by_role("button", name=say("Skicka"), exact=True).click()
+    await page.get_by_text(say("Din kod för att följa ärendet:")).wait_for()
+    assert page.csp_errors == []

@@ -6,9 +6,12 @@ throttled; the honeypot, the fill time and the limits per address hold."""
 from __future__ import annotations
 
 import asyncio
+import html
+import json
 import re
 from typing import Any
 
+import altcha
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -31,6 +34,7 @@ async def world(db: Any, clock: Any) -> World:
     policy = WebFormPolicy(
         secret_key=SECRET_KEY,
         per_address=4,
+        pow_from=4,  # the proof of work has a test of its own
         follow_up=FollowUpLimits(per_address=3, per_reference=3),
     )
     return await build_world(db, clock, web_form=policy)
@@ -284,3 +288,32 @@ async def test_two_submits_of_one_form_at_once_are_one_case_and_skip_no_referenc
     async with world.db.sessions() as session:
         rows = await session.execute(select(func.count()).where(IntakeRecord.channel == "web"))
         assert rows.scalar_one() == 2
+
+
+async def test_near_the_limit_the_form_asks_for_a_proof_of_work(db: Any, clock: Any) -> None:
+    policy = WebFormPolicy(secret_key=SECRET_KEY, per_address=5, pow_from=1, pow_cost=10)
+    world = await build_world(db, clock, web_form=policy)
+    async with client(world) as http:
+        first = await http.get("/synpunkt")
+        assert "altcha-widget" not in first.text  # below the threshold: no JavaScript needed
+        sent = {"token": await token(http, world), "message": "Ett"}
+        assert (await http.post("/synpunkt", data=sent)).status_code == 200
+        page = await http.get("/synpunkt")
+        world.clock.advance(seconds=10)
+        challenge = re.search(r'<altcha-widget challenge="([^"]+)"', page.text)
+        assert challenge and '<script type="module" src="/static/webform.js">' in page.text
+        form = {"token": TOKEN.search(page.text).group(1), "message": "Två"}  # type: ignore[union-attr]
+        refused = await http.post("/synpunkt", data=form)
+        assert refused.status_code == 422 and "JavaScript" in refused.text
+        assert ">Två</textarea>" in refused.text
+        other = await http.post("/synpunkt", data=form | {"altcha": "bm9wZQ=="})
+        assert other.status_code == 422
+        solved = altcha.Challenge.from_dict(json.loads(html.unescape(challenge.group(1))))
+        solution = altcha.solve_challenge(solved)
+        assert solution is not None
+        proof = altcha.Payload(solved, solution).to_base64()
+        accepted = await http.post("/synpunkt", data=form | {"altcha": proof})
+        assert accepted.status_code == 200
+        # A proof is bound to its form: another form's token does not take it.
+        again = {"token": await token(http, world), "message": "Tre", "altcha": proof}
+        assert (await http.post("/synpunkt", data=again)).status_code == 422
