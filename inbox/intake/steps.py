@@ -17,7 +17,7 @@ from sqlmodel import col
 from inbox.cases.contacts import Sender, find_or_create_contacts, normalise_address
 from inbox.cases.opening import Opening, open_cases
 from inbox.core.audit import SYSTEM, audit_row
-from inbox.core.inbound import InboundMessage
+from inbox.core.inbound import Channel, InboundMessage
 from inbox.core.models import (
     Attachment,
     AuditEvent,
@@ -188,7 +188,7 @@ async def continue_by_reference(
     """A message that names the case it adds to (`continues`: the web form's follow-up page,
     where the sender proved they know its code) joins that case, opened again if it was closed."""
     for item in items:
-        reference = item.msg.extra.get(CONTINUES)
+        reference = item.msg.extra.get(CONTINUES) if item.msg.channel == Channel.WEB else None
         if not item.joins_case or item.case_id is not None or not reference:
             continue
         case = (
@@ -249,7 +249,10 @@ _DESCRIBED = {
 
 
 def _described(msg: InboundMessage) -> dict[str, Any]:
-    """The `Opening` fields the message's channel filled in (see `_DESCRIBED`)."""
+    """The `Opening` fields the message's channel filled in (see `_DESCRIBED`): only the web
+    form's, whose rows our own server wrote; no other channel's `extra` says anything of a case."""
+    if msg.channel != Channel.WEB:
+        return {}
     known: dict[str, Any] = {
         field: msg.extra[key] for key, field in _DESCRIBED.items() if msg.extra.get(key)
     }
