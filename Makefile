@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint screenshots clean
+.PHONY: run test bench lint screenshots clean messages
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The citizen texts' catalogues (inbox/core/i18n.py): extract the Swedish texts from the code and
+# templates, merge them into every language's .po, and compile the .mo files (both are committed).
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k gettext:2 -k i18n.gettext:2 --no-location \
+		--sort-output --project Synpunkt -o inbox/locale/messages.pot .
+	$(BIN)/pybabel update -i inbox/locale/messages.pot -d inbox/locale --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d inbox/locale --statistics
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

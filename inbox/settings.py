@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     # Gallring: a TOML file of retention rules per record class with the gallringsbeslut each
     # follows (`inbox.records.retention`); unset, `synpunkt retention` removes nothing.
     retention_file: str | None = None
+    # The public web form at /synpunkt: each attachment's size, the submissions (and follow-up
+    # messages) one address may send an hour, how soon after the form was given out a submit
+    # counts as a machine's, and where to report an accessibility barrier
+    # (/tillganglighet; default the privacy notice's contact).
+    webform_attachment_mb: int = Field(default=10, ge=1, le=50)
+    webform_per_hour: int = Field(default=10, ge=1)
+    webform_min_fill_seconds: float = Field(default=3.0, ge=0)
+    accessibility_contact: str | None = None
 
     # The web inbox and the API --------------------------------------------------------------------
     web_listen: str = "127.0.0.1:8000"

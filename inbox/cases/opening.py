@@ -53,6 +53,8 @@ class Opening:
     event_when: str | None = None
     event_where: str | None = None
     event_consequence: str | None = None
+    # Reserved when the matter was written down, before its case (the web form's receipt).
+    reference: str | None = None
 
     def due_on(self, *, now: datetime) -> date:
         """The answer promised by (see `due_date`)."""
@@ -99,8 +101,10 @@ def due_date(received_at: datetime, response_days: int, *, now: datetime) -> dat
 
 async def open_case(session: AsyncSession, opening: Opening, *, prefix: str, now: datetime) -> Case:
     """Opens one case in the caller's transaction; it has its id when this returns."""
-    (reference,) = await reserve_references(
-        session, prefix=prefix, now=opening.received_at, count=1
+    (reference,) = (
+        [opening.reference]
+        if opening.reference
+        else await reserve_references(session, prefix=prefix, now=opening.received_at, count=1)
     )
     case = Case(**opening.values(reference=reference, now=now))
     session.add(case)
@@ -119,8 +123,9 @@ async def open_cases(
         return []
     by_year: dict[int, list[int]] = {}
     for index, opening in enumerate(openings):
-        by_year.setdefault(opening.received_at.astimezone(STOCKHOLM).year, []).append(index)
-    references = [""] * len(openings)
+        if opening.reference is None:  # else reserved when it was written (the web form)
+            by_year.setdefault(opening.received_at.astimezone(STOCKHOLM).year, []).append(index)
+    references = [opening.reference or "" for opening in openings]
     for indexes in by_year.values():
         reserved = await reserve_references(
             session, prefix=prefix, now=openings[indexes[0]].received_at, count=len(indexes)

@@ -2,7 +2,8 @@
 
 An answer goes back through the channel the case came in on: by email in the thread of the last
 inbound message (In-Reply-To/References, the case reference and the neutral ärendemening in the
-subject, never the sender's own subject), by Telegram into the contact's chat. The page and the API
+subject, never the sender's own subject), by Telegram into the contact's chat, and for a case sent
+anonymously through the web form onto its follow-up page ("via webben"). The page and the API
 both call `add_reply`; the worker delivers it and the message shows its delivery on the case. An
 answer to a närstående without a consent in force needs its author's word that it says nothing
 about the person concerned (`consent`). A note is never sent anywhere, but it is no secret either:
@@ -88,11 +89,16 @@ async def add_reply(
     placeholders = unfilled(text)
     if placeholders:
         raise UnfilledPlaceholder(placeholders)
-    if case.id is None or case.contact_id is None:
+    if case.id is not None and case.contact_id is None and case.channel == Channel.WEB:
+        # Sent anonymously through the web form: the answer is published to its follow-up page.
+        contact = Contact(channel=Channel.WEB, address=case.reference, created_at=now)
+    elif case.id is None or case.contact_id is None:
         raise ReplyError("the case has no contact to answer (registered by hand?)")
-    contact = await session.get(Contact, case.contact_id)
-    if contact is None:
-        raise ReplyError("the case has no contact to answer")
+    else:
+        found = await session.get(Contact, case.contact_id)
+        if found is None:
+            raise ReplyError("the case has no contact to answer")
+        contact = found
     if contact.blocked or contact.unreachable_at is not None:
         reason = contact.unreachable_reason or "blocked"
         raise ReplyError(f"the contact cannot be reached ({reason})")
@@ -133,7 +139,7 @@ async def add_reply(
             "in_reply_to": f"<{last.rfc_message_id}>" if last else None,
             "references": [f"<{last.rfc_message_id}>"] if last else [],
         }
-    else:
+    elif contact.channel == Channel.TELEGRAM:
         payload["chat_id"] = contact.address
 
     message = Message(

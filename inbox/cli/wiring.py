@@ -27,6 +27,7 @@ from inbox.core.inbound import Channel
 from inbox.core.metrics import MetricsAccess
 from inbox.core.privacy import PrivacyNotice
 from inbox.intake.receive import IntakePolicy
+from inbox.intake.web_form import PublishedOnFollowUp, WebFormPolicy, parse_web
 from inbox.runners.delivery import Sender
 from inbox.runners.health import HealthPolicy
 from inbox.runners.heartbeat import Heartbeats
@@ -224,7 +225,7 @@ def intake_parsers(settings: Settings) -> Mapping[str, Parser]:
     """Each channel's parser of raw messages (module-level functions: parse processes import them)."""
     from mail.parse import parse_email
 
-    parsers: dict[str, Parser] = {Channel.EMAIL: parse_email}
+    parsers: dict[str, Parser] = {Channel.EMAIL: parse_email, Channel.WEB: parse_web}
     if settings.telegram_token:
         from bot.updates import parse_update
 
@@ -253,7 +254,9 @@ def senders(settings: Settings, *, closers: list[Closer] | None = None) -> Mappi
     by_channel: dict[str, Sender] = {
         Channel.EMAIL: EmailSender(
             mail_from=settings.mail_from, transport=settings.mail_transport, clock=utcnow
-        )
+        ),
+        # An answer "via webben" is published on the web form's follow-up page.
+        Channel.WEB: PublishedOnFollowUp(),
     }
     if settings.telegram_token:
         from bot.app import make_bot
@@ -392,6 +395,13 @@ def build_app(
         privacy=privacy_notice(settings),
         metrics=metrics_access(settings),
         access_log=settings.access_log,
+        web_form=WebFormPolicy(
+            secret_key=secret_key(settings),
+            attachment_bytes=settings.webform_attachment_mb * 1024 * 1024,
+            per_address=settings.webform_per_hour,
+            min_fill_seconds=settings.webform_min_fill_seconds,
+            accessibility_contact=(settings.accessibility_contact or "").strip() or None,
+        ),
     )
 
 

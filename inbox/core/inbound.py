@@ -144,6 +144,9 @@ class InboundMessage:
     defects: tuple[str, ...] = ()
     raw: bytes = b""
     extra: dict[str, str] = field(default_factory=dict)
+    # The channel the sender wants answers on, when not the one they wrote on: the e-mail address
+    # given on the web form. None: the channel itself.
+    reply_channel: Channel | None = None
 
     @property
     def automated(self) -> bool:

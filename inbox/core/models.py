@@ -812,3 +812,18 @@ class AuditDeletionPermit(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     granted_at: datetime = _utc()
     decision: str = Field(max_length=1000)
+
+
+# --- The web form (issue 15) ----------------------------------------------------------------
+
+
+class WebFollowUp(SQLModel, table=True):
+    """The follow-up code of a case sent through the web form: only its SHA-256 is kept.
+
+    The row is written with the submission's ledger row, under the reference reserved for it, so
+    the code works from the receipt on, before the worker has made the case."""
+
+    __tablename__ = "web_followups"
+    reference: str = Field(primary_key=True, max_length=32)
+    code_sha256: str = Field(max_length=64)
+    created_at: datetime = _utc()

@@ -353,6 +353,7 @@ class Ack:
     appeal: bool = False
     via_ivo: bool = False
     received_at: datetime | None = None  # None: now
+    channel: str | None = None  # the contact's, when not the message's (the web form's e-mail)
 
 
 async def enqueue_acks(
@@ -371,7 +372,7 @@ async def enqueue_acks(
             .astimezone(STOCKHOLM)
             .date(),
             message_language=ack.msg.language,
-            channel=ack.msg.channel,
+            channel=ack.channel or ack.msg.channel,
             appeal=ack.appeal,
             via_ivo=ack.via_ivo,
             emergency_text=policy.emergency_text,
@@ -388,7 +389,7 @@ async def enqueue_acks(
             {
                 "case_id": ack.case_id,
                 "direction": Direction.OUTBOUND,
-                "channel": ack.msg.channel,
+                "channel": ack.channel or ack.msg.channel,
                 "kind": ACK_KIND,
                 "rfc_message_id": rfc_id.strip("<>"),
                 "in_reply_to": ack.msg.message_id,
@@ -410,7 +411,7 @@ async def enqueue_acks(
         [
             outbox_row(
                 kind=ACK_KIND,
-                channel=ack.msg.channel,
+                channel=ack.channel or ack.msg.channel,
                 recipient=ack.address,
                 payload=ack_payload(ack.msg, text, rfc_id=rfc_id, address=ack.address),
                 idempotency_key=f"{ACK_KIND}:{ack.reference}",

@@ -30,6 +30,7 @@ from inbox.intake.steps import (
     acknowledge,
     audit_messages,
     claim,
+    continue_by_reference,
     dedupe,
     find_contacts,
     mark_ledger,
@@ -43,6 +44,7 @@ BATCH_STEPS: tuple[Step, ...] = (dedupe, match_reports, find_contacts)
 RUN_STEPS: tuple[Step, ...] = (
     claim,
     thread,
+    continue_by_reference,
     open_new_cases,
     store_messages,
     audit_messages,

@@ -10,16 +10,18 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from inbox.cases.contacts import Sender, find_or_create_contacts, normalise_address
 from inbox.cases.opening import Opening, open_cases
 from inbox.core.audit import SYSTEM, audit_row
-from inbox.core.inbound import InboundMessage
+from inbox.core.inbound import Channel, InboundMessage
 from inbox.core.models import (
     Attachment,
     AuditEvent,
+    Case,
     CaseStatus,
     Contact,
     Direction,
@@ -137,10 +139,11 @@ async def find_contacts(
 
 def _sender(msg: InboundMessage) -> Sender | None:
     """Whom the message's contact is for; None when it has no sender to answer."""
-    if not msg.sender_address or not normalise_address(msg.channel, msg.sender_address):
+    channel = msg.reply_channel or msg.channel
+    if not msg.sender_address or not normalise_address(channel, msg.sender_address):
         return None
     return Sender(
-        channel=msg.channel,
+        channel=channel,
         address=msg.sender_address,
         display_name=msg.sender_name,
         language=msg.language,
@@ -175,13 +178,36 @@ async def thread(
         )
         if case is None:
             continue
-        if case.status in (CaseStatus.CLOSED, CaseStatus.WAITING):
-            case.status = CaseStatus.OPEN
-            case.closed_at = None
-            case.updated_at = now
-        if contains_personnummer(f"{item.msg.subject}\n{item.msg.text}"):
-            case.flag_personnummer = True
+        _reopen(case, item.msg, now=now)
         item.case_id, item.reference = case.id, case.reference
+
+
+async def continue_by_reference(
+    session: AsyncSession, items: Sequence[Item], *, policy: IntakePolicy, now: datetime
+) -> None:
+    """A message that names the case it adds to (`continues`: the web form's follow-up page,
+    where the sender proved they know its code) joins that case, opened again if it was closed."""
+    for item in items:
+        reference = item.msg.extra.get(CONTINUES) if item.msg.channel == Channel.WEB else None
+        if not item.joins_case or item.case_id is not None or not reference:
+            continue
+        case = (
+            await session.execute(select(Case).where(col(Case.reference) == reference))
+        ).scalar_one_or_none()
+        if case is None:
+            continue  # gone since: the message opens a case of its own
+        _reopen(case, item.msg, now=now)
+        item.case_id, item.reference = case.id, case.reference
+
+
+def _reopen(case: Case, msg: InboundMessage, *, now: datetime) -> None:
+    """A closed or waiting case opens again for a new message; a personnummer flags it."""
+    if case.status in (CaseStatus.CLOSED, CaseStatus.WAITING):
+        case.status = CaseStatus.OPEN
+        case.closed_at = None
+        case.updated_at = now
+    if contains_personnummer(f"{msg.subject}\n{msg.text}"):
+        case.flag_personnummer = True
 
 
 async def open_new_cases(
@@ -199,6 +225,7 @@ async def open_new_cases(
             contact_id=item.contact.id if item.contact else None,
             language=item.msg.language,
             automated=item.msg.automated,
+            **_described(item.msg),
         )
         for item in opening
     ]
@@ -206,6 +233,32 @@ async def open_new_cases(
     for item, new, (case_id, reference) in zip(opening, openings, opened, strict=True):
         item.case_id, item.reference = case_id, reference
         item.new_case, item.due_on = True, new.due_on(now=now)
+
+
+# What a channel that asks its questions (the web form) knows of the case, by `extra` key: the
+# reference reserved when it was written, its kind, who the sender is, its unit, and the event.
+CONTINUES = "continues"
+_DESCRIBED = {
+    "reference": "reference",
+    "kind": "kind",
+    "submitter_role": "submitter_role",
+    "event_what": "event_what",
+    "event_when": "event_when",
+    "event_where": "event_where",
+}
+
+
+def _described(msg: InboundMessage) -> dict[str, Any]:
+    """The `Opening` fields the message's channel filled in (see `_DESCRIBED`): only the web
+    form's, whose rows our own server wrote; no other channel's `extra` says anything of a case."""
+    if msg.channel != Channel.WEB:
+        return {}
+    known: dict[str, Any] = {
+        field: msg.extra[key] for key, field in _DESCRIBED.items() if msg.extra.get(key)
+    }
+    if msg.extra.get("unit_id", "").isdigit():
+        known["unit_id"] = int(msg.extra["unit_id"])
+    return known
 
 
 async def store_messages(
@@ -332,6 +385,7 @@ async def acknowledge(
                     address=item.contact.address,
                     appeal=item.appeal,
                     received_at=item.record.received_at if item.record else None,
+                    channel=item.contact.channel,
                 )
             )
     await enqueue_acks(session, acks, policy=policy, now=now)

@@ -28,6 +28,7 @@ from inbox.core.metrics import MetricsAccess
 from inbox.core.privacy import PrivacyNotice
 from inbox.core.time import STOCKHOLM
 from inbox.intake.receive import IntakePolicy
+from inbox.intake.web_form import WebFormPolicy
 from inbox.runners.health import HealthPolicy
 from inbox.settings import secret_key_problem
 from inbox.staff.passwords import DEFAULT_PASSWORDS, Passwords
@@ -56,11 +57,13 @@ from inbox.web.pages import (
     checkin,
     decisions,
     measures,
+    public_info,
     records,
     registration,
     registry,
     reports,
     tasks,
+    webform,
 )
 from inbox.web.pages import privacy as privacy_page
 from inbox.web.pages import results as results_page
@@ -74,9 +77,8 @@ Webhook = Callable[
     [str | None, Callable[[], Awaitable[bytes]]], Awaitable[tuple[int, dict[str, Any]]]
 ]
 # The routes that take file uploads get `max_upload_bytes` instead of `max_request_bytes`. None
-# does today: every form and JSON body is text far below the limit. The citizen form with
-# attachments will be the first to declare its path here.
-UPLOAD_PATHS: tuple[str, ...] = ()
+# does but the citizen's web form, with its attachments.
+UPLOAD_PATHS: tuple[str, ...] = ("/synpunkt",)
 
 
 def create_app(
@@ -100,6 +102,7 @@ def create_app(
     privacy: PrivacyNotice | None = None,
     metrics: MetricsAccess | None = None,
     access_log: bool = False,
+    web_form: WebFormPolicy | None = None,
 ) -> FastAPI:
     problem = secret_key_problem(secret_key)
     if problem:  # no default and no placeholder: anyone knowing it could forge an admin's session
@@ -142,6 +145,10 @@ def create_app(
     app.include_router(checkin.router, dependencies=storable)
     app.include_router(privacy_page.router)  # it takes no input to store
     app.include_router(results_page.router)  # nor does this
+    # The citizen's web form: its own checks (`inbox.web.pages.webform`), in the citizen's words.
+    app.state.web_form = web_form or WebFormPolicy(secret_key=secret_key)
+    app.include_router(webform.router, dependencies=storable)
+    app.include_router(public_info.router)
 
     if telegram_webhook is not None:
 

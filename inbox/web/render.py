@@ -11,8 +11,10 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
 
+from inbox.core import i18n
 from inbox.core.inbound import Channel
 from inbox.core.time import STOCKHOLM
 from inbox.web.auth.csrf import csrf_token
@@ -146,6 +148,32 @@ env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+@pass_context
+def _gettext(context: Context, message: str) -> str:
+    """A citizen page's text in its language: the page's `locale` (a code of `inbox.core.i18n`),
+    else its `lang`; the staff pages have neither and stay Swedish."""
+    code = context.get("locale") or context.get("lang") or i18n.DEFAULT
+    return i18n.gettext(str(code), message)
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    code = str(context.get("locale") or context.get("lang") or i18n.DEFAULT)
+    found = i18n.BY_CODE.get(code, i18n.BY_CODE[i18n.DEFAULT])
+    return i18n.translations(found.catalogue).ngettext(singular, plural, n)
+
+
+def with_citizen_texts(environment: Environment) -> Environment:
+    """`environment` translating its templates' `_()` by the page's language (see `_gettext`)."""
+    if "jinja2.ext.InternationalizationExtension" not in environment.extensions:
+        environment.add_extension("jinja2.ext.i18n")
+    environment.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    return environment
+
+
+with_citizen_texts(env)
 env.globals.update(label=label, LABELS=LABELS, CLOSE_OUTCOMES=CLOSE_OUTCOMES)
 env.filters.update(local=local_time, iso_date=iso_date, duration=duration, file_size=file_size)
 

@@ -22,6 +22,7 @@ from inbox.checkins.plan import CheckinPolicy
 from inbox.core.metrics import MetricsAccess
 from inbox.core.privacy import PrivacyNotice
 from inbox.intake.receive import IntakePolicy
+from inbox.intake.web_form import WebFormPolicy
 from inbox.runners.health import HealthPolicy
 from inbox.staff.passwords import Passwords
 from inbox.staff.signin import Throttle
@@ -129,6 +130,11 @@ async def results_cache(request: Request) -> ResultsCache:
     return cache
 
 
+async def web_form(request: Request) -> WebFormPolicy:
+    policy: WebFormPolicy = request.app.state.web_form
+    return policy
+
+
 async def privacy_notice(request: Request) -> PrivacyNotice:
     notice: PrivacyNotice = request.app.state.privacy
     return notice
@@ -156,3 +162,4 @@ Probe = Annotated[HealthProbe, Depends(health_probe)]
 Notice = Annotated[PrivacyNotice, Depends(privacy_notice)]
 Results = Annotated[ResultsCache, Depends(results_cache)]
 MetricsRules = Annotated[MetricsAccess, Depends(metrics_access)]
+WebForm = Annotated[WebFormPolicy, Depends(web_form)]

@@ -36,11 +36,13 @@ from inbox.checkins.texts import (
 )
 from inbox.core.db import unit_of_work
 from inbox.core.models import CheckIn, Contact, Decision, DecisionStatus
-from inbox.web.render import STATIC, TEMPLATES
+from inbox.web.render import STATIC, TEMPLATES, with_citizen_texts
 from inbox.web.state import Checkins, Clock, Sessions
 
 router = APIRouter(tags=["public"], include_in_schema=False)
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
+_env = with_citizen_texts(
+    Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
+)
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",

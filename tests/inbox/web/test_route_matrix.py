@@ -593,6 +593,13 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/resultat"): Rule(None),
     ("GET", "/resultat.json"): Rule(None),
     ("GET", "/resultat.csv"): Rule(None),
+    ("GET", "/synpunkt"): Rule(None),
+    ("POST", "/synpunkt"): Rule(None),
+    ("GET", "/synpunkt/folj"): Rule(None),
+    ("POST", "/synpunkt/folj"): Rule(None),
+    ("POST", "/synpunkt/folj/meddelande"): Rule(None),
+    ("GET", "/tillganglighet"): Rule(None),
+    ("GET", "/sprak"): Rule(None),
     ("POST", "/telegram/webhook"): Rule(None),
     ("GET", "/healthz"): Rule(None),
     # Off by default (404); a bearer token or networks of its own when on (test_metrics.py).

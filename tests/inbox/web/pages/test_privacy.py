@@ -82,8 +82,10 @@ async def test_every_public_page_links_to_the_notice(world: World) -> None:
         lang="en", t={"skip": "Skip"}, title="Thank you", text="Saved."
     )
     assert '<a href="/integritet?lang=en">How we handle your personal data</a>' in english
-    # The notice itself does not link to itself.
-    assert 'class="site"' not in (await _get(world, "/integritet")).text
+    # The notice itself does not link to itself, but to the other public pages.
+    notice = (await _get(world, "/integritet")).text
+    assert ">Så behandlar vi dina personuppgifter</a>" not in notice
+    assert '<a href="/tillganglighet">' in notice and '<a href="/sprak">' in notice
 
 
 def test_the_settings_make_the_notice_and_a_missing_file_stops_the_command(tmp_path) -> None:  # type: ignore[no-untyped-def]
