@@ -7,7 +7,7 @@ reads back: routes take them as typed dependencies.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -79,6 +79,28 @@ Webhook = Callable[
 # The routes that take file uploads get `max_upload_bytes` instead of `max_request_bytes`. None
 # does but the citizen's web form, with its attachments.
 UPLOAD_PATHS: tuple[str, ...] = ("/synpunkt",)
+
+
+# What a person's browser is told for a refusal no route explained (in Swedish), per status.
+ERROR_PAGES = {
+    403: ("Åtkomst nekad", "Din roll ger inte behörighet till detta."),
+    404: ("Finns inte", "Sidan finns inte. Kontrollera adressen eller gå till startsidan."),
+    405: ("Det går inte att göra så", "Sidan kan inte användas på det sättet."),
+    410: ("Borttaget", "Det du söker är borttaget."),
+    413: ("För stort", "Det du skickade är för stort."),
+    500: ("Något gick fel", "Något gick fel hos oss. Försök igen om en stund."),
+}
+
+
+def error_page(
+    status_code: int, message: str | None, *, headers: Mapping[str, str] | None = None
+) -> HTMLResponse:
+    """The error page: the route's own Swedish message, or the status's from `ERROR_PAGES`."""
+    title, default = ERROR_PAGES.get(status_code, ("Något gick fel", "Sidan kunde inte visas."))
+    body = env.get_template("error.html").render(
+        title=title, message=message or default, csrf="", flash=None, staff=None
+    )
+    return HTMLResponse(body, status_code=status_code, headers=headers)
 
 
 def create_app(
@@ -203,23 +225,24 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        # The API, every client that does not ask for HTML and the refusals raised outside a
-        # route (no such path, a body over the limit) get problem details (RFC 9457).
-        if (
-            request.url.path.startswith("/api")
-            or "text/html" not in request.headers.get("accept", "text/html")
-            or not isinstance(exc, HTTPException)
+        # The API and every client that does not ask for HTML get problem details (RFC 9457); a
+        # person's browser gets a page in Swedish, also for what no route raised (no such path,
+        # a body over the limit).
+        if request.url.path.startswith("/api") or "text/html" not in request.headers.get(
+            "accept", "text/html"
         ):
             return refusal(request, exc.status_code, str(exc.detail), headers=exc.headers)
-        titles = {403: "Åtkomst nekad", 404: "Finns inte", 410: "Borttaget"}
-        body = env.get_template("error.html").render(
-            title=titles.get(exc.status_code, "Något gick fel"),
-            message=str(exc.detail),
-            csrf="",
-            flash=None,
-            staff=None,
-        )
-        return HTMLResponse(body, status_code=exc.status_code, headers=exc.headers)
+        message = str(exc.detail) if isinstance(exc, HTTPException) else None
+        return error_page(exc.status_code, message, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # Logged and re-raised by Starlette; the person sees a page in Swedish, not a bare text.
+        if request.url.path.startswith("/api") or "text/html" not in request.headers.get(
+            "accept", "text/html"
+        ):
+            return refusal(request, 500, "Internal Server Error")
+        return error_page(500, None)
 
     @app.exception_handler(RequestValidationError)
     async def malformed(request: Request, exc: RequestValidationError) -> Response:

@@ -415,3 +415,20 @@ async def test_send_and_close_sends_the_answer_and_closes_the_case_or_does_neith
     assert "Svaret är köat och skickas strax. Ärendet är avslutat." in page
     assert 'id="reply-text"' not in page and 'id="t-kind"' not in page
     assert "Ärendet är avslutat. Öppna det igen för att svara" in page
+
+
+async def test_a_failure_is_a_swedish_page_for_a_person_and_a_problem_for_a_client(
+    world: World,
+) -> None:
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    world.app.add_api_route("/trasig", broken)
+    transport = httpx.ASGITransport(app=world.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        person = await client.get("/trasig", headers={"Accept": "text/html"})
+        assert person.status_code == 500 and "Något gick fel hos oss" in person.text
+        assert '<html lang="sv">' in person.text and "a bug" not in person.text
+        machine = await client.get("/trasig", headers={"Accept": "application/json"})
+        assert machine.status_code == 500
+        assert machine.headers["content-type"] == "application/problem+json"

@@ -202,3 +202,16 @@ async def test_the_case_page_puts_the_thread_beside_its_facts_and_confirms_closi
     assert await _sideways(page) == 0
     assert await _axe(page) == []
     assert page.csp_errors == []
+
+
+async def test_an_unknown_address_is_a_swedish_page_for_a_person_and_a_problem_for_a_client(
+    world: World, page: Any, served: str
+) -> None:
+    response = await page.goto("/finns-inte")
+    assert response.status == 404
+    assert await page.title() == "Finns inte – Synpunkt"
+    await page.get_by_text("Kontrollera adressen").wait_for()
+    assert await page.evaluate("document.documentElement.lang") == "sv"
+    assert await _axe(page) == []
+    api = await page.request.get(f"{served}/finns-inte", headers={"Accept": "application/json"})
+    assert api.status == 404 and api.headers["content-type"] == "application/problem+json"
