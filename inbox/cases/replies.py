@@ -44,8 +44,20 @@ TELEGRAM_MAX_TEXT = 4096
 _SUBJECT = {"sv": "Svar", "en": "Reply"}
 
 
+_NO_CONTACT = (
+    "Ärendet har ingen kontaktuppgift att svara till. Svara på annat sätt och skriv en "
+    "anteckning om det."
+)
+
+
 class ReplyError(Exception):
-    """The answer cannot be sent as asked (empty, too long, nobody to send it to)."""
+    """The answer cannot be sent as asked (empty, too long, nobody to send it to): the reason in
+    English for the API and, where staff can meet it on a page, in Swedish (`swedish`), as
+    `inbox.cases.triage.TriageError` does."""
+
+    def __init__(self, message: str, *, swedish: str | None = None) -> None:
+        super().__init__(message)
+        self.swedish = swedish
 
 
 class UnfilledPlaceholder(ReplyError):
@@ -64,9 +76,12 @@ class ConfirmationNeeded(ReplyError):
 def _clean(text: str) -> str:
     text = text.replace("\r\n", "\n").strip()
     if not text:
-        raise ReplyError("the answer is empty")
+        raise ReplyError("the answer is empty", swedish="Svaret är tomt.")
     if len(text) > MAX_REPLY_LENGTH:
-        raise ReplyError(f"the answer is longer than {MAX_REPLY_LENGTH} characters")
+        raise ReplyError(
+            f"the answer is longer than {MAX_REPLY_LENGTH} characters",
+            swedish="Svaret är för långt.",
+        )
     return text
 
 
@@ -93,17 +108,30 @@ async def add_reply(
         # Sent anonymously through the web form: the answer is published to its follow-up page.
         contact = Contact(channel=Channel.WEB, address=case.reference, created_at=now)
     elif case.id is None or case.contact_id is None:
-        raise ReplyError("the case has no contact to answer (registered by hand?)")
+        raise ReplyError(
+            "the case has no contact to answer (registered by hand?)",
+            swedish=_NO_CONTACT,
+        )
     else:
         found = await session.get(Contact, case.contact_id)
         if found is None:
-            raise ReplyError("the case has no contact to answer")
+            raise ReplyError(
+                "the case has no contact to answer",
+                swedish=_NO_CONTACT,
+            )
         contact = found
     if contact.blocked or contact.unreachable_at is not None:
         reason = contact.unreachable_reason or "blocked"
-        raise ReplyError(f"the contact cannot be reached ({reason})")
+        raise ReplyError(
+            f"the contact cannot be reached ({reason})",
+            swedish="Avsändaren går inte att nå i den här kanalen (adressen är spärrad eller "
+            "meddelanden studsar). Svara på annat sätt och skriv en anteckning om det.",
+        )
     if contact.channel == Channel.TELEGRAM and len(text) > TELEGRAM_MAX_TEXT:
-        raise ReplyError(f"a Telegram answer can be at most {TELEGRAM_MAX_TEXT} characters")
+        raise ReplyError(
+            f"a Telegram answer can be at most {TELEGRAM_MAX_TEXT} characters",
+            swedish="Ett svar i Telegram får vara högst 4 096 tecken.",
+        )
     unconsented = await reply_needs_confirmation(session, case=case, now=now)
     if unconsented and not confirmed_no_personal_details:
         raise ConfirmationNeeded(

@@ -35,29 +35,6 @@ from inbox.web.state import Clock, Policy, WakeWorker
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
-_REPLY_ERRORS = {
-    "the answer is empty": "Svaret är tomt.",
-    "the case has no contact to answer": (
-        "Ärendet har ingen kontaktuppgift att svara till. Svara på annat sätt och skriv en "
-        "anteckning om det."
-    ),
-    "the contact cannot be reached": (
-        "Avsändaren går inte att nå i den här kanalen (adressen är spärrad eller meddelanden "
-        "studsar). Svara på annat sätt och skriv en anteckning om det."
-    ),
-    "a Telegram answer can be at most": "Ett svar i Telegram får vara högst 4 096 tecken.",
-    "the answer is longer than": "Svaret är för långt.",
-}
-
-
-def _reply_error(exc: ReplyError) -> str:
-    """The refusal in Swedish, for the page (the core's reasons are in English, for the API)."""
-    reason = str(exc)
-    for start, text in _REPLY_ERRORS.items():
-        if reason.startswith(start):
-            return text
-    return f"Svaret kunde inte skickas: {reason}."
-
 
 async def writable_case(session: Session, staff: Staff, reference: str) -> Case:
     case = await find_case(session, reference=reference, scope=staff.scope)
@@ -116,7 +93,7 @@ async def reply(
         )
         return await case_page(staff, reference, reply_text=text, error=message, status_code=422)
     except ReplyError as exc:
-        message = _reply_error(exc)
+        message = exc.swedish or f"Svaret kunde inte skickas: {exc}."
         return await case_page(staff, reference, reply_text=text, error=message, status_code=422)
     if closing:
         try:
