@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import make_msgid
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -40,6 +40,7 @@ from inbox.core.models import (
 from inbox.core.time import STOCKHOLM
 
 OUTBOX_KIND = "staff.notify"
+KEEP_EVENTS = timedelta(days=7)
 _EVENTS = NotificationEvent.__table__  # type: ignore[attr-defined]
 # The kinds a user chooses, with what the settings page says of each.
 CHOICES: dict[str, str] = {
@@ -304,6 +305,14 @@ async def _enqueue(
         idempotency_key=key,
         now=now,
     )
+
+
+async def prune_events(session: AsyncSession, *, now: datetime) -> int:
+    """Removes the events told of more than `KEEP_EVENTS` ago (the outbox keeps what was sent)."""
+    removed = await session.execute(
+        delete(NotificationEvent).where(col(NotificationEvent.done_at) < now - KEEP_EVENTS)
+    )
+    return int(getattr(removed, "rowcount", 0) or 0)
 
 
 # The daily digest -------------------------------------------------------------------------------

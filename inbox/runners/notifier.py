@@ -2,7 +2,7 @@
 daily digest when its hour has come (`inbox.cases.notifications` has the rules).
 
 It runs in the worker's rounds before the outbox, so a notification usually leaves in the same
-round; the digest is looked for at most once a minute.
+round; the digest is looked for (and events told of a week ago pruned) at most once a minute.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.cases.notifications import NotifyPolicy, notify_pending, send_digests
+from inbox.cases.notifications import NotifyPolicy, notify_pending, prune_events, send_digests
 from inbox.core.db import unit_of_work
 
 DIGEST_EVERY = timedelta(minutes=1)
@@ -40,4 +40,5 @@ class Notifier:
             self._digest_checked = now
             async with unit_of_work(self._sessions) as session:
                 done += await send_digests(session, policy=self._policy, now=now)
+                await prune_events(session, now=now)
         return done

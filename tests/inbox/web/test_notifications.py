@@ -22,10 +22,14 @@ from inbox.cases.triage import update_case
 from inbox.core.audit import Actor
 from inbox.core.db import unit_of_work
 from inbox.core.inbound import Automation
-from inbox.core.models import Case, OutboxItem, StaffUser
+from inbox.core.models import Case, NotificationEvent, OutboxItem, StaffUser
+from inbox.runners.intake_runner import IntakeRunner
 from inbox.runners.notifier import Notifier
 from inbox.runners.outbox_runner import OutboxRunner
+from inbox.runners.worker import Worker
+from mail.parse import parse_email
 from tests.conftest import Clock
+from tests.factories import POLICY as INTAKE
 from tests.factories import mail, take
 from tests.inbox.web.conftest import SignIn, World, _case, csrf_of
 from tests.mail.test_sender import Relay, relay_on_loopback, smtp_sender
@@ -150,6 +154,46 @@ async def test_a_new_case_in_their_units_is_mailed_to_who_asked_and_says_nothing
     assert await _notify(world) == 1
     assert len(await _rows(world)) == 1
     assert await _send_all(world, clock) == []
+
+
+async def test_the_worker_tells_and_sends_in_one_round(world: World, clock: Clock) -> None:
+    await _ready(world)
+    await _settings(world, "karin", "karin@exempelby.example", "new_case")
+    reference = await _new_case(world, 31, "barn-och-familj")
+    relay = Relay()
+    async with relay_on_loopback(relay) as port:
+        worker = Worker(
+            IntakeRunner(
+                world.db.sessions, parsers={"email": parse_email}, policy=INTAKE, clock=clock
+            ),
+            OutboxRunner(
+                world.db.sessions, senders={"email": smtp_sender(port, clock)}, clock=clock
+            ),
+            notifier=Notifier(world.db.sessions, policy=POLICY, clock=clock),
+        )
+        await worker.drain()
+    [told] = [e for e in relay.received if e.rcpt_tos == ["karin@exempelby.example"]]
+    assert isinstance(told.content, bytes)
+    sent = message_from_bytes(told.content, policy=policy.default)
+    assert sent["Subject"] == f"Nytt ärende {reference} i Barn och familj"
+
+
+async def test_events_told_of_are_pruned_after_a_week(world: World, clock: Clock) -> None:
+    await _ready(world)
+    await _new_case(world, 30, "vuxen")
+    await _notify(world)
+
+    async def events() -> int:
+        async with world.db.sessions() as session:
+            return len((await session.execute(select(NotificationEvent))).scalars().all())
+
+    assert await events() == 4  # the world's three cases and this one, told of and kept
+    clock.advance(days=6)
+    await _notify(world)
+    assert await events() == 4
+    clock.advance(days=1, minutes=1)
+    await _notify(world)
+    assert await events() == 0
 
 
 async def test_machine_mail_tells_nobody(world: World, clock: Clock) -> None:
