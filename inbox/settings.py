@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     # The worker: the outbox -----------------------------------------------------------------------
     worker_concurrency: int = 8  # sends at once
     outbox_max_attempts: int = 8
+    # The hour (Stockholm time, 0-23) from which each staff member's daily digest of overdue
+    # cases and open tasks is sent, once a day (those who asked for it under /installningar).
+    notify_digest_hour: int = Field(default=7, ge=0, le=23)
     # A claimed outbox row's lease (renewed while its send runs), and the most one send may take:
     # at most half the lease, so that a send ends in time even when a renewal cannot get through.
     outbox_lease_seconds: float = Field(default=300.0, gt=0)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.cases.notifications import record_opened
 from inbox.core.logs import event
 from inbox.core.metrics import METRICS
 from inbox.core.models import Case, CaseKind, CaseStatus, SubmitterRole
@@ -111,6 +112,7 @@ async def open_case(session: AsyncSession, opening: Opening, *, prefix: str, now
     await session.flush()
     assert case.id is not None  # flushed
     _opened([opening], [(case.id, reference)])
+    await _notify(session, [opening], [case.id], now=now)
     return case
 
 
@@ -141,7 +143,19 @@ async def open_cases(
     by_reference: dict[str, int] = {row.reference: row.id for row in rows}
     opened = [(by_reference[r], r) for r in references]
     _opened(openings, opened)
+    await _notify(session, openings, [case_id for case_id, _ in opened], now=now)
     return opened
+
+
+async def _notify(
+    session: AsyncSession, openings: Sequence[Opening], case_ids: Sequence[int], *, now: datetime
+) -> None:
+    """Staff who asked are told of each new case, but of none that machine mail opened."""
+    await record_opened(
+        session,
+        [i for o, i in zip(openings, case_ids, strict=True) if not o.automated],
+        now=now,
+    )
 
 
 def _opened(openings: Sequence[Opening], cases: Sequence[tuple[int, str]]) -> None:

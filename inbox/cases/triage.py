@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.cases.access import may_be_assigned, scope_for_user
+from inbox.cases.notifications import record_assigned
 from inbox.cases.opening import due_date
 from inbox.cases.registry import EVENT_FIELDS, RegistryError, clean_event, clean_title
 from inbox.cases.tasks import open_flag_tasks
@@ -195,6 +196,15 @@ async def update_case(
             field=name,
             before=_plain(before),
             after=_plain(after),
+        )
+    new_assignee = changed.get("assignee_id", (None, None))[1]
+    if new_assignee is not None and case.id is not None:
+        await record_assigned(
+            session,
+            case_id=case.id,
+            assignee_id=new_assignee,
+            actor_user_id=actor.user_id,
+            now=now,
         )
     raised = [name for name in TRIAGE_FLAGS if changed.get(f"flag_{name}", (None, False))[1]]
     if raised:

@@ -110,6 +110,7 @@ WORKER = (
     "intake_batch_mb",
     "worker_concurrency",
     "outbox_max_attempts",
+    "notify_digest_hour",
     "outbox_lease_seconds",
     "outbox_send_timeout_seconds",
     "mail_transport",

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from inbox.cases.notifications import NotifyPolicy
 from inbox.checkins.answers import reply_claim
 from inbox.checkins.plan import CheckinPolicy
 from inbox.checkins.schedule import parse_window
@@ -32,6 +33,7 @@ from inbox.runners.delivery import Sender
 from inbox.runners.health import HealthPolicy
 from inbox.runners.heartbeat import Heartbeats
 from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.notifier import Notifier
 from inbox.runners.outbox_runner import OutboxRunner
 from inbox.runners.parse_pool import InlineParsing, ParsePool, Parser, Parsing
 from inbox.runners.worker import Worker
@@ -298,6 +300,15 @@ def build_worker(
             lease=timedelta(seconds=settings.outbox_lease_seconds),
             send_timeout=timedelta(seconds=settings.outbox_send_timeout_seconds),
         ),
+        notifier=Notifier(sessions, policy=notify_policy(settings), clock=utcnow),
+    )
+
+
+def notify_policy(settings: Settings) -> NotifyPolicy:
+    return NotifyPolicy(
+        base_url=settings.public_base_url,
+        mail_domain=settings.mail_domain,
+        digest_hour=settings.notify_digest_hour,
     )
 
 

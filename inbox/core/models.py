@@ -364,6 +364,8 @@ class StaffUser(SQLModel, table=True):
     # The identity provider's `sub`, bound at the first OpenID Connect sign-in.
     oidc_subject: str | None = Field(default=None, max_length=255)
     last_signin_at: datetime | None = _utc(default=None)  # migration 0017_people
+    # Where this user's notifications go (migration 0021_notify); None: no notifications.
+    email: str | None = Field(default=None, max_length=320)
 
 
 class StaffUnit(SQLModel, table=True):
@@ -831,3 +833,54 @@ class WebFollowUp(SQLModel, table=True):
     reference: str = Field(primary_key=True, max_length=32)
     code_sha256: str = Field(max_length=64)
     created_at: datetime = _utc()
+
+
+# Staff are told about work: notifications and presence (migration 0021_notify) -----------------
+
+
+class NotificationKind(StrEnum):
+    NEW_CASE = "new_case"  # a new case in the user's units
+    ASSIGNED = "assigned"  # a case assigned to the user, by someone else
+    REPLY = "reply"  # a message in on a case assigned to the user
+    DIGEST = "digest"  # the daily digest of overdue cases and open tasks
+
+
+class NotificationEvent(SQLModel, table=True):
+    """Something staff may be told about, written in the transaction that did it (opening a case,
+    assigning it, a message in); the worker turns it into notification mail through the outbox
+    (`inbox.cases.notifications`) and marks it done. Holds ids only, never what a case says."""
+
+    __tablename__ = "notification_events"
+    __table_args__ = (Index("ix_notification_events_pending", "done_at", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # NotificationKind, not the digest
+    case_id: int = Field(foreign_key="cases.id", ondelete="CASCADE")
+    user_id: int | None = None  # the assignee, for "assigned"
+    actor_user_id: int | None = None  # who did it, when a staff user: not told of their own act
+    message_id: int | None = None  # the message in, for "reply"
+    created_at: datetime = _utc()
+    done_at: datetime | None = _utc(default=None)
+
+
+class NotificationSetting(SQLModel, table=True):
+    """A staff user's choice of notifications, and the day their last digest went out (Stockholm
+    date), so that the digest goes once a day whatever the worker's restarts. No row: defaults."""
+
+    __tablename__ = "notification_settings"
+    user_id: int = Field(foreign_key="staff_users.id", primary_key=True, ondelete="CASCADE")
+    new_case: bool = False
+    assigned: bool = True
+    reply: bool = True
+    digest: bool = True
+    digest_sent_on: date | None = None
+
+
+class CasePresence(SQLModel, table=True):
+    """Who has a case open now: the page reports it when opened and every half minute while open,
+    one row per case and user, overwritten (`inbox.cases.presence`)."""
+
+    __tablename__ = "case_presence"
+    __table_args__ = (Index("ix_case_presence_seen", "seen_at"),)
+    case_id: int = Field(foreign_key="cases.id", primary_key=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="staff_users.id", primary_key=True, ondelete="CASCADE")
+    seen_at: datetime = _utc()

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.cases.contacts import Sender, find_or_create_contacts, normalise_address
+from inbox.cases.notifications import record_replies
 from inbox.cases.opening import Opening, open_cases
 from inbox.core.audit import SYSTEM, audit_row
 from inbox.core.inbound import Channel, InboundMessage
@@ -276,6 +277,19 @@ async def store_messages(
     for item in joining:
         assert item.record is not None
         item.message_id = ids[item.record.id]
+    # A message on a case that was there before is a reply its handläggare is told of.
+    await record_replies(
+        session,
+        [
+            (item.case_id, item.message_id)
+            for item in joining
+            if not item.new_case
+            and item.case_id is not None
+            and item.message_id is not None
+            and not item.msg.automated
+        ],
+        now=now,
+    )
     attachments = [
         {
             "message_id": item.message_id,

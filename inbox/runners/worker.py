@@ -16,6 +16,7 @@ from typing import Any
 
 from inbox.core.metrics import METRICS
 from inbox.runners.intake_runner import IntakeRunner
+from inbox.runners.notifier import Notifier
 from inbox.runners.outbox_runner import OutboxRunner
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,16 @@ class Worker:
     """
 
     def __init__(
-        self, intake: IntakeRunner, outbox: OutboxRunner, *, poll_interval: float = 2.0
+        self,
+        intake: IntakeRunner,
+        outbox: OutboxRunner,
+        *,
+        notifier: Notifier | None = None,
+        poll_interval: float = 2.0,
     ) -> None:
         self._intake = intake
         self._outbox = outbox
+        self._notifier = notifier
         self._poll_interval = poll_interval
         self._wakeup = asyncio.Event()
         intake.on_progress = outbox.on_progress = self.wake
@@ -49,7 +56,11 @@ class Worker:
             self._wakeup.clear()
             try:
                 # Not run_once: the sends this starts run on beside the next rounds' intake.
-                done = await self.process_intake() + await self.process_outbox()
+                done = (
+                    await self.process_intake()
+                    + await self.process_notifications()
+                    + await self.process_outbox()
+                )
             except Exception:
                 log.exception("worker round failed; retrying after the poll interval")
                 done = 0
@@ -72,7 +83,11 @@ class Worker:
 
         For tests and one-shot runs: `run` does not wait for sends, so intake goes on beside them.
         """
-        handled = await self.process_intake() + await self.process_outbox()
+        handled = (
+            await self.process_intake()
+            + await self.process_notifications()
+            + await self.process_outbox()
+        )
         await self.wait_for_sends()
         return handled
 
@@ -94,6 +109,14 @@ class Worker:
     def status(self) -> dict[str, Any]:
         """What `/healthz` shows of this worker; a "problem" (the parse pool's) makes it 503."""
         return self._intake.status()
+
+    # Notifications -------------------------------------------------------------------------------
+
+    async def process_notifications(self) -> int:
+        """Staff notifications and the daily digest into the outbox (see `Notifier`)."""
+        if self._notifier is None:
+            return 0
+        return await self._notifier.run_once()
 
     # Outbox -----------------------------------------------------------------------------------
 

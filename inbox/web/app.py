@@ -57,6 +57,7 @@ from inbox.web.pages import (
     checkin,
     decisions,
     measures,
+    notify,
     public_info,
     records,
     registration,
@@ -195,6 +196,7 @@ def create_app(
         decisions,
         tasks,
         reports,
+        notify,
     ):
         app.include_router(pages.router, dependencies=storable)
     if api_docs:

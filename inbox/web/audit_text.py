@@ -111,6 +111,7 @@ SIMPLE = {
     "signin.oidc": "loggade in via kommunens inloggning",
     "signin.oidc.refused": "nekades inloggning via kommunens inloggning",
     "diarium.extracted": "tog ut ett diarieutdrag",
+    "user.notifications": "ändrade sina inställningar för e-post om ärenden",
 }
 
 

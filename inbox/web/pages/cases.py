@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from inbox.cases import presence
 from inbox.cases.access import Forbidden, active_units, may_be_assigned, scopes_for_users
 from inbox.cases.consent import FORMS, in_force, reply_needs_confirmation
 from inbox.cases.disclosure import OUTCOMES
@@ -264,6 +265,10 @@ async def _case_page(
     if chosen and placeholders and error is None:
         error = f"Fyll i eller ta bort {', '.join(placeholders)} innan du skickar svaret."
     names = {u.id: u.display_name or u.username for u in users}
+    # Who else has it open: this view counts as having it open too (inbox.cases.presence).
+    assert case.id is not None and staff.user.id is not None
+    await presence.report(session, case_id=case.id, user_id=staff.user.id, now=now)
+    present = await presence.others(session, case_id=case.id, user_id=staff.user.id, now=now)
     scopes = await scopes_for_users(session, users=users)
     assignable = [u for u in users if u.id and may_be_assigned(scopes[u.id], case.unit_id)]
     merged_into = await session.get(Case, case.merged_into_id) if case.merged_into_id else None
@@ -301,6 +306,8 @@ async def _case_page(
             "tasks": await case_tasks(session, case_id=case.id or 0, now=now),
             "reporting": await reporting_view(session, case),
             "show_case": False,
+            "present": present,
+            "reference": case.reference,
             "back": f"/cases/{case.reference}",
         },
         status_code=status_code,

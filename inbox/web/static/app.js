@@ -134,3 +134,42 @@ document.addEventListener("DOMContentLoaded", function () {
     summary.focus();
   }
 });
+
+// --- Presence on the case page (_presence.html, inbox.cases.presence) -------------------------
+// While a case is open, the page tells the server so every 30 seconds and shows who else has it
+// open, so that two people do not answer the same person at once. The note is a polite live
+// region; it is replaced only when it changes, so a screen reader hears a newcomer once. Without
+// JavaScript the page still shows, when it is loaded, who had the case open in the last minute.
+(function () {
+  var box = document.getElementById("presence");
+  if (!box || !box.dataset.presence) {
+    return;
+  }
+  var EVERY = 30000;
+  var meta = document.querySelector('meta[name="csrf-token"]');
+
+  function report() {
+    fetch(box.dataset.presence, {
+      method: "POST",
+      headers: { "X-CSRF-Token": meta ? meta.getAttribute("content") : "" },
+      credentials: "same-origin",
+    })
+      .then(function (response) {
+        if (!response.ok || response.redirected) {
+          throw new Error("presence not reported: " + response.status);
+        }
+        return response.text();
+      })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("presence");
+        if (fresh && fresh.innerHTML.trim() !== box.innerHTML.trim()) {
+          box.innerHTML = fresh.innerHTML;
+        }
+      })
+      .catch(function () {
+        // Signed out or offline: the next round tries again.
+      });
+  }
+
+  setInterval(report, EVERY);
+})();

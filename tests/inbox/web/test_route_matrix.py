@@ -578,6 +578,16 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/tasks/{task_id}/done"): Rule(
         Need.WRITE, OBJECT, _with_task("/tasks/{task}/done", form={"next": "/tasks"})
     ),
+    # The signed-in user's own settings, and who else has a case open (notify)
+    ("GET", "/installningar"): Rule(Need.READ, NONE, static("/installningar")),
+    ("POST", "/installningar"): Rule(
+        Need.READ,
+        NONE,
+        static("/installningar", form={"email": "jag@example.se", "notify": "assigned"}),
+    ),
+    ("POST", "/cases/{reference}/presence"): Rule(
+        Need.READ, OBJECT, static("/cases/{o.case}/presence", form={})
+    ),
     # Public: sign-in, the citizen's check-in pages, health, the webhook and the API's own docs
     ("GET", "/signin"): Rule(None),
     ("POST", "/signin"): Rule(None),
