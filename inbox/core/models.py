@@ -364,7 +364,7 @@ class StaffUser(SQLModel, table=True):
     # The identity provider's `sub`, bound at the first OpenID Connect sign-in.
     oidc_subject: str | None = Field(default=None, max_length=255)
     last_signin_at: datetime | None = _utc(default=None)  # migration 0017_people
-    # Where this user's notifications go (migration 0021_notify); None: no notifications.
+    # Where this user's notifications go (migration 0022_notify); None: no notifications.
     email: str | None = Field(default=None, max_length=320)
 
 
@@ -835,7 +835,7 @@ class WebFollowUp(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
-# Staff are told about work: notifications and presence (migration 0021_notify) -----------------
+# Staff are told about work: notifications and presence (migration 0022_notify) -----------------
 
 
 class NotificationKind(StrEnum):

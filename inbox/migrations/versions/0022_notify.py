@@ -5,8 +5,8 @@ they want and the day their last daily digest went out; `notification_events` ar
 (a new case, an assignment, a reply) written where they happen, for the worker to turn into mail
 through the outbox; `case_presence` says who had which case open when.
 
-Revision ID: 0021_notify
-Revises: 0020_webform
+Revision ID: 0022_notify
+Revises: 0021_outbox_acks
 """
 
 from collections.abc import Sequence
@@ -17,8 +17,8 @@ from alembic import op
 
 import inbox.core.db
 
-revision: str = "0021_notify"
-down_revision: str | None = "0020_webform"
+revision: str = "0022_notify"
+down_revision: str | None = "0021_outbox_acks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
