@@ -53,9 +53,11 @@ from inbox.web.oidc import OidcConfig
 from inbox.web.pages import (
     actions,
     admin,
+    bulk,
     cases,
     checkin,
     decisions,
+    filters,
     measures,
     public_info,
     records,
@@ -186,6 +188,7 @@ def create_app(
     # Before pages: `/cases/new` is no reference.
     for pages in (
         registration,
+        bulk,  # `/cases/bulk` is no reference either
         cases,
         actions,
         registry,
@@ -195,6 +198,7 @@ def create_app(
         decisions,
         tasks,
         reports,
+        filters,
     ):
         app.include_router(pages.router, dependencies=storable)
     if api_docs:
