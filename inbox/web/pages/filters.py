@@ -11,7 +11,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from inbox.cases.saved_filters import FILTER_KEYS, FilterError, delete_filter, save_filter
+from inbox.cases.saved_filters import (
+    FILTER_KEYS,
+    FilterError,
+    clean_params,
+    delete_filter,
+    save_filter,
+)
 from inbox.web.auth.csrf import verify_csrf
 from inbox.web.auth.sessions import Session
 from inbox.web.deps import StaffReader
@@ -37,7 +43,10 @@ async def save(request: Request, session: Session, staff: StaffReader, clock: Cl
             session, user=staff.user, name=str(form.get("name", "")), raw=raw, now=clock()
         )
     except FilterError as exc:
-        shown = {k: v.strip() for k, v in raw.items() if v.strip()}
+        try:  # back to the list as it was, unless the filters themselves were refused
+            shown = await clean_params(session, raw)
+        except FilterError:
+            shown = {}
         return _to_list(request, f"Filtret sparades inte. {exc.swedish}", shown)
     done = "är sparat" if new else "är uppdaterat"
     return _to_list(request, f"Filtret ”{saved.name}” {done}.", saved.params)
