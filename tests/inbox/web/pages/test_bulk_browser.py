@@ -59,6 +59,20 @@ async def test_tick_two_cases_and_close_them_with_an_outcome(
 
     await page.get_by_label(f"Markera {world.barn}").check()
     await page.get_by_label(f"Markera {second}").check()
+    # The list refreshing itself in place keeps what is ticked.
+    await (
+        page.get_by_role("navigation", name="Huvudmeny")
+        .get_by_role("link", name="Att göra")
+        .focus()
+    )
+    refreshed = page.evaluate(
+        "new Promise(done => document.addEventListener('synpunkt:refreshed', () => done(true),"
+        " {once: true}))"
+    )
+    await page.evaluate("document.dispatchEvent(new Event('synpunkt:refresh'))")
+    assert await refreshed
+    for reference, ticked in ((world.barn, True), (second, True), (third, False)):
+        assert await page.get_by_label(f"Markera {reference}").is_checked() == ticked
     await page.get_by_label("Avsluta med utfall").select_option("answered")
     assert await _sideways(page) == 0
     assert await _axe(page) == []
