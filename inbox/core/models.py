@@ -884,3 +884,21 @@ class CasePresence(SQLModel, table=True):
     case_id: int = Field(foreign_key="cases.id", primary_key=True, ondelete="CASCADE")
     user_id: int = Field(foreign_key="staff_users.id", primary_key=True, ondelete="CASCADE")
     seen_at: datetime = _utc()
+
+
+# --- Saved filters of the inbox list (issue 18, item 4) -------------------------------------
+
+
+class SavedFilter(SQLModel, table=True):
+    """A filter set of the inbox list that one user saved under a name ("Mina försenade").
+
+    Only the list's own filter parameters are kept (`inbox.cases.saved_filters`), as a JSON object
+    of strings; nobody else sees or deletes another user's filters."""
+
+    __tablename__ = "saved_filters"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_saved_filters_user_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="staff_users.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=60)
+    params: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _utc()

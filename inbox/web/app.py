@@ -53,9 +53,11 @@ from inbox.web.oidc import OidcConfig
 from inbox.web.pages import (
     actions,
     admin,
+    bulk,
     cases,
     checkin,
     decisions,
+    filters,
     measures,
     notify,
     public_info,
@@ -187,6 +189,7 @@ def create_app(
     # Before pages: `/cases/new` is no reference.
     for pages in (
         registration,
+        bulk,  # `/cases/bulk` is no reference either
         cases,
         actions,
         registry,
@@ -197,6 +200,7 @@ def create_app(
         tasks,
         reports,
         notify,
+        filters,
     ):
         app.include_router(pages.router, dependencies=storable)
     if api_docs:

@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from inbox.cases import presence
-from inbox.cases.access import Forbidden, active_units, may_be_assigned, scopes_for_users
+from inbox.cases import presence, saved_filters
+from inbox.cases.access import Forbidden, Need, active_units, may_be_assigned, scopes_for_users
+from inbox.cases.bulk import MAX_CASES
 from inbox.cases.consent import FORMS, in_force, reply_needs_confirmation
 from inbox.cases.disclosure import OUTCOMES
 from inbox.cases.queries import (
@@ -34,6 +35,7 @@ from inbox.cases.queries import (
     list_cases,
 )
 from inbox.cases.registry import default_title, hides_identity
+from inbox.cases.saved_filters import FILTER_KEYS
 from inbox.cases.tasks import case_tasks
 from inbox.cases.templates import list_templates, render, unfilled
 from inbox.core.audit import audit
@@ -53,15 +55,15 @@ from inbox.web.state import Clock, Oidc, Policy
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
-LIST_FIELDS = (
-    "q", "status", "kind", "unit", "channel", "assignee", "overdue", "flag", "view", "sort",
-)  # fmt: skip
+LIST_FIELDS = FILTER_KEYS  # the list's filters, which a user may also save under a name
 # The pages before this one, so that "Föregående sida" needs no offset: the cursors walked, each
 # a short URL-safe string, the newest last (at most this many; further back is "Första sidan").
 MAX_BACK = 20
 # The list's views: the inbox staff triage, and machine mail beside it (`Case.flag_automated`).
-MACHINE_VIEW = "maskinpost"
-VIEWS = ("", MACHINE_VIEW)
+MACHINE_VIEW = saved_filters.MACHINE_VIEW
+VIEWS = saved_filters.VIEWS
+# Cases ticked again on the list after a bulk form that changed nothing (`inbox.web.pages.bulk`).
+SELECTED = "valda"
 
 
 async def _staff_users(session: Session) -> list[StaffUser]:
@@ -151,6 +153,20 @@ async def inbox_list(request: Request, session: ReadSession, clock: Clock, oidc:
         "staff": staff,
         "rows": rows,
         "params": params,
+        "kept": kept,
+        "saved": [
+            {
+                "id": f.id,
+                "name": f.name,
+                "url": "/?" + urlencode({k: f.params[k] for k in LIST_FIELDS if k in f.params}),
+                "current": f.params == kept,
+            }
+            for f in await saved_filters.saved_filters(session, user=staff.user)
+        ],
+        # The bulk form: who may be given cases (each case's own check is update_case's).
+        "bulk": staff.scope.can_write,
+        "assignees": await _assignees(session, users) if staff.scope.can_write else [],
+        "selected": set(request.query_params.get(SELECTED, "").split(",")[:MAX_CASES]) - {""},
         "units": await active_units(session),
         "users": users,
         "counts": counts,
@@ -171,6 +187,12 @@ async def inbox_list(request: Request, session: ReadSession, clock: Clock, oidc:
     if request.headers.get("hx-request"):  # app.js refreshes the counts and the list in place
         return page(request, "_live.html", context)
     return page(request, "list.html", context)
+
+
+async def _assignees(session: AsyncSession, users: list[StaffUser]) -> list[StaffUser]:
+    """The active users who may act on cases at all (not viewers): the bulk form's choices."""
+    scopes = await scopes_for_users(session, users=users)
+    return [u for u in users if u.id and scopes[u.id].may(Need.WRITE)]
 
 
 def _overdue(case: Case | CaseRow, now: Any) -> bool:

@@ -173,3 +173,62 @@ document.addEventListener("DOMContentLoaded", function () {
 
   setInterval(report, EVERY);
 })();
+
+// --- Bulk actions on the inbox list (issue 18, item 4) -------------------------------------------
+// "Markera alla ärenden på sidan" ticks every case of the page (without JavaScript the server reads
+// the box itself and takes every case of the page); it shows whether all, some or none are ticked.
+// What is ticked survives the list's refresh in place (the rows are replaced by fresh ones).
+(function () {
+  var all = document.getElementById("bulk-all");
+  if (!all || !document.getElementById("bulk")) {
+    return;
+  }
+  var ticked = {};
+
+  function boxes() {
+    return document.querySelectorAll('#case-list input[name="ref"]');
+  }
+
+  function remember(box) {
+    if (box.checked) {
+      ticked[box.value] = true;
+    } else {
+      delete ticked[box.value];
+    }
+  }
+
+  function showAll() {
+    var list = boxes();
+    var on = 0;
+    list.forEach(function (box) {
+      if (box.checked) {
+        on += 1;
+      }
+    });
+    all.checked = list.length > 0 && on === list.length;
+    all.indeterminate = on > 0 && on < list.length;
+  }
+
+  all.addEventListener("change", function () {
+    boxes().forEach(function (box) {
+      box.checked = all.checked;
+      remember(box);
+    });
+    all.indeterminate = false;
+  });
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (box && box.name === "ref" && box.closest && box.closest("#case-list")) {
+      remember(box);
+      showAll();
+    }
+  });
+  document.addEventListener("synpunkt:refreshed", function () {
+    boxes().forEach(function (box) {
+      box.checked = Boolean(ticked[box.value]);
+    });
+    showAll();
+  });
+  boxes().forEach(remember);
+  showAll();
+})();

@@ -26,6 +26,7 @@ from inbox.cases.access import EVERYTHING, NEEDS, Need
 from inbox.cases.consent import ConsentInput, record_consent
 from inbox.cases.measures import MeasureInput, add_measure
 from inbox.cases.merging import merge_cases
+from inbox.cases.saved_filters import save_filter
 from inbox.cases.templates import save_template
 from inbox.cases.triage import update_case
 from inbox.core.db import unit_of_work
@@ -267,6 +268,29 @@ async def _delete_template(world: World, objects: Objects) -> Call:
             now=world.clock(),
         )
     return Call(path=f"/templates/{template.id}/delete", form={})
+
+
+async def _bulk(world: World, objects: Objects) -> Call:
+    """A fresh case in IN, ticked on the list and given another kind; out of scope it is skipped
+    and reported (`test_bulk.py` checks that nothing changed)."""
+    reference = await _fresh_case(world, objects)
+    form = {"ref": reference, "action": "kind", "kind": "praise", "back": "/"}
+    return Call(path="/cases/bulk", form=form)
+
+
+async def _delete_filter(world: World, objects: Objects) -> Call:
+    """Karin's saved filter: nobody else may delete it (they are told it does not exist)."""
+    async with unit_of_work(world.db.sessions) as session:
+        karin = await session.get(StaffUser, await world.user_id("karin"))
+        assert karin is not None
+        saved, _ = await save_filter(
+            session,
+            user=karin,
+            name=f"Filter {next(objects.serial)}",
+            raw={"status": "new"},
+            now=world.clock(),
+        )
+    return Call(path=f"/filters/{saved.id}/delete", form={})
 
 
 TRIAGE_FORM = {
@@ -518,6 +542,11 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/cases/{reference}/example"): Rule(
         Need.WRITE, OBJECT, _with_case("/cases/{ref}/example", form={})
     ),
+    ("POST", "/cases/bulk"): Rule(Need.WRITE, LIST, _bulk),
+    ("POST", "/filters"): Rule(
+        Need.READ, NONE, static("/filters", form={"name": "Mina nya", "status": "new"})
+    ),
+    ("POST", "/filters/{filter_id}/delete"): Rule(Need.READ, NONE, _delete_filter),
     ("GET", "/rapporter"): Rule(Need.READ, LIST, static("/rapporter")),
     ("GET", "/rapporter/fil"): Rule(
         Need.READ, LIST, static("/rapporter/fil", params={"format": "csv"})
