@@ -81,6 +81,9 @@ async def test_a_merge_is_undone_from_the_page(world: World, as_user: SignIn) ->
         assert sorted(trail) == sorted([world.barn, target])
     again = await form_post(karin, f"/cases/{target}/moves/{move_id}/undo", {})
     assert again.status_code == 422 and "Sammanslagningen är redan ångrad." in again.text
+    log = (await (await as_user("alma")).get("/audit")).text
+    assert f"Ångrade sammanslagningen med {target}" in log
+    assert f"Ångrade sammanslagningen med {world.barn}" in log
 
 
 async def test_an_undo_is_refused_in_swedish_after_the_window_or_a_change(
@@ -142,6 +145,9 @@ async def test_a_split_is_undone_from_the_new_case(world: World, as_user: SignIn
     async with world.db.sessions() as session:
         message = await session.get(Message, reply.message_id)
     assert message is not None and message.case_id == (await world.case(world.barn)).id
+    log = (await (await as_user("alma")).get("/audit")).text
+    assert f"Ångrade utdelningen av ett meddelande till {new}, som togs bort" in log
+    assert f"Ångrade delningen: meddelandet flyttades tillbaka till {world.barn}" in log
 
 
 # --- The assignee list (item 5) ----------------------------------------------------------------
