@@ -39,6 +39,7 @@ from tests.inbox.web.conftest import (
     _case,
     form_post,
 )
+from tests.inbox.web.pages.test_checkin_callback import call_back_for_someone_else
 
 # --- Undo of a merge or a split (item 2) -------------------------------------------------------
 
@@ -195,6 +196,16 @@ async def test_the_assignee_list_offers_only_who_can_sign_in_and_act_by_display_
     loose = _options((await alma.get(f"/cases/{world.loose}")).text)
     # A case with no unit yet: the registrars and admins, who see such cases to triage them.
     assert loose == ["Ingen", "Ada", "Alma", "Rut"]
+
+
+async def test_a_call_back_case_does_not_offer_the_handlaggare_the_client_would_avoid(
+    world: World, as_user: SignIn
+) -> None:
+    case = await call_back_for_someone_else(world)  # Karin registered the decision
+    assert _options((await (await as_user("alma")).get(f"/cases/{case.reference}")).text) == [
+        "Ingen",
+        "Alma",
+    ]
 
 
 async def test_assignable_users_is_one_function_for_one_case_or_many(world: World) -> None:
