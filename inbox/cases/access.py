@@ -10,6 +10,7 @@ web layer's typed dependencies and the route matrix test are built on it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -18,7 +19,17 @@ from sqlalchemy import and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from inbox.core.models import ApiToken, ApiTokenUnit, Case, Role, StaffUnit, StaffUser, Unit
+from inbox.core.models import (
+    ApiToken,
+    ApiTokenUnit,
+    Case,
+    CheckIn,
+    Decision,
+    Role,
+    StaffUnit,
+    StaffUser,
+    Unit,
+)
 
 TRIAGE_ROLES = frozenset({Role.ADMIN, Role.REGISTRAR})
 WRITE_ROLES = frozenset({Role.ADMIN, Role.REGISTRAR, Role.CASEWORKER})
@@ -167,6 +178,63 @@ async def scopes_for_users(session: AsyncSession, *, users: list[StaffUser]) -> 
 def may_be_assigned(scope: Scope, unit_id: int | None) -> bool:
     """A case goes only to someone who sees it where it is and may act on it (not a viewer)."""
     return scope.may(Need.WRITE) and scope.allows_unit(unit_id)
+
+
+def may_sign_in(user: StaffUser, *, oidc: bool) -> bool:
+    """Whether the user can sign in at all: active, and with a password, an OpenID Connect login
+    already bound, or (`oidc`: the installation offers it) the municipality's login to come."""
+    return user.active and (user.password_hash is not None or user.oidc_subject is not None or oidc)
+
+
+async def kept_from(session: AsyncSession, case: Case) -> int | None:
+    """The user a call-back case must not go to: the client asked (in the check-in) to talk to
+    someone other than the handläggare who registered the decision (`Decision.registered_by` is
+    `user:<id>`). None when there is no such wish or it names no user."""
+    if not case.flag_other_handler:
+        return None
+    row = (
+        await session.execute(
+            select(col(Decision.registered_by))
+            .join(CheckIn, col(CheckIn.decision_id) == col(Decision.id))
+            .where(col(CheckIn.case_id) == case.id)
+        )
+    ).first()
+    kind, _, number = (row[0] if row else "").partition(":")
+    return int(number) if kind == "user" and number.isascii() and number.isdigit() else None
+
+
+def _shown_name(user: StaffUser) -> str:
+    return user.display_name or user.username
+
+
+async def assignable_users(
+    session: AsyncSession,
+    case: Case | None = None,
+    *,
+    unit_ids: Iterable[int | None] = (),
+    oidc: bool,
+) -> list[StaffUser]:
+    """The people a case may be given to, by display name: active users who can sign in
+    (`may_sign_in`) and may see and act on it where it is (`may_be_assigned`); for a call-back
+    case, not the handläggare the client would rather not talk to (`kept_from`).
+
+    For one `case`; or, for several cases at once (bulk assignment), `unit_ids`, an iterable of
+    their unit ids (None for a case with no unit): those who may act on every one of them.
+    """
+    units: set[int | None] = set(unit_ids)
+    avoided = None
+    if case is not None:
+        units.add(case.unit_id)
+        avoided = await kept_from(session, case)
+    rows = await session.execute(select(StaffUser).where(col(StaffUser.active).is_(True)))
+    users = [
+        u
+        for u in rows.scalars()
+        if u.id is not None and u.id != avoided and may_sign_in(u, oidc=oidc)
+    ]
+    scopes = await scopes_for_users(session, users=users)
+    chosen = [u for u in users if all(may_be_assigned(scopes[u.id or 0], unit) for unit in units)]
+    return sorted(chosen, key=lambda u: (_shown_name(u).casefold(), u.username))
 
 
 async def scope_for_token(session: AsyncSession, *, token: ApiToken) -> Scope:

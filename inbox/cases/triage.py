@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from inbox.cases.access import may_be_assigned, scope_for_user
+from inbox.cases.access import kept_from, may_be_assigned, scope_for_user
 from inbox.cases.notifications import record_assigned
 from inbox.cases.opening import due_date
 from inbox.cases.registry import EVENT_FIELDS, RegistryError, clean_event, clean_title
@@ -28,8 +28,6 @@ from inbox.core.models import (
     Case,
     CaseKind,
     CaseStatus,
-    CheckIn,
-    Decision,
     Outcome,
     StaffUser,
     SubmitterRole,
@@ -247,16 +245,7 @@ async def _check_assignee(session: AsyncSession, *, case: Case, values: dict[str
 async def _handled_decision(session: AsyncSession, case: Case, user_id: int) -> bool:
     """Whether a call-back case flagged for someone else would go back to the handläggare who
     registered the check-in's decision (`Decision.registered_by` is `user:<id>`)."""
-    if not case.flag_other_handler:
-        return False
-    registered_by = (
-        await session.execute(
-            select(col(Decision.registered_by))
-            .join(CheckIn, col(CheckIn.decision_id) == col(Decision.id))
-            .where(col(CheckIn.case_id) == case.id)
-        )
-    ).first()
-    return registered_by is not None and registered_by[0] == f"user:{user_id}"
+    return await kept_from(session, case) == user_id
 
 
 def _plain(value: Any) -> Any:

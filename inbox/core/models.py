@@ -902,3 +902,32 @@ class SavedFilter(SQLModel, table=True):
     name: str = Field(max_length=60)
     params: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _utc()
+
+
+# --- The case page (issue 18): merges and splits that can be undone for a while --------------
+
+
+class CaseMove(SQLModel, table=True):
+    """A merge or a split, recorded so that it can be undone exactly for a while (migration
+    0024_casepage).
+
+    `case_id` is the case the messages left: a merge's source, the case a message was split off
+    from. `other_case_id` is where they went: the merge's target, the case the split opened (no
+    foreign key: undoing a split removes that case, and the record of it stays). `before` holds
+    what an undo puts back (the moved messages and outbox rows, the columns the move changed);
+    `after` the fingerprint of both cases right after the move, so that an undo is refused once
+    either has changed.
+    """
+
+    __tablename__ = "case_moves"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=8)  # merge, split
+    case_id: int = Field(foreign_key="cases.id", index=True, ondelete="CASCADE")
+    other_case_id: int = Field(index=True)
+    actor: str = Field(max_length=100)  # user:<id>, token:<id>, system
+    done_at: datetime = _utc()
+    undo_until: datetime = _utc()
+    before: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    after: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    undone_at: datetime | None = _utc(default=None)
+    undone_by: str | None = Field(default=None, max_length=100)

@@ -202,6 +202,13 @@ def describe(event: AuditEvent, names: Names) -> str:
         text = f"slog ihop ärendet med {d.get('into')}"
     elif action == "case.merged_from":
         text = f"tog in ärendet {d.get('source')}"
+    elif action == "case.merge_undone":
+        other = d.get("into") or d.get("source")
+        text = f"ångrade sammanslagningen med {other}"
+    elif action == "message.split_undone":
+        text = f"ångrade utdelningen av ett meddelande till {d.get('removed_case')}, som togs bort"
+    elif action == "case.split_undone":
+        text = f"ångrade delningen: meddelandet flyttades tillbaka till {d.get('back_to')}"
     else:
         text = _staff(action, d, names) or SIMPLE.get(action) or _fallback(action, d)
     return text[:1].upper() + text[1:]

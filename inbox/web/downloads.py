@@ -45,3 +45,52 @@ def download(data: bytes, *, filename: str, media_type: str) -> Response:
             "Content-Security-Policy": "default-src 'none'; sandbox",
         },
     )
+
+
+# What a browser may show inline: images and PDFs, recognised by their first bytes (never by the
+# name or the type the sender claimed). HTML, SVG and anything else that can run script are never
+# shown, only downloaded.
+_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"GIF87a", 0, "image/gif"),
+    (b"GIF89a", 0, "image/gif"),
+    (b"WEBP", 8, "image/webp"),  # after "RIFF" and the length
+    (b"%PDF-", 0, "application/pdf"),
+)
+# How many first bytes the signatures need.
+SNIFF_BYTES = 16
+
+
+def sniff_viewable(data: bytes) -> str | None:
+    """The media type to show `data` inline as, from its content, or None to offer it only as a
+    download."""
+    for signature, offset, media_type in _SIGNATURES:
+        if data[offset : offset + len(signature)] == signature:
+            if media_type == "image/webp" and not data.startswith(b"RIFF"):
+                continue
+            return media_type
+    return None
+
+
+def inline_view(data: bytes, *, filename: str) -> Response | None:
+    """`data` to be shown in the case page's viewer (an `<img>`, or an `<iframe>` of the same
+    origin for a PDF), or None when it is not an image or a PDF.
+
+    The response sandboxes itself (`Content-Security-Policy: sandbox`): an `<iframe sandbox>`
+    would do the same, but Chromium refuses to show a PDF in one. Opened on its own, it runs
+    nothing either; `nosniff` keeps the browser to the type decided here."""
+    media_type = sniff_viewable(data)
+    if media_type is None:
+        return None
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename) or "bilaga"
+    return Response(
+        content=data,
+        headers={
+            "Content-Type": media_type,
+            "Content-Disposition": f'inline; filename="{safe}"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox; frame-ancestors 'self'",
+            "X-Frame-Options": "SAMEORIGIN",
+        },
+    )

@@ -62,7 +62,7 @@ LABELS: dict[str, dict[str, str]] = {
         "appeal_intent": "Möjligt överklagande",
         "personnummer": "Innehåller personnummer",
         "automated": "Automatiskt meddelande",
-        "callback": "Vill bli kontaktad",
+        "callback": "Återkoppling önskas",
     },
     "role": {
         "admin": "Administratör",
@@ -118,11 +118,11 @@ def iso_date(value: date | None) -> str:
 
 
 def file_size(size: int | None) -> str:
-    """A file's size as people read it, in Swedish: "67 byte", "12 kB", "3,4 MB"."""
+    """A file's size as people read it, in Swedish: "67 B", "12 kB", "3,4 MB"."""
     if size is None:
         return "–"
     if size < 1000:
-        return f"{size} byte"
+        return f"{size} B"
     for unit, scale in (("kB", 1000), ("MB", 1000**2), ("GB", 1000**3)):
         value = size / scale
         if value < 999.5 or unit == "GB":

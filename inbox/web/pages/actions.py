@@ -1,5 +1,5 @@
-"""The case forms: answer, note, triage, close, reopen, merge, split and moving machine mail into the
-inbox — each a POST that redirects.
+"""The case forms: answer, note, triage, close, reopen, merge, split (and undoing them for a while)
+and moving machine mail into the inbox — each a POST that redirects.
 
 A viewer (läsare) may read but not act. Bad input re-renders the case with the error and the text
 the user typed, so nothing is lost.
@@ -13,7 +13,16 @@ from datetime import datetime
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 
-from inbox.cases.merging import MergeError, merge_cases, split_message
+from inbox.cases.merging import (
+    MERGE,
+    MergeError,
+    MoveNotFound,
+    UndoRefused,
+    find_move,
+    merge_cases,
+    split_message,
+    undo_move,
+)
 from inbox.cases.queries import find_case
 from inbox.cases.registry import EVENT_FIELDS
 from inbox.cases.replies import (
@@ -30,7 +39,7 @@ from inbox.web.auth.sessions import Session, Staff
 from inbox.web.deps import StaffWriter
 from inbox.web.inputs import Id
 from inbox.web.pages.cases import MACHINE_VIEW, CasePage, CaseView
-from inbox.web.render import CLOSE_OUTCOMES
+from inbox.web.render import CLOSE_OUTCOMES, label
 from inbox.web.state import Clock, Policy, WakeWorker
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
@@ -318,7 +327,8 @@ async def merge(
         request,
         target,
         f"{source.reference} är sammanslaget med det här ärendet "
-        f"({'1 meddelande flyttat' if moved == 1 else f'{moved} meddelanden flyttade'}).",
+        f"({'1 meddelande flyttat' if moved == 1 else f'{moved} meddelanden flyttade'}). "
+        "Du kan ångra sammanslagningen en stund, se ovan.",
     )
 
 
@@ -347,4 +357,50 @@ async def split(
         )
     except MergeError as exc:
         return await case_page(staff, reference, error=str(exc), status_code=422)
-    return back_to_case(request, new, f"Meddelandet är flyttat hit från {case.reference}.")
+    return back_to_case(
+        request,
+        new,
+        f"Meddelandet är flyttat hit från {case.reference}. Du kan ångra det en stund, se ovan.",
+    )
+
+
+@router.post("/cases/{reference}/moves/{move_id}/undo")
+async def undo(
+    reference: str,
+    move_id: Id,
+    request: Request,
+    session: Session,
+    staff: StaffWriter,
+    case_page: CasePage,
+    clock: Clock,
+) -> Response:
+    """Undoes a merge or a split of this case (either side) while that is possible. The same
+    checks as the merge or split itself: a writer who can see both cases."""
+    case = await writable_case(session, staff, reference)
+    try:
+        move = await find_move(session, case=case, move_id=move_id)
+    except MoveNotFound as exc:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail="Det finns ingen sådan sammanslagning eller delning."
+        ) from exc
+    other_id = move.other_case_id if move.case_id == case.id else move.case_id
+    other = await session.get(Case, other_id)
+    if other is not None and not staff.scope.allows_unit(other.unit_id):
+        # The other case is out of scope: as if the move did not exist.
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail="Det finns ingen sådan sammanslagning eller delning."
+        )
+    try:
+        back_on, kept = await undo_move(session, move=move, actor=staff.actor, now=clock())
+    except UndoRefused as exc:
+        return await case_page(staff, reference, error=str(exc), status_code=422)
+    if move.kind == MERGE:
+        assert kept is not None
+        done = (
+            f"Sammanslagningen är ångrad: {back_on.reference} har sina meddelanden igen och är "
+            f"{label('status', back_on.status).lower()} som före sammanslagningen med "
+            f"{kept.reference}."
+        )
+    else:
+        done = "Delningen är ångrad: meddelandet är tillbaka här och det nya ärendet är borttaget."
+    return back_to_case(request, back_on, done)

@@ -6,7 +6,7 @@ answer as a case that does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -14,15 +14,23 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.cases import presence, saved_filters
-from inbox.cases.access import Forbidden, Need, active_units, may_be_assigned, scopes_for_users
+from inbox.cases.access import (
+    Forbidden,
+    Need,
+    active_units,
+    assignable_users,
+    may_sign_in,
+    scopes_for_users,
+)
 from inbox.cases.bulk import MAX_CASES
 from inbox.cases.consent import FORMS, in_force, reply_needs_confirmation
 from inbox.cases.disclosure import OUTCOMES
+from inbox.cases.merging import MERGE, open_moves
 from inbox.cases.queries import (
     CaseFilter,
     CaseRow,
@@ -38,8 +46,9 @@ from inbox.cases.registry import default_title, hides_identity
 from inbox.cases.saved_filters import FILTER_KEYS
 from inbox.cases.tasks import case_tasks
 from inbox.cases.templates import list_templates, render, unfilled
+from inbox.checkins.callbacks import callback_details
 from inbox.core.audit import audit
-from inbox.core.models import Case, IntakeRecord, StaffUser
+from inbox.core.models import Attachment, Case, IntakeRecord, StaffUser
 from inbox.core.time import STOCKHOLM
 from inbox.intake.receive import IntakePolicy
 from inbox.records.subject_access import rights_requests_of
@@ -47,10 +56,10 @@ from inbox.web.auth.csrf import verify_csrf
 from inbox.web.auth.sessions import ReadSession, Session, Staff, signed_in
 from inbox.web.auth.signin import sign_in_page
 from inbox.web.deps import StaffReader
-from inbox.web.downloads import download, raw_form
+from inbox.web.downloads import SNIFF_BYTES, download, inline_view, raw_form, sniff_viewable
 from inbox.web.inputs import Id
 from inbox.web.pages.reports import reporting_view
-from inbox.web.render import LABELS, page
+from inbox.web.render import LABELS, local_time, page
 from inbox.web.state import Clock, Oidc, Policy
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
@@ -165,7 +174,9 @@ async def inbox_list(request: Request, session: ReadSession, clock: Clock, oidc:
         ],
         # The bulk form: who may be given cases (each case's own check is update_case's).
         "bulk": staff.scope.can_write,
-        "assignees": await _assignees(session, users) if staff.scope.can_write else [],
+        "assignees": (
+            await _assignees(session, users, oidc=oidc is not None) if staff.scope.can_write else []
+        ),
         "selected": set(request.query_params.get(SELECTED, "").split(",")[:MAX_CASES]) - {""},
         "units": await active_units(session),
         "users": users,
@@ -189,10 +200,13 @@ async def inbox_list(request: Request, session: ReadSession, clock: Clock, oidc:
     return page(request, "list.html", context)
 
 
-async def _assignees(session: AsyncSession, users: list[StaffUser]) -> list[StaffUser]:
-    """The active users who may act on cases at all (not viewers): the bulk form's choices."""
+async def _assignees(
+    session: AsyncSession, users: list[StaffUser], *, oidc: bool
+) -> list[StaffUser]:
+    """The users who can sign in and may act on cases at all (not viewers): the bulk form's
+    choices. Whether one may take each ticked case is checked per case (`inbox.cases.bulk`)."""
     scopes = await scopes_for_users(session, users=users)
-    return [u for u in users if u.id and scopes[u.id].may(Need.WRITE)]
+    return [u for u in users if u.id and scopes[u.id].may(Need.WRITE) and may_sign_in(u, oidc=oidc)]
 
 
 def _overdue(case: Case | CaseRow, now: Any) -> bool:
@@ -211,6 +225,7 @@ class CaseView:
     session: AsyncSession
     clock: Callable[[], datetime]
     policy: IntakePolicy
+    oidc: bool  # the municipality's login is offered: users without a password can sign in
 
     async def __call__(
         self,
@@ -231,6 +246,7 @@ class CaseView:
             reference,
             now=self.clock(),
             organisation=self.policy.organisation,
+            oidc=self.oidc,
             reply_text=reply_text,
             note_text=note_text,
             template_id=template_id,
@@ -239,8 +255,12 @@ class CaseView:
         )
 
 
-async def case_view(request: Request, session: Session, clock: Clock, policy: Policy) -> CaseView:
-    return CaseView(request=request, session=session, clock=clock, policy=policy)
+async def case_view(
+    request: Request, session: Session, clock: Clock, policy: Policy, oidc: Oidc
+) -> CaseView:
+    return CaseView(
+        request=request, session=session, clock=clock, policy=policy, oidc=oidc is not None
+    )
 
 
 CasePage = Annotated[CaseView, Depends(case_view)]
@@ -254,6 +274,7 @@ async def _case_page(
     *,
     now: datetime,
     organisation: str,
+    oidc: bool,
     reply_text: str,
     note_text: str,
     template_id: str | None,
@@ -291,8 +312,7 @@ async def _case_page(
     assert case.id is not None and staff.user.id is not None
     await presence.report(session, case_id=case.id, user_id=staff.user.id, now=now)
     present = await presence.others(session, case_id=case.id, user_id=staff.user.id, now=now)
-    scopes = await scopes_for_users(session, users=users)
-    assignable = [u for u in users if u.id and may_be_assigned(scopes[u.id], case.unit_id)]
+    assignable = await assignable_users(session, case, oidc=oidc) if staff.scope.can_write else []
     merged_into = await session.get(Case, case.merged_into_id) if case.merged_into_id else None
     today = now.astimezone(STOCKHOLM).date()
     return page(
@@ -331,9 +351,105 @@ async def _case_page(
             "present": present,
             "reference": case.reference,
             "back": f"/cases/{case.reference}",
+            "moves": await _undo_offers(session, staff, case, names=names, now=now),
+            "callback": await callback_details(session, case) if case.flag_callback else None,
+            "viewable": await _viewable(session, detail.attachments.values()),
         },
         status_code=status_code,
     )
+
+
+async def _viewable(session: AsyncSession, found: Iterable[list[Attachment]]) -> dict[int, str]:
+    """The attachments the page's viewer shows, by id: their media type, from their first bytes
+    (read alone: the data itself stays in the database)."""
+    ids = [a.id for atts in found for a in atts if a.id is not None]
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(col(Attachment.id), func.substr(col(Attachment.data), 1, SNIFF_BYTES)).where(
+            col(Attachment.id).in_(ids)
+        )
+    )
+    return {
+        attachment_id: kind
+        for attachment_id, head in rows.all()
+        if (kind := sniff_viewable(bytes(head or b""))) is not None
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class UndoOffer:
+    """A merge or split of the case that may still be undone, as the case page says it."""
+
+    move_id: int
+    text: str  # what happened, a Swedish sentence
+    button: str
+    consequence: str  # what the undo does, and until when
+    confirm: str
+
+
+async def _undo_offers(
+    session: AsyncSession, staff: Staff, case: Case, *, names: dict[int | None, str], now: datetime
+) -> list[UndoOffer]:
+    """What the page offers to undo: to a writer, the moves of this case that may still be undone
+    and whose other case the writer sees too (the checks of the merge or split itself)."""
+    if not staff.scope.can_write:
+        return []
+    offers = []
+    for move in await open_moves(session, case=case, now=now):
+        other = await session.get(
+            Case, move.other_case_id if move.case_id == case.id else move.case_id
+        )
+        if other is None or not staff.scope.allows_unit(other.unit_id):
+            continue
+        kind, _, number = move.actor.partition(":")
+        who = names.get(int(number), "någon") if kind == "user" and number.isdigit() else "systemet"
+        at, until = local_time(move.done_at), local_time(move.undo_until)[-5:]
+        count = len(move.before.get("messages", [])) if move.kind == MERGE else 1
+        moved = "1 meddelande" if count == 1 else f"{count} meddelanden"
+        if move.kind == MERGE:
+            text = (
+                f"{other.reference} slogs ihop med det här ärendet {at} av {who} ({moved} flyttades hit)."
+                if move.other_case_id == case.id
+                else f"Det här ärendet slogs ihop med {other.reference} {at} av {who}."
+            )
+            source = case if move.case_id == case.id else other
+            offers.append(
+                UndoOffer(
+                    move_id=move.id or 0,
+                    text=text,
+                    button="Ångra sammanslagningen",
+                    consequence=(
+                        f"Meddelandena flyttas tillbaka och {source.reference} blir som det var "
+                        f"före sammanslagningen. Det går till klockan {until}, så länge ingen "
+                        "ändrar ärendena."
+                    ),
+                    confirm=(
+                        f"Ångra sammanslagningen? Meddelandena flyttas tillbaka till "
+                        f"{source.reference}."
+                    ),
+                )
+            )
+        else:
+            new = other if move.case_id == case.id else case
+            text = (
+                f"Ett meddelande flyttades härifrån till det nya ärendet {new.reference} {at} av {who}."
+                if move.case_id == case.id
+                else f"Ärendet skapades {at} av {who} när ett meddelande flyttades hit från {other.reference}."
+            )
+            offers.append(
+                UndoOffer(
+                    move_id=move.id or 0,
+                    text=text,
+                    button="Ångra delningen",
+                    consequence=(
+                        f"Meddelandet flyttas tillbaka och {new.reference} tas bort. Det går till "
+                        f"klockan {until}, så länge ingen ändrar ärendena."
+                    ),
+                    confirm=f"Ångra delningen? {new.reference} tas bort.",
+                )
+            )
+    return offers
 
 
 @router.get("/cases/{reference}", response_class=HTMLResponse)
@@ -385,3 +501,31 @@ async def attachment_download(
         attachment_id=attachment_id,
     )
     return download(found.data, filename=found.filename, media_type="application/octet-stream")
+
+
+@router.get("/cases/{reference}/attachments/{attachment_id}/view")
+async def attachment_view(
+    reference: str, attachment_id: Id, clock: Clock, session: Session, staff: StaffReader
+) -> Response:
+    """An image or a PDF for the case page's viewer, its type decided by its content; anything
+    else is only a download (415)."""
+    case = await find_case(session, reference=reference, scope=staff.scope)
+    found = await find_attachment(session, case=case, attachment_id=attachment_id) if case else None
+    if case is None or found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Bilagan finns inte.")
+    shown = inline_view(found.data, filename=found.filename)
+    if shown is None:
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            detail="Bilagan kan inte visas här, bara laddas ned.",
+        )
+    audit(
+        session,
+        actor=staff.actor,
+        action="attachment.read",
+        case=case,
+        now=clock(),
+        attachment_id=attachment_id,
+        via="viewer",
+    )
+    return shown

@@ -31,7 +31,15 @@ from inbox.cases.templates import save_template
 from inbox.cases.triage import update_case
 from inbox.core.db import unit_of_work
 from inbox.core.inbound import Automation
-from inbox.core.models import Attachment, Case, IntakeRecord, Message, StaffUser, Task
+from inbox.core.models import (
+    Attachment,
+    Case,
+    CaseMove,
+    IntakeRecord,
+    Message,
+    StaffUser,
+    Task,
+)
 from inbox.staff.tokens import create_token
 from inbox.staff.users import add_user
 from inbox.web.deps import need_of
@@ -239,6 +247,25 @@ async def _merge(world: World, objects: Objects) -> Call:
 
 async def _split(world: World, objects: Objects) -> Call:
     return await _fresh_split(world, objects)
+
+
+async def _undo(world: World, objects: Objects) -> Call:
+    """A fresh merge, to be undone from the target's page."""
+    source, target = await _fresh_case(world, objects), await _fresh_case(world, objects)
+    async with unit_of_work(world.db.sessions) as session:
+        cases = {
+            c.reference: c
+            for c in (
+                await session.execute(select(Case).where(Case.reference.in_([target, source])))  # type: ignore[attr-defined]
+            ).scalars()
+        }
+        await merge_cases(
+            session, source=cases[source], target=cases[target], actor=SYSTEM, now=world.clock()
+        )
+        move = (
+            await session.execute(select(CaseMove).where(CaseMove.case_id == cases[source].id))
+        ).scalar_one()
+    return Call(path=f"/cases/{target}/moves/{move.id}/undo", form={})
 
 
 async def _withdraw(world: World, objects: Objects) -> Call:
@@ -482,6 +509,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/cases/{reference}/attachments/{attachment_id}"): Rule(
         Need.READ, OBJECT, static("/cases/{o.case}/attachments/{o.attachment_id}")
     ),
+    ("GET", "/cases/{reference}/attachments/{attachment_id}/view"): Rule(
+        Need.READ, OBJECT, static("/cases/{o.case}/attachments/{o.attachment_id}/view")
+    ),
     ("POST", "/cases/{reference}/reply"): Rule(
         Need.WRITE, OBJECT, static("/cases/{o.case}/reply", form={"text": "Tack!"})
     ),
@@ -505,6 +535,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
         Need.WRITE, OBJECT, _machine_case("/cases/{ref}/to-inbox", form={"back": "list"})
     ),
     ("POST", "/cases/{reference}/messages/{message_id}/split"): Rule(Need.WRITE, OBJECT, _split),
+    ("POST", "/cases/{reference}/moves/{move_id}/undo"): Rule(Need.WRITE, OBJECT, _undo),
     ("POST", "/cases/{reference}/secrecy"): Rule(
         Need.WRITE, OBJECT, _with_case("/cases/{ref}/secrecy", form={"reason": "26 kap. 1 § OSL"})
     ),

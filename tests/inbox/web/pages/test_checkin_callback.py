@@ -86,7 +86,7 @@ async def test_a_call_back_case_names_who_answered_comes_flagged_and_with_high_p
     alma = await as_user("alma")
     page = (await alma.get(f"/cases/{case.reference}")).text
     assert f"&lt;{DECISION['address']}&gt;" in page and "okänd" not in page
-    assert '<span class="flag">Vill bli kontaktad</span>' in page
+    assert '<span class="flag">Återkoppling önskas</span>' in page
     listing = (await alma.get("/", params={"flag": "callback"})).text
     assert case.reference in listing and world.barn not in listing
-    assert '<span class="flag">Vill bli kontaktad</span>' in listing
+    assert '<span class="flag callback">Återkoppling önskas</span>' in listing
