@@ -220,11 +220,12 @@ async def _ids(
 
 
 def _case_links() -> list[tuple[Table, Column[Any]]]:
-    """Every column of every table that refers to a case (but the moves' own): whatever is added
-    to a case, in any table, changes its fingerprint."""
+    """Every column of every table that refers to a case (but the moves' own, and the tables
+    marked `NOT_CASE_CONTENT` such as who has it open): whatever is added to a case, in any table,
+    changes its fingerprint."""
     links = []
     for table in SQLModel.metadata.sorted_tables:
-        if table.name == CaseMove.__tablename__:
+        if table.name == CaseMove.__tablename__ or table.info.get("case_content") is False:
             continue
         for key in sorted(table.foreign_keys, key=lambda k: k.parent.name):
             if key.column.table.name == Case.__tablename__ and key.column.name == "id":

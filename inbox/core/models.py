@@ -97,6 +97,11 @@ class Role(StrEnum):
     VIEWER = "viewer"
 
 
+# The `info` of a table whose rows refer to a case but are not part of it (who had it open, which
+# notifications it caused): a case's fingerprint (`inbox.cases.merging`) leaves them out.
+NOT_CASE_CONTENT = {"case_content": False}
+
+
 def _utc(**kwargs: Any) -> Any:
     return Field(sa_type=UTCDateTime, **kwargs)
 
@@ -851,7 +856,11 @@ class NotificationEvent(SQLModel, table=True):
     (`inbox.cases.notifications`) and marks it done. Holds ids only, never what a case says."""
 
     __tablename__ = "notification_events"
-    __table_args__ = (Index("ix_notification_events_pending", "done_at", "id"),)
+    # Not part of the case (`NOT_CASE_CONTENT`): undoing a merge does not ask about them.
+    __table_args__ = (
+        Index("ix_notification_events_pending", "done_at", "id"),
+        {"info": NOT_CASE_CONTENT},
+    )
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=16)  # NotificationKind, not the digest
     case_id: int = Field(foreign_key="cases.id", ondelete="CASCADE")
@@ -880,7 +889,7 @@ class CasePresence(SQLModel, table=True):
     one row per case and user, overwritten (`inbox.cases.presence`)."""
 
     __tablename__ = "case_presence"
-    __table_args__ = (Index("ix_case_presence_seen", "seen_at"),)
+    __table_args__ = (Index("ix_case_presence_seen", "seen_at"), {"info": NOT_CASE_CONTENT})
     case_id: int = Field(foreign_key="cases.id", primary_key=True, ondelete="CASCADE")
     user_id: int = Field(foreign_key="staff_users.id", primary_key=True, ondelete="CASCADE")
     seen_at: datetime = _utc()
