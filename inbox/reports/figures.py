@@ -17,20 +17,33 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Date, case, cast, false, func, literal_column, select
+from sqlalchemy import (
+    Integer,
+    and_,
+    case,
+    false,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.cases.access import Scope
 from inbox.checkins.reports import MIN_GROUP
-from inbox.core.models import Case, CaseReview, CheckIn, OutboxItem
+from inbox.core.models import Case, CaseReview, CheckIn, OutboxItem, SubmitterRole
 from inbox.core.time import STOCKHOLM
 from inbox.reports.facts import (
+    IVO_CHANNEL,
     Window,
-    case_facts,
     counted,
-    ivo,
+    live_columns,
     measure_facts,
+    removed_columns,
     review_facts,
     topic_facts,
 )
@@ -119,15 +132,30 @@ def _constant(value: str) -> Any:
     return literal_column("'" + value.replace("'", "''") + "'")
 
 
-def _arrival_day(dialect: str, received: Any) -> Any:
-    """What tells the Stockholm day a case arrived, cheaply per row. PostgreSQL: that day. SQLite
-    (text `YYYY-MM-DD HH:MM:SS`, UTC): the UTC day, with the hour when it is 22 or 23 — the only
-    hours that can be the next day in Stockholm (`stockholm_day` finishes the sum)."""
+def _month_key(dialect: str, received: Any) -> Any:
+    """What tells the Stockholm month a case arrived, cheaply per row. PostgreSQL: the first of
+    that month. SQLite (text `YYYY-MM-DD HH:MM:SS`, UTC): `YYYY-MM`, followed by the day and
+    hour (`DD HH`) when the hour is 22 or 23 on the 28th or later — the only instants whose
+    Stockholm month can be the next one (`stockholm_month` finishes the sum)."""
     if dialect == "postgresql":
-        return cast(func.timezone(STOCKHOLM.key, received), Date)
+        return func.date_trunc("month", func.timezone(STOCKHOLM.key, received))
     hour = func.substr(received, 12, 2)
-    late = case((hour >= "22", hour), else_="")
-    return func.substr(received, 1, 10).concat(late)
+    late = case(
+        (and_(hour >= "22", func.substr(received, 9, 2) >= "28"), func.substr(received, 9, 5)),
+        else_="",
+    )
+    return func.substr(received, 1, 7).concat(late)
+
+
+def stockholm_month(value: date | str) -> str:
+    """`YYYY-MM`, the Stockholm month of a `_month_key` value."""
+    if isinstance(value, date):
+        return f"{value.year:04d}-{value.month:02d}"
+    if len(value) == 7:
+        return value  # before 22:00 UTC or before the 28th: the same month in Stockholm
+    day = date(int(value[:4]), int(value[5:7]), int(value[7:9]))
+    at = datetime.combine(day, time(int(value[10:12])), tzinfo=UTC).astimezone(STOCKHOLM)
+    return f"{at.year:04d}-{at.month:02d}"
 
 
 def stockholm_day(value: date | str) -> date:
@@ -161,31 +189,72 @@ class Request:
         return [main.back(k) for k in range(max(1, years))]
 
 
+# The dimensions of the period's sections, in the order the cube query returns them after the
+# period index, the month and the kind.
+_SECTION_DIMENSIONS = (
+    "submitter_role",
+    "channel",
+    "unit_id",
+    "outcome",
+    "in_time",
+    "flag_lex_sarah",
+    "flag_decision_not_executed",
+)
+
+
+def _ordinals(n: int) -> list[Any]:
+    """`GROUP BY 1, 2, …`: each grouped expression written once, its parameters bound once."""
+    return [literal_column(str(i)) for i in range(1, n + 1)]
+
+
+def _cube(
+    columns: dict[str, Any], windows: list[Window], span: Window, counted_where: Any, dialect: str
+) -> Any:
+    """One pass over the cases of every compared period (`span`): counts by the period's index,
+    the Stockholm month and the kind and, for the period itself (index 0) only, by every
+    dimension a section needs — a few thousand groups whatever the number of cases."""
+    received = columns["received_at"]
+    period = case(
+        *(
+            (and_(received >= w.start, received < w.end), literal_column(str(i), Integer))
+            for i, w in enumerate(windows)
+        ),
+        else_=null(),
+    )
+    main = and_(received >= windows[0].start, received < windows[0].end)
+
+    def main_only(value: Any) -> Any:
+        return case((main, value), else_=null())
+
+    ivo = or_(columns["channel"] == IVO_CHANNEL, columns["submitter_role"] == SubmitterRole.VIA_IVO)
+    grouped = [
+        period,
+        _month_key(dialect, received),
+        columns["kind"],
+        *(main_only(columns[name]) for name in _SECTION_DIMENSIONS),
+        main_only(ivo),
+    ]
+    return (
+        select(*grouped, func.count())
+        .where(counted_where, span.where(received, columns["unit_id"]))
+        .group_by(*_ordinals(len(grouped)))
+    )
+
+
 async def compute(session: AsyncSession, request: Request, *, scope: Scope, today: date) -> Figures:
     """Counts every figure of the report for `request`, within what `scope` may see."""
     dialect = session.get_bind().dialect.name
     periods = request.periods()
-    main = Window.of_days(request.first, request.last, request.unit_ids, scope)
+    windows = [Window.of_days(p.first, p.last, request.unit_ids, scope) for p in periods]
+    main = windows[0]
     span = Window.of_days(periods[-1].first, periods[0].last, request.unit_ids, scope)
-    facts = case_facts(dialect, span, today=today)
-    day = _arrival_day(dialect, facts.c.received_at).label("day")
-    trend = (
-        await session.execute(select(day, facts.c.kind, func.count()).group_by(day, facts.c.kind))
-    ).all()
-    current = case_facts(dialect, main, today=today)
-    is_ivo = ivo(current)
-    dims = [
-        current.c.submitter_role,
-        current.c.channel,
-        current.c.unit_id,
-        current.c.outcome,
-        current.c.in_time,
-        current.c.flag_lex_sarah,
-        current.c.flag_decision_not_executed,
-    ]
-    rows: list[Any] = list(
-        await session.execute(select(*dims, is_ivo, func.count()).group_by(*dims, is_ivo))
+    live = live_columns(dialect, today=today)
+    removed = removed_columns()
+    cube = union_all(
+        _cube(live, windows, span, counted(), dialect),
+        _cube(removed, windows, span, true(), dialect),
     )
+    rows: list[Any] = list(await session.execute(cube))
     figures = Figures(
         periods=periods,
         months=[{m: 0 for m, _, _ in p.months()} for p in periods],
@@ -207,14 +276,28 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
         checkins={},
         examples=[],
     )
-    for value, kind, n in trend:
-        arrived = stockholm_day(value)
-        index = _period_of(arrived, periods)
-        if index is not None:
-            figures.months[index][f"{arrived.year:04d}-{arrived.month:02d}"] += n
-            figures.kinds[index][kind] += n
     timely: dict[int | None, list[int]] = {}
-    for role, channel, unit, outcome, in_time, lex, dne, came_via_ivo, n in rows:
+    for (
+        index,
+        month,
+        kind,
+        role,
+        channel,
+        unit,
+        outcome,
+        in_time,
+        lex,
+        dne,
+        came_via_ivo,
+        n,
+    ) in rows:
+        if index is None:
+            continue  # between two compared periods (a period that is not a whole year)
+        index = int(index)
+        figures.months[index][stockholm_month(month)] += n
+        figures.kinds[index][kind] += n
+        if index:
+            continue
         figures.roles[role] += n
         figures.channels[channel] += n
         figures.units[unit] += n
@@ -229,7 +312,7 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
         figures.not_executed += n if dne else 0
         figures.deviations += n if outcome == "deviation-reported" else 0
     figures.in_time = {k: (v[0], v[1]) for k, v in timely.items()}
-    figures.median_hours = await _median_hours(session, current)
+    figures.median_hours = await _median_hours(session, main, live, removed)
     figures.topics = await _topics(session, main)
     figures.measures = await _measures(session, main)
     await _reviews(session, main, figures)
@@ -238,13 +321,28 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
     return figures
 
 
-async def _median_hours(session: AsyncSession, facts: Any) -> float | None:
+async def _median_hours(
+    session: AsyncSession, window: Window, live: dict[str, Any], removed: dict[str, Any]
+) -> float | None:
     """The median hours to the first answer, from counts by whole hours."""
-    hour = (facts.c.response_minutes // 60).label("hour")
-    rows = await session.execute(
-        select(hour, func.count()).where(facts.c.response_minutes.is_not(None)).group_by(hour)
-    )
-    return median(sorted((int(h), int(n)) for h, n in rows.all()))
+
+    def hours(columns: dict[str, Any], counted_where: Any) -> Any:
+        minutes = columns["response_minutes"]
+        return (
+            select(minutes // 60, func.count())
+            .where(
+                counted_where,
+                window.where(columns["received_at"], columns["unit_id"]),
+                minutes.is_not(None),
+            )
+            .group_by(*_ordinals(1))
+        )
+
+    rows = await session.execute(union_all(hours(live, counted()), hours(removed, true())))
+    histogram: Counter[int] = Counter()
+    for hour, n in rows.all():
+        histogram[int(hour)] += int(n)
+    return median(sorted(histogram.items()))
 
 
 def median(histogram: list[tuple[int, int]]) -> float | None:
