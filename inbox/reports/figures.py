@@ -134,14 +134,14 @@ def _constant(value: str) -> Any:
 
 def _month_key(dialect: str, received: Any) -> Any:
     """What tells the Stockholm month a case arrived, cheaply per row. PostgreSQL: the first of
-    that month. SQLite (text `YYYY-MM-DD HH:MM:SS`, UTC): `YYYY-MM`, followed by the day and
-    hour (`DD HH`) when the hour is 22 or 23 on the 28th or later — the only instants whose
-    Stockholm month can be the next one (`stockholm_month` finishes the sum)."""
+    that month. SQLite (text `YYYY-MM-DD HH:MM:SS`, UTC): `YYYY-MM`, or `YYYY-MM-DD HH` when the
+    hour is 22 or 23 on the 28th or later — the only instants whose Stockholm month can be the
+    next one (`stockholm_month` finishes the sum)."""
     if dialect == "postgresql":
         return func.date_trunc("month", func.timezone(STOCKHOLM.key, received))
     hour = func.substr(received, 12, 2)
     late = case(
-        (and_(hour >= "22", func.substr(received, 9, 2) >= "28"), func.substr(received, 9, 5)),
+        (and_(hour >= "22", func.substr(received, 9, 2) >= "28"), func.substr(received, 8, 6)),
         else_="",
     )
     return func.substr(received, 1, 7).concat(late)
@@ -153,8 +153,8 @@ def stockholm_month(value: date | str) -> str:
         return f"{value.year:04d}-{value.month:02d}"
     if len(value) == 7:
         return value  # before 22:00 UTC or before the 28th: the same month in Stockholm
-    day = date(int(value[:4]), int(value[5:7]), int(value[7:9]))
-    at = datetime.combine(day, time(int(value[10:12])), tzinfo=UTC).astimezone(STOCKHOLM)
+    day = date.fromisoformat(value[:10])
+    at = datetime.combine(day, time(int(value[11:13])), tzinfo=UTC).astimezone(STOCKHOLM)
     return f"{at.year:04d}-{at.month:02d}"
 
 
