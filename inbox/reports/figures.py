@@ -3,10 +3,11 @@ years before it, how many cases of each kind, role, channel, unit and outcome, h
 handled in time and how fast, their topics and measures, the flags, the check-ins, and the
 examples staff wrote.
 
-The cases' facts (`inbox.reports.facts`) are grouped by the day they arrived and kind over the
-compared periods (the trend), once by every dimension a section needs over the period itself (a
-few thousand groups at most, whatever the number of cases), and by the hour to the first answer
-for the median; the sections are summed from those groups. Codes stay codes here;
+The cases' facts (`inbox.reports.facts`) are read in one pass over the compared periods, grouped
+by the period, the Stockholm month and the kind and — for the period itself only — by every
+dimension a section needs (a few thousand groups at most, whatever the number of cases); the
+sections are summed from those groups in Python. The median reads the period's hours to the first
+answer, topics and measures their own tables joined to the period's cases. Codes stay codes here;
 `inbox.reports.report` puts words to them.
 """
 

@@ -266,6 +266,23 @@ async def postgres_url(base: str) -> str:
     return url
 
 
+async def drop_cached_postgres(base: str) -> None:
+    """Drops this size's cached PostgreSQL database and its marker (`python -m tests.bench` does
+    when it ends, unless BENCH_KEEP_DB=1). Without FORCE: a database someone is still connected
+    to (another run of the same size) stays, and is said to."""
+    admin = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(admin)
+    try:
+        for name in (f"synpunkt_bench_{CASES}_ready", f"synpunkt_bench_{CASES}"):
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            except asyncpg.ObjectInUseError:
+                print(f"{name} is in use: not dropped", flush=True)
+                return
+    finally:
+        await conn.close()
+
+
 # Measuring ----------------------------------------------------------------------------------
 
 
