@@ -20,8 +20,10 @@ from typing import Any
 
 from sqlalchemy import (
     Integer,
+    String,
     and_,
     case,
+    cast,
     false,
     func,
     literal_column,
@@ -213,8 +215,19 @@ def _cube(
 ) -> Any:
     """One pass over the cases of every compared period (`span`): counts by the period's index,
     the Stockholm month and the kind and, for the period itself (index 0) only, by every
-    dimension a section needs — a few thousand groups whatever the number of cases."""
+    dimension a section needs — a few thousand groups whatever the number of cases.
+
+    PostgreSQL groups by the columns (a hash aggregate). SQLite groups by sorting, and sorting
+    on eleven columns compares each of them, row after row, where the groups are few and large:
+    there the group is one text key (`_SQLITE_KEY`, split by `_unkey`), which sorts three to
+    four times faster than the same columns (measured at 1,000,000 cases)."""
     received = columns["received_at"]
+    month = _month_key(dialect, received)
+    main = and_(received >= windows[0].start, received < windows[0].end)
+    ivo = or_(columns["channel"] == IVO_CHANNEL, columns["submitter_role"] == SubmitterRole.VIA_IVO)
+    where = and_(counted_where, span.where(received, columns["unit_id"]))
+    if dialect == "sqlite":
+        return _sqlite_cube(columns, windows, month, ivo, where)
     period = case(
         *(
             (and_(received >= w.start, received < w.end), literal_column(str(i), Integer))
@@ -222,23 +235,88 @@ def _cube(
         ),
         else_=null(),
     )
-    main = and_(received >= windows[0].start, received < windows[0].end)
 
     def main_only(value: Any) -> Any:
         return case((main, value), else_=null())
 
-    ivo = or_(columns["channel"] == IVO_CHANNEL, columns["submitter_role"] == SubmitterRole.VIA_IVO)
     grouped = [
         period,
-        _month_key(dialect, received),
+        month,
         columns["kind"],
         *(main_only(columns[name]) for name in _SECTION_DIMENSIONS),
         main_only(ivo),
     ]
+    return select(*grouped, func.count()).where(where).group_by(*_ordinals(len(grouped)))
+
+
+def _sqlite_cube(
+    columns: dict[str, Any], windows: list[Window], month: Any, ivo: Any, where: Any
+) -> Any:
+    """The cube on SQLite: `index|month|kind`, and for the period itself
+    `0|month|kind|role|channel|unit|outcome|FFFF` (a unit or an outcome written `v<value>`, or
+    empty when there is none; F: in time 1, 0 or n for unknown, then the lex Sarah flag, the
+    not-executed flag and IVO, 1 or 0). Codes never hold a `|`."""
+    received = columns["received_at"]
+
+    def text(value: Any) -> Any:
+        return cast(value, String)
+
+    def optional(value: Any) -> Any:
+        return func.ifnull(_constant("v").concat(text(value)), _constant(""))
+
+    sep = _constant("|")
+    head = month.concat(sep).concat(columns["kind"])
+    dimensions = (
+        sep.concat(columns["submitter_role"])
+        .concat(sep)
+        .concat(columns["channel"])
+        .concat(sep)
+        .concat(optional(columns["unit_id"]))
+        .concat(sep)
+        .concat(optional(columns["outcome"]))
+        .concat(sep)
+        .concat(text(func.ifnull(columns["in_time"], _constant("n"))))
+        .concat(text(columns["flag_lex_sarah"]))
+        .concat(text(columns["flag_decision_not_executed"]))
+        .concat(text(ivo))
+    )
+    key = case(
+        *(
+            (
+                and_(received >= w.start, received < w.end),
+                _constant(f"{i}|").concat(head.concat(dimensions) if i == 0 else head),
+            )
+            for i, w in enumerate(windows)
+        ),
+        else_=null(),
+    )
+    return select(key, func.count()).where(where).group_by(*_ordinals(1))
+
+
+def _unkey(key: str | None, n: int) -> tuple[Any, ...]:
+    """A row of the SQLite cube as PostgreSQL's: (index, month, kind, role, channel, unit,
+    outcome, in time, lex Sarah, not executed, IVO, count)."""
+    if key is None:
+        return (None,) * 11 + (n,)
+    parts = key.split("|")
+    if len(parts) == 3:
+        return (int(parts[0]), parts[1], parts[2], *(None,) * 8, n)
+    index, month, kind, role, channel, unit, outcome, flags = parts
+    in_time = {"1": True, "0": False}.get(flags[0])
+    lex, dne, ivo = (flag == "1" for flag in flags[1:4])
     return (
-        select(*grouped, func.count())
-        .where(counted_where, span.where(received, columns["unit_id"]))
-        .group_by(*_ordinals(len(grouped)))
+        int(index),
+        month,
+        kind,
+        role,
+        channel,
+        int(unit[1:]) if unit else None,
+        outcome[1:] if outcome else None,
+        in_time,
+        lex,
+        dne,
+        ivo,
+        n,
     )
 
 
@@ -256,6 +334,8 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
         _cube(removed, windows, span, true(), dialect),
     )
     rows: list[Any] = list(await session.execute(cube))
+    if dialect == "sqlite":
+        rows = [_unkey(key, n) for key, n in rows]
     figures = Figures(
         periods=periods,
         months=[{m: 0 for m, _, _ in p.months()} for p in periods],

@@ -118,6 +118,13 @@ _MESSAGE_SQL = (
 )
 
 
+def _stored(at: datetime | None) -> str | None:
+    """As SQLAlchemy stores a datetime in SQLite: always with microseconds, so that the text
+    compares as the instant does (sqlite3's own adapter drops `.000000`, and `…23:00:00` then
+    sorts before `…23:00:00.000000`)."""
+    return None if at is None else at.isoformat(" ", timespec="microseconds")
+
+
 def build_sqlite(path: Path) -> None:
     """Bulk-loads the schema of revision 0001, then migrates: 0005 indexes the loaded rows."""
     tmp = path.with_suffix(".tmp")
@@ -128,8 +135,13 @@ def build_sqlite(path: Path) -> None:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=OFF")
     with db:
-        db.executemany(_CASE_SQL, [(*c, c[7]) for c in cases])
-        db.executemany(_MESSAGE_SQL, [(m[0], m[1], m[2], m[3], m[3], m[4]) for m in messages])
+        db.executemany(
+            _CASE_SQL,
+            [(*c[:7], _stored(c[7]), c[8], _stored(c[9]), _stored(c[7])) for c in cases],
+        )
+        db.executemany(
+            _MESSAGE_SQL, [(m[0], m[1], m[2], m[3], m[3], _stored(m[4])) for m in messages]
+        )
     db.close()
     upgrade(f"sqlite+aiosqlite:///{tmp}")
     db = sqlite3.connect(tmp)
