@@ -30,6 +30,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     true,
     union_all,
 )
@@ -239,12 +240,18 @@ def _cube(
     def main_only(value: Any) -> Any:
         return case((main, value), else_=null())
 
+    # Only the response time, dear per row, is left out of the compared periods: the other
+    # dimensions cost less to group by for them too than to test, column by column, whether
+    # the row is in the period itself (the fold ignores them there).
     grouped = [
         period,
         month,
         columns["kind"],
-        *(main_only(columns[name]) for name in _SECTION_DIMENSIONS),
-        main_only(ivo),
+        *(
+            main_only(columns[name]) if name == "in_time" else columns[name]
+            for name in _SECTION_DIMENSIONS
+        ),
+        ivo,
     ]
     return select(*grouped, func.count()).where(where).group_by(*_ordinals(len(grouped)))
 
@@ -258,11 +265,11 @@ def _sqlite_cube(
     not-executed flag and IVO, 1 or 0). Codes never hold a `|`."""
     received = columns["received_at"]
 
-    def text(value: Any) -> Any:
+    def as_text(value: Any) -> Any:
         return cast(value, String)
 
     def optional(value: Any) -> Any:
-        return func.ifnull(_constant("v").concat(text(value)), _constant(""))
+        return func.ifnull(_constant("v").concat(as_text(value)), _constant(""))
 
     sep = _constant("|")
     head = month.concat(sep).concat(columns["kind"])
@@ -275,10 +282,10 @@ def _sqlite_cube(
         .concat(sep)
         .concat(optional(columns["outcome"]))
         .concat(sep)
-        .concat(text(func.ifnull(columns["in_time"], _constant("n"))))
-        .concat(text(columns["flag_lex_sarah"]))
-        .concat(text(columns["flag_decision_not_executed"]))
-        .concat(text(ivo))
+        .concat(as_text(func.ifnull(columns["in_time"], _constant("n"))))
+        .concat(as_text(columns["flag_lex_sarah"]))
+        .concat(as_text(columns["flag_decision_not_executed"]))
+        .concat(as_text(ivo))
     )
     key = case(
         *(
@@ -333,7 +340,14 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
         _cube(live, windows, span, counted(), dialect),
         _cube(removed, windows, span, true(), dialect),
     )
+    if dialect == "postgresql":
+        # The planner cannot know that the groups are few (it takes every case for a group) and
+        # sorts the rows, text columns by collation, instead of hashing them: 8 s against 1 s
+        # hashed at 1,000,000 cases. For this one statement of the transaction.
+        await session.execute(text("SET LOCAL enable_sort = off"))
     rows: list[Any] = list(await session.execute(cube))
+    if dialect == "postgresql":
+        await session.execute(text("SET LOCAL enable_sort TO DEFAULT"))
     if dialect == "sqlite":
         rows = [_unkey(key, n) for key, n in rows]
     figures = Figures(
