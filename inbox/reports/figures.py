@@ -164,7 +164,9 @@ def stockholm_month(value: date | str) -> str:
 
 
 def stockholm_day(value: date | str) -> date:
-    """The Stockholm day of an `_arrival_day` value."""
+    """The Stockholm day of a UTC day key: `YYYY-MM-DD`, followed by the hour when it is 22 or
+    23. (The report grouped by such keys before its one pass, `stockholm_month`; nothing in the
+    report calls this now but its test.)"""
     if isinstance(value, date):
         return value
     day = date.fromisoformat(value[:10])
@@ -172,10 +174,6 @@ def stockholm_day(value: date | str) -> date:
         return day  # before 22:00 UTC: the same day in Stockholm, summer or winter
     at = datetime.combine(day, time(int(value[10:12])), tzinfo=UTC)
     return at.astimezone(STOCKHOLM).date()
-
-
-def _period_of(day: date, periods: list[Period]) -> int | None:
-    return next((i for i, p in enumerate(periods) if p.first <= day <= p.last), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +224,7 @@ def _cube(
 
     PostgreSQL groups by the columns (a hash aggregate). SQLite groups by sorting, and sorting
     on eleven columns compares each of them, row after row, where the groups are few and large:
-    there the group is one text key (`_SQLITE_KEY`, split by `_unkey`), which sorts three to
+    there the group is one text key (`_sqlite_cube`, split by `_unkey`), which sorts three to
     four times faster than the same columns (measured at 1,000,000 cases)."""
     received = columns["received_at"]
     main = and_(received >= windows[0].start, received < windows[0].end)
