@@ -135,41 +135,62 @@ def counted() -> Any:
     return and_(col(Case.merged_into_id).is_(None), col(Case.flag_automated).is_(False))
 
 
+def live_columns(dialect: str, *, today: date) -> dict[str, Any]:
+    """The facts of a live case as expressions over `cases`, by name: what `live_facts` selects
+    and what the report's figures group by (the rules in one place)."""
+    return {
+        "received_at": col(Case.received_at),
+        "kind": col(Case.kind),
+        "channel": col(Case.channel),
+        "submitter_role": col(Case.submitter_role),
+        "unit_id": col(Case.unit_id),
+        "outcome": col(Case.outcome),
+        "closed": col(Case.status) == "closed",
+        "response_minutes": _minutes_between(dialect, _handled_at(), col(Case.received_at)),
+        "in_time": _in_time(dialect, today),
+        "flag_lex_sarah": col(Case.flag_lex_sarah),
+        "flag_decision_not_executed": col(Case.flag_decision_not_executed),
+        "flag_child_at_risk": col(Case.flag_child_at_risk),
+    }
+
+
+def removed_columns() -> dict[str, Any]:
+    """The same facts of a removed case, over `case_statistics`."""
+    s = CaseStatistic
+    return {
+        name: col(getattr(s, name))
+        for name in (
+            "received_at",
+            "kind",
+            "channel",
+            "submitter_role",
+            "unit_id",
+            "outcome",
+            "closed",
+            "response_minutes",
+            "in_time",
+            "flag_lex_sarah",
+            "flag_decision_not_executed",
+            "flag_child_at_risk",
+        )
+    }
+
+
 def live_facts(dialect: str, window: Window, *, today: date) -> Any:
-    """One row per live case in `window`, with the columns `FACT_COLUMNS` names."""
-    return select(
-        col(Case.received_at).label("received_at"),
-        col(Case.kind).label("kind"),
-        col(Case.channel).label("channel"),
-        col(Case.submitter_role).label("submitter_role"),
-        col(Case.unit_id).label("unit_id"),
-        col(Case.outcome).label("outcome"),
-        (col(Case.status) == "closed").label("closed"),
-        _minutes_between(dialect, _handled_at(), col(Case.received_at)).label("response_minutes"),
-        _in_time(dialect, today).label("in_time"),
-        col(Case.flag_lex_sarah).label("flag_lex_sarah"),
-        col(Case.flag_decision_not_executed).label("flag_decision_not_executed"),
-        col(Case.flag_child_at_risk).label("flag_child_at_risk"),
-    ).where(counted(), window.where(col(Case.received_at), col(Case.unit_id)))
+    """One row per live case in `window`, with the columns `live_columns` names."""
+    columns = live_columns(dialect, today=today)
+    return select(*(value.label(name) for name, value in columns.items())).where(
+        counted(), window.where(col(Case.received_at), col(Case.unit_id))
+    )
 
 
 def removed_facts(window: Window) -> Any:
     """One row per removed case in `window`, the same columns as `live_facts`."""
     s = CaseStatistic
-    return select(
-        col(s.received_at).label("received_at"),
-        col(s.kind).label("kind"),
-        col(s.channel).label("channel"),
-        col(s.submitter_role).label("submitter_role"),
-        col(s.unit_id).label("unit_id"),
-        col(s.outcome).label("outcome"),
-        col(s.closed).label("closed"),
-        col(s.response_minutes).label("response_minutes"),
-        col(s.in_time).label("in_time"),
-        col(s.flag_lex_sarah).label("flag_lex_sarah"),
-        col(s.flag_decision_not_executed).label("flag_decision_not_executed"),
-        col(s.flag_child_at_risk).label("flag_child_at_risk"),
-    ).where(window.where(col(s.received_at), col(s.unit_id)))
+    columns = removed_columns()
+    return select(*(value.label(name) for name, value in columns.items())).where(
+        window.where(col(s.received_at), col(s.unit_id))
+    )
 
 
 def case_facts(dialect: str, window: Window, *, today: date) -> Any:

@@ -118,6 +118,13 @@ _MESSAGE_SQL = (
 )
 
 
+def _stored(at: datetime | None) -> str | None:
+    """As SQLAlchemy stores a datetime in SQLite: always with microseconds, so that the text
+    compares as the instant does (sqlite3's own adapter drops `.000000`, and `…23:00:00` then
+    sorts before `…23:00:00.000000`)."""
+    return None if at is None else at.isoformat(" ", timespec="microseconds")
+
+
 def build_sqlite(path: Path) -> None:
     """Bulk-loads the schema of revision 0001, then migrates: 0005 indexes the loaded rows."""
     tmp = path.with_suffix(".tmp")
@@ -128,8 +135,13 @@ def build_sqlite(path: Path) -> None:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=OFF")
     with db:
-        db.executemany(_CASE_SQL, [(*c, c[7]) for c in cases])
-        db.executemany(_MESSAGE_SQL, [(m[0], m[1], m[2], m[3], m[3], m[4]) for m in messages])
+        db.executemany(
+            _CASE_SQL,
+            [(*c[:7], _stored(c[7]), c[8], _stored(c[9]), _stored(c[7])) for c in cases],
+        )
+        db.executemany(
+            _MESSAGE_SQL, [(m[0], m[1], m[2], m[3], m[3], _stored(m[4])) for m in messages]
+        )
     db.close()
     upgrade(f"sqlite+aiosqlite:///{tmp}")
     db = sqlite3.connect(tmp)
@@ -264,6 +276,23 @@ async def postgres_url(base: str) -> str:
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
     await asyncio.to_thread(upgrade, url)  # migrations added since the build
     return url
+
+
+async def drop_cached_postgres(base: str) -> None:
+    """Drops this size's cached PostgreSQL database and its marker (`python -m tests.bench` does
+    when it ends, unless BENCH_KEEP_DB=1). Without FORCE: a database someone is still connected
+    to (another run of the same size) stays, and is said to."""
+    admin = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(admin)
+    try:
+        for name in (f"synpunkt_bench_{CASES}_ready", f"synpunkt_bench_{CASES}"):
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            except asyncpg.ObjectInUseError:
+                print(f"{name} is in use: not dropped", flush=True)
+                return
+    finally:
+        await conn.close()
 
 
 # Measuring ----------------------------------------------------------------------------------

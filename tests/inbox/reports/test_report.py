@@ -12,7 +12,7 @@ import pytest
 from openpyxl import load_workbook
 
 from inbox.cases.access import EVERYTHING, granted
-from inbox.reports.figures import Request, compute, median, stockholm_day
+from inbox.reports.figures import Request, compute, median, stockholm_day, stockholm_month
 from inbox.reports.render import cell_text, to_csv, to_html, to_xlsx
 from inbox.reports.report import Report, Section, Share, build
 from inbox.web.render import LABELS
@@ -253,3 +253,43 @@ def test_the_stockholm_day_of_a_late_utc_hour() -> None:
     assert stockholm_day("2026-01-1523") == date(2026, 1, 16)
     assert stockholm_day("2026-07-1522") == date(2026, 7, 16)
     assert stockholm_day(date(2026, 7, 15)) == date(2026, 7, 15)
+
+
+def test_the_stockholm_month_of_a_late_utc_hour() -> None:
+    # Only 22:xx and 23:xx UTC on the 28th or later can be the next month in Stockholm.
+    assert stockholm_month("2026-01") == "2026-01"
+    assert stockholm_month("2026-01-31 22") == "2026-01"  # winter: 23:xx in Stockholm
+    assert stockholm_month("2026-01-31 23") == "2026-02"
+    assert stockholm_month("2026-06-30 22") == "2026-07"  # summer: 00:xx in Stockholm
+    assert stockholm_month("2026-02-28 23") == "2026-03"
+    assert stockholm_month("2024-02-28 23") == "2024-02"  # a leap year: the 29th follows
+    assert stockholm_month(date(2026, 7, 1)) == "2026-07"
+
+
+async def test_a_period_shorter_than_a_year(db: Database, history: History) -> None:
+    # January and February compared with the same months of two years before: what arrived
+    # between the compared periods counts in none; c7 (23:30 UTC on New Year's Eve) is January.
+    request = Request(date(2026, 1, 1), date(2026, 2, 28))
+    async with db.sessions() as session:
+        f = await compute(session, request, scope=EVERYTHING, today=TODAY)
+    assert [p.label for p in f.periods] == [
+        "2026-01-01–2026-02-28",
+        "2025-01-01–2025-02-28",
+        "2024-01-01–2024-02-28",
+    ]
+    assert f.months == [
+        {"2026-01": 2, "2026-02": 1},
+        {"2025-01": 0, "2025-02": 2},
+        {"2024-01": 1, "2024-02": 0},
+    ]
+    assert [dict(k) for k in f.kinds] == [
+        {"complaint": 2, "question": 1},
+        {"complaint": 2},
+        {"complaint": 1},
+    ]
+    assert dict(f.roles) == {"client": 1, "relative": 1, "unknown": 1}
+    assert dict(f.units) == {history.unit_a: 2, history.unit_b: 1}
+    # c1 answered after a day, c7 after a day, c2 after thirty days (late).
+    assert f.in_time == {None: (2, 3), history.unit_a: (1, 2), history.unit_b: (1, 1)}
+    assert f.median_hours == 24.0
+    assert dict(f.topics) == {"treatment": 2, "information": 1}
