@@ -6,16 +6,16 @@ counted case), so that the report's one pass over the compared years, the median
 to topics and measures read the index alone (SQLite: a covering index; PostgreSQL: an
 index-only scan once the table is vacuumed).
 
-Revision ID: 0021_reportperf
-Revises: 0020_webform
+Revision ID: 0025_reportperf
+Revises: 0024_casepage
 """
 
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0021_reportperf"
-down_revision: str | None = "0020_webform"
+revision: str = "0025_reportperf"
+down_revision: str | None = "0024_casepage"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
