@@ -22,7 +22,7 @@ from aiogram.types import (
 )
 
 from bot.context import BotContext
-from bot.texts import LANGUAGES, guess_language, text
+from bot.texts import guess_language, language_names, languages, text
 from inbox.cases.access import active_units
 from inbox.cases.contacts import find_contact, find_or_create_contact
 from inbox.cases.triage import SENDER_FIELDS, TriageError, update_case
@@ -52,7 +52,7 @@ class Conversation(StatesGroup):
 async def language(state: FSMContext, language_code: str | None) -> str:
     """The chat's language: chosen with the button, else guessed from Telegram's app language."""
     lang = (await state.get_data()).get("lang")
-    return lang if lang in LANGUAGES else guess_language(language_code)
+    return lang if lang in languages() else guess_language(language_code)
 
 
 def _button(label: str, data: str) -> InlineKeyboardButton:
@@ -94,12 +94,20 @@ def decorate(item: OutboxItem) -> tuple[str, InlineKeyboardMarkup | None]:
 
 
 def _start_keyboard(lang: str) -> InlineKeyboardMarkup:
-    other = "en" if lang == "sv" else "sv"
+    """The buttons "Byt språk" (in the chat's language, with a globe anyone recognises) and
+    "Ny synpunkt"."""
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [_button(text(lang, "switch"), f"lang:{other}"), _button(text(lang, "new"), "new")]
+            [_button(f"🌐 {text(lang, 'languages')}", "langs"), _button(text(lang, "new"), "new")]
         ]
     )
+
+
+def _language_keyboard() -> InlineKeyboardMarkup:
+    """Every offered language, by its name in itself: a person who cannot read the chat's
+    language still finds their own."""
+    buttons = [_button(name, f"lang:{code}") for code, name in language_names()]
+    return InlineKeyboardMarkup(inline_keyboard=_rows(buttons))
 
 
 def _greeting(context: BotContext, lang: str) -> str:
@@ -153,9 +161,17 @@ async def on_unknown_command(message: Message, state: FSMContext) -> None:
     await message.answer(text(lang, "unknown_command"))
 
 
+async def on_languages(query: CallbackQuery, state: FSMContext) -> None:
+    """The button "Byt språk": the message's buttons become the list of languages."""
+    lang = await language(state, query.from_user.language_code)
+    await query.answer(text(lang, "choose"))
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=_language_keyboard())
+
+
 async def on_language(query: CallbackQuery, state: FSMContext, context: BotContext) -> None:
     lang = (query.data or "").partition(":")[2]
-    lang = lang if lang in LANGUAGES else "sv"
+    lang = lang if lang in languages() else "sv"
     await state.update_data(lang=lang)
     await query.answer(text(lang, "switched"))
     if isinstance(query.message, Message):
@@ -274,6 +290,7 @@ def make_router() -> Router:
     router.message.register(on_stop, Command("stopp", "stop"))
     router.message.register(on_stop, F.text.func(_is_stop_word))
     router.message.register(on_unknown_command, F.text.startswith("/"))
+    router.callback_query.register(on_languages, F.data == "langs")
     router.callback_query.register(on_language, F.data.startswith("lang:"))
     router.callback_query.register(on_new_case, F.data == "new")
     router.callback_query.register(on_answer, F.data.startswith("q:"))

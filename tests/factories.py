@@ -16,7 +16,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.expression import Executable
 
 from inbox.core.db import unit_of_work
 from inbox.core.inbound import Channel, InboundMessage
@@ -225,3 +227,21 @@ Content-Type: {quoted}
 --B0UND--
 """
     return text.replace("\n", "\r\n").encode("utf-8")
+
+
+async def query_plans(db: Database, statements: Mapping[str, Executable]) -> dict[str, str]:
+    """Each statement's plan on the test database, its steps joined by " / ". PostgreSQL is told
+    not to scan tables sequentially: the test tables are tiny, and a scan would be its right
+    choice there; what is asked is whether an index can answer."""
+    plans = {}
+    async with db.engine.connect() as connection:
+        if db.backend == "postgresql":
+            await connection.execute(text("SET enable_seqscan = off"))
+        explain = "EXPLAIN QUERY PLAN " if db.backend == "sqlite" else "EXPLAIN "
+        for name, statement in statements.items():
+            sql = statement.compile(
+                dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}
+            )
+            rows = (await connection.execute(text(explain + str(sql)))).all()
+            plans[name] = " / ".join(str(row[-1]) for row in rows)
+    return plans

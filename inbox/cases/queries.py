@@ -28,6 +28,7 @@ from inbox.cases.consent import consents_of
 from inbox.cases.disclosure import requests_of
 from inbox.cases.registry import default_title, hides_identity
 from inbox.cases.search import SEARCH_CANDIDATES, SearchQuery, hits, parse_query
+from inbox.core.inbound import Channel
 from inbox.core.models import (
     Attachment,
     Case,
@@ -207,6 +208,8 @@ def _check(filters: CaseFilter) -> None:
         raise InvalidFilter(f"unknown status {filters.status!r}")
     if filters.kind and filters.kind not in set(CaseKind):
         raise InvalidFilter(f"unknown kind {filters.kind!r}")
+    if filters.channel and filters.channel not in set(Channel):
+        raise InvalidFilter(f"unknown channel {filters.channel!r}")
     unknown = [name for name in filters.flags if name not in FLAGS]
     if unknown:
         raise InvalidFilter(f"unknown flag {unknown[0]!r}; known: {', '.join(FLAGS)}")

@@ -20,7 +20,7 @@ from sqlmodel import col
 from inbox.cases.access import NotFound, Scope
 from inbox.cases.contacts import find_or_create_contact, normalise_address
 from inbox.checkins.plan import CheckinPolicy, cancel_pending, schedule_checkin
-from inbox.checkins.texts import LANGUAGES
+from inbox.checkins.texts import languages
 from inbox.core.inbound import Channel
 from inbox.core.models import CheckIn, Decision, DecisionStatus, Unit
 from inbox.core.personnummer import contains_personnummer
@@ -65,8 +65,8 @@ def check_input(raw: Mapping[str, object], *, now: datetime) -> DecisionInput:
     if channel == Channel.TELEGRAM and not _CHAT_ID.match(address):
         raise DecisionError("address must be a Telegram chat id (a positive number)")
     language = values["language"].lower()
-    if language not in LANGUAGES:
-        raise DecisionError(f"language must be one of {', '.join(LANGUAGES)}")
+    if language not in languages():
+        raise DecisionError(f"language must be one of {', '.join(languages())}")
     try:
         decided_on = date.fromisoformat(values["decided_on"])
     except ValueError as exc:

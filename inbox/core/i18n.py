@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from pathlib import Path
 
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
@@ -167,3 +170,63 @@ def _review_lines(comment: str) -> dict[str, str]:
         if colon and name.lower().startswith("x-"):
             found[name.strip().lower()] = value.strip()
     return found
+
+
+# --- the sender's language ---------------------------------------------------------------------
+
+# Tags that name an offered catalogue other than by its code: Dari is Persian as written in
+# Afghanistan (`fa-AF`); lättläst svenska may come as its catalogue's name.
+_ALIASES = {"fa-af": "prs", "sv@easy": "sv-easy"}
+
+
+def offered_for(tag: str | None) -> Language | None:
+    """The offered language a language tag names (`ar`, `fi-FI`, `sv_SE`, `fa-AF`, `sv-easy`),
+    by the whole tag, then by its primary subtag; None for a language not offered."""
+    cleaned = (tag or "").strip().replace("_", "-").lower()
+    if not cleaned:
+        return None
+    for candidate in (_ALIASES.get(cleaned, cleaned), cleaned.split("-")[0]):
+        found = language(candidate)
+        if found is not None:
+            return found
+    return None
+
+
+def sender_language(
+    *,
+    form: str | None = None,
+    telegram: str | None = None,
+    decision: str | None = None,
+    detected: str | None = None,
+) -> Language:
+    """The language to write to a person in, the one rule for every citizen text: their choice
+    on the web form, their Telegram app's `language_code` (or the language they chose in the
+    bot), a decision's `language` (check-ins), the detected language of their mail, in that
+    order; the first that names an offered catalogue wins, and Swedish when none does."""
+    for tag in (form, telegram, decision, detected):
+        found = offered_for(tag)
+        if found is not None:
+            return found
+    return BY_CODE[DEFAULT]
+
+
+# The CLDR locale whose month names a language's dates use, where it is not the code itself.
+_CLDR = {"sv-easy": "sv", "en": "en_GB", "prs": "fa_AF"}
+
+
+def written_date(day: date, code: str) -> str:
+    """A date as the public reads it, in the language with this code: "16 december 2026",
+    "16 December 2026", "16. joulukuuta 2026" (CLDR's long date, with Western digits, as the
+    reference and the other numbers in the same text are written)."""
+    try:
+        locale = Locale.parse(_CLDR.get(code, code))
+    except (ValueError, UnknownLocaleError):
+        locale = Locale.parse(DEFAULT)
+    return _western_digits(format_date(day, "long", locale=locale))
+
+
+_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+
+
+def _western_digits(text: str) -> str:
+    return text.translate(_DIGITS)

@@ -85,7 +85,8 @@ class Metrics:
         )
         self.signin_failures = Counter(
             "synpunkt_signin_failures",
-            "Refused password sign-ins: wrong (name or password) or throttled",
+            "Refused sign-ins: wrong (name or password), throttled, or oidc-<reason> (the"
+            " organisation's sign-in: unknown-user, invalid, provider, …)",
             ["reason"],
             registry=self.registry,
         )

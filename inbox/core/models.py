@@ -325,7 +325,11 @@ class ImapMailbox(SQLModel, table=True):
 
 class OutboxItem(SQLModel, table=True):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "run_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "run_at"),
+        # The acknowledgements of the last day to a sender (`ack_rules.recent_acks`).
+        Index("ix_outbox_kind_created", "kind", "channel", "created_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)  # case.ack, case.reply, followup.checkin …
     channel: str = Field(max_length=16)

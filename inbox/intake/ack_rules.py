@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -97,20 +98,25 @@ async def recent_acks(
     found: Counter[tuple[str, str]] = Counter()
     for channel in sorted({channel for channel, _ in senders}):
         keys = {key for ch, key in senders if ch == channel}
-        recipients = await session.execute(
-            select(col(OutboxItem.recipient)).where(
-                col(OutboxItem.kind) == ACK_KIND,
-                col(OutboxItem.channel) == channel,
-                col(OutboxItem.created_at) > now - WINDOW,
-                or_(*(_spellings(channel, key) for key in sorted(keys))),
-            )
-        )
+        recipients = await session.execute(recent_acks_statement(channel, keys, now=now))
         # SQL narrows the rows down; `sender_key` alone decides, so the two can never disagree.
         for recipient in recipients.scalars():
             key = sender_key(channel, recipient)
             if key in keys:
                 found[(channel, key)] += 1
     return found
+
+
+def recent_acks_statement(channel: str, keys: Collection[str], *, now: datetime) -> Select[Any]:
+    """The recipients of the last 24 hours' acknowledgements on `channel` that may be one of
+    `keys`: read through `ix_outbox_kind_created` (kind, channel, creation time), so that each
+    intake batch reads a day's acknowledgements, not the whole outbox."""
+    return select(col(OutboxItem.recipient)).where(
+        col(OutboxItem.kind) == ACK_KIND,
+        col(OutboxItem.channel) == channel,
+        col(OutboxItem.created_at) > now - WINDOW,
+        or_(*(_spellings(channel, key) for key in sorted(keys))),
+    )
 
 
 def _spellings(channel: str, key: str) -> ColumnElement[bool]:

@@ -1,7 +1,8 @@
 """The automatic acknowledgement a sender gets when their message opens a case.
 
-Swedish always, with English as well when the message was written in English; by email a letter,
-in a chat a shorter message. It gives the case reference and what a public authority must say:
+Swedish always, first, then the sender's language when that is another offered one
+(`person_language`, by the rule of `inbox.core.i18n.sender_language`); the texts are the gettext
+catalogues' (msgid: the Swedish text). By email a letter, in a chat a shorter message. It gives the case reference and what a public authority must say:
 the message is a public record and may be read by anyone who asks, after a secrecy test; no
 sensitive details by email or chat; how to ask to be contacted; in an emergency call 112 (and,
 when configured, the social on-call service). Then one of two things:
@@ -29,7 +30,10 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox.core import i18n
 from inbox.core.db import insert_ignoring_conflicts
+from inbox.core.i18n import N_
+from inbox.core.i18n import written_date as written_date
 from inbox.core.inbound import Channel, InboundMessage
 from inbox.core.models import Delivery, Direction, Message, OutboxItem
 from inbox.core.outbox import outbox_row
@@ -42,42 +46,28 @@ ACK_KIND = "case.ack"
 _MESSAGES: Table = Message.__table__  # type: ignore[attr-defined]
 _OUTBOX: Table = OutboxItem.__table__  # type: ignore[attr-defined]
 
-_MONTHS = {
-    "sv": (
-        "januari februari mars april maj juni juli augusti september oktober november december"
-    ).split(),
-    "en": (
-        "January February March April May June July August September October November December"
-    ).split(),
-}
-
-
-def written_date(day: date, lang: str) -> str:
-    """A date as the public reads it: "16 december 2026", "16 December 2026"."""
-    return f"{day.day} {_MONTHS.get(lang, _MONTHS['sv'])[day.month - 1]} {day.year}"
-
-
-# The parts of a letter (email) and of a chat message, by language. Placeholders: {reference},
-# {organisation}, {days}, {due}, {received} (dates written out) and {emergency}.
-_PARTS: dict[tuple[str, str], dict[str, str]] = {
-    ("sv", "mail"): {
-        "greeting": "Hej!",
-        "opening": (
+# The parts of a letter (email) and of a chat message, in Swedish: the msgids of the catalogues,
+# translated where rendered. Placeholders: {reference}, {organisation}, {days}, {due}, {received}
+# (dates written out), {emergency} and {privacy}.
+_PARTS: dict[str, dict[str, str]] = {
+    "mail": {
+        "greeting": N_("Hej!"),
+        "opening": N_(
             "Tack för att du hörde av dig till {organisation}. Vi har tagit emot ditt "
             "meddelande och registrerat det med ärendenummer {reference}. Svara gärna på det "
             "här mejlet om du vill lägga till något, så hamnar det i samma ärende."
         ),
-        "opening_appeal": (
+        "opening_appeal": N_(
             "Tack för ditt meddelande till {organisation}. Vi har registrerat det med "
             "ärendenummer {reference}. Svara gärna på det här mejlet om du vill lägga till "
             "något, så hamnar det i samma ärende."
         ),
-        "opening_ivo": (
+        "opening_ivo": N_(
             "Inspektionen för vård och omsorg (IVO) har skickat ditt klagomål vidare till "
             "{organisation}. Vi har registrerat det med ärendenummer {reference}. Svara gärna "
             "på det här mejlet om du vill lägga till något, så hamnar det i samma ärende."
         ),
-        "appeal": (
+        "appeal": N_(
             "Ditt meddelande kan vara ett överklagande\n"
             "Det du skriver kan betyda att du vill att ett beslut ändras. Därför behandlar vi "
             "ditt meddelande som ett överklagande. Det räknas som inkommet till {organisation} "
@@ -90,173 +80,90 @@ _PARTS: dict[tuple[str, str], dict[str, str]] = {
             "Menade du inte att överklaga ett beslut behöver du inte göra något. Då behandlar "
             "vi ditt meddelande som en synpunkt."
         ),
-        "response": (
+        "response": N_(
             "Vi strävar efter att svara inom {days} arbetsdagar, det vill säga senast den {due}."
         ),
-        "heading": "Bra att veta",
-        "public": (
+        "heading": N_("Bra att veta"),
+        "public": N_(
             "- Ditt meddelande är en allmän handling från och med att det kom in till oss. Alla "
             "har rätt att begära att få läsa allmänna handlingar. Uppgifter om enskildas "
             "personliga förhållanden kan omfattas av sekretess, och vi prövar det alltid innan "
             "vi lämnar ut något."
         ),
-        "sensitive": (
+        "sensitive": N_(
             "- Skicka inte personnummer, uppgifter om hälsa eller detaljer om ett ärende med "
             "e-post. E-post är inte ett säkert sätt att lämna känsliga uppgifter. Vill du att vi "
             "kontaktar dig, svara på det här mejlet och skriv hur och när vi kan nå dig, till "
             "exempel på telefon."
         ),
-        "privacy": "- Så behandlar vi dina personuppgifter: {privacy}",
-        "not_appeal": (
+        "privacy": N_("- Så behandlar vi dina personuppgifter: {privacy}"),
+        "not_appeal": N_(
             "- En synpunkt är inte ett överklagande. Vill du överklaga ett beslut, skicka ett "
             "skriftligt överklagande till {organisation} inom tre veckor från den dag du fick "
             "ta del av beslutet. Din handläggare hjälper dig gärna. Menade du att ditt "
             "meddelande skulle vara ett överklagande? Svara då på det här mejlet och skriv det. "
             "Det räknas som inkommet den {received}."
         ),
-        "automatic": "Det här är ett automatiskt svar.",
-        "signature": "Med vänliga hälsningar\n{organisation}",
-    },
-    ("en", "mail"): {
-        "greeting": "Hello,",
-        "opening": (
-            "Thank you for contacting {organisation}. We have received your message and "
-            "registered it under case number {reference}. If you want to add something, just "
-            "reply to this email and it will be added to the same case."
-        ),
-        "opening_appeal": (
-            "Thank you for your message to {organisation}. We have registered it under case "
-            "number {reference}. If you want to add something, just reply to this email and it "
-            "will be added to the same case."
-        ),
-        "opening_ivo": (
-            "The Health and Social Care Inspectorate (IVO) has forwarded your complaint to "
-            "{organisation}. We have registered it under case number {reference}. If you want "
-            "to add something, just reply to this email and it will be added to the same case."
-        ),
-        "appeal": (
-            "Your message may be an appeal\n"
-            "What you write may mean that you want a decision changed. We therefore treat your "
-            "message as an appeal. It counts as received by {organisation} on {received}.\n\n"
-            "We will pass your message to whoever made the decision. They first check that the "
-            "appeal came in time, that is within three weeks of the day you were informed of "
-            "the decision (rättidsprövning). If it did, it is sent on to the administrative "
-            "court (förvaltningsrätten), unless the decision is changed the way you want. If we "
-            "need to know more, for example which decision it concerns, we will contact you."
-            "\n\n"
-            "If you did not mean to appeal a decision, you need not do anything. We will then "
-            "treat your message as feedback."
-        ),
-        "response": "We aim to reply within {days} working days, that is by {due}.",
-        "heading": "Good to know",
-        "public": (
-            "- Your message is a public record (allmän handling) from the moment it reached us. "
-            "Anyone may ask to read public records. Information about individuals' personal "
-            "circumstances can be covered by secrecy, and we always check that before we "
-            "release anything."
-        ),
-        "sensitive": (
-            "- Please do not send personal identity numbers, health information or details of "
-            "a case by email. Email is not a safe way to share sensitive information. If you "
-            "would like us to contact you, reply to this email and tell us how and when we can "
-            "reach you, for example by phone."
-        ),
-        "privacy": "- How we handle your personal data: {privacy}",
-        "not_appeal": (
-            "- Feedback is not an appeal. If you want to appeal a decision, send your appeal in "
-            "writing to {organisation} within three weeks of the day you were informed of the "
-            "decision. Your caseworker is glad to help. Did you mean your message as an appeal? "
-            "Then reply to this email and say so. It counts as received on {received}."
-        ),
-        "automatic": "This is an automatic reply.",
-        "signature": "Kind regards\n{organisation}",
+        "automatic": N_("Det här är ett automatiskt svar."),
+        "signature": N_("Med vänliga hälsningar\n{organisation}"),
     },
     # A chat is not a mailbox: shorter, and it speaks of the chat, not of email.
-    ("sv", "chat"): {
-        "opening": (
+    "chat": {
+        "opening": N_(
             "Tack! Vi har tagit emot ditt meddelande och registrerat det med ärendenummer "
             "{reference}. Skriv gärna mer här i chatten, så hamnar det i samma ärende."
         ),
-        "opening_ivo": (
+        "opening_ivo": N_(
             "Inspektionen för vård och omsorg (IVO) har skickat ditt klagomål vidare till "
             "{organisation}. Vi har registrerat det med ärendenummer {reference}."
         ),
-        "appeal": (
+        "appeal": N_(
             "Ditt meddelande kan vara ett överklagande. Det du skriver kan betyda att du vill "
             "att ett beslut ändras. Därför behandlar vi det som ett överklagande, som kom in "
             "till {organisation} den {received}. Vi lämnar det till den som fattade beslutet. "
             "Där prövas först om det kom in i tid (rättidsprövning). Menade du inte att "
             "överklaga behöver du inte göra något. Då behandlar vi meddelandet som en synpunkt."
         ),
-        "response": (
+        "response": N_(
             "Vi strävar efter att svara inom {days} arbetsdagar, det vill säga senast den {due}."
         ),
-        "public": (
+        "public": N_(
             "- Ditt meddelande är en allmän handling, och alla har rätt att begära att få läsa "
             "allmänna handlingar. Uppgifter om enskildas personliga förhållanden kan omfattas "
             "av sekretess. Vi prövar det innan vi lämnar ut något."
         ),
-        "sensitive": (
+        "sensitive": N_(
             "- Skicka inte personnummer, uppgifter om hälsa eller detaljer om ett ärende här i "
             "chatten. Vill du att vi kontaktar dig, skriv hur vi kan nå dig, till exempel på "
             "telefon."
         ),
-        "privacy": "- Så behandlar vi dina personuppgifter: {privacy}",
-        "not_appeal": (
+        "privacy": N_("- Så behandlar vi dina personuppgifter: {privacy}"),
+        "not_appeal": N_(
             "- En synpunkt är inte ett överklagande. Vill du överklaga ett beslut, skicka ett "
             "skriftligt överklagande till {organisation} inom tre veckor från den dag du fick "
             "ta del av beslutet. Din handläggare hjälper dig gärna. Menade du att ditt "
             "meddelande skulle vara ett överklagande? Skriv det då här i chatten. Det räknas "
             "som inkommet den {received}."
         ),
-        "automatic": "Det här är ett automatiskt svar från {organisation}.",
-    },
-    ("en", "chat"): {
-        "opening": (
-            "Thank you! We have received your message and registered it under case number "
-            "{reference}. You can write more here in the chat and it will be added to the same "
-            "case."
-        ),
-        "opening_ivo": (
-            "The Health and Social Care Inspectorate (IVO) has forwarded your complaint to "
-            "{organisation}. We have registered it under case number {reference}."
-        ),
-        "appeal": (
-            "Your message may be an appeal. What you write may mean that you want a decision "
-            "changed. We therefore treat it as an appeal, received by {organisation} on "
-            "{received}. We will pass it to whoever made the decision, who first checks that it "
-            "came in time (rättidsprövning). If you did not mean to appeal, you need not do "
-            "anything. We will then treat your message as feedback."
-        ),
-        "response": "We aim to reply within {days} working days, that is by {due}.",
-        "public": (
-            "- Your message is a public record (allmän handling), and anyone may ask to read "
-            "public records. Information about individuals' personal circumstances can be "
-            "covered by secrecy. We check that before we release anything."
-        ),
-        "sensitive": (
-            "- Please do not send personal identity numbers, health information or details of "
-            "a case in this chat. If you would like us to contact you, tell us how we can reach "
-            "you, for example by phone."
-        ),
-        "privacy": "- How we handle your personal data: {privacy}",
-        "not_appeal": (
-            "- Feedback is not an appeal. If you want to appeal a decision, send your appeal in "
-            "writing to {organisation} within three weeks of the day you were informed of the "
-            "decision. Your caseworker is glad to help. Did you mean your message as an appeal? "
-            "Then say so here in the chat. It counts as received on {received}."
-        ),
-        "automatic": "This is an automatic reply from {organisation}.",
+        "automatic": N_("Det här är ett automatiskt svar från {organisation}."),
     },
 }
-_EMERGENCY = {"sv": "Vid akut fara, ring 112.", "en": "In an emergency, call 112."}
-_SUBJECT = {"sv": "Vi har tagit emot ditt meddelande", "en": "We have received your message"}
+_EMERGENCY = N_("Vid akut fara, ring 112.")
+_SUBJECT = N_("Vi har tagit emot ditt meddelande")
 
 
 def our_paragraphs() -> list[str]:
-    """Every paragraph an acknowledgement may have, with its placeholders (for `appeals`, which
-    must not take our own words, quoted in a reply, for the sender's)."""
-    return [text for parts in _PARTS.values() for text in parts.values()]
+    """Every paragraph an acknowledgement may have, in every offered language, with its
+    placeholders (for `appeals`, which must not take our own words, quoted in a reply, for the
+    sender's)."""
+    return list(
+        dict.fromkeys(
+            i18n.gettext(one.code, text)
+            for one in i18n.offered()
+            for parts in _PARTS.values()
+            for text in parts.values()
+        )
+    )
 
 
 def counts_as_received(msg: InboundMessage, stored_at: datetime) -> datetime:
@@ -273,12 +180,12 @@ def counts_as_received(msg: InboundMessage, stored_at: datetime) -> datetime:
 def emergency_line(lang: str, emergency_text: str = "") -> str:
     """The emergency line: call 112, and the social on-call service when one is configured."""
     extra = " ".join(emergency_text.split())
-    return f"{_EMERGENCY.get(lang, _EMERGENCY['sv'])} {extra}".strip()
+    return f"{i18n.gettext(lang, _EMERGENCY)} {extra}".strip()
 
 
 def _body(lang: str, medium: str, *, appeal: bool, via_ivo: bool) -> list[str]:
     """The paragraphs of one language's acknowledgement, in order, still with placeholders."""
-    parts = _PARTS[(lang, medium)]
+    parts = {key: i18n.gettext(lang, text) for key, text in _PARTS[medium].items()}
     opening = "opening_ivo" if via_ivo else ("opening_appeal" if appeal else "opening")
     paragraphs = [parts["greeting"]] if "greeting" in parts else []
     paragraphs += [parts.get(opening, parts["opening"]), "{emergency}"]
@@ -299,8 +206,26 @@ class AckText:
     languages: tuple[str, ...]
 
 
-def ack_languages(message_language: str | None) -> tuple[str, ...]:
-    return ("sv", "en") if message_language == "en" else ("sv",)
+def ack_languages(language: str | None) -> tuple[str, ...]:
+    """Swedish always, first; then the person's language (a code of `inbox.core.i18n`) when it is
+    an offered one other than Swedish."""
+    found = i18n.offered_for(language)
+    if found is None or found.code == i18n.DEFAULT:
+        return (i18n.DEFAULT,)
+    return (i18n.DEFAULT, found.code)
+
+
+def person_language(msg: InboundMessage) -> str:
+    """The language of the person who sent `msg` (`inbox.core.i18n.sender_language`): the web
+    form's language, the chat's (the bot's choice or Telegram's `language_code`), or the language
+    detected in their mail."""
+    if msg.channel == Channel.WEB:
+        chosen = i18n.sender_language(form=msg.extra.get("form_language") or msg.language)
+    elif msg.channel == Channel.TELEGRAM:
+        chosen = i18n.sender_language(telegram=msg.language)
+    else:
+        chosen = i18n.sender_language(detected=msg.language)
+    return chosen.code
 
 
 def render_ack(
@@ -317,9 +242,10 @@ def render_ack(
     emergency_text: str = "",
     public_url: str = "http://127.0.0.1:8000",
 ) -> AckText:
-    """The acknowledgement's subject and text. `received` is the day the message counts as
-    received (Stockholm); `appeal` for a message that may be an appeal; `via_ivo` for a case
-    IVO forwarded. Each language links to the privacy notice under `public_url`."""
+    """The acknowledgement's subject and text, in Swedish and in `message_language` (the person's
+    language, see `person_language`). `received` is the day the message counts as received
+    (Stockholm); `appeal` for a message that may be an appeal; `via_ivo` for a case IVO
+    forwarded. Each language links to the privacy notice under `public_url`."""
     languages = ack_languages(message_language)
     medium = "chat" if channel == Channel.TELEGRAM else "mail"
     texts = []
@@ -328,15 +254,15 @@ def render_ack(
             "reference": reference,
             "organisation": organisation,
             "days": response_days,
-            "due": written_date(due, lang),
-            "received": written_date(received, lang),
+            "due": i18n.written_date(due, lang),
+            "received": i18n.written_date(received, lang),
             "emergency": emergency_line(lang, emergency_text),
             "privacy": privacy_url(public_url, language=lang),
         }
         paragraphs = _body(lang, medium, appeal=appeal, via_ivo=via_ivo)
         texts.append("\n\n".join(p.format(**values) for p in paragraphs) + "\n")
     text = "\n---\n\n".join(texts)
-    subject = f"[{reference}] " + " / ".join(_SUBJECT[lang] for lang in languages)
+    subject = f"[{reference}] " + " / ".join(i18n.gettext(lang, _SUBJECT) for lang in languages)
     return AckText(subject=subject, text=text, languages=languages)
 
 
@@ -371,7 +297,7 @@ async def enqueue_acks(
             received=counts_as_received(ack.msg, min(ack.received_at or now, now))
             .astimezone(STOCKHOLM)
             .date(),
-            message_language=ack.msg.language,
+            message_language=person_language(ack.msg),
             channel=ack.channel or ack.msg.channel,
             appeal=ack.appeal,
             via_ivo=ack.via_ivo,

@@ -182,6 +182,22 @@ async def test_not_knowing_where_to_give_feedback_says_where_in_english(
         await assert_neutral(telegram, text)
 
 
+async def test_a_finnish_decision_asks_and_answers_in_finnish(telegram: Telegram) -> None:
+    decision = await register(telegram, language="fi")
+    telegram.clock.now = datetime.fromisoformat(decision["checkin"]["ask_at"])
+    await telegram.worker.drain()
+    [ask] = telegram.fake.sent(CHAT)
+    assert ask["text"].startswith("Hei, täällä ")
+    assert "Millainen oli viimeisin yhteydenottosi meihin?" in ask["text"]
+    assert list(page_links(ask["reply_markup"])) == ["Lisää kysymyksiä"]
+    await assert_neutral(telegram, ask["text"])
+    chat = Chat(telegram, ask)
+    await chat.tap("4")
+    await chat.tap("Ei")
+    assert "kirjoittamalla meille tänne chattiin" in chat.shown["text"]
+    assert "→ Ei" in chat.shown["text"] and "Haluatko, että joku meistä" in chat.shown["text"]
+
+
 async def test_a_repeated_tap_changes_nothing_and_says_so(telegram: Telegram) -> None:
     ask, decision = await asked(telegram)
     chat = Chat(telegram, ask)

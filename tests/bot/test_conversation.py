@@ -48,7 +48,12 @@ async def test_start_greets_in_the_app_language_and_the_button_switches_it(
     for needle in ("public record", "personal identity numbers", "Telegram name", "not an appeal"):
         assert needle in text
     assert "s@kommun.example" in text
-    assert ("Svenska", "lang:sv") in buttons(greeting["reply_markup"])
+    assert ("🌐 Change language", "langs") in buttons(greeting["reply_markup"])
+    await telegram.feed(callback_update(CHAT, "langs"))  # every offered language, by its own name
+    [menu] = telegram.fake.calls_to("editMessageReplyMarkup")
+    offered = buttons(menu.params["reply_markup"])
+    assert {("Svenska", "lang:sv"), ("Suomi", "lang:fi"), ("العربية", "lang:ar")} <= set(offered)
+    assert ("Lättläst svenska", "lang:sv-easy") in offered and ("دری", "lang:prs") in offered
     await telegram.feed(callback_update(CHAT, "lang:sv"))
     [edit] = telegram.fake.calls_to("editMessageText")
     assert "allmän handling" in edit.params["text"] and "personnummer" in edit.params["text"]
@@ -57,6 +62,35 @@ async def test_start_greets_in_the_app_language_and_the_button_switches_it(
     # The choice is kept: the acknowledgement's questions follow it, /hjalp too.
     await telegram.feed(message_update(CHAT, "/hjalp", lang="en"))
     assert "Så fungerar det" in telegram.fake.sent(CHAT)[-1]["text"]
+
+
+async def test_an_arabic_app_gets_the_bot_and_the_acknowledgement_in_arabic_and_swedish(
+    telegram: Telegram,
+) -> None:
+    """Telegram's `language_code=ar` picks the Arabic catalogue: the greeting and the buttons
+    are Arabic; the acknowledgement is Swedish first, then Arabic, and its questions Arabic."""
+    await telegram.feed(message_update(CHAT, "/start", lang="ar"))
+    [greeting] = telegram.fake.sent(CHAT)
+    assert "وثيقة عامة (allmän handling)" in greeting["text"] and "112" in greeting["text"]
+    assert "allmän handling när" not in greeting["text"]  # not the Swedish text
+    assert ("🌐 تغيير اللغة", "langs") in buttons(greeting["reply_markup"])
+
+    await telegram.feed(message_update(CHAT, "الموظف لا يرد على الهاتف أبدًا.", lang="ar"))
+    [case] = await telegram.cases()
+    ack = telegram.fake.sent(CHAT)[-1]
+    swedish, arabic = ack["text"].split("\n---\n")
+    assert "Tack! Vi har tagit emot ditt meddelande" in swedish and case.reference in swedish
+    assert "شكرًا! لقد تلقينا رسالتك" in arabic and case.reference in arabic
+    assert "(rättidsprövning)" not in arabic  # not an appeal: the note on appealing instead
+    assert "الملاحظة ليست طعنًا" in arabic
+    labels = [label for label, _ in buttons(ack["reply_markup"])]
+    assert "نقد" in labels and "Kritik" not in labels  # the first question, in Arabic
+    async with telegram.db.sessions() as session:
+        [stored] = (
+            await session.execute(select(Message).where(Message.kind == "case.ack"))
+        ).scalars()
+    assert ack["text"].startswith(stored.text.rstrip())  # then the question, in Arabic
+    assert stored.language == "sv"  # the letter's first language
 
 
 async def test_the_optional_questions_classify_the_case_with_audit_events(

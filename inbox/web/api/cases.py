@@ -40,6 +40,7 @@ from inbox.cases.registry import hides_identity
 from inbox.cases.replies import ReplyError, add_reply
 from inbox.cases.triage import TriageError, move_to_inbox, update_case
 from inbox.core.audit import audit
+from inbox.core.inbound import Channel
 from inbox.core.models import Case, CaseKind, CaseStatus, IntakeRecord
 from inbox.intake.registration import Registration, RegistrationError, register_case
 from inbox.web.api.paging import Cursor, Limit
@@ -106,7 +107,7 @@ def _one_of(values: type[StrEnum], description: str, alias: str | None = None) -
 def _list_filters(
     kind: Annotated[str | None, _one_of(CaseKind, "The cases' kind")] = None,
     unit: str | None = None,
-    channel: str | None = None,
+    channel: Annotated[str | None, _one_of(Channel, "The channel the case came in by")] = None,
     assignee: Annotated[
         str | None, Query(description="A user id or username, or `unassigned`")
     ] = None,

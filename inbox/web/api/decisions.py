@@ -36,7 +36,10 @@ class DecisionIn(BaseModel):
     unit: str = Field(description="unit code, e.g. ekonomiskt-bistand")
     channel: str = Field(description="email or telegram")
     address: str = Field(description="email address or Telegram chat id")
-    language: str = Field(default="sv", description="sv or en")
+    language: str = Field(
+        default="sv",
+        description="the code of an offered language: sv, sv-easy, en, fi, ar, prs, fa",
+    )
     decided_on: str = Field(description="YYYY-MM-DD")
     reference: str = Field(description="the case-management system's id (no personal data)")
 

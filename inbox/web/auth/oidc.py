@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from inbox.core.audit import Actor, audit
+from inbox.core.metrics import METRICS
 from inbox.core.models import StaffUser
 from inbox.staff.users import record_signin
 from inbox.web.auth.sessions import Session, client_addr, start_session
@@ -73,6 +74,7 @@ async def oidc_callback(
 
     def refuse(reason: str, message: str, code: int, **detail: Any) -> Response:
         log.warning("OIDC sign-in refused (%s) from %s: %s", reason, client_addr(request), detail)
+        METRICS.signin_failures.labels(f"oidc-{reason}").inc()
         audit(
             session,
             actor=anonymous,

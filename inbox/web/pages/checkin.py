@@ -34,7 +34,9 @@ from inbox.checkins.texts import (
     public_date,
     question_text,
 )
+from inbox.core import i18n
 from inbox.core.db import unit_of_work
+from inbox.core.i18n import N_
 from inbox.core.models import CheckIn, Contact, Decision, DecisionStatus
 from inbox.web.render import STATIC, TEMPLATES, with_citizen_texts
 from inbox.web.state import Checkins, Clock, Sessions
@@ -50,104 +52,67 @@ HEADERS = {
     "Cache-Control": "no-store",
 }
 
-T: dict[str, dict[str, str]] = {
-    "sv": {
-        "title": "Hur upplevde du din kontakt med oss?",
-        "intro": (
-            "{organisation} vill gärna veta hur du upplevde din senaste kontakt med oss. "
-            "Frågorna gäller beslutet i ditt ärende från den {decided_on}."
-        ),
-        "voluntary": "Det är frivilligt att svara. Svara på de frågor du vill.",
-        "about_title": "Om dina svar",
-        "about": (
-            "Dina svar blir allmänna handlingar hos {organisation}. Uppgifter om dig skyddas i "
-            "regel av sekretess och lämnas då inte ut.\n"
-            "Svaren sparas skilt från din akt och förs inte in i den av sig själva.\n"
-            "Vill du att vi kontaktar dig, läser en medarbetare svaren. Det ni pratar om kan då "
-            "antecknas i din akt, om det har betydelse för ditt ärende.\n"
-            "I statistiken visar vi bara grupper med minst fem svar."
-        ),
-        "send": "Skicka svar",
-        "errors": "Något behöver rättas:",
-        "none": "Svara på minst en fråga.",
-        "thanks_title": "Tack för dina svar",
-        "thanks": "Dina svar är sparade.",
-        "callback": "Du har bett att någon av oss kontaktar dig. Vi hör av oss.",
-        "other_handler": (
-            "Vi har noterat att du hellre vill prata med någon annan än den som handlade ditt "
-            "ärende."
-        ),
-        "invalid_title": "Länken fungerar inte",
-        "invalid": "Länken är inte giltig. Kontrollera att du har fått med hela länken.",
-        "expired": "Länken har slutat gälla, och frågorna går inte längre att besvara.",
-        "used": "Frågorna har redan besvarats via den här länken. Tack!",
-        "withdrawn": "Frågorna går inte längre att besvara.",
-        "comment_help": (
-            "Skriv inte ditt personnummer eller andra känsliga uppgifter om dig själv."
-        ),
-        "stop_title": "Inga fler frågor",
-        "stop_intro": "Vill du inte få fler frågor om hur du upplevde din kontakt med oss?",
-        "stop_button": "Ja, skicka inga fler frågor",
-        "stopped": "Klart. Du får inga fler sådana frågor från oss.",
-        "skip": "Hoppa till frågorna",
-    },
-    "en": {
-        "title": "How did you find your contact with us?",
-        "intro": (
-            "{organisation} would like to know how you found your latest contact with us. "
-            "The questions are about the decision in your case of {decided_on}."
-        ),
-        "voluntary": "Answering is voluntary. Answer the questions you like.",
-        "about_title": "About your answers",
-        "about": (
-            "Your answers become official documents (allmänna handlingar) held by "
-            "{organisation}. Details about you are as a rule protected by secrecy and are then "
-            "not disclosed.\n"
-            "The answers are kept apart from your case file and are not added to it by "
-            "themselves.\n"
-            "If you would like us to contact you, a member of staff reads the answers. What you "
-            "talk about may then be noted in your case file, if it matters for your case.\n"
-            "Our statistics only show groups of at least five answers."
-        ),
-        "send": "Send answers",
-        "errors": "Something needs correcting:",
-        "none": "Please answer at least one question.",
-        "thanks_title": "Thank you for your answers",
-        "thanks": "Your answers have been saved.",
-        "callback": "You have asked for one of us to contact you. We will be in touch.",
-        "other_handler": (
-            "We have noted that you would rather talk to someone other than the person who "
-            "handled your case."
-        ),
-        "invalid_title": "The link does not work",
-        "invalid": "The link is not valid. Check that you have the whole link.",
-        "expired": "The link has expired, and the questions can no longer be answered.",
-        "used": "The questions have already been answered through this link. Thank you!",
-        "withdrawn": "The questions can no longer be answered.",
-        "comment_help": (
-            "Please do not write your personal identity number or other sensitive details "
-            "about yourself."
-        ),
-        "stop_title": "No more questions",
-        "stop_intro": "Would you rather not get questions about how you found your contact with us?",
-        "stop_button": "Yes, send no more questions",
-        "stopped": "Done. You will get no more questions like this from us.",
-        "skip": "Skip to the questions",
-    },
+# The page's texts, in Swedish: msgids of the catalogues, translated by `_texts`.
+_T = {
+    "title": N_("Hur upplevde du din kontakt med oss?"),
+    "intro": N_(
+        "{organisation} vill gärna veta hur du upplevde din senaste kontakt med oss. "
+        "Frågorna gäller beslutet i ditt ärende från den {decided_on}."
+    ),
+    "voluntary": N_("Det är frivilligt att svara. Svara på de frågor du vill."),
+    "about_title": N_("Om dina svar"),
+    "about": N_(
+        "Dina svar blir allmänna handlingar hos {organisation}. Uppgifter om dig skyddas i "
+        "regel av sekretess och lämnas då inte ut.\n"
+        "Svaren sparas skilt från din akt och förs inte in i den av sig själva.\n"
+        "Vill du att vi kontaktar dig, läser en medarbetare svaren. Det ni pratar om kan då "
+        "antecknas i din akt, om det har betydelse för ditt ärende.\n"
+        "I statistiken visar vi bara grupper med minst fem svar."
+    ),
+    "send": N_("Skicka svar"),
+    "errors": N_("Något behöver rättas:"),
+    "none": N_("Svara på minst en fråga."),
+    "thanks_title": N_("Tack för dina svar"),
+    "thanks": N_("Dina svar är sparade."),
+    "callback": N_("Du har bett att någon av oss kontaktar dig. Vi hör av oss."),
+    "other_handler": N_(
+        "Vi har noterat att du hellre vill prata med någon annan än den som handlade ditt ärende."
+    ),
+    "invalid_title": N_("Länken fungerar inte"),
+    "invalid": N_("Länken är inte giltig. Kontrollera att du har fått med hela länken."),
+    "expired": N_("Länken har slutat gälla, och frågorna går inte längre att besvara."),
+    "used": N_("Frågorna har redan besvarats via den här länken. Tack!"),
+    "withdrawn": N_("Frågorna går inte längre att besvara."),
+    "comment_help": N_("Skriv inte ditt personnummer eller andra känsliga uppgifter om dig själv."),
+    "stop_title": N_("Inga fler frågor"),
+    "stop_intro": N_("Vill du inte få fler frågor om hur du upplevde din kontakt med oss?"),
+    "stop_button": N_("Ja, skicka inga fler frågor"),
+    "stopped": N_("Klart. Du får inga fler sådana frågor från oss."),
+    "skip": N_("Hoppa till frågorna"),
 }
 
 
+def _texts(lang: str) -> dict[str, str]:
+    return {key: i18n.gettext(lang, text) for key, text in _T.items()}
+
+
 def _page(template: str, *, language: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    lang = language_of(language)
-    html = _env.get_template(f"public/{template}").render(lang=lang, t=T[lang], **context)
+    """A page in the offered language `language` names (Swedish when none): its `lang` and
+    `dir`, and its texts from the catalogue."""
+    found = i18n.BY_CODE[language_of(language)]
+    direction = {"dir": found.dir} if found.rtl else {}
+    html = _env.get_template(f"public/{template}").render(
+        lang=found.html, locale=found.code, t=_texts(found.code), **direction, **context
+    )
     return HTMLResponse(html, status_code=status_code, headers=HEADERS)
 
 
 def _message(kind: str, *, language: str = "sv", status_code: int) -> HTMLResponse:
     lang = language_of(language)
-    title = T[lang]["invalid_title"] if kind in ("invalid", "expired") else T[lang]["title"]
+    texts = _texts(lang)
+    title = texts["invalid_title"] if kind in ("invalid", "expired") else texts["title"]
     return _page(
-        "message.html", language=lang, status_code=status_code, title=title, text=T[lang][kind]
+        "message.html", language=lang, status_code=status_code, title=title, text=texts[kind]
     )
 
 
@@ -206,11 +171,11 @@ async def _form(
         "checkin.html",
         language=lang,
         status_code=status_code,
-        title=T[lang]["title"],
-        intro=T[lang]["intro"].format(
+        title=i18n.gettext(lang, _T["title"]),
+        intro=i18n.gettext(lang, _T["intro"]).format(
             decided_on=public_date(decision.decided_on, lang) if decision else "", **texts
         ),
-        about=T[lang]["about"].format(**texts).split("\n"),
+        about=i18n.gettext(lang, _T["about"]).format(**texts).split("\n"),
         questions=_questions(checkin, lang, values),
         comment_label=question_text("comment", lang),
         comment=values.get("comment", ""),
@@ -252,7 +217,7 @@ async def checkin_submit(
             except AnswerError as exc:
                 errors.append(str(exc))
         if not values:
-            errors.append(T[lang]["none"])
+            errors.append(i18n.gettext(lang, _T["none"]))
         if errors:
             return await _form(
                 session,
@@ -282,7 +247,7 @@ async def checkin_submit(
         return _page(
             "done.html",
             language=lang,
-            title=T[lang]["thanks_title"],
+            title=i18n.gettext(lang, _T["thanks_title"]),
             callback=called,
             other_handler=called and checkin.other_handler == "yes",
             explanations=[
@@ -320,7 +285,7 @@ async def stop_form(token: str, sessions: Sessions, checkins: Checkins) -> HTMLR
     return _page(
         "stop.html",
         language=language,
-        title=T[language]["stop_title"],
+        title=i18n.gettext(language, _T["stop_title"]),
         action=f"/checkin/stopp/{token}",
         done=False,
     )
@@ -341,7 +306,11 @@ async def stop_submit(
         await opt_out(session, contact=contact, now=clock())
         language = language_of(contact.language)
     return _page(
-        "stop.html", language=language, title=T[language]["stop_title"], action="", done=True
+        "stop.html",
+        language=language,
+        title=i18n.gettext(language, _T["stop_title"]),
+        action="",
+        done=True,
     )
 
 

@@ -22,6 +22,7 @@ from inbox.checkins.decisions import (
     register_decision,
 )
 from inbox.checkins.reports import MIN_GROUP, checkin_stats
+from inbox.core import i18n
 from inbox.core.audit import audit
 from inbox.core.inbound import Channel
 from inbox.core.models import Unit
@@ -88,6 +89,7 @@ def _form_page(
             "values": {name: "" for name in FORM_FIELDS} | defaults | (values or {}),
             "error": error,
             "registered": registered,
+            "languages": [(one.code, one.swedish.capitalize()) for one in i18n.offered()],
         },
         status_code=status_code,
     )

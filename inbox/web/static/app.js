@@ -124,6 +124,9 @@ document.addEventListener("submit", function (event) {
   var question = button && button.getAttribute("data-confirm");
   if (question && !window.confirm(question)) {
     event.preventDefault();
+  }
+});
+
 // A form sent back with errors: move focus to the list of them, so a screen reader reads it first.
 document.addEventListener("DOMContentLoaded", function () {
   var summary = document.querySelector(".error-summary");

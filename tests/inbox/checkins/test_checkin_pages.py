@@ -166,3 +166,26 @@ async def test_stopp_in_a_reply_opts_out(env: Env) -> None:
     assert (
         view["checkin"]["opted_out"] is True and view["checkin"]["reminder_status"] == "cancelled"
     )
+
+
+async def test_a_finnish_decision_gets_its_check_in_in_finnish(env: Env) -> None:
+    """The decision's language decides the check-in: its mail and its page are Finnish."""
+    _decision, path, _stop, _mid = await sent_check_in(env, language="fi")
+    mail = env.mails()[-1]
+    assert mail["Subject"] == "Millainen oli viimeisin yhteydenottosi meihin?"
+    body = mail.get_content().replace("\r\n", "\n")
+    assert body.startswith("Hei!\n\nHaluaisimme tietää") and "Ystävällisin terveisin" in body
+    assert "Vi vill gärna" not in body
+    page = await env.web.get(path)
+    assert page.status_code == 200 and '<html lang="fi">' in page.text
+    assert "Ymmärsitkö päätöksen?" in page.text and "Lähetä vastaukset" in page.text
+    assert "Kyllä" in page.text and "Förstod du" not in page.text
+    done = await env.web.post(path, data={"rating": "3", "knows_appeal": "no"})
+    assert done.status_code == 200 and "Kiitos vastauksistasi" in done.text
+    assert "Näin valitat: Kirjoita meille, Socialtjänsten i Exempelstad" in done.text
+
+
+async def test_an_arabic_check_in_page_reads_right_to_left(env: Env) -> None:
+    _decision, path, _stop, _mid = await sent_check_in(env, language="ar")
+    page = await env.web.get(path)
+    assert '<html lang="ar" dir="rtl">' in page.text and "هل فهمت القرار؟" in page.text

@@ -10,14 +10,17 @@ import pytest
 from sqlalchemy import select
 
 from inbox.cases.access import EVERYTHING
+from inbox.core import i18n
 from inbox.core.audit import Actor
 from inbox.core.db import unit_of_work
 from inbox.core.inbound import Channel
 from inbox.core.models import IntakeRecord, OutboxItem
 from inbox.intake import ledger
-from inbox.intake.acknowledgement import render_ack, written_date
+from inbox.intake.acknowledgement import our_paragraphs, render_ack, written_date
 from inbox.intake.receive import receive
 from inbox.intake.registration import Registration, register_case
+from mail.compose import compose_email
+from mail.parse import parse_email
 from tests.conftest import Clock, Database
 from tests.factories import POLICY, mail
 
@@ -29,6 +32,109 @@ WITH_EMERGENCY = replace(POLICY, organisation=NÄMND, emergency_text=ON_CALL)
 def test_dates_for_the_public_are_written_out() -> None:
     assert written_date(date(2026, 12, 16), "sv") == "16 december 2026"
     assert written_date(date(2026, 3, 1), "en") == "1 March 2026"
+    assert written_date(date(2026, 12, 16), "fi") == "16. joulukuuta 2026"
+    assert written_date(date(2026, 12, 16), "sv-easy") == "16 december 2026"
+    assert written_date(date(2026, 12, 16), "ar") == "16 ديسمبر 2026"  # Western digits
+
+
+FINNISH_MAIL = (
+    "From: Aino Virtanen <aino@example.fi>\r\n"
+    "To: synpunkter@kommun.example\r\n"
+    "Subject: Palaute kotipalvelusta\r\n"
+    "Message-ID: <fi-1@example.fi>\r\n"
+    "Date: Tue, 10 Mar 2026 09:00:00 +0100\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "\r\n"
+    "Hei, haluan antaa palautetta kotipalvelusta. Hoitaja tulee joka päivä myöhässä, eikä "
+    "kukaan kerro meille etukäteen, milloin hän tulee. Äitini odottaa häntä usein tuntikausia.\r\n"
+).encode()
+
+
+async def test_a_finnish_mail_gets_a_finnish_and_swedish_acknowledgement(
+    db: Database, clock: Clock
+) -> None:
+    """End to end: the mail as it arrives, parsed (its language detected), taken in; the
+    acknowledgement is Swedish first, then Finnish, and the mail says both languages."""
+    msg = parse_email(FINNISH_MAIL)
+    assert msg.language == "fi"
+    clock.now = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    async with unit_of_work(db.sessions) as session:
+        row_id = await ledger.record(
+            session, channel=msg.channel, external_id=msg.external_id, raw=msg.raw, now=clock()
+        )
+        record = await session.get(IntakeRecord, row_id)
+        assert record is not None
+        receipt = await receive(session, msg, policy=WITH_EMERGENCY, now=clock(), record=record)
+    async with db.sessions() as session:
+        [item] = (await session.execute(select(OutboxItem))).scalars().all()
+    assert item.payload["languages"] == ["sv", "fi"]
+    swedish, finnish = item.payload["text"].split("\n---\n\n")
+    assert swedish.startswith("Hej!\n\nTack för att du hörde av dig till")
+    assert finnish.startswith("Hei!\n\nKiitos, että otit yhteyttä organisaatioon")
+    assert receipt.reference in swedish and receipt.reference in finnish
+    assert f"Hätätilanteessa soita 112. {ON_CALL}" in finnish
+    assert "julkinen asiakirja (allmän handling)" in finnish
+    assert "Palaute ei ole valitus." in finnish and "inkommet den 10 mars 2026" in swedish
+    assert "saapuneeksi 10. maaliskuuta 2026" in finnish
+    subject = item.payload["subject"]
+    assert subject.endswith("Vi har tagit emot ditt meddelande / Olemme vastaanottaneet viestisi")
+    composed = compose_email(item, mail_from="synpunkter@kommun.example", now=clock())
+    assert composed["Content-Language"] == "sv, fi"
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        ({"form": "fi", "telegram": "ar", "detected": "en"}, "fi"),  # the form's choice first
+        ({"form": "de", "telegram": "ar-EG"}, "ar"),  # then the app's language, by its primary tag
+        ({"telegram": None, "decision": "prs", "detected": "fi"}, "prs"),
+        ({"detected": "fa"}, "fa"),
+        ({"telegram": "fa-AF"}, "prs"),  # Persian as written in Afghanistan is Dari
+        ({"form": "sv-easy"}, "sv-easy"),
+        ({"detected": "de"}, "sv"),  # not offered: Swedish
+        ({}, "sv"),
+    ],
+)
+def test_the_sender_language_rule(tags: dict[str, str | None], expected: str) -> None:
+    assert i18n.sender_language(**tags).code == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "languages"),
+    [("sv", ("sv",)), (None, ("sv",)), ("de", ("sv",)), ("fi", ("sv", "fi")), ("ar", ("sv", "ar"))],
+)
+def test_the_acknowledgement_is_swedish_and_the_persons_language(
+    language: str | None, languages: tuple[str, ...]
+) -> None:
+    ack = render_ack(
+        reference="SP-2026-0042",
+        organisation=NÄMND,
+        response_days=10,
+        due=date(2026, 3, 24),
+        received=date(2026, 3, 10),
+        message_language=language,
+    )
+    assert ack.languages == languages
+    assert len(ack.text.split("\n---\n")) == len(languages)
+
+
+def test_our_paragraphs_cover_every_offered_language() -> None:
+    """`appeals` must know our own words, quoted in a reply, in whichever language we wrote."""
+    ours = set(our_paragraphs())
+    for one in i18n.offered():
+        ack = render_ack(
+            reference="SP-2026-0042",
+            organisation=NÄMND,
+            response_days=10,
+            due=date(2026, 3, 24),
+            received=date(2026, 3, 10),
+            message_language=one.code,
+        )
+        section = ack.text.split("\n---\n")[-1]
+        automatic = i18n.gettext(one.code, "Det här är ett automatiskt svar.")
+        assert f"\n\n{automatic}\n\n" in section and automatic in ours, one.code
+        opening = section.split("\n\n")[1].replace("SP-2026-0042", "{reference}")
+        assert opening.replace(NÄMND, "{organisation}") in ours, one.code
 
 
 @pytest.mark.parametrize("channel", [Channel.EMAIL, Channel.TELEGRAM])

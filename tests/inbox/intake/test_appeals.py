@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from inbox.cases.access import EVERYTHING
+from inbox.core import i18n
 from inbox.core.audit import Actor
 from inbox.core.db import unit_of_work
 from inbox.core.models import AuditEvent, Case, OutboxItem, Task
@@ -77,14 +78,15 @@ def test_the_subject_counts_and_a_sentence_spans_wrapped_lines() -> None:
     assert not appeal_intent("Hemtjänsten", "Hej!\n\nJag vill att\n\nmaten blir bättre.")
 
 
-def test_our_own_words_quoted_in_a_reply_are_not_the_senders_intent() -> None:
+@pytest.mark.parametrize("language", [one.code for one in i18n.offered()])
+def test_our_own_words_quoted_in_a_reply_are_not_the_senders_intent(language: str) -> None:
     ack = render_ack(
         reference="SP-2026-0001",
         organisation="Socialnämnden",
         response_days=10,
         due=datetime(2026, 3, 24).date(),
         received=datetime(2026, 3, 10).date(),
-        message_language="en",
+        message_language=language,
     )
     appeal_ack = render_ack(
         reference="SP-2026-0001",
@@ -92,7 +94,7 @@ def test_our_own_words_quoted_in_a_reply_are_not_the_senders_intent() -> None:
         response_days=10,
         due=datetime(2026, 3, 24).date(),
         received=datetime(2026, 3, 10).date(),
-        message_language="en",
+        message_language=language,
         appeal=True,
     )
     reply = "Tack, jag återkommer om tiden.\n\n" + ack.text + appeal_ack.text

@@ -31,6 +31,7 @@ from inbox.runners.parse_pool import ParsePool
 from inbox.runners.worker import Worker
 from inbox.web.app import create_app
 from tests.conftest import CHEAP_PASSWORDS, SECRET_KEY, Clock, Database
+from tests.factories import query_plans
 from tests.inbox.runners import faulty_parser
 
 DEADLINE = 60.0  # a guard against hanging, never a measurement
@@ -369,18 +370,7 @@ async def test_the_oldest_due_send_is_shown_and_a_503_when_it_waited_too_long(
 
 
 async def test_every_health_query_reads_through_an_index(db: Database, clock: Clock) -> None:
-    plans = {}
-    async with db.engine.connect() as connection:
-        if db.backend == "postgresql":
-            # Tiny tables: without this the planner would rightly scan them anyway.
-            await connection.execute(text("SET enable_seqscan = off"))
-        explain = "EXPLAIN QUERY PLAN " if db.backend == "sqlite" else "EXPLAIN "
-        for name, statement in statements(HealthPolicy(), clock()).items():
-            sql = statement.compile(
-                dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}
-            )
-            rows = (await connection.execute(text(explain + str(sql)))).all()
-            plans[name] = " / ".join(str(row[-1]) for row in rows)
+    plans = await query_plans(db, statements(HealthPolicy(), clock()))
     scans = {
         name: plan
         for name, plan in plans.items()

@@ -14,10 +14,14 @@ import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 
+from bot import texts as bot_texts
+from inbox.checkins import texts as checkin_texts
 from inbox.core import i18n
+from inbox.intake import acknowledgement
+from inbox.web.pages import checkin as checkin_page
 
 ROOT = i18n.LOCALE_DIR.parent.parent
-PLACEHOLDER = re.compile(r"%\(\w+\)s")
+PLACEHOLDER = re.compile(r"%\(\w+\)s|\{\w+\}")
 TRANSLATED = [one for one in i18n.offered() if one.code != i18n.DEFAULT]
 
 
@@ -113,3 +117,55 @@ def test_a_language_without_its_compiled_catalogue_is_not_offered(
     assert i18n.language("ti") is None
     chosen = i18n.negotiate(chosen="ti", saved=None, accept_language="ti, fi;q=0.5")
     assert chosen.code == "fi"
+
+
+def _strings(*values: object) -> set[str]:
+    """Every string in `values`, however deep in dicts."""
+    found: set[str] = set()
+    for value in values:
+        if isinstance(value, str):
+            found.add(value)
+        elif isinstance(value, dict):
+            found |= _strings(*value.values())
+    return found
+
+
+# What a citizen receives from code, not from a template: the acknowledgement, the check-ins
+# (mail, Telegram, the link page) and the Telegram bot.
+SENT_TEXTS = sorted(
+    _strings(
+        acknowledgement._PARTS,
+        acknowledgement._EMERGENCY,
+        acknowledgement._SUBJECT,
+        checkin_texts._QUESTION,
+        checkin_texts._PAGE_QUESTION,
+        checkin_texts._CHOICE,
+        checkin_texts._APPEAL,
+        checkin_texts._FEEDBACK,
+        checkin_texts._MAIL,
+        checkin_texts._CHAT_INTRO,
+        checkin_texts._CHAT_REMINDER,
+        checkin_texts._PAGE_BUTTON,
+        checkin_texts._CHAT,
+        checkin_page._T,
+        bot_texts._TEXTS,
+    )
+)
+
+
+@pytest.mark.parametrize("language", TRANSLATED, ids=lambda one: one.code)
+def test_the_acknowledgement_check_ins_and_bot_are_translated_in_every_catalogue(
+    language: i18n.Language,
+) -> None:
+    """Every text these modules send is in the catalogue with a translation (no empty msgstr,
+    nothing fuzzy), its placeholders and line breaks kept: a missing one would reach the person
+    in Swedish, a lost placeholder would break the text."""
+    assert len(SENT_TEXTS) > 100
+    messages = {m.id: m for m in _po(language.catalogue) if m.id}  # type: ignore[attr-defined]
+    for msgid in SENT_TEXTS:
+        message = messages.get(msgid)
+        assert message is not None, f"{msgid!r} is not in the catalogue: run make messages"
+        assert message.string and not message.fuzzy, f"{language.code}: {msgid!r}"
+        assert sorted(PLACEHOLDER.findall(msgid)) == sorted(PLACEHOLDER.findall(message.string))
+        assert msgid.count("\n") == message.string.count("\n"), f"{language.code}: {msgid!r}"
+        assert i18n.gettext(language.code, msgid) == message.string

@@ -41,6 +41,9 @@ async def test_refusals_of_the_api_are_problem_details(world: World, api_for: Ap
     assert _problem(await viewer.get("/api/cases", params={"status": "x"}), 400)["detail"] == (
         "unknown status 'x'"
     )
+    assert _problem(await viewer.get("/api/cases", params={"channel": "fax"}), 400)["detail"] == (
+        "unknown channel 'fax'"
+    )
 
 
 async def test_malformed_input_names_each_field_in_errors(world: World, api_for: ApiFor) -> None:

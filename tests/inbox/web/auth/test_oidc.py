@@ -35,6 +35,7 @@ from inbox.staff.users import add_user
 from inbox.web.oidc import OidcConfig
 from tests.conftest import Clock, Database
 from tests.inbox.web.conftest import World, build_world
+from tests.inbox.web.test_metrics import value
 
 CLIENT_ID, CLIENT_SECRET = "synpunkt", "klienthemlighet"
 
@@ -224,9 +225,11 @@ async def test_an_unknown_or_inactive_person_is_refused_without_an_account(
 ) -> None:
     world, provider = oidc_world
     provider.reset(preferred_username="nils.okand")
+    unknown = value("synpunkt_signin_failures_total", reason="oidc-unknown-user")
     async with app_client(world) as client:
         refused = await round_trip(client)
         assert refused.status_code == 403
+        assert value("synpunkt_signin_failures_total", reason="oidc-unknown-user") == unknown + 1
         assert "inloggad hos kommunen som nils.okand" in refused.text
         assert "inget aktivt konto i Synpunkt" in refused.text
         assert (await client.get(f"/cases/{world.barn}")).status_code == 303

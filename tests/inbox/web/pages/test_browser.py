@@ -83,8 +83,13 @@ async def page(served: str) -> AsyncIterator[Any]:
                 tab.csp_errors.append(m.text) if "Content Security Policy" in m.text else None
             ),
         )
+        # A script that does not parse or throws fails every test that loads it (app.js once lost
+        # a closing brace, and no script ran on any staff page: the pages still worked without).
+        script_errors: list[str] = []
+        tab.on("pageerror", lambda error: script_errors.append(f"{tab.url}: {error}"))
         yield tab
         await browser.close()
+        assert script_errors == [], script_errors
 
 
 async def _axe(page: Any) -> list[str]:
