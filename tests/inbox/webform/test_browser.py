@@ -1,7 +1,8 @@
 """Every public page in a real browser (Debian's Chromium, Playwright), in every language offered,
 at a desktop's 1366×768 and a phone's 390×844: axe-core finds no violation of any impact, with
 and without errors shown, nothing is wider than the screen, right-to-left languages render right
-to left, and no page breaks its CSP. A person then sends the form and follows the case up."""
+to left, no page loads a font of its own, and no page breaks its CSP. A person then sends the form
+and follows the case up."""
 
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ async def _check(page: Any, language: i18n.Language, width: int, name: str) -> N
     assert await page.evaluate("document.documentElement.scrollWidth") <= width, name
     assert await page.get_attribute("html", "dir") == language.dir, name
     assert await page.get_attribute("html", "lang") == language.html, name
+    # No font of its own (no @font-face, nothing downloaded): every script, Ethiopic included,
+    # is drawn with the system's fonts.
+    assert await page.evaluate("document.fonts.size") == 0, name
 
 
 @pytest.mark.parametrize("language", i18n.offered(), ids=lambda one: one.code)

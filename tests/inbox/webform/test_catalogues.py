@@ -5,8 +5,10 @@ is its `.po` compiled (`make messages`), and a request's language is negotiated 
 from __future__ import annotations
 
 import re
+import shutil
 from configparser import ConfigParser
 from gettext import GNUTranslations
+from pathlib import Path
 
 import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
@@ -93,8 +95,28 @@ def test_the_language_is_the_choice_then_the_cookie_then_the_browser_then_swedis
     assert pick(None, None, "de-DE, fa;q=0.9, en;q=0.8") == "fa"
     assert pick(None, None, "en;q=0, fi;q=0.1") == "fi"
     assert pick(None, None, None) == "sv"
-    assert pick("ti", None, None) == "sv"  # not offered: no catalogue
+    assert pick(None, None, "ti-ER, en;q=0.5") == "ti"
+    assert pick(None, None, "se-NO, nb;q=0.8") == "se"
+    assert pick(None, None, "so") == "so"
+    assert pick("fit", None, "fi-SE") == "fit"  # meänkieli by choice: browsers rarely send `fit`
     assert [one.code for one in i18n.offered() if one.rtl] == ["ar", "prs", "fa"]
+
+
+def test_every_language_the_issue_names_is_offered() -> None:
+    assert i18n.offered() == i18n.LANGUAGES
+
+
+def test_a_language_without_its_compiled_catalogue_is_not_offered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(i18n.LOCALE_DIR / "fi", tmp_path / "fi")
+    shutil.copytree(i18n.LOCALE_DIR / "ti", tmp_path / "ti")
+    (tmp_path / "ti" / "LC_MESSAGES" / "messages.mo").unlink()  # translated, never compiled
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    assert i18n.offered() == (i18n.BY_CODE["fi"],)
+    assert i18n.language("ti") is None
+    chosen = i18n.negotiate(chosen="ti", saved=None, accept_language="ti, fi;q=0.5")
+    assert chosen.code == "fi"
 
 
 def _strings(*values: object) -> set[str]:

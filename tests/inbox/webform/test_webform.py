@@ -233,7 +233,8 @@ async def test_an_english_form_and_rtl_arabic(world: World) -> None:
         assert 'lang="ar" dir="rtl"' in ar.text
         languages = await http.get("/sprak")
         assert "inte granskad av en auktoriserad översättare" in languages.text
-        assert "tigrinja" in languages.text  # not offered, and said so
+        assert "ትግርኛ</span> (tigrinja)" in languages.text  # offered: its status in the table
+        assert "Språk vi inte erbjuder ännu" not in languages.text  # all eleven are offered
         statement = await http.get("/tillganglighet")
         assert "Digg" in statement.text and "2018:1937" in statement.text
 
