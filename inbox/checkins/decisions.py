@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.cases.access import NotFound, Scope
-from inbox.cases.contacts import find_or_create_contact, normalise_address
+from inbox.cases.contacts import find_or_create_contact, is_mail_address, normalise_address
 from inbox.checkins.plan import CheckinPolicy, cancel_pending, schedule_checkin
 from inbox.checkins.texts import languages
 from inbox.core.inbound import Channel
@@ -28,7 +28,6 @@ from inbox.core.time import STOCKHOLM
 
 FIELDS = ("unit", "channel", "address", "language", "decided_on", "reference")
 _REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:-]{1,63}$")
-_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]+$")
 _CHAT_ID = re.compile(r"^[1-9]\d{0,19}$")  # a private chat: a positive id
 
 
@@ -60,7 +59,7 @@ def check_input(raw: Mapping[str, object], *, now: datetime) -> DecisionInput:
     if channel not in (Channel.EMAIL, Channel.TELEGRAM):
         raise DecisionError(f"channel must be email or telegram, not {values['channel']!r}")
     address = values["address"]
-    if channel == Channel.EMAIL and (len(address) > 320 or not _EMAIL.match(address)):
+    if channel == Channel.EMAIL and not is_mail_address(address):
         raise DecisionError("address is not an email address")
     if channel == Channel.TELEGRAM and not _CHAT_ID.match(address):
         raise DecisionError("address must be a Telegram chat id (a positive number)")

@@ -5,12 +5,11 @@ which the case page reports every half minute while it is open.
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from inbox.cases import presence
+from inbox.cases.contacts import is_mail_address
 from inbox.cases.notifications import CHOICES, save_settings, settings_of, wants
 from inbox.cases.queries import find_case
 from inbox.core.audit import audit
@@ -21,10 +20,6 @@ from inbox.web.render import env, page
 from inbox.web.state import Clock
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
-
-# One address, nothing a mail header could be made to carry besides (no spaces, no line breaks).
-_ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
-MAX_ADDRESS = 320
 
 
 @router.get("/installningar", response_class=HTMLResponse)
@@ -66,7 +61,7 @@ async def settings_save(
     form = await request.form()
     email = str(form.get("email") or "").strip()
     chosen = {str(v) for v in form.getlist("notify") if str(v) in CHOICES}
-    if email and (len(email) > MAX_ADDRESS or not _ADDRESS.fullmatch(email)):
+    if email and not is_mail_address(email):
         return await _settings_page(
             request,
             session,

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlmodel import col
 from starlette.datastructures import FormData, UploadFile
 
+from inbox.cases.contacts import is_mail_address
 from inbox.core import i18n
 from inbox.core.db import unit_of_work
 from inbox.core.models import Unit
@@ -413,7 +414,7 @@ def _check(
     if not values["message"]:
         errors.append(("message", i18n.gettext(code, "Skriv ditt meddelande.")))
     email = values["email"]
-    if email and ("@" not in email or " " in email or "." not in email.rpartition("@")[2]):
+    if email and not is_mail_address(email):
         errors.append(
             (
                 "email",
