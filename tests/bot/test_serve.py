@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -63,20 +64,24 @@ class Serve:
         return self.run_checked
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "inbox.cli", "serve"],
-            env=self.env, cwd=self.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+        # The log goes to a file: a pipe nobody reads while the test runs fills up and stops the
+        # process at its next log line.
+        self.log = self.cwd / f"serve-{time.monotonic_ns()}.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "inbox.cli", "serve"],
+                env=self.env, cwd=self.cwd, stdout=subprocess.DEVNULL, stderr=log,
+            )  # fmt: skip
 
     def stop(self) -> str:
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
         try:
-            _out, err = self.process.communicate(timeout=30)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            _out, err = self.process.communicate()
-        return err.decode(errors="replace")
+            self.process.wait()
+        return self.log.read_text(errors="replace")
 
     async def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.web}") as client:
@@ -85,15 +90,18 @@ class Serve:
             )
 
     async def wait_web(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        """Until the web part answers ready (up, its database at the migration head); /healthz
+        may rightly say 503 for a moment while the other parts write their first beat."""
+        assert self.process is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
-                if (await self.api("GET", "/healthz")).status_code == 200:
+                if (await self.api("GET", "/readyz")).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
-            await __import__("asyncio").sleep(0.1)
-        raise AssertionError("synpunkt serve did not start")
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"synpunkt serve did not start: {self.log.read_text()[-2000:]}")
 
     async def references(self) -> list[str]:
         items = (await self.api("GET", "/api/cases")).json()["items"]
