@@ -180,7 +180,8 @@ document.addEventListener("DOMContentLoaded", function () {
 // What is ticked survives the list's refresh in place (the rows are replaced by fresh ones).
 (function () {
   var all = document.getElementById("bulk-all");
-  if (!all || !document.getElementById("bulk")) {
+  var actions = document.getElementById("bulk-actions");
+  if (!all || !actions || !document.getElementById("bulk")) {
     return;
   }
   var ticked = {};
@@ -207,6 +208,9 @@ document.addEventListener("DOMContentLoaded", function () {
     });
     all.checked = list.length > 0 && on === list.length;
     all.indeterminate = on > 0 && on < list.length;
+    if (on > 0) {
+      actions.open = true; // what can be done with them, once something is ticked
+    }
   }
 
   all.addEventListener("change", function () {
