@@ -34,6 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from inbox.cases.replies import REPLY_KIND
 from inbox.core.inbound import Channel, InboundAttachment, InboundMessage, UnparsableMessage
 from inbox.core.models import (
     Case,
@@ -297,6 +298,9 @@ class FollowUpView:
     status: str | None  # None: the worker has not made the case yet
     replies: list[Published]
     sent: list[Published]
+    # When an answer went to the sender's e-mail address instead (its text is in their mailbox,
+    # not on this page, which anyone with the code can read).
+    mailed: list[datetime] = field(default_factory=list)
 
 
 async def follow_up_view(session: AsyncSession, reference: str) -> FollowUpView:
@@ -310,6 +314,7 @@ async def follow_up_view(session: AsyncSession, reference: str) -> FollowUpView:
         status=str(case.status),
         replies=await published_replies(session, case_id=case.id or 0),
         sent=await _sent(session, case_id=case.id or 0),
+        mailed=await _mailed(session, case_id=case.id or 0),
     )
 
 
@@ -327,6 +332,21 @@ async def published_replies(session: AsyncSession, *, case_id: int) -> list[Publ
         .order_by(col(Message.created_at), col(Message.id))
     )
     return [Published(text=text, at=at) for text, at in rows.all()]
+
+
+async def _mailed(session: AsyncSession, *, case_id: int) -> list[datetime]:
+    """When staff's answers on another channel than the web (e-mail) went out."""
+    rows = await session.execute(
+        select(col(OutboxItem.sent_at))
+        .where(
+            col(OutboxItem.case_id) == case_id,
+            col(OutboxItem.kind) == REPLY_KIND,
+            col(OutboxItem.channel) != Channel.WEB,
+            col(OutboxItem.sent_at).is_not(None),
+        )
+        .order_by(col(OutboxItem.sent_at))
+    )
+    return [at for at in rows.scalars() if at is not None]
 
 
 async def _sent(session: AsyncSession, *, case_id: int) -> list[Published]:

@@ -318,3 +318,45 @@ async def test_near_the_limit_the_form_asks_for_a_proof_of_work(db: Any, clock: 
         # A proof is bound to its form: another form's token does not take it.
         again = {"token": await token(http, world), "message": "Tre", "altcha": proof}
         assert (await http.post("/synpunkt", data=again)).status_code == 422
+
+
+async def test_an_answer_sent_by_email_is_not_reported_as_no_answer(
+    world: World, as_user: SignIn
+) -> None:
+    """A sender who gave an address is answered by e-mail; the follow-up page says an answer went
+    there (when, not what: anyone with the code can read the page) instead of "not answered"."""
+    mailed: list[OutboxItem] = []
+
+    class Mailbox:
+        async def send(self, item: OutboxItem) -> None:
+            mailed.append(item)
+
+    async with client(world) as http:
+        form = {
+            "token": await token(http, world),
+            "message": "Hur lång är väntetiden?",
+            "email": "anna@example.se",
+        }
+        receipt = await http.post("/synpunkt", data=form)
+        reference = REFERENCE.search(receipt.text).group(1)  # type: ignore[union-attr]
+        code = CODE.search(receipt.text).group(1)  # type: ignore[union-attr]
+        worker = make_worker(
+            world.db.sessions,
+            world.clock,
+            parsers={Channel.WEB: parse_web},
+            senders={Channel.EMAIL: Mailbox(), Channel.WEB: PublishedOnFollowUp()},
+        )
+        await worker.drain()
+        before = await http.post("/synpunkt/folj", data={"reference": reference, "code": code})
+        assert "Vi har inte svarat ännu." in before.text  # the acknowledgement is no answer
+        rut = await as_user("rut")
+        answer = "Väntetiden är tre veckor och gäller din ansökan."
+        answered = await form_post(rut, f"/cases/{reference}/reply", {"text": answer})
+        assert answered.status_code == 303, answered.text
+        await worker.drain()
+        to_anna = [item.kind for item in mailed if item.recipient == "anna@example.se"]
+        assert to_anna == ["case.ack", "case.reply"]
+        after = await http.post("/synpunkt/folj", data={"reference": reference, "code": code})
+        assert "Vi har inte svarat ännu." not in after.text
+        assert "Svaret skickades till din e-postadress." in after.text
+        assert answer not in after.text
