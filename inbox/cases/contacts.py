@@ -19,6 +19,7 @@ from sqlmodel import col
 from inbox.core.db import insert_ignoring_conflicts
 from inbox.core.inbound import Channel
 from inbox.core.models import Contact
+from inbox.core.personnummer import contains_personnummer
 
 # An e-mail address as people write one into a form: one @, a dot in the domain, nothing a mail
 # header could be made to carry besides (no spaces, line breaks, angle brackets, commas or
@@ -30,6 +31,27 @@ _MAIL_ADDRESS = re.compile(r"[^@\s<>\",;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]+")
 def is_mail_address(text: str) -> bool:
     """Whether `text` (already stripped) is one e-mail address: the one rule every form uses."""
     return len(text) <= MAX_MAIL_ADDRESS and _MAIL_ADDRESS.fullmatch(text) is not None
+
+
+# A Swedish or international number as people write it: +46 70-123 45 67, 070 123 45 67,
+# 08-123 456 78, 0046701234567. Eight to thirteen digits in all.
+_PHONE = re.compile(r"(?<![\d+])(?:\+|00)?\d[\d \-()]{6,18}\d(?!\d)")
+
+
+def find_phone(text: str) -> str | None:
+    """The first phone number in `text`, as written, or None (a personnummer is never one)."""
+    for match in _PHONE.finditer(text):
+        written = match.group(0).strip()
+        digits = re.sub(r"\D", "", written)
+        national = written.startswith(("+", "00")) or digits.startswith("0")
+        if national and 8 <= len(digits) <= 13 and not contains_personnummer(written):
+            return written
+    return None
+
+
+def dial(number: str) -> str:
+    """A number for a `tel:` link: digits, with a leading + kept."""
+    return ("+" if number.startswith("+") else "") + re.sub(r"\D", "", number)
 
 
 def normalise_address(channel: str, address: str) -> str:

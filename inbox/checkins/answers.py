@@ -23,6 +23,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from inbox.cases.contacts import find_phone
 from inbox.cases.opening import Opening, open_case
 from inbox.checkins.decisions import decisions_handler
 from inbox.checkins.plan import CheckinPolicy, opt_out
@@ -69,6 +70,11 @@ class AnswerResult:
 
 def validate(question: str, answer: str) -> str:
     """The canonical answer, or AnswerError."""
+    if question == "phone":
+        number = find_phone(answer.strip())
+        if answer.strip() and number is None:
+            raise AnswerError("phone: not a phone number")
+        return number or ""
     if question == "comment":
         text = answer.replace("\r\n", "\n").strip()
         if len(text) > MAX_COMMENT:
@@ -153,7 +159,7 @@ async def record_answers(
     outcomes: dict[str, Outcome] = {}
     changed = False
     for question, value in canonical.items():
-        if question == "comment" and not value:
+        if question in ("comment", "phone") and not value:
             outcomes[question] = Outcome.UNCHANGED
             continue
         current = _current(checkin, question)
@@ -210,6 +216,8 @@ def answers_text(checkin: CheckIn, *, only: list[str] | None = None) -> str:
             continue
         value = _current(checkin, question)
         lines.append(f"{label}: {names.get(value, value) if value else '(inget svar)'}")
+    if checkin.phone and (only is None or "phone" in only):
+        lines.append(f"Telefon: {checkin.phone}")
     if checkin.comment and (only is None or "comment" in only):
         lines.append(f"Kommentar: {checkin.comment}")
     return "\n".join(lines)

@@ -10,7 +10,6 @@ is a phone number.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -18,30 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from inbox.cases.contacts import dial, find_phone
 from inbox.checkins.answers import wants_callback
 from inbox.core.models import Case, CheckIn, Contact, Decision, Unit
-from inbox.core.personnummer import contains_personnummer
 
 PHONE_CHANNELS = ("phone", "sms")
-# A Swedish or international number as people write it: +46 70-123 45 67, 070 123 45 67,
-# 08-123 456 78, 0046701234567. Eight to thirteen digits in all.
-_PHONE = re.compile(r"(?<![\d+])(?:\+|00)?\d[\d \-()]{6,18}\d(?!\d)")
-
-
-def find_phone(text: str) -> str | None:
-    """The first phone number in `text`, as written, or None (a personnummer is never one)."""
-    for match in _PHONE.finditer(text):
-        written = match.group(0).strip()
-        digits = re.sub(r"\D", "", written)
-        national = written.startswith(("+", "00")) or digits.startswith("0")
-        if national and 8 <= len(digits) <= 13 and not contains_personnummer(written):
-            return written
-    return None
-
-
-def dial(number: str) -> str:
-    """A number for a `tel:` link: digits, with a leading + kept."""
-    return ("+" if number.startswith("+") else "") + re.sub(r"\D", "", number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +59,10 @@ async def callback_details(session: AsyncSession, case: Case) -> Callback:
     contact = await session.get(Contact, contact_id) if contact_id is not None else None
     decision = await session.get(Decision, checkin.decision_id) if checkin else None
     unit = await session.get(Unit, decision.unit_id) if decision else None
-    phone = None
-    if contact is not None and contact.channel in PHONE_CHANNELS:
+    phone = checkin.phone if checkin else None
+    if phone is None and contact is not None and contact.channel in PHONE_CHANNELS:
         phone = contact.address
-    elif checkin is not None and checkin.comment:
+    elif phone is None and checkin is not None and checkin.comment:
         phone = find_phone(checkin.comment)
     return Callback(
         name=(contact.display_name or None) if contact else None,

@@ -501,6 +501,8 @@ class CheckIn(SQLModel, table=True):
     wants_contact: str | None = Field(default=None, max_length=8)  # yes, no
     other_handler: str | None = Field(default=None, max_length=8)  # yes, no (0010)
     comment: str | None = None
+    # The number to call, given on the page with a "yes" to contact (0026_checkin_phone).
+    phone: str | None = Field(default=None, max_length=40)
     first_answer_at: datetime | None = _utc(default=None)
     last_answer_at: datetime | None = _utc(default=None)
     answered_via: str | None = Field(default=None, max_length=16)  # web, telegram, email-reply

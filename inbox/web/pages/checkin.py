@@ -84,6 +84,9 @@ _T = {
     "used": N_("Frågorna har redan besvarats via den här länken. Tack!"),
     "withdrawn": N_("Frågorna går inte längre att besvara."),
     "comment_help": N_("Skriv inte ditt personnummer eller andra känsliga uppgifter om dig själv."),
+    "phone": N_("Ditt telefonnummer, om du vill att vi ringer dig (frivilligt)"),
+    "phone_help": N_("Vi sparar numret bara om du har svarat ja på att du vill att vi kontaktar dig."),
+    "phone_error": N_("Skriv telefonnumret med siffror, till exempel 070-123 45 67."),
     "stop_title": N_("Inga fler frågor"),
     "stop_intro": N_("Vill du inte få fler frågor om hur du upplevde din kontakt med oss?"),
     "stop_button": N_("Ja, skicka inga fler frågor"),
@@ -180,6 +183,9 @@ async def _form(
         comment_label=question_text("comment", lang),
         comment=values.get("comment", ""),
         ask_comment=checkin.comment is None,
+        # Asked beside "Vill du att någon av oss kontaktar dig?" while that may still be "yes".
+        ask_phone=checkin.phone is None and checkin.wants_contact != "no",
+        phone=values.get("phone", ""),
         action=f"/checkin/{token}",
         errors=errors,
     )
@@ -201,7 +207,7 @@ async def checkin_submit(
     token: str, request: Request, sessions: Sessions, clock: Clock, checkins: Checkins
 ) -> HTMLResponse:
     form = await request.form()
-    values = {name: str(form.get(name) or "") for name in (*QUESTIONS, "comment")}
+    values = {name: str(form.get(name) or "") for name in (*QUESTIONS, "comment", "phone")}
     values = {name: value for name, value in values.items() if value.strip()}
     now = clock()
     async with unit_of_work(sessions) as session:
@@ -210,12 +216,16 @@ async def checkin_submit(
             return loaded
         checkin = loaded
         lang = language_of(checkin.language)
+        # A number is kept only from someone who wants us to contact them (no "yes": none).
+        if "yes" not in (values.get("wants_contact"), checkin.wants_contact):
+            values.pop("phone", None)
         errors = []
         for name, value in values.items():
             try:
                 validate(name, value)
             except AnswerError as exc:
-                errors.append(str(exc))
+                phone = name == "phone"
+                errors.append(i18n.gettext(lang, _T["phone_error"]) if phone else str(exc))
         if not values:
             errors.append(i18n.gettext(lang, _T["none"]))
         if errors:

@@ -10,9 +10,10 @@ from email.utils import make_msgid
 
 from sqlalchemy import func, select
 
+from inbox.checkins.callbacks import callback_details
 from inbox.checkins.links import Links
 from inbox.core.db import unit_of_work
-from inbox.core.models import Case
+from inbox.core.models import Case, CheckIn
 from inbox.intake.receive import receive
 from mail.parse import parse_email
 from tests.inbox.checkins.checkin_env import INTAKE, POLICY, Env, at
@@ -189,3 +190,29 @@ async def test_an_arabic_check_in_page_reads_right_to_left(env: Env) -> None:
     _decision, path, _stop, _mid = await sent_check_in(env, language="ar")
     page = await env.web.get(path)
     assert '<html lang="ar" dir="rtl">' in page.text and "هل فهمت القرار؟" in page.text
+
+
+async def test_a_number_to_call_is_kept_with_a_yes_to_contact_and_only_then(env: Env) -> None:
+    _decision, path, _stop, _mid = await sent_check_in(env)
+    page = (await env.web.get(path)).text
+    assert '<input type="tel" id="phone" name="phone" autocomplete="tel"' in page
+    bad = await env.web.post(path, data={"wants_contact": "yes", "phone": "ring mig i kväll"})
+    assert bad.status_code == 400 and "Skriv telefonnumret med siffror" in bad.text
+    assert 'value="ring mig i kväll"' in bad.text  # nothing typed is lost
+    done = await env.web.post(path, data={"wants_contact": "yes", "phone": "070-123 45 67"})
+    assert done.status_code == 200 and "Vi hör av oss" in done.text
+    async with env.db.sessions() as session:
+        case = (await session.execute(select(Case).where(Case.origin == "checkin"))).scalar_one()
+        details = await callback_details(session, case)
+    assert (details.phone, details.dial) == ("070-123 45 67", "0701234567")
+
+    # A number from someone who does not want to be contacted is not kept.
+    _decision, other, _stop, _mid = await sent_check_in(
+        env, address="annan@example.se", reference="EB-2026-000124"
+    )
+    assert (
+        await env.web.post(other, data={"wants_contact": "no", "phone": "070-9"})
+    ).status_code == 200
+    async with env.db.sessions() as session:
+        phones = (await session.execute(select(CheckIn.phone))).scalars().all()
+    assert sorted(phones, key=str) == ["070-123 45 67", None]
