@@ -85,8 +85,11 @@ _T = {
     "withdrawn": N_("Frågorna går inte längre att besvara."),
     "comment_help": N_("Skriv inte ditt personnummer eller andra känsliga uppgifter om dig själv."),
     "phone": N_("Ditt telefonnummer, om du vill att vi ringer dig (frivilligt)"),
-    "phone_help": N_("Vi sparar numret bara om du har svarat ja på att du vill att vi kontaktar dig."),
+    "phone_help": N_(
+        "Vi sparar numret bara om du har svarat ja på att du vill att vi kontaktar dig."
+    ),
     "phone_error": N_("Skriv telefonnumret med siffror, till exempel 070-123 45 67."),
+    "unreadable": N_("Ett av svaren gick inte att läsa. Välj bland svaren och skicka igen."),
     "stop_title": N_("Inga fler frågor"),
     "stop_intro": N_("Vill du inte få fler frågor om hur du upplevde din kontakt med oss?"),
     "stop_button": N_("Ja, skicka inga fler frågor"),
@@ -223,9 +226,11 @@ async def checkin_submit(
         for name, value in values.items():
             try:
                 validate(name, value)
-            except AnswerError as exc:
-                phone = name == "phone"
-                errors.append(i18n.gettext(lang, _T["phone_error"]) if phone else str(exc))
+            except AnswerError:
+                # In the person's language: a bad number, or a value the form never offers.
+                problem = _T["phone_error"] if name == "phone" else _T["unreadable"]
+                if i18n.gettext(lang, problem) not in errors:
+                    errors.append(i18n.gettext(lang, problem))
         if not values:
             errors.append(i18n.gettext(lang, _T["none"]))
         if errors:

@@ -82,6 +82,8 @@ async def test_bad_input_is_shown_again_and_uses_nothing(env: Env) -> None:
     _decision, path, _stop, _mid = await sent_check_in(env, language="en")
     bad = await env.web.post(path, data={"rating": "9"})
     assert bad.status_code == 400 and 'role="alert"' in bad.text and '<html lang="en">' in bad.text
+    # In the person's language, never the code's own words.
+    assert "One of the answers could not be read." in bad.text and "is not one of" not in bad.text
     empty = await env.web.post(path, data={})
     assert empty.status_code == 400 and "at least one question" in empty.text
     assert (await env.web.post(path, data={"rating": "2"})).status_code == 200
