@@ -11,19 +11,10 @@ from tests.inbox.web.conftest import PASSWORD, World, _case
 from tests.inbox.web.pages.test_browser import _axe
 from tests.inbox.web.pages.test_browser import page as page
 from tests.inbox.web.pages.test_browser import served as served
+from tests.inbox.web.pages.test_small_screens import DESKTOP, PHONE, _sideways
 
 pytestmark = pytest.mark.parametrize("db", ["sqlite"], indirect=True)  # the browser is the point
-SIZES = {"desktop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
-
-
-async def _sideways(page: Any) -> int:
-    """How many pixels the page is wider than the window (0: no horizontal scrolling)."""
-    return int(
-        await page.evaluate(
-            "Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
-            " - document.documentElement.clientWidth"
-        )
-    )
+SIZES = {"desktop": DESKTOP, "phone": PHONE}
 
 
 async def _checked(page: Any) -> None:
