@@ -203,7 +203,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int, float | None]:
         raise InvalidCursor("invalid cursor") from exc
 
 
-def _check(filters: CaseFilter) -> None:
+def check_filter(filters: CaseFilter) -> None:
+    """`InvalidFilter` for a value no list knows (the API's 400, a saved filter refused)."""
     if filters.status and filters.status not in set(CaseStatus):
         raise InvalidFilter(f"unknown status {filters.status!r}")
     if filters.kind and filters.kind not in set(CaseKind):
@@ -235,7 +236,7 @@ def _where(
     with_status: bool = True,
 ) -> list[ColumnElement[bool]]:
     """The WHERE clause of every list query: the filters, the reference search and the scope."""
-    _check(filters)
+    check_filter(filters)
     conditions = _visible(scope)
     if with_status and filters.status:
         conditions.append(col(Case.status) == filters.status)
@@ -504,7 +505,7 @@ def _counted(filters: CaseFilter, search: SearchQuery) -> bool:
 async def _cached_counts(
     session: AsyncSession, *, filters: CaseFilter, scope: Scope
 ) -> dict[str, int]:
-    _check(filters)
+    check_filter(filters)
     unit_id = func.nullif(_case_counts.c.unit_key, 0)
     query = select(_case_counts.c.status, func.sum(_case_counts.c.n)).where(
         scope.condition(unit_id)

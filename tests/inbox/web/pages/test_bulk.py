@@ -100,7 +100,13 @@ async def test_a_user_saves_opens_and_deletes_their_own_filters(
     assert await flash_after(karin, again) == "Filtret ”Mina försenade” är uppdaterat."
     [row] = await filters_of(world, "karin")
     assert row.params == {"status": "new"}
-    for bad in ({"status": "gammal"}, {"unit": "finns-inte"}, {"assignee": "nobody"}, {}):
+    bad_values = (
+        {"status": "gammal"},
+        {"channel": "fax"},
+        {"unit": "finns-inte"},
+        {"assignee": "nobody"},
+    )
+    for bad in (*bad_values, {}):
         refused = await post(karin, "/filters", {"name": "Fel", **bad})
         assert (await flash_after(karin, refused)).startswith("Filtret sparades inte.")
     nameless = await post(karin, "/filters", {"name": " ", "status": "new"})
