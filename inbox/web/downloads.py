@@ -1,7 +1,8 @@
 """Files handed to a browser or an integration: originals, attachments, intake rows.
 
-Always as a download (`Content-Disposition: attachment`, `nosniff`, a sandboxing CSP), never shown
-inline: what a sender attached is not ours to trust. Which media type each is served as is decided
+As a download (`Content-Disposition: attachment`, `nosniff`, a sandboxing CSP): what a sender
+attached is not ours to trust. Only images and PDFs, recognised by their first bytes, are also shown
+inline in the case page's viewer (`inline_view`), from a response that sandboxes itself. Which media type each is served as is decided
 here too: a received message as what its channel delivered (`raw_form`), an attachment as the type
 it was stored with when that is a well-formed one (`stored_type`).
 """
@@ -33,8 +34,13 @@ def stored_type(content_type: str) -> str:
     return media_type if _MEDIA_TYPE.fullmatch(media_type) else OCTET_STREAM
 
 
+def _safe_name(filename: str, fallback: str) -> str:
+    """The file name for Content-Disposition: letters, digits and . _ - kept, the rest `_`."""
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename) or fallback
+
+
 def download(data: bytes, *, filename: str, media_type: str) -> Response:
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename) or "download"
+    safe = _safe_name(filename, "download")
     return Response(
         content=data,
         headers={
@@ -83,7 +89,7 @@ def inline_view(data: bytes, *, filename: str) -> Response | None:
     media_type = sniff_viewable(data)
     if media_type is None:
         return None
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename) or "bilaga"
+    safe = _safe_name(filename, "bilaga")
     return Response(
         content=data,
         headers={

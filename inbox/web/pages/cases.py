@@ -58,6 +58,7 @@ from inbox.web.auth.signin import sign_in_page
 from inbox.web.deps import StaffReader
 from inbox.web.downloads import SNIFF_BYTES, download, inline_view, raw_form, sniff_viewable
 from inbox.web.inputs import Id
+from inbox.web.pages.bulk import SELECTED
 from inbox.web.pages.reports import reporting_view
 from inbox.web.render import LABELS, local_time, page
 from inbox.web.state import Clock, Oidc, Policy
@@ -71,8 +72,6 @@ MAX_BACK = 20
 # The list's views: the inbox staff triage, and machine mail beside it (`Case.flag_automated`).
 MACHINE_VIEW = saved_filters.MACHINE_VIEW
 VIEWS = saved_filters.VIEWS
-# Cases ticked again on the list after a bulk form that changed nothing (`inbox.web.pages.bulk`).
-SELECTED = "valda"
 
 
 async def _staff_users(session: Session) -> list[StaffUser]:
@@ -484,14 +483,22 @@ async def message_original(
     )
 
 
-@router.get("/cases/{reference}/attachments/{attachment_id}")
-async def attachment_download(
-    reference: str, attachment_id: Id, clock: Clock, session: Session, staff: StaffReader
-) -> Response:
+async def _attachment(
+    session: AsyncSession, staff: Staff, reference: str, attachment_id: int
+) -> tuple[Case, Attachment]:
+    """The case's attachment, if the case is in the staff member's scope (404 otherwise)."""
     case = await find_case(session, reference=reference, scope=staff.scope)
     found = await find_attachment(session, case=case, attachment_id=attachment_id) if case else None
     if case is None or found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Bilagan finns inte.")
+    return case, found
+
+
+@router.get("/cases/{reference}/attachments/{attachment_id}")
+async def attachment_download(
+    reference: str, attachment_id: Id, clock: Clock, session: Session, staff: StaffReader
+) -> Response:
+    case, found = await _attachment(session, staff, reference, attachment_id)
     audit(
         session,
         actor=staff.actor,
@@ -509,10 +516,7 @@ async def attachment_view(
 ) -> Response:
     """An image or a PDF for the case page's viewer, its type decided by its content; anything
     else is only a download (415)."""
-    case = await find_case(session, reference=reference, scope=staff.scope)
-    found = await find_attachment(session, case=case, attachment_id=attachment_id) if case else None
-    if case is None or found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Bilagan finns inte.")
+    case, found = await _attachment(session, staff, reference, attachment_id)
     shown = inline_view(found.data, filename=found.filename)
     if shown is None:
         raise HTTPException(
