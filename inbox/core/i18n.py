@@ -71,6 +71,11 @@ def offered() -> tuple[Language, ...]:
     return tuple(language for language in LANGUAGES if _compiled(language).is_file())
 
 
+def offered_codes() -> tuple[str, ...]:
+    """The codes of the offered languages: what a decision's language and a chat's may be."""
+    return tuple(one.code for one in offered())
+
+
 def language(code: str | None) -> Language | None:
     """The offered language with this code (`sv-easy`, `ar`), or None."""
     found = BY_CODE.get((code or "").strip())
