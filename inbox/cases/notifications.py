@@ -344,7 +344,7 @@ async def send_digests(session: AsyncSession, *, policy: NotifyPolicy, now: date
         ).all()
         tasks = (
             await session.execute(
-                select(col(Case.reference), col(Task.kind), col(Task.due_on))
+                select(col(Case.reference), col(Task.due_on))
                 .join(Case, col(Case.id) == col(Task.case_id))
                 .where(col(Case.assignee_id) == r.user.id, col(Task.done_at).is_(None))
                 .order_by(col(Task.due_on), col(Task.id))
@@ -392,19 +392,16 @@ def _digest_subject(overdue: int, tasks: int) -> str:
 
 def _digest_text(overdue: Sequence[Any], tasks: Sequence[Any], policy: NotifyPolicy) -> str:
     lines = ["Hej!", ""]
-    if overdue:
-        lines.append("Försenade ärenden, som skulle ha besvarats:")
-        lines += [
-            f"- {ref}, senast {due.isoformat()}: {case_link(policy, ref)}" for ref, due in overdue
-        ]
-        lines.append("")
-    if tasks:
-        lines.append("Öppna uppgifter:")
-        lines += [
-            # What kind of task is not said: "orosanmälan" alone tells something of a person.
-            f"- {ref}, senast {due.isoformat()}: {case_link(policy, ref)}"
-            for ref, _kind, due in tasks
-        ]
-        lines.append("")
+    # A task's kind is not said: "orosanmälan" alone tells something of a person.
+    for heading, rows in (
+        ("Försenade ärenden, som skulle ha besvarats:", overdue),
+        ("Öppna uppgifter:", tasks),
+    ):
+        if rows:
+            lines.append(heading)
+            lines += [
+                f"- {ref}, senast {due.isoformat()}: {case_link(policy, ref)}" for ref, due in rows
+            ]
+            lines.append("")
     lines.append(_footer(policy))
     return "\n".join(lines)
