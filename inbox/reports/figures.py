@@ -163,19 +163,6 @@ def stockholm_month(value: date | str) -> str:
     return f"{at.year:04d}-{at.month:02d}"
 
 
-def stockholm_day(value: date | str) -> date:
-    """The Stockholm day of a UTC day key: `YYYY-MM-DD`, followed by the hour when it is 22 or
-    23. (The report grouped by such keys before its one pass, `stockholm_month`; nothing in the
-    report calls this now but its test.)"""
-    if isinstance(value, date):
-        return value
-    day = date.fromisoformat(value[:10])
-    if len(value) == 10:
-        return day  # before 22:00 UTC: the same day in Stockholm, summer or winter
-    at = datetime.combine(day, time(int(value[10:12])), tzinfo=UTC)
-    return at.astimezone(STOCKHOLM).date()
-
-
 @dataclass(frozen=True, slots=True)
 class Request:
     """What a report is asked for: a period, the units (None: all the scope sees), how many years

@@ -12,7 +12,7 @@ import pytest
 from openpyxl import load_workbook
 
 from inbox.cases.access import EVERYTHING, granted
-from inbox.reports.figures import Request, compute, median, stockholm_day, stockholm_month
+from inbox.reports.figures import Request, compute, median, stockholm_month
 from inbox.reports.render import cell_text, to_csv, to_html, to_xlsx
 from inbox.reports.report import Report, Section, Share, build
 from inbox.web.render import LABELS
@@ -244,15 +244,6 @@ async def test_each_format_holds_the_figures(db: Database, history: History) -> 
         ["Besvarade inom verksamhetens svarstid", "5"],
     ]
     assert rows[start + 4] == ["Andel besvarade i tid", "0.714"]
-
-
-def test_the_stockholm_day_of_a_late_utc_hour() -> None:
-    # Winter (UTC+1): 22:xx is still the same day, 23:xx the next; summer (UTC+2): 22:xx the next.
-    assert stockholm_day("2026-01-15") == date(2026, 1, 15)
-    assert stockholm_day("2026-01-1522") == date(2026, 1, 15)
-    assert stockholm_day("2026-01-1523") == date(2026, 1, 16)
-    assert stockholm_day("2026-07-1522") == date(2026, 7, 16)
-    assert stockholm_day(date(2026, 7, 15)) == date(2026, 7, 15)
 
 
 def test_the_stockholm_month_of_a_late_utc_hour() -> None:
