@@ -228,9 +228,9 @@ async def checkin_submit(
                 validate(name, value)
             except AnswerError:
                 # In the person's language: a bad number, or a value the form never offers.
-                problem = _T["phone_error"] if name == "phone" else _T["unreadable"]
-                if i18n.gettext(lang, problem) not in errors:
-                    errors.append(i18n.gettext(lang, problem))
+                problem = i18n.gettext(lang, _T["phone_error" if name == "phone" else "unreadable"])
+                if problem not in errors:
+                    errors.append(problem)
         if not values:
             errors.append(i18n.gettext(lang, _T["none"]))
         if errors:
