@@ -247,6 +247,7 @@ async def _apply(
             changes=changes,
             actor=actor,
             now=now,
+            oidc=False,  # the sender's fields never give the case to anyone
             fields=SENDER_FIELDS,
             action="case.classified",
         )

@@ -73,6 +73,7 @@ async def apply_to_cases(
     scope: Scope,
     actor: Actor,
     now: datetime,
+    oidc: bool,
 ) -> BulkResult:
     """Applies `changes` (`update_case`'s field names) to each case named that `scope` may see.
 
@@ -91,7 +92,9 @@ async def apply_to_cases(
             continue
         try:
             # Validates everything before it writes anything: a refusal leaves the case as it was.
-            changed = await update_case(session, case=case, changes=changes, actor=actor, now=now)
+            changed = await update_case(
+                session, case=case, changes=changes, actor=actor, now=now, oidc=oidc
+            )
         except TriageError as exc:
             result.refused.append((case.reference, exc.swedish or REFUSED))
             continue

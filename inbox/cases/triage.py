@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from inbox.cases.access import kept_from, may_be_assigned, scope_for_user
+from inbox.cases.access import kept_from, may_be_assigned, may_sign_in, scope_for_user
 from inbox.cases.notifications import record_assigned
 from inbox.cases.opening import due_date
 from inbox.cases.registry import EVENT_FIELDS, RegistryError, clean_event, clean_title
@@ -144,10 +144,12 @@ async def update_case(
     changes: Mapping[str, Any],
     actor: Actor,
     now: datetime,
+    oidc: bool,
     fields: frozenset[str] = FIELDS,
     action: str = "case.update",
 ) -> dict[str, tuple[Any, Any]]:
     """Applies `changes` (API field names); returns what changed as field → (before, after).
+    `oidc`: the installation offers the municipality's login (`may_sign_in`).
 
     Staff may change any of `FIELDS`; a sender classifying their own case passes `SENDER_FIELDS`
     and the action `case.classified`. Each change is one audit event."""
@@ -162,7 +164,7 @@ async def update_case(
         raise TriageError("outcome", "closing a case needs an outcome", swedish="Välj ett utfall.")
     if values.get("outcome") and values.get("status", case.status) != CaseStatus.CLOSED:
         raise TriageError("outcome", "only a closed case has an outcome")
-    await _check_assignee(session, case=case, values=values)
+    await _check_assignee(session, case=case, values=values, oidc=oidc)
     if closing:
         values["closed_at"] = now
     if reopening:
@@ -211,16 +213,23 @@ async def update_case(
     return changed
 
 
-async def _check_assignee(session: AsyncSession, *, case: Case, values: dict[str, Any]) -> None:
-    """A case is assigned only to someone who sees it and may act on it (not a viewer); moving it
-    out of its assignee's units leaves it unassigned."""
+async def _check_assignee(
+    session: AsyncSession, *, case: Case, values: dict[str, Any], oidc: bool
+) -> None:
+    """A case is given only to someone who can sign in (`may_sign_in`), sees it and may act on
+    it (not a viewer) — whom `assignable_users` offers; moving it out of its assignee's units
+    leaves it unassigned."""
     unit_id = values.get("unit_id", case.unit_id)
     assignee_id = values.get("assignee_id", case.assignee_id)
     if assignee_id is None or ("assignee_id" not in values and "unit_id" not in values):
         return
     user = await session.get(StaffUser, assignee_id)
     allowed = False
-    if user is not None and user.active:
+    # Whom a case is newly given to must be able to sign in; an assignee kept through a move
+    # only has to stay active and see the case where it goes.
+    if user is not None and (
+        may_sign_in(user, oidc=oidc) if "assignee_id" in values else user.active
+    ):
         allowed = may_be_assigned(await scope_for_user(session, user=user), unit_id)
     if allowed and "assignee_id" in values and await _handled_decision(session, case, assignee_id):
         raise TriageError(
@@ -235,9 +244,9 @@ async def _check_assignee(session: AsyncSession, *, case: Case, values: dict[str
     if "assignee_id" in values:
         raise TriageError(
             "assignee",
-            "the user cannot see this case in its unit, or may only read cases",
-            swedish="Den handläggaren kan inte se ärendet i den här verksamheten eller får bara "
-            "läsa ärenden.",
+            "the user cannot sign in, cannot see this case in its unit, or may only read cases",
+            swedish="Den handläggaren kan inte logga in, kan inte se ärendet i den här "
+            "verksamheten eller får bara läsa ärenden.",
         )
     values["assignee_id"] = None
 

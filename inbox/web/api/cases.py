@@ -70,7 +70,7 @@ from inbox.web.deps import (
 )
 from inbox.web.downloads import RFC822, download, raw_form, stored_type
 from inbox.web.inputs import Id
-from inbox.web.state import Clock, Policy, WakeWorker
+from inbox.web.state import Clock, Oidc, Policy, WakeWorker
 
 router = APIRouter(prefix="/api", tags=["api"], responses=EVERY_OPERATION)
 # What a list refuses (an unknown filter value or cursor), and what an operation on one case does.
@@ -289,13 +289,20 @@ async def attachment_download(
 
 @router.patch("/cases/{reference}", response_model=CaseOut, summary="Triage a case", responses=ONE)
 async def case_patch(
-    reference: str, body: TriageIn, clock: Clock, session: Session, token: ApiWriter
+    reference: str, body: TriageIn, clock: Clock, session: Session, token: ApiWriter, oidc: Oidc
 ) -> CaseOut:
     """Changes only the fields sent; each change is audited (before → after)."""
     case = await _case_or_404(session, reference, token.scope)
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     try:
-        await update_case(session, case=case, changes=changes, actor=token.actor, now=clock())
+        await update_case(
+            session,
+            case=case,
+            changes=changes,
+            actor=token.actor,
+            now=clock(),
+            oidc=oidc is not None,
+        )
     except TriageError as exc:
         raise RequestValidationError(
             [{"loc": ("body", exc.field), "msg": str(exc), "type": "value_error"}]

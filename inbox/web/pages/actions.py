@@ -112,6 +112,7 @@ async def reply(
                 changes={"status": CaseStatus.CLOSED, "outcome": outcome},
                 actor=staff.actor,
                 now=clock(),
+                oidc=case_page.oidc,
             )
         except TriageError as exc:  # raised through the unit of work: the answer is not sent
             raise HTTPException(
@@ -177,7 +178,7 @@ async def _update(
     case = await writable_case(session, staff, reference)
     try:
         changed = await update_case(
-            session, case=case, changes=changes, actor=staff.actor, now=clock()
+            session, case=case, changes=changes, actor=staff.actor, now=clock(), oidc=case_page.oidc
         )
     except TriageError as exc:
         return await case_page(

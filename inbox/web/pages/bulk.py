@@ -20,7 +20,7 @@ from inbox.web.auth.csrf import verify_csrf
 from inbox.web.auth.sessions import Session
 from inbox.web.deps import StaffWriter
 from inbox.web.render import CLOSE_OUTCOMES, LABELS
-from inbox.web.state import Clock
+from inbox.web.state import Clock, Oidc
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
@@ -45,7 +45,9 @@ def _back(request: Request, url: str, message: str, selected: list[str] | None =
 
 
 @router.post("/cases/bulk")
-async def bulk(request: Request, session: Session, staff: StaffWriter, clock: Clock) -> Response:
+async def bulk(
+    request: Request, session: Session, staff: StaffWriter, clock: Clock, oidc: Oidc
+) -> Response:
     form = await request.form()
     back = list_url(str(form.get("back", "")))
     named = [str(v) for v in form.getlist("ref")]
@@ -91,5 +93,6 @@ async def bulk(request: Request, session: Session, staff: StaffWriter, clock: Cl
         scope=staff.scope,
         actor=staff.actor,
         now=clock(),
+        oidc=oidc is not None,
     )
     return _back(request, back, result.summary())

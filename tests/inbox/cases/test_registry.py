@@ -82,6 +82,7 @@ async def test_the_title_follows_kind_and_unit_until_staff_write_one(
         case = await _case(session, "SP-2026-0001")
         await update_case(
             session,
+            oidc=False,
             case=case,
             changes={"kind": "complaint", "unit": "ekonomiskt-bistand"},
             actor=ACTOR,
@@ -97,6 +98,7 @@ async def test_the_title_follows_kind_and_unit_until_staff_write_one(
         case = await _case(session, "SP-2026-0001")
         await update_case(
             session,
+            oidc=False,
             case=case,
             changes={"registry_title": "Klagomål på handläggningstid"},
             actor=ACTOR,
@@ -115,7 +117,12 @@ async def test_a_staff_reply_is_titled_with_the_reference_and_the_registry_title
     async with unit_of_work(db.sessions) as session:
         case = await _case(session, "SP-2026-0001")
         await update_case(
-            session, case=case, changes={"unit": "aldreomsorg"}, actor=ACTOR, now=clock()
+            session,
+            oidc=False,
+            case=case,
+            changes={"unit": "aldreomsorg"},
+            actor=ACTOR,
+            now=clock(),
         )
         message = await add_reply(
             session, case=case, text="Tack!", actor=ACTOR, now=clock(), mail_domain="x.example"
@@ -187,7 +194,9 @@ async def test_a_protected_identity_is_hidden_from_a_caseworker_and_shown_to_a_r
     await take(db, mail(1, sender="anmalare@example.se", sender_name="Kim Anmälare"), clock)
     async with unit_of_work(db.sessions) as session:
         case = await _case(session, "SP-2026-0001")
-        await update_case(session, case=case, changes={"unit": "vuxen"}, actor=ACTOR, now=clock())
+        await update_case(
+            session, oidc=False, case=case, changes={"unit": "vuxen"}, actor=ACTOR, now=clock()
+        )
         # The relay refused the acknowledgement, quoting the address.
         for row in (await session.execute(select(OutboxItem))).scalars():
             row.status, row.last_error = "dead", "550 anmalare@example.se: no such user"
@@ -275,6 +284,7 @@ async def test_the_diarium_extract_holds_no_personal_data(db: Database, clock: C
         marked = await _case(session, "SP-2026-0002")
         await update_case(
             session,
+            oidc=False,
             case=marked,
             changes={"registry_title": "Hemlig rubrik om bemötande"},
             actor=ACTOR,
@@ -316,7 +326,12 @@ async def test_an_answer_to_a_relative_without_consent_needs_the_authors_word(
         case = await _case(session, "SP-2026-0001")
         assert not await reply_needs_confirmation(session, case=case, now=clock())
         await update_case(
-            session, case=case, changes={"submitter_role": "relative"}, actor=ACTOR, now=clock()
+            session,
+            oidc=False,
+            case=case,
+            changes={"submitter_role": "relative"},
+            actor=ACTOR,
+            now=clock(),
         )
         assert await reply_needs_confirmation(session, case=case, now=clock())
         with pytest.raises(ConfirmationNeeded):

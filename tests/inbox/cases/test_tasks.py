@@ -57,7 +57,9 @@ async def _case(db: Database, clock: Clock, n: int, unit: str | None) -> Case:
         case = await session.get(Case, receipt.case_id)
         assert case is not None
         if unit:
-            await update_case(session, case=case, changes={"unit": unit}, actor=STAFF, now=clock())
+            await update_case(
+                session, oidc=False, case=case, changes={"unit": unit}, actor=STAFF, now=clock()
+            )
         return case
 
 
@@ -65,7 +67,9 @@ async def _flag(db: Database, clock: Clock, case: Case, **flags: bool) -> None:
     async with unit_of_work(db.sessions) as session:
         fresh = await session.get(Case, case.id)
         assert fresh is not None
-        await update_case(session, case=fresh, changes={"flags": flags}, actor=STAFF, now=clock())
+        await update_case(
+            session, oidc=False, case=fresh, changes={"flags": flags}, actor=STAFF, now=clock()
+        )
 
 
 async def _tasks(db: Database, case: Case) -> list[Task]:

@@ -71,7 +71,12 @@ async def two_cases(db: Database, clock: Clock) -> None:
     async with unit_of_work(db.sessions) as session:
         source = await case(session, "SP-2026-0002")
         await update_case(
-            session, case=source, changes={"status": "waiting"}, actor=ACTOR, now=clock()
+            session,
+            oidc=False,
+            case=source,
+            changes={"status": "waiting"},
+            actor=ACTOR,
+            now=clock(),
         )
         source.first_response_at = clock()
     clock.advance(minutes=5)
@@ -145,7 +150,9 @@ async def _note(session: Any, clock: Clock) -> None:
 
 async def _priority(session: Any, clock: Clock) -> None:
     target = await case(session, "SP-2026-0001")
-    await update_case(session, case=target, changes={"priority": "high"}, actor=ACTOR, now=clock())
+    await update_case(
+        session, oidc=False, case=target, changes={"priority": "high"}, actor=ACTOR, now=clock()
+    )
 
 
 async def _reopen(session: Any, clock: Clock) -> None:
@@ -230,7 +237,9 @@ async def test_a_split_is_not_undone_once_its_new_case_was_handled(
     move_id, _message_id = await split_off(db, clock)
     async with unit_of_work(db.sessions) as session:
         new = await case(session, "SP-2026-0002")
-        await update_case(session, case=new, changes={"unit": "vuxen"}, actor=ACTOR, now=clock())
+        await update_case(
+            session, oidc=False, case=new, changes={"unit": "vuxen"}, actor=ACTOR, now=clock()
+        )
     with pytest.raises(UndoRefused, match="Delningen kan inte ångras"):
         await undo(db, clock, "SP-2026-0002", move_id)
     async with db.sessions() as session:

@@ -185,6 +185,7 @@ async def assign(env: Env, case: Case, username: str) -> None:
         assert fresh is not None
         await update_case(
             session,
+            oidc=False,
             case=fresh,
             changes={"assignee": username},
             actor=Actor("user:1"),

@@ -88,6 +88,7 @@ async def _cases(tmp_path: Path) -> None:
             ).scalar_one()
             await update_case(
                 session,
+                oidc=False,
                 case=secret,
                 changes={"registry_title": "Hemlig rubrik"},
                 actor=ACTOR,

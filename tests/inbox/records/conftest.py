@@ -52,10 +52,13 @@ async def make_case(
     async with unit_of_work(db.sessions) as session:
         case = await session.get(Case, receipt.case_id)
         assert case is not None
-        await update_case(session, case=case, changes={"unit": unit}, actor=SYSTEM, now=at)
+        await update_case(
+            session, oidc=False, case=case, changes={"unit": unit}, actor=SYSTEM, now=at
+        )
         if closed_at is not None:
             await update_case(
                 session,
+                oidc=False,
                 case=case,
                 changes={"status": "closed", "outcome": "answered"},
                 actor=SYSTEM,

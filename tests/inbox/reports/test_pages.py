@@ -83,6 +83,7 @@ async def test_the_case_forms_record_topics_measures_the_assessment_and_the_exam
         assert loaded is not None
         await update_case(
             session,
+            oidc=False,
             case=loaded,
             changes={"status": "closed", "outcome": "answered"},
             actor=SYSTEM,

@@ -93,7 +93,9 @@ async def _case(db: Database, clock: Clock, n: int, unit: str | None, **kwargs: 
         case = await session.get(Case, receipt.case_id)
         assert case is not None
         if unit:
-            await update_case(session, case=case, changes={"unit": unit}, actor=SYSTEM, now=clock())
+            await update_case(
+                session, oidc=False, case=case, changes={"unit": unit}, actor=SYSTEM, now=clock()
+            )
         return case.reference
 
 

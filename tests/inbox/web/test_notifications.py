@@ -224,7 +224,7 @@ async def test_a_case_assigned_by_someone_else_is_mailed_and_not_one_taken_onese
             case = (await session.execute(select(Case).where(Case.reference == ref))).scalar_one()
             actor = Actor(name=f"user:{ids[by]}", user_id=ids[by])
             await update_case(
-                session, case=case, changes={"assignee": to}, actor=actor, now=clock()
+                session, oidc=False, case=case, changes={"assignee": to}, actor=actor, now=clock()
             )
 
     await assign(reference, "karin", by="alma")
@@ -255,6 +255,7 @@ async def test_a_reply_on_their_case_is_mailed_to_the_handlaggare_only_when_want
         case = (await session.execute(select(Case).where(Case.reference == reference))).scalar_one()
         await update_case(
             session,
+            oidc=False,
             case=case,
             changes={"assignee": "karin"},
             actor=Actor(name="system"),
@@ -300,6 +301,7 @@ async def test_the_digest_goes_once_a_day_from_its_hour_with_overdue_cases_and_t
             case = (await session.execute(select(Case).where(Case.reference == ref))).scalar_one()
             await update_case(
                 session,
+                oidc=False,
                 case=case,
                 changes={"assignee": "karin", **changes},
                 actor=Actor(name="system"),

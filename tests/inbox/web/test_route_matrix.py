@@ -178,7 +178,12 @@ async def _flag(world: World, reference: str, flag: str) -> int:
     async with unit_of_work(world.db.sessions) as session:
         case = (await session.execute(select(Case).where(Case.reference == reference))).scalar_one()
         await update_case(
-            session, case=case, changes={"flags": {flag: True}}, actor=SYSTEM, now=world.clock()
+            session,
+            oidc=False,
+            case=case,
+            changes={"flags": {flag: True}},
+            actor=SYSTEM,
+            now=world.clock(),
         )
         task = (
             await session.execute(select(Task).where(Task.case_id == case.id, Task.kind == flag))

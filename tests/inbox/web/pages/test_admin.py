@@ -308,7 +308,12 @@ async def _assign(world: World, reference: str, username: str) -> None:
     async with unit_of_work(world.db.sessions) as session:
         case = (await session.execute(select(Case).where(Case.reference == reference))).scalar_one()
         await update_case(
-            session, case=case, changes={"assignee": username}, actor=alma, now=world.clock()
+            session,
+            oidc=False,
+            case=case,
+            changes={"assignee": username},
+            actor=alma,
+            now=world.clock(),
         )
 
 

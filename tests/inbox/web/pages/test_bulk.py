@@ -17,7 +17,8 @@ from tests.inbox.web.conftest import SignIn, World, _case, csrf_of
 
 FLASH = re.compile(r'<p class="flash" role="status">(.*?)</p>', re.S)
 CANNOT_SEE = (
-    "Den handläggaren kan inte se ärendet i den här verksamheten eller får bara läsa ärenden."
+    "Den handläggaren kan inte logga in, kan inte se ärendet i den här verksamheten eller får bara "
+    "läsa ärenden."
 )
 
 

@@ -323,7 +323,12 @@ async def _with_attachments(world: World) -> tuple[str, dict[str, int]]:
         case = await session.get(Case, receipt.case_id)
         assert case is not None
         await update_case(
-            session, case=case, changes={"unit": "barn-och-familj"}, actor=SYSTEM, now=world.clock()
+            session,
+            oidc=False,
+            case=case,
+            changes={"unit": "barn-och-familj"},
+            actor=SYSTEM,
+            now=world.clock(),
         )
         rows = await session.execute(
             select(Message.id).where(Message.case_id == case.id)  # type: ignore[call-overload]

@@ -200,7 +200,12 @@ async def test_a_case_is_assigned_only_to_someone_who_sees_it_and_may_act(
         case = await session.get(Case, (await world.case(world.barn)).id)
         assert case is not None
         changed = await update_case(
-            session, case=case, changes={"unit": "vuxen"}, actor=SYSTEM, now=world.clock()
+            session,
+            oidc=False,
+            case=case,
+            changes={"unit": "vuxen"},
+            actor=SYSTEM,
+            now=world.clock(),
         )
     assert "assignee_id" in changed
     after = await world.case(world.barn)

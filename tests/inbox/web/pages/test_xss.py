@@ -48,6 +48,7 @@ async def test_payloads_are_shown_as_text_and_never_run(world: World, as_user: S
             assert case is not None
             await update_case(
                 session,
+                oidc=False,
                 case=case,
                 changes={"unit": "barn-och-familj"},
                 actor=Actor("test"),
