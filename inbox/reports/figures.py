@@ -3,26 +3,28 @@ years before it, how many cases of each kind, role, channel, unit and outcome, h
 handled in time and how fast, their topics and measures, the flags, the check-ins, and the
 examples staff wrote.
 
-The cases' facts (`inbox.reports.facts`) are read in one pass over the compared periods, grouped
-by the period, the Stockholm month and the kind and — for the period itself only — by every
-dimension a section needs (a few thousand groups at most, whatever the number of cases); the
-sections are summed from those groups in Python. The median reads the period's hours to the first
-answer, topics and measures their own tables joined to the period's cases. Codes stay codes here;
+The cases' facts (`inbox.reports.facts`) are counted in groups — a few thousand at most, whatever
+the number of cases — and the sections are summed from those groups in Python: the trend (the
+period and the month of every compared period, by kind) and the period's own dimensions (role,
+channel, unit, outcome, with the in-time, flag and IVO counts of each group). PostgreSQL counts
+them in two statements, each planned as a parallel hash aggregate; SQLite in one pass under one
+text key (`_sqlite_cube`). The median reads the period's hours to the first answer, topics and
+measures their own tables joined to the period's cases. Codes stay codes here;
 `inbox.reports.report` puts words to them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    DateTime,
+    Date,
+    Integer,
     String,
     and_,
-    bindparam,
     case,
     cast,
     false,
@@ -35,7 +37,6 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -51,7 +52,6 @@ from inbox.reports.facts import (
     measure_facts,
     removed_columns,
     review_facts,
-    stockholm_midnight,
     topic_facts,
 )
 
@@ -91,16 +91,6 @@ class Period:
             out.append((f"{day.year:04d}-{day.month:02d}", day, end))
             day = following
         return out
-
-
-@dataclass
-class Groups:
-    """Counts of counted cases by a tuple of codes."""
-
-    counts: Counter[tuple[Any, ...]] = field(default_factory=Counter)
-
-    def total(self) -> int:
-        return sum(self.counts.values())
 
 
 @dataclass
@@ -179,17 +169,12 @@ class Request:
         return [main.back(k) for k in range(max(1, years))]
 
 
-# The dimensions of the period's sections, in the order the cube query returns them after the
-# period index, the month and the kind.
-_SECTION_DIMENSIONS = (
-    "submitter_role",
-    "channel",
-    "unit_id",
-    "outcome",
-    "in_time",
-    "flag_lex_sarah",
-    "flag_decision_not_executed",
-)
+# The rows the sections are summed from, as both engines return them:
+# - the trend: (period index, Stockholm month "YYYY-MM", kind, count), over every compared period;
+# - the period's dimensions: (role, channel, unit, outcome, count, handled in time, in time or
+#   not (known), lex Sarah, not executed, IVO), over the period itself.
+Trend = tuple[int, str, str, int]
+Dimensions = tuple[str, str, int | None, str | None, int, int, int, int, int, int]
 
 
 def _ordinals(n: int) -> list[Any]:
@@ -197,91 +182,99 @@ def _ordinals(n: int) -> list[Any]:
     return [literal_column(str(i)) for i in range(1, n + 1)]
 
 
-def _cube(
-    columns: dict[str, Any],
-    windows: list[Window],
-    buckets: Buckets,
-    span: Window,
-    counted_where: Any,
-    dialect: str,
-) -> Any:
-    """One pass over the cases of every compared period (`span`): counts by the period's index,
-    the Stockholm month and the kind and, for the period itself (index 0) only, by every
-    dimension a section needs — a few thousand groups whatever the number of cases.
+def stockholm_day(received: Any) -> Any:
+    """The Stockholm day a PostgreSQL `received_at` falls on, written exactly as the statistics
+    object of migration `0027_reportstats` (a constant, not a parameter): the planner then knows
+    that the trend has a few thousand groups, not one per case."""
+    return cast(func.timezone(literal_column("'Europe/Stockholm'"), received), Date)
 
-    PostgreSQL groups by the columns (a hash aggregate). SQLite groups by sorting, and sorting
-    on eleven columns compares each of them, row after row, where the groups are few and large:
-    there the group is one text key (`_sqlite_cube`, split by `_unkey`), which sorts three to
-    four times faster than the same columns (measured at 1,000,000 cases)."""
+
+def _trend(columns: dict[str, Any], span: Window, counted_where: Any) -> Any:
+    """PostgreSQL: counts by the Stockholm day and the kind over every compared period (`span`);
+    Python puts each day in its period and month (`_place`), whatever the periods' bounds."""
     received = columns["received_at"]
-    main = and_(received >= windows[0].start, received < windows[0].end)
-    ivo = or_(columns["channel"] == IVO_CHANNEL, columns["submitter_role"] == SubmitterRole.VIA_IVO)
-    where = and_(counted_where, span.where(received, columns["unit_id"]))
-    if dialect == "sqlite":
-        return _sqlite_cube(columns, windows, _month_key(received), ivo, where)
-
-    def main_only(value: Any) -> Any:
-        return case((main, value), else_=null())
-
-    # The period and the month in one binary search per row over the instants the compared
-    # months begin (`Buckets`), instead of a time zone conversion and a test per period. Only
-    # the response time, dear per row, is left out of the compared periods: the other
-    # dimensions cost less to group by for them too than to test, column by column, whether
-    # the row is in the period itself (the fold ignores them there).
-    thresholds = bindparam(
-        "month_starts", buckets.thresholds, type_=postgresql.ARRAY(DateTime(timezone=True))
+    return (
+        select(stockholm_day(received), columns["kind"], func.count())
+        .where(counted_where, span.where(received, columns["unit_id"]))
+        .group_by(*_ordinals(2))
     )
-    grouped = [
-        func.width_bucket(received, thresholds),
-        columns["kind"],
-        *(
-            main_only(columns[name]) if name == "in_time" else columns[name]
-            for name in _SECTION_DIMENSIONS
-        ),
-        ivo,
-    ]
-    return select(*grouped, func.count()).where(where).group_by(*_ordinals(len(grouped)))
 
 
-@dataclass(frozen=True, slots=True)
-class Buckets:
-    """The instants at which the compared periods' Stockholm months begin and end, sorted, and
-    what lies between two of them: `width_bucket(received_at, thresholds)` is `b` for
-    `thresholds[b-1] <= received_at < thresholds[b]`, whose (period index, month) is
-    `months[b]` — None between two compared periods (first period first, as they overlap)."""
+def _dimensions(columns: dict[str, Any], window: Window, counted_where: Any) -> Any:
+    """PostgreSQL: counts by role, channel, unit and outcome over the period itself, with how
+    many of each group were handled in time, judged in time or not, flagged and came via IVO
+    (counted per group, not grouped by: plain columns keep the planner's estimate right)."""
 
-    thresholds: list[datetime]
-    months: dict[int, tuple[int, str]]
+    def having(condition: Any) -> Any:
+        return func.count().filter(condition)
 
-    @classmethod
-    def of(cls, periods: list[Period]) -> Buckets:
-        spans = [
-            [
-                (key, stockholm_midnight(first), stockholm_midnight(end))
-                for key, first, end in p.months()
-            ]
-            for p in periods
-        ]
-        thresholds = sorted({t for months in spans for _, a, b in months for t in (a, b)})
-        found: dict[int, tuple[int, str]] = {}
-        for b in range(1, len(thresholds)):
-            lower = thresholds[b - 1]
-            for index, months in enumerate(spans):
-                hit = next((key for key, a, end in months if a <= lower < end), None)
-                if hit is not None:
-                    found[b] = (index, hit)
-                    break
-        return cls(thresholds, found)
+    in_time = columns["in_time"]
+    return (
+        select(
+            *(columns[name] for name in ("submitter_role", "channel", "unit_id", "outcome")),
+            func.count(),
+            having(in_time.is_(True)),
+            having(in_time.is_not(None)),
+            having(columns["flag_lex_sarah"].is_(True)),
+            having(columns["flag_decision_not_executed"].is_(True)),
+            having(_ivo(columns)),
+        )
+        .where(counted_where, window.where(columns["received_at"], columns["unit_id"]))
+        .group_by(*_ordinals(4))
+    )
+
+
+def _ivo(columns: dict[str, Any]) -> Any:
+    return or_(
+        columns["channel"] == IVO_CHANNEL, columns["submitter_role"] == SubmitterRole.VIA_IVO
+    )
+
+
+def _place(periods: list[Period], day: date) -> tuple[int, str] | None:
+    """The compared period a day falls in (the first, where they overlap) and its month; None
+    between two periods (a period that is not a whole year)."""
+    for index, period in enumerate(periods):
+        if period.first <= day <= period.last:
+            return index, f"{day.year:04d}-{day.month:02d}"
+    return None
+
+
+async def _postgres_rows(
+    session: AsyncSession,
+    periods: list[Period],
+    windows: list[Window],
+    span: Window,
+    live: dict[str, Any],
+    removed: dict[str, Any],
+) -> tuple[list[Trend], list[Dimensions]]:
+    trend: list[Trend] = []
+    for day, kind, n in await session.execute(
+        union_all(_trend(live, span, counted()), _trend(removed, span, true()))
+    ):
+        placed = _place(periods, day)
+        if placed is not None:
+            trend.append((*placed, kind, int(n)))
+    dimensions = await session.execute(
+        union_all(
+            _dimensions(live, windows[0], counted()), _dimensions(removed, windows[0], true())
+        )
+    )
+    return trend, [tuple(row) for row in dimensions]  # type: ignore[misc]
 
 
 def _sqlite_cube(
-    columns: dict[str, Any], windows: list[Window], month: Any, ivo: Any, where: Any
+    columns: dict[str, Any], windows: list[Window], span: Window, counted_where: Any
 ) -> Any:
-    """The cube on SQLite: `index|month|kind`, and for the period itself
-    `0|month|kind|role|channel|unit|outcome|FFFF` (a unit or an outcome written `v<value>`, or
-    empty when there is none; F: in time 1, 0 or n for unknown, then the lex Sarah flag, the
-    not-executed flag and IVO, 1 or 0). Codes never hold a `|`."""
+    """SQLite, in one pass over the compared periods: counts by one text key, `index|month|kind`,
+    and for the period itself `0|month|kind|role|channel|unit|outcome|FFFF` (a unit or an outcome
+    written `v<value>`, or empty when there is none; F: in time 1, 0 or n for unknown, then the
+    lex Sarah flag, the not-executed flag and IVO, 1 or 0). Codes never hold a `|`.
+
+    SQLite groups by sorting, and sorting on eleven columns compares each of them, row after
+    row, where the groups are few and large: one text key (split by `_unkey`) sorts three to four
+    times faster than the same columns (measured at 1,000,000 cases)."""
     received = columns["received_at"]
+    where = and_(counted_where, span.where(received, columns["unit_id"]))
 
     def as_text(value: Any) -> Any:
         return cast(value, String)
@@ -290,7 +283,7 @@ def _sqlite_cube(
         return func.ifnull(_constant("v").concat(as_text(value)), _constant(""))
 
     sep = _constant("|")
-    head = month.concat(sep).concat(columns["kind"])
+    head = _month_key(received).concat(sep).concat(columns["kind"])
     dimensions = (
         sep.concat(columns["submitter_role"])
         .concat(sep)
@@ -303,7 +296,7 @@ def _sqlite_cube(
         .concat(as_text(func.ifnull(columns["in_time"], _constant("n"))))
         .concat(as_text(columns["flag_lex_sarah"]))
         .concat(as_text(columns["flag_decision_not_executed"]))
-        .concat(as_text(ivo))
+        .concat(as_text(_ivo(columns)))
     )
     key = case(
         *(
@@ -318,31 +311,50 @@ def _sqlite_cube(
     return select(key, func.count()).where(where).group_by(*_ordinals(1))
 
 
-def _unkey(key: str | None, n: int) -> tuple[Any, ...]:
-    """A row of the SQLite cube as PostgreSQL's: (index, month, kind, role, channel, unit,
-    outcome, in time, lex Sarah, not executed, IVO, count)."""
+def _unkey(key: str | None, n: int) -> tuple[Trend | None, Dimensions | None]:
+    """A row of the SQLite cube as the rows PostgreSQL returns: its trend row (None between two
+    compared periods) and, for the period itself, its dimensions row."""
     if key is None:
-        return (None,) * 11 + (n,)
+        return None, None
     parts = key.split("|")
+    trend = (int(parts[0]), stockholm_month(parts[1]), parts[2], n)
     if len(parts) == 3:
-        return (int(parts[0]), parts[1], parts[2], *(None,) * 8, n)
-    index, month, kind, role, channel, unit, outcome, flags = parts
-    in_time = {"1": True, "0": False}.get(flags[0])
-    lex, dne, ivo = (flag == "1" for flag in flags[1:4])
-    return (
-        int(index),
-        month,
-        kind,
+        return trend, None
+    role, channel, unit, outcome, flags = parts[3:]
+    in_time, lex, dne, ivo = flags[0], flags[1], flags[2], flags[3]
+    return trend, (
         role,
         channel,
         int(unit[1:]) if unit else None,
         outcome[1:] if outcome else None,
-        in_time,
-        lex,
-        dne,
-        ivo,
         n,
+        n if in_time == "1" else 0,
+        n if in_time != "n" else 0,
+        n if lex == "1" else 0,
+        n if dne == "1" else 0,
+        n if ivo == "1" else 0,
     )
+
+
+async def _sqlite_rows(
+    session: AsyncSession,
+    windows: list[Window],
+    span: Window,
+    live: dict[str, Any],
+    removed: dict[str, Any],
+) -> tuple[list[Trend], list[Dimensions]]:
+    cube = union_all(
+        _sqlite_cube(live, windows, span, counted()), _sqlite_cube(removed, windows, span, true())
+    )
+    trend: list[Trend] = []
+    dimensions: list[Dimensions] = []
+    for key, n in await session.execute(cube):
+        row, more = _unkey(key, int(n))
+        if row is not None:
+            trend.append(row)
+        if more is not None:
+            dimensions.append(more)
+    return trend, dimensions
 
 
 async def compute(session: AsyncSession, request: Request, *, scope: Scope, today: date) -> Figures:
@@ -352,25 +364,18 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
     windows = [Window.of_days(p.first, p.last, request.unit_ids, scope) for p in periods]
     main = windows[0]
     span = Window.of_days(periods[-1].first, periods[0].last, request.unit_ids, scope)
-    buckets = Buckets.of(periods)
     live = live_columns(dialect, today=today)
     removed = removed_columns()
-    cube = union_all(
-        _cube(live, windows, buckets, span, counted(), dialect),
-        _cube(removed, windows, buckets, span, true(), dialect),
-    )
     if dialect == "postgresql":
-        # The planner cannot know that the groups are few (it takes every case for a group) and
-        # sorts the rows, text columns by collation, instead of hashing them: 8 s against 1 s
-        # hashed at 1,000,000 cases. For this one statement of the transaction.
+        # For the report's statements, in this transaction: a plan made for this report's dates
+        # (not a cached one for any), and no sort of the cases where a hash would do, should the
+        # table's statistics not yet know how few the groups are (see `stockholm_day`).
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         await session.execute(text("SET LOCAL enable_sort = off"))
-    rows: list[Any] = list(await session.execute(cube))
-    if dialect == "postgresql":
-        rows = [(*buckets.months.get(row[0], (None, None)), *row[1:]) for row in rows]
-    if dialect == "postgresql":
+        trend, dimensions = await _postgres_rows(session, periods, windows, span, live, removed)
         await session.execute(text("SET LOCAL enable_sort TO DEFAULT"))
-    if dialect == "sqlite":
-        rows = [_unkey(key, n) for key, n in rows]
+    else:
+        trend, dimensions = await _sqlite_rows(session, windows, span, live, removed)
     figures = Figures(
         periods=periods,
         months=[{m: 0 for m, _, _ in p.months()} for p in periods],
@@ -392,40 +397,23 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
         checkins={},
         examples=[],
     )
-    timely: dict[int | None, list[int]] = {}
-    for (
-        index,
-        month,
-        kind,
-        role,
-        channel,
-        unit,
-        outcome,
-        in_time,
-        lex,
-        dne,
-        came_via_ivo,
-        n,
-    ) in rows:
-        if index is None:
-            continue  # between two compared periods (a period that is not a whole year)
-        index = int(index)
-        figures.months[index][stockholm_month(month)] += n
+    for index, month, kind, n in trend:
+        figures.months[index][month] += n
         figures.kinds[index][kind] += n
-        if index:
-            continue
+    timely: dict[int | None, list[int]] = {}
+    for role, channel, unit, outcome, n, in_time, judged, lex, dne, ivo in dimensions:
         figures.roles[role] += n
         figures.channels[channel] += n
         figures.units[unit] += n
         figures.outcomes[outcome] += n
-        if in_time is not None:
+        if judged:
             for key in (None,) if unit is None else (None, unit):
                 counts = timely.setdefault(key, [0, 0])
-                counts[0] += n if in_time else 0
-                counts[1] += n
-        figures.ivo += n if came_via_ivo else 0
-        figures.lex_sarah_flagged += n if lex else 0
-        figures.not_executed += n if dne else 0
+                counts[0] += in_time
+                counts[1] += judged
+        figures.ivo += ivo
+        figures.lex_sarah_flagged += lex
+        figures.not_executed += dne
         figures.deviations += n if outcome == "deviation-reported" else 0
     figures.in_time = {k: (v[0], v[1]) for k, v in timely.items()}
     figures.median_hours = await _median_hours(session, main, live, removed)
@@ -445,7 +433,7 @@ async def _median_hours(
     def hours(columns: dict[str, Any], counted_where: Any) -> Any:
         minutes = columns["response_minutes"]
         return (
-            select(minutes // 60, func.count())
+            select(minutes // literal_column("60", Integer), func.count())
             .where(
                 counted_where,
                 window.where(columns["received_at"], columns["unit_id"]),
