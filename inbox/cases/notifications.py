@@ -14,6 +14,7 @@ its unit and a link: never the sender's text, name or address, nor the case's su
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -327,29 +328,35 @@ async def send_digests(session: AsyncSession, *, policy: NotifyPolicy, now: date
         return 0
     today = local.date()
     queued = 0
-    for r in await _recipients(session):
-        if not r.setting.digest or r.setting.digest_sent_on == today:
-            continue
+    due = [
+        r
+        for r in await _recipients(session)
+        if r.setting.digest and r.setting.digest_sent_on != today and r.user.id is not None
+    ]
+    ids = [r.user.id for r in due]
+    # Everyone's overdue cases and open tasks in two queries, whatever the number of users.
+    overdue_of: dict[int | None, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in await session.execute(
+        select(col(Case.assignee_id), col(Case.reference), col(Case.due_on))
+        .where(
+            col(Case.assignee_id).in_(ids),
+            col(Case.status) != CaseStatus.CLOSED,
+            col(Case.due_on) < today,
+        )
+        .order_by(col(Case.due_on), col(Case.id))
+    ):
+        overdue_of[row[0]].append(tuple(row[1:]))
+    tasks_of: dict[int | None, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in await session.execute(
+        select(col(Case.assignee_id), col(Case.reference), col(Task.due_on))
+        .join(Case, col(Case.id) == col(Task.case_id))
+        .where(col(Case.assignee_id).in_(ids), col(Task.done_at).is_(None))
+        .order_by(col(Task.due_on), col(Task.id))
+    ):
+        tasks_of[row[0]].append(tuple(row[1:]))
+    for r in due:
         assert r.user.id is not None
-        overdue = (
-            await session.execute(
-                select(col(Case.reference), col(Case.due_on))
-                .where(
-                    col(Case.assignee_id) == r.user.id,
-                    col(Case.status) != CaseStatus.CLOSED,
-                    col(Case.due_on) < today,
-                )
-                .order_by(col(Case.due_on), col(Case.id))
-            )
-        ).all()
-        tasks = (
-            await session.execute(
-                select(col(Case.reference), col(Task.due_on))
-                .join(Case, col(Case.id) == col(Task.case_id))
-                .where(col(Case.assignee_id) == r.user.id, col(Task.done_at).is_(None))
-                .order_by(col(Task.due_on), col(Task.id))
-            )
-        ).all()
+        overdue, tasks = overdue_of[r.user.id], tasks_of[r.user.id]
         if overdue or tasks:
             await _enqueue(
                 session,

@@ -294,20 +294,26 @@ async def test_the_digest_goes_once_a_day_from_its_hour_with_overdue_cases_and_t
 ) -> None:
     await _ready(world)
     await _settings(world, "karin", "karin@exempelby.example", "digest")
+    await _settings(world, "olle", "olle@exempelby.example", "digest")
     late = await _new_case(world, 17, "barn-och-familj")
     flagged = await _new_case(world, 18, "barn-och-familj")
+    olles = await _new_case(world, 19, "vuxen")
     async with unit_of_work(world.db.sessions) as session:
-        for ref, changes in ((late, {}), (flagged, {"flags": {"child_at_risk": True}})):
+        for ref, who, changes in (
+            (late, "karin", {}),
+            (flagged, "karin", {"flags": {"child_at_risk": True}}),
+            (olles, "olle", {}),
+        ):
             case = (await session.execute(select(Case).where(Case.reference == ref))).scalar_one()
             await update_case(
                 session,
                 oidc=False,
                 case=case,
-                changes={"assignee": "karin", **changes},
+                changes={"assignee": who, **changes},
                 actor=Actor(name="system"),
                 now=clock(),
             )
-            if ref == late:
+            if ref in (late, olles):
                 case.due_on = date(2026, 3, 2)
     # 05:00 in Stockholm the next day: before the digest's hour, nothing.
     clock.now = clock.now.replace(hour=4, minute=0) + timedelta(days=1)
@@ -316,8 +322,13 @@ async def test_the_digest_goes_once_a_day_from_its_hour_with_overdue_cases_and_t
 
     clock.advance(hours=3)  # 08:00 in Stockholm
     await _notify(world)
-    [sent] = await _send_all(world, clock)
+    # Each gets their own cases only (everyone's are read in one query per kind).
+    sent, olle = sorted(await _send_all(world, clock), key=lambda m: m["To"])
+    assert olle["To"] == "olle@exempelby.example"
+    assert olle["Subject"] == "Dina ärenden i dag: 1 försenat ärende"
+    assert olles in _body(olle) and late not in _body(olle) and flagged not in _body(olle)
     assert sent["To"] == "karin@exempelby.example"
+    assert olles not in _body(sent)
     assert sent["Subject"] == "Dina ärenden i dag: 1 försenat ärende och 1 öppen uppgift"
     body = _body(sent)
     assert f"- {late}, senast 2026-03-02: https://inkorg.exempelby.example/cases/{late}" in body
@@ -328,16 +339,17 @@ async def test_the_digest_goes_once_a_day_from_its_hour_with_overdue_cases_and_t
     # A restart later the same day (a fresh notifier) sends nothing again.
     clock.advance(hours=5)
     await _notify(world)
-    assert len(await _rows(world)) == 1
+    assert len(await _rows(world)) == 2
 
-    # The next morning, another; digest off, none.
+    # The next morning, another each; digest off, none.
     clock.advance(days=1)
     await _notify(world)
-    assert len(await _rows(world)) == 2
+    assert len(await _rows(world)) == 4
     await _settings(world, "karin", "karin@exempelby.example", "assigned")
+    await _settings(world, "olle", "olle@exempelby.example", "assigned")
     clock.advance(days=1)
     await _notify(world)
-    assert len(await _rows(world)) == 2
+    assert len(await _rows(world)) == 4
 
 
 async def test_who_else_has_the_case_open_is_shown_and_expires(
