@@ -211,8 +211,19 @@ def ivo(facts: Any) -> Any:
 # Many per case: topics, measures, and the lex Sarah assessment -----------------------------------
 
 
-def topic_facts(window: Window) -> Any:
-    """(received_at, unit_id, topic code), one row per topic of a counted case in `window`."""
+# The lowest and highest id of the live cases in a window: a join to their topics or measures
+# need read only that range of the other table (ids grow with the time cases arrive, so a year's
+# cases lie in a narrow range; the join still checks every case).
+CaseIds = tuple[int, int]
+
+
+def _within(case_id: Any, ids: CaseIds | None) -> Any:
+    return true() if ids is None else case_id.between(*ids)
+
+
+def topic_facts(window: Window, ids: CaseIds | None = None) -> Any:
+    """(received_at, unit_id, topic code), one row per topic of a counted case in `window`
+    (whose live cases' ids lie within `ids`, when known)."""
     live: Any = (
         select(
             col(Case.received_at).label("received_at"),
@@ -221,7 +232,11 @@ def topic_facts(window: Window) -> Any:
         )
         .join(CaseTopic, col(CaseTopic.case_id) == Case.id)
         .join(Topic, col(Topic.id) == CaseTopic.topic_id)
-        .where(counted(), window.where(col(Case.received_at), col(Case.unit_id)))
+        .where(
+            counted(),
+            window.where(col(Case.received_at), col(Case.unit_id)),
+            _within(col(CaseTopic.case_id), ids),
+        )
     )
     s = CaseStatistic
     removed = (
@@ -237,9 +252,9 @@ def _constant(value: str) -> Any:
     return literal_column(f"'{value}'", String)
 
 
-def measure_facts(window: Window) -> Any:
+def measure_facts(window: Window, ids: CaseIds | None = None) -> Any:
     """(received_at, unit_id, type, status, n): how many measures of a type and status each
-    counted case in `window` has."""
+    counted case in `window` has (whose live cases' ids lie within `ids`, when known)."""
     live: Any = (
         select(
             col(Case.received_at).label("received_at"),
@@ -249,7 +264,11 @@ def measure_facts(window: Window) -> Any:
             literal_column("1", Integer).label("n"),
         )
         .join(Measure, col(Measure.case_id) == Case.id)
-        .where(counted(), window.where(col(Case.received_at), col(Case.unit_id)))
+        .where(
+            counted(),
+            window.where(col(Case.received_at), col(Case.unit_id)),
+            _within(col(Measure.case_id), ids),
+        )
     )
     kinds = union_all(
         *(

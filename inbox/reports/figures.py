@@ -46,6 +46,7 @@ from inbox.core.models import Case, CaseReview, CheckIn, OutboxItem, SubmitterRo
 from inbox.core.time import STOCKHOLM
 from inbox.reports.facts import (
     IVO_CHANNEL,
+    CaseIds,
     Window,
     counted,
     live_columns,
@@ -200,10 +201,11 @@ def _trend(columns: dict[str, Any], span: Window, counted_where: Any) -> Any:
     )
 
 
-def _dimensions(columns: dict[str, Any], window: Window, counted_where: Any) -> Any:
+def _dimensions(columns: dict[str, Any], window: Window, counted_where: Any, ids: Any) -> Any:
     """PostgreSQL: counts by role, channel, unit and outcome over the period itself, with how
     many of each group were handled in time, judged in time or not, flagged and came via IVO
-    (counted per group, not grouped by: plain columns keep the planner's estimate right)."""
+    (counted per group, not grouped by: plain columns keep the planner's estimate right), and
+    the lowest and highest of the cases' `ids` (`CaseIds`)."""
 
     def having(condition: Any) -> Any:
         return func.count().filter(condition)
@@ -218,6 +220,8 @@ def _dimensions(columns: dict[str, Any], window: Window, counted_where: Any) -> 
             having(columns["flag_lex_sarah"].is_(True)),
             having(columns["flag_decision_not_executed"].is_(True)),
             having(_ivo(columns)),
+            func.min(ids),
+            func.max(ids),
         )
         .where(counted_where, window.where(columns["received_at"], columns["unit_id"]))
         .group_by(*_ordinals(4))
@@ -246,7 +250,7 @@ async def _postgres_rows(
     span: Window,
     live: dict[str, Any],
     removed: dict[str, Any],
-) -> tuple[list[Trend], list[Dimensions]]:
+) -> tuple[list[Trend], list[Dimensions], CaseIds | None]:
     trend: list[Trend] = []
     for day, kind, n in await session.execute(
         union_all(_trend(live, span, counted()), _trend(removed, span, true()))
@@ -254,12 +258,21 @@ async def _postgres_rows(
         placed = _place(periods, day)
         if placed is not None:
             trend.append((*placed, kind, int(n)))
-    dimensions = await session.execute(
+    rows = await session.execute(
         union_all(
-            _dimensions(live, windows[0], counted()), _dimensions(removed, windows[0], true())
+            _dimensions(live, windows[0], counted(), col(Case.id)),
+            _dimensions(removed, windows[0], true(), cast(null(), Integer)),
         )
     )
-    return trend, [tuple(row) for row in dimensions]  # type: ignore[misc]
+    dimensions: list[Dimensions] = []
+    low: list[int] = []
+    high: list[int] = []
+    for *counts, lowest, highest in rows:
+        dimensions.append(tuple(counts))  # type: ignore[arg-type]
+        if lowest is not None:
+            low.append(lowest)
+            high.append(highest)
+    return trend, dimensions, (min(low), max(high)) if low else None
 
 
 def _sqlite_cube(
@@ -372,10 +385,13 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
         # table's statistics not yet know how few the groups are (see `stockholm_day`).
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         await session.execute(text("SET LOCAL enable_sort = off"))
-        trend, dimensions = await _postgres_rows(session, periods, windows, span, live, removed)
+        trend, dimensions, ids = await _postgres_rows(
+            session, periods, windows, span, live, removed
+        )
         await session.execute(text("SET LOCAL enable_sort TO DEFAULT"))
     else:
         trend, dimensions = await _sqlite_rows(session, windows, span, live, removed)
+        ids = None  # SQLite joins case by case through the keys: a range would not help
     figures = Figures(
         periods=periods,
         months=[{m: 0 for m, _, _ in p.months()} for p in periods],
@@ -417,8 +433,8 @@ async def compute(session: AsyncSession, request: Request, *, scope: Scope, toda
         figures.deviations += n if outcome == "deviation-reported" else 0
     figures.in_time = {k: (v[0], v[1]) for k, v in timely.items()}
     figures.median_hours = await _median_hours(session, main, live, removed)
-    figures.topics = await _topics(session, main)
-    figures.measures = await _measures(session, main)
+    figures.topics = await _topics(session, main, ids)
+    figures.measures = await _measures(session, main, ids)
     await _reviews(session, main, figures)
     figures.checkins = await checkin_totals(session, request, scope=scope)
     figures.examples = await _examples(session, main)
@@ -465,14 +481,16 @@ def median(histogram: list[tuple[int, int]]) -> float | None:
     return sum(found) / len(found)
 
 
-async def _topics(session: AsyncSession, window: Window) -> Counter[str]:
-    topics = topic_facts(window)
+async def _topics(session: AsyncSession, window: Window, ids: CaseIds | None) -> Counter[str]:
+    topics = topic_facts(window, ids)
     rows = await session.execute(select(topics.c.topic, func.count()).group_by(topics.c.topic))
     return Counter({topic: int(n) for topic, n in rows.all()})
 
 
-async def _measures(session: AsyncSession, window: Window) -> Counter[tuple[str, str]]:
-    measures = measure_facts(window)
+async def _measures(
+    session: AsyncSession, window: Window, ids: CaseIds | None
+) -> Counter[tuple[str, str]]:
+    measures = measure_facts(window, ids)
     rows = await session.execute(
         select(measures.c.type, measures.c.status, func.sum(measures.c.n)).group_by(
             measures.c.type, measures.c.status
