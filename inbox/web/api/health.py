@@ -1,5 +1,8 @@
 """Health for monitoring and orchestrators, no sign-in: `/healthz`, `/readyz` and `/livez`.
 
+What `/healthz` and `/readyz` found is shown only to monitoring (`sees_detail`); the internet
+sees ok or not.
+
 `/healthz` answers 503 when there is a problem, each named in `problems`: the database's (an
 error, or no answer within the policy's timeout), what `inbox.runners.health` finds there (a stale
 part, mail waiting with no worker, failures, a stuck claim, an old backlog) or a channel's own
@@ -13,19 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from alembic.runtime.migration import MigrationContext
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.core import migrate
+from inbox.core.metrics import MetricsAccess
 from inbox.runners.health import Findings, HealthPolicy, check
 from inbox.web.api.schemas import Health, Liveness, Readiness
 from inbox.web.state import (
@@ -33,6 +38,7 @@ from inbox.web.state import (
     Clock,
     HealthLimits,
     HealthProbe,
+    MetricsRules,
     Probe,
     ReadSessions,
     Sessions,
@@ -73,11 +79,13 @@ def _busy(policy: HealthPolicy) -> str:
     responses={503: {"model": Health, "description": "a problem, named in `problems`"}},
 )
 async def healthz(
+    request: Request,
     sessions: Sessions,
     clock: Clock,
     policy: HealthLimits,
     probe: Probe,
     channel_status: Channels,
+    rules: MetricsRules,
 ) -> Any:
     now = clock()
     answer = await _once(
@@ -94,7 +102,24 @@ async def healthz(
     body = Health.model_validate(
         asdict(found) | {"status": "error" if problems else "ok", "database": database}
     ).model_dump(mode="json") | {"problems": problems, "channels": channels}
+    if not sees_detail(request, rules):
+        body = {"status": body["status"]}
     return JSONResponse(body, status_code=503 if problems else 200)
+
+
+def sees_detail(request: Request, rules: MetricsAccess) -> bool:
+    """Whether a client may read what `/healthz` found, beyond ok or not: the parts' hosts,
+    processes and versions, the counts and the problems help monitoring, and an attacker. A
+    client on a loopback or private network may (behind the proxy, the address is the one that
+    connected to it); so may one that `/metrics` lets in (its token or networks)."""
+    client = request.client.host if request.client else None
+    try:
+        address = ipaddress.ip_address(client or "")
+    except ValueError:
+        address = None
+    if address is not None and (address.is_loopback or address.is_private):
+        return True
+    return rules.on and rules.refusal(client, request.headers.get("authorization")) is None
 
 
 async def _database_health(
@@ -127,7 +152,13 @@ async def livez() -> Liveness:
     summary="Readiness: the database answers and its schema is migrated (503 otherwise)",
     responses={503: {"model": Readiness, "description": "not ready, why in `problems`"}},
 )
-async def readyz(sessions: ReadSessions, policy: HealthLimits, probe: Probe) -> Any:
+async def readyz(
+    request: Request,
+    sessions: ReadSessions,
+    policy: HealthLimits,
+    probe: Probe,
+    rules: MetricsRules,
+) -> Any:
     head = schema_head()
     answer = await _once(probe, "ready", lambda: _schema_revision(sessions), policy.timeout)
     database, revision = answer or ("busy", None)
@@ -148,7 +179,10 @@ async def readyz(sessions: ReadSessions, policy: HealthLimits, probe: Probe) -> 
         head=head,
         problems=problems,
     )
-    return JSONResponse(body.model_dump(mode="json"), status_code=503 if problems else 200)
+    shown = body.model_dump(mode="json")
+    if not sees_detail(request, rules):
+        shown = {"status": shown["status"]}
+    return JSONResponse(shown, status_code=503 if problems else 200)
 
 
 async def _schema_revision(

@@ -307,10 +307,19 @@ class BacklogHealth(BaseModel):
 
 
 class Health(BaseModel):
+    """Everything but `status` only for monitoring: a client on a loopback or private network, or
+    one the metrics' token or networks let in (`/metrics`); the internet sees only `status`."""
+
     status: str  # "ok", or "error" with the reasons in `problems` (HTTP 503)
-    database: str  # "ok", "busy" (no answer in time) or the error's type
-    intake: dict[str, int] = Field(description="Unfinished ledger rows: pending and failed")
-    outbox: dict[str, int] = Field(description="Unfinished sends: pending and dead")
+    database: str | None = Field(
+        default=None, description='"ok", "busy" (no answer in time) or the error\'s type'
+    )
+    intake: dict[str, int] = Field(
+        default_factory=dict, description="Unfinished ledger rows: pending and failed"
+    )
+    outbox: dict[str, int] = Field(
+        default_factory=dict, description="Unfinished sends: pending and dead"
+    )
     parts: dict[str, PartHealth] = Field(
         default_factory=dict,
         description="Each part (web, worker, smtp, imap, bot) that beat within the last day",
@@ -320,10 +329,18 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
+    """Everything but `status` only for monitoring, as `Health`."""
+
     status: str = Field(description="ok, or error with the reasons in `problems` (HTTP 503)")
-    database: str = Field(description="ok, busy (no answer in time) or the error's type")
-    schema_revision: str | None = Field(description="The database's migration (null: none)")
-    head: str = Field(description="The migration this version of Synpunkt needs")
+    database: str | None = Field(
+        default=None, description="ok, busy (no answer in time) or the error's type"
+    )
+    schema_revision: str | None = Field(
+        default=None, description="The database's migration (null: none)"
+    )
+    head: str | None = Field(
+        default=None, description="The migration this version of Synpunkt needs"
+    )
     problems: list[str] = []
 
 

@@ -8,6 +8,7 @@ the database, `/readyz` only when the database answers at the migration head.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from sqlalchemy import text
 
 from inbox.core import outbox
 from inbox.core.db import create_engine, session_factory, unit_of_work
+from inbox.core.metrics import MetricsAccess
 from inbox.core.migrate import head
 from inbox.intake import ledger
 from inbox.intake.receive import IntakePolicy
@@ -430,3 +432,60 @@ async def test_readyz_wants_the_database_at_the_migration_head(db: Database, clo
         schema = (await client.get("/openapi.json")).json()
     assert {"/healthz", "/livez", "/readyz"} <= set(schema["paths"])
     assert "503" in schema["paths"]["/readyz"]["get"]["responses"]
+
+
+@pytest.mark.parametrize(
+    ("client", "access", "authorization", "detail"),
+    [
+        ("127.0.0.1", MetricsAccess(), None, True),  # the host itself (a health check in it)
+        ("10.3.0.7", MetricsAccess(), None, True),  # the municipality's monitoring
+        ("fd00::7", MetricsAccess(), None, True),
+        ("81.232.14.9", MetricsAccess(), None, False),  # the internet
+        ("81.232.14.9", MetricsAccess(token="t" * 32), None, False),
+        ("81.232.14.9", MetricsAccess(token="t" * 32), "Bearer " + "t" * 32, True),
+        (
+            "81.232.14.9",
+            MetricsAccess(networks=(ipaddress.ip_network("81.232.14.0/24"),)),
+            None,
+            True,
+        ),
+    ],
+)
+async def test_what_health_found_is_shown_to_monitoring_and_the_internet_sees_ok_or_not(
+    db: Database,
+    clock: Clock,
+    client: str,
+    access: MetricsAccess,
+    authorization: str | None,
+    detail: bool,
+) -> None:
+    """The parts' hosts, processes and versions, the counts and the problems help monitoring and
+    an attacker alike: whoever `/metrics` lets in, and a loopback or private address, sees them;
+    anyone else only whether it is well, which the status code says too."""
+    app = create_app(
+        secret_key=SECRET_KEY,
+        sessions=db.sessions,
+        clock=clock,
+        passwords=CHEAP_PASSWORDS,
+        metrics=access,
+    )
+    await beating(db, clock, Part.WORKER, instance="intern-vm-17:4242").beat_once()
+    clock.advance(minutes=5)  # a stale worker, on a host the internet should not learn of
+    headers = {"Authorization": authorization} if authorization else {}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=(client, 5000)),
+        base_url="http://test",
+        headers=headers,
+    ) as http:
+        healthz = await http.get("/healthz")
+        readyz = await http.get("/readyz")
+    assert healthz.status_code == 503 and readyz.status_code == 200
+    if detail:
+        assert healthz.json()["parts"]["worker"]["instances"][0]["instance"] == "intern-vm-17:4242"
+        assert healthz.json()["problems"] == [
+            "worker: no heartbeat for 5 minutes (last from intern-vm-17:4242)"
+        ]
+        assert readyz.json()["head"] == head()
+    else:
+        assert healthz.json() == {"status": "error"}
+        assert readyz.json() == {"status": "ok"}
