@@ -33,6 +33,7 @@ from inbox.core import migrate
 from inbox.core.metrics import MetricsAccess
 from inbox.runners.health import Findings, HealthPolicy, check
 from inbox.web.api.schemas import Health, Liveness, Readiness
+from inbox.web.auth.sessions import client_addr
 from inbox.web.state import (
     Channels,
     Clock,
@@ -112,7 +113,7 @@ def sees_detail(request: Request, rules: MetricsAccess) -> bool:
     processes and versions, the counts and the problems help monitoring, and an attacker. A
     client on a loopback or private network may (behind the proxy, the address is the one that
     connected to it); so may one that `/metrics` lets in (its token or networks)."""
-    client = request.client.host if request.client else None
+    client = client_addr(request)
     try:
         address = ipaddress.ip_address(client or "")
     except ValueError:
