@@ -25,6 +25,7 @@ from sqlalchemy import Column, Table, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
+from inbox.cases.access import Scope
 from inbox.cases.opening import Opening, open_case
 from inbox.cases.queries import FLAGS
 from inbox.core.audit import Actor, audit
@@ -299,12 +300,28 @@ async def open_moves(session: AsyncSession, *, case: Case, now: datetime) -> lis
     return moves
 
 
-async def find_move(session: AsyncSession, *, case: Case, move_id: int) -> CaseMove:
-    """The merge or split `move_id` of `case` (either side), or `MoveNotFound`."""
+async def find_move(session: AsyncSession, *, case: Case, move_id: int, scope: Scope) -> CaseMove:
+    """The merge or split `move_id` of `case` (either side), or `MoveNotFound` — also when the
+    other case is outside `scope`: as if the move did not exist (the checks of a merge)."""
     move = await session.get(CaseMove, move_id)
     if move is None or case.id not in (move.case_id, move.other_case_id):
         raise MoveNotFound(f"no move {move_id} on {case.reference}")
+    other = await session.get(Case, move.other_case_id if move.case_id == case.id else move.case_id)
+    if other is not None and not scope.allows_unit(other.unit_id):
+        raise MoveNotFound(f"no move {move_id} on {case.reference}")
     return move
+
+
+async def last_move(session: AsyncSession, *, case: Case) -> CaseMove | None:
+    """The newest merge of `case` into another, or split of a message off it."""
+    return (
+        await session.execute(
+            select(CaseMove)
+            .where(col(CaseMove.case_id) == case.id)
+            .order_by(col(CaseMove.id).desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
 
 
 async def undo_move(

@@ -25,7 +25,17 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.cases.access import EVERYTHING, Forbidden, Scope
-from inbox.cases.merging import MergeError, merge_cases, split_message
+from inbox.cases.merging import (
+    UNDO_WINDOW,
+    MergeError,
+    MoveNotFound,
+    UndoRefused,
+    find_move,
+    last_move,
+    merge_cases,
+    split_message,
+    undo_move,
+)
 from inbox.cases.queries import (
     CaseFilter,
     InvalidFilter,
@@ -55,7 +65,9 @@ from inbox.web.api.schemas import (
     MessageOut,
     RegistrationIn,
     ReplyIn,
+    SplitOut,
     TriageIn,
+    UndoOut,
     case_out,
     download_doc,
     message_out,
@@ -398,12 +410,19 @@ async def case_merge(
         )
     except MergeError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-    return MergeOut(reference=source.reference, merged_into=target.reference, messages_moved=moved)
+    move = await last_move(session, case=source)
+    assert move is not None and move.id is not None
+    return MergeOut(
+        reference=source.reference,
+        merged_into=target.reference,
+        messages_moved=moved,
+        move_id=move.id,
+    )
 
 
 @router.post(
     "/cases/{reference}/messages/{message_id}/split",
-    response_model=CaseRef,
+    response_model=SplitOut,
     status_code=status.HTTP_201_CREATED,
     summary="Move an inbound message to a new case of its own",
     responses=problems(404, 409),
@@ -416,7 +435,7 @@ async def message_split(
     response: Response,
     session: Session,
     token: ApiWriter,
-) -> CaseRef:
+) -> SplitOut:
     case = await _case_or_404(session, reference, token.scope)
     try:
         new = await split_message(
@@ -432,4 +451,33 @@ async def message_split(
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     url = f"/api/cases/{new.reference}"
     response.headers["Location"] = url
-    return CaseRef(reference=new.reference, url=url)
+    move = await last_move(session, case=case)
+    assert move is not None and move.id is not None
+    return SplitOut(reference=new.reference, url=url, move_id=move.id)
+
+
+@router.post(
+    "/cases/{reference}/moves/{move_id}/undo",
+    response_model=UndoOut,
+    summary=f"Undo a merge or a split (for {UNDO_WINDOW.seconds // 60} minutes, while neither case "
+    "has changed)",
+    responses=problems(404, 409),
+)
+async def move_undo(
+    reference: str, move_id: Id, clock: Clock, session: Session, token: ApiWriter
+) -> UndoOut:
+    """From either case, with the same checks as the merge or split: a writer who sees both.
+    409 once undone, after the window, or when either case has changed since (the reason in
+    Swedish, as the case page says it)."""
+    case = await _case_or_404(session, reference, token.scope)
+    try:
+        move = await find_move(session, case=case, move_id=move_id, scope=token.scope)
+    except MoveNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such merge or split") from exc
+    try:
+        back_on, kept = await undo_move(session, move=move, actor=token.actor, now=clock())
+    except UndoRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    return UndoOut(
+        kind=move.kind, reference=back_on.reference, other=kept.reference if kept else None
+    )

@@ -411,6 +411,24 @@ class MergeOut(BaseModel):
     reference: str
     merged_into: str
     messages_moved: int
+    move_id: int = Field(
+        description="Undo it with POST /api/cases/{reference}/moves/{move_id}/undo (either case)"
+    )
+
+
+class SplitOut(CaseRef):
+    move_id: int = Field(
+        description="Undo it with POST /api/cases/{reference}/moves/{move_id}/undo (either case)"
+    )
+
+
+class UndoOut(BaseModel):
+    kind: str = Field(description="merge or split")
+    reference: str = Field(description="The case whose messages are back on it")
+    other: str | None = Field(
+        description="A merge: the case it had been merged into, which keeps its own messages. "
+        "A split: null (the case the split made is removed)"
+    )
 
 
 class RegistrationIn(BaseModel):

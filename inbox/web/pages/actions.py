@@ -379,18 +379,11 @@ async def undo(
     checks as the merge or split itself: a writer who can see both cases."""
     case = await writable_case(session, staff, reference)
     try:
-        move = await find_move(session, case=case, move_id=move_id)
+        move = await find_move(session, case=case, move_id=move_id, scope=staff.scope)
     except MoveNotFound as exc:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail="Det finns ingen sådan sammanslagning eller delning."
         ) from exc
-    other_id = move.other_case_id if move.case_id == case.id else move.case_id
-    other = await session.get(Case, other_id)
-    if other is not None and not staff.scope.allows_unit(other.unit_id):
-        # The other case is out of scope: as if the move did not exist.
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, detail="Det finns ingen sådan sammanslagning eller delning."
-        )
     try:
         back_on, kept = await undo_move(session, move=move, actor=staff.actor, now=clock())
     except UndoRefused as exc:

@@ -94,7 +94,9 @@ async def merged(db: Database, clock: Clock) -> int:
 
 async def undo(db: Database, clock: Clock, reference: str, move_id: int) -> None:
     async with unit_of_work(db.sessions) as session:
-        move = await find_move(session, case=await case(session, reference), move_id=move_id)
+        move = await find_move(
+            session, case=await case(session, reference), move_id=move_id, scope=EVERYTHING
+        )
         await undo_move(session, move=move, actor=ACTOR, now=clock())
 
 

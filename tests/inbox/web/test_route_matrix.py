@@ -255,7 +255,7 @@ async def _split(world: World, objects: Objects) -> Call:
 
 
 async def _undo(world: World, objects: Objects) -> Call:
-    """A fresh merge, to be undone from the target's page."""
+    """A fresh merge, to be undone from the target (its page or the API)."""
     source, target = await _fresh_case(world, objects), await _fresh_case(world, objects)
     async with unit_of_work(world.db.sessions) as session:
         cases = {
@@ -270,7 +270,7 @@ async def _undo(world: World, objects: Objects) -> Call:
         move = (
             await session.execute(select(CaseMove).where(CaseMove.case_id == cases[source].id))
         ).scalar_one()
-    return Call(path=f"/cases/{target}/moves/{move.id}/undo", form={})
+    return Call(path=f"/{{api}}cases/{target}/moves/{move.id}/undo", form={}, json={})
 
 
 async def _withdraw(world: World, objects: Objects) -> Call:
@@ -461,6 +461,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/api/cases/{reference}/to-inbox"): Rule(
         Need.WRITE, OBJECT, _machine_case("/api/cases/{ref}/to-inbox", json={})
     ),
+    ("POST", "/api/cases/{reference}/moves/{move_id}/undo"): Rule(Need.WRITE, OBJECT, _undo),
     ("POST", "/api/cases/{reference}/messages/{message_id}/split"): Rule(
         Need.WRITE, OBJECT, _split
     ),

@@ -91,6 +91,7 @@ async def test_register_merge_split_and_audit(
         "reference": "SP-2026-0003",
         "merged_into": "SP-2026-0002",
         "messages_moved": 1,
+        "move_id": split.json()["move_id"] + 1,
     }
     into_self = await api.post("/api/cases/SP-2026-0002/merge", json={"into": "SP-2026-0002"})
     assert into_self.status_code == 409 and "sig självt" in into_self.json()["detail"]
@@ -109,3 +110,33 @@ async def test_register_merge_split_and_audit(
     )
     assert [e["action"] for e in rest.json()["items"]] == ["case.created"]
     assert rest.json()["next_cursor"] is None
+
+
+async def test_a_merge_and_a_split_are_undone_through_the_api(
+    api: httpx.AsyncClient, db: Database, clock: Clock
+) -> None:
+    """The move's id comes with the merge or split; either case undoes it, once, within the
+    window and while neither changed: as on the case page (tests/inbox/cases/test_undo_moves.py
+    has every rule of the undo itself)."""
+    await take(db, mail(1, subject="Färdtjänst", text="Bilen kom inte."), clock)
+    second = await take(db, mail(2, subject="Re: [SP-2026-0001] x", text="Ny sak."), clock)
+    split = await api.post(f"/api/cases/SP-2026-0001/messages/{second.message_id}/split")
+    assert split.status_code == 201, split.text
+    move = split.json()["move_id"]
+    # From the new case, as from the old: back on SP-2026-0001, and the new case removed.
+    undone = await api.post(f"/api/cases/SP-2026-0002/moves/{move}/undo")
+    assert undone.status_code == 200, undone.text
+    assert undone.json() == {"kind": "split", "reference": "SP-2026-0001", "other": None}
+    assert (await api.get("/api/cases/SP-2026-0002")).status_code == 404
+    again = await api.post(f"/api/cases/SP-2026-0001/moves/{move}/undo")
+    assert again.status_code == 409 and "redan ångrad" in again.json()["detail"]
+
+    await take(db, mail(3, subject="Något annat", text="Hej."), clock)
+    merged = await api.post("/api/cases/SP-2026-0003/merge", json={"into": "SP-2026-0001"})
+    move = merged.json()["move_id"]
+    assert (await api.post(f"/api/cases/SP-2026-0001/moves/{move + 1}/undo")).status_code == 404
+    clock.advance(minutes=16)  # past the window
+    late = await api.post(f"/api/cases/SP-2026-0001/moves/{move}/undo")
+    assert late.status_code == 409 and "inte ångras längre" in late.json()["detail"]
+    kept = (await api.get("/api/cases/SP-2026-0001")).json()
+    assert "Något annat" in [m["subject"] for m in kept["messages"]]  # still merged
