@@ -21,18 +21,6 @@ from inbox.core.inbound import Channel
 from inbox.core.models import Contact
 from inbox.core.personnummer import contains_personnummer
 
-# An e-mail address as people write one into a form: one @, a dot in the domain, nothing a mail
-# header could be made to carry besides (no spaces, line breaks, angle brackets, commas or
-# semicolons). RFC 5321 allows 64 characters for the local part and 255 for the domain.
-MAX_MAIL_ADDRESS = 320
-_MAIL_ADDRESS = re.compile(r"[^@\s<>\",;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]+")
-
-
-def is_mail_address(text: str) -> bool:
-    """Whether `text` (already stripped) is one e-mail address: the one rule every form uses."""
-    return len(text) <= MAX_MAIL_ADDRESS and _MAIL_ADDRESS.fullmatch(text) is not None
-
-
 # A Swedish or international number as people write it: +46 70-123 45 67, 070 123 45 67,
 # 08-123 456 78, 0046701234567. Eight to thirteen digits in all.
 _PHONE = re.compile(r"(?<![\d+])(?:\+|00)?\d[\d \-()]{6,18}\d(?!\d)")

@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.cases.access import NotFound, Scope
-from inbox.cases.contacts import find_or_create_contact, is_mail_address, normalise_address
+from inbox.cases.contacts import find_or_create_contact, normalise_address
 from inbox.checkins.plan import CheckinPolicy, cancel_pending, schedule_checkin
 from inbox.checkins.texts import languages
+from inbox.core.addresses import is_mail_address
 from inbox.core.inbound import Channel
 from inbox.core.models import CheckIn, Decision, DecisionStatus, Unit
 from inbox.core.personnummer import contains_personnummer

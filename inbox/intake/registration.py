@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inbox.cases.access import Scope
-from inbox.cases.contacts import find_or_create_contact, is_mail_address
+from inbox.cases.contacts import find_or_create_contact
 from inbox.cases.opening import Opening, open_case
 from inbox.cases.registry import EVENT_FIELDS, RegistryError, clean_event
 from inbox.cases.tasks import TaskKind, add_tasks
+from inbox.core.addresses import is_mail_address
 from inbox.core.audit import Actor, audit
 from inbox.core.inbound import Channel, InboundMessage
 from inbox.core.models import (

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from inbox.cases import presence
-from inbox.cases.contacts import is_mail_address
 from inbox.cases.notifications import CHOICES, save_settings, settings_of, wants
 from inbox.cases.queries import find_case
+from inbox.core.addresses import is_mail_address
 from inbox.core.audit import audit
 from inbox.web.auth.csrf import verify_csrf
 from inbox.web.auth.sessions import Session

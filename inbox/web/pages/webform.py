@@ -27,8 +27,8 @@ from sqlalchemy import select
 from sqlmodel import col
 from starlette.datastructures import FormData, UploadFile
 
-from inbox.cases.contacts import is_mail_address
 from inbox.core import i18n
+from inbox.core.addresses import is_mail_address
 from inbox.core.db import unit_of_work
 from inbox.core.models import Unit
 from inbox.intake import web_form

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from inbox.cases.contacts import MAX_MAIL_ADDRESS, is_mail_address
+from inbox.core.addresses import MAX_MAIL_ADDRESS, is_mail_address
 
 
 @pytest.mark.parametrize(
