@@ -243,6 +243,7 @@ def cmd_users_set(settings: Settings, args: argparse.Namespace) -> int:
             unit_codes=args.unit,
             all_units=args.all_units,
             display_name=args.display_name,
+            email=args.email,
             actor=cli_actor(args),
             now=utcnow(),
         )

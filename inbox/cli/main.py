@@ -299,7 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     passwd.set_defaults(func=cmd_users_passwd)
     uset = _actor(
         users.add_parser(
-            "set", help="change role, units or display name (role or units end their sessions)"
+            "set",
+            help="change role, units, display name or notification address (role or units end "
+            "their sessions)",
         )
     )
     uset.add_argument("name")
@@ -310,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grant.add_argument("--all-units", action="store_true", help="every unit")
     uset.add_argument("--display-name")
+    uset.add_argument(
+        "--email", help="where the user's notifications go ('' for none: no notifications)"
+    )
     uset.set_defaults(func=cmd_users_set)
 
     units = commands.add_parser("units", help="units (verksamheter)").add_subparsers(

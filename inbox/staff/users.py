@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from inbox.core.addresses import is_mail_address
 from inbox.core.audit import Actor, audit
 from inbox.core.models import Role, StaffUnit, StaffUser, Unit
 from inbox.staff.passwords import DEFAULT_PASSWORDS, Passwords
@@ -440,13 +441,15 @@ async def update_user(
     unit_codes: Sequence[str] = (),
     all_units: bool = False,
     display_name: str | None = None,
+    email: str | None = None,
     within: Within = None,
 ) -> StaffUser:
-    """Another role, other units (`unit_codes` or `all_units`, replacing the old ones) or another
-    display name. A change of role or units ends every session the user has."""
-    if role is None and not unit_codes and not all_units and display_name is None:
+    """Another role, other units (`unit_codes` or `all_units`, replacing the old ones), another
+    display name, or another address for the user's notifications (`email`; empty: none, so no
+    notifications). A change of role or units ends every session the user has."""
+    if role is None and not unit_codes and not all_units and display_name is None and email is None:
         raise StaffError(
-            "nothing to change: give --role, --unit/--all-units or --display-name",
+            "nothing to change: give --role, --unit/--all-units, --display-name or --email",
             swedish="Inget att ändra.",
         )
     user = await existing_user(session, username, within=within)
@@ -461,6 +464,13 @@ async def update_user(
     if display_name is not None and not display_name.strip():
         raise StaffError(
             "the display name is empty", swedish="Skriv ett namn.", field="display_name"
+        )
+    address = None if email is None else email.strip() or None
+    if address is not None and not is_mail_address(address):
+        raise StaffError(
+            f"not an e-mail address: {address!r}",
+            swedish="Skriv en e-postadress som namn@exempel.se, eller lämna fältet tomt.",
+            field="email",
         )
     changes: dict[str, object] = {}
     if new_role is not None and new_role != user.role:
@@ -478,6 +488,9 @@ async def update_user(
     if display_name is not None and display_name.strip() != user.display_name:
         changes["display_name"] = [user.display_name, display_name.strip()]
         user.display_name = display_name.strip()
+    if email is not None and address != user.email:
+        changes["email"] = [user.email, address]
+        user.email = address
     if "role" in changes or "units" in changes:
         _end_sessions(user)
     if changes:

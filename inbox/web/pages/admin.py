@@ -532,6 +532,7 @@ async def user_update(
             unit_codes=codes,
             all_units=all_units,
             display_name=str(form.get("display_name", "")),
+            email=str(form["email"]) if "email" in form else None,
             actor=staff.actor,
             now=clock(),
             within=_within(staff),

@@ -209,6 +209,16 @@ async def test_users_list_disable_enable_passwd_and_set(cli_db: Path) -> None:
     assert (await _user(cli_db, "karin")).all_units
     assert len(await _load(cli_db, select(StaffUnit))) == 0
 
+    # Where her notifications go: set, refused when it is no address, and cleared.
+    mailed = synpunkt(cli_db, "users", "set", "karin", "--email", " Karin@Exempelby.se ")
+    assert mailed.returncode == 0 and "sessions" not in mailed.stdout, mailed.stderr
+    assert (await _user(cli_db, "karin")).email == "Karin@Exempelby.se"
+    bad = synpunkt(cli_db, "users", "set", "karin", "--email", "karin@exempelby.se, eva@x.se")
+    assert bad.returncode == 2 and "not an e-mail address" in bad.stderr
+    assert (await _user(cli_db, "karin")).email == "Karin@Exempelby.se"
+    cleared = synpunkt(cli_db, "users", "set", "karin", "--email", "")
+    assert cleared.returncode == 0 and (await _user(cli_db, "karin")).email is None
+
 
 async def test_users_commands_refuse_unknown_users_and_empty_changes(cli_db: Path) -> None:
     for command in (

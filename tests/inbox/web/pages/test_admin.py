@@ -232,6 +232,34 @@ async def test_the_users_page_lists_names_roles_units_status_and_last_sign_in(
     assert "barn-och-familj</td>" not in page
 
 
+async def test_an_admin_sets_where_a_users_notifications_go(world: World, as_user: SignIn) -> None:
+    alma = await as_user("alma")
+    olle = await world.user_id("olle")
+    form = {"display_name": "Olle", "role": "caseworker", "unit": "vuxen"}
+    refused = await form_post(alma, f"/admin/users/{olle}", form | {"email": "olle@vuxen"})
+    assert refused.status_code == 422
+    assert "Skriv en e-postadress som namn@exempel.se" in refused.text
+    assert 'id="e-email"' in refused.text and 'aria-invalid="true"' in refused.text
+    saved = await form_post(alma, f"/admin/users/{olle}", form | {"email": "olle@exempelby.se"})
+    assert saved.status_code == 303
+    page = (await alma.get(f"/admin/users/{olle}")).text
+    assert 'value="olle@exempelby.se"' in page
+    async with world.db.sessions() as session:
+        user = await session.get(StaffUser, olle)
+        assert user is not None and user.email == "olle@exempelby.se"
+        events = (
+            await session.execute(select(AuditEvent).where(AuditEvent.action == "staff.update"))  # type: ignore[arg-type]
+        ).scalars()
+        assert [e.detail["email"] for e in events if "email" in e.detail] == [
+            [None, "olle@exempelby.se"]
+        ]
+    # A form without the field (an older page) leaves the address as it was.
+    await form_post(alma, f"/admin/users/{olle}", form | {"display_name": "Olle Ö"})
+    async with world.db.sessions() as session:
+        user = await session.get(StaffUser, olle)
+        assert user is not None and user.email == "olle@exempelby.se"
+
+
 async def test_a_unit_limited_admin_manages_only_her_units(world: World, as_user: SignIn) -> None:
     ada = await as_user("ada")  # admin of mottagning only
     page = (await ada.get("/admin/users")).text
