@@ -8,10 +8,14 @@ the user typed, so nothing is lost.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
 
 from inbox.cases.merging import (
     MERGE,
@@ -36,7 +40,7 @@ from inbox.cases.triage import TRIAGE_FLAGS, TriageError, move_to_inbox, update_
 from inbox.core.models import Case, CaseStatus
 from inbox.web.auth.csrf import verify_csrf
 from inbox.web.auth.sessions import Session, Staff
-from inbox.web.deps import StaffWriter
+from inbox.web.deps import StaffRegistrar, StaffWriter
 from inbox.web.inputs import Id
 from inbox.web.pages.cases import MACHINE_VIEW, CasePage, CaseView
 from inbox.web.render import CLOSE_OUTCOMES, label
@@ -55,6 +59,82 @@ async def writable_case(session: Session, staff: Staff, reference: str) -> Case:
 def back_to_case(request: Request, case: Case, message: str) -> Response:
     request.session["flash"] = message
     return RedirectResponse(f"/cases/{case.reference}", status_code=303)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseForm:
+    """A form posted on a case's page by someone who may change cases: the case (404 when the
+    writer cannot see it), the form's fields, the writer, the session and the time. `refused`
+    shows the case again with the reason (422), `done` goes back to it with a message.
+
+    A route that changes a case takes it as `post: CasePost` and calls one or the other."""
+
+    request: Request
+    session: AsyncSession
+    staff: Staff
+    reference: str
+    case: Case
+    form: FormData
+    now: datetime
+    page: CaseView
+
+    async def refused(self, error: str) -> Response:
+        return await self.page(self.staff, self.reference, error=error, status_code=422)
+
+    def done(self, message: str) -> Response:
+        return back_to_case(self.request, self.case, message)
+
+    def text(self, name: str) -> str:
+        """A field as text ("" when it is not in the form)."""
+        return str(self.form.get(name, ""))
+
+
+async def _case_form(
+    reference: str,
+    request: Request,
+    session: AsyncSession,
+    staff: Staff,
+    case_page: CaseView,
+    clock: Callable[[], datetime],
+) -> CaseForm:
+    case = await writable_case(session, staff, reference)
+    return CaseForm(
+        request=request,
+        session=session,
+        staff=staff,
+        reference=reference,
+        case=case,
+        form=await request.form(),
+        now=clock(),
+        page=case_page,
+    )
+
+
+async def case_form(
+    reference: str,
+    request: Request,
+    session: Session,
+    staff: StaffWriter,
+    case_page: CasePage,
+    clock: Clock,
+) -> CaseForm:
+    return await _case_form(reference, request, session, staff, case_page, clock)
+
+
+async def registrar_case_form(
+    reference: str,
+    request: Request,
+    session: Session,
+    staff: StaffRegistrar,
+    case_page: CasePage,
+    clock: Clock,
+) -> CaseForm:
+    return await _case_form(reference, request, session, staff, case_page, clock)
+
+
+CasePost = Annotated[CaseForm, Depends(case_form)]
+# The same, for what only a registrar (or an admin) may do to a case.
+RegistrarCasePost = Annotated[CaseForm, Depends(registrar_case_form)]
 
 
 @router.post("/cases/{reference}/reply")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
@@ -21,12 +21,8 @@ from inbox.cases.measures import (
     update_measure,
 )
 from inbox.web.auth.csrf import verify_csrf
-from inbox.web.auth.sessions import Session
-from inbox.web.deps import StaffWriter
 from inbox.web.inputs import Id
-from inbox.web.pages.actions import back_to_case, writable_case
-from inbox.web.pages.cases import CasePage
-from inbox.web.state import Clock
+from inbox.web.pages.actions import CasePost
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
@@ -51,134 +47,87 @@ def _measure(form: FormData) -> MeasureInput:
 
 
 @router.post("/cases/{reference}/topics")
-async def topics(
-    reference: str,
-    request: Request,
-    session: Session,
-    staff: StaffWriter,
-    case_page: CasePage,
-    clock: Clock,
-) -> Response:
-    case = await writable_case(session, staff, reference)
-    form = await request.form()
-    chosen = [str(v) for v in form.getlist("topic")]
+async def topics(post: CasePost) -> Response:
+    chosen = [str(v) for v in post.form.getlist("topic")]
     try:
         if not all(v.isdigit() for v in chosen):
             raise MeasureError("Välj ämnen ur listan.")
         changed = await set_topics(
-            session,
-            case=case,
+            post.session,
+            case=post.case,
             topic_ids=[int(v) for v in chosen],
-            scope=staff.scope,
-            actor=staff.actor,
-            now=clock(),
+            scope=post.staff.scope,
+            actor=post.staff.actor,
+            now=post.now,
         )
     except MeasureError as exc:
-        return await case_page(staff, reference, error=str(exc), status_code=422)
-    return back_to_case(request, case, "Ämnena är sparade." if changed else "Inget ändrades.")
+        return await post.refused(str(exc))
+    return post.done("Ämnena är sparade." if changed else "Inget ändrades.")
 
 
 @router.post("/cases/{reference}/measures")
-async def measure_add(
-    reference: str,
-    request: Request,
-    session: Session,
-    staff: StaffWriter,
-    case_page: CasePage,
-    clock: Clock,
-) -> Response:
-    case = await writable_case(session, staff, reference)
-    form = await request.form()
+async def measure_add(post: CasePost) -> Response:
     try:
         await add_measure(
-            session,
-            case=case,
-            data=_measure(form),
-            scope=staff.scope,
-            actor=staff.actor,
-            now=clock(),
+            post.session,
+            case=post.case,
+            data=_measure(post.form),
+            scope=post.staff.scope,
+            actor=post.staff.actor,
+            now=post.now,
         )
     except MeasureError as exc:
-        return await case_page(staff, reference, error=str(exc), status_code=422)
-    return back_to_case(request, case, "Åtgärden är registrerad.")
+        return await post.refused(str(exc))
+    return post.done("Åtgärden är registrerad.")
 
 
 @router.post("/cases/{reference}/measures/{measure_id}")
-async def measure_change(
-    reference: str,
-    measure_id: Id,
-    request: Request,
-    session: Session,
-    staff: StaffWriter,
-    case_page: CasePage,
-    clock: Clock,
-) -> Response:
-    case = await writable_case(session, staff, reference)
-    form = await request.form()
+async def measure_change(measure_id: Id, post: CasePost) -> Response:
     try:
         changed = await update_measure(
-            session,
-            case=case,
+            post.session,
+            case=post.case,
             measure_id=measure_id,
-            data=_measure(form),
-            scope=staff.scope,
-            actor=staff.actor,
-            now=clock(),
+            data=_measure(post.form),
+            scope=post.staff.scope,
+            actor=post.staff.actor,
+            now=post.now,
         )
     except MeasureError as exc:
-        return await case_page(staff, reference, error=str(exc), status_code=422)
-    return back_to_case(request, case, "Åtgärden är ändrad." if changed else "Inget ändrades.")
+        return await post.refused(str(exc))
+    return post.done("Åtgärden är ändrad." if changed else "Inget ändrades.")
 
 
 @router.post("/cases/{reference}/lex-sarah")
-async def lex_sarah(
-    reference: str,
-    request: Request,
-    session: Session,
-    staff: StaffWriter,
-    case_page: CasePage,
-    clock: Clock,
-) -> Response:
-    case = await writable_case(session, staff, reference)
-    form = await request.form()
+async def lex_sarah(post: CasePost) -> Response:
     try:
         changed = await set_lex_sarah(
-            session,
-            case=case,
-            assessed=form.get("assessed") == "yes",
-            outcome=str(form.get("outcome", "")) or None,
-            scope=staff.scope,
-            actor=staff.actor,
-            now=clock(),
+            post.session,
+            case=post.case,
+            assessed=post.form.get("assessed") == "yes",
+            outcome=post.text("outcome") or None,
+            scope=post.staff.scope,
+            actor=post.staff.actor,
+            now=post.now,
         )
     except MeasureError as exc:
-        return await case_page(staff, reference, error=str(exc), status_code=422)
-    done = "Lex Sarah-bedömningen är sparad." if changed else "Inget ändrades."
-    return back_to_case(request, case, done)
+        return await post.refused(str(exc))
+    return post.done("Lex Sarah-bedömningen är sparad." if changed else "Inget ändrades.")
 
 
 @router.post("/cases/{reference}/example")
-async def example(
-    reference: str,
-    request: Request,
-    session: Session,
-    staff: StaffWriter,
-    case_page: CasePage,
-    clock: Clock,
-) -> Response:
-    case = await writable_case(session, staff, reference)
-    form = await request.form()
+async def example(post: CasePost) -> Response:
     try:
         changed = await set_example(
-            session,
-            case=case,
-            example=form.get("example") == "yes",
-            summary=str(form.get("summary", "")),
-            handling=str(form.get("handling", "")),
-            scope=staff.scope,
-            actor=staff.actor,
-            now=clock(),
+            post.session,
+            case=post.case,
+            example=post.form.get("example") == "yes",
+            summary=post.text("summary"),
+            handling=post.text("handling"),
+            scope=post.staff.scope,
+            actor=post.staff.actor,
+            now=post.now,
         )
     except MeasureError as exc:
-        return await case_page(staff, reference, error=str(exc), status_code=422)
-    return back_to_case(request, case, "Exemplet är sparat." if changed else "Inget ändrades.")
+        return await post.refused(str(exc))
+    return post.done("Exemplet är sparat." if changed else "Inget ändrades.")

@@ -24,10 +24,9 @@ from inbox.records.subject_access import (
 )
 from inbox.web.auth.csrf import verify_csrf
 from inbox.web.auth.sessions import Session
-from inbox.web.deps import StaffAdmin, StaffRegistrar, StaffWriter
+from inbox.web.deps import StaffAdmin
 from inbox.web.downloads import download
-from inbox.web.pages.actions import back_to_case, writable_case
-from inbox.web.pages.cases import CasePage
+from inbox.web.pages.actions import CasePost, RegistrarCasePost
 from inbox.web.render import env, page
 from inbox.web.state import Clock, Policy
 
@@ -51,73 +50,49 @@ def summary_html(extract: Extract, *, organisation: str) -> str:
 
 
 @router.post("/cases/{reference}/hold")
-async def hold(
-    reference: str,
-    request: Request,
-    session: Session,
-    staff: StaffRegistrar,
-    case_page: CasePage,
-    clock: Clock,
-) -> Response:
-    case = await writable_case(session, staff, reference)
-    form = await request.form()
-    on = form.get("action") != "remove"
+async def hold(post: RegistrarCasePost) -> Response:
+    on = post.form.get("action") != "remove"
     try:
         changed = await set_hold(
-            session,
-            case=case,
+            post.session,
+            case=post.case,
             on=on,
-            reason=str(form.get("reason", "")),
-            scope=staff.scope,
-            actor=staff.actor,
-            now=clock(),
+            reason=post.text("reason"),
+            scope=post.staff.scope,
+            actor=post.staff.actor,
+            now=post.now,
         )
     except HoldError as exc:
-        return await case_page(staff, reference, error=str(exc), status_code=422)
+        return await post.refused(str(exc))
     if not changed:
-        return back_to_case(request, case, "Inget ändrades.")
-    return back_to_case(request, case, "Ärendet bevaras." if on else "Bevarandet är borttaget.")
+        return post.done("Inget ändrades.")
+    return post.done("Ärendet bevaras." if on else "Bevarandet är borttaget.")
 
 
 @router.post("/cases/{reference}/rights-requests")
-async def rights_request(
-    reference: str,
-    request: Request,
-    session: Session,
-    staff: StaffWriter,
-    case_page: CasePage,
-    clock: Clock,
-    policy: Policy,
-) -> Response:
-    case = await writable_case(session, staff, reference)
-    form = await request.form()
+async def rights_request(post: CasePost, policy: Policy) -> Response:
     try:
-        requested_on = date.fromisoformat(str(form.get("requested_on", "")).strip())
+        requested_on = date.fromisoformat(post.text("requested_on").strip())
     except ValueError:
-        return await case_page(
-            staff, reference, error="Ange när begäran kom in (ÅÅÅÅ-MM-DD).", status_code=422
-        )
+        return await post.refused("Ange när begäran kom in (ÅÅÅÅ-MM-DD).")
     try:
         await record_rights_request(
-            session,
-            case=case,
-            kind=str(form.get("kind", "")),
-            requested_by=str(form.get("requested_by", "")),
+            post.session,
+            case=post.case,
+            kind=post.text("kind"),
+            requested_by=post.text("requested_by"),
             requested_on=requested_on,
-            request=str(form.get("request", "")),
-            response=str(form.get("response", "")),
+            request=post.text("request"),
+            response=post.text("response"),
             organisation=policy.organisation,
-            actor=staff.actor,
-            now=clock(),
+            actor=post.staff.actor,
+            now=post.now,
         )
     except SubjectError:
-        return await case_page(
-            staff,
-            reference,
-            error="Fyll i vem som begär, vad som begärs och, för rättelse och begränsning, svaret.",
-            status_code=422,
+        return await post.refused(
+            "Fyll i vem som begär, vad som begärs och, för rättelse och begränsning, svaret."
         )
-    return back_to_case(request, case, "Begäran är registrerad på ärendet.")
+    return post.done("Begäran är registrerad på ärendet.")
 
 
 @router.get("/admin/subject-access", response_class=HTMLResponse)
