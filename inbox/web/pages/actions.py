@@ -221,69 +221,43 @@ async def reply_template(
 
 
 @router.post("/cases/{reference}/note")
-async def note(
-    reference: str,
-    request: Request,
-    session: Session,
-    staff: StaffWriter,
-    case_page: CasePage,
-    clock: Clock,
-) -> Response:
-    case = await writable_case(session, staff, reference)
-    text = str((await request.form()).get("text", ""))
+async def note(post: CasePost) -> Response:
+    text = post.text("text")
     try:
-        await add_note(session, case=case, text=text, actor=staff.actor, now=clock())
+        await add_note(
+            post.session, case=post.case, text=text, actor=post.staff.actor, now=post.now
+        )
     except ReplyError:
-        return await case_page(
-            staff,
-            reference,
+        return await post.page(
+            post.staff,
+            post.reference,
             note_text=text,
             error="Anteckningen är tom eller för lång.",
             status_code=422,
         )
-    return back_to_case(request, case, "Anteckningen är sparad.")
+    return post.done("Anteckningen är sparad.")
 
 
-async def _update(
-    request: Request,
-    session: Session,
-    staff: Staff,
-    reference: str,
-    changes: Mapping[str, object],
-    done: str,
-    *,
-    case_page: CaseView,
-    clock: Callable[[], datetime],
-) -> Response:
-    case = await writable_case(session, staff, reference)
+async def _update(post: CaseForm, changes: Mapping[str, object], done: str) -> Response:
     try:
         changed = await update_case(
-            session, case=case, changes=changes, actor=staff.actor, now=clock(), oidc=case_page.oidc
+            post.session,
+            case=post.case,
+            changes=changes,
+            actor=post.staff.actor,
+            now=post.now,
+            oidc=post.page.oidc,
         )
     except TriageError as exc:
-        return await case_page(
-            staff,
-            reference,
-            error=f"Ändringen kunde inte sparas. {exc.swedish or 'Ett värde i formuläret är ogiltigt.'}",
-            status_code=422,
-        )
-    return back_to_case(request, case, done if changed else "Inget ändrades.")
+        reason = exc.swedish or "Ett värde i formuläret är ogiltigt."
+        return await post.refused(f"Ändringen kunde inte sparas. {reason}")
+    return post.done(done if changed else "Inget ändrades.")
 
 
 @router.post("/cases/{reference}/triage")
-async def triage(
-    reference: str,
-    request: Request,
-    session: Session,
-    staff: StaffWriter,
-    case_page: CasePage,
-    clock: Clock,
-) -> Response:
-    form = await request.form()
-
+async def triage(post: CasePost) -> Response:
     def field(name: str) -> str | None:
-        value = str(form.get(name, "")).strip()
-        return value or None
+        return post.text(name).strip() or None
 
     changes: dict[str, object] = {
         "kind": field("kind"),
@@ -292,7 +266,7 @@ async def triage(
         "status": field("status"),
         "unit": field("unit"),
         "assignee": field("assignee"),
-        "flags": {name: form.get(f"flag_{name}") == "on" for name in TRIAGE_FLAGS},
+        "flags": {name: post.form.get(f"flag_{name}") == "on" for name in TRIAGE_FLAGS},
     }
     for required in ("kind", "submitter_role", "priority", "status"):
         if changes[required] is None:
@@ -300,112 +274,60 @@ async def triage(
     # The ärendemening and what happened are in the form when it shows them; empty clears them
     # (the ärendemening goes back to its default).
     for name in ("registry_title", *EVENT_FIELDS):
-        if name in form:
-            changes[name] = str(form.get(name, ""))
-    return await _update(
-        request,
-        session,
-        staff,
-        reference,
-        changes,
-        "Ärendet är uppdaterat.",
-        case_page=case_page,
-        clock=clock,
-    )
+        if name in post.form:
+            changes[name] = post.text(name)
+    return await _update(post, changes, "Ärendet är uppdaterat.")
 
 
 @router.post("/cases/{reference}/close")
-async def close(
-    reference: str,
-    request: Request,
-    session: Session,
-    staff: StaffWriter,
-    case_page: CasePage,
-    clock: Clock,
-) -> Response:
-    outcome = str((await request.form()).get("outcome", "")).strip() or None
+async def close(post: CasePost) -> Response:
+    outcome = post.text("outcome").strip() or None
     if outcome is None:
-        return await case_page(staff, reference, error="Välj ett utfall.", status_code=422)
-    changes = {"status": "closed", "outcome": outcome}
-    return await _update(
-        request,
-        session,
-        staff,
-        reference,
-        changes,
-        "Ärendet är avslutat.",
-        case_page=case_page,
-        clock=clock,
-    )
+        return await post.refused("Välj ett utfall.")
+    return await _update(post, {"status": "closed", "outcome": outcome}, "Ärendet är avslutat.")
 
 
 @router.post("/cases/{reference}/reopen")
-async def reopen(
-    reference: str,
-    request: Request,
-    session: Session,
-    staff: StaffWriter,
-    case_page: CasePage,
-    clock: Clock,
-) -> Response:
-    changes = {"status": "open"}
-    return await _update(
-        request,
-        session,
-        staff,
-        reference,
-        changes,
-        "Ärendet är öppnat igen.",
-        case_page=case_page,
-        clock=clock,
-    )
+async def reopen(post: CasePost) -> Response:
+    return await _update(post, {"status": "open"}, "Ärendet är öppnat igen.")
 
 
 @router.post("/cases/{reference}/to-inbox")
-async def to_inbox(
-    reference: str, request: Request, session: Session, staff: StaffWriter, clock: Clock
-) -> Response:
+async def to_inbox(post: CasePost) -> Response:
     """Moves a case of machine mail ("Maskinpost") into the inbox: a person was behind it. Back to
     the machine-mail list when the form was sent from there, else to the case."""
-    case = await writable_case(session, staff, reference)
-    moved = await move_to_inbox(session, case=case, actor=staff.actor, now=clock())
+    case = post.case
+    moved = await move_to_inbox(post.session, case=case, actor=post.staff.actor, now=post.now)
     message = (
         f"{case.reference} är flyttat till inkorgen." if moved else "Ärendet låg redan i inkorgen."
     )
-    if (await request.form()).get("back") == "list":
-        request.session["flash"] = message
+    if post.form.get("back") == "list":
+        post.request.session["flash"] = message
         return RedirectResponse(f"/?view={MACHINE_VIEW}", status_code=303)
-    return back_to_case(request, case, message)
+    return post.done(message)
 
 
 @router.post("/cases/{reference}/merge")
-async def merge(
-    reference: str,
-    request: Request,
-    session: Session,
-    staff: StaffWriter,
-    case_page: CasePage,
-    clock: Clock,
-) -> Response:
+async def merge(post: CasePost) -> Response:
     """Merges this case into the one named in the form (which the user must be able to see)."""
-    source = await writable_case(session, staff, reference)
-    into = str((await request.form()).get("into", "")).strip()
-    target = await find_case(session, reference=into, scope=staff.scope) if into else None
+    source = post.case
+    into = post.text("into").strip()
+    target = await find_case(post.session, reference=into, scope=post.staff.scope) if into else None
     if target is None:
-        return await case_page(
-            staff,
-            reference,
+        return await post.page(
+            post.staff,
+            post.reference,
             error=f"Det finns inget ärende {into or '(tomt)'} som du har tillgång till.",
             status_code=status.HTTP_404_NOT_FOUND,
         )
     try:
         moved = await merge_cases(
-            session, source=source, target=target, actor=staff.actor, now=clock()
+            post.session, source=source, target=target, actor=post.staff.actor, now=post.now
         )
     except MergeError as exc:
-        return await case_page(staff, reference, error=str(exc), status_code=422)
+        return await post.refused(str(exc))
     return back_to_case(
-        request,
+        post.request,
         target,
         f"{source.reference} är sammanslaget med det här ärendet "
         f"({'1 meddelande flyttat' if moved == 1 else f'{moved} meddelanden flyttade'}). "
@@ -414,60 +336,46 @@ async def merge(
 
 
 @router.post("/cases/{reference}/messages/{message_id}/split")
-async def split(
-    reference: str,
-    message_id: Id,
-    request: Request,
-    session: Session,
-    staff: StaffWriter,
-    case_page: CasePage,
-    clock: Clock,
-    policy: Policy,
-) -> Response:
+async def split(message_id: Id, post: CasePost, policy: Policy) -> Response:
     """Moves one inbound message to a new case of its own and opens that case."""
-    case = await writable_case(session, staff, reference)
     try:
         new = await split_message(
-            session,
-            case=case,
+            post.session,
+            case=post.case,
             message_id=message_id,
-            actor=staff.actor,
-            now=clock(),
+            actor=post.staff.actor,
+            now=post.now,
             prefix=policy.case_prefix,
             response_days=policy.response_days,
         )
     except MergeError as exc:
-        return await case_page(staff, reference, error=str(exc), status_code=422)
+        return await post.refused(str(exc))
     return back_to_case(
-        request,
+        post.request,
         new,
-        f"Meddelandet är flyttat hit från {case.reference}. Du kan ångra det en stund, se ovan.",
+        f"Meddelandet är flyttat hit från {post.case.reference}. Du kan ångra det en stund, se "
+        "ovan.",
     )
 
 
 @router.post("/cases/{reference}/moves/{move_id}/undo")
-async def undo(
-    reference: str,
-    move_id: Id,
-    request: Request,
-    session: Session,
-    staff: StaffWriter,
-    case_page: CasePage,
-    clock: Clock,
-) -> Response:
+async def undo(move_id: Id, post: CasePost) -> Response:
     """Undoes a merge or a split of this case (either side) while that is possible. The same
     checks as the merge or split itself: a writer who can see both cases."""
-    case = await writable_case(session, staff, reference)
     try:
-        move = await find_move(session, case=case, move_id=move_id, scope=staff.scope)
+        move = await find_move(
+            post.session, case=post.case, move_id=move_id, scope=post.staff.scope
+        )
     except MoveNotFound as exc:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail="Det finns ingen sådan sammanslagning eller delning."
         ) from exc
     try:
-        back_on, kept = await undo_move(session, move=move, actor=staff.actor, now=clock())
+        back_on, kept = await undo_move(
+            post.session, move=move, actor=post.staff.actor, now=post.now
+        )
     except UndoRefused as exc:
-        return await case_page(staff, reference, error=str(exc), status_code=422)
+        return await post.refused(str(exc))
     if move.kind == MERGE:
         assert kept is not None
         done = (
@@ -477,4 +385,4 @@ async def undo(
         )
     else:
         done = "Delningen är ångrad: meddelandet är tillbaka här och det nya ärendet är borttaget."
-    return back_to_case(request, back_on, done)
+    return back_to_case(post.request, back_on, done)
