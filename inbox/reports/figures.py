@@ -187,7 +187,7 @@ def stockholm_day(received: Any) -> Any:
     """The Stockholm day a PostgreSQL `received_at` falls on, written exactly as the statistics
     object of migration `0027_reportstats` (a constant, not a parameter): the planner then knows
     that the trend has a few thousand groups, not one per case."""
-    return cast(func.timezone(literal_column("'Europe/Stockholm'"), received), Date)
+    return cast(func.timezone(literal_column(f"'{STOCKHOLM.key}'"), received), Date)
 
 
 def _trend(columns: dict[str, Any], span: Window, counted_where: Any) -> Any:
