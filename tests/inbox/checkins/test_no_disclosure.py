@@ -20,6 +20,7 @@ from inbox.core.audit import Actor
 from inbox.core.db import unit_of_work
 from inbox.core.models import AuditEvent, Case, OutboxItem, Unit
 from inbox.staff.users import add_user
+from tests.conftest import CHEAP_PASSWORDS
 from tests.inbox.checkins.checkin_env import CHECKINS, Env, at
 from tests.inbox.checkins.checkin_env import env as env
 
@@ -151,6 +152,8 @@ async def handlaggare(env: Env, username: str, name: str) -> int:
             unit_codes=["ekonomiskt-bistand"],
             display_name=name,
             now=env.clock(),
+            password="ett-långt-lösenord",  # one who can sign in: a case may be given to them
+            passwords=CHEAP_PASSWORDS,
         )
     assert user.id is not None
     return user.id
