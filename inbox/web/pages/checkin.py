@@ -98,8 +98,13 @@ _T = {
 }
 
 
+def _text(lang: str, key: str) -> str:
+    """One of the page's texts (`_T`) in the language `lang`."""
+    return i18n.gettext(lang, _T[key])
+
+
 def _texts(lang: str) -> dict[str, str]:
-    return {key: i18n.gettext(lang, text) for key, text in _T.items()}
+    return {key: _text(lang, key) for key in _T}
 
 
 def _page(template: str, *, language: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -177,11 +182,11 @@ async def _form(
         "checkin.html",
         language=lang,
         status_code=status_code,
-        title=i18n.gettext(lang, _T["title"]),
-        intro=i18n.gettext(lang, _T["intro"]).format(
+        title=_text(lang, "title"),
+        intro=_text(lang, "intro").format(
             decided_on=public_date(decision.decided_on, lang) if decision else "", **texts
         ),
-        about=i18n.gettext(lang, _T["about"]).format(**texts).split("\n"),
+        about=_text(lang, "about").format(**texts).split("\n"),
         questions=_questions(checkin, lang, values),
         comment_label=question_text("comment", lang),
         comment=values.get("comment", ""),
@@ -228,11 +233,11 @@ async def checkin_submit(
                 validate(name, value)
             except AnswerError:
                 # In the person's language: a bad number, or a value the form never offers.
-                problem = i18n.gettext(lang, _T["phone_error" if name == "phone" else "unreadable"])
+                problem = _text(lang, "phone_error" if name == "phone" else "unreadable")
                 if problem not in errors:
                     errors.append(problem)
         if not values:
-            errors.append(i18n.gettext(lang, _T["none"]))
+            errors.append(_text(lang, "none"))
         if errors:
             return await _form(
                 session,
@@ -262,7 +267,7 @@ async def checkin_submit(
         return _page(
             "done.html",
             language=lang,
-            title=i18n.gettext(lang, _T["thanks_title"]),
+            title=_text(lang, "thanks_title"),
             callback=called,
             other_handler=called and checkin.other_handler == "yes",
             explanations=[
@@ -300,7 +305,7 @@ async def stop_form(token: str, sessions: Sessions, checkins: Checkins) -> HTMLR
     return _page(
         "stop.html",
         language=language,
-        title=i18n.gettext(language, _T["stop_title"]),
+        title=_text(language, "stop_title"),
         action=f"/checkin/stopp/{token}",
         done=False,
     )
@@ -323,7 +328,7 @@ async def stop_submit(
     return _page(
         "stop.html",
         language=language,
-        title=i18n.gettext(language, _T["stop_title"]),
+        title=_text(language, "stop_title"),
         action="",
         done=True,
     )
