@@ -47,7 +47,11 @@ async def health_client(
     *,
     channels: Callable[[], Mapping[str, Any]] | None = None,
     health: HealthPolicy | None = None,
+    metrics: MetricsAccess | None = None,
+    address: str = "127.0.0.1",
+    headers: Mapping[str, str] | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app, from `address` (the host itself unless told)."""
     app = create_app(
         secret_key=SECRET_KEY,
         sessions=db.sessions,
@@ -55,9 +59,12 @@ async def health_client(
         passwords=CHEAP_PASSWORDS,
         channel_status=channels,
         health=health,
+        metrics=metrics,
     )
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
+        transport=httpx.ASGITransport(app=app, client=(address, 5000)),
+        base_url="http://test",
+        headers=headers,
     ) as client:
         yield client
 
@@ -462,21 +469,10 @@ async def test_what_health_found_is_shown_to_monitoring_and_the_internet_sees_ok
     """The parts' hosts, processes and versions, the counts and the problems help monitoring and
     an attacker alike: whoever `/metrics` lets in, and a loopback or private address, sees them;
     anyone else only whether it is well, which the status code says too."""
-    app = create_app(
-        secret_key=SECRET_KEY,
-        sessions=db.sessions,
-        clock=clock,
-        passwords=CHEAP_PASSWORDS,
-        metrics=access,
-    )
     await beating(db, clock, Part.WORKER, instance="intern-vm-17:4242").beat_once()
     clock.advance(minutes=5)  # a stale worker, on a host the internet should not learn of
     headers = {"Authorization": authorization} if authorization else {}
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app, client=(client, 5000)),
-        base_url="http://test",
-        headers=headers,
-    ) as http:
+    async with health_client(db, clock, metrics=access, address=client, headers=headers) as http:
         healthz = await http.get("/healthz")
         readyz = await http.get("/readyz")
     assert healthz.status_code == 503 and readyz.status_code == 200
