@@ -312,12 +312,14 @@ async def find_move(session: AsyncSession, *, case: Case, move_id: int, scope: S
     return move
 
 
-async def last_move(session: AsyncSession, *, case: Case) -> CaseMove | None:
-    """The newest merge of `case` into another, or split of a message off it."""
+async def last_move(session: AsyncSession, *, case: Case, other: Case) -> CaseMove | None:
+    """The newest merge of `case` into `other`, or split of a message off `case` into the new
+    case `other`: both sides named, so that a move another transaction made on `case` meanwhile
+    (a split of another message) is never taken for this one."""
     return (
         await session.execute(
             select(CaseMove)
-            .where(col(CaseMove.case_id) == case.id)
+            .where(col(CaseMove.case_id) == case.id, col(CaseMove.other_case_id) == other.id)
             .order_by(col(CaseMove.id).desc())
             .limit(1)
         )

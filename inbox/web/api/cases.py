@@ -410,7 +410,7 @@ async def case_merge(
         )
     except MergeError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-    move = await last_move(session, case=source)
+    move = await last_move(session, case=source, other=target)
     assert move is not None and move.id is not None
     return MergeOut(
         reference=source.reference,
@@ -451,7 +451,7 @@ async def message_split(
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     url = f"/api/cases/{new.reference}"
     response.headers["Location"] = url
-    move = await last_move(session, case=case)
+    move = await last_move(session, case=case, other=new)
     assert move is not None and move.id is not None
     return SplitOut(reference=new.reference, url=url, move_id=move.id)
 
